@@ -1,0 +1,58 @@
+# vru-risk: every target creates .venv and installs the locked versions when needed.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+UV_VERSION := 0.13.9
+DATA   ?= data
+PERSONS ?= 20000
+
+.PHONY: install demo test lint format bench serve lock clean
+
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -m pip install --quiet "uv==$(UV_VERSION)"
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	@touch $(STAMP)
+
+## demo: the whole pipeline on a generated city, then where to look
+demo: $(STAMP)
+	$(BIN)/vru generate --data $(DATA) --persons $(PERSONS)
+	@echo ""
+	@echo "Done. Look at:"
+	@echo "  $(DATA)/manifest.json        seed, config hash, row counts of every file"
+	@echo "  $(DATA)/geography.parquet    boroughs, BCUs, wards and LSOAs of the synthetic city"
+	@echo "  $(DATA)/extracts/            each agency's extract (health, education, social_care, police)"
+	@echo "  docs/generator.md            what each extract and column means"
+
+## test: the whole test suite (fails if no test ran)
+test: $(STAMP)
+	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+	$(BIN)/mypy governance serving
+
+format: $(STAMP)
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+## bench: speed and memory figures as JSON (SIZES="100000 1000000" by default)
+SIZES ?= 100000 1000000
+bench: $(STAMP)
+	$(BIN)/python bench/bench_generate.py --sizes $(SIZES)
+
+serve: $(STAMP)
+	@echo "The planners' API arrives with its issue; nothing to serve yet." >&2; exit 2
+
+## lock: recompile requirements.lock from pyproject.toml (needs the network)
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,1 @@
+"""The `vru` command line: the one place that imports every package."""
