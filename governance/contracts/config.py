@@ -52,9 +52,11 @@ def load_config(
             ) from None
         if not isinstance(raw, dict):
             raise ConfigError(_NOT_MAPPING.format(path=path, kind=type(raw).__name__))
-    for dotted, value in (overrides or {}).items():
-        if value is not None:
-            _set_dotted(raw, dotted, value)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    for dotted, value in given.items():
+        _set_dotted(raw, dotted, value)
+    if given:
+        label += f" (with command-line {', '.join(sorted(given))})"
     return validate_config(raw, model, label)
 
 

@@ -55,9 +55,7 @@ _UNKNOWN_LAD = (
 _IMD_RANK_PREFIX = "Index of Multiple Deprivation (IMD) Rank"
 _IMD_DECILE_PREFIX = "Index of Multiple Deprivation (IMD) Decile"
 _ENGLAND_LSOAS = 32_844
-_WARD_WORDS = tuple(
-    ["Abbey", "Albion", "Alexandra", "Ashburton", "Beacon", "Bridge", "Brook", "Castle", "Cedar", "Chapel", "Church", "Clock", "Common", "Cross", "Elm", "Fairfield", "Forest", "Garden", "Gate", "Grange", "Green", "Grove", "Hatch", "Heath", "Highfield", "Hill", "Kings", "Lea", "Manor", "Market", "Marsh", "Mill", "Oak", "Orchard", "Park", "Priory", "Queens", "Riverside", "Rose", "Saint", "Stanley", "Station", "Temple", "Tower", "Vale", "Victoria", "Well", "Wood"]
-)
+_WARD_WORDS = ["Abbey", "Albion", "Alexandra", "Ashburton", "Beacon", "Bridge", "Brook", "Castle", "Cedar", "Chapel", "Church", "Clock", "Common", "Cross", "Elm", "Fairfield", "Forest", "Garden", "Gate", "Grange", "Green", "Grove", "Hatch", "Heath", "Highfield", "Hill", "Kings", "Lea", "Manor", "Market", "Marsh", "Mill", "Oak", "Orchard", "Park", "Priory", "Queens", "Riverside", "Rose", "Saint", "Stanley", "Station", "Temple", "Tower", "Vale", "Victoria", "Well", "Wood"]
 _WARD_SUFFIXES = ("", " North", " South", " East", " West", " Central", " Park", " Green", " Vale")
 _UNIT_LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))
 UNITS_PER_LSOA = 16

@@ -1,0 +1,5 @@
+"""``python -m vru``."""
+
+from vru.cli import main
+
+main()

@@ -1,0 +1,127 @@
+"""The ``vru`` command: one subcommand per pipeline stage.
+
+Each command loads its config, calls a pure function of the package that owns the stage, and
+reports. Only this module configures logging, and only the project's loggers, never the root.
+Errors a user can cause end with one clear line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from governance.contracts.config import load_config
+from governance.contracts.errors import VruError
+from governance.contracts.layout import SOURCES, DataLayout
+from training.config import PipelineConfig
+from training.extracts import read_extract
+from training.generate import generate_city
+
+app = typer.Typer(
+    name="vru",
+    help="vru-risk: linked multi-agency data, audited risk models, area-level releases only.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+_err = Console(stderr=True)
+_LOGGERS = ("vru", "training", "governance", "serving")
+DEFAULT_CONFIG = Path("configs/pipeline.yaml")
+
+ConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--config", "-c", help="Pipeline YAML (default: configs/pipeline.yaml if present)."
+    ),
+]
+DataOpt = Annotated[Path | None, typer.Option("--data", help="Data directory (default: data/).")]
+SeedOpt = Annotated[int | None, typer.Option("--seed", help="Seed for every random step.")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+
+
+@app.command()
+def generate(
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    seed: SeedOpt = None,
+    persons: Annotated[
+        int | None, typer.Option("--persons", "-n", help="Children and young people to generate.")
+    ] = None,
+    validate: Annotated[
+        bool, typer.Option(help="Check every extract against its schema while writing.")
+    ] = True,
+    quiet: QuietOpt = False,
+) -> None:
+    """Generate a synthetic city: geography, agency extracts and (apart) the ground truth."""
+    with _stage(quiet):
+        cfg = _pipeline_config(config, {"seed": seed, "generate.persons": persons})
+        data_dir = data or cfg.data_dir
+        with _progress(quiet, "Generating people") as advance:
+            result = generate_city(cfg, data_dir, validate=validate, progress=advance)
+        files: dict[str, Any] = result.manifest["files"]  # type: ignore[assignment]
+        if not quiet:
+            _err.print(f"[bold]Generated[/] {result.manifest['persons']:,} people in {data_dir}/")
+            for name, meta in files.items():
+                _err.print(f"  {name:<32} {meta['rows']:>12,} rows")
+
+
+@app.command("validate")
+def validate_extracts(data: DataOpt = None, quiet: QuietOpt = False) -> None:
+    """Check each extract in DIR/extracts/ against its schema (names file, column and rows)."""
+    with _stage(quiet):
+        layout = DataLayout(data or Path("data"))
+        for source in SOURCES:
+            frame = read_extract(layout.extract(source), source)
+            if not quiet:
+                _err.print(f"{layout.extract(source)}: {len(frame):,} rows, schema OK")
+
+
+def _pipeline_config(path: Path | None, overrides: dict[str, Any]) -> PipelineConfig:
+    if path is None and DEFAULT_CONFIG.is_file():
+        path = DEFAULT_CONFIG
+    return load_config(path, PipelineConfig, overrides)
+
+
+@contextmanager
+def _stage(quiet: bool) -> Iterator[None]:
+    """Logging for one command, and the one-line error contract."""
+    handler = RichHandler(console=_err, show_path=False, markup=False)
+    for name in _LOGGERS:
+        log = logging.getLogger(name)
+        log.handlers = [handler]
+        log.setLevel(logging.WARNING if quiet else logging.INFO)
+        log.propagate = False
+    try:
+        yield
+    except VruError as err:
+        _err.print(f"[red]error:[/] {err}", highlight=False, markup=True, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+@contextmanager
+def _progress(quiet: bool, label: str) -> Iterator[Callable[[int, int], None]]:
+    if quiet or not sys.stderr.isatty():
+        yield lambda done, total: None
+        return
+    columns = (TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=_err, transient=True) as bar:
+        task = bar.add_task(label, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
+
+
+def main() -> None:
+    """Entry point for ``python -m vru``."""
+    app()
