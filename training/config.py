@@ -254,11 +254,11 @@ class RiskConfig(_Section):
 class OutcomeConfig(_Section):
     """True involvement in serious violence (victim or perpetrator) at ages 10-24."""
 
-    base: Probability = Field(0.035, ge=0, le=1, description="Lifetime risk at 10-24, no factors.")
+    base: Probability = Field(0.012, ge=0, le=1, description="Risk at 10-24 with no factor present.")
     log_or: dict[str, float] = Field(
         default_factory=lambda: {
             "male": 1.0,
-            "deprivation": 0.35,
+            "deprivation": 0.5,
             "poverty": 0.3,
             "domestic_abuse": 0.6,
             "parental_substance_misuse": 0.3,
@@ -294,7 +294,7 @@ class RecordingConfig(_Section):
     victim_reported_to_police: Probability = Field(0.4, ge=0, le=1)
     offence_recorded_base: Probability = Field(0.45, ge=0, le=1)
     policing_intensity_per_deprivation_sd: float = Field(
-        0.45, description="Log odds of an offence being recorded, per SD of area deprivation."
+        0.4, description="Log odds of an offence being recorded, per SD of area deprivation."
     )
     policing_intensity_sd: float = Field(0.3, ge=0, description="Area policing beyond deprivation.")
     group_log_or: dict[EthnicGroup, float] = Field(
