@@ -254,7 +254,9 @@ class RiskConfig(_Section):
 class OutcomeConfig(_Section):
     """True involvement in serious violence (victim or perpetrator) at ages 10-24."""
 
-    base: Probability = Field(0.012, ge=0, le=1, description="Risk at 10-24 with no factor present.")
+    base: Probability = Field(
+        0.012, ge=0, le=1, description="Risk at 10-24 with no factor present."
+    )
     log_or: dict[str, float] = Field(
         default_factory=lambda: {
             "male": 1.0,

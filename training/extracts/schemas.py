@@ -185,11 +185,12 @@ def validate_extract(frame: pd.DataFrame, source: str, path: Path | str) -> None
 def read_extract(path: Path | str, source: str) -> pd.DataFrame:
     """Read and validate one extract (Parquet or CSV)."""
     path = Path(path)
+    columns = _columns(source)
     if not path.is_file():
         raise ExtractError(f"{path}: extract file not found")
     if path.suffix == ".csv":
         frame = pd.read_csv(path, dtype=str, keep_default_na=False, na_values=[""])
-        for name, col in _columns(source).items():
+        for name, col in columns.items():
             if name in frame and col.type == _D:
                 parsed = pd.to_datetime(frame[name], errors="coerce", format="%Y-%m-%d")
                 bad = parsed.isna() & frame[name].notna()

@@ -38,6 +38,8 @@ GENERATOR_SCHEMA_VERSION = "1.0"
 _PREFIX = {"health": "HE", "education": "ED", "social_care": "SC", "police": "PO"}
 # the truth directory is named here and in training.evaluation only (a test keeps it so)
 _TRUTH = "truth"
+# police incidents are numbered per chunk from chunk * this, so references never collide
+_INCIDENTS_PER_CHUNK = 10**7
 
 Progress = Callable[[int, int], None]
 
@@ -84,8 +86,7 @@ def generate_city(
     with staged_directory(data_dir) as stage:
         sink = ParquetSink(stage)
         counters = dict.fromkeys(SOURCES, 0)
-        incidents = 0
-        done, chunk = 0, 0
+        done, chunk, households_done = 0, 0, 0
         while done < gen.persons:
             rng = seeds.rng("chunk", chunk)
             remaining = gen.persons - done
@@ -110,7 +111,14 @@ def generate_city(
                 ids = identify(city, persons, residences, records.person, records.day, source, rng)
                 record_ids = _record_ids(source, counters[source], len(records))
                 table = extract_table(
-                    city, records, persons, residences, ids, record_ids, incidents, rng
+                    city,
+                    records,
+                    persons,
+                    residences,
+                    ids,
+                    record_ids,
+                    chunk * _INCIDENTS_PER_CHUNK,
+                    rng,
                 )
                 if validate:
                     validate_extract(
@@ -128,17 +136,13 @@ def generate_city(
                     ),
                 )
                 counters[source] += len(records)
-            incidents += int(
-                len(risks.abuse_start) * 0 + 10**7
-            )  # disjoint incident numbers per chunk
             sink.write(
                 f"{_TRUTH}/persons.parquet",
-                _persons_table(
-                    city, persons, residences, risks, score, violence, households.deprivation
-                ),
+                _persons_table(city, persons, residences, risks, score, violence, households_done),
             )
             sink.write(f"{_TRUTH}/violence.parquet", _violence_table(persons, violence))
             done += len(persons)
+            households_done += n_households
             chunk += 1
             if progress is not None:
                 progress(done, gen.persons)
@@ -221,7 +225,7 @@ def _persons_table(
     risks: Risks,
     score: np.ndarray,
     violence: Violence,
-    hh_deprivation: np.ndarray,
+    first_household: int,
 ) -> pa.Table:
     n = len(persons)
     first_true = np.full(n, np.iinfo(np.int64).max)
@@ -237,9 +241,7 @@ def _persons_table(
     geo = city.geography
     cols: dict[str, pa.Array] = {
         "person_id": pa.array(persons.person_id),
-        "household_id": pa.array(
-            persons.person_id[0] * 0 + persons.household + int(persons.person_id[0])
-        ),
+        "household_id": pa.array(first_household + persons.household.astype(np.int64)),
         "date_of_birth": pa.array(persons.dob.astype("datetime64[D]")),
         "sex": pa.array(np.where(persons.male, "M", "F")),
         "ethnicity": pa.array(np.asarray(ETHNIC_GROUPS)[persons.ethnicity]),
@@ -248,7 +250,7 @@ def _persons_table(
         "lsoa_code_at_end": pa.array(
             geo["lsoa_code"].to_numpy()[residences.lsoa[last]].astype(str)
         ),
-        "deprivation_score": pa.array(hh_deprivation[persons.household]),
+        "deprivation_score": pa.array(city.deprivation[residences.lsoa[last]]),
         "outcome_probability": pa.array(1.0 / (1.0 + np.exp(-score))),
     }
     for factor in FACTOR_ORDER:

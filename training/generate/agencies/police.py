@@ -98,16 +98,16 @@ def police_records(
     bias = bias + np.array([rec.group_log_or[g] for g in ETHNIC_GROUPS])[persons.ethnicity]
     relative = np.exp(0.7 * (score - logit(city.config.outcome.base)) + bias)
     n_minor = rng.poisson(city.config.risk.minor_offence_rate_per_year * relative * years)
-    who = np.repeat(np.arange(len(persons)), n_minor)
-    incident_type.append(np.full(who.size, "crime", dtype=object))
-    person.append(who)
-    day.append(uniform_days(lo[who], hi[who], rng))
-    group.append(_MINOR_OFFENCES[rng.choice(len(_MINOR_OFFENCES), size=who.size, p=_MINOR_SHARES)])
-    role.append(np.full(who.size, "suspect", dtype=object))
+    minor = np.repeat(np.arange(len(persons)), n_minor)
+    incident_type.append(np.full(minor.size, "crime", dtype=object))
+    person.append(minor)
+    day.append(uniform_days(lo[minor], hi[minor], rng))
+    group.append(_MINOR_OFFENCES[rng.choice(len(_MINOR_OFFENCES), size=minor.size, p=_MINOR_SHARES)])
+    role.append(np.full(minor.size, "suspect", dtype=object))
     outcome.append(
-        np.asarray(OFFENCE_OUTCOMES, dtype=object)[rng.choice(4, size=who.size, p=outcome_p)]
+        np.asarray(OFFENCE_OUTCOMES, dtype=object)[rng.choice(4, size=minor.size, p=outcome_p)]
     )
-    incident.append(offset + np.arange(who.size))
+    incident.append(offset + np.arange(minor.size))
 
     return AgencyRecords(
         source="police",

@@ -1,0 +1,67 @@
+"""The `vru` command: exit codes, one-line errors, and nothing written on bad input."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+from typer.testing import CliRunner
+
+from vru.cli import app
+
+runner = CliRunner()
+
+
+def test_generate_writes_a_city_and_reports_it(tmp_path: Path) -> None:
+    result = runner.invoke(
+        app, ["generate", "--data", str(tmp_path), "--persons", "300", "--seed", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["persons"] == 300 and manifest["seed"] == 3
+    assert "extracts/health.parquet" in result.output
+
+
+def test_bad_value_exits_2_with_one_line_and_writes_nothing(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["generate", "--data", str(tmp_path / "d"), "--persons", "5"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "'generate.persons' Input should be greater than or equal to 100 (got 5)" in lines[0]
+    assert not (tmp_path / "d").exists()
+
+
+def test_bad_config_file_names_the_file(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("generate:\n  noise:\n    stale_postcode: -0.1\n")
+    result = runner.invoke(app, ["generate", "--config", str(cfg), "--data", str(tmp_path / "d")])
+    assert result.exit_code == 2
+    assert f"{cfg}: 'generate.noise.stale_postcode'" in result.output
+
+
+def test_validate_reports_a_malformed_extract(tmp_path: Path) -> None:
+    assert (
+        runner.invoke(app, ["generate", "--data", str(tmp_path), "-n", "300", "-q"]).exit_code == 0
+    )
+    ok = runner.invoke(app, ["validate", "--data", str(tmp_path)])
+    assert ok.exit_code == 0 and "schema OK" in ok.output
+    path = tmp_path / "extracts" / "education.parquet"
+    frame = pd.read_parquet(path)
+    frame.loc[2, "gender"] = "X"
+    frame.to_parquet(path)
+    bad = runner.invoke(app, ["validate", "--data", str(tmp_path)])
+    assert bad.exit_code == 2
+    assert (
+        "education.parquet: column 'gender' failed 'isin" in bad.output and "rows [2]" in bad.output
+    )
+
+
+def test_the_installed_command_runs() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "vru", "--help"], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0
+    assert "generate" in done.stdout
