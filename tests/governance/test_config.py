@@ -92,7 +92,7 @@ def test_malformed_files(tmp_path: Path, text: str, expected: str) -> None:
 
 
 def test_missing_file(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="nope.yaml: config file not found"):
+    with pytest.raises(ConfigError, match=r"nope\.yaml: config file not found"):
         load_config(tmp_path / "nope.yaml", PipelineConfig)
 
 

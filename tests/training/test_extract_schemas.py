@@ -80,5 +80,5 @@ def test_csv_extract_that_is_well_formed_loads(small_city_dir: Path, tmp_path: P
 def test_unknown_source_and_missing_file(tmp_path: Path) -> None:
     with pytest.raises(ExtractError, match="unknown extract source 'prison'"):
         read_extract(tmp_path / "x.parquet", "prison")
-    with pytest.raises(ExtractError, match="x.parquet: extract file not found"):
+    with pytest.raises(ExtractError, match=r"x\.parquet: extract file not found"):
         read_extract(tmp_path / "x.parquet", "health")

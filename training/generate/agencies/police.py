@@ -102,7 +102,9 @@ def police_records(
     incident_type.append(np.full(minor.size, "crime", dtype=object))
     person.append(minor)
     day.append(uniform_days(lo[minor], hi[minor], rng))
-    group.append(_MINOR_OFFENCES[rng.choice(len(_MINOR_OFFENCES), size=minor.size, p=_MINOR_SHARES)])
+    group.append(
+        _MINOR_OFFENCES[rng.choice(len(_MINOR_OFFENCES), size=minor.size, p=_MINOR_SHARES)]
+    )
     role.append(np.full(minor.size, "suspect", dtype=object))
     outcome.append(
         np.asarray(OFFENCE_OUTCOMES, dtype=object)[rng.choice(4, size=minor.size, p=outcome_p)]
