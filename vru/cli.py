@@ -25,6 +25,7 @@ from governance.contracts.layout import SOURCES, DataLayout
 from training.config import PipelineConfig
 from training.extracts import read_extract
 from training.generate import generate_city
+from training.tracking import log_to_active_run
 
 app = typer.Typer(
     name="vru",
@@ -68,6 +69,11 @@ def generate(
         with _progress(quiet, "Generating people") as advance:
             result = generate_city(cfg, data_dir, validate=validate, progress=advance)
         files: dict[str, Any] = result.manifest["files"]  # type: ignore[assignment]
+        log_to_active_run(
+            params={"stage": "generate", "seed": cfg.seed, "persons": result.manifest["persons"]},
+            metrics={f"rows.{name}": meta["rows"] for name, meta in files.items()},
+            artifacts=[DataLayout(data_dir).manifest],
+        )
         if not quiet:
             _err.print(f"[bold]Generated[/] {result.manifest['persons']:,} people in {data_dir}/")
             for name, meta in files.items():
