@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training.linkage.config import LinkConfig
+
 __all__ = [
     "EthnicGroup",
     "GenerateConfig",
@@ -386,3 +388,4 @@ class PipelineConfig(_Section):
     data_dir: Path = Path("data")
     seed: int = Field(20180919, ge=0, description="Every random step derives its seed from this.")
     generate: GenerateConfig = GenerateConfig()
+    link: LinkConfig = LinkConfig()

@@ -25,6 +25,8 @@ from governance.contracts.layout import SOURCES, DataLayout
 from training.config import PipelineConfig
 from training.extracts import read_extract
 from training.generate import generate_city
+from training.linkage.report import summary_lines
+from training.linkage.stage import run_link
 from training.tracking import log_to_active_run
 
 app = typer.Typer(
@@ -36,6 +38,7 @@ app = typer.Typer(
 )
 _err = Console(stderr=True)
 _LOGGERS = ("vru", "training", "governance", "serving")
+_LIBRARY_LOGGERS = ("splink",)
 DEFAULT_CONFIG = Path("configs/pipeline.yaml")
 
 ConfigOpt = Annotated[
@@ -80,6 +83,50 @@ def generate(
                 _err.print(f"  {name:<32} {meta['rows']:>12,} rows")
 
 
+@app.command()
+def link(
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    seed: SeedOpt = None,
+    threshold: Annotated[
+        float | None,
+        typer.Option(help="Match probability at or above which records are one person."),
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Link the agencies' extracts into one person spine, and report linkage quality."""
+    with _stage(quiet):
+        cfg = _pipeline_config(config, {"seed": seed, "link.threshold": threshold})
+        data_dir = data or cfg.data_dir
+        with _progress(quiet, "Linking") as advance:
+            advance(0, 1)
+            result = run_link(cfg, data_dir)
+            advance(1, 1)
+        report = result.report
+        quality = report["quality"]
+        overall = quality.get("overall", {}) if quality.get("available") else {}
+        log_to_active_run(
+            params={"stage": "link", "seed": cfg.seed, "threshold": cfg.link.threshold},
+            metrics={
+                "records": report["records"],
+                "persons": report["persons"],
+                **{
+                    f"pairwise_{k}": overall[k]
+                    for k in ("precision", "recall", "f1")
+                    if overall.get(k) is not None
+                },
+            },
+            artifacts=[
+                result.directory / "report.json",
+                *(result.directory / "charts" / c for c in report["charts"]),
+            ],
+        )
+        if not quiet:
+            for line in summary_lines(report):
+                _err.print(line, highlight=False)
+            _err.print(f"spine, report and charts in {result.directory}/")
+
+
 @app.command("validate")
 def validate_extracts(data: DataOpt = None, quiet: QuietOpt = False) -> None:
     """Check each extract in DIR/extracts/ against its schema (names file, column and rows)."""
@@ -105,6 +152,12 @@ def _stage(quiet: bool) -> Iterator[None]:
         log = logging.getLogger(name)
         log.handlers = [handler]
         log.setLevel(logging.WARNING if quiet else logging.INFO)
+        log.propagate = False
+    # libraries we drive: their warnings through the same handler, their chatter off
+    for name in _LIBRARY_LOGGERS:
+        log = logging.getLogger(name)
+        log.handlers = [handler]
+        log.setLevel(logging.ERROR if quiet else logging.WARNING)
         log.propagate = False
     try:
         yield

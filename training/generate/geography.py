@@ -225,14 +225,16 @@ def make_postcodes(geo: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     districts = london_boroughs().set_index("borough_code")["postcode_districts"].str.split()
     n = len(geo)
     district = np.empty(n, dtype=object)
-    sector = np.empty(n, dtype=np.int64)
-    block = np.empty(n, dtype=np.int64)
     for code, idx in geo.groupby("borough_code", sort=False).indices.items():
         options = districts.get(code) or [f"Z{len(code) % 9 + 1}{code[-2:]}"]
-        k = np.arange(len(idx))
-        district[idx] = np.asarray(options, dtype=object)[k % len(options)]
-        sector[idx] = (k // len(options)) % 10
-        block[idx] = k // (len(options) * 10)
+        district[idx] = np.asarray(options, dtype=object)[np.arange(len(idx)) % len(options)]
+    sector = rng.integers(0, 10, n)
+    # the k-th LSOA in a district and sector takes the k-th block of unit letters
+    block = (
+        pd.Series(district.astype(str))
+        .str.cat(sector.astype(str))
+        .pipe(lambda key: key.groupby(key).cumcount().to_numpy())
+    )
     units = np.arange(UNITS_PER_LSOA)
     # shuffle unit letter pairs once; LSOA blocks take consecutive runs of them
     pairs = rng.permutation(len(_UNIT_LETTERS) ** 2)

@@ -28,7 +28,7 @@ from training.generate.names import load_name_pools
 from training.generate.outcomes import Violence, draw_violence, outcome_score
 from training.generate.population import Persons, Residences, draw_population
 from training.generate.risk import Risks, draw_risks
-from training.generate.writer import ParquetSink, file_sha256, staged_directory, write_json_atomic
+from training.storage import ParquetSink, file_sha256, staged_directory, write_json_atomic
 
 __all__ = ["GenerateResult", "generate_city"]
 

@@ -1,7 +1,6 @@
-"""Write a generated city: stage everything in a temporary directory, then move it into place.
+"""Write stage outputs safely: stage in a temporary directory, then move into place.
 
-A failed or interrupted run leaves the data directory as it was. The manifest (seed, config
-hash, schema version, row count and SHA-256 of every file) is written last.
+A failed or interrupted run leaves the data directory as it was; a manifest is moved last.
 """
 
 from __future__ import annotations

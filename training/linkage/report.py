@@ -1,0 +1,166 @@
+"""The linkage report: counts, cluster sizes, match weights, quality; JSON, charts and text.
+
+Only aggregates: counts per source, size distributions, histogram bins, model parameters and
+quality figures. No record, identifier or name appears in it.
+"""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = ["cluster_sizes", "draw_charts", "model_parameters", "summary_lines", "weight_histogram"]
+
+_SIZE_BINS = [1, 2, 3, 5, 10, 20, 50, 100, np.inf]
+
+
+def cluster_sizes(spine: pd.DataFrame) -> dict[str, Any]:
+    """How many records, and how many agencies, each linked person has."""
+    records = spine.groupby("person_key").size()
+    sources = spine.groupby("person_key")["source"].nunique()
+    labels = [
+        f"{lo}" if hi == lo + 1 else f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f"{lo}+"
+        for lo, hi in itertools.pairwise(_SIZE_BINS)
+    ]
+    binned = pd.cut(records, bins=[b - 0.5 for b in _SIZE_BINS], labels=labels)
+    return {
+        "records_per_person": {str(k): int(v) for k, v in binned.value_counts(sort=False).items()},
+        "agencies_per_person": {
+            str(k): int(v) for k, v in sources.value_counts().sort_index().items()
+        },
+        "largest_cluster_records": int(records.max()),
+        "mean_records_per_person": float(records.mean()),
+    }
+
+
+def weight_histogram(pairs: pd.DataFrame, threshold: float) -> dict[str, Any]:
+    """Match weights of the scored pairs kept, in bins of one unit (chart data)."""
+    weights = pairs["match_weight"].to_numpy(dtype=float)
+    lo, hi = (np.floor(weights.min()), np.ceil(weights.max())) if len(weights) else (0.0, 1.0)
+    edges = np.arange(lo, hi + 1.0, 1.0)
+    counts, edges = np.histogram(weights, bins=edges if len(edges) > 1 else 1)
+    return {
+        "bin_edges": [float(e) for e in edges],
+        "counts": [int(c) for c in counts],
+        "threshold_probability": threshold,
+        "threshold_weight": float(np.log2(threshold / (1 - threshold))),
+    }
+
+
+def model_parameters(model: dict[str, Any]) -> dict[str, Any]:
+    """The trained m and u of each comparison level, and the prior, from Splink's model JSON."""
+    out: dict[str, Any] = {
+        "probability_two_random_records_match": model.get("probability_two_random_records_match")
+    }
+    for comparison in model.get("comparisons", []):
+        levels = []
+        for level in comparison.get("comparison_levels", []):
+            if level.get("is_null_level"):
+                continue
+            m, u = level.get("m_probability"), level.get("u_probability")
+            levels.append(
+                {
+                    "level": level.get("label_for_charts", level.get("sql_condition")),
+                    "m": m,
+                    "u": u,
+                    "match_weight": float(np.log2(m / u)) if m and u else None,
+                }
+            )
+        out[comparison.get("output_column_name", "?")] = levels
+    return out
+
+
+def draw_charts(report: dict[str, Any], directory: Path) -> list[str]:
+    """Match weight distribution and precision-recall against threshold, as PNG files."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    directory.mkdir(parents=True, exist_ok=True)
+    written = []
+    hist = report["match_weights"]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    edges = np.asarray(hist["bin_edges"])
+    ax.bar(
+        edges[:-1],
+        hist["counts"],
+        width=np.diff(edges),
+        align="edge",
+        color="#3b6ea8",
+        edgecolor="white",
+    )
+    ax.axvline(
+        hist["threshold_weight"],
+        color="#c0392b",
+        linestyle="--",
+        label=f"threshold p = {hist['threshold_probability']}",
+    )
+    ax.set_yscale("log")
+    ax.set_xlabel("match weight (log2 Bayes factor)")
+    ax.set_ylabel("scored pairs (log scale)")
+    ax.set_title("Match weights of scored candidate pairs")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(directory / "match_weights.png", dpi=110)
+    plt.close(fig)
+    written.append("match_weights.png")
+
+    quality = report["quality"]
+    if quality.get("available"):
+        curve = [c for c in quality["threshold_curve"] if c["precision"] is not None]
+        fig, ax = plt.subplots(figsize=(7, 4))
+        t = [c["threshold"] for c in curve]
+        ax.plot(t, [c["precision"] for c in curve], marker="o", label="precision")
+        ax.plot(t, [c["recall"] for c in curve], marker="s", label="recall")
+        ax.axvline(
+            hist["threshold_probability"],
+            color="#c0392b",
+            linestyle="--",
+            label="configured threshold",
+        )
+        ax.set_xscale("logit")
+        ax.set_xlabel("match probability threshold (logit scale)")
+        ax.set_ylabel("pairwise precision / recall")
+        ax.set_title("Precision and recall of scored pairs against threshold")
+        ax.legend(loc="lower left")
+        fig.tight_layout()
+        fig.savefig(directory / "precision_recall.png", dpi=110)
+        plt.close(fig)
+        written.append("precision_recall.png")
+    return written
+
+
+def summary_lines(report: dict[str, Any]) -> list[str]:
+    """A short readable summary of the report (printed by ``vru link``)."""
+    lines = [
+        f"records {report['records']:,} in {len(report['records_per_source'])} extracts → "
+        f"{report['persons']:,} persons (threshold {report['threshold']})",
+        "records per source: "
+        + ", ".join(f"{k} {v:,}" for k, v in report["records_per_source"].items()),
+    ]
+    quality = report["quality"]
+    if not quality.get("available"):
+        lines.append(quality["note"])
+        return lines
+    o = quality["overall"]
+    lines.append(
+        f"against {quality['truth']}: precision {o['precision']:.4f}, recall {o['recall']:.4f}, "
+        f"F1 {o['f1']:.4f}, cluster purity {o['cluster_purity']:.4f}"
+    )
+    for group, values in quality["by_group"].items():
+        if group == "ethnicity_x_sex":
+            continue
+        recalls = {k: v["recall"] for k, v in values.items() if v["recall"] is not None}
+        if recalls:
+            gap = max(recalls.values()) - min(recalls.values())
+            lines.append(
+                f"recall by {group}: "
+                + ", ".join(f"{k} {v:.4f}" for k, v in recalls.items())
+                + f" (gap {gap:.4f})"
+            )
+    return lines

@@ -1,0 +1,143 @@
+"""Run a linkage: read, standardise, profile, train, score, cluster, write the spine."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+from splink import DuckDBAPI, Linker
+
+from governance.contracts.errors import ExtractError
+from training.linkage.config import LinkConfig, SourceMapping
+from training.linkage.model import settings, training_rules
+from training.linkage.standardise import dob_expression, profiles_sql, standardised_sql
+
+__all__ = ["Linkage", "link_extracts"]
+
+logger = logging.getLogger("vru.link")
+
+_MISSING_COLUMNS = "{path}: mapped column(s) {missing} not in the extract; columns are {columns}"
+_EMPTY = "{path}: the extract has no rows"
+_BAD_DATES = (
+    "{path}: column '{column}' has {n} date(s) of birth that do not parse{fmt} (rows {rows})"
+)
+
+
+@dataclass
+class Linkage:
+    """What a linkage produced, all in one DuckDB connection until written."""
+
+    con: duckdb.DuckDBPyConnection
+    records: str  # table: source, record_id, unique_id, standardised fields, truth_id
+    profiles: str  # table: one row per profile
+    pairs: pd.DataFrame  # scored candidate pairs above keep_pairs_above (ids, probability, sources)
+    clusters: pd.DataFrame  # unique_id → cluster_id
+    match_weights: dict[str, Any]  # the trained model's parameters (Splink's JSON)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
+    """Link every configured extract under ``data_dir`` into clusters of profiles."""
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    con = duckdb.connect()
+    if config.duckdb_memory_limit:
+        con.execute(f"SET memory_limit = '{config.duckdb_memory_limit}'")
+    parts = []
+    for source, mapping in config.sources.items():
+        path = mapping.path if mapping.path.is_absolute() else data_dir / mapping.path
+        view = _register(con, source, path, mapping)
+        _check_dates(con, view, path, mapping)
+        parts.append(standardised_sql(source, view, mapping))
+    con.execute("CREATE TABLE records AS " + " UNION ALL ".join(f"({p})" for p in parts))
+    con.execute(f"CREATE TABLE profiles AS {profiles_sql('records')}")
+    n_records, n_profiles = (
+        con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("records", "profiles")
+    )  # type: ignore[index]
+    logger.info(
+        "%d records, %d profiles from %d extracts", n_records, n_profiles, len(config.sources)
+    )
+    timings["standardise_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    db_api = DuckDBAPI(connection=con)
+    profiles = db_api.register("profiles")
+    linker = Linker(profiles, settings(), log_level=None)
+    rules = training_rules()
+    linker.training.estimate_probability_two_random_records_match(
+        rules["deterministic"], recall=config.recall_of_deterministic_rules
+    )
+    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=seed)
+    for rule in rules["em"]:
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
+        )
+    timings["train_s"] = time.perf_counter() - clock
+
+    clock = time.perf_counter()
+    predictions = linker.inference.predict(threshold_match_probability=config.keep_pairs_above)
+    timings["predict_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
+        predictions, threshold_match_probability=config.threshold
+    )
+    clusters = clustered.as_pandas_dataframe()[["unique_id", "cluster_id"]]
+    pairs = predictions.as_pandas_dataframe()[
+        ["unique_id_l", "unique_id_r", "match_probability", "match_weight", "source_l", "source_r"]
+    ]
+    timings["cluster_s"] = time.perf_counter() - clock
+    return Linkage(
+        con=con,
+        records="records",
+        profiles="profiles",
+        pairs=pairs,
+        clusters=clusters,
+        match_weights=linker.misc.save_model_to_json(),
+        timings=timings,
+    )
+
+
+def _register(
+    con: duckdb.DuckDBPyConnection, source: str, path: Path, mapping: SourceMapping
+) -> str:
+    if not path.is_file():
+        raise ExtractError(f"{path}: extract file not found (source '{source}')")
+    reader = "read_csv" if path.suffix.lower() == ".csv" else "read_parquet"
+    options = ", all_varchar = true" if reader == "read_csv" else ""
+    view = f"raw_{source}"
+    try:
+        con.execute(f"CREATE VIEW {view} AS SELECT * FROM {reader}('{path}'{options})")
+        columns = [row[0] for row in con.execute(f"DESCRIBE {view}").fetchall()]
+    except duckdb.Error as err:
+        raise ExtractError(
+            f"{path}: cannot be read as {reader[5:]} ({err.__class__.__name__})"
+        ) from None
+    missing = [c for c in mapping.mapped_columns().values() if c not in columns]
+    if missing:
+        raise ExtractError(_MISSING_COLUMNS.format(path=path, missing=missing, columns=columns))
+    if con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0] == 0:  # type: ignore[index]
+        raise ExtractError(_EMPTY.format(path=path))
+    return view
+
+
+def _check_dates(
+    con: duckdb.DuckDBPyConnection, view: str, path: Path, mapping: SourceMapping
+) -> None:
+    raw = f'CAST("{mapping.dob}" AS VARCHAR)'
+    bad = con.execute(
+        f"""SELECT rn FROM (
+              SELECT row_number() OVER () - 1 AS rn, {raw} AS raw, {dob_expression(mapping)} AS dob
+              FROM {view})
+            WHERE raw IS NOT NULL AND trim(raw) <> '' AND dob IS NULL ORDER BY rn"""
+    ).fetchall()
+    if bad:
+        fmt = f" as '{mapping.dob_format}'" if mapping.dob_format else " as dates"
+        rows = [r[0] for r in bad[:10]]
+        raise ExtractError(
+            _BAD_DATES.format(path=path, column=mapping.dob, n=len(bad), fmt=fmt, rows=rows)
+        )
