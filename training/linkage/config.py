@@ -47,7 +47,7 @@ class SourceMapping(BaseModel):
         if self.local_id is not None:
             out["local_id"] = self.local_id
         if self.truth_column is not None:
-            out["truth"] = self.truth_column
+            out["truth_id"] = self.truth_column
         return out
 
 
