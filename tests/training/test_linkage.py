@@ -50,7 +50,7 @@ def test_spine_has_one_row_per_extract_record(linked: tuple[Path, LinkResult]) -
 def test_quality_on_generated_data_meets_the_bar(linked: tuple[Path, LinkResult]) -> None:
     _, result = linked
     quality = result.report["quality"]
-    assert quality["available"] and quality["truth"] == "the generator's ground truth"
+    assert quality["available"] and quality["measured_against"] == "the generator's ground truth"
     overall = quality["overall"]
     assert overall["precision"] >= 0.98 and overall["recall"] >= 0.95
     assert 0 < overall["f1"] <= 1 and overall["cluster_purity"] > 0.98
@@ -200,7 +200,7 @@ def test_own_extracts_link_through_the_mapping_with_labelled_quality(
     data, sources = own_extracts
     result = run_link(_config(sources=sources), data)
     quality = result.report["quality"]
-    assert quality["truth"] == "the mapping's truth column"
+    assert quality["measured_against"] == "the mapping's truth column"
     assert quality["overall"]["precision"] > 0.95 and quality["overall"]["recall"] > 0.9
     assert set(quality["by_group"]) == {"sex"}
     spine = pd.read_parquet(data / "linked/spine.parquet")

@@ -72,7 +72,7 @@ def evaluate_linkage(
     true_profile_pairs = int((profiles_per_person * (profiles_per_person - 1) // 2).sum())
     return {
         "available": True,
-        "truth": origin,
+        "measured_against": origin,
         "records_with_truth": len(df),
         "overall": pairwise_quality(df),
         "by_source_pair": quality_by_source_pair(df),
