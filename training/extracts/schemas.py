@@ -28,7 +28,7 @@ __all__ = [
     "validate_extract",
 ]
 
-EXTRACT_SCHEMA_VERSION = "1.0"
+EXTRACT_SCHEMA_VERSION = "1.1"
 
 _POSTCODE = r"^[A-Z]{1,2}[0-9][0-9A-Z]? [0-9][A-Z]{2}$"
 _MAX_ROWS_SHOWN = 10
@@ -49,6 +49,7 @@ class Col:
 
 _S, _D, _B, _I = pa_arrow.string(), pa_arrow.date32(), pa_arrow.bool_(), pa_arrow.int16()
 _SEX = ("M", "F")
+_DFE_ETHNICITY = ("WHIT", "MIXD", "ASIA", "BLAC", "OOEG", "NOBT", "REFU")
 
 COLUMNS: dict[str, dict[str, Col]] = {
     "health": {
@@ -62,6 +63,7 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "sex": Col(_S, isin=_SEX),
         "postcode": Col(_S, nullable=True, regex=_POSTCODE),
         "arrival_date": Col(_D),
+        "ethnic_category": Col(_S, isin=tuple("ABCDEFGHJKLMNPRSZ")),
         "attendance_type": Col(_S, isin=("ae_attendance", "admission")),
         "diagnosis_category": Col(
             _S, isin=("accidental_injury", "illness", "self_harm", "assault", "sharp_object_injury")
@@ -76,6 +78,7 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "date_of_birth": Col(_D),
         "gender": Col(_S, isin=_SEX),
         "home_postcode": Col(_S, nullable=True, regex=_POSTCODE),
+        "ethnicity": Col(_S, isin=_DFE_ETHNICITY),
         "record_type": Col(_S, isin=("census", "suspension", "permanent_exclusion")),
         "event_date": Col(_D),
         "academic_year": Col(_S, nullable=True, regex=r"^[0-9]{4}/[0-9]{2}$"),
@@ -99,6 +102,7 @@ COLUMNS: dict[str, dict[str, Col]] = {
         "dob": Col(_D),
         "gender": Col(_S, isin=("1", "2")),
         "postcode": Col(_S, nullable=True, regex=_POSTCODE),
+        "ethnicity": Col(_S, isin=_DFE_ETHNICITY),
         "event_type": Col(
             _S,
             isin=(

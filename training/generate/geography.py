@@ -225,8 +225,9 @@ def make_postcodes(geo: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     districts = london_boroughs().set_index("borough_code")["postcode_districts"].str.split()
     n = len(geo)
     district = np.empty(n, dtype=object)
-    for code, idx in geo.groupby("borough_code", sort=False).indices.items():
-        options = districts.get(code) or [f"Z{len(code) % 9 + 1}{code[-2:]}"]
+    for b, (code, idx) in enumerate(geo.groupby("borough_code", sort=False).indices.items()):
+        # outside the built-in table: made-up districts Z1A, Z2A, ... that are valid in form
+        options = districts.get(code) or [f"Z{b % 9 + 1}{chr(65 + (b // 9) % 26)}"]
         district[idx] = np.asarray(options, dtype=object)[np.arange(len(idx)) % len(options)]
     sector = rng.integers(0, 10, n)
     # the k-th LSOA in a district and sector takes the k-th block of unit letters

@@ -149,7 +149,8 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         return lines
     o = quality["overall"]
     lines.append(
-        f"against {quality['measured_against']}: precision {o['precision']:.4f}, recall {o['recall']:.4f}, "
+        f"against {quality['measured_against']}: precision {o['precision']:.4f}, "
+        f"recall {o['recall']:.4f}, "
         f"F1 {o['f1']:.4f}, cluster purity {o['cluster_purity']:.4f}"
     )
     for group, values in quality["by_group"].items():

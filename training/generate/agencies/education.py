@@ -1,7 +1,7 @@
 """Education extract: one census row per pupil and academic year, plus exclusions.
 
-A census row carries the year's sessions possible and sessions missed in each term (autumn,
-spring, summer), free school meals eligibility and special educational needs provision
+A census row is dated 31 July, the end of its school year, and carries the year's sessions
+possible and sessions missed in each term (autumn, spring, summer), free school meals eligibility and special educational needs provision
 (``N`` none, ``K`` SEN support, ``E`` education, health and care plan). Exclusion rows carry
 the date, the kind (suspension or permanent) and the days lost.
 """
@@ -45,18 +45,22 @@ def _census(city: City, persons: Persons, risks: Risks, rng: np.random.Generator
     reception = (
         (dob + 122).astype("datetime64[Y]").astype(int) + 1970 + 4
     )  # Sept after 4th birthday
-    first_year = int(np.datetime64(city.config.start_date, "Y").astype(int)) + 1970
-    last_year = int(np.datetime64(city.config.end_date, "Y").astype(int)) + 1970
-    start_day = city.start_day
-    lo = np.maximum(reception, first_year - (1 if _sep1(first_year) > start_day else 0))
-    hi = np.minimum(reception + 11, last_year - (1 if _sep1(last_year) > city.end_day else 0))
+    # a census row is dated 31 July, when its school year (September to July) is complete, and
+    # only complete years inside the extracts' period are recorded: no row holds later absence
+    years = np.arange(city.config.start_date.year - 1, city.config.end_date.year + 1)
+    ends = _jul31_array(years + 1)
+    inside = years[(ends >= city.start_day) & (ends <= city.end_day)]
+    if inside.size == 0:
+        return AgencyRecords(
+            source="education", person=np.zeros(0, np.int64), day=np.zeros(0, np.int64)
+        )
+    lo = np.maximum(reception, inside.min())
+    hi = np.minimum(reception + 11, inside.max())
     person, rank = expand(np.maximum(hi - lo + 1, 0))
     year = lo[person] + rank
-    day = _sep1_array(year)
-    keep = day >= start_day - 366  # the year that was under way on the start date
-    person, year, day = person[keep], year[keep], day[keep]
+    day = _jul31_array(year + 1)
+    nc_year = year - reception[person]
     n = len(person)
-    age = (day - persons.dob[person]) / DAYS_PER_YEAR
 
     absent_p = rng.beta(1.5, 32.0, n)
     persistent = risks.factors["persistent_absence"][person] & (
@@ -76,11 +80,9 @@ def _census(city: City, persons: Persons, risks: Risks, rng: np.random.Generator
         columns={
             "record_type": np.full(n, "census", dtype=object),
             "academic_year": np.char.add(
-                np.char.add(year.astype(str), "/"), ((year + 1) % 100).astype(str)
+                np.char.add(year.astype(str), "/"), np.char.zfill(((year + 1) % 100).astype(str), 2)
             ).astype(object),
-            "nc_year": np.char.add(
-                "Y", np.clip(np.floor(age).astype(int) - 4, 0, 11).astype(str)
-            ).astype(object),
+            "nc_year": np.char.add("Y", nc_year.astype(str)).astype(object),
             "sessions_possible": np.full(n, _TERM_SESSIONS.sum(), dtype=object),
             "sessions_absent_autumn": absences[:, 0].astype(object),
             "sessions_absent_spring": absences[:, 1].astype(object),
@@ -121,13 +123,7 @@ def _exclusions(
     )
 
 
-def _sep1(year: int) -> int:
-    return int(np.datetime64(f"{year}-09-01", "D").astype(np.int64))
-
-
-def _sep1_array(year: np.ndarray) -> np.ndarray:
-    return (
-        ((year - 1970).astype("datetime64[Y]").astype("datetime64[M]") + 8)
-        .astype("datetime64[D]")
-        .astype(np.int64)
-    )
+def _jul31_array(year: np.ndarray) -> np.ndarray:
+    """Day numbers of 31 July of each year."""
+    first = (year - 1970).astype("datetime64[Y]").astype("datetime64[M]") + 6
+    return (first.astype("datetime64[D]") + 30).astype(np.int64)

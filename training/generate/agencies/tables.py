@@ -13,6 +13,16 @@ from training.generate.population import Persons, Residences
 
 __all__ = ["extract_table"]
 
+# NHS ethnic category codes and DfE major ethnicity codes, in the order of ETHNIC_GROUPS
+_NHS_ETHNIC = (
+    ("A", "B", "C"),
+    ("D", "E", "F", "G"),
+    ("H", "J", "K", "L"),
+    ("M", "N", "P"),
+    ("R", "S"),
+)
+_DFE_ETHNIC = (("WHIT",), ("MIXD",), ("ASIA",), ("BLAC",), ("OOEG",))
+_ETHNICITY_NOT_RECORDED = 0.05
 _SALT = {"health": 1, "education": 2, "social_care": 3, "police": 4}
 
 
@@ -45,6 +55,7 @@ def extract_table(
             "sex": sex,
             "postcode": ids.postcode,
             "arrival_date": event_date,
+            "ethnic_category": _ethnicity(persons, records.person, pid, _NHS_ETHNIC, "Z", rng),
         }
     elif source == "education":
         cols = {
@@ -54,6 +65,7 @@ def extract_table(
             "date_of_birth": ids.dob,
             "gender": sex,
             "home_postcode": ids.postcode,
+            "ethnicity": _ethnicity(persons, records.person, pid, _DFE_ETHNIC, "NOBT", rng),
             "event_date": event_date,
         }
     elif source == "social_care":
@@ -67,10 +79,12 @@ def extract_table(
         ).astype(object)
         nhs[rng.random(len(pid)) < nhs_missing["social_care"]] = None
         la = city.geography["borough_code"].to_numpy()[residences.lsoa[ids.residence]]
+        borough = city.borough_of_lsoa[residences.lsoa[ids.residence]]
         cols = {
             "la_code": la,
+            # each authority numbers its children its own way
             "la_child_id": np.char.add(
-                la.astype(str), _code("-", scrambled(pid, _SALT[source]), 8).astype(str)
+                la.astype(str), _code("-", scrambled(pid, 10 + borough), 8).astype(str)
             ).astype(object),
             "nhs_number": nhs,
             "first_name": ids.forename,
@@ -78,6 +92,7 @@ def extract_table(
             "dob": ids.dob,
             "gender": np.where(ids.male, "1", "2").astype(object),
             "postcode": ids.postcode,
+            "ethnicity": _ethnicity(persons, records.person, pid, _DFE_ETHNIC, "NOBT", rng),
             "event_date": event_date,
         }
     else:
@@ -109,6 +124,24 @@ def extract_table(
         for name in schema.names
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+def _ethnicity(
+    persons: Persons,
+    person: np.ndarray,
+    pid: np.ndarray,
+    codes: tuple[tuple[str, ...], ...],
+    missing: str,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """An agency's ethnicity code: one per person within the group, sometimes not recorded."""
+    group = persons.ethnicity[person]
+    sizes = np.array([len(c) for c in codes])
+    flat = np.asarray([c for group_codes in codes for c in group_codes], dtype=object)
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    out = flat[offsets[group] + scrambled(pid, 7) % sizes[group]]
+    out[rng.random(len(pid)) < _ETHNICITY_NOT_RECORDED] = missing
+    return out
 
 
 def _code(prefix: str, number: np.ndarray, width: int) -> np.ndarray:
