@@ -1,9 +1,10 @@
 """Education extract: one census row per pupil and academic year, plus exclusions.
 
 A census row is dated 31 July, the end of its school year, and carries the year's sessions
-possible and sessions missed in each term (autumn, spring, summer), free school meals eligibility and special educational needs provision
-(``N`` none, ``K`` SEN support, ``E`` education, health and care plan). Exclusion rows carry
-the date, the kind (suspension or permanent) and the days lost.
+possible and sessions missed in each term (autumn, spring, summer), free school meals
+eligibility and special educational needs provision (``N`` none, ``K`` SEN support, ``E``
+education, health and care plan). Exclusion rows carry the date, the kind (suspension or
+permanent) and the days lost.
 """
 
 from __future__ import annotations
