@@ -21,12 +21,14 @@ $(STAMP): requirements.lock pyproject.toml
 ## demo: the whole pipeline on a generated city, then where to look
 demo: $(STAMP)
 	$(BIN)/vru generate --data $(DATA) --persons $(PERSONS)
+	$(BIN)/vru link --data $(DATA)
 	@echo ""
 	@echo "Done. Look at:"
-	@echo "  $(DATA)/manifest.json        seed, config hash, row counts of every file"
-	@echo "  $(DATA)/geography.parquet    boroughs, BCUs, wards and LSOAs of the synthetic city"
-	@echo "  $(DATA)/extracts/            each agency's extract (health, education, social_care, police)"
-	@echo "  docs/generator.md            what each extract and column means"
+	@echo "  $(DATA)/manifest.json          seed, config hash, row counts of every file"
+	@echo "  $(DATA)/geography.parquet      boroughs, BCUs, wards and LSOAs of the synthetic city"
+	@echo "  $(DATA)/extracts/              each agency's extract (health, education, social_care, police)"
+	@echo "  $(DATA)/linked/report.json     linkage quality, overall and by group; charts in linked/charts/"
+	@echo "  docs/generator.md              what each extract and column means"
 
 ## test: the whole test suite (fails if no test ran)
 test: $(STAMP)
@@ -46,6 +48,7 @@ format: $(STAMP)
 SIZES ?= 100000 1000000
 bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py --sizes $(SIZES)
+	$(BIN)/python bench/bench_link.py --sizes $(SIZES)
 
 serve: $(STAMP)
 	@echo "The planners' API arrives with its issue; nothing to serve yet." >&2; exit 2

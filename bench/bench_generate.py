@@ -15,15 +15,13 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import platform
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+
+from _measure import MIB, Json, log, machine, measure, write_result
 
 DEFAULT_SIZES = (100_000, 1_000_000)
 DEFAULT_SEED = 20180919  # configs/pipeline.yaml's seed, so figures match `vru generate`
@@ -32,14 +30,6 @@ SERIOUS_OFFENCES = ("violence_against_person", "possession_of_weapons", "robbery
 IMD_DECILE = "Index of Multiple Deprivation (IMD) Decile (where 1 is most deprived 10% of LSOAs)"
 BENCH_DIR = Path(__file__).resolve().parent
 DEFAULT_LONDON = Path(__file__).resolve().parents[2] / "shared/data/london"
-MIB = 1024 * 1024
-
-Json = dict[str, Any]
-
-
-def log(message: str) -> None:
-    """Write one progress line to stderr."""
-    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
 # --------------------------------------------------------------------------- child process
@@ -84,22 +74,9 @@ def run_child(persons: int, seed: int, data_dir: Path, result_file: Path) -> Jso
         "--result-file",
         str(result_file),
     ]
-    start = time.perf_counter()
-    # the child's stdout goes to our stderr so that stdout holds only the JSON result
-    proc = subprocess.Popen(cmd, stdout=sys.stderr, cwd=BENCH_DIR.parent)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall_s = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    measured: Json = {
-        "wall_s": round(wall_s, 2),
-        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
-        "cpu_user_s": round(usage.ru_utime, 2),
-        "cpu_sys_s": round(usage.ru_stime, 2),
-        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is KiB on Linux
-        "exit_code": proc.returncode,
-    }
-    if proc.returncode != 0 or not result_file.is_file():
-        measured["error"] = f"generator process exited with code {proc.returncode}"
+    measured = measure(cmd, BENCH_DIR.parent)
+    if measured["exit_code"] != 0 or not result_file.is_file():
+        measured["error"] = f"generator process exited with code {measured['exit_code']}"
         return measured
     child = json.loads(result_file.read_text())
     result_file.unlink()
@@ -289,38 +266,6 @@ def targets(runs: list[Json]) -> Json:
     return {**TARGETS, "met": met}
 
 
-def machine() -> Json:
-    """Where the benchmark ran."""
-    info: Json = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
-    try:
-        with open("/proc/meminfo") as fh:
-            kib = int(fh.readline().split()[1])
-        info["memory_gib"] = round(kib / MIB, 1)
-    except (OSError, ValueError, IndexError):
-        pass
-    return info
-
-
-def write_result(out_dir: Path, report: Json) -> Path:
-    """Write the report to ``<out>/<date>-generate.json`` via a temporary file and a rename."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    target = out_dir / f"{report['date']}-generate.json"
-    fd, tmp = tempfile.mkstemp(prefix=".generate-", suffix=".json.tmp", dir=out_dir)
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(json.dumps(report, indent=2) + "\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return target
-
-
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -376,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         "targets": targets(runs),
         "real_london_gradient": london,
     }
-    path = write_result(args.out, report)
+    path = write_result(args.out, "generate", report)
     print(json.dumps(report, indent=2))
     log(f"wrote {path}")
     return 1 if any("error" in r for r in runs) else 0

@@ -12,6 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training.features.config import FeaturesConfig
 from training.linkage.config import LinkConfig
 
 __all__ = [
@@ -389,3 +390,4 @@ class PipelineConfig(_Section):
     seed: int = Field(20180919, ge=0, description="Every random step derives its seed from this.")
     generate: GenerateConfig = GenerateConfig()
     link: LinkConfig = LinkConfig()
+    features: FeaturesConfig = FeaturesConfig()

@@ -8,6 +8,7 @@ Errors a user can cause end with one clear line on stderr and exit code 2.
 from __future__ import annotations
 
 import logging
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -24,9 +25,12 @@ from governance.contracts.errors import VruError
 from governance.contracts.layout import SOURCES, DataLayout
 from training.config import PipelineConfig
 from training.extracts import read_extract
+from training.features.build import build_features
 from training.generate import generate_city
 from training.linkage.report import summary_lines
 from training.linkage.stage import run_link
+from training.model.config import ModelConfig
+from training.model.train import CANDIDATE, train_model
 from training.tracking import log_to_active_run
 
 app = typer.Typer(
@@ -40,6 +44,8 @@ _err = Console(stderr=True)
 _LOGGERS = ("vru", "training", "governance", "serving")
 _LIBRARY_LOGGERS = ("splink",)
 DEFAULT_CONFIG = Path("configs/pipeline.yaml")
+DEFAULT_MODEL_CONFIG = Path("configs/model.yaml")
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 
 ConfigOpt = Annotated[
     Path | None,
@@ -127,6 +133,65 @@ def link(
             _err.print(f"spine, report and charts in {result.directory}/")
 
 
+@app.command()
+def features(config: ConfigOpt = None, data: DataOpt = None, quiet: QuietOpt = False) -> None:
+    """Build cohorts, features and labels at each as-of date from the linked spine."""
+    with _stage(quiet):
+        cfg = _pipeline_config(config, {})
+        data_dir = data or cfg.data_dir
+        result = build_features(cfg.features, data_dir)
+        log_to_active_run(
+            params={"stage": "features", "outcome": cfg.features.outcome},
+            metrics={"rows": result.manifest["rows"], "features": len(result.manifest["features"])},
+            artifacts=[result.path.parent / "manifest.json"],
+        )
+        if not quiet:
+            for date, counts in result.manifest["per_as_of_date"].items():
+                _err.print(
+                    f"{date}: {counts['rows']:,} young people, {counts['positives']:,} with the outcome"
+                    f"{'' if counts['label_complete'] else ' (label window not complete)'}",
+                    highlight=False,
+                )
+            _err.print(f"features and manifest in {result.path.parent}/")
+
+
+@app.command()
+def train(
+    config: ConfigOpt = None,
+    model_config: Annotated[
+        Path | None,
+        typer.Option("--model-config", "-m", help="Model YAML (default: configs/model.yaml)."),
+    ] = None,
+    data: DataOpt = None,
+    seed: SeedOpt = None,
+    tune: Annotated[
+        int | None, typer.Option("--tune", help="Optuna trials before the final fit.")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train LightGBM and the baseline on earlier as-of dates; register the candidate model."""
+    with _stage(quiet):
+        cfg = _pipeline_config(config, {"seed": seed})
+        path = model_config or (DEFAULT_MODEL_CONFIG if DEFAULT_MODEL_CONFIG.is_file() else None)
+        model_cfg = load_config(path, ModelConfig, {"tune.trials": tune})
+        _default_tracking()
+        result = train_model(cfg, model_cfg, data or cfg.data_dir)
+        if not quiet:
+            m = result.metrics
+            _err.print(
+                f"registered {result.model_name} version {result.version} as '{CANDIDATE}' "
+                f"(run {result.run_id})",
+                highlight=False,
+            )
+            _err.print(
+                f"test ROC AUC {m['test_roc_auc']:.3f} (baseline {m['baseline_test_roc_auc']:.3f}), "
+                f"PR AUC {m['test_pr_auc']:.3f} (baseline {m['baseline_test_pr_auc']:.3f}), "
+                f"ECE {m['test_ece']:.4f}, recall in the top {model_cfg.top_k_percent:g}% "
+                f"{m['test_recall_at_top_k']:.3f}",
+                highlight=False,
+            )
+
+
 @app.command("validate")
 def validate_extracts(data: DataOpt = None, quiet: QuietOpt = False) -> None:
     """Check each extract in DIR/extracts/ against its schema (names file, column and rows)."""
@@ -136,6 +201,12 @@ def validate_extracts(data: DataOpt = None, quiet: QuietOpt = False) -> None:
             frame = read_extract(layout.extract(source), source)
             if not quiet:
                 _err.print(f"{layout.extract(source)}: {len(frame):,} rows, schema OK")
+
+
+def _default_tracking() -> None:
+    """The embedded SQLite store in the working directory unless MLFLOW_TRACKING_URI is set."""
+    if not os.environ.get("MLFLOW_TRACKING_URI"):
+        os.environ["MLFLOW_TRACKING_URI"] = DEFAULT_TRACKING_URI
 
 
 def _pipeline_config(path: Path | None, overrides: dict[str, Any]) -> PipelineConfig:

@@ -74,10 +74,14 @@ def test_report_and_charts_are_written_without_identifiers(linked: tuple[Path, L
     out = data / "linked"
     report_text = (out / "report.json").read_text()
     assert json.loads(report_text)["persons"] == result.report["persons"]
-    assert {p.name for p in (out / "charts").iterdir()} == {
+    charts = {
         "match_weights.png",
         "precision_recall.png",
+        "splink_match_weights.html",
+        "splink_m_u_parameters.html",
     }
+    assert {p.name for p in (out / "charts").iterdir()} == charts == set(result.report["charts"])
+    assert "<script" in (out / "charts/splink_match_weights.html").read_text()
     assert (out / "charts/match_weights.png").read_bytes()[:4] == b"\x89PNG"
     health = pd.read_parquet(DataLayout(data).extract("health"))
     for column in ("record_id", "hospital_number", "postcode", "surname"):
@@ -106,7 +110,7 @@ def test_without_truth_the_report_says_so(linked: tuple[Path, LinkResult], tmp_p
         "note": "No ground truth: quality figures need generated data or a truth column in the mapping.",
     }
     assert (bare / "linked/spine.parquet").is_file()
-    assert [p.name for p in (bare / "linked/charts").iterdir()] == ["match_weights.png"]
+    assert "precision_recall.png" not in {p.name for p in (bare / "linked/charts").iterdir()}
 
 
 # --- your own extracts, through the mapping ---------------------------------------------

@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import duckdb
+import numpy as np
 import pandas as pd
 
 from training.evaluation.linkage_quality import (
@@ -65,11 +67,7 @@ def evaluate_linkage(
             "note": _NO_TRUTH,
         }
 
-    df = spine.merge(truth, on=["source", "record_id"], how="inner")
-    df = df.merge(records[["source", "record_id", "unique_id"]], on=["source", "record_id"])
-    profile_person = df.groupby("unique_id")["person_id"].agg(lambda s: s.mode().iloc[0])
-    profiles_per_person = profile_person.value_counts()
-    true_profile_pairs = int((profiles_per_person * (profiles_per_person - 1) // 2).sum())
+    df, prob, same, true_profile_pairs = _coded(spine, truth, records, pairs, groups)
     return {
         "available": True,
         "measured_against": origin,
@@ -77,8 +75,56 @@ def evaluate_linkage(
         "overall": pairwise_quality(df),
         "by_source_pair": quality_by_source_pair(df),
         "by_group": {g: quality_by(df, g) for g in groups},
-        "threshold_curve": threshold_curve(pairs, profile_person, true_profile_pairs, THRESHOLDS),
+        "threshold_curve": threshold_curve(prob, same, true_profile_pairs, THRESHOLDS),
     }
+
+
+def _coded(
+    spine: pd.DataFrame,
+    truth: pd.DataFrame,
+    records: pd.DataFrame,
+    pairs: pd.DataFrame,
+    groups: list[str],
+) -> tuple[pd.DataFrame, np.ndarray, np.ndarray, int]:
+    """Join spine, truth and profiles in DuckDB, with keys as integers so counting is fast.
+
+    Returns the joined records, each scored pair's probability and whether its two profiles
+    truly belong to one person, and the number of true profile pairs.
+    """
+    con = duckdb.connect()
+    con.register("spine", spine)
+    con.register("truth", truth)
+    con.register("records", records[["source", "record_id", "unique_id"]])
+    con.register("pairs", pairs[["unique_id_l", "unique_id_r", "match_probability"]])
+    group_columns = "".join(f", t.{g}" for g in groups)
+    con.execute(
+        f"""CREATE TEMP TABLE joined AS
+        SELECT dense_rank() OVER (ORDER BY s.person_key) AS person_key,
+               dense_rank() OVER (ORDER BY CAST(t.person_id AS VARCHAR)) AS person_id,
+               r.unique_id, s.source {group_columns}
+        FROM spine s JOIN truth t USING (source, record_id) JOIN records r USING (source, record_id)"""
+    )
+    con.execute(
+        """CREATE TEMP TABLE profile_person AS
+        SELECT unique_id, arg_max(person_id, n) AS person_id
+        FROM (SELECT unique_id, person_id, count(*) AS n FROM joined GROUP BY ALL) GROUP BY unique_id"""
+    )
+    scored = con.execute(
+        """SELECT p.match_probability, coalesce(l.person_id = r.person_id, false) AS same
+        FROM pairs p LEFT JOIN profile_person l ON l.unique_id = p.unique_id_l
+        LEFT JOIN profile_person r ON r.unique_id = p.unique_id_r"""
+    ).fetchnumpy()
+    true_profile_pairs = con.execute(
+        "SELECT coalesce(sum(n * (n - 1) // 2), 0) FROM "
+        "(SELECT count(*) AS n FROM profile_person GROUP BY person_id)"
+    ).fetchall()[0][0]
+    df = con.execute(
+        f"SELECT person_key, person_id, source {group_columns.replace('t.', '')} FROM joined"
+    ).df()
+    con.close()
+    for column in ("source", *groups):
+        df[column] = df[column].astype("category")
+    return df, scored["match_probability"], scored["same"].astype(bool), int(true_profile_pairs)
 
 
 def _generated_truth(data_dir: Path) -> pd.DataFrame:

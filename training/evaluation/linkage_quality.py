@@ -127,23 +127,21 @@ def _cross(table: pd.DataFrame, a: str, b: str) -> int:
 
 
 def threshold_curve(
-    pairs: pd.DataFrame, profile_person: pd.Series, true_profile_pairs: int, thresholds: list[float]
+    probability: np.ndarray,
+    same_person: np.ndarray,
+    true_profile_pairs: int,
+    thresholds: list[float],
 ) -> list[dict[str, float | None]]:
     """Precision and recall of scored profile pairs at each threshold (before clustering).
 
-    ``pairs`` has ``unique_id_l``, ``unique_id_r`` and ``match_probability``; ``profile_person``
-    maps each profile to its (majority) true person; ``true_profile_pairs`` counts the pairs of
-    profiles that belong to one person. Clustering links transitively, so the spine's own recall
-    is at least the recall shown here.
+    ``probability`` and ``same_person`` describe each scored pair; ``true_profile_pairs``
+    counts the pairs of profiles that belong to one person. Clustering links transitively, so
+    the spine's own recall is at least the recall shown here.
     """
-    same = (
-        pairs["unique_id_l"].map(profile_person) == pairs["unique_id_r"].map(profile_person)
-    ).to_numpy()
-    prob = pairs["match_probability"].to_numpy()
     curve = []
     for t in thresholds:
-        above = prob >= t
-        tp = int((same & above).sum())
+        above = probability >= t
+        tp = int((same_person & above).sum())
         n = int(above.sum())
         curve.append(
             {

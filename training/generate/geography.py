@@ -225,9 +225,15 @@ def make_postcodes(geo: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
     districts = london_boroughs().set_index("borough_code")["postcode_districts"].str.split()
     n = len(geo)
     district = np.empty(n, dtype=object)
-    for b, (code, idx) in enumerate(geo.groupby("borough_code", sort=False).indices.items()):
-        # outside the built-in table: made-up districts Z1A, Z2A, ... that are valid in form
-        options = districts.get(code) or [f"Z{b % 9 + 1}{chr(65 + (b // 9) % 26)}"]
+    made_up = 0
+    for code, idx in geo.groupby("borough_code", sort=False).indices.items():
+        options = districts.get(code)
+        if not options:
+            # outside the built-in table: made-up districts Z1A, Z2A, ... valid in form, each
+            # with room for its LSOAs (10 sectors of 400 / UNITS_PER_LSOA blocks each)
+            k = -(-len(idx) * UNITS_PER_LSOA // 2000)
+            options = [_made_up_district(made_up + j) for j in range(k)]
+            made_up += k
         district[idx] = np.asarray(options, dtype=object)[np.arange(len(idx)) % len(options)]
     sector = rng.integers(0, 10, n)
     # the k-th LSOA in a district and sector takes the k-th block of unit letters
@@ -253,6 +259,10 @@ def make_postcodes(geo: pd.DataFrame, rng: np.random.Generator) -> pd.DataFrame:
             "lsoa_code": np.repeat(geo["lsoa_code"].to_numpy(), UNITS_PER_LSOA),
         }
     ).drop_duplicates("postcode", ignore_index=True)
+
+
+def _made_up_district(i: int) -> str:
+    return f"{'Z' if i < 234 else 'ZZ'}{i % 9 + 1}{chr(65 + (i // 9) % 26)}"
 
 
 def _standardise(geo: pd.DataFrame) -> pd.DataFrame:

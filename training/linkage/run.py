@@ -38,6 +38,7 @@ class Linkage:
     pairs: pd.DataFrame  # scored candidate pairs above keep_pairs_above (ids, probability, sources)
     clusters: pd.DataFrame  # unique_id → cluster_id
     match_weights: dict[str, Any]  # the trained model's parameters (Splink's JSON)
+    model_charts: dict[str, str]  # Splink's own charts of the model, as self-contained HTML
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -78,6 +79,7 @@ def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
             rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
         )
     timings["train_s"] = time.perf_counter() - clock
+    charts = linker.visualisations  # parameters only: no record appears in these charts
 
     clock = time.perf_counter()
     predictions = linker.inference.predict(threshold_match_probability=config.keep_pairs_above)
@@ -98,6 +100,10 @@ def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
         pairs=pairs,
         clusters=clusters,
         match_weights=linker.misc.save_model_to_json(),
+        model_charts={
+            "splink_match_weights.html": charts.match_weights_chart().to_html(inline=True),
+            "splink_m_u_parameters.html": charts.m_u_parameters_chart().to_html(inline=True),
+        },
         timings=timings,
     )
 

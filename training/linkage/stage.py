@@ -75,6 +75,9 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
         pq.write_table(table, out / "spine.parquet", compression="zstd")
         (out / "model.json").write_text(json.dumps(linkage.match_weights, indent=2) + "\n")
         report["charts"] = draw_charts(report, out / "charts")
+        for name, html in linkage.model_charts.items():
+            (out / "charts" / name).write_text(html)
+            report["charts"].append(name)
         report["timings_s"]["total_s"] = round(time.perf_counter() - started, 2)
         write_json_atomic(out / "report.json", report)
     linkage.con.close()

@@ -1,0 +1,72 @@
+"""Shared by the benchmarks: run a command in a child process and measure it; write results."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+Json = dict[str, Any]
+MIB = 1024 * 1024
+
+
+def log(message: str) -> None:
+    """Write one progress line to stderr."""
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def measure(cmd: list[str], cwd: Path) -> Json:
+    """Run ``cmd``; return its wall time, CPU time (user + system) and peak RSS, and exit code.
+
+    The child's stdout goes to our stderr so that stdout holds only the JSON result.
+    """
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=sys.stderr, cwd=cwd)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall_s = time.perf_counter() - start
+    return {
+        "wall_s": round(wall_s, 2),
+        "cpu_s": round(usage.ru_utime + usage.ru_stime, 2),
+        "cpu_user_s": round(usage.ru_utime, 2),
+        "cpu_sys_s": round(usage.ru_stime, 2),
+        "peak_rss_mb": round(usage.ru_maxrss / 1024, 1),  # ru_maxrss is KiB on Linux
+        "exit_code": os.waitstatus_to_exitcode(status),
+    }
+
+
+def machine() -> Json:
+    """Where the benchmark ran."""
+    info: Json = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
+    try:
+        with open("/proc/meminfo") as fh:
+            kib = int(fh.readline().split()[1])
+        info["memory_gib"] = round(kib / MIB, 1)
+    except (OSError, ValueError, IndexError):
+        pass
+    return info
+
+
+def write_result(out_dir: Path, name: str, report: Json) -> Path:
+    """Write ``report`` to ``<out>/<date>-<name>.json`` via a temporary file and a rename."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / f"{report['date']}-{name}.json"
+    fd, tmp = tempfile.mkstemp(prefix=f".{name}-", suffix=".json.tmp", dir=out_dir)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(json.dumps(report, indent=2) + "\n")
+        os.chmod(tmp, 0o644)  # mkstemp makes it private
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target

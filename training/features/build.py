@@ -1,0 +1,241 @@
+"""``vru features``: cohorts at each as-of date, their features and labels, written as Parquet.
+
+Everything is one DuckDB session over the extracts, the spine and the geography. Features
+see only events strictly before the as-of date; the label sees only events from the as-of
+date to the end of the label window. A row's label is complete when that window has ended
+within the data.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from governance.contracts.config import config_hash
+from governance.contracts.errors import ConfigError, ExtractError
+from governance.contracts.layout import SOURCES, DataLayout
+from training.features.config import FeaturesConfig
+from training.features.definitions import SENSITIVE, FeatureSpec, all_features, feature_sql
+from training.features.events import events_sql, label_condition, persons_sql, residence_sql
+from training.storage import file_sha256, staged_directory, write_json_atomic
+
+__all__ = ["FEATURES_FILE", "FeatureSet", "build_features", "context_features"]
+
+logger = logging.getLogger("vru.features")
+FEATURES_FILE = "features.parquet"
+FEATURES_SCHEMA_VERSION = "1.0"
+ID_COLUMNS: tuple[str, ...] = (
+    "person_key",
+    "as_of_date",
+    "lsoa_code",
+    "ward_code",
+    "borough_code",
+    "bcu_code",
+)
+LABEL_COLUMNS: tuple[str, ...] = ("label", "label_complete")
+
+_NO_SPINE = "{path}: no linked spine; run `vru link --data {data}` first"
+_NO_DATA_END = (
+    "features.data_end is not set and {path} has no generation period; set features.data_end"
+)
+
+
+@dataclass(frozen=True)
+class FeatureSet:
+    """What ``vru features`` wrote."""
+
+    path: Path
+    manifest: dict[str, Any]
+
+
+def context_features(config: FeaturesConfig) -> list[FeatureSpec]:
+    """Person and area features computed beside the event features."""
+    return [
+        FeatureSpec("age", "Age in whole years at the as-of date", "person", "", "count", None),
+        FeatureSpec(
+            "deprivation_score", "Deprivation score of the home LSOA", "area", "", "mean", None
+        ),
+        FeatureSpec(
+            "deprivation_decile",
+            "Deprivation decile of the home LSOA (1 = most deprived)",
+            "area",
+            "",
+            "mean",
+            None,
+        ),
+        FeatureSpec(
+            f"ward_violence_rate_{config.area_rate_months}m",
+            f"Serious violence events per 1,000 cohort members of the home ward in the "
+            f"{config.area_rate_months} months before the as-of date",
+            "area",
+            "",
+            "mean",
+            config.area_rate_months,
+        ),
+    ]
+
+
+def build_features(config: FeaturesConfig, data_dir: Path) -> FeatureSet:
+    """Build and write ``data_dir/features/``: features, labels and a manifest."""
+    started = time.perf_counter()
+    layout = DataLayout(data_dir)
+    spine = layout.linked_dir / "spine.parquet"
+    if not spine.is_file():
+        raise ExtractError(_NO_SPINE.format(path=spine, data=data_dir))
+    extracts = {s: str(layout.extract(s)) for s in SOURCES}
+    for path in extracts.values():
+        if not Path(path).is_file():
+            raise ExtractError(f"{path}: extract file not found")
+    data_end = config.data_end or _data_end(layout.manifest)
+    specs = all_features(config.windows_months)
+
+    con = duckdb.connect()
+    con.execute(f"CREATE TEMP VIEW spine AS SELECT * FROM read_parquet('{spine}')")
+    con.execute(f"CREATE TEMP TABLE events AS {events_sql(extracts, 'spine')}")
+    con.execute(f"CREATE TEMP TABLE persons AS {persons_sql(extracts, 'spine')}")
+    con.execute(f"CREATE TEMP TABLE residence AS {residence_sql(extracts, 'spine')}")
+    con.execute(
+        f"CREATE TEMP VIEW postcodes AS SELECT * FROM read_parquet('{data_dir / 'postcodes.parquet'}')"
+    )
+    con.execute(f"CREATE TEMP VIEW geography AS SELECT * FROM read_parquet('{layout.geography}')")
+    dates = ", ".join(f"(DATE '{d}')" for d in config.as_of_dates)
+    con.execute(
+        f"""CREATE TEMP TABLE cohort AS
+        WITH as_of(as_of_date) AS (VALUES {dates}),
+        home AS (
+            SELECT r.person_key, a.as_of_date, arg_max(r.postcode, r.event_date) AS postcode
+            FROM residence r JOIN as_of a ON r.event_date < a.as_of_date
+            GROUP BY r.person_key, a.as_of_date)
+        SELECT h.person_key, h.as_of_date, g.lsoa_code, g.ward_code, g.borough_code, g.bcu_code,
+               date_sub('year', p.dob, h.as_of_date) AS age, p.sex, p.ethnicity,
+               g.deprivation_score, g.deprivation_decile
+        FROM home h
+        JOIN persons p USING (person_key)
+        JOIN postcodes pc ON pc.postcode = h.postcode
+        JOIN geography g ON g.lsoa_code = pc.lsoa_code
+        WHERE date_sub('year', p.dob, h.as_of_date) BETWEEN {config.min_age} AND {config.max_age}"""
+    )
+    aggregates = ",\n".join(
+        f'{feature_sql(s, config.expiry_years(s.name))} AS "{s.name}"' for s in specs
+    )
+    label = label_condition(config.outcome)
+    area = context_features(config)[-1].name
+    table = con.sql(
+        f"""
+        WITH history AS (
+            SELECT c.person_key, c.as_of_date, {aggregates}
+            FROM cohort c LEFT JOIN events e
+              ON e.person_key = c.person_key AND e.event_date < c.as_of_date
+            GROUP BY c.person_key, c.as_of_date),
+        outcome AS (
+            SELECT c.person_key, c.as_of_date,
+                   CAST(count(e.person_key) > 0 AS INTEGER) AS label
+            FROM cohort c LEFT JOIN events e
+              ON e.person_key = c.person_key AND e.event_date >= c.as_of_date
+             AND e.event_date < c.as_of_date + INTERVAL {config.label_months} MONTH AND {label}
+            GROUP BY c.person_key, c.as_of_date),
+        ward_rate AS (
+            SELECT c.ward_code, c.as_of_date,
+                   1000.0 * count(e.person_key) / count(DISTINCT c.person_key) AS rate
+            FROM cohort c LEFT JOIN events e
+              ON e.person_key = c.person_key AND e.event_date < c.as_of_date
+             AND e.event_date >= c.as_of_date - INTERVAL {config.area_rate_months} MONTH AND {label}
+            GROUP BY c.ward_code, c.as_of_date)
+        SELECT {", ".join(f"c.{col}" for col in ID_COLUMNS)},
+               c.age, c.deprivation_score, c.deprivation_decile, w.rate AS "{area}",
+               h.* EXCLUDE (person_key, as_of_date),
+               {", ".join(f"c.{s}" for s in SENSITIVE)},
+               o.label,
+               c.as_of_date + INTERVAL {config.label_months} MONTH <= DATE '{data_end}' AS label_complete
+        FROM cohort c
+        JOIN history h USING (person_key, as_of_date)
+        JOIN outcome o USING (person_key, as_of_date)
+        JOIN ward_rate w ON w.ward_code = c.ward_code AND w.as_of_date = c.as_of_date
+        ORDER BY c.as_of_date, c.person_key
+        """
+    ).to_arrow_table()
+    con.close()
+    per_date = _counts(table)
+    for d in config.as_of_dates:
+        if per_date.get(str(d), {}).get("rows", 0) == 0:
+            raise ConfigError(
+                f"features.as_of_dates: no young people aged {config.min_age}-{config.max_age} "
+                f"are known to live in the city at {d}; the extracts cover up to {data_end}"
+            )
+
+    import pyarrow.parquet as pq
+
+    with staged_directory(data_dir) as stage:
+        out = stage / layout.features_dir.name
+        out.mkdir()
+        pq.write_table(table, out / FEATURES_FILE, compression="zstd")
+        definitions = [
+            {**s.as_dict(), "policy": _policy_label(config, s.name)}
+            for s in [*context_features(config), *specs]
+        ] + [
+            {
+                "name": s,
+                "description": f"{s.title()} (most common across agencies)",
+                "source": "person",
+                "policy": _policy_label(config, s),
+                "sensitive": True,
+            }
+            for s in SENSITIVE
+        ]
+        manifest = {
+            "stage": "features",
+            "schema_version": FEATURES_SCHEMA_VERSION,
+            "config_hash": config_hash(config),
+            "as_of_dates": [str(d) for d in config.as_of_dates],
+            "data_end": str(data_end),
+            "label": {"outcome": config.outcome, "months": config.label_months},
+            "rows": table.num_rows,
+            "per_as_of_date": per_date,
+            "inputs": {
+                "spine_sha256": file_sha256(spine),
+                **{f"{s}_sha256": file_sha256(Path(p)) for s, p in extracts.items()},
+            },
+            "features": definitions,
+            "sha256": file_sha256(out / FEATURES_FILE),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+        write_json_atomic(out / "manifest.json", manifest)
+    logger.info("features: %d rows at %d as-of dates", table.num_rows, len(config.as_of_dates))
+    return FeatureSet(path=layout.features_dir / FEATURES_FILE, manifest=manifest)
+
+
+def _policy_label(config: FeaturesConfig, name: str) -> str:
+    years = config.expiry_years(name)
+    if years is not None:
+        return f"expires_after {years} years"
+    policy = config.policy.get(name, "allowed")
+    return policy if isinstance(policy, str) else "allowed"
+
+
+def _data_end(manifest: Path) -> Any:
+    import datetime as dt
+
+    if manifest.is_file():
+        period = json.loads(manifest.read_text()).get("period")
+        if period:
+            return dt.date.fromisoformat(period["end"])
+    raise ConfigError(_NO_DATA_END.format(path=manifest))
+
+
+def _counts(table: Any) -> dict[str, dict[str, float]]:
+    frame = table.select(["as_of_date", "label", "label_complete"]).to_pandas()
+    out = {}
+    for d, g in frame.groupby("as_of_date"):
+        out[str(d)] = {
+            "rows": len(g),
+            "positives": int(g["label"].sum()),
+            "prevalence": round(float(g["label"].mean()), 5),
+            "label_complete": bool(g["label_complete"].all()),
+        }
+    return out

@@ -1,0 +1,120 @@
+"""The linked events: every extract record as (person, date, kind, value), and person facts.
+
+Pure SQL generators over the extracts and the spine, in DuckDB. ``kind`` names what happened
+(an A&E diagnosis, a census fact, a social care event, a police role and offence group), so
+that each feature is one filter over one table.
+"""
+
+from __future__ import annotations
+
+__all__ = ["events_sql", "label_condition", "persons_sql", "residence_sql"]
+
+_SERIOUS_GROUPS = ("violence_against_person", "possession_of_weapons", "robbery")
+
+
+def events_sql(extract: dict[str, str], spine: str) -> str:
+    """One row per fact: ``person_key, source, event_date, kind, value``."""
+
+    def joined(source: str, alias: str) -> str:
+        return (
+            f"FROM read_parquet('{extract[source]}') {alias} "
+            f"JOIN {spine} s ON s.source = '{source}' AND s.record_id = {alias}.record_id"
+        )
+
+    census = f"{joined('education', 'x')} WHERE x.record_type = 'census'"
+    rate = (
+        "(x.sessions_absent_autumn + x.sessions_absent_spring + x.sessions_absent_summer)"
+        " / nullif(x.sessions_possible, 0)"
+    )
+    parts = [
+        f"SELECT s.person_key, 'health' AS source, x.arrival_date AS event_date, "
+        f"x.diagnosis_category AS kind, NULL::DOUBLE AS value {joined('health', 'x')}",
+        f"SELECT s.person_key, 'health', x.arrival_date, 'admission', NULL {joined('health', 'x')} "
+        "WHERE x.attendance_type = 'admission'",
+        f"SELECT s.person_key, 'education', x.event_date, 'absence_rate', {rate} {census}",
+        f"SELECT s.person_key, 'education', x.event_date, 'persistent_absence', NULL {census} AND {rate} >= 0.1",
+        f"SELECT s.person_key, 'education', x.event_date, 'fsm', NULL {census} AND x.fsm_eligible",
+        f"SELECT s.person_key, 'education', x.event_date, 'sen_support', NULL {census} AND x.sen_provision = 'K'",
+        f"SELECT s.person_key, 'education', x.event_date, 'ehcp', NULL {census} AND x.sen_provision = 'E'",
+        f"SELECT s.person_key, 'education', x.event_date, x.record_type, x.exclusion_days "
+        f"{joined('education', 'x')} WHERE x.record_type <> 'census'",
+        f"SELECT s.person_key, 'social_care', x.event_date, x.event_type, NULL {joined('social_care', 'x')}",
+        *(
+            f"SELECT s.person_key, 'social_care', x.event_date, '{factor}', NULL "
+            f"{joined('social_care', 'x')} WHERE x.{factor}"
+            for factor in (
+                "factor_domestic_abuse",
+                "factor_parental_mental_health",
+                "factor_parental_substance_misuse",
+                "factor_parent_in_custody",
+            )
+        ),
+        f"SELECT s.person_key, 'police', x.incident_date, "
+        f"CASE WHEN x.role = 'child_present' THEN 'da_incident' ELSE x.role || ':' || x.offence_group END, "
+        f"NULL {joined('police', 'x')}",
+        f"SELECT s.person_key, 'police', x.incident_date, 'proven:' || x.offence_group, NULL "
+        f"{joined('police', 'x')} WHERE x.role = 'suspect' AND x.outcome IN ('charge', 'caution')",
+    ]
+    return "\nUNION ALL\n".join(parts)
+
+
+def label_condition(outcome: str) -> str:
+    """Events that count as involvement in serious violence, for the configured outcome."""
+    victim = "e.kind IN ('assault', 'sharp_object_injury')"
+    perpetrator = f"e.kind IN {tuple(f'proven:{g}' for g in _SERIOUS_GROUPS)}"
+    return {"victim": victim, "perpetrator": perpetrator, "either": f"({victim} OR {perpetrator})"}[
+        outcome
+    ]
+
+
+def persons_sql(extract: dict[str, str], spine: str) -> str:
+    """One row per linked person: most common date of birth, sex and ethnic group."""
+    nhs_group = (
+        "CASE WHEN x.ethnic_category IN ('A','B','C') THEN 'White' "
+        "WHEN x.ethnic_category IN ('D','E','F','G') THEN 'Mixed' "
+        "WHEN x.ethnic_category IN ('H','J','K','L') THEN 'Asian' "
+        "WHEN x.ethnic_category IN ('M','N','P') THEN 'Black' "
+        "WHEN x.ethnic_category IN ('R','S') THEN 'Other' END"
+    )
+    dfe_group = (
+        "CASE x.ethnicity WHEN 'WHIT' THEN 'White' WHEN 'MIXD' THEN 'Mixed' WHEN 'ASIA' THEN 'Asian' "
+        "WHEN 'BLAC' THEN 'Black' WHEN 'OOEG' THEN 'Other' END"
+    )
+
+    def joined(source: str) -> str:
+        return (
+            f"FROM read_parquet('{extract[source]}') x "
+            f"JOIN {spine} s ON s.source = '{source}' AND s.record_id = x.record_id"
+        )
+
+    facts = "\nUNION ALL\n".join(
+        [
+            f"SELECT s.person_key, x.date_of_birth AS dob, x.sex, {nhs_group} AS ethnicity {joined('health')}",
+            f"SELECT s.person_key, x.date_of_birth, x.gender, {dfe_group} {joined('education')}",
+            f"SELECT s.person_key, x.dob, CASE x.gender WHEN '1' THEN 'M' WHEN '2' THEN 'F' END, {dfe_group} "
+            f"{joined('social_care')}",
+            f"SELECT s.person_key, CAST(try_strptime(x.date_of_birth, '%d/%m/%Y') AS DATE), x.sex, NULL "
+            f"{joined('police')}",
+        ]
+    )
+    return f"""
+    SELECT person_key, mode(dob) AS dob, mode(sex) AS sex, mode(ethnicity) AS ethnicity
+    FROM ({facts}) GROUP BY person_key
+    """
+
+
+def residence_sql(extract: dict[str, str], spine: str) -> str:
+    """Every (person, date, postcode) an agency recorded: where a person lived, and when."""
+    columns = {
+        "health": ("arrival_date", "postcode"),
+        "education": ("event_date", "home_postcode"),
+        "social_care": ("event_date", "postcode"),
+        "police": ("incident_date", "address_postcode"),
+    }
+    return "\nUNION ALL\n".join(
+        f"SELECT s.person_key, x.{date} AS event_date, x.{postcode} AS postcode "
+        f"FROM read_parquet('{extract[source]}') x "
+        f"JOIN {spine} s ON s.source = '{source}' AND s.record_id = x.record_id "
+        f"WHERE x.{postcode} IS NOT NULL"
+        for source, (date, postcode) in columns.items()
+    )

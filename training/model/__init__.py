@@ -1,0 +1,1 @@
+"""``vru train``: temporal validation, LightGBM and a baseline, calibration, MLflow tracking."""

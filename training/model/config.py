@@ -1,0 +1,95 @@
+"""Model settings (``configs/model.yaml``): splits, parameters, calibration, registry."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = ["BaselineParams", "LightGBMParams", "ModelConfig", "Splits", "TuneConfig"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Splits(_Section):
+    """Which as-of dates train, validate and test: later data always judges earlier."""
+
+    train: list[dt.date] = Field(
+        default_factory=lambda: [
+            dt.date(2016, 3, 31),
+            dt.date(2017, 3, 31),
+            dt.date(2018, 3, 31),
+            dt.date(2019, 3, 31),
+        ]
+    )
+    validation: dt.date = dt.date(2021, 3, 31)
+    test: dt.date = dt.date(2023, 3, 31)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> Splits:
+        if not self.train:
+            raise ValueError("train needs at least one as-of date")
+        if max(self.train) >= self.validation:
+            raise ValueError(
+                f"train dates must all come before validation ({self.validation}); latest train is {max(self.train)}"
+            )
+        if self.validation >= self.test:
+            raise ValueError(f"validation ({self.validation}) must come before test ({self.test})")
+        return self
+
+
+class LightGBMParams(_Section):
+    """LightGBM parameters (see LightGBM's docs); rounds stop early on validation."""
+
+    num_leaves: int = Field(31, ge=2)
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    max_rounds: int = Field(400, ge=1)
+    early_stopping_rounds: int = Field(40, ge=1)
+    min_child_samples: int = Field(50, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_freq: int = Field(1, ge=0)
+    lambda_l2: float = Field(1.0, ge=0)
+    num_threads: int = Field(2, ge=1)
+
+
+class BaselineParams(_Section):
+    """The scikit-learn logistic regression baseline."""
+
+    C: float = Field(1.0, gt=0)
+    max_iter: int = Field(2000, ge=10)
+
+
+class TuneConfig(_Section):
+    """Hyperparameter search with Optuna (``vru train --tune N``), one nested run per trial."""
+
+    trials: int = Field(0, ge=0)
+    num_leaves: tuple[int, int] = (8, 128)
+    learning_rate: tuple[float, float] = (0.01, 0.2)
+    min_child_samples: tuple[int, int] = (10, 300)
+
+
+class ModelConfig(_Section):
+    """``configs/model.yaml``."""
+
+    config_version: Literal[1] = 1
+    experiment: str = "vru-risk"
+    registered_model_name: str = "vru-risk"
+    splits: Splits = Splits()
+    lightgbm: LightGBMParams = LightGBMParams()
+    baseline: BaselineParams = BaselineParams()
+    calibration: Literal["isotonic", "sigmoid"] = "sigmoid"
+    top_k_percent: float = Field(
+        5.0,
+        gt=0,
+        le=100,
+        description="Share of young people a service could reach: precision and recall there.",
+    )
+    include: list[str] | None = Field(
+        None, description="Model inputs; default every allowed feature."
+    )
+    exclude: list[str] = Field(default_factory=list, description="Features left out of the model.")
+    tune: TuneConfig = TuneConfig()

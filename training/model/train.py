@@ -1,0 +1,253 @@
+"""Train, calibrate, evaluate and track one model version in MLflow."""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import numpy as np
+import pandas as pd
+from mlflow.models import infer_signature
+
+from governance.contracts.config import config_hash
+from governance.contracts.errors import ExtractError
+from governance.contracts.layout import DataLayout
+from training.config import PipelineConfig
+from training.model.config import ModelConfig
+from training.model.data import Matrix, model_inputs, split_rows
+from training.model.estimators import CalibratedModel, Calibrator, fit_baseline, fit_lightgbm
+from training.model.metrics import evaluate
+from training.model.plots import draw_run_figures
+from training.model.pyfunc import RiskModel
+
+__all__ = ["TrainResult", "train_model"]
+
+logger = logging.getLogger("vru.train")
+CANDIDATE = "candidate"
+_NO_FEATURES = "{path}: no features; run `vru features --data {data}` first"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """The run, the registered version and the headline metrics."""
+
+    run_id: str
+    model_name: str
+    version: str
+    metrics: dict[str, float]
+    splits: dict[str, Any]
+    inputs: list[str]
+
+
+def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> TrainResult:
+    """Fit LightGBM and the baseline on the training split, calibrate, evaluate, register."""
+    features_dir = DataLayout(data_dir).features_dir
+    if not (features_dir / "manifest.json").is_file():
+        raise ExtractError(_NO_FEATURES.format(path=features_dir, data=data_dir))
+    manifest = json.loads((features_dir / "manifest.json").read_text())
+    features = pd.read_parquet(features_dir / "features.parquet")
+    inputs = model_inputs(config, manifest, list(features.columns))
+    rows = split_rows(config, manifest, features)
+    data = {
+        name: Matrix(frame[inputs].astype(float), frame["label"].to_numpy(dtype=int), frame)
+        for name, frame in rows.items()
+    }
+    seed = pipeline.seed
+
+    timings: dict[str, float] = {}
+    clock = time.perf_counter()
+    booster = fit_lightgbm(
+        config.lightgbm,
+        seed,
+        data["train"].x,
+        data["train"].y,
+        data["validation"].x,
+        data["validation"].y,
+    )
+    timings["lightgbm_s"] = time.perf_counter() - clock
+    clock = time.perf_counter()
+    baseline = fit_baseline(config.baseline, seed, data["train"].x, data["train"].y)
+    timings["baseline_s"] = time.perf_counter() - clock
+
+    models = {}
+    for name, scorer in (("lightgbm", booster), ("baseline", baseline)):
+        uncalibrated = CalibratedModel(scorer, Calibrator(config.calibration), inputs)
+        uncalibrated.calibrator.fit(uncalibrated.raw(data["validation"].x), data["validation"].y)
+        models[name] = uncalibrated
+    metrics: dict[str, float] = {}
+    predictions: dict[str, dict[str, np.ndarray]] = {"validation": {}, "test": {}}
+    for name, model in models.items():
+        for split in ("validation", "test"):
+            p = model.predict(data[split].x)
+            predictions[split][name] = p
+            for metric, value in evaluate(data[split].y, p, config.top_k_percent).items():
+                metrics[
+                    f"{split}_{metric}" if name == "lightgbm" else f"baseline_{split}_{metric}"
+                ] = value
+    metrics["best_iteration"] = float(booster.best_iteration)
+    split_info = {
+        "train": [str(d) for d in config.splits.train],
+        "validation": str(config.splits.validation),
+        "test": str(config.splits.test),
+        "rows": {k: len(v.frame) for k, v in data.items()},
+        "positives": {k: int(v.y.sum()) for k, v in data.items()},
+    }
+    importance = dict(zip(inputs, booster.feature_importance("gain").tolist(), strict=True))
+    result = _track(
+        pipeline,
+        config,
+        data_dir,
+        manifest,
+        data,
+        models["lightgbm"],
+        metrics,
+        predictions,
+        importance,
+        split_info,
+        timings,
+    )
+    logger.info(
+        "trained %s version %s: test ROC AUC %.3f (baseline %.3f)",
+        result.model_name,
+        result.version,
+        metrics["test_roc_auc"],
+        metrics["baseline_test_roc_auc"],
+    )
+    return result
+
+
+def _track(
+    pipeline: PipelineConfig,
+    config: ModelConfig,
+    data_dir: Path,
+    manifest: dict[str, Any],
+    data: dict[str, Matrix],
+    model: CalibratedModel,
+    metrics: dict[str, float],
+    predictions: dict[str, dict[str, np.ndarray]],
+    importance: dict[str, float],
+    split_info: dict[str, Any],
+    timings: dict[str, float],
+) -> TrainResult:
+    """Log the run to MLflow, register the model and point the candidate alias at it."""
+    mlflow.set_experiment(config.experiment)
+    commit = _git_commit()
+    with (
+        mlflow.start_run(run_name=f"train {config.splits.test}") as run,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
+        mlflow.log_params(
+            _flat(
+                {
+                    "model": config.model_dump(mode="json"),
+                    "features": pipeline.features.model_dump(mode="json"),
+                    "seed": pipeline.seed,
+                }
+            )
+        )
+        mlflow.set_tags(
+            {
+                "git_commit": commit,
+                "features_sha256": manifest["sha256"],
+                "spine_sha256": manifest["inputs"]["spine_sha256"],
+                "model_config_hash": config_hash(config),
+                "features_config_hash": manifest["config_hash"],
+                "stage": "train",
+            }
+        )
+        for split, matrix in data.items():
+            dataset = mlflow.data.from_pandas(
+                matrix.x.assign(label=matrix.y.astype(float)),
+                targets="label",
+                name=f"features-{split}",
+            )
+            mlflow.log_input(dataset, context=split)
+        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+        mlflow.log_dict(split_info, "splits.json")
+        mlflow.log_dict(
+            {"features": manifest["features"], "inputs": model.columns}, "features/definitions.json"
+        )
+        mlflow.log_dict({k: round(v, 3) for k, v in timings.items()}, "timings.json")
+        figures = draw_run_figures(
+            Path(tmp) / "figures", data["test"].y, predictions["test"], importance
+        )
+        for path in figures:
+            mlflow.log_artifact(str(path), artifact_path="figures")
+        pickled = Path(tmp) / "calibrated_model.pkl"
+        pickled.write_bytes(pickle.dumps(model))
+        # an input example made of column medians: no one person's row is stored with the model
+        example = data["train"].x.median().to_frame().T
+        signature = infer_signature(example, model.predict(example))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=RiskModel(),
+            artifacts={"calibrated_model": str(pickled)},
+            signature=signature,
+            input_example=example,
+            code_paths=[str(Path(__file__).resolve().parents[1])],
+            pip_requirements=_requirements(),
+        )
+        run_id = run.info.run_id
+    client = mlflow.MlflowClient()
+    version = mlflow.register_model(info.model_uri, config.registered_model_name)
+    summary = {
+        "git_commit": commit,
+        "features_sha256": manifest["sha256"],
+        "test_roc_auc": f"{metrics['test_roc_auc']:.4f}",
+        "test_pr_auc": f"{metrics['test_pr_auc']:.4f}",
+        "baseline_test_roc_auc": f"{metrics['baseline_test_roc_auc']:.4f}",
+        "run_id": run_id,
+    }
+    for key, value in summary.items():
+        client.set_model_version_tag(config.registered_model_name, version.version, key, value)
+    client.set_registered_model_alias(config.registered_model_name, CANDIDATE, version.version)
+    return TrainResult(
+        run_id,
+        config.registered_model_name,
+        str(version.version),
+        metrics,
+        split_info,
+        model.columns,
+    )
+
+
+def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
+    out: dict[str, str] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{name}."))
+        else:
+            out[name] = json.dumps(value, default=str)[:500]
+    return out
+
+
+def _git_commit() -> str:
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=Path(__file__).parent,
+        )
+    except OSError:
+        return "unknown"
+    return done.stdout.strip() or "unknown"
+
+
+def _requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [
+        f"{p}=={version(p)}"
+        for p in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow")
+    ]
