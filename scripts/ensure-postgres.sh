@@ -28,7 +28,7 @@ find_bin_dir() {
             printf '%s\n' "$candidate"
             return 0
         fi
-    done < <(compgen -G '/usr/lib/postgresql/*/bin' | sort -t/ -k4,4 -rV)
+    done < <(compgen -G '/usr/lib/postgresql/*/bin' | sort -t/ -k5,5 -rV)
     return 1
 }
 

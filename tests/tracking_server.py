@@ -125,6 +125,8 @@ class _Postgres:
     def __init__(self, bin_dir: Path) -> None:
         self.bin_dir = bin_dir
         self.as_root = os.geteuid() == 0
+        if self.as_root:
+            _ensure_system_user(PG_USER)
         # Not under pytest's tmp_path: as root that sits in a 0700 directory the ``postgres``
         # user cannot traverse. A short /tmp path also keeps the unix socket path legal.
         self.root = Path(tempfile.mkdtemp(prefix="vru-pg-"))
@@ -133,7 +135,6 @@ class _Postgres:
         self.port = 0
         self.started = False
         if self.as_root:
-            _ensure_system_user(PG_USER)
             account = pwd.getpwnam(PG_USER)
             os.chown(self.root, account.pw_uid, account.pw_gid)
         self.root.chmod(0o700)

@@ -25,7 +25,7 @@ from training.features.definitions import SENSITIVE, FeatureSpec, all_features, 
 from training.features.events import events_sql, label_condition, persons_sql, residence_sql
 from training.storage import file_sha256, staged_directory, write_json_atomic
 
-__all__ = ["FEATURES_FILE", "FeatureSet", "build_features", "context_features"]
+__all__ = ["FEATURES_FILE", "FeatureSet", "build_features", "context_features", "features_sql"]
 
 logger = logging.getLogger("vru.features")
 FEATURES_FILE = "features.parquet"
@@ -121,45 +121,7 @@ def build_features(config: FeaturesConfig, data_dir: Path) -> FeatureSet:
         JOIN geography g ON g.lsoa_code = pc.lsoa_code
         WHERE date_sub('year', p.dob, h.as_of_date) BETWEEN {config.min_age} AND {config.max_age}"""
     )
-    aggregates = ",\n".join(
-        f'{feature_sql(s, config.expiry_years(s.name))} AS "{s.name}"' for s in specs
-    )
-    label = label_condition(config.outcome)
-    area = context_features(config)[-1].name
-    table = con.sql(
-        f"""
-        WITH history AS (
-            SELECT c.person_key, c.as_of_date, {aggregates}
-            FROM cohort c LEFT JOIN events e
-              ON e.person_key = c.person_key AND e.event_date < c.as_of_date
-            GROUP BY c.person_key, c.as_of_date),
-        outcome AS (
-            SELECT c.person_key, c.as_of_date,
-                   CAST(count(e.person_key) > 0 AS INTEGER) AS label
-            FROM cohort c LEFT JOIN events e
-              ON e.person_key = c.person_key AND e.event_date >= c.as_of_date
-             AND e.event_date < c.as_of_date + INTERVAL {config.label_months} MONTH AND {label}
-            GROUP BY c.person_key, c.as_of_date),
-        ward_rate AS (
-            SELECT c.ward_code, c.as_of_date,
-                   1000.0 * count(e.person_key) / count(DISTINCT c.person_key) AS rate
-            FROM cohort c LEFT JOIN events e
-              ON e.person_key = c.person_key AND e.event_date < c.as_of_date
-             AND e.event_date >= c.as_of_date - INTERVAL {config.area_rate_months} MONTH AND {label}
-            GROUP BY c.ward_code, c.as_of_date)
-        SELECT {", ".join(f"c.{col}" for col in ID_COLUMNS)},
-               c.age, c.deprivation_score, c.deprivation_decile, w.rate AS "{area}",
-               h.* EXCLUDE (person_key, as_of_date),
-               {", ".join(f"c.{s}" for s in SENSITIVE)},
-               o.label,
-               c.as_of_date + INTERVAL {config.label_months} MONTH <= DATE '{data_end}' AS label_complete
-        FROM cohort c
-        JOIN history h USING (person_key, as_of_date)
-        JOIN outcome o USING (person_key, as_of_date)
-        JOIN ward_rate w ON w.ward_code = c.ward_code AND w.as_of_date = c.as_of_date
-        ORDER BY c.as_of_date, c.person_key
-        """
-    ).to_arrow_table()
+    table = con.sql(features_sql(config, specs, data_end)).to_arrow_table()
     con.close()
     per_date = _counts(table)
     for d in config.as_of_dates:
@@ -208,6 +170,51 @@ def build_features(config: FeaturesConfig, data_dir: Path) -> FeatureSet:
         write_json_atomic(out / "manifest.json", manifest)
     logger.info("features: %d rows at %d as-of dates", table.num_rows, len(config.as_of_dates))
     return FeatureSet(path=layout.features_dir / FEATURES_FILE, manifest=manifest)
+
+
+def features_sql(config: FeaturesConfig, specs: list[FeatureSpec], data_end: Any) -> str:
+    """One row per cohort member and as-of date: ids, context, features, sensitive, label.
+
+    Reads tables ``cohort`` and ``events``. Features aggregate events strictly before the
+    as-of date; the label looks at events from the as-of date to the end of its window.
+    """
+    aggregates = ",\n".join(
+        f'{feature_sql(s, config.expiry_years(s.name))} AS "{s.name}"' for s in specs
+    )
+    label = label_condition(config.outcome)
+    area = context_features(config)[-1].name
+    return f"""
+        WITH history AS (
+            SELECT c.person_key, c.as_of_date, {aggregates}
+            FROM cohort c LEFT JOIN events e
+              ON e.person_key = c.person_key AND e.event_date < c.as_of_date
+            GROUP BY c.person_key, c.as_of_date),
+        outcome AS (
+            SELECT c.person_key, c.as_of_date,
+                   CAST(count(e.person_key) > 0 AS INTEGER) AS label
+            FROM cohort c LEFT JOIN events e
+              ON e.person_key = c.person_key AND e.event_date >= c.as_of_date
+             AND e.event_date < c.as_of_date + INTERVAL {config.label_months} MONTH AND {label}
+            GROUP BY c.person_key, c.as_of_date),
+        ward_rate AS (
+            SELECT c.ward_code, c.as_of_date,
+                   1000.0 * count(e.person_key) / count(DISTINCT c.person_key) AS rate
+            FROM cohort c LEFT JOIN events e
+              ON e.person_key = c.person_key AND e.event_date < c.as_of_date
+             AND e.event_date >= c.as_of_date - INTERVAL {config.area_rate_months} MONTH AND {label}
+            GROUP BY c.ward_code, c.as_of_date)
+        SELECT {", ".join(f"c.{col}" for col in ID_COLUMNS)},
+               c.age, c.deprivation_score, c.deprivation_decile, w.rate AS "{area}",
+               h.* EXCLUDE (person_key, as_of_date),
+               {", ".join(f"c.{s}" for s in SENSITIVE)},
+               o.label,
+               c.as_of_date + INTERVAL {config.label_months} MONTH <= DATE '{data_end}' AS label_complete
+        FROM cohort c
+        JOIN history h USING (person_key, as_of_date)
+        JOIN outcome o USING (person_key, as_of_date)
+        JOIN ward_rate w ON w.ward_code = c.ward_code AND w.as_of_date = c.as_of_date
+        ORDER BY c.as_of_date, c.person_key
+        """
 
 
 def _policy_label(config: FeaturesConfig, name: str) -> str:

@@ -1,0 +1,185 @@
+"""Features: no event on or after the as-of date feeds a feature; windows, expiry and labels."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from governance.contracts.errors import ConfigError, ExtractError
+from training.config import PipelineConfig
+from training.features.build import build_features, features_sql
+from training.features.config import FeaturesConfig
+from training.features.definitions import all_features
+from training.linkage.stage import run_link
+
+AS_OF = dt.date(2020, 4, 1)
+KINDS = [
+    "accidental_injury",
+    "assault",
+    "suspension",
+    "referral",
+    "cin_plan",
+    "da_incident",
+    "suspect:robbery",
+    "proven:robbery",
+    "absence_rate",
+    "missing_episode",
+    "admission",
+]
+
+
+def _run(events: pd.DataFrame, config: FeaturesConfig) -> pd.DataFrame:
+    cohort = pd.DataFrame(
+        {
+            "person_key": ["P1", "P2"],
+            "as_of_date": [AS_OF, AS_OF],
+            "lsoa_code": "L1",
+            "ward_code": "W1",
+            "borough_code": "B1",
+            "bcu_code": "X",
+            "age": [12, 15],
+            "sex": ["F", "M"],
+            "ethnicity": ["White", "Black"],
+            "deprivation_score": 0.0,
+            "deprivation_decile": 5,
+        }
+    )
+    con = duckdb.connect()
+    con.register("cohort_df", cohort)
+    con.register("events_df", events)
+    con.execute(
+        "CREATE TABLE cohort AS SELECT * REPLACE (CAST(as_of_date AS DATE) AS as_of_date) FROM cohort_df"
+    )
+    con.execute(
+        "CREATE TABLE events AS SELECT person_key, source, CAST(event_date AS DATE) AS event_date, kind, "
+        "CAST(value AS DOUBLE) AS value FROM events_df"
+    )
+    specs = all_features(config.windows_months)
+    return (
+        con.execute(features_sql(config, specs, dt.date(2025, 1, 1))).df().set_index("person_key")
+    )
+
+
+_EVENT = st.tuples(
+    st.sampled_from(["P1", "P2"]),
+    st.sampled_from(["health", "education", "social_care", "police"]),
+    st.integers(-2000, 1500),
+    st.sampled_from(KINDS),
+    st.floats(0, 1),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events=st.lists(_EVENT, min_size=1, max_size=40), shift=st.integers(0, 3000))
+def test_events_on_or_after_the_as_of_date_change_no_feature(
+    events: list[tuple], shift: int
+) -> None:
+    frame = pd.DataFrame(events, columns=["person_key", "source", "offset", "kind", "value"])
+    frame["event_date"] = pd.Timestamp(AS_OF) + pd.to_timedelta(frame.pop("offset"), unit="D")
+    config = FeaturesConfig()
+    base = _run(frame, config)
+    later = frame["event_date"] >= pd.Timestamp(AS_OF)
+    moved = frame.copy()
+    moved.loc[later, "event_date"] += pd.Timedelta(days=shift)  # later events move further on
+    before_only = frame[~later]
+    names = [s.name for s in all_features(config.windows_months)]
+    pd.testing.assert_frame_equal(_run(moved, config)[names], base[names])
+    pd.testing.assert_frame_equal(_run(before_only, config)[names], base[names])
+    # and the label sees exactly the serious-violence events in the 24 months from the as-of date
+    window = frame["event_date"].between(
+        pd.Timestamp(AS_OF), pd.Timestamp(AS_OF) + pd.DateOffset(months=24), inclusive="left"
+    )
+    serious = frame["kind"].isin(["assault", "proven:robbery"])
+    for person in ("P1", "P2"):
+        assert base.loc[person, "label"] == int(
+            (window & serious & (frame["person_key"] == person)).any()
+        )
+
+
+def _events(*rows: tuple[str, str, int, str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=["person_key", "source", "offset", "kind"])
+    frame["event_date"] = pd.Timestamp(AS_OF) + pd.to_timedelta(frame.pop("offset"), unit="D")
+    frame["value"] = None
+    return frame
+
+
+def test_windows_count_only_their_months() -> None:
+    events = _events(
+        ("P1", "social_care", -30, "referral"),
+        ("P1", "social_care", -500, "referral"),
+        ("P1", "social_care", -1500, "referral"),
+        ("P1", "social_care", 0, "referral"),  # on the as-of date: not history
+    )
+    out = _run(events, FeaturesConfig())
+    assert out.loc[
+        "P1",
+        ["social_care_referrals_12m", "social_care_referrals_36m", "social_care_referrals_ever"],
+    ].tolist() == [1, 2, 3]
+    assert out.loc["P1", "days_since_social_care"] == 30
+    assert out.loc["P2", "social_care_referrals_ever"] == 0
+
+
+def test_expiry_policy_forgets_old_events() -> None:
+    events = _events(("P1", "health", -4 * 365, "self_harm"), ("P2", "health", -200, "self_harm"))
+    plain = _run(events, FeaturesConfig())
+    expiring = _run(events, FeaturesConfig(policy={"self_harm_ever": {"expires_after": 3}}))
+    assert plain.loc["P1", "self_harm_ever"] == 1 and expiring.loc["P1", "self_harm_ever"] == 0
+    assert expiring.loc["P2", "self_harm_ever"] == 1
+
+
+def test_outcome_definition_from_config() -> None:
+    events = _events(("P1", "health", 10, "assault"), ("P2", "police", 10, "proven:robbery"))
+    victim = _run(events, FeaturesConfig(outcome="victim"))
+    perpetrator = _run(events, FeaturesConfig(outcome="perpetrator"))
+    assert victim["label"].to_dict() == {"P1": 1, "P2": 0}
+    assert perpetrator["label"].to_dict() == {"P1": 0, "P2": 1}
+
+
+@pytest.fixture(scope="module")
+def linked_city(small_city_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = tmp_path_factory.mktemp("features") / "data"
+    shutil.copytree(small_city_dir, data)
+    run_link(
+        PipelineConfig.model_validate({"link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}), data
+    )
+    return data
+
+
+def test_build_features_on_a_linked_city(linked_city: Path) -> None:
+    config = FeaturesConfig(as_of_dates=[dt.date(2019, 3, 31), dt.date(2024, 3, 31)])
+    result = build_features(config, linked_city)
+    table = pd.read_parquet(result.path)
+    assert set(pd.to_datetime(table["as_of_date"]).dt.date) == set(config.as_of_dates)
+    assert table["age"].between(10, 17).all()
+    assert not table.duplicated(["person_key", "as_of_date"]).any()
+    complete = table.groupby("as_of_date")["label_complete"].all()
+    assert complete.tolist() == [True, False]  # 2024 + 24 months runs past the data (2025-03-31)
+    definitions = {f["name"]: f for f in result.manifest["features"]}
+    assert definitions["sex"]["policy"] == "prohibited" and definitions["ethnicity"]["sensitive"]
+    assert definitions["suspensions_12m"]["source"] == "education"
+    assert definitions["suspensions_12m"]["window_months"] == 12
+    assert set(definitions) <= set(table.columns)
+    assert (linked_city / "features/manifest.json").is_file()
+
+
+def test_an_as_of_date_with_nobody_is_refused(linked_city: Path) -> None:
+    with pytest.raises(
+        ConfigError,
+        match=r"features.as_of_dates: no young people aged 10-17 are known to live in the city at 2001-01-01",
+    ):
+        build_features(FeaturesConfig(as_of_dates=[dt.date(2001, 1, 1)]), linked_city)
+
+
+def test_features_need_a_spine(small_city_dir: Path, tmp_path: Path) -> None:
+    bare = tmp_path / "bare"
+    shutil.copytree(small_city_dir, bare)
+    with pytest.raises(ExtractError, match=r"spine.parquet: no linked spine; run `vru link"):
+        build_features(FeaturesConfig(), bare)
+    assert not (bare / "features").exists()
