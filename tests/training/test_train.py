@@ -184,3 +184,28 @@ def test_the_run_holds_data_figures_and_definitions(trained: tuple[Path, TrainRe
     assert "sex" not in definitions["inputs"] and "ethnicity" not in definitions["inputs"]
     assert run.data.params["model.calibration"] == '"sigmoid"'
     assert run.data.tags["git_commit"]
+
+
+def test_tuning_logs_one_nested_run_per_trial(
+    trained: tuple[Path, TrainResult, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data, _, _ = trained
+    uri = f"sqlite:///{tmp_path / 'tune.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.chdir(tmp_path)
+    mlflow.set_tracking_uri(uri)
+    pipeline = PipelineConfig.model_validate({"seed": 1234})
+    result = train_model(
+        pipeline, ModelConfig(lightgbm={"max_rounds": 60}, tune={"trials": 2}), data
+    )
+    client = mlflow.MlflowClient(uri)
+    parent = client.get_run(result.run_id)
+    children = client.search_runs(
+        [parent.info.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{result.run_id}'"
+    )
+    assert len(children) == 2
+    assert all("validation_roc_auc" in c.data.metrics for c in children)
+    assert parent.data.metrics["tuning_best_validation_roc_auc"] == max(
+        c.data.metrics["validation_roc_auc"] for c in children
+    )
+    assert result.version == "1"

@@ -8,7 +8,7 @@ import pickle
 import subprocess
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from training.model.estimators import CalibratedModel, Calibrator, fit_baseline,
 from training.model.metrics import evaluate
 from training.model.plots import draw_run_figures
 from training.model.pyfunc import RiskModel
+from training.model.tune import tune_lightgbm
 
 __all__ = ["TrainResult", "train_model"]
 
@@ -45,6 +46,7 @@ class TrainResult:
     metrics: dict[str, float]
     splits: dict[str, Any]
     inputs: list[str]
+    model_uri: str
 
 
 def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> TrainResult:
@@ -60,12 +62,41 @@ def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -
         name: Matrix(frame[inputs].astype(float), frame["label"].to_numpy(dtype=int), frame)
         for name, frame in rows.items()
     }
-    seed = pipeline.seed
 
+    mlflow.set_experiment(config.experiment)
+    with mlflow.start_run(run_name=f"train {config.splits.test}") as run:
+        result = _fit_and_log(pipeline, config, data_dir, manifest, data, inputs, run.info.run_id)
+    result = replace(result, version=_register(config, result))
+    logger.info(
+        "trained %s version %s: test ROC AUC %.3f (baseline %.3f)",
+        result.model_name,
+        result.version,
+        result.metrics["test_roc_auc"],
+        result.metrics["baseline_test_roc_auc"],
+    )
+    return result
+
+
+def _fit_and_log(
+    pipeline: PipelineConfig,
+    config: ModelConfig,
+    data_dir: Path,
+    manifest: dict[str, Any],
+    data: dict[str, Matrix],
+    inputs: list[str],
+    run_id: str,
+) -> TrainResult:
+    """Fit both models inside the active run, evaluate them, and log everything to it."""
+    seed = pipeline.seed
     timings: dict[str, float] = {}
+    params = config.lightgbm
+    if config.tune.trials:
+        clock = time.perf_counter()
+        params = tune_lightgbm(params, config.tune, seed, data["train"], data["validation"])
+        timings["tuning_s"] = time.perf_counter() - clock
     clock = time.perf_counter()
     booster = fit_lightgbm(
-        config.lightgbm,
+        params,
         seed,
         data["train"].x,
         data["train"].y,
@@ -101,10 +132,9 @@ def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -
         "positives": {k: int(v.y.sum()) for k, v in data.items()},
     }
     importance = dict(zip(inputs, booster.feature_importance("gain").tolist(), strict=True))
-    result = _track(
+    info = _log_run(
         pipeline,
         config,
-        data_dir,
         manifest,
         data,
         models["lightgbm"],
@@ -114,20 +144,14 @@ def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -
         split_info,
         timings,
     )
-    logger.info(
-        "trained %s version %s: test ROC AUC %.3f (baseline %.3f)",
-        result.model_name,
-        result.version,
-        metrics["test_roc_auc"],
-        metrics["baseline_test_roc_auc"],
+    return TrainResult(
+        run_id, config.registered_model_name, "", metrics, split_info, inputs, info.model_uri
     )
-    return result
 
 
-def _track(
+def _log_run(
     pipeline: PipelineConfig,
     config: ModelConfig,
-    data_dir: Path,
     manifest: dict[str, Any],
     data: dict[str, Matrix],
     model: CalibratedModel,
@@ -136,46 +160,38 @@ def _track(
     importance: dict[str, float],
     split_info: dict[str, Any],
     timings: dict[str, float],
-) -> TrainResult:
-    """Log the run to MLflow, register the model and point the candidate alias at it."""
-    mlflow.set_experiment(config.experiment)
-    commit = _git_commit()
-    with (
-        mlflow.start_run(run_name=f"train {config.splits.test}") as run,
-        tempfile.TemporaryDirectory() as tmp,
-    ):
-        mlflow.log_params(
-            _flat(
-                {
-                    "model": config.model_dump(mode="json"),
-                    "features": pipeline.features.model_dump(mode="json"),
-                    "seed": pipeline.seed,
-                }
-            )
-        )
-        mlflow.set_tags(
+) -> Any:
+    """Log config, data, metrics, figures, definitions and the model to the active run."""
+    mlflow.log_params(
+        _flat(
             {
-                "git_commit": commit,
-                "features_sha256": manifest["sha256"],
-                "spine_sha256": manifest["inputs"]["spine_sha256"],
-                "model_config_hash": config_hash(config),
-                "features_config_hash": manifest["config_hash"],
-                "stage": "train",
+                "model": config.model_dump(mode="json"),
+                "features": pipeline.features.model_dump(mode="json"),
+                "seed": pipeline.seed,
             }
         )
-        for split, matrix in data.items():
-            dataset = mlflow.data.from_pandas(
-                matrix.x.assign(label=matrix.y.astype(float)),
-                targets="label",
-                name=f"features-{split}",
-            )
-            mlflow.log_input(dataset, context=split)
-        mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
-        mlflow.log_dict(split_info, "splits.json")
-        mlflow.log_dict(
-            {"features": manifest["features"], "inputs": model.columns}, "features/definitions.json"
+    )
+    mlflow.set_tags(
+        {
+            "git_commit": _git_commit(),
+            "features_sha256": manifest["sha256"],
+            "spine_sha256": manifest["inputs"]["spine_sha256"],
+            "model_config_hash": config_hash(config),
+            "features_config_hash": manifest["config_hash"],
+            "stage": "train",
+        }
+    )
+    for split, matrix in data.items():
+        dataset = mlflow.data.from_pandas(
+            matrix.x.assign(label=matrix.y.astype(float)), targets="label", name=f"features-{split}"
         )
-        mlflow.log_dict({k: round(v, 3) for k, v in timings.items()}, "timings.json")
+        mlflow.log_input(dataset, context=split)
+    mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+    mlflow.log_dict(split_info, "splits.json")
+    mlflow.log_dict(
+        {"features": manifest["features"], "inputs": model.columns}, "features/definitions.json"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
         figures = draw_run_figures(
             Path(tmp) / "figures", data["test"].y, predictions["test"], importance
         )
@@ -185,38 +201,39 @@ def _track(
         pickled.write_bytes(pickle.dumps(model))
         # an input example made of column medians: no one person's row is stored with the model
         example = data["train"].x.median().to_frame().T
-        signature = infer_signature(example, model.predict(example))
+        clock = time.perf_counter()
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=RiskModel(),
             artifacts={"calibrated_model": str(pickled)},
-            signature=signature,
+            signature=infer_signature(example, model.predict(example)),
             input_example=example,
             code_paths=[str(Path(__file__).resolve().parents[1])],
             pip_requirements=_requirements(),
         )
-        run_id = run.info.run_id
+        timings["log_model_s"] = time.perf_counter() - clock
+    mlflow.log_dict({k: round(v, 3) for k, v in timings.items()}, "timings.json")
+    return info
+
+
+def _register(config: ModelConfig, result: TrainResult) -> str:
+    """Register the logged model as a new version, tag it, and point ``candidate`` at it."""
     client = mlflow.MlflowClient()
-    version = mlflow.register_model(info.model_uri, config.registered_model_name)
-    summary = {
-        "git_commit": commit,
-        "features_sha256": manifest["sha256"],
-        "test_roc_auc": f"{metrics['test_roc_auc']:.4f}",
-        "test_pr_auc": f"{metrics['test_pr_auc']:.4f}",
-        "baseline_test_roc_auc": f"{metrics['baseline_test_roc_auc']:.4f}",
-        "run_id": run_id,
+    version = mlflow.register_model(result.model_uri, config.registered_model_name)
+    m = result.metrics
+    run = client.get_run(result.run_id)
+    tags = {
+        "git_commit": run.data.tags.get("git_commit", "unknown"),
+        "features_sha256": run.data.tags.get("features_sha256", ""),
+        "test_roc_auc": f"{m['test_roc_auc']:.4f}",
+        "test_pr_auc": f"{m['test_pr_auc']:.4f}",
+        "baseline_test_roc_auc": f"{m['baseline_test_roc_auc']:.4f}",
+        "run_id": result.run_id,
     }
-    for key, value in summary.items():
+    for key, value in tags.items():
         client.set_model_version_tag(config.registered_model_name, version.version, key, value)
     client.set_registered_model_alias(config.registered_model_name, CANDIDATE, version.version)
-    return TrainResult(
-        run_id,
-        config.registered_model_name,
-        str(version.version),
-        metrics,
-        split_info,
-        model.columns,
-    )
+    return str(version.version)
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
