@@ -22,16 +22,22 @@ $(STAMP): requirements.lock pyproject.toml
 demo: $(STAMP)
 	$(BIN)/vru generate --data $(DATA) --persons $(PERSONS)
 	$(BIN)/vru link --data $(DATA)
+	$(BIN)/vru features --data $(DATA)
+	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} $(BIN)/vru train --data $(DATA)
 	@echo ""
 	@echo "Done. Look at:"
 	@echo "  $(DATA)/manifest.json          seed, config hash, row counts of every file"
 	@echo "  $(DATA)/geography.parquet      boroughs, BCUs, wards and LSOAs of the synthetic city"
 	@echo "  $(DATA)/extracts/              each agency's extract (health, education, social_care, police)"
 	@echo "  $(DATA)/linked/report.json     linkage quality, overall and by group; charts in linked/charts/"
+	@echo "  $(DATA)/features/manifest.json every feature with its definition, window and policy"
+	@echo "  MLflow UI:                      $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@echo "                                 (the run, its metrics against the baseline, model 'vru-risk' @candidate)"
 	@echo "  docs/generator.md              what each extract and column means"
 
 ## test: the whole test suite (fails if no test ran)
 test: $(STAMP)
+	@scripts/ensure-postgres.sh >/dev/null
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -49,6 +55,7 @@ SIZES ?= 100000 1000000
 bench: $(STAMP)
 	$(BIN)/python bench/bench_generate.py --sizes $(SIZES)
 	$(BIN)/python bench/bench_link.py --sizes $(SIZES)
+	$(BIN)/python bench/bench_train.py --persons 1000000
 
 serve: $(STAMP)
 	@echo "The planners' API arrives with its issue; nothing to serve yet." >&2; exit 2

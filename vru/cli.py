@@ -28,10 +28,11 @@ from training.extracts import read_extract
 from training.features.build import build_features
 from training.generate import generate_city
 from training.linkage.report import summary_lines
-from training.linkage.stage import run_link
 from training.model.config import ModelConfig
-from training.model.train import CANDIDATE, train_model
 from training.tracking import log_to_active_run
+
+# splink, lightgbm and mlflow load in the commands that use them: `vru --help` and `vru
+# generate` start quickly
 
 app = typer.Typer(
     name="vru",
@@ -106,6 +107,8 @@ def link(
         data_dir = data or cfg.data_dir
         with _progress(quiet, "Linking") as advance:
             advance(0, 1)
+            from training.linkage.stage import run_link
+
             result = run_link(cfg, data_dir)
             advance(1, 1)
         report = result.report
@@ -175,6 +178,8 @@ def train(
         path = model_config or (DEFAULT_MODEL_CONFIG if DEFAULT_MODEL_CONFIG.is_file() else None)
         model_cfg = load_config(path, ModelConfig, {"tune.trials": tune})
         _default_tracking()
+        from training.model.train import CANDIDATE, train_model
+
         result = train_model(cfg, model_cfg, data or cfg.data_dir)
         if not quiet:
             m = result.metrics

@@ -1,0 +1,177 @@
+"""Benchmark `vru features` and `vru train` against bare baselines on the same data.
+
+* Features at three as-of dates, against the same aggregations written as one DuckDB
+  statement over the same Parquet (no temporary tables, no manifest, no hashing).
+* `vru train` end to end (LightGBM, baseline, calibration, metrics, figures, MLflow run and
+  registry), against a bare `lightgbm.train` on the same matrix with the same parameters.
+
+Each measured step runs in its own process (wall time, CPU time, peak memory).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import shutil
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+from _measure import Json, log, machine, measure, write_result
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+BIN = Path(sys.executable).parent
+THREE_DATES = ["2019-03-31", "2021-03-31", "2023-03-31"]
+TARGETS = {"features_ratio_max": 1.5, "train_ratio_max": 1.3}
+
+_ONE_QUERY = """
+import sys, duckdb
+from pathlib import Path
+from training.features.build import features_sql
+from training.features.config import FeaturesConfig
+from training.features.definitions import all_features
+from training.features.events import events_sql, persons_sql, residence_sql
+data = Path(sys.argv[1]); dates = sys.argv[2].split(",")
+config = FeaturesConfig(as_of_dates=dates)
+x = {s: str(data / "extracts" / f"{s}.parquet") for s in ("health", "education", "social_care", "police")}
+spine = f"read_parquet('{data / 'linked/spine.parquet'}')"
+values = ", ".join(f"(DATE '{d}')" for d in dates)
+cohort = f'''
+  SELECT h.person_key, h.as_of_date, g.lsoa_code, g.ward_code, g.borough_code, g.bcu_code,
+         date_sub('year', p.dob, h.as_of_date) AS age, p.sex, p.ethnicity, g.deprivation_score, g.deprivation_decile
+  FROM (SELECT r.person_key, a.as_of_date, arg_max(r.postcode, r.event_date) AS postcode
+        FROM residence r JOIN (VALUES {values}) a(as_of_date) ON r.event_date < a.as_of_date GROUP BY ALL) h
+  JOIN persons p USING (person_key)
+  JOIN read_parquet('{data / 'postcodes.parquet'}') pc ON pc.postcode = h.postcode
+  JOIN read_parquet('{data / 'geography.parquet'}') g ON g.lsoa_code = pc.lsoa_code
+  WHERE date_sub('year', p.dob, h.as_of_date) BETWEEN 10 AND 17'''
+body = features_sql(config, all_features(config.windows_months), "2025-03-31").strip()
+assert body.startswith("WITH ")
+query = (f"COPY (WITH events AS ({events_sql(x, spine)}), persons AS ({persons_sql(x, spine)}), "
+         f"residence AS ({residence_sql(x, spine)}), cohort AS ({cohort}), {body[5:]}) "
+         f"TO '{sys.argv[3]}' (FORMAT parquet, COMPRESSION zstd)")
+duckdb.connect().execute(query)
+"""
+
+_BARE_LGBM = """
+import json, sys, datetime as dt
+import lightgbm as lgb, pandas as pd
+from training.config import PipelineConfig
+from training.model.config import ModelConfig
+from training.model.data import model_inputs, split_rows
+from training.model.estimators import lightgbm_params
+data = sys.argv[1]
+manifest = json.load(open(f"{data}/features/manifest.json"))
+features = pd.read_parquet(f"{data}/features/features.parquet")
+config = ModelConfig()
+inputs = model_inputs(config, manifest, list(features.columns))
+rows = split_rows(config, manifest, features)
+train = lgb.Dataset(rows["train"][inputs].astype(float), label=rows["train"]["label"])
+valid = lgb.Dataset(rows["validation"][inputs].astype(float), label=rows["validation"]["label"], reference=train)
+p = config.lightgbm
+booster = lgb.train(lightgbm_params(p, PipelineConfig().seed), train, num_boost_round=p.max_rounds, valid_sets=[valid],
+                    callbacks=[lgb.early_stopping(p.early_stopping_rounds, first_metric_only=True, verbose=False)])
+print(json.dumps({"best_iteration": booster.best_iteration, "train_rows": len(rows["train"]), "inputs": len(inputs)}))
+"""
+
+
+def _config(path: Path, dates: list[str] | None) -> Path:
+    text = "features:\n  as_of_dates: [" + ", ".join(dates) + "]\n" if dates else "{}\n"
+    path.write_text(text)
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark at one size; print the JSON report and write it under ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument(
+        "--data", type=Path, help="a linked city to reuse (default: generate and link one)"
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="vru-bench-train-"))
+    data = args.data or work / "city"
+    steps: Json = {}
+    if args.data is None:
+        log(f"generating and linking {args.persons:,} persons (not part of the ratios)")
+        steps["generate"] = measure(
+            [str(BIN / "vru"), "generate", "-q", "--data", str(data), "-n", str(args.persons)], ROOT
+        )
+        steps["link"] = measure([str(BIN / "vru"), "link", "-q", "--data", str(data)], ROOT)
+    three = _config(work / "three.yaml", THREE_DATES)
+    log("features at three as-of dates: vru features")
+    steps["features_3_dates"] = measure(
+        [str(BIN / "vru"), "features", "-q", "-c", str(three), "--data", str(data)], ROOT
+    )
+    log("features at three as-of dates: one DuckDB statement")
+    script = work / "one_query.py"
+    script.write_text(textwrap.dedent(_ONE_QUERY))
+    steps["one_query_3_dates"] = measure(
+        [sys.executable, str(script), str(data), ",".join(THREE_DATES), str(work / "one.parquet")],
+        ROOT,
+    )
+    log("features at the default as-of dates, for training")
+    steps["features_default"] = measure(
+        [
+            str(BIN / "vru"),
+            "features",
+            "-q",
+            "-c",
+            str(_config(work / "default.yaml", None)),
+            "--data",
+            str(data),
+        ],
+        ROOT,
+    )
+    log("vru train (tracking: a fresh SQLite store)")
+    tracking = work / "mlruns"
+    tracking.mkdir()
+    env_cmd = ["env", f"MLFLOW_TRACKING_URI=sqlite:///{tracking / 'mlflow.db'}"]
+    steps["vru_train"] = measure(
+        [
+            *env_cmd,
+            str(BIN / "vru"),
+            "train",
+            "-q",
+            "--data",
+            str(data),
+            "-m",
+            str(ROOT / "configs/model.yaml"),
+        ],
+        tracking,
+    )
+    log("bare lightgbm.train on the same matrix")
+    bare = work / "bare.py"
+    bare.write_text(textwrap.dedent(_BARE_LGBM))
+    steps["bare_lightgbm"] = measure([sys.executable, str(bare), str(data)], ROOT)
+    manifest = json.loads((data / "features/manifest.json").read_text())
+    report: Json = {
+        "benchmark": "features_and_train",
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "persons": args.persons,
+        "steps": steps,
+        "feature_rows_default": manifest["rows"],
+        "features": len(manifest["features"]),
+        "ratios": {
+            "features_over_one_query": round(
+                steps["features_3_dates"]["wall_s"] / steps["one_query_3_dates"]["wall_s"], 2
+            ),
+            "vru_train_over_bare_lightgbm": round(
+                steps["vru_train"]["wall_s"] / steps["bare_lightgbm"]["wall_s"], 2
+            ),
+        },
+        "targets": TARGETS,
+    }
+    print(json.dumps(report, indent=2))
+    log(f"wrote {write_result(args.out, 'train', report)}")
+    shutil.rmtree(work, ignore_errors=True)
+    return 0 if all(s["exit_code"] == 0 for s in steps.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
