@@ -14,13 +14,18 @@ import mlflow
 import mlflow.tracking._model_registry.utils as registry_utils
 import mlflow.tracking._tracking_service.utils as tracking_utils
 import numpy as np
+import pandas as pd
 import psycopg2
 import pytest
-import sklearn
 from mlflow import MlflowClient
-from sklearn.linear_model import LogisticRegression
 
+from tests.helpers import make_config
 from tests.tracking_server import postgres_mlflow_server
+from training.config import PipelineConfig
+from training.features.build import build_features
+from training.generate import generate_city
+from training.linkage.stage import run_link
+from training.model.config import ModelConfig
 
 MODEL_NAME = "vru-risk-test"
 
@@ -37,70 +42,57 @@ def isolated_tracking_uri(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     mlflow.set_tracking_uri(None)  # also resets MLflow's tracer provider
 
 
-def _data() -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(20240601)
-    x = rng.normal(size=(40, 3))
-    y = (x @ np.array([1.5, -2.0, 0.5]) + rng.normal(scale=0.5, size=40) > 0).astype(int)
-    return x, y
-
-
 @pytest.mark.slow
 # MLflow's own pydantic models (mlflow.types.responses) trip this when mlflow.pyfunc is imported.
 @pytest.mark.filterwarnings("ignore:.*Any type hint is inferred as AnyType:UserWarning")
 @pytest.mark.usefixtures("isolated_tracking_uri")
-def test_tracking_and_registry_on_postgres_backed_server(tmp_path: Path) -> None:
+def test_vru_train_registers_on_a_postgres_backed_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # Imported here, not at module level: importing mlflow.pyfunc warns (see the marks above),
     # and marks only filter warnings raised while the test runs, not at collection.
     import mlflow.pyfunc
-    import mlflow.sklearn
 
-    x, y = _data()
-    model = LogisticRegression().fit(x, y)
+    from training.model.train import CANDIDATE, train_model
+
+    pipeline = PipelineConfig.model_validate(
+        {"seed": 77, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
+    )
+    data = generate_city(make_config(persons=8_000, seed=77), tmp_path / "data").data_dir
+    run_link(pipeline, data)
+    build_features(pipeline.features, data)
+    monkeypatch.chdir(tmp_path)
 
     with postgres_mlflow_server(tmp_path) as server:
         uri = server.tracking_uri
         mlflow.set_tracking_uri(uri)
         assert mlflow.get_registry_uri() == uri
+        result = train_model(
+            pipeline,
+            ModelConfig(registered_model_name=MODEL_NAME, lightgbm={"max_rounds": 80}),
+            data,
+        )
         client = MlflowClient(uri)
-
-        experiment_id = mlflow.create_experiment("vru-risk-tracking-contract")
-        with mlflow.start_run(experiment_id=experiment_id) as run:
-            mlflow.log_params({"C": model.C, "rows": len(x)})
-            mlflow.log_metrics({"train_accuracy": float(model.score(x, y)), "n_features": 3.0})
-            info = mlflow.sklearn.log_model(
-                model,
-                name="model",
-                input_example=x[:5],
-                registered_model_name=MODEL_NAME,
-                # Explicit, so MLflow skips inferring requirements in a subprocess (~10 s).
-                pip_requirements=[f"scikit-learn=={sklearn.__version__}"],
-            )
-        run_id = run.info.run_id
-
-        assert info.registered_model_version is not None
-        version = str(info.registered_model_version)
-        client.set_registered_model_alias(MODEL_NAME, "candidate", version)
-        assert client.get_model_version_by_alias(MODEL_NAME, "candidate").run_id == run_id
+        assert client.get_model_version_by_alias(MODEL_NAME, CANDIDATE).run_id == result.run_id
 
         downloaded = tmp_path / "downloaded"
         downloaded.mkdir()
         loaded = mlflow.pyfunc.load_model(
-            f"models:/{MODEL_NAME}@candidate", dst_path=str(downloaded)
+            f"models:/{MODEL_NAME}@{CANDIDATE}", dst_path=str(downloaded)
         )
-        np.testing.assert_array_equal(np.asarray(loaded.predict(x)), model.predict(x))
-
-        runs = client.search_runs(experiment_ids=[experiment_id])
-        assert [r.info.run_id for r in runs] == [run_id]
-        assert runs[0].info.status == "FINISHED"
-        assert runs[0].data.params == {"C": "1.0", "rows": "40"}
-        assert runs[0].data.metrics["train_accuracy"] == pytest.approx(model.score(x, y))
+        features = pd.read_parquet(data / "features/features.parquet")
+        sample = features[result.inputs].astype(float).head(200)
+        assert np.asarray(loaded.predict(sample)).shape == (200,)
+        run = client.get_run(result.run_id)
+        assert run.info.status == "FINISHED"
+        assert run.data.metrics["test_roc_auc"] == pytest.approx(result.metrics["test_roc_auc"])
 
         # The server stored it in PostgreSQL, and artifacts went through the server.
         connection = psycopg2.connect(server.postgres_dsn)
         with contextlib.closing(connection), connection.cursor() as cursor:
-            cursor.execute("SELECT count(*) FROM runs WHERE run_uuid = %s", (run_id,))
+            cursor.execute("SELECT count(*) FROM runs WHERE run_uuid = %s", (result.run_id,))
             (stored,) = cursor.fetchone()
-            cursor.execute("SELECT count(*) FROM runs")
-            (total,) = cursor.fetchone()
-        assert stored == 1 and total >= 1
+            cursor.execute("SELECT count(*) FROM model_versions WHERE name = %s", (MODEL_NAME,))
+            (versions,) = cursor.fetchone()
+        assert stored == 1 and versions == 1
         assert any(server.artifacts_dir.rglob("MLmodel"))
