@@ -80,7 +80,8 @@ def generate(
             result = generate_city(cfg, data_dir, validate=validate, progress=advance)
         files: dict[str, Any] = result.manifest["files"]  # type: ignore[assignment]
         log_to_active_run(
-            params={"stage": "generate", "seed": cfg.seed, "persons": result.manifest["persons"]},
+            stage="generate",
+            params={"seed": cfg.seed, "persons": result.manifest["persons"]},
             metrics={f"rows.{name}": meta["rows"] for name, meta in files.items()},
             artifacts=[DataLayout(data_dir).manifest],
         )
@@ -115,7 +116,8 @@ def link(
         quality = report["quality"]
         overall = quality.get("overall", {}) if quality.get("available") else {}
         log_to_active_run(
-            params={"stage": "link", "seed": cfg.seed, "threshold": cfg.link.threshold},
+            stage="link",
+            params={"seed": cfg.seed, "threshold": cfg.link.threshold},
             metrics={
                 "records": report["records"],
                 "persons": report["persons"],
@@ -144,7 +146,8 @@ def features(config: ConfigOpt = None, data: DataOpt = None, quiet: QuietOpt = F
         data_dir = data or cfg.data_dir
         result = build_features(cfg.features, data_dir)
         log_to_active_run(
-            params={"stage": "features", "outcome": cfg.features.outcome},
+            stage="features",
+            params={"outcome": cfg.features.outcome},
             metrics={"rows": result.manifest["rows"], "features": len(result.manifest["features"])},
             artifacts=[result.path.parent / "manifest.json"],
         )

@@ -53,5 +53,8 @@ def test_mlflow_run_generate_logs_the_manifest(tmp_path: Path) -> None:
     client = mlflow.MlflowClient(tracking_uri=uri)
     runs = client.search_runs(experiment_ids=["0"])
     assert len(runs) == 1 and runs[0].info.status == "FINISHED"
-    assert runs[0].data.metrics["rows.extracts/health.parquet"] > 0
-    assert [a.path for a in client.list_artifacts(runs[0].info.run_id)] == ["manifest.json"]
+    assert runs[0].data.metrics["generate.rows.extracts/health.parquet"] > 0
+    assert runs[0].data.params["generate.persons"] == "300"
+    assert [a.path for a in client.list_artifacts(runs[0].info.run_id, "generate")] == [
+        "generate/manifest.json"
+    ]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import pickle
 import subprocess
 import tempfile
@@ -63,7 +64,8 @@ def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -
         for name, frame in rows.items()
     }
 
-    mlflow.set_experiment(config.experiment)
+    if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, its run (and experiment) is ours
+        mlflow.set_experiment(config.experiment)
     with mlflow.start_run(run_name=f"train {config.splits.test}") as run:
         result = _fit_and_log(pipeline, config, data_dir, manifest, data, inputs, run.info.run_id)
     result = replace(result, version=_register(config, result))
