@@ -92,6 +92,7 @@ def _coded(
     truly belong to one person, and the number of true profile pairs.
     """
     con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")  # order is irrelevant here; saves memory
     con.register("spine", spine)
     con.register("truth", truth)
     con.register("records", records[["source", "record_id", "unique_id"]])

@@ -43,13 +43,14 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
     records = linkage.con.execute(
         "SELECT source, record_id, unique_id, truth_id, sex FROM records ORDER BY source, record_id"
     ).df()
+    profiles = linkage.con.execute(
+        "SELECT source, count(*) FROM profiles GROUP BY source ORDER BY source"
+    ).fetchall()
+    linkage.con.close()  # Splink's tables are done with: free their memory before evaluating
     spine = build_spine(records, linkage.clusters, linkage.pairs, cfg.threshold)
     clock = time.perf_counter()
     quality = evaluate_linkage(data_dir, spine, records, linkage.pairs)
     linkage.timings["evaluate_s"] = time.perf_counter() - clock
-    profiles = linkage.con.execute(
-        "SELECT source, count(*) FROM profiles GROUP BY source ORDER BY source"
-    ).fetchall()
     report: dict[str, Any] = {
         "stage": "link",
         "schema_version": LINK_SCHEMA_VERSION,
@@ -80,6 +81,5 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
             report["charts"].append(name)
         report["timings_s"]["total_s"] = round(time.perf_counter() - started, 2)
         write_json_atomic(out / "report.json", report)
-    linkage.con.close()
     logger.info("linked %d records into %d persons", report["records"], report["persons"])
     return LinkResult(report=report, directory=layout.linked_dir)

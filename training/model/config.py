@@ -61,6 +61,9 @@ class BaselineParams(_Section):
 
     C: float = Field(1.0, gt=0)
     max_iter: int = Field(2000, ge=10)
+    max_rows: int = Field(
+        100_000, ge=1000, description="Fit on a random sample of at most this many training rows."
+    )
 
 
 class TuneConfig(_Section):

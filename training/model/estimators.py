@@ -72,7 +72,16 @@ def fit_lightgbm(
 def fit_baseline(
     params: BaselineParams, seed: int, x_train: pd.DataFrame, y_train: np.ndarray
 ) -> Pipeline:
-    """Median imputation, standardisation and a logistic regression."""
+    """Median imputation, standardisation and a logistic regression.
+
+    A linear model with a few dozen inputs is settled long before a million rows, so it is
+    fitted on a seeded random sample of at most ``params.max_rows`` training rows.
+    """
+    if len(x_train) > params.max_rows:
+        keep = np.sort(
+            np.random.default_rng(seed).choice(len(x_train), params.max_rows, replace=False)
+        )
+        x_train, y_train = x_train.iloc[keep], np.asarray(y_train)[keep]
     model = make_pipeline(
         SimpleImputer(strategy="median", keep_empty_features=True),
         StandardScaler(),
