@@ -1,0 +1,688 @@
+"""Group fairness of a binary decision: counts, rates, disparities and their uncertainty.
+
+A *dimension* is one sensitive column (``sex``) or the intersection of all of them
+(``sex × ethnicity``); a *group* is one value of a dimension (``female``, ``female × Black``).
+A missing value is a group of its own, ``"not recorded"``.
+
+Everything is computed from each group's four confusion cells (true positives, false
+positives, false negatives, true negatives), which are counted from the rows once, by
+:func:`group_counts`. After that nothing touches a row: rates and disparities
+(:func:`group_metrics`) and bootstrap intervals (:func:`bootstrap_intervals`, which resample
+the cells, not the rows) are functions of the counts. The one exception is the ROC AUC within
+each group, which needs the scores; it is computed with one grouped rank per dimension.
+:func:`audit_scored_table` is the entry point for any scored table; what it returns holds
+aggregates only and is ready for :func:`json.dumps`.
+
+Small groups are flagged (``too_small``), never hidden, and are left out of the summary
+disparities. Differences and ratios are taken against a *reference* group: the largest
+recorded group that is not too small (ties go to the first in sort order). The largest group
+is chosen over the "best-off" one because it is stable from one run to the next; the
+equalized odds and demographic parity differences do not depend on the choice.
+
+A rate whose denominator is zero (the true positive rate of a group with no positives, the
+precision of a group with no one selected) is undefined and reported as ``None``, not 0.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from governance.contracts.errors import VruError
+
+__all__ = [
+    "CELLS",
+    "DEFAULT_MIN_GROUP_SIZE",
+    "INTERSECTION_SEPARATOR",
+    "MIN_POSITIVES",
+    "NOT_RECORDED",
+    "RATES",
+    "AuditInputError",
+    "audit_scored_table",
+    "bootstrap_intervals",
+    "group_counts",
+    "group_metrics",
+    "select",
+]
+
+FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
+BoolArray = NDArray[np.bool_]
+Json = dict[str, Any]
+
+NOT_RECORDED = "not recorded"
+INTERSECTION_SEPARATOR = " × "
+DIMENSION, GROUP = "dimension", "group"
+CELLS: tuple[str, ...] = ("tp", "fp", "fn", "tn")
+COUNT_COLUMNS: tuple[str, ...] = ("n", "positives", *CELLS)
+RATES: tuple[str, ...] = ("selection_rate", "tpr", "fpr", "fnr", "precision")
+GROUP_METRICS: tuple[str, ...] = ("base_rate", *RATES)
+MIN_POSITIVES = 5
+DEFAULT_MIN_GROUP_SIZE = 30
+
+_MISSING_COLUMN = "Column {column!r} ({role}) is not in the table; its columns are {available}"
+_EMPTY_TABLE = "The table has no rows; there is nothing to audit"
+_NO_SENSITIVE = "Give at least one sensitive column (got {0!r})"
+_DUPLICATE_SENSITIVE = "Sensitive columns must be distinct (got {0!r})"
+_NOT_BINARY_LABEL = "Column {0!r} (label) must hold only 0 and 1; {1} of {2} values are not 0 or 1"
+_NOT_NUMERIC_SCORE = "Column {0!r} (score) must be numeric; its dtype is {1}"
+_NOT_FINITE_SCORE = "Column {0!r} (score) has {1} missing or infinite values of {2}"
+_NOT_BINARY = "'{0}' must hold only 0 and 1; {1} of {2} values are not 0 or 1"
+_BAD_LENGTH = "'{0}' must be one-dimensional with one value per row of groups ({1}); got shape {2}"
+_NO_GROUPS = "'groups' must have at least one column and one row; got shape {0}"
+_DUPLICATE_GROUP_COLUMNS = "'groups' has duplicate column names: {0}"
+_NOT_FINITE = "'scores' has {0} missing or infinite values of {1}"
+_ONE_OPERATING_POINT = (
+    "Give exactly one of 'threshold' and 'top_fraction' (got threshold={0!r}, top_fraction={1!r})"
+)
+_BAD_THRESHOLD = "'threshold' must be a finite number (got {0!r})"
+_BAD_TOP_FRACTION = "'top_fraction' must be greater than 0 and at most 1 (got {0!r})"
+_AUC_INPUTS = "Give all of 'scores', 'y_true' and 'groups' for ROC AUC, or none of them"
+_BAD_COUNTS = "'counts' must be the output of group_counts; missing columns {0}"
+_EMPTY_GROUP = "'counts' has groups with n = 0 in dimension {0!r}"
+_BAD_N_BOOT = "'n_boot' must be at least 1 (got {0!r})"
+_BAD_LEVEL = "'level' must be between 0 and 1 (got {0!r})"
+
+
+class AuditInputError(VruError, ValueError):
+    """A scored table, array or option given to the fairness audit is not usable."""
+
+
+# --------------------------------------------------------------------------------------------
+# counts
+
+
+def group_counts(y_true: ArrayLike, y_pred: ArrayLike, groups: pd.DataFrame) -> pd.DataFrame:
+    """Count each group's outcomes and confusion cells, per sensitive column and intersection.
+
+    The rows are grouped once, by all sensitive columns together; each single column's
+    counts are sums over that (small) joint table.
+
+    Parameters
+    ----------
+    y_true : array-like of 0/1 or bool
+        Observed outcome, one per row of `groups`.
+    y_pred : array-like of 0/1 or bool
+        Decision (1 = selected), one per row of `groups`.
+    groups : pandas.DataFrame
+        The sensitive columns, aligned with the rows by position. Missing values become the
+        group ``"not recorded"``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per dimension and group with columns ``dimension``, ``group``, ``n``,
+        ``positives`` (y = 1), ``tp``, ``fp``, ``fn`` and ``tn``. Dimensions follow the column
+        order, then the intersection (only if there are two or more columns); groups are
+        sorted within each dimension.
+
+    Raises
+    ------
+    AuditInputError
+        If `groups` is empty, or `y_true` or `y_pred` is not 0/1 or has the wrong length.
+    """
+    labels = _labels(groups)
+    y = _binary(y_true, "y_true", len(groups))
+    p = _binary(y_pred, "y_pred", len(groups))
+    cells = pd.DataFrame({"tp": y & p, "fp": ~y & p, "fn": y & ~p, "tn": ~y & ~p}).astype(np.int64)
+    columns = list(labels)
+    key_names = [f"_key{i}" for i in range(len(columns))]  # cannot clash with a cell name
+    keyed = cells.assign(**dict(zip(key_names, labels.values(), strict=True)))
+    joint = keyed.groupby(key_names, sort=True).sum()
+    keys = joint.index.to_frame(index=False)
+    keys.columns = pd.Index(columns)
+    joint = joint.reset_index(drop=True)
+
+    pieces = []
+    for column in columns:
+        marginal = joint.groupby(keys[column].to_numpy(), sort=True).sum()
+        pieces.append(_long_counts(column, marginal.index.to_numpy(), marginal))
+    if len(columns) > 1:
+        intersection = _join([keys[c].to_numpy(dtype=object) for c in columns])
+        pieces.append(_long_counts(INTERSECTION_SEPARATOR.join(columns), intersection, joint))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def _long_counts(dimension: str, names: NDArray[Any], cells: pd.DataFrame) -> pd.DataFrame:
+    tp, fp, fn, tn = (cells[c].to_numpy(np.int64) for c in CELLS)
+    return pd.DataFrame(
+        {
+            DIMENSION: dimension,
+            GROUP: [str(name) for name in names],
+            "n": tp + fp + fn + tn,
+            "positives": tp + fn,
+            "tp": tp,
+            "fp": fp,
+            "fn": fn,
+            "tn": tn,
+        }
+    )
+
+
+def _labels(groups: pd.DataFrame) -> dict[str, NDArray[np.object_]]:
+    """Each sensitive column as text labels, with missing values as ``"not recorded"``."""
+    if groups.shape[0] == 0 or groups.shape[1] == 0:
+        raise AuditInputError(_NO_GROUPS.format(groups.shape))
+    names = [str(c) for c in groups.columns]
+    if len(set(names)) != len(names):
+        raise AuditInputError(_DUPLICATE_GROUP_COLUMNS.format(sorted(names)))
+    labels = {}
+    for name, (_, column) in zip(names, groups.items(), strict=True):
+        if pd.api.types.is_float_dtype(column.dtype):
+            present = column.dropna().to_numpy(dtype=float)
+            if np.isfinite(present).all() and (present == np.floor(present)).all():
+                column = column.astype("Int64")  # a quintile 3.0 (float because of NaN) is "3"
+        text = column.astype("string").fillna(NOT_RECORDED)
+        labels[name] = text.to_numpy(dtype=object)
+    return labels
+
+
+def _join(parts: list[NDArray[Any]]) -> NDArray[np.object_]:
+    """The intersection label of each row (or key), e.g. ``"female × Black"``."""
+    joined = pd.Series(parts[0], dtype="string")
+    for part in parts[1:]:
+        joined = joined + INTERSECTION_SEPARATOR + pd.Series(part, dtype="string")
+    return joined.to_numpy(dtype=object)
+
+
+def _dimension_keys(groups: pd.DataFrame) -> dict[str, NDArray[np.object_]]:
+    """Row-level group label for every dimension that :func:`group_counts` reports."""
+    keys = _labels(groups)
+    if len(keys) > 1:
+        keys[INTERSECTION_SEPARATOR.join(keys)] = _join(list(keys.values()))
+    return keys
+
+
+def _binary(values: ArrayLike, name: str, n: int) -> BoolArray:
+    array = np.asarray(values)
+    if array.ndim != 1 or array.shape[0] != n:
+        raise AuditInputError(_BAD_LENGTH.format(name, n, array.shape))
+    if array.dtype == np.bool_:
+        return array.astype(np.bool_)
+    bad = int(np.count_nonzero(~np.isin(array, [0, 1])))
+    if bad:
+        raise AuditInputError(_NOT_BINARY.format(name, bad, n))
+    return np.asarray(array == 1, dtype=np.bool_)
+
+
+# --------------------------------------------------------------------------------------------
+# metrics
+
+
+def group_metrics(
+    counts: pd.DataFrame,
+    *,
+    scores: ArrayLike | None = None,
+    y_true: ArrayLike | None = None,
+    groups: pd.DataFrame | None = None,
+    min_group_size: int,
+) -> dict[str, Json]:
+    """Rates, disparities against a reference group and summary disparities, per dimension.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        The output of :func:`group_counts`.
+    scores, y_true, groups : array-like, array-like, pandas.DataFrame, optional
+        The rows' scores, outcomes and sensitive columns, all three or none. Only the ROC AUC
+        within each group needs them; without them ``roc_auc`` is ``None``.
+    min_group_size : int
+        A group with fewer rows, or with fewer than :data:`MIN_POSITIVES` positives, is
+        ``too_small``: reported and flagged, but neither a reference nor part of a summary.
+
+    Returns
+    -------
+    dict
+        ``{dimension: {"reference", "equalized_odds_difference",
+        "demographic_parity_difference", "groups": {group: {...}}}}``. Each group has
+        ``count``, ``base_rate``, ``selection_rate``, ``tpr``, ``fpr``, ``fnr``,
+        ``precision``, ``roc_auc``, ``too_small``, and ``difference`` and ``ratio`` (group
+        against reference) for each of :data:`RATES`. The equalized odds difference is the
+        larger of the ranges of TPR and FPR over the groups that are not too small (as
+        Fairlearn's ``equalized_odds_difference``), the demographic parity difference the
+        range of selection rates; both are ``None`` with fewer than two such groups. All
+        values are plain Python numbers, ``None`` where undefined.
+
+    Raises
+    ------
+    AuditInputError
+        If `counts` lacks columns or has an empty group, or only some of `scores`, `y_true`
+        and `groups` are given.
+    """
+    _check_counts(counts)
+    auc = _group_auc(scores, y_true, groups)
+    result: dict[str, Json] = {}
+    for dimension, table in _by_dimension(counts):
+        cells = _cells(table)
+        rates = _rates(*cells)
+        small = _too_small(table, min_group_size)
+        names = table[GROUP].astype(str).tolist()
+        ref = _reference(names, table["n"].to_numpy(np.int64), small)
+        aucs = auc.get(dimension, {}) if auc is not None else {}
+        members: Json = {}
+        for i, name in enumerate(names):
+            members[name] = {
+                "count": int(table["n"].iloc[i]),
+                **{metric: _plain(rates[metric][i]) for metric in GROUP_METRICS},
+                "roc_auc": aucs.get(name),
+                "too_small": bool(small[i]),
+                "difference": {m: _difference(rates[m], i, ref) for m in RATES},
+                "ratio": {m: _ratio_to(rates[m], i, ref) for m in RATES},
+            }
+        eligible = ~small
+        result[dimension] = {
+            "reference": None if ref is None else names[ref],
+            "equalized_odds_difference": _plain(
+                _equalized_odds(rates["tpr"][None, :], rates["fpr"][None, :], eligible)[0]
+            ),
+            "demographic_parity_difference": _plain(
+                _spread(rates["selection_rate"][None, :], eligible)[0]
+            ),
+            "groups": members,
+        }
+    return result
+
+
+def _check_counts(counts: pd.DataFrame) -> None:
+    missing = [c for c in (DIMENSION, GROUP, *COUNT_COLUMNS) if c not in counts.columns]
+    if missing:
+        raise AuditInputError(_BAD_COUNTS.format(missing))
+    empty = counts.loc[counts["n"] <= 0, DIMENSION]
+    if len(empty):
+        raise AuditInputError(_EMPTY_GROUP.format(str(empty.iloc[0])))
+
+
+def _by_dimension(counts: pd.DataFrame) -> list[tuple[str, pd.DataFrame]]:
+    """Each dimension's rows of `counts`, in their order of appearance."""
+    return [
+        (str(dimension), table.reset_index(drop=True))
+        for dimension, table in counts.groupby(DIMENSION, sort=False)
+    ]
+
+
+def _cells(table: pd.DataFrame) -> tuple[IntArray, IntArray, IntArray, IntArray]:
+    tp, fp, fn, tn = (table[c].to_numpy(np.int64) for c in CELLS)
+    return tp, fp, fn, tn
+
+
+def _too_small(table: pd.DataFrame, min_group_size: int) -> BoolArray:
+    n = table["n"].to_numpy(np.int64)
+    positives = table["positives"].to_numpy(np.int64)
+    return np.asarray((n < min_group_size) | (positives < MIN_POSITIVES), dtype=np.bool_)
+
+
+def _divide(numerator: ArrayLike, denominator: ArrayLike) -> FloatArray:
+    """Elementwise ratio, NaN where the denominator is zero (and no warning)."""
+    num = np.asarray(numerator, dtype=np.float64)
+    den = np.asarray(denominator, dtype=np.float64)
+    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
+    np.divide(num, den, out=out, where=den != 0)
+    return out
+
+
+def _rates(tp: IntArray, fp: IntArray, fn: IntArray, tn: IntArray) -> dict[str, FloatArray]:
+    """Every group rate from the confusion cells; works on any (matching) array shape."""
+    return {
+        "base_rate": _divide(tp + fn, tp + fp + fn + tn),
+        "selection_rate": _divide(tp + fp, tp + fp + fn + tn),
+        "tpr": _divide(tp, tp + fn),
+        "fpr": _divide(fp, fp + tn),
+        "fnr": _divide(fn, tp + fn),
+        "precision": _divide(tp, tp + fp),
+    }
+
+
+def _reference(names: list[str], n: IntArray, small: BoolArray) -> int | None:
+    """Index of the largest recorded group that is not too small (first on ties)."""
+    candidates = ~small & (np.asarray(names, dtype=object) != NOT_RECORDED)
+    if not candidates.any():
+        return None
+    return int(np.argmax(np.where(candidates, n, -1)))
+
+
+def _difference(values: FloatArray, i: int, ref: int | None) -> float | None:
+    return None if ref is None else _plain(values[i] - values[ref])
+
+
+def _ratio_to(values: FloatArray, i: int, ref: int | None) -> float | None:
+    return None if ref is None else _plain(_divide(values[i], values[ref]).item())
+
+
+def _spread(values: FloatArray, eligible: BoolArray) -> FloatArray:
+    """Max minus min over the eligible groups (axis 1), ignoring NaN; NaN with < 2 groups."""
+    if np.count_nonzero(eligible) < 2:
+        return np.full(values.shape[0], np.nan)
+    chosen = values[:, eligible]
+    return np.asarray(np.fmax.reduce(chosen, axis=1) - np.fmin.reduce(chosen, axis=1))
+
+
+def _equalized_odds(tpr: FloatArray, fpr: FloatArray, eligible: BoolArray) -> FloatArray:
+    """The larger of the TPR and FPR ranges, per row (bootstrap replicate)."""
+    return np.asarray(np.fmax(_spread(tpr, eligible), _spread(fpr, eligible)))
+
+
+def _group_auc(
+    scores: ArrayLike | None, y_true: ArrayLike | None, groups: pd.DataFrame | None
+) -> dict[str, dict[str, float | None]] | None:
+    """ROC AUC within every group (Mann-Whitney with mid-ranks, as scikit-learn's)."""
+    if scores is None and y_true is None and groups is None:
+        return None
+    if scores is None or y_true is None or groups is None:
+        raise AuditInputError(_AUC_INPUTS)
+    s = _finite_scores(scores, len(groups))
+    y = _binary(y_true, "y_true", len(groups)).astype(np.float64)
+    result: dict[str, dict[str, float | None]] = {}
+    for dimension, key in _dimension_keys(groups).items():
+        codes, names = pd.factorize(key)
+        size = len(names)
+        ranks = pd.Series(s).groupby(codes).rank(method="average").to_numpy(np.float64)
+        n = np.bincount(codes, minlength=size).astype(np.float64)
+        n1 = np.bincount(codes, weights=y, minlength=size)
+        rank_sum = np.bincount(codes, weights=ranks * y, minlength=size)
+        auc = _divide(rank_sum - n1 * (n1 + 1) / 2, n1 * (n - n1))
+        result[dimension] = {str(name): _plain(a) for name, a in zip(names, auc, strict=True)}
+    return result
+
+
+# --------------------------------------------------------------------------------------------
+# bootstrap
+
+
+def bootstrap_intervals(
+    counts: pd.DataFrame,
+    *,
+    n_boot: int,
+    seed: int,
+    level: float = 0.95,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+) -> dict[str, Json]:
+    """Percentile intervals for each group's rates and each dimension's equalized odds.
+
+    Each replicate redraws every group's four confusion cells from a multinomial with the
+    group's size and observed cell proportions; the rows are never resampled. One
+    ``multinomial`` call draws all groups and replicates of a dimension.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        The output of :func:`group_counts`.
+    n_boot : int
+        Number of bootstrap replicates (at least 1).
+    seed : int
+        Seed; the same seed gives the same intervals. Each dimension has its own stream.
+    level : float, default 0.95
+        Confidence level of the two-sided percentile intervals.
+    min_group_size : int, default 30
+        As in :func:`group_metrics`: the equalized odds difference is taken over the groups
+        that are not too small in the observed counts.
+
+    Returns
+    -------
+    dict
+        ``{dimension: {"groups": {group: {metric: [lo, hi]}}, "equalized_odds_difference":
+        [lo, hi] or None}}`` for each metric of :data:`RATES`. A bound is ``None`` when the
+        metric is undefined in every replicate; replicates where it is undefined (a draw with
+        no positives, say) are left out.
+
+    Raises
+    ------
+    AuditInputError
+        If `counts` is malformed, `n_boot` < 1 or `level` is not in (0, 1).
+    """
+    _check_counts(counts)
+    if n_boot < 1:
+        raise AuditInputError(_BAD_N_BOOT.format(n_boot))
+    if not 0 < level < 1:
+        raise AuditInputError(_BAD_LEVEL.format(level))
+    tails = ((1 - level) / 2, (1 + level) / 2)
+    dimensions = _by_dimension(counts)
+    streams = np.random.SeedSequence(seed).spawn(len(dimensions))
+    result: dict[str, Json] = {}
+    for (dimension, table), stream in zip(dimensions, streams, strict=True):
+        cells = table[list(CELLS)].to_numpy(np.int64)
+        n = cells.sum(axis=1)
+        draws = np.random.default_rng(stream).multinomial(
+            n, cells / n[:, None], size=(n_boot, len(n))
+        )
+        rates = _rates(draws[..., 0], draws[..., 1], draws[..., 2], draws[..., 3])
+        bounds = {metric: _quantiles(rates[metric], tails) for metric in RATES}
+        eligible = ~_too_small(table, min_group_size)
+        eod = None
+        if np.count_nonzero(eligible) >= 2:
+            replicates = _equalized_odds(rates["tpr"], rates["fpr"], eligible)
+            eod = _interval(_quantiles(replicates[:, None], tails)[:, 0])
+        names = table[GROUP].astype(str).tolist()
+        result[dimension] = {
+            "groups": {
+                name: {metric: _interval(bounds[metric][:, i]) for metric in RATES}
+                for i, name in enumerate(names)
+            },
+            "equalized_odds_difference": eod,
+        }
+    return result
+
+
+def _quantiles(values: FloatArray, tails: tuple[float, float]) -> FloatArray:
+    """Quantiles over axis 0 ignoring NaN (linear, as numpy's default); NaN if no value.
+
+    ``numpy.nanquantile`` would do, but it warns on a column with no value at all.
+    """
+    ordered = np.sort(values, axis=0)  # NaN sorts last
+    valid = np.count_nonzero(~np.isnan(values), axis=0)
+    out = np.full((len(tails), values.shape[1]), np.nan)
+    for i, tail in enumerate(tails):
+        position = tail * (valid - 1)
+        below = np.clip(np.floor(position), 0, None).astype(np.intp)
+        above = np.clip(np.ceil(position), 0, None).astype(np.intp)
+        low = np.take_along_axis(ordered, below[None, :], axis=0)[0]
+        high = np.take_along_axis(ordered, above[None, :], axis=0)[0]
+        out[i] = np.where(valid > 0, low + (high - low) * (position - np.floor(position)), np.nan)
+    return out
+
+
+def _interval(bounds: FloatArray) -> list[float | None]:
+    return [_plain(bounds[0]), _plain(bounds[1])]
+
+
+# --------------------------------------------------------------------------------------------
+# decision and the table-level entry point
+
+
+def select(
+    scores: ArrayLike, *, threshold: float | None = None, top_fraction: float | None = None
+) -> BoolArray:
+    """Turn scores into a decision: at or above a threshold, or the top fraction.
+
+    Parameters
+    ----------
+    scores : array-like of float
+        One finite score per row.
+    threshold : float, optional
+        Select every row whose score is at least this.
+    top_fraction : float, optional
+        Select this fraction of rows (rounded to the nearest whole row, halves up) with the
+        highest scores; among equal scores the earlier row is selected first.
+
+    Returns
+    -------
+    numpy.ndarray of bool
+        True for each selected row.
+
+    Raises
+    ------
+    AuditInputError
+        Unless exactly one of `threshold` and `top_fraction` is given and valid, or if a
+        score is missing or infinite.
+    """
+    if (threshold is None) == (top_fraction is None):
+        raise AuditInputError(_ONE_OPERATING_POINT.format(threshold, top_fraction))
+    s = _finite_scores(scores, None)
+    if threshold is not None:
+        if not math.isfinite(threshold):
+            raise AuditInputError(_BAD_THRESHOLD.format(threshold))
+        return np.asarray(s >= threshold, dtype=np.bool_)
+    fraction = float(top_fraction) if top_fraction is not None else math.nan
+    if not (math.isfinite(fraction) and 0 < fraction <= 1):
+        raise AuditInputError(_BAD_TOP_FRACTION.format(top_fraction))
+    k = math.floor(fraction * len(s) + 0.5)
+    chosen = np.zeros(len(s), dtype=np.bool_)
+    chosen[np.argsort(-s, kind="stable")[:k]] = True
+    return chosen
+
+
+def _finite_scores(scores: ArrayLike, n: int | None) -> FloatArray:
+    s = np.asarray(scores, dtype=np.float64)
+    if s.ndim != 1 or (n is not None and s.shape[0] != n):
+        raise AuditInputError(_BAD_LENGTH.format("scores", n, s.shape))
+    bad = int(np.count_nonzero(~np.isfinite(s)))
+    if bad:
+        raise AuditInputError(_NOT_FINITE.format(bad, len(s)))
+    return s
+
+
+def audit_scored_table(
+    frame: pd.DataFrame,
+    *,
+    label: str,
+    score: str,
+    sensitive: list[str],
+    threshold: float | None = None,
+    top_fraction: float | None = None,
+    min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
+    n_boot: int = 500,
+    seed: int = 0,
+) -> Json:
+    """Audit any scored table: group metrics, disparities and intervals, aggregates only.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        One row per person with an observed outcome, a score and the sensitive columns.
+    label : str
+        The outcome column, 0/1 (or bool).
+    score : str
+        The numeric score column; higher means selected first.
+    sensitive : list of str
+        The sensitive columns; each is audited alone and, if there are several, together.
+    threshold, top_fraction : float, optional
+        The operating point, exactly one of them (see :func:`select`).
+    min_group_size : int, default 30
+        Groups smaller than this, or with fewer than 5 positives, are flagged ``too_small``.
+    n_boot : int, default 500
+        Bootstrap replicates for the intervals.
+    seed : int, default 0
+        Seed of the bootstrap.
+
+    Returns
+    -------
+    dict
+        ``{"rows", "operating_point": {"threshold" | "top_fraction", "selected"}, "overall",
+        "by": {dimension: {group: {count, base_rate, selection_rate, tpr, fpr, fnr,
+        precision, roc_auc, too_small, difference, ratio, ci}}}, "summary": {dimension:
+        {"reference", "equalized_odds_difference", "equalized_odds_difference_ci",
+        "demographic_parity_difference"}}}``; see :func:`group_metrics` and
+        :func:`bootstrap_intervals`. Only plain ints, floats, strings, bools, lists of two
+        bounds and ``None``: it can be passed to :func:`json.dumps` and holds no row.
+
+    Raises
+    ------
+    AuditInputError
+        If a column is missing (named, with the table's columns), the table is empty, the
+        label is not 0/1, the score is not numeric and finite, or the operating point or
+        bootstrap options are not valid.
+    """
+    _check_table(frame, label=label, score=score, sensitive=sensitive)
+    y = frame[label].to_numpy(dtype=np.float64, na_value=np.nan) == 1
+    s = frame[score].to_numpy(dtype=np.float64, na_value=np.nan)
+    chosen = select(s, threshold=threshold, top_fraction=top_fraction)
+    groups = frame[sensitive]
+    point = ("threshold", threshold) if threshold is not None else ("top_fraction", top_fraction)
+    operating_point: Json = {point[0]: _plain(point[1]), "selected": int(np.count_nonzero(chosen))}
+
+    by, summary = _audit(y, chosen, s, groups, min_group_size, n_boot, seed)
+    everyone = pd.DataFrame({"overall": np.full(len(frame), "everyone", dtype=object)})
+    overall_by, _ = _audit(y, chosen, s, everyone, min_group_size, n_boot, seed)
+    overall = {
+        key: value
+        for key, value in overall_by["overall"]["everyone"].items()
+        if key not in ("difference", "ratio")
+    }
+    return {
+        "rows": len(frame),
+        "operating_point": operating_point,
+        "overall": overall,
+        "by": by,
+        "summary": summary,
+    }
+
+
+def _audit(
+    y: BoolArray,
+    chosen: BoolArray,
+    scores: FloatArray,
+    groups: pd.DataFrame,
+    min_group_size: int,
+    n_boot: int,
+    seed: int,
+) -> tuple[dict[str, Json], dict[str, Json]]:
+    counts = group_counts(y, chosen, groups)
+    metrics = group_metrics(
+        counts, scores=scores, y_true=y, groups=groups, min_group_size=min_group_size
+    )
+    intervals = bootstrap_intervals(counts, n_boot=n_boot, seed=seed, min_group_size=min_group_size)
+    by: dict[str, Json] = {}
+    summary: dict[str, Json] = {}
+    for dimension, found in metrics.items():
+        ci: Mapping[str, Any] = intervals[dimension]
+        by[dimension] = {
+            group: {**values, "ci": ci["groups"][group]}
+            for group, values in found["groups"].items()
+        }
+        summary[dimension] = {
+            "reference": found["reference"],
+            "equalized_odds_difference": found["equalized_odds_difference"],
+            "equalized_odds_difference_ci": ci["equalized_odds_difference"],
+            "demographic_parity_difference": found["demographic_parity_difference"],
+        }
+    return by, summary
+
+
+def _check_table(frame: pd.DataFrame, *, label: str, score: str, sensitive: list[str]) -> None:
+    """Refuse a table that cannot be audited, naming the column and the problem."""
+    if not sensitive:
+        raise AuditInputError(_NO_SENSITIVE.format(sensitive))
+    if len(set(sensitive)) != len(sensitive):
+        raise AuditInputError(_DUPLICATE_SENSITIVE.format(sensitive))
+    available = [str(c) for c in frame.columns]
+    roles = [(label, "label"), (score, "score"), *((c, "sensitive") for c in sensitive)]
+    missing = [
+        _MISSING_COLUMN.format(column=column, role=role, available=available)
+        for column, role in roles
+        if column not in frame.columns
+    ]
+    if missing:
+        raise AuditInputError("\n".join(missing))
+    if len(frame) == 0:
+        raise AuditInputError(_EMPTY_TABLE)
+    binary = frame[label].isin([0, 1]).to_numpy(dtype=np.bool_, na_value=False)
+    if not binary.all():
+        raise AuditInputError(
+            _NOT_BINARY_LABEL.format(label, int(np.count_nonzero(~binary)), len(frame))
+        )
+    if not pd.api.types.is_numeric_dtype(frame[score].dtype):
+        raise AuditInputError(_NOT_NUMERIC_SCORE.format(score, frame[score].dtype))
+    values = frame[score].to_numpy(dtype=np.float64, na_value=np.nan)
+    bad = int(np.count_nonzero(~np.isfinite(values)))
+    if bad:
+        raise AuditInputError(_NOT_FINITE_SCORE.format(score, bad, len(frame)))
+
+
+def _plain(value: Any) -> float | None:
+    """A numpy number as a plain float, NaN as None."""
+    number = float(value)
+    return None if math.isnan(number) else number
