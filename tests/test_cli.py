@@ -65,3 +65,96 @@ def test_the_installed_command_runs() -> None:
     )
     assert done.returncode == 0
     assert "generate" in done.stdout
+
+
+def _scored(tmp_path: Path) -> Path:
+    import numpy as np
+
+    rng = np.random.default_rng(4)
+    n = 2_000
+    sex = rng.choice(["F", "M"], n)
+    y = rng.random(n) < np.where(sex == "M", 0.2, 0.1)
+    frame = pd.DataFrame(
+        {
+            "outcome": y.astype(int),
+            "risk": rng.random(n) + 0.3 * y,
+            "sex": sex,
+            "area": rng.choice(["A", "B", "C"], n),
+        }
+    )
+    path = tmp_path / "tool_scores.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def test_audit_any_scored_table(tmp_path: Path) -> None:
+    path = _scored(tmp_path)
+    out = tmp_path / "out"
+    args = [
+        "audit",
+        "--table",
+        str(path),
+        "--label",
+        "outcome",
+        "--score",
+        "risk",
+        "--sensitive",
+        "sex,area",
+        "--top-fraction",
+        "0.1",
+        "--out",
+        str(out),
+        "--bootstrap",
+        "100",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    audit = json.loads((out / "audit.json").read_text())
+    assert audit["rows"] == 2_000 and set(audit["by"]) == {"sex", "area", "sex × area"}
+    female = audit["by"]["sex"]["F"]
+    assert {
+        "count",
+        "base_rate",
+        "selection_rate",
+        "tpr",
+        "fpr",
+        "fnr",
+        "precision",
+        "roc_auc",
+    } <= set(female)
+    assert "equalized odds difference" in result.output
+    assert max(len(v) for v in _lists(audit)) <= 2
+
+
+def _lists(obj: object) -> list[list[object]]:
+    found: list[list[object]] = []
+    if isinstance(obj, dict):
+        for value in obj.values():
+            found += _lists(value)
+    elif isinstance(obj, list):
+        found.append(obj)
+        for value in obj:
+            found += _lists(value)
+    return found
+
+
+def test_audit_names_a_missing_column(tmp_path: Path) -> None:
+    path = _scored(tmp_path)
+    args = [
+        "audit",
+        "--table",
+        str(path),
+        "--label",
+        "outcome",
+        "--score",
+        "score",
+        "--sensitive",
+        "sex",
+        "--threshold",
+        "0.5",
+    ]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 2
+    assert (
+        "score" in result.output and "risk" in result.output
+    )  # names the missing column and lists those present

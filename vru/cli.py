@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from governance.contracts.config import load_config
-from governance.contracts.errors import VruError
+from governance.contracts.errors import ExtractError, VruError
 from governance.contracts.layout import SOURCES, DataLayout
 from training.config import PipelineConfig
 from training.extracts import read_extract
@@ -200,6 +200,71 @@ def train(
             )
 
 
+@app.command()
+def audit(
+    table: Annotated[
+        Path, typer.Option("--table", help="A scored table (CSV or Parquet) to audit.")
+    ],
+    label: Annotated[str, typer.Option(help="Column with the observed outcome (0/1).")],
+    score: Annotated[str, typer.Option(help="Column with the tool's score.")],
+    sensitive: Annotated[
+        str, typer.Option(help="Comma-separated group columns, e.g. sex,ethnicity.")
+    ],
+    threshold: Annotated[
+        float | None, typer.Option(help="A positive prediction is score >= this.")
+    ] = None,
+    top_fraction: Annotated[
+        float | None, typer.Option(help="Or: the top fraction of scores is positive.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Output directory (default: audit-<table name>/).")
+    ] = None,
+    min_group_size: Annotated[
+        int, typer.Option(help="Smaller groups are flagged, not judged.")
+    ] = 30,
+    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 500,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Audit any scored table for fairness by group (an existing tool's scores, say).
+
+    Writes audit.json with, per sensitive column and their intersection, each group's count,
+    base rate, selection rate, TPR, FPR, FNR, precision and ROC AUC, differences and ratios
+    against the largest group, and bootstrap intervals. Only aggregates; never a row.
+    """
+    with _stage(quiet):
+        from governance.fairness import audit_scored_table
+        from training.storage import write_json_atomic
+
+        frame = _read_table(table)
+        result = audit_scored_table(
+            frame,
+            label=label,
+            score=score,
+            sensitive=[c.strip() for c in sensitive.split(",") if c.strip()],
+            threshold=threshold,
+            top_fraction=top_fraction,
+            min_group_size=min_group_size,
+            n_boot=bootstrap,
+            seed=seed if seed is not None else 0,
+        )
+        result["table"] = {"path": str(table), "label": label, "score": score}
+        directory = out or Path(f"audit-{table.stem}")
+        directory.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(directory / "audit.json", result)
+        if not quiet:
+            for dimension, summary in result["summary"].items():
+                eod = summary["equalized_odds_difference"]
+                small = [g for g, v in result["by"][dimension].items() if v["too_small"]]
+                _err.print(
+                    f"{dimension}: reference {summary['reference']}, equalized odds difference "
+                    f"{'n/a' if eod is None else f'{eod:.3f}'}"
+                    + (f"; too small to judge: {', '.join(small)}" if small else ""),
+                    highlight=False,
+                )
+            _err.print(f"audit of {result['rows']:,} rows in {directory / 'audit.json'}")
+
+
 @app.command("validate")
 def validate_extracts(data: DataOpt = None, quiet: QuietOpt = False) -> None:
     """Check each extract in DIR/extracts/ against its schema (names file, column and rows)."""
@@ -209,6 +274,19 @@ def validate_extracts(data: DataOpt = None, quiet: QuietOpt = False) -> None:
             frame = read_extract(layout.extract(source), source)
             if not quiet:
                 _err.print(f"{layout.extract(source)}: {len(frame):,} rows, schema OK")
+
+
+def _read_table(path: Path) -> Any:
+    import pandas as pd
+
+    if not path.is_file():
+        raise ExtractError(f"{path}: table not found")
+    try:
+        return pd.read_parquet(path) if path.suffix.lower() == ".parquet" else pd.read_csv(path)
+    except (ValueError, OSError) as err:
+        raise ExtractError(
+            f"{path}: cannot be read as {'Parquet' if path.suffix.lower() == '.parquet' else 'CSV'} ({err.__class__.__name__})"
+        ) from None
 
 
 def _default_tracking() -> None:

@@ -72,7 +72,7 @@ def fit_lightgbm(
 def fit_baseline(
     params: BaselineParams, seed: int, x_train: pd.DataFrame, y_train: np.ndarray
 ) -> Pipeline:
-    """Median imputation, standardisation and a logistic regression.
+    """Mean imputation, standardisation and a logistic regression.
 
     A linear model with a few dozen inputs is settled long before a million rows, so it is
     fitted on a seeded random sample of at most ``params.max_rows`` training rows.
@@ -83,7 +83,7 @@ def fit_baseline(
         )
         x_train, y_train = x_train.iloc[keep], np.asarray(y_train)[keep]
     model = make_pipeline(
-        SimpleImputer(strategy="median", keep_empty_features=True),
+        SimpleImputer(strategy="mean", keep_empty_features=True),
         StandardScaler(),
         LogisticRegression(C=params.C, max_iter=params.max_iter, random_state=seed),
     )

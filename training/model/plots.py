@@ -11,6 +11,8 @@ from training.model.metrics import calibration_table
 
 __all__ = ["draw_run_figures"]
 
+_MAX_POINTS = 2_000
+
 
 def draw_run_figures(
     directory: Path,
@@ -31,7 +33,8 @@ def draw_run_figures(
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in predictions.items():
         fpr, tpr, _ = roc_curve(y, p)
-        ax.plot(fpr, tpr, label=name)
+        step = max(1, len(fpr) // _MAX_POINTS)
+        ax.plot(fpr[::step], tpr[::step], label=name)
     ax.plot([0, 1], [0, 1], color="grey", linestyle=":")
     ax.set(xlabel="false positive rate", ylabel="true positive rate", title=f"ROC ({split})")
     ax.legend(loc="lower right")
@@ -40,7 +43,8 @@ def draw_run_figures(
     fig, ax = plt.subplots(figsize=(5, 5))
     for name, p in predictions.items():
         precision, recall, _ = precision_recall_curve(y, p)
-        ax.plot(recall, precision, label=name)
+        step = max(1, len(recall) // _MAX_POINTS)  # a curve of a million points draws no better
+        ax.plot(recall[::step], precision[::step], label=name)
     ax.axhline(float(np.mean(y)), color="grey", linestyle=":", label="prevalence")
     ax.set(xlabel="recall", ylabel="precision", title=f"Precision-recall ({split})")
     ax.legend(loc="upper right")

@@ -117,15 +117,18 @@ def _fit_and_log(
     timings["baseline_s"] = time.perf_counter() - clock
 
     models = {}
+    raw: dict[tuple[str, str], np.ndarray] = {}  # each model scores each split once
     for name, scorer in (("lightgbm", booster), ("baseline", baseline)):
-        uncalibrated = CalibratedModel(scorer, Calibrator(config.calibration), inputs)
-        uncalibrated.calibrator.fit(uncalibrated.raw(data["validation"].x), data["validation"].y)
-        models[name] = uncalibrated
+        model = CalibratedModel(scorer, Calibrator(config.calibration), inputs)
+        for split in ("validation", "test"):
+            raw[name, split] = model.raw(data[split].x)
+        model.calibrator.fit(raw[name, "validation"], data["validation"].y)
+        models[name] = model
     metrics: dict[str, float] = {}
     predictions: dict[str, dict[str, np.ndarray]] = {"validation": {}, "test": {}}
     for name, model in models.items():
         for split in ("validation", "test"):
-            p = model.predict(data[split].x)
+            p = model.calibrator.transform(raw[name, split])
             predictions[split][name] = p
             for metric, value in evaluate(data[split].y, p, config.top_k_percent).items():
                 metrics[
