@@ -82,3 +82,20 @@ def test_victims_reach_ae_evenly(city: Path, persons: pd.DataFrame) -> None:
     )
     at_ae = victims.groupby("ethnicity")["at_ae"].mean()
     assert np.ptp(at_ae.to_numpy()) < 0.1
+
+
+def test_a_recorded_outcome_is_in_the_extracts(city: Path, persons: pd.DataFrame) -> None:
+    link = pd.read_parquet(city / "truth/record_person.parquet")
+    health = pd.read_parquet(DataLayout(city).extract("health"))
+    police = pd.read_parquet(DataLayout(city).extract("police"))
+    assaults = health[health["diagnosis_category"].isin(["assault", "sharp_object_injury"])]
+    proven = police[
+        (police["role"] == "suspect")
+        & police["outcome"].isin(["charge", "caution"])
+        & police["offence_group"].isin(
+            ["violence_against_person", "possession_of_weapons", "robbery"]
+        )
+    ]
+    seen = set(pd.concat([assaults, proven])[["source", "record_id"]].merge(link)["person_id"])
+    recorded = set(persons.loc[persons["recorded_involved"], "person_id"])
+    assert recorded and recorded == seen

@@ -230,7 +230,10 @@ def _persons_table(
     n = len(persons)
     first_true = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(first_true, violence.person, violence.day)
-    recorded = violence.at_ae | (violence.recorded_offence & (violence.outcome <= 1))
+    # recorded means: in an extract (inside the period), as an assault at A&E or a proven offence
+    recorded = (violence.at_ae | (violence.recorded_offence & (violence.outcome <= 1))) & (
+        (violence.day >= city.start_day) & (violence.day <= city.end_day)
+    )
     first_rec = np.full(n, np.iinfo(np.int64).max)
     np.minimum.at(first_rec, violence.person[recorded], violence.day[recorded])
     role = np.full(n, None, dtype=object)
