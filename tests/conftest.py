@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,3 +21,14 @@ def small_city(tmp_path_factory: pytest.TempPathFactory) -> GenerateResult:
 @pytest.fixture(scope="session")
 def small_city_dir(small_city: GenerateResult) -> Path:
     return small_city.data_dir
+
+
+@pytest.fixture(autouse=True)
+def _mlflow_environment_restored() -> Iterator[None]:
+    """MLflow keeps state in MLFLOW_* variables (set_experiment sets one): undo it per test."""
+    before = {k: v for k, v in os.environ.items() if k.startswith("MLFLOW_")}
+    yield
+    for key in [k for k in os.environ if k.startswith("MLFLOW_")]:
+        if key not in before:
+            del os.environ[key]
+    os.environ.update(before)
