@@ -26,14 +26,14 @@ demo: $(STAMP)
 	MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db} $(BIN)/vru train --data $(DATA)
 	@echo ""
 	@echo "Done. Look at:"
-	@echo "  $(DATA)/manifest.json          seed, config hash, row counts of every file"
-	@echo "  $(DATA)/geography.parquet      boroughs, BCUs, wards and LSOAs of the synthetic city"
-	@echo "  $(DATA)/extracts/              each agency's extract (health, education, social_care, police)"
-	@echo "  $(DATA)/linked/report.json     linkage quality, overall and by group; charts in linked/charts/"
-	@echo "  $(DATA)/features/manifest.json every feature with its definition, window and policy"
-	@echo "  MLflow UI:                      $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
-	@echo "                                 (the run, its metrics against the baseline, model 'vru-risk' @candidate)"
-	@echo "  docs/generator.md              what each extract and column means"
+	@echo "  $(DATA)/manifest.json           seed, config hash, row counts of every file"
+	@echo "  $(DATA)/geography.parquet       boroughs, BCUs, wards and LSOAs of the synthetic city"
+	@echo "  $(DATA)/extracts/               each agency's extract (health, education, social_care, police)"
+	@echo "  $(DATA)/linked/report.json      linkage quality, overall and by group; charts in linked/charts/"
+	@echo "  $(DATA)/features/manifest.json  every feature with its definition, window and policy"
+	@echo "  docs/generator.md               what each extract and column means"
+	@echo "  MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
+	@echo "             experiment 'vru-risk' (metrics beside the baseline's), model 'vru-risk' @candidate"
 
 ## test: the whole test suite (fails if no test ran)
 test: $(STAMP)
