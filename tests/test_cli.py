@@ -156,4 +156,7 @@ def test_audit_names_a_missing_column(tmp_path: Path) -> None:
     result = runner.invoke(app, args)
     assert result.exit_code == 2
     message = " ".join(result.output.split())  # rich wraps long lines
-    assert "Column 'score' (score) is not in the table; its columns are ['outcome', 'risk', 'sex', 'area']" in message
+    assert (
+        "Column 'score' (score) is not in the table; its columns are ['outcome', 'risk', 'sex', 'area']"
+        in message
+    )
