@@ -160,3 +160,61 @@ def test_audit_names_a_missing_column(tmp_path: Path) -> None:
         "Column 'score' (score) is not in the table; its columns are ['outcome', 'risk', 'sex', 'area']"
         in message
     )
+
+
+def test_board_keys_and_audit_log_verification(tmp_path: Path) -> None:
+    from governance.audit_log import AuditLog
+    from governance.signing import Decision, load_private_key, sign_decision, verify_decision
+
+    made = runner.invoke(
+        app,
+        [
+            "keys",
+            "board-init",
+            "--private-key",
+            str(tmp_path / "board.pem"),
+            "--public-key",
+            str(tmp_path / "board.pub"),
+        ],
+    )
+    assert made.exit_code == 0, made.output
+    public_b64 = made.output.splitlines()[0].strip()
+    decision = Decision(
+        model="vru-risk",
+        version="3",
+        report_sha256="a" * 64,
+        decision="approve",
+        reviewer="Board chair",
+        reasons="Gates pass.",
+        decided_at="2026-11-25T10:00:00+00:00",
+    )
+    verify_decision(
+        decision, sign_decision(decision, load_private_key(tmp_path / "board.pem")), public_b64
+    )
+    again = runner.invoke(
+        app,
+        [
+            "keys",
+            "board-init",
+            "--private-key",
+            str(tmp_path / "board.pem"),
+            "--public-key",
+            str(tmp_path / "board.pub"),
+        ],
+    )
+    assert again.exit_code == 2 and "board.pem" in again.output  # never overwritten by accident
+
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for i in range(3):
+        log.append("review", {"version": str(i)}, actor="board")
+    ok = runner.invoke(app, ["audit-log", "verify", "--log", str(log.path)])
+    assert ok.exit_code == 0 and "3 entries, chain intact" in " ".join(ok.output.split())
+    lines = log.path.read_text().splitlines()
+    lines[1] = lines[1].replace('"version":"1"', '"version":"9"')
+    log.path.write_text("\n".join(lines) + "\n")
+    bad = runner.invoke(app, ["audit-log", "verify", "--log", str(log.path)])
+    assert (
+        bad.exit_code == 1
+        and "tampered" in bad.output
+        and "entry 1" in " ".join(bad.output.split())
+    )

@@ -265,6 +265,68 @@ def audit(
             _err.print(f"audit of {result['rows']:,} rows in {directory / 'audit.json'}")
 
 
+keys_app = typer.Typer(help="The ethics board's signing keys.", no_args_is_help=True)
+audit_log_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(audit_log_app, name="audit-log")
+DEFAULT_GOVERNANCE_CONFIG = Path("configs/governance.yaml")
+
+
+@keys_app.command("board-init")
+def board_init(
+    private_key: Annotated[
+        Path,
+        typer.Option(
+            help="Where the board's private key goes (keep it off this machine's shared disks)."
+        ),
+    ],
+    public_key: Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")],
+    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Create the board's Ed25519 key pair; print the public key for configs/governance.yaml."""
+    with _stage(quiet):
+        from governance.signing import generate_keypair
+
+        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
+        typer.echo(public_b64)
+        if not quiet:
+            _err.print(
+                f"private key: {private_key} (mode 600); public key: {public_key}\n"
+                "put the line above in configs/governance.yaml as board_public_key_b64",
+                highlight=False,
+            )
+
+
+@audit_log_app.command("verify")
+def audit_log_verify(
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", help="Governance YAML (default: configs/governance.yaml)."),
+    ] = None,
+    log: Annotated[
+        Path | None, typer.Option(help="The audit log (default: from the config).")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check the hash chain; name the first altered or missing entry (exit 1 if any)."""
+    with _stage(quiet):
+        from governance.audit_log import AuditLog
+        from governance.config import GovernanceConfig
+
+        path = config or (
+            DEFAULT_GOVERNANCE_CONFIG if DEFAULT_GOVERNANCE_CONFIG.is_file() else None
+        )
+        target = log or load_config(path, GovernanceConfig).audit_log
+        result = AuditLog(target).verify()
+        if result.ok:
+            if not quiet:
+                _err.print(f"{target}: {result.entries} entries, chain intact", highlight=False)
+            return
+        _err.print(f"[red]{target}: tampered[/] — {result.problem}", highlight=False)
+        raise typer.Exit(1)
+
+
 @app.command("validate")
 def validate_extracts(data: DataOpt = None, quiet: QuietOpt = False) -> None:
     """Check each extract in DIR/extracts/ against its schema (names file, column and rows)."""

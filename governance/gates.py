@@ -1,0 +1,62 @@
+"""Promotion gates: each gate's measured value, its limit, and whether it passed.
+
+Pure: the figures come from a model's audit (test metrics and fairness summaries); a gate
+whose figure was not measured fails, saying so, rather than passing silently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+from governance.config import Gates
+
+__all__ = ["GateResult", "evaluate_gates"]
+
+_NOT_MEASURED = "not measured"
+
+
+@dataclass(frozen=True)
+class GateResult:
+    """One gate's verdict."""
+
+    name: str
+    figure: str
+    value: float | None
+    limit: float
+    direction: Literal["at least", "at most"]
+    passed: bool
+    note: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        """For audit.json and the report's gate table."""
+        return asdict(self)
+
+
+def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[GateResult]:
+    """Judge ``figures`` (``test_roc_auc``, ``test_ece``, ``equalized_odds_difference``)."""
+    rules: list[tuple[str, str, float, Literal["at least", "at most"]]] = [
+        ("minimum test ROC AUC", "test_roc_auc", gates.min_test_roc_auc, "at least"),
+        (
+            "maximum calibration error (ECE)",
+            "test_ece",
+            gates.max_expected_calibration_error,
+            "at most",
+        ),
+        (
+            "maximum equalized odds difference",
+            "equalized_odds_difference",
+            gates.max_equalized_odds_difference,
+            "at most",
+        ),
+    ]
+    results = []
+    for name, figure, limit, direction in rules:
+        value = figures.get(figure)
+        if value is None or value != value:  # missing or NaN
+            results.append(GateResult(name, figure, None, limit, direction, False, _NOT_MEASURED))
+            continue
+        passed = value >= limit if direction == "at least" else value <= limit
+        results.append(GateResult(name, figure, float(value), limit, direction, passed))
+    return results
