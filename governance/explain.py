@@ -14,14 +14,16 @@ rows (:func:`beeswarm_png`, :func:`dependence_png`), which refuse fewer than
 :data:`MIN_PLOT_ROWS` rows and carry no identifier. The per-row array of
 :func:`shap_values` is an intermediate: it must not leave the governance environment.
 
-Speed. TreeSHAP costs O(leaves × depth²) per tree and row; a 200-tree, 31-leaf model (depth
-about 11) explains only about a thousand rows a second on two cores, whether through
-LightGBM or through shap, which delegates to LightGBM. :func:`shap_values` therefore works
-tree by tree (``strategy="per_tree"``): the contributions of one tree depend on a row only
-through the side of each of that tree's thresholds on which the row's values fall, so rows
-that agree on all of them get identical contributions, and LightGBM is asked once per
-distinct pattern. The result equals a single call (``strategy="single_call"``) up to
-floating-point rounding (about 1e-14); ``bench/bench_shap.py`` measures the gain.
+Speed. TreeSHAP costs O(leaves × depth²) per tree and row: a 200-tree, 31-leaf model (depth
+about 11) explains 700 to 1,400 rows a second on two cores, whether through one LightGBM call
+or through shap, which hands the work to the same LightGBM call. :func:`shap_values`
+therefore works tree by tree (``strategy="per_tree"``): the contributions of one tree depend
+on a row only through the side of each of that tree's thresholds on which the row's values
+fall, so rows that agree on all of them get identical contributions, and LightGBM is asked
+once per distinct pattern. The result equals a single call (``strategy="single_call"``) up
+to floating-point rounding (about 1e-14). ``bench/bench_shap.py`` measured 200,000 rows in
+47 s (4,300 rows a second, 3.1 times shap) on features shaped like the project's, and
+1.5 times a single call on continuous noise, the worst case.
 """
 
 from __future__ import annotations
@@ -75,7 +77,7 @@ MIN_PLOT_ROWS = 100
 DEFAULT_MAX_POINTS = 10_000
 #: LightGBM treats |value| <= float32(1e-35) as zero; values this small are keyed exactly.
 _TINY = 1e-30
-#: Keys of combined threshold codes stay below this (int64, with room for one more radix).
+#: Pattern keys are re-numbered densely before they would pass this (keeps them in int64).
 _MAX_KEY_SPAN = 2**40
 #: Dependence plots average SHAP values over groups of at least this many rows.
 _MIN_MEAN_ROWS = 10
@@ -156,8 +158,9 @@ def shap_values(
     Examples
     --------
     >>> values = shap_values(booster, x)  # doctest: +SKIP
-    >>> global_importance(values, list(x.columns))[0]["feature"]  # doctest: +SKIP
-    'prior_offences_12m'
+    >>> bias = expected_value(booster, x)  # doctest: +SKIP
+    >>> np.allclose(values.sum(axis=1) + bias, booster.predict(x, raw_score=True))  # doctest: +SKIP
+    True
     """
     if strategy not in ("per_tree", "single_call"):
         raise ExplainInputError(
@@ -553,7 +556,7 @@ def group_contributions(
     _check_count(top, "top")
     chosen = [row["feature"] for row in global_importance(matrix, names)[:top]]
     columns = [list(names).index(f) for f in chosen]
-    labels = pd.Series(groups).astype("string").fillna(NOT_RECORDED).to_numpy(dtype=object)
+    labels = _group_labels(groups)
     frame = pd.DataFrame(matrix[:, columns], columns=chosen)
     stats = frame.groupby(labels, sort=True)
     sizes = stats.size().to_numpy(dtype=np.int64)
@@ -567,6 +570,16 @@ def group_contributions(
             "mean_shap": None if small else dict(zip(chosen, map(float, means[i]), strict=True)),
         }
     return report
+
+
+def _group_labels(groups: pd.Series) -> NDArray[np.object_]:
+    """Text labels, missing as "not recorded"; whole floats (a decile 3.0) as "3"."""
+    column = pd.Series(groups).reset_index(drop=True)
+    if pd.api.types.is_float_dtype(column.dtype):
+        present = column.dropna().to_numpy(dtype=np.float64)
+        if np.isfinite(present).all() and (present == np.floor(present)).all():
+            column = column.astype("Int64")
+    return column.astype("string").fillna(NOT_RECORDED).to_numpy(dtype=object)
 
 
 def _check_values(values: Any, names: Sequence[str]) -> FloatArray:
@@ -705,8 +718,8 @@ def dependence_png(
     Dots are rows (a seeded sample of at most `max_points`); the line is the mean SHAP value
     over all rows in each twentieth of the feature's distribution (or at each distinct value,
     for a feature with at most 20 of them), drawn only where at least 10 rows contribute.
-    Rows with no value are left out and counted in the subtitle. Category columns are drawn
-    at one position per category.
+    Rows with no value are left out; the subtitle gives their number and mean SHAP value.
+    Category columns are drawn at one position per category.
 
     Parameters
     ----------
@@ -755,8 +768,8 @@ def dependence_png(
             dtype=np.float64, na_value=np.nan
         )
     known = ~np.isnan(position)
-    rows = _sample_rows(len(matrix), max_points, rng)
-    rows = rows[known[rows]]
+    with_value = np.flatnonzero(known)
+    rows = with_value[_sample_rows(len(with_value), max_points, rng)]
     fig, ax = _figure(width=7.0, height=4.8)
     jitter = rng.uniform(-0.2, 0.2, len(rows)) if categories is not None else 0.0
     ax.scatter(
@@ -783,8 +796,12 @@ def dependence_png(
     missing = int((~known).sum())
     fig.suptitle(f"How {feature} moves the score", x=0.02, ha="left")
     ax.set_title(
-        _sample_note(len(rows), int(known.sum()))
-        + (f"; {missing:,} rows with no value not shown" if missing else ""),
+        _sample_note(len(rows), len(with_value))
+        + (
+            f"; {missing:,} rows with no value (mean SHAP {shap_col[~known].mean():+.3f}) not shown"
+            if missing
+            else ""
+        ),
         fontsize=9,
         loc="left",
     )
