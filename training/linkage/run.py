@@ -59,7 +59,7 @@ def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
     con.execute(f"CREATE TABLE profiles AS {profiles_sql('records')}")
     n_records, n_profiles = (
         con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("records", "profiles")
-    )  # type: ignore[index]
+    )
     logger.info(
         "%d records, %d profiles from %d extracts", n_records, n_profiles, len(config.sources)
     )
@@ -126,7 +126,7 @@ def _register(
     missing = [c for c in mapping.mapped_columns().values() if c not in columns]
     if missing:
         raise ExtractError(_MISSING_COLUMNS.format(path=path, missing=missing, columns=columns))
-    if con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0] == 0:  # type: ignore[index]
+    if con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0] == 0:
         raise ExtractError(_EMPTY.format(path=path))
     return view
 
