@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["Gates", "GovernanceConfig"]
+__all__ = ["AuditSettings", "Gates", "GovernanceConfig", "MitigationConfig"]
 
 
 class Gates(BaseModel):
@@ -28,6 +28,51 @@ class Gates(BaseModel):
     )
 
 
+class MitigationConfig(BaseModel):
+    """Fairness mitigations the audit compares with the model (it never applies them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    constraint: Literal["equalized_odds", "true_positive_rate_parity"] = "equalized_odds"
+    objective: Literal["balanced_accuracy_score", "accuracy_score"] = "balanced_accuracy_score"
+    attribute: str = Field(
+        default="ethnicity", description="The sensitive attribute the constraint is taken over."
+    )
+    max_rows: int = Field(
+        default=20_000,
+        ge=500,
+        description="Rows sampled (by label) from each split to fit and judge.",
+    )
+    exponentiated_gradient_max_iter: int = Field(default=20, ge=1)
+    eps: float = Field(default=0.01, gt=0.0, le=1.0)
+
+
+class AuditSettings(BaseModel):
+    """How the model audit measures: groups, uncertainty, thresholds, explanations."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    sensitive: tuple[str, ...] = Field(
+        default=("sex", "ethnicity", "deprivation_quintile"),
+        min_length=1,
+        description="Group columns; each alone and all together (their intersection).",
+    )
+    bootstrap: int = Field(default=500, ge=1, description="Bootstrap replicates for the intervals.")
+    threshold_fractions: tuple[float, ...] = Field(
+        default=(0.01, 0.02, 0.05, 0.1, 0.2), min_length=1, description="Top fractions swept."
+    )
+    calibration_bins: int = Field(default=10, ge=2)
+    shap_check_rows: int = Field(
+        default=2_000, ge=10, description="Rows whose SHAP values are checked against shap itself."
+    )
+    shap_tolerance: float = Field(default=1e-6, gt=0.0)
+    dependence_plots: int = Field(
+        default=4, ge=0, description="Dependence plots of the top factors."
+    )
+    proxy_max_rows: int = Field(default=50_000, ge=100)
+    top_drivers: int = Field(default=10, ge=1, description="Factors shown per group and compared.")
+
+
 class GovernanceConfig(BaseModel):
     """``configs/governance.yaml``."""
 
@@ -38,6 +83,8 @@ class GovernanceConfig(BaseModel):
     board_public_key_b64: str | None = Field(
         None, description="The ethics board's Ed25519 public key (`vru keys board-init` prints it)."
     )
+    audit: AuditSettings = AuditSettings()
+    mitigation: MitigationConfig = MitigationConfig()
     audit_log: Path = Field(
         Path("governance-log/audit-log.jsonl"),
         description="The append-only, hash-chained audit log.",

@@ -41,6 +41,8 @@ __all__ = [
     "drift_level",
     "feature_drift",
     "psi",
+    "psi_against",
+    "reference_bins",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -58,6 +60,7 @@ _EMPTY_SAMPLE = "'{0}' has no values; population stability needs at least one"
 _NOT_NUMERIC = "'{0}' must be numeric (got dtype {1})"
 _NOT_DATAFRAME = "'{0}' must be a pandas DataFrame (got {1})"
 _BAD_PSI = "'psi' must be a non-negative, finite number (got {0!r})"
+_BAD_REFERENCE = "'reference' must be reference_bins' output ({{'cuts', 'shares'}}); got {0!r:.200}"
 _NOT_A_FIGURE = "Figure {name!r} of the {side} must be a number or None (got {value!r})"
 
 
@@ -119,6 +122,40 @@ def psi(reference: ArrayLike, current: ArrayLike, *, bins: int = 10) -> float:
     cur_counts = _bin_counts(cur, cuts)
     r = np.maximum(ref_counts / ref.size, EPSILON)
     c = np.maximum(cur_counts / cur.size, EPSILON)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def reference_bins(values: ArrayLike, *, bins: int = 10) -> Json:
+    """A sample's bins and shares, kept so that a later sample can be compared with it.
+
+    The champion's audit stores this for each feature and for the score, so the next
+    candidate's drift is measured without keeping the champion's rows: ``{"cuts": [...],
+    "shares": [...]}``, the right edges of :func:`psi`'s bins and each bin's share (the last
+    share is that of missing values). Aggregates only.
+    """
+    if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 2:
+        raise DriftInputError(_BAD_BINS.format(bins))
+    ref = _as_float(values, "values")
+    cuts = _cut_points(ref, int(bins))
+    shares = _bin_counts(ref, cuts) / ref.size
+    return {"cuts": [float(c) for c in cuts], "shares": [float(s) for s in shares]}
+
+
+def psi_against(reference: Mapping[str, Any], current: ArrayLike) -> float:
+    """:func:`psi` of ``current`` against bins kept by :func:`reference_bins`.
+
+    Equal to ``psi(reference_sample, current)`` for the sample the bins were cut from.
+    """
+    try:
+        cuts = np.asarray(reference["cuts"], dtype=np.float64)
+        shares = np.asarray(reference["shares"], dtype=np.float64)
+    except (KeyError, TypeError, ValueError):
+        raise DriftInputError(_BAD_REFERENCE.format(reference)) from None
+    if shares.shape != (cuts.size + 2,):
+        raise DriftInputError(_BAD_REFERENCE.format(reference))
+    cur = _as_float(current, "current")
+    r = np.maximum(shares, EPSILON)
+    c = np.maximum(_bin_counts(cur, cuts) / cur.size, EPSILON)
     return float(np.sum((c - r) * np.log(c / r)))
 
 

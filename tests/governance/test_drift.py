@@ -16,6 +16,8 @@ from governance.drift import (
     drift_level,
     feature_drift,
     psi,
+    psi_against,
+    reference_bins,
 )
 
 N = 5_000
@@ -244,3 +246,15 @@ def test_compare_figures_refuses_non_numbers() -> None:
         match=r"^Figure 'auc' of the candidate must be a number or None \(got '0\.8'\)$",
     ):
         compare_figures({"auc": 0.7}, {"auc": "0.8"})  # type: ignore[dict-item]
+
+
+def test_kept_bins_give_the_same_psi_as_the_reference_rows() -> None:
+    rng = np.random.default_rng(3)
+    before = np.where(rng.random(5_000) < 0.1, np.nan, rng.poisson(2.0, 5_000).astype(float))
+    after = rng.poisson(2.6, 4_000).astype(float)
+    kept = reference_bins(before)
+    assert set(kept) == {"cuts", "shares"} and abs(sum(kept["shares"]) - 1) < 1e-12
+    assert psi_against(kept, after) == pytest.approx(psi(before, after), abs=1e-12)
+    assert psi_against(kept, before) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(DriftInputError, match="reference_bins"):
+        psi_against({"cuts": [1.0]}, after)

@@ -1,0 +1,195 @@
+"""The model registry as governance sees it: versions, aliases, tags and audit artifacts.
+
+A thin layer over MLflow's client. Governance reads what training logged (the version's run,
+its metrics, parameters and artifacts) and writes only its own records: the audit artifacts,
+the report hash, the board's signed decision and the serving alias. Every lookup that can
+fail says which model, version or alias was asked for and what exists instead.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
+
+from governance.contracts.errors import VruError
+
+__all__ = [
+    "AUDIT_ARTIFACT_DIR",
+    "CANDIDATE",
+    "CHAMPION",
+    "ModelVersionInfo",
+    "Registry",
+    "RegistryError",
+]
+
+CANDIDATE = "candidate"
+CHAMPION = "champion"
+AUDIT_ARTIFACT_DIR = "audit"
+
+_NO_MODEL = "registered model {name!r} not found; registered models: {have}"
+_NO_ALIAS = "model {name!r} has no alias {alias!r}; its aliases: {have}"
+_NO_VERSION = "model {name!r} has no version {version!r}; its versions: {have}"
+_NO_ARTIFACT = "model {name!r} version {version}: the run {run} has no artifact {path!r}"
+
+
+class RegistryError(VruError, LookupError):
+    """A model, version, alias or artifact asked for is not in the registry."""
+
+
+@dataclass(frozen=True)
+class ModelVersionInfo:
+    """One registered version, with what its training run recorded."""
+
+    name: str
+    version: str
+    run_id: str
+    aliases: tuple[str, ...]
+    tags: dict[str, str]
+    metrics: dict[str, float]
+    params: dict[str, str]
+    run_tags: dict[str, str]
+
+    @property
+    def uri(self) -> str:
+        """``models:/<name>/<version>``."""
+        return f"models:/{self.name}/{self.version}"
+
+
+class Registry:
+    """Governance's reads and writes on one MLflow tracking server or store.
+
+    Parameters
+    ----------
+    tracking_uri
+        Where MLflow is; ``None`` uses ``MLFLOW_TRACKING_URI`` (or MLflow's default).
+    """
+
+    def __init__(self, tracking_uri: str | None = None) -> None:
+        self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+    # -- lookups ---------------------------------------------------------------------------
+
+    def version(
+        self, name: str, version: str | None = None, alias: str = CANDIDATE
+    ) -> ModelVersionInfo:
+        """The version asked for, or the one ``alias`` points at when no version is given."""
+        self._check_model(name)
+        try:
+            mv = (
+                self.client.get_model_version(name, str(version))
+                if version is not None
+                else self.client.get_model_version_by_alias(name, alias)
+            )
+        except MlflowException:
+            if version is not None:
+                raise RegistryError(
+                    _NO_VERSION.format(name=name, version=version, have=self.versions(name))
+                ) from None
+            raise RegistryError(
+                _NO_ALIAS.format(name=name, alias=alias, have=sorted(self.aliases(name)))
+            ) from None
+        run = self.client.get_run(str(mv.run_id))
+        return ModelVersionInfo(
+            name=name,
+            version=str(mv.version),
+            run_id=str(mv.run_id),
+            aliases=tuple(getattr(mv, "aliases", ()) or ()),
+            tags=dict(mv.tags or {}),
+            metrics=dict(run.data.metrics),
+            params=dict(run.data.params),
+            run_tags=dict(run.data.tags),
+        )
+
+    def versions(self, name: str) -> list[str]:
+        """Every version number of ``name``, oldest first."""
+        found = self.client.search_model_versions(f"name = '{_quote(name)}'")
+        return sorted((str(v.version) for v in found), key=int)
+
+    def aliases(self, name: str) -> dict[str, str]:
+        """``{alias: version}`` of a registered model."""
+        return {
+            k: str(v) for k, v in (self.client.get_registered_model(name).aliases or {}).items()
+        }
+
+    def alias_version(self, name: str, alias: str) -> str | None:
+        """The version an alias points at, or None."""
+        self._check_model(name)
+        return self.aliases(name).get(alias)
+
+    def all_versions(self, name: str) -> list[ModelVersionInfo]:
+        """Every version with its tags (and its run's records), oldest first."""
+        return [self.version(name, v) for v in self.versions(name)]
+
+    # -- writes ----------------------------------------------------------------------------
+
+    def set_tags(self, name: str, version: str, tags: dict[str, str]) -> None:
+        """Set tags on a version."""
+        for key, value in tags.items():
+            self.client.set_model_version_tag(name, version, key, value)
+
+    def delete_tags(self, name: str, version: str, keys: list[str]) -> None:
+        """Remove tags from a version (those it does not have are ignored)."""
+        present = set(self.client.get_model_version(name, version).tags or {})
+        for key in keys:
+            if key in present:
+                self.client.delete_model_version_tag(name, version, key)
+
+    def set_alias(self, name: str, alias: str, version: str) -> None:
+        """Point ``alias`` at ``version``."""
+        self.client.set_registered_model_alias(name, alias, version)
+
+    # -- artifacts -------------------------------------------------------------------------
+
+    def log_artifacts(self, info: ModelVersionInfo, files: dict[str, bytes]) -> None:
+        """Log files (name -> content) under ``audit/`` of the version's training run."""
+        with tempfile.TemporaryDirectory() as tmp:
+            for name, content in files.items():
+                path = Path(tmp) / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(content)
+            self.client.log_artifacts(info.run_id, tmp, artifact_path=AUDIT_ARTIFACT_DIR)
+
+    def read_artifact(self, info: ModelVersionInfo, path: str) -> bytes:
+        """The content of one artifact of the version's run (e.g. ``audit/report.html``)."""
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                local = self.client.download_artifacts(info.run_id, path, tmp)
+            except (MlflowException, OSError):
+                raise RegistryError(
+                    _NO_ARTIFACT.format(
+                        name=info.name, version=info.version, run=info.run_id, path=path
+                    )
+                ) from None
+            return Path(local).read_bytes()
+
+    def read_json_artifact(self, info: ModelVersionInfo, path: str) -> Any:
+        """An artifact parsed as JSON."""
+        return json.loads(self.read_artifact(info, path))
+
+    def load_model(self, info: ModelVersionInfo) -> Any:
+        """The version's logged model, unwrapped from its pyfunc shell.
+
+        What training logged: an object with ``predict(frame)`` (calibrated risk), ``raw``,
+        ``columns`` (the inputs) and ``scorer`` (the LightGBM booster).
+        """
+        import mlflow.pyfunc
+
+        pyfunc = mlflow.pyfunc.load_model(info.uri)
+        return pyfunc.unwrap_python_model().model
+
+    def _check_model(self, name: str) -> None:
+        try:
+            self.client.get_registered_model(name)
+        except MlflowException:
+            have = sorted(m.name for m in self.client.search_registered_models())
+            raise RegistryError(_NO_MODEL.format(name=name, have=have)) from None
+
+
+def _quote(text: str) -> str:
+    return text.replace("'", "''")

@@ -1,0 +1,245 @@
+"""Review, promotion and serving checks against a real MLflow registry (SQLite store).
+
+Each refusal is tested for the condition it names: not audited, report changed, no
+decision, rejected, unsigned, signed with another key, a decision replayed from another
+version, a decision made on an older report, a failed gate not waived; and an alias moved by
+hand with MLflow's own client is refused by the check that release and the server run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, replace
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+
+from governance.approval import (
+    DECISION_TAG,
+    REPORT_TAG,
+    SIGNATURE_TAG,
+    ApprovalError,
+    approval_problems,
+    promote,
+    verify_serving_version,
+)
+from governance.audit_log import AuditLog
+from governance.registry import CHAMPION, Registry
+from governance.review import ReviewError, record_review, review_status
+from governance.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.verdict import embed_verdict
+
+NAME = "vru-risk"
+
+
+class Board:
+    """A registry with versions, a board key pair and an audit log, all under tmp_path."""
+
+    def __init__(self, root: Path) -> None:
+        uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.registry = Registry(uri)
+        client = self.registry.client
+        self.experiment = client.create_experiment("t", artifact_location=(root / "art").as_uri())
+        client.create_registered_model(NAME)
+        self.key = root / "board.pem"
+        self.public = generate_keypair(self.key, root / "board.pub")
+        self.other_key = root / "other.pem"
+        generate_keypair(self.other_key, root / "other.pub")
+        self.log = AuditLog(root / "log" / "audit.jsonl")
+
+    def new_version(self, gates_pass: bool = True, audited: bool = True) -> str:
+        client = self.registry.client
+        run = client.create_run(self.experiment)
+        client.set_terminated(run.info.run_id)
+        mv = client.create_model_version(
+            NAME, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
+        )
+        version = str(mv.version)
+        if audited:
+            self.audit(version, gates_pass)
+        return version
+
+    def audit(self, version: str, gates_pass: bool = True, text: str = "report") -> str:
+        info = self.registry.version(NAME, version)
+        gates = [
+            {"name": "minimum test ROC AUC", "figure": "test_roc_auc", "passed": True},
+            {
+                "name": "maximum equalized odds difference",
+                "figure": "equalized_odds_difference",
+                "passed": gates_pass,
+            },
+        ]
+        html = embed_verdict(
+            f"<html><body><h1>{text}</h1></body></html>",
+            {"model": NAME, "version": version, "gates": gates, "gates_passed": gates_pass},
+        )
+        self.registry.log_artifacts(info, {"report.html": html.encode()})
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        self.registry.set_tags(NAME, version, {REPORT_TAG: digest})
+        return digest
+
+    def review(self, version: str, decision: str = "approve", **kw: Any) -> Decision:
+        signed, _ = record_review(
+            self.registry,
+            self.log,
+            self.registry.version(NAME, version),
+            decision=decision,  # type: ignore[arg-type]
+            reviewer=kw.pop("reviewer", "A. Khan"),
+            reasons=kw.pop("reasons", "Gaps within limits; drivers plausible."),
+            signing_key=kw.pop("signing_key", self.key),
+            public_key_b64=kw.pop("public_key_b64", self.public),
+            **kw,
+        )
+        return signed
+
+    def problems(self, version: str) -> list[str]:
+        found, _ = approval_problems(
+            self.registry, self.registry.version(NAME, version), self.public
+        )
+        return found
+
+    def promote(self, version: str) -> None:
+        promote(
+            self.registry,
+            self.log,
+            self.registry.version(NAME, version),
+            self.public,
+            actor="test",
+        )
+
+
+@pytest.fixture
+def board(tmp_path: Path) -> Board:
+    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    return Board(tmp_path)
+
+
+def _refused(board: Board, version: str, fragment: str) -> None:
+    with pytest.raises(ApprovalError) as caught:
+        board.promote(version)
+    assert any(fragment in p for p in caught.value.problems), caught.value.problems
+    assert board.registry.alias_version(NAME, CHAMPION) is None
+
+
+def test_an_approved_version_is_promoted_and_logged(board: Board) -> None:
+    version = board.new_version()
+    board.review(version)
+    assert board.problems(version) == []
+    board.promote(version)
+    assert board.registry.alias_version(NAME, CHAMPION) == version
+    events = [e["event"] for e in board.log.entries()]
+    assert events == ["review.decision", "model.promote"]
+    assert board.log.verify().ok
+    approval = verify_serving_version(board.registry, NAME, board.public)
+    assert approval.decision.version == version
+
+
+def test_each_missing_condition_is_named(board: Board) -> None:
+    unaudited = board.new_version(audited=False)
+    _refused(board, unaudited, "not audited")
+
+    unreviewed = board.new_version()
+    _refused(board, unreviewed, "no board decision")
+
+    rejected = board.new_version()
+    board.review(rejected, "reject", reasons="Calibration poor for the smallest group.")
+    _refused(board, rejected, "rejected")
+
+    failing = board.new_version(gates_pass=False)
+    board.review(failing)
+    _refused(
+        board, failing, "gate(s) failed and not waived by the board: equalized_odds_difference"
+    )
+
+    waived = board.new_version(gates_pass=False)
+    board.review(waived, waive=("equalized_odds_difference",))
+    board.promote(waived)
+    assert board.registry.alias_version(NAME, CHAMPION) == waived
+
+
+def test_a_new_report_needs_a_new_decision(board: Board) -> None:
+    version = board.new_version()
+    board.review(version)
+    board.audit(version, text="re-audited")
+    _refused(board, version, "the board must review the current report")
+    rows = {r["version"]: r for r in review_status(board.registry, NAME, board.public)}
+    assert rows[version]["awaiting_review"] is True
+
+
+def test_a_changed_report_is_refused(board: Board) -> None:
+    version = board.new_version()
+    board.review(version)
+    info = board.registry.version(NAME, version)
+    board.registry.log_artifacts(info, {"report.html": b"<html>edited</html>"})
+    _refused(board, version, "changed after the audit")
+
+
+def test_forged_replayed_and_unsigned_decisions_are_refused(board: Board) -> None:
+    first = board.new_version()
+    signed = board.review(first)
+    second = board.new_version()
+    tags = board.registry.version(NAME, first).tags
+
+    # replay: the first version's signed decision copied onto the second
+    board.registry.set_tags(
+        NAME, second, {DECISION_TAG: tags[DECISION_TAG], SIGNATURE_TAG: tags[SIGNATURE_TAG]}
+    )
+    _refused(board, second, "copied from another version")
+
+    # the copy edited to name the second version and its report: the signature breaks
+    report = board.registry.version(NAME, second).tags[REPORT_TAG]
+    edited = replace(signed, version=second, report_sha256=report)
+    board.registry.set_tags(NAME, second, {DECISION_TAG: json.dumps(asdict(edited))})
+    _refused(board, second, "signature does not verify")
+
+    # signed, but with a key that is not the board's
+    forged = sign_decision(edited, load_private_key(board.other_key))
+    board.registry.set_tags(NAME, second, {SIGNATURE_TAG: forged})
+    _refused(board, second, "signature does not verify")
+
+    # no signature at all
+    board.registry.delete_tags(NAME, second, [SIGNATURE_TAG])
+    _refused(board, second, "not signed")
+
+
+def test_an_alias_moved_by_hand_achieves_nothing(board: Board) -> None:
+    approved = board.new_version()
+    board.review(approved)
+    board.promote(approved)
+    sneaky = board.new_version()
+    mlflow.MlflowClient(board.registry.client.tracking_uri).set_registered_model_alias(
+        NAME, CHAMPION, sneaky
+    )
+    with pytest.raises(ApprovalError, match="moved by hand") as caught:
+        verify_serving_version(board.registry, NAME, board.public)
+    assert any("no board decision" in p for p in caught.value.problems)
+
+
+def test_review_refuses_bad_requests_and_writes_nothing(board: Board) -> None:
+    unaudited = board.new_version(audited=False)
+    with pytest.raises(ReviewError, match="has no audit report"):
+        board.review(unaudited)
+    version = board.new_version()
+    with pytest.raises(ReviewError, match="no gate named 'auc'"):
+        board.review(version, waive=("auc",))
+    with pytest.raises(ReviewError, match="not the board's key"):
+        board.review(version, signing_key=board.other_key)
+    assert board.log.entries() == []
+    assert DECISION_TAG not in board.registry.version(NAME, version).tags
+
+
+def test_review_list_shows_decisions_and_signature_state(board: Board) -> None:
+    approved = board.new_version()
+    board.review(approved)
+    waiting = board.new_version()
+    rows = {r["version"]: r for r in review_status(board.registry, NAME, board.public)}
+    assert rows[approved]["decision"] == "approve"
+    assert rows[approved]["signature"] == "valid"
+    assert rows[approved]["awaiting_review"] is False
+    assert rows[waiting]["awaiting_review"] is True
+    board.registry.set_tags(NAME, approved, {SIGNATURE_TAG: rows[approved]["report_sha256"][:4]})
+    rows = {r["version"]: r for r in review_status(board.registry, NAME, board.public)}
+    assert rows[approved]["signature"] == "INVALID"
