@@ -73,6 +73,10 @@ class ReleaseError(VruError, ValueError):
     """A release is missing, malformed, or not backed by a verified board approval."""
 
 
+def _all_levels() -> list[Level]:
+    return ["lsoa", "ward", "borough", "bcu", "city"]
+
+
 class ApprovalRecord(BaseModel):
     """The board's signed decision, as carried by a release."""
 
@@ -104,7 +108,7 @@ class ReleaseManifest(BaseModel):
     as_of_date: str
     previous_release_id: str | None = None
     factors: list[str]
-    levels: list[Level] = Field(default_factory=lambda: ["lsoa", "ward", "borough", "bcu", "city"])
+    levels: list[Level] = Field(default_factory=_all_levels)
     config_hashes: dict[str, str] = {}
     suppression: dict[str, int] = {}
     methods: dict[str, str] = {}
