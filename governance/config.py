@@ -79,6 +79,10 @@ class GovernanceConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     config_version: Literal[1] = 1
+    environment: Literal["production", "demo"] = Field(
+        default="production",
+        description="'demo' allows `vru review --demo` (a labelled approval of generated data).",
+    )
     gates: Gates = Gates()
     board_public_key_b64: str | None = Field(
         None, description="The ethics board's Ed25519 public key (`vru keys board-init` prints it)."

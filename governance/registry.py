@@ -9,6 +9,7 @@ fail says which model, version or alias was asked for and what exists instead.
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,15 +72,23 @@ class Registry:
     """
 
     def __init__(self, tracking_uri: str | None = None) -> None:
+        if tracking_uri is None:
+            tracking_uri = os.environ.get("MLFLOW_TRACKING_URI")
         self.client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        self.tracking_uri = self.client.tracking_uri
 
     # -- lookups ---------------------------------------------------------------------------
 
     def version(
         self, name: str, version: str | None = None, alias: str = CANDIDATE
     ) -> ModelVersionInfo:
-        """The version asked for, or the one ``alias`` points at when no version is given."""
+        """The version asked for, or the one ``alias`` points at when no version is given.
+
+        A ``version`` that is not a number is taken as an alias (``candidate``, ``champion``).
+        """
         self._check_model(name)
+        if version is not None and not str(version).isdigit():
+            version, alias = None, str(version)
         try:
             mv = (
                 self.client.get_model_version(name, str(version))
@@ -180,7 +189,14 @@ class Registry:
         """
         import mlflow.pyfunc
 
-        pyfunc = mlflow.pyfunc.load_model(info.uri)
+        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
+        mlflow.set_tracking_uri(self.tracking_uri)
+        mlflow.set_registry_uri(self.tracking_uri)
+        try:
+            pyfunc = mlflow.pyfunc.load_model(info.uri)
+        finally:
+            mlflow.set_tracking_uri(previous[0])
+            mlflow.set_registry_uri(previous[1])
         return pyfunc.unwrap_python_model().model
 
     def _check_model(self, name: str) -> None:

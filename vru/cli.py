@@ -21,7 +21,7 @@ from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from governance.contracts.config import load_config
-from governance.contracts.errors import ExtractError, VruError
+from governance.contracts.errors import ConfigError, ExtractError, VruError
 from governance.contracts.layout import SOURCES, DataLayout
 from training.config import PipelineConfig
 from training.extracts import read_extract
@@ -47,6 +47,7 @@ _LIBRARY_LOGGERS = ("splink",)
 DEFAULT_CONFIG = Path("configs/pipeline.yaml")
 DEFAULT_MODEL_CONFIG = Path("configs/model.yaml")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+DEFAULT_GOVERNANCE_CONFIG = Path("configs/governance.yaml")
 
 ConfigOpt = Annotated[
     Path | None,
@@ -200,76 +201,371 @@ def train(
             )
 
 
+ModelOpt = Annotated[str, typer.Option("--model", help="Registered model name.")]
+GovConfigOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--governance-config", "-g", help="Governance YAML (default: configs/governance.yaml)."
+    ),
+]
+DEFAULT_MODEL_NAME = "vru-risk"
+DEFAULT_MODEL_CARD = Path("configs/model_card.yaml")
+
+
 @app.command()
 def audit(
+    model: ModelOpt = DEFAULT_MODEL_NAME,
+    version: Annotated[
+        str | None, typer.Option(help="Model version or alias (default: the 'candidate' alias).")
+    ] = None,
+    data: DataOpt = None,
+    governance_config: GovConfigOpt = None,
+    model_card: Annotated[
+        Path | None, typer.Option(help="Model card YAML (default: configs/model_card.yaml).")
+    ] = None,
     table: Annotated[
-        Path, typer.Option("--table", help="A scored table (CSV or Parquet) to audit.")
-    ],
-    label: Annotated[str, typer.Option(help="Column with the observed outcome (0/1).")],
-    score: Annotated[str, typer.Option(help="Column with the tool's score.")],
+        Path | None,
+        typer.Option("--table", help="Instead: audit a scored table (CSV or Parquet)."),
+    ] = None,
+    label: Annotated[
+        str | None, typer.Option(help="--table: column with the observed outcome (0/1).")
+    ] = None,
+    score: Annotated[
+        str | None, typer.Option(help="--table: column with the tool's score.")
+    ] = None,
     sensitive: Annotated[
-        str, typer.Option(help="Comma-separated group columns, e.g. sex,ethnicity.")
-    ],
+        str | None, typer.Option(help="--table: comma-separated group columns, e.g. sex,ethnicity.")
+    ] = None,
     threshold: Annotated[
-        float | None, typer.Option(help="A positive prediction is score >= this.")
+        float | None, typer.Option(help="--table: a positive prediction is score >= this.")
     ] = None,
     top_fraction: Annotated[
-        float | None, typer.Option(help="Or: the top fraction of scores is positive.")
+        float | None, typer.Option(help="--table: or the top fraction of scores is positive.")
     ] = None,
     out: Annotated[
-        Path | None, typer.Option(help="Output directory (default: audit-<table name>/).")
+        Path | None,
+        typer.Option(
+            help="Output directory (default: audit-reports/<model>-v<version>/, or "
+            "audit-<table name>/ for --table)."
+        ),
     ] = None,
     min_group_size: Annotated[
-        int, typer.Option(help="Smaller groups are flagged, not judged.")
-    ] = 30,
-    bootstrap: Annotated[int, typer.Option(help="Bootstrap replicates for the intervals.")] = 500,
+        int | None, typer.Option(help="Smaller groups are flagged, not judged (default: gates).")
+    ] = None,
+    bootstrap: Annotated[
+        int | None, typer.Option(help="Bootstrap replicates for the intervals (default: config).")
+    ] = None,
     seed: SeedOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Audit any scored table for fairness by group (an existing tool's scores, say).
+    """Audit a model version for the ethics board: one HTML report and audit.json.
 
-    Writes audit.json with, per sensitive column and their intersection, each group's count,
-    base rate, selection rate, TPR, FPR, FNR, precision and ROC AUC, differences and ratios
-    against the largest group, and bootstrap intervals. Only aggregates; never a row.
+    Fairness by sex, ethnicity, deprivation and their intersection (at the model's top k%,
+    across thresholds, calibration per group, bootstrap intervals), recorded versus true
+    outcomes and linkage quality where known, mitigation options, SHAP explanations, a proxy
+    check, drift against the champion, the gates and the model card. The report's SHA-256 is
+    tagged on the version; the board reviews exactly that report.
+
+    With --table: the fairness sections for any scored table (an existing tool's scores).
     """
     with _stage(quiet):
-        from governance.fairness import audit_scored_table
-        from training.storage import write_json_atomic
+        gov = _governance_config(governance_config)
+        if table is not None:
+            _audit_table(
+                table,
+                label=label,
+                score=score,
+                sensitive=sensitive,
+                threshold=threshold,
+                top_fraction=top_fraction,
+                out=out,
+                min_group_size=min_group_size or gov.gates.min_group_size,
+                bootstrap=bootstrap or gov.audit.bootstrap,
+                seed=seed if seed is not None else 0,
+                quiet=quiet,
+            )
+            return
+        cfg = _pipeline_config(None, {"seed": seed})
+        data_dir = data or cfg.data_dir
+        if bootstrap is not None or min_group_size is not None:
+            gov = gov.model_copy(
+                update={
+                    "audit": gov.audit.model_copy(
+                        update={"bootstrap": bootstrap or gov.audit.bootstrap}
+                    ),
+                    "gates": gov.gates.model_copy(
+                        update={"min_group_size": min_group_size or gov.gates.min_group_size}
+                    ),
+                }
+            )
+        _default_tracking()
+        from governance.model_card import load_model_card
+        from training.evaluation.recording import linkage_by_group, truth_comparison
 
-        frame = _read_table(table)
-        result = audit_scored_table(
-            frame,
-            label=label,
-            score=score,
-            sensitive=[c.strip() for c in sensitive.split(",") if c.strip()],
-            threshold=threshold,
-            top_fraction=top_fraction,
-            min_group_size=min_group_size,
-            n_boot=bootstrap,
-            seed=seed if seed is not None else 0,
-        )
-        result["table"] = {"path": str(table), "label": label, "score": score}
-        directory = out or Path(f"audit-{table.stem}")
-        directory.mkdir(parents=True, exist_ok=True)
-        write_json_atomic(directory / "audit.json", result)
+        from governance.audit_run import audit_version
+        from governance.registry import Registry
+
+        card_path = model_card or DEFAULT_MODEL_CARD
+
+        def truth(manifest: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+            label_cfg = manifest["label"]
+            return lambda rows: truth_comparison(
+                data_dir,
+                rows,
+                label_months=int(label_cfg["months"]),
+                outcome=label_cfg["outcome"],
+                group_columns=list(gov.audit.sensitive),
+                min_group_size=gov.gates.min_group_size,
+            )
+
+        with _steps(quiet) as step:
+            record = audit_version(
+                Registry(),
+                gov,
+                load_model_card(card_path),
+                data_dir,
+                name=model,
+                version=version,
+                out=out,
+                seed=cfg.seed,
+                truth=truth,
+                linkage=linkage_by_group(data_dir),
+                progress=step,
+            )
         if not quiet:
-            for dimension, summary in result["summary"].items():
-                eod = summary["equalized_odds_difference"]
-                small = [g for g, v in result["by"][dimension].items() if v["too_small"]]
+            result = record.outcome.audit
+            for gate in result["gates"]:
+                value = "not measured" if gate["value"] is None else f"{gate['value']:.4f}"
+                mark = "[green]pass[/]" if gate["passed"] else "[red]FAIL[/]"
                 _err.print(
-                    f"{dimension}: reference {summary['reference']}, equalized odds difference "
-                    f"{'n/a' if eod is None else f'{eod:.3f}'}"
-                    + (f"; too small to judge: {', '.join(small)}" if small else ""),
-                    highlight=False,
+                    f"{mark}  {gate['name']}: {value} ({gate['direction']} {gate['limit']:g})"
                 )
-            _err.print(f"audit of {result['rows']:,} rows in {directory / 'audit.json'}")
+            _err.print(
+                f"audited {model} version {record.info.version} on {result['data']['rows']:,} "
+                f"test rows; report {record.directory / 'report.html'} "
+                f"(sha256 {record.outcome.sha256[:12]}…), also logged to MLflow",
+                highlight=False,
+            )
+
+
+def _audit_table(
+    table: Path,
+    *,
+    label: str | None,
+    score: str | None,
+    sensitive: str | None,
+    threshold: float | None,
+    top_fraction: float | None,
+    out: Path | None,
+    min_group_size: int,
+    bootstrap: int,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """The fairness sections for a scored table; writes audit.json."""
+    from governance.fairness import audit_scored_table
+    from training.storage import write_json_atomic
+
+    missing = [
+        f"--{n}" for n, v in (("label", label), ("score", score), ("sensitive", sensitive)) if not v
+    ]
+    if missing:
+        raise ConfigError(f"--table needs {', '.join(missing)} (the columns to audit)")
+    assert label is not None and score is not None and sensitive is not None
+    frame = _read_table(table)
+    result = audit_scored_table(
+        frame,
+        label=label,
+        score=score,
+        sensitive=[c.strip() for c in sensitive.split(",") if c.strip()],
+        threshold=threshold,
+        top_fraction=top_fraction,
+        min_group_size=min_group_size,
+        n_boot=bootstrap,
+        seed=seed,
+    )
+    result["table"] = {"path": str(table), "label": label, "score": score}
+    directory = out or Path(f"audit-{table.stem}")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(directory / "audit.json", result)
+    if not quiet:
+        for dimension, summary in result["summary"].items():
+            eod = summary["equalized_odds_difference"]
+            small = [g for g, v in result["by"][dimension].items() if v["too_small"]]
+            _err.print(
+                f"{dimension}: reference {summary['reference']}, equalized odds difference "
+                f"{'n/a' if eod is None else f'{eod:.3f}'}"
+                + (f"; too small to judge: {', '.join(small)}" if small else ""),
+                highlight=False,
+            )
+        _err.print(f"audit of {result['rows']:,} rows in {directory / 'audit.json'}")
+
+
+@app.command()
+def review(
+    model: ModelOpt = DEFAULT_MODEL_NAME,
+    version: Annotated[str | None, typer.Option(help="The version decided on.")] = None,
+    decision: Annotated[str | None, typer.Option(help="approve or reject.")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="Who decides (recorded and signed).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, in the reviewer's words.")] = None,
+    signing_key: Annotated[
+        Path | None, typer.Option(help="The board's private key (from `vru keys board-init`).")
+    ] = None,
+    waive: Annotated[
+        list[str] | None,
+        typer.Option(help="A failed gate the board accepts, by figure name (repeatable)."),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Show versions awaiting review and past decisions.")
+    ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="A labelled demo approval (every failed gate waived); only with environment: demo."
+        ),
+    ] = False,
+    governance_config: GovConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Record the ethics board's signed decision on the report a version was audited with."""
+    with _stage(quiet):
+        gov = _governance_config(governance_config)
+        _default_tracking()
+        from governance.audit_log import AuditLog
+        from governance.registry import Registry
+        from governance.review import record_review, review_status
+
+        registry = Registry()
+        if list_:
+            _print_reviews(model, review_status(registry, model, gov.board_public_key_b64))
+            return
+        if demo:
+            if gov.environment != "demo":
+                raise ConfigError(
+                    "--demo: allowed only when the governance config says environment: demo "
+                    f"(it says {gov.environment!r})"
+                )
+            decision, reviewer = "approve", DEMO_REVIEWER
+            reason = (
+                "Demo approval of a model of generated data; not a decision of an ethics board."
+            )
+            waive = _failed_gates(registry, model, version)
+        needed = {
+            "--version": version,
+            "--decision": decision,
+            "--reviewer": reviewer,
+            "--reason": reason,
+            "--signing-key": signing_key,
+        }
+        missing = [k for k, v in needed.items() if not v]
+        if missing:
+            raise ConfigError(f"vru review needs {', '.join(missing)} (or --list)")
+        if decision not in ("approve", "reject"):
+            raise ConfigError(f"--decision: expected 'approve' or 'reject', got {decision!r}")
+        assert version and reviewer and reason and signing_key
+        info = registry.version(model, version)
+        signed, _ = record_review(
+            registry,
+            AuditLog(gov.audit_log),
+            info,
+            decision=decision,  # type: ignore[arg-type]
+            reviewer=reviewer,
+            reasons=reason,
+            signing_key=signing_key,
+            public_key_b64=gov.board_public_key_b64,
+            waive=tuple(waive or ()),
+        )
+        if not quiet:
+            _err.print(
+                f"recorded: {signed.decision} {model} version {version} by {signed.reviewer} at "
+                f"{signed.decided_at}, for report {signed.report_sha256[:12]}…"
+                + (f"; waived: {', '.join(signed.waived_gates)}" if signed.waived_gates else ""),
+                highlight=False,
+            )
+
+
+@app.command()
+def promote(
+    model: ModelOpt = DEFAULT_MODEL_NAME,
+    version: Annotated[str, typer.Option(help="The version to serve.")] = "",
+    governance_config: GovConfigOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Move 'champion' to a version the board approved for its current report; logged.
+
+    Refused (exit 1), with every missing condition listed, unless the version was audited,
+    passed every gate or had it waived, and carries the board's approval of that very report
+    with a signature that verifies against the configured public key. Rolling back to an
+    earlier approved version works the same way.
+    """
+    with _stage(quiet):
+        if not version:
+            raise ConfigError("vru promote needs --version")
+        gov = _governance_config(governance_config)
+        _default_tracking()
+        from governance.approval import ApprovalError
+        from governance.approval import promote as promote_version
+        from governance.audit_log import AuditLog
+        from governance.registry import Registry
+
+        registry = Registry()
+        info = registry.version(model, version)
+        try:
+            approval = promote_version(
+                registry,
+                AuditLog(gov.audit_log),
+                info,
+                gov.board_public_key_b64,
+                actor="cli:promote",
+            )
+        except ApprovalError as err:
+            _err.print(f"[red]{err}[/]", highlight=False)
+            raise typer.Exit(1) from None
+        if not quiet:
+            _err.print(
+                f"{model} version {version} is now 'champion' (approved by "
+                f"{approval.decision.reviewer} at {approval.decision.decided_at})",
+                highlight=False,
+            )
+
+
+DEMO_REVIEWER = "DEMO (not an ethics board)"
+
+
+def _failed_gates(registry: Any, model: str, version: str | None) -> list[str]:
+    from governance.approval import REPORT_ARTIFACT
+    from governance.verdict import read_verdict
+
+    info = registry.version(model, version)
+    verdict = read_verdict(registry.read_artifact(info, REPORT_ARTIFACT).decode("utf-8"))
+    return [g["figure"] for g in verdict["gates"] if not g["passed"]]
+
+
+def _print_reviews(model: str, rows: list[dict[str, Any]]) -> None:
+    """One line per version, newest first."""
+    if not rows:
+        typer.echo(f"{model}: no versions")
+    for row in rows:
+        aliases = f" [{', '.join(row['aliases'])}]" if row["aliases"] else ""
+        gates = {"true": "gates pass", "false": "gates FAIL"}.get(str(row["gates_passed"]), "")
+        if row["decision"]:
+            decided = (
+                f"{row['decision']} by {row['reviewer']} at {row['decided_at']}, "
+                f"signature {row['signature']}"
+                + ("" if row["decision_is_for_current_report"] else " (for an earlier report)")
+            )
+        else:
+            decided = "no decision"
+        state = "AWAITING REVIEW" if row["awaiting_review"] else ""
+        audited = "audited" if row["audited"] else "not audited"
+        parts = [f"{model} v{row['version']}{aliases}", audited, gates, decided, state]
+        typer.echo("  ".join(p for p in parts if p))
 
 
 keys_app = typer.Typer(help="The ethics board's signing keys.", no_args_is_help=True)
 audit_log_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_log_app, name="audit-log")
-DEFAULT_GOVERNANCE_CONFIG = Path("configs/governance.yaml")
 
 
 @keys_app.command("board-init")
@@ -351,10 +647,34 @@ def _read_table(path: Path) -> Any:
         ) from None
 
 
+def _governance_config(path: Path | None) -> Any:
+    from governance.config import GovernanceConfig
+
+    if path is None and DEFAULT_GOVERNANCE_CONFIG.is_file():
+        path = DEFAULT_GOVERNANCE_CONFIG
+    return load_config(path, GovernanceConfig)
+
+
+@contextmanager
+def _steps(quiet: bool) -> Iterator[Callable[[str], None]]:
+    """Name each step of a long command as it starts."""
+    if quiet:
+        yield lambda step: None
+        return
+    with _err.status("starting") as status:
+
+        def step(name: str) -> None:
+            status.update(name)
+            logging.getLogger("vru").info("%s", name)
+
+        yield step
+
+
 def _default_tracking() -> None:
     """The embedded SQLite store in the working directory unless MLFLOW_TRACKING_URI is set."""
     if not os.environ.get("MLFLOW_TRACKING_URI"):
         os.environ["MLFLOW_TRACKING_URI"] = DEFAULT_TRACKING_URI
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
 
 
 def _pipeline_config(path: Path | None, overrides: dict[str, Any]) -> PipelineConfig:

@@ -113,7 +113,6 @@ class Board:
 
 @pytest.fixture
 def board(tmp_path: Path) -> Board:
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     return Board(tmp_path)
 
 
@@ -210,7 +209,7 @@ def test_an_alias_moved_by_hand_achieves_nothing(board: Board) -> None:
     board.review(approved)
     board.promote(approved)
     sneaky = board.new_version()
-    mlflow.MlflowClient(board.registry.client.tracking_uri).set_registered_model_alias(
+    mlflow.MlflowClient(board.registry.tracking_uri).set_registered_model_alias(
         NAME, CHAMPION, sneaky
     )
     with pytest.raises(ApprovalError, match="moved by hand") as caught:

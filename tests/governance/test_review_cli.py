@@ -1,0 +1,81 @@
+"""`vru review` and `vru promote` as the board and data scientists use them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from governance.registry import CHAMPION
+from tests.governance.test_approval import NAME, Board
+from vru.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture
+def setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Board, Path]:
+    board = Board(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    config = tmp_path / "governance.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {"board_public_key_b64": board.public, "audit_log": str(tmp_path / "log.jsonl")}
+        )
+    )
+    return board, config
+
+
+def test_review_then_promote(setup: tuple[Board, Path]) -> None:
+    board, config = setup
+    version = board.new_version(gates_pass=False)
+    refused = runner.invoke(app, ["promote", "--version", version, "-g", str(config)])
+    assert refused.exit_code == 1
+    assert "no board decision" in refused.output
+    assert "gate" not in refused.output  # nothing to waive before a decision exists
+
+    review = [
+        "review", "--version", version, "--decision", "approve", "--reviewer", "A. Khan",
+        "--reason", "Gap explained by small numbers", "--signing-key", str(board.key),
+        "-g", str(config),
+    ]  # fmt: skip
+    done = runner.invoke(app, review)
+    assert done.exit_code == 0, done.output
+    refused = runner.invoke(app, ["promote", "--version", version, "-g", str(config)])
+    assert refused.exit_code == 1
+    assert "not waived by the board: equalized_odds_difference" in refused.output
+
+    done = runner.invoke(app, [*review, "--waive", "equalized_odds_difference"])
+    assert done.exit_code == 0, done.output
+    assert "waived: equalized_odds_difference" in done.output
+    promoted = runner.invoke(app, ["promote", "--version", version, "-g", str(config)])
+    assert promoted.exit_code == 0, promoted.output
+    assert board.registry.alias_version(NAME, CHAMPION) == version
+
+    listed = runner.invoke(app, ["review", "--list", "-g", str(config)])
+    assert listed.exit_code == 0 and "approve" in listed.output and "valid" in listed.output
+    verified = runner.invoke(app, ["audit-log", "verify", "-c", str(config)])
+    assert verified.exit_code == 0 and "3 entries" in verified.output
+    assert "chain intact" in verified.output
+
+
+def test_review_needs_its_options_and_demo_needs_a_demo_environment(
+    setup: tuple[Board, Path],
+) -> None:
+    board, config = setup
+    version = board.new_version()
+    missing = runner.invoke(app, ["review", "--version", version, "-g", str(config)])
+    assert missing.exit_code == 2
+    assert "--decision, --reviewer, --reason, --signing-key" in missing.output
+    demo = [
+        "review", "--demo", "--version", version, "--signing-key", str(board.key),
+        "-g", str(config),
+    ]  # fmt: skip
+    refused = runner.invoke(app, demo)
+    assert refused.exit_code == 2 and "environment: demo" in refused.output
+    config.write_text(config.read_text() + "environment: demo\n")
+    done = runner.invoke(app, demo)
+    assert done.exit_code == 0, done.output
+    assert "DEMO" in done.output
