@@ -9,17 +9,14 @@ import os
 import pickle
 import subprocess
 import tempfile
+import threading
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import mlflow
 import numpy as np
 import pandas as pd
-from mlflow.data.dataset_source_registry import get_registered_sources
-from mlflow.data.meta_dataset import MetaDataset
-from mlflow.models import infer_signature
 
 from governance.contracts.config import config_hash
 from governance.contracts.errors import ExtractError
@@ -30,16 +27,17 @@ from training.model.data import Matrix, model_inputs, split_rows
 from training.model.estimators import CalibratedModel, Calibrator, fit_baseline, fit_lightgbm
 from training.model.metrics import evaluate
 from training.model.plots import draw_run_figures
-from training.model.pyfunc import RiskModel
-from training.model.tune import tune_lightgbm
+
+if TYPE_CHECKING:
+    from mlflow.data.meta_dataset import MetaDataset
+
+# MLflow is imported, and its tracking store opened, on a thread while the data load and the
+# models fit: together they take seconds that would otherwise come before any work starts
 
 __all__ = ["TrainResult", "train_model"]
 
 logger = logging.getLogger("vru.train")
 CANDIDATE = "candidate"
-_LOCAL_SOURCE = next(
-    s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource"
-)
 _NO_FEATURES = "{path}: no features; run `vru features --data {data}` first"
 
 
@@ -61,6 +59,7 @@ def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -
     features_dir = DataLayout(data_dir).features_dir
     if not (features_dir / "manifest.json").is_file():
         raise ExtractError(_NO_FEATURES.format(path=features_dir, data=data_dir))
+    tracking = _Tracking(config.experiment)
     manifest = json.loads((features_dir / "manifest.json").read_text())
     features = pd.read_parquet(features_dir / "features.parquet")
     inputs = model_inputs(config, manifest, list(features.columns))
@@ -70,10 +69,12 @@ def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -
         for name, frame in rows.items()
     }
 
-    if not os.environ.get("MLFLOW_RUN_ID"):  # under `mlflow run`, its run (and experiment) is ours
-        mlflow.set_experiment(config.experiment)
+    fitted = None if config.tune.trials else _fit(pipeline, config, data, inputs, {})
+    mlflow = tracking.ready()
     with mlflow.start_run(run_name=f"train {config.splits.test}") as run:
-        result = _fit_and_log(pipeline, config, data_dir, manifest, data, inputs, run.info.run_id)
+        result = _fit_and_log(
+            pipeline, config, data_dir, manifest, data, inputs, run.info.run_id, fitted
+        )
     result = replace(result, version=_register(config, result))
     logger.info(
         "trained %s version %s: test ROC AUC %.3f (baseline %.3f)",
@@ -85,6 +86,47 @@ def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -
     return result
 
 
+class _Tracking:
+    """MLflow, imported and its store opened on a thread; :meth:`ready` waits for it."""
+
+    def __init__(self, experiment: str) -> None:
+        self._experiment = experiment
+        self._error: BaseException | None = None
+        self._thread = threading.Thread(target=self._open, name="mlflow-start", daemon=True)
+        self._thread.start()
+
+    def _open(self) -> None:
+        try:
+            import mlflow
+
+            # under `mlflow run`, its run (and experiment) is ours
+            if not os.environ.get("MLFLOW_RUN_ID"):
+                mlflow.set_experiment(self._experiment)
+            mlflow.MlflowClient().search_registered_models(max_results=1)
+        except BaseException as err:  # re-raised on the main thread by ready()
+            self._error = err
+
+    def ready(self) -> Any:
+        """The ``mlflow`` module, once the store is open; the thread's error if it failed."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        import mlflow
+
+        return mlflow
+
+
+@dataclass
+class _Fitted:
+    """Both models, fitted and calibrated, with their metrics and test predictions."""
+
+    booster: Any
+    models: dict[str, CalibratedModel]
+    metrics: dict[str, float]
+    predictions: dict[str, dict[str, np.ndarray]]
+    timings: dict[str, float]
+
+
 def _fit_and_log(
     pipeline: PipelineConfig,
     config: ModelConfig,
@@ -93,15 +135,57 @@ def _fit_and_log(
     data: dict[str, Matrix],
     inputs: list[str],
     run_id: str,
+    fitted: _Fitted | None,
 ) -> TrainResult:
-    """Fit both models inside the active run, evaluate them, and log everything to it."""
-    seed = pipeline.seed
-    timings: dict[str, float] = {}
-    params = config.lightgbm
-    if config.tune.trials:
+    """Fit both models (unless done), evaluate them, and log everything to the active run."""
+    if fitted is None:  # tuning logs nested runs, so it needs the run first
+        from training.model.tune import tune_lightgbm
+
         clock = time.perf_counter()
-        params = tune_lightgbm(params, config.tune, seed, data["train"], data["validation"])
-        timings["tuning_s"] = time.perf_counter() - clock
+        params = tune_lightgbm(
+            config.lightgbm, config.tune, pipeline.seed, data["train"], data["validation"]
+        )
+        tuned = time.perf_counter() - clock
+        fitted = _fit(pipeline, config.model_copy(update={"lightgbm": params}), data, inputs, {})
+        fitted.timings["tuning_s"] = tuned
+    split_info = {
+        "train": [str(d) for d in config.splits.train],
+        "validation": str(config.splits.validation),
+        "test": str(config.splits.test),
+        "rows": {k: len(v.frame) for k, v in data.items()},
+        "positives": {k: int(v.y.sum()) for k, v in data.items()},
+    }
+    booster = fitted.booster
+    importance = dict(zip(inputs, booster.feature_importance("gain").tolist(), strict=True))
+    features_path = DataLayout(data_dir).features_dir / "features.parquet"
+    info = _log_run(
+        pipeline,
+        config,
+        manifest,
+        data,
+        fitted.models["lightgbm"],
+        fitted.metrics,
+        fitted.predictions,
+        importance,
+        split_info,
+        fitted.timings,
+        features_path,
+    )
+    return TrainResult(
+        run_id, config.registered_model_name, "", fitted.metrics, split_info, inputs, info.model_uri
+    )
+
+
+def _fit(
+    pipeline: PipelineConfig,
+    config: ModelConfig,
+    data: dict[str, Matrix],
+    inputs: list[str],
+    timings: dict[str, float],
+) -> _Fitted:
+    """Fit LightGBM and the baseline, calibrate both on validation, and evaluate them."""
+    seed = pipeline.seed
+    params = config.lightgbm
     clock = time.perf_counter()
     booster = fit_lightgbm(
         params,
@@ -135,31 +219,7 @@ def _fit_and_log(
                     f"{split}_{metric}" if name == "lightgbm" else f"baseline_{split}_{metric}"
                 ] = value
     metrics["best_iteration"] = float(booster.best_iteration)
-    split_info = {
-        "train": [str(d) for d in config.splits.train],
-        "validation": str(config.splits.validation),
-        "test": str(config.splits.test),
-        "rows": {k: len(v.frame) for k, v in data.items()},
-        "positives": {k: int(v.y.sum()) for k, v in data.items()},
-    }
-    importance = dict(zip(inputs, booster.feature_importance("gain").tolist(), strict=True))
-    features_path = DataLayout(data_dir).features_dir / "features.parquet"
-    info = _log_run(
-        pipeline,
-        config,
-        manifest,
-        data,
-        models["lightgbm"],
-        metrics,
-        predictions,
-        importance,
-        split_info,
-        timings,
-        features_path,
-    )
-    return TrainResult(
-        run_id, config.registered_model_name, "", metrics, split_info, inputs, info.model_uri
-    )
+    return _Fitted(booster, models, metrics, predictions, timings)
 
 
 def _log_run(
@@ -176,6 +236,11 @@ def _log_run(
     features_path: Path,
 ) -> Any:
     """Log config, data, metrics, figures, definitions and the model to the active run."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    from training.model.pyfunc import RiskModel
+
     mlflow.log_params(
         _flat(
             {
@@ -233,9 +298,14 @@ def _dataset(matrix: Matrix, split: str, features_path: Path, features_sha256: s
     MLflow's pandas dataset infers a schema element by element (minutes at a million rows);
     the schema is the same from a sample, and the digest comes from the file's SHA-256.
     """
+    from mlflow.data.dataset_source_registry import get_registered_sources
+    from mlflow.data.meta_dataset import MetaDataset
+    from mlflow.models import infer_signature
+
+    local = next(s for s in get_registered_sources() if s.__name__ == "LocalArtifactDatasetSource")
     digest = hashlib.sha256(f"{features_sha256}:{split}:{len(matrix.x)}".encode()).hexdigest()[:16]
     sample = matrix.x.head(1000).assign(label=matrix.y[:1000].astype(float))
-    source = _LOCAL_SOURCE(features_path.resolve().as_uri())
+    source = local(features_path.resolve().as_uri())
     return MetaDataset(
         source, name=f"features-{split}", digest=digest, schema=infer_signature(sample).inputs
     )
@@ -243,6 +313,8 @@ def _dataset(matrix: Matrix, split: str, features_path: Path, features_sha256: s
 
 def _register(config: ModelConfig, result: TrainResult) -> str:
     """Register the logged model as a new version, tag it, and point ``candidate`` at it."""
+    import mlflow
+
     client = mlflow.MlflowClient()
     version = mlflow.register_model(result.model_uri, config.registered_model_name)
     m = result.metrics
