@@ -155,14 +155,19 @@ class Registry:
 
     # -- artifacts -------------------------------------------------------------------------
 
-    def log_artifacts(self, info: ModelVersionInfo, files: dict[str, bytes]) -> None:
-        """Log files (name -> content) under ``audit/`` of the version's training run."""
+    def log_artifacts(
+        self,
+        info: ModelVersionInfo,
+        files: dict[str, bytes],
+        artifact_path: str = AUDIT_ARTIFACT_DIR,
+    ) -> None:
+        """Log files (name -> content) under ``artifact_path`` (``audit/``) of the version's run."""
         with tempfile.TemporaryDirectory() as tmp:
             for name, content in files.items():
                 path = Path(tmp) / name
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_bytes(content)
-            self.client.log_artifacts(info.run_id, tmp, artifact_path=AUDIT_ARTIFACT_DIR)
+            self.client.log_artifacts(info.run_id, tmp, artifact_path=artifact_path)
 
     def read_artifact(self, info: ModelVersionInfo, path: str) -> bytes:
         """The content of one artifact of the version's run (e.g. ``audit/report.html``)."""
