@@ -1,0 +1,401 @@
+"""Area figures from per-person risks: pure functions, no I/O, nothing about a person out.
+
+Every figure is computed for every area at every level (LSOA, ward, borough, BCU, city) from
+additive sums over the area's cohort, so a parent's unrounded population, expected count and
+factor counts are exactly the sums of its children's. The methods, as recorded in the
+release manifest (:data:`METHODS`):
+
+Mean risk and expected count
+    ``expected`` is the sum of the cohort's calibrated risks (the expected number of young
+    people involved in the label window); ``mean_risk_raw`` is ``expected / population``;
+    ``rate_per_1000`` is ``1000 * expected / population``. All three are unshrunk.
+
+Interval (``normal_pooled``)
+    A 95% (configurable) interval for the area's mean risk, treating its cohort as a sample
+    of young people like them: standard error ``sqrt(V / n)``, where ``V`` is the pooled
+    within-area variance of individual calibrated risks at that level
+    (``sum over areas of sum (p_i - mean_a)^2 / (N - k)``), normal quantiles, clipped to
+    [0, 1]. For shrunk levels the interval is the empirical-Bayes posterior one (below). It
+    covers sampling only: the model's own calibration error is measured in the audit report.
+
+Shrinkage (``normal_normal``)
+    LSOA and ward mean risks are shrunk toward their parent's (ward, borough) raw mean risk:
+    ``mean_risk = B * parent + (1 - B) * raw`` with ``B = s^2 / (s^2 + tau^2)``, ``s^2 = V / n``
+    the area's sampling variance and ``tau^2`` the between-area variance around the parents,
+    estimated per level by the method of moments (``mean((raw - parent)^2) - mean(s^2)``,
+    at least 0). Small areas (large ``s^2``) move further toward their parent than large ones.
+    The posterior variance is ``(1 - B) s^2 + B^2 s_parent^2``. The raw value is kept in
+    ``mean_risk_raw``.
+
+Prevalence and contributions
+    ``count_F`` is the number of young people with factor ``F`` (any of its flags above zero),
+    ``prevalence_F = count_F / population``; ``contrib_F`` is the mean over the cohort of the
+    sum of the SHAP values (log-odds) of ``F``'s model inputs: how much ``F`` raises (or
+    lowers) the area's risk on average. ``top_drivers`` names the factors with the largest
+    positive published mean contribution.
+
+Rank, decile and change
+    Computed after disclosure control from published figures only: ``rank`` 1 is the highest
+    published mean risk among published areas of the same level (ties share the lower rank),
+    ``decile`` ``ceil(10 * rank / published areas)``; ``change_mean_risk`` is the published mean
+    risk minus the previous release's published mean risk of the same area, null when either
+    is suppressed or the area is new.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from statistics import NormalDist
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from governance.contracts.errors import ExtractError
+from governance.release_schema import AREA_COLUMNS, LEVELS, factor_columns
+
+__all__ = [
+    "METHODS",
+    "aggregate_areas",
+    "area_table",
+    "change_against",
+    "name_top_drivers",
+    "order_columns",
+    "rank_and_decile",
+]
+
+FloatArray = NDArray[np.float64]
+
+METHODS: dict[str, str] = {
+    "population": "young people in the cohort at the latest as-of date, by LSOA of residence",
+    "expected": "sum of calibrated individual risks (expected number involved in the label window)",
+    "rate_per_1000": "1000 * expected / population (unshrunk)",
+    "mean_risk": (
+        "mean calibrated risk; LSOA and ward shrunk toward the parent by empirical Bayes "
+        "(normal-normal, between-area variance by method of moments per level); raw in mean_risk_raw"
+    ),
+    "interval": (
+        "normal interval for the mean risk with the pooled within-area variance of individual "
+        "risks at the level (se = sqrt(V / n)), posterior interval where shrunk, clipped to [0, 1]; "
+        "sampling only, not model error"
+    ),
+    "prevalence": "young people with the factor (any of its flags > 0) / population",
+    "contributions": (
+        "mean over the cohort of the sum of the factor's inputs' exact TreeSHAP values (log-odds), "
+        "computed once per distinct model input pattern and weighted by its multiplicity"
+    ),
+    "rank": "1 = highest published mean risk among published areas of the level; ties share the lower rank",
+    "decile": "ceil(10 * rank / published areas of the level); 1 = highest-risk tenth",
+    "change": "published mean risk minus the previous release's published mean risk, same area",
+}
+
+_GEO_COLUMNS = ("lsoa_code", "lsoa_name", "ward_code", "ward_name", "borough_code", "borough_name")
+_GEO_MISSING = "geography: missing column(s) {missing}; expected {expected}"
+_NOT_NESTED = "geography: {child} {code!r} lies in {n} {parents} ({some}); areas must nest"
+_REPEATED_CODE = (
+    "geography: code(s) {codes} are used at more than one level; area codes must be unique"
+)
+_REPEATED_LSOA = "geography: LSOA code(s) {codes} appear on more than one row"
+_UNKNOWN_LSOA = (
+    "features: {n} young people live in LSOA code(s) not in the geography, e.g. {some}; "
+    "rebuild the features from this data directory"
+)
+_SHAPES = "risk has {n} rows but {name} has shape {shape}; expected ({n}, {f})"
+
+
+def area_table(geography: pd.DataFrame, *, city_code: str, city_name: str) -> pd.DataFrame:
+    """Every area at every level: ``level``, ``code``, ``name``, ``parent_code``.
+
+    LSOAs lie in wards, wards in boroughs, boroughs in police BCUs and BCUs in the city.
+    Ordered by level (LSOA first) then code.
+
+    Raises
+    ------
+    ExtractError
+        If a column is missing, an area lies in several parents, or a code is repeated
+        across levels.
+    """
+    expected = [*_GEO_COLUMNS, "bcu_code", "bcu_name"]
+    missing = [c for c in expected if c not in geography.columns]
+    if missing:
+        raise ExtractError(_GEO_MISSING.format(missing=missing, expected=expected))
+    chain = [("lsoa", "ward"), ("ward", "borough"), ("borough", "bcu")]
+    frames = []
+    for level, parent in chain:
+        pairs = geography[[f"{level}_code", f"{level}_name", f"{parent}_code"]].drop_duplicates()
+        parents = pairs.groupby(f"{level}_code")[f"{parent}_code"].nunique()
+        if (parents > 1).any():
+            code = str(parents[parents > 1].index[0])
+            some = sorted(pairs.loc[pairs[f"{level}_code"] == code, f"{parent}_code"])[:3]
+            raise ExtractError(
+                _NOT_NESTED.format(
+                    child=level, code=code, n=int(parents.max()), parents=f"{parent}s", some=some
+                )
+            )
+        frames.append(
+            pd.DataFrame(
+                {
+                    "level": level,
+                    "code": pairs[f"{level}_code"].astype(str),
+                    "name": pairs[f"{level}_name"].astype(str),
+                    "parent_code": pairs[f"{parent}_code"].astype(str),
+                }
+            ).drop_duplicates("code")
+        )
+    bcus = geography[["bcu_code", "bcu_name"]].drop_duplicates("bcu_code")
+    frames.append(
+        pd.DataFrame(
+            {
+                "level": "bcu",
+                "code": bcus["bcu_code"].astype(str),
+                "name": bcus["bcu_name"].astype(str),
+                "parent_code": city_code,
+            }
+        )
+    )
+    frames.append(
+        pd.DataFrame(
+            {"level": ["city"], "code": [city_code], "name": [city_name], "parent_code": [None]}
+        )
+    )
+    areas = pd.concat(frames, ignore_index=True)
+    areas["parent_code"] = areas["parent_code"].astype(object)
+    areas.loc[areas["level"] == "city", "parent_code"] = None
+    repeated = areas["code"][areas["code"].duplicated()]
+    if len(repeated):
+        raise ExtractError(_REPEATED_CODE.format(codes=sorted(set(repeated))[:5]))
+    order = {level: i for i, level in enumerate(LEVELS)}
+    areas = areas.sort_values(
+        ["level", "code"], key=lambda s: s.map(order) if s.name == "level" else s
+    )
+    return areas.reset_index(drop=True)
+
+
+def aggregate_areas(
+    areas: pd.DataFrame,
+    geography: pd.DataFrame,
+    lsoa_codes: Sequence[str] | NDArray[np.object_] | pd.Series,
+    risk: FloatArray,
+    present: NDArray[np.bool_],
+    contributions: FloatArray,
+    factors: Sequence[str],
+    *,
+    shrink_levels: Sequence[str] = ("lsoa", "ward"),
+    interval_level: float = 0.95,
+) -> pd.DataFrame:
+    """The unpublished figures of every area (see the module notes), before disclosure control.
+
+    Parameters
+    ----------
+    areas
+        :func:`area_table` of ``geography``.
+    geography
+        One row per LSOA with ``lsoa_code`` and its parents' codes.
+    lsoa_codes, risk, present, contributions
+        Per young person: LSOA of residence, calibrated risk, whether each factor is present
+        (rows x factors) and each factor's SHAP contribution (rows x factors).
+    factors
+        Factor names, in the column order of ``present`` and ``contributions``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per area in ``areas`` order: identity, ``population``, ``expected``,
+        ``rate_per_1000``, ``mean_risk``, ``mean_risk_raw``, ``risk_low``, ``risk_high``,
+        ``shrinkage_weight`` (0 where not shrunk) and per factor ``count_F``,
+        ``prevalence_F``, ``contrib_F``. Areas without young people have population 0 and
+        null figures.
+    """
+    n_rows, n_factors = len(risk), len(factors)
+    for name, array in (("present", present), ("contributions", contributions)):
+        if array.shape != (n_rows, n_factors):
+            raise ValueError(_SHAPES.format(n=n_rows, name=name, shape=array.shape, f=n_factors))
+    lsoas = pd.Index(geography["lsoa_code"].astype(str))
+    if lsoas.has_duplicates:
+        raise ExtractError(_REPEATED_LSOA.format(codes=sorted(set(lsoas[lsoas.duplicated()]))[:5]))
+    index = lsoas.get_indexer(np.asarray(lsoa_codes, dtype=object))
+    if (index < 0).any():
+        unknown = pd.unique(np.asarray(lsoa_codes, dtype=object)[index < 0])
+        raise ExtractError(_UNKNOWN_LSOA.format(n=int((index < 0).sum()), some=list(unknown[:5])))
+
+    size = len(lsoas)
+    sums = {
+        "population": np.bincount(index, minlength=size).astype(np.float64),
+        "_s1": np.bincount(index, weights=risk, minlength=size),
+        "_s2": np.bincount(index, weights=risk * risk, minlength=size),
+    }
+    for j, factor in enumerate(factors):
+        sums[f"count_{factor}"] = np.bincount(
+            index, weights=present[:, j].astype(np.float64), minlength=size
+        )
+        sums[f"_c_{factor}"] = np.bincount(index, weights=contributions[:, j], minlength=size)
+    by_lsoa = pd.DataFrame(sums, index=lsoas)
+    # the within-area sum of squares is not additive across areas: take it per area
+    by_lsoa["_ss"] = _within_ss(by_lsoa)
+    codes = geography.set_index(geography["lsoa_code"].astype(str))
+
+    per_level: list[pd.DataFrame] = []
+    additive = by_lsoa.drop(columns="_ss")
+    for level in LEVELS:
+        if level == "lsoa":
+            frame = by_lsoa
+        else:
+            if level == "city":
+                frame = additive.sum().to_frame().T
+                frame.index = pd.Index(areas.loc[areas["level"] == "city", "code"].tolist())
+            else:
+                keys = codes.loc[additive.index, f"{level}_code"].astype(str).to_numpy()
+                frame = additive.groupby(keys).sum()
+            frame = frame.assign(_ss=_within_ss(frame))
+        per_level.append(frame.assign(level=level))
+    stacked = pd.concat(per_level).rename_axis("code").reset_index()
+    table = areas.merge(stacked, on=["level", "code"], how="left", validate="one_to_one")
+    table = table.fillna({c: 0.0 for c in sums} | {"_ss": 0.0})
+
+    n = table["population"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = np.where(n > 0, table["_s1"].to_numpy() / n, np.nan)
+        pooled = _pooled_variance(table)
+        se2 = np.where(n > 0, table["level"].map(pooled).to_numpy(np.float64) / n, np.nan)
+    table["population"] = n.astype(np.int64)
+    table["expected"] = table["_s1"]
+    table["rate_per_1000"] = 1000.0 * raw
+    table["mean_risk_raw"] = raw
+    mean, variance, weight = _shrink(table, raw, se2, tuple(shrink_levels))
+    z = NormalDist().inv_cdf(0.5 + interval_level / 2.0)
+    half = z * np.sqrt(variance)
+    table["mean_risk"] = mean
+    table["risk_low"] = np.clip(mean - half, 0.0, 1.0)
+    table["risk_high"] = np.clip(mean + half, 0.0, 1.0)
+    table["shrinkage_weight"] = weight
+    for factor in factors:
+        count = table[f"count_{factor}"].to_numpy()
+        table[f"count_{factor}"] = np.rint(count).astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            table[f"prevalence_{factor}"] = np.where(n > 0, count / n, np.nan)
+            table[f"contrib_{factor}"] = np.where(n > 0, table[f"_c_{factor}"] / n, np.nan)
+    columns = [
+        "level",
+        "code",
+        "name",
+        "parent_code",
+        "population",
+        "expected",
+        "rate_per_1000",
+        "mean_risk",
+        "mean_risk_raw",
+        "risk_low",
+        "risk_high",
+        "shrinkage_weight",
+    ]
+    for factor in factors:
+        columns += [f"count_{factor}", f"prevalence_{factor}", f"contrib_{factor}"]
+    return table[columns].reset_index(drop=True)
+
+
+def _within_ss(frame: pd.DataFrame) -> FloatArray:
+    """Sum over each area's cohort of (risk - area mean)^2, from the additive sums."""
+    n = frame["population"].to_numpy(np.float64)
+    s1, s2 = frame["_s1"].to_numpy(), frame["_s2"].to_numpy()
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss = np.where(n > 0, s2 - s1 * s1 / n, 0.0)
+    return np.clip(ss, 0.0, None)
+
+
+def _pooled_variance(table: pd.DataFrame) -> dict[str, float]:
+    """Per level: pooled within-area variance of individual risks, sum SS / (N - k)."""
+    out: dict[str, float] = {}
+    for level, rows in table.groupby("level", sort=False):
+        occupied = rows["population"] > 0
+        dof = float(rows.loc[occupied, "population"].sum() - occupied.sum())
+        if dof <= 0:  # one young person per area: fall back to the variance across everyone
+            total = rows.loc[occupied]
+            count = float(total["population"].sum())
+            s1, s2 = float(total["_s1"].sum()), float(total["_s2"].sum())
+            out[str(level)] = max(s2 / count - (s1 / count) ** 2, 0.0) if count > 1 else 0.0
+        else:
+            out[str(level)] = float(rows.loc[occupied, "_ss"].sum()) / dof
+    return out
+
+
+def _shrink(
+    table: pd.DataFrame, raw: FloatArray, se2: FloatArray, levels: tuple[str, ...]
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """Shrunk mean, its variance and the shrinkage weight B of every area."""
+    mean, variance = raw.copy(), se2.copy()
+    weight = np.zeros(len(table), dtype=np.float64)
+    by_code = pd.Series(np.arange(len(table)), index=table["code"].to_numpy())
+    for level in levels:
+        rows = np.flatnonzero((table["level"] == level).to_numpy() & ~np.isnan(raw))
+        if len(rows) == 0:
+            continue
+        parents = by_code.loc[table["parent_code"].to_numpy()[rows]].to_numpy()
+        prior, prior_var = raw[parents], se2[parents]
+        tau2 = max(float(np.mean((raw[rows] - prior) ** 2) - np.mean(se2[rows])), 0.0)
+        s2 = se2[rows]
+        total = s2 + tau2
+        b = np.divide(s2, total, out=np.zeros_like(s2), where=total > 0)
+        mean[rows] = b * prior + (1.0 - b) * raw[rows]
+        variance[rows] = (1.0 - b) * s2 + b * b * prior_var
+        weight[rows] = b
+    return mean, variance, weight
+
+
+# -- after disclosure control: figures derived from published values only ----------------
+
+
+def rank_and_decile(table: pd.DataFrame) -> pd.DataFrame:
+    """``rank`` and ``decile`` within each level among published areas (1 = highest risk)."""
+    out = table.copy()
+    published = ~out["suppressed"].astype(bool) & out["mean_risk"].notna()
+    rank = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    decile = pd.Series(pd.NA, index=out.index, dtype="Int64")
+    for _, rows in out[published].groupby("level", sort=False):
+        r = rows["mean_risk"].rank(ascending=False, method="min")
+        rank.loc[rows.index] = r.astype("int64")
+        decile.loc[rows.index] = np.clip(np.ceil(10.0 * r / len(rows)), 1, 10).astype("int64")
+    out["rank"] = rank
+    out["decile"] = decile
+    return out
+
+
+def name_top_drivers(table: pd.DataFrame, factors: Sequence[str], k: int) -> pd.DataFrame:
+    """``top_drivers``: up to ``k`` factors with the largest positive published contribution."""
+    out = table.copy()
+    contrib = out[[f"contrib_{f}" for f in factors]].to_numpy(np.float64, na_value=np.nan)
+    names: list[str | None] = []
+    for row, suppressed in zip(contrib, out["suppressed"].astype(bool), strict=True):
+        ranked = sorted(
+            ((-v, f) for v, f in zip(row, factors, strict=True) if not math.isnan(v) and v > 0)
+        )
+        names.append(None if suppressed or not ranked else ",".join(f for _, f in ranked[:k]))
+    out["top_drivers"] = pd.Series(names, index=out.index, dtype=object)
+    return out
+
+
+def change_against(table: pd.DataFrame, previous: pd.DataFrame | None) -> pd.DataFrame:
+    """``change_mean_risk``: published mean risk minus the previous release's, same area."""
+    out = table.copy()
+    if previous is None or previous.empty:
+        out["change_mean_risk"] = np.nan
+        return out
+    before = previous[["level", "code", "mean_risk"]].rename(columns={"mean_risk": "_before"})
+    merged = out[["level", "code"]].merge(before, on=["level", "code"], how="left")
+    now = pd.to_numeric(out["mean_risk"], errors="coerce").to_numpy(np.float64)
+    then = pd.to_numeric(merged["_before"], errors="coerce").to_numpy(np.float64)
+    change = np.round(now - then, 12)
+    change[out["suppressed"].astype(bool).to_numpy()] = np.nan
+    out["change_mean_risk"] = change
+    return out
+
+
+def order_columns(table: pd.DataFrame, factors: Sequence[str]) -> pd.DataFrame:
+    """The release contract's columns, in order: :data:`AREA_COLUMNS`, then each factor's."""
+    columns = [*AREA_COLUMNS]
+    for factor in factors:
+        columns += factor_columns(factor)
+    missing = [c for c in columns if c not in table.columns]
+    if missing:
+        raise ValueError(f"the release table lacks column(s) {missing}")
+    return table[columns].reset_index(drop=True)
