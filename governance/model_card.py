@@ -1,0 +1,471 @@
+"""The model card: what the tool is, who answers for it, and how well the audited version does.
+
+The card follows the headings of the UK Algorithmic Transparency Recording Standard (ATRS):
+owner and contact, purpose and scope, use, human oversight, data and linkage, the model and
+its performance, risks and mitigations, and impact assessments. Most of it is written by
+people and kept in ``configs/model_card.yaml`` (validated by :class:`ModelCardConfig`); the
+parts that change with every model version (its test figures, its gates, its features and
+their policy, the measured linkage quality) are filled from the version's audit by
+:func:`build_model_card`, so the published card can never describe a different model from
+the one the board audited.
+
+What :func:`build_model_card` returns is plain data (strings only inside the sections), in
+the order the sections are read, and ready for :func:`json.dumps`; the audit report renders
+it as it is.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from governance.contracts.config import load_config
+
+__all__ = [
+    "NOT_AVAILABLE",
+    "Agency",
+    "Assessment",
+    "DataSources",
+    "HumanOversight",
+    "ImpactAssessment",
+    "ModelCardConfig",
+    "ModelDescription",
+    "Owner",
+    "Purpose",
+    "Risk",
+    "Use",
+    "build_model_card",
+    "load_model_card",
+]
+
+Json = dict[str, Any]
+
+NOT_AVAILABLE = "not available in this audit"
+TO_BE_COMPLETED = "to be completed by the organisation"
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_BAD_EMAIL = "expected an email address such as team@example.gov.uk"
+_HEADLINE: tuple[tuple[str, str, Literal["auc", "rate", "decimal"]], ...] = (
+    ("Test ROC AUC (ranking; 0.5 is chance, 1 is perfect)", "test_roc_auc", "auc"),
+    ("Test PR AUC (precision of the ranking)", "test_pr_auc", "auc"),
+    ("Test calibration error, ECE (0 is perfect)", "test_ece", "decimal"),
+)
+
+
+class _Card(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Owner(_Card):
+    """Who is responsible for the tool and how to reach them (ATRS: owner and responsibility)."""
+
+    organisation: str = Field(min_length=1)
+    team: str = Field(min_length=1)
+    contact_email: str = Field(description="A team mailbox, never a person's own address.")
+    senior_responsible_owner: str = Field(
+        min_length=1, description="The accountable role (not a person's name)."
+    )
+
+    @field_validator("contact_email")
+    @classmethod
+    def _email(cls, value: str) -> str:
+        if not _EMAIL.fullmatch(value):
+            raise ValueError(_BAD_EMAIL)
+        return value
+
+
+class Purpose(_Card):
+    """What the tool is for and, as plainly, what it is not for."""
+
+    summary: str = Field(min_length=1)
+    intended_uses: list[str] = Field(min_length=1)
+    not_for: list[str] = Field(min_length=1, description="Uses that are out of scope.")
+    outputs: str = Field(min_length=1, description="What the tool produces and at what level.")
+    benefits: str = ""
+    alternatives_considered: str = ""
+
+
+class Use(_Card):
+    """Who uses the outputs and how they enter decisions about services."""
+
+    users: list[str] = Field(min_length=1)
+    process: str = Field(min_length=1)
+    frequency: str = Field(min_length=1)
+
+
+class HumanOversight(_Card):
+    """Who approves, who sees what, and how concerns are raised."""
+
+    automated_decision: Literal[False] = Field(
+        False, description="vru-risk makes no automated decision; the card cannot say otherwise."
+    )
+    approval: str = Field(min_length=1)
+    who_sees_what: list[str] = Field(min_length=1)
+    challenge: str = Field(min_length=1, description="How to question an output or the tool.")
+
+
+class Agency(_Card):
+    """One agency whose records the tool reads."""
+
+    name: str = Field(min_length=1)
+    records: str = Field(min_length=1, description="What is drawn from the agency, in words.")
+
+
+class DataSources(_Card):
+    """The agencies, how their records are linked, and on what basis they are held."""
+
+    agencies: list[Agency] = Field(min_length=1)
+    linkage: str = Field(min_length=1)
+    legal_basis: str = Field(min_length=1)
+    retention: str = Field(min_length=1)
+
+
+class ModelDescription(_Card):
+    """The parts of the model's description that do not change from version to version."""
+
+    type: str = Field(min_length=1)
+    outcome: str = Field(min_length=1, description="What is predicted, over what period.")
+    baseline: str = Field(min_length=1, description="The simple model every version must beat.")
+    limitations: list[str] = Field(min_length=1)
+
+
+class Risk(_Card):
+    """One known risk and what is done about it."""
+
+    risk: str = Field(min_length=1)
+    mitigation: str = Field(min_length=1)
+
+
+class Assessment(_Card):
+    """The status of one impact assessment; the organisation completes and references it."""
+
+    status: Literal[
+        "completed", "in progress", "not started", "to be completed by the organisation"
+    ]
+    reference: str | None = None
+    notes: str = ""
+
+
+class ImpactAssessment(_Card):
+    """Data protection and equality impact assessments."""
+
+    dpia: Assessment
+    equality_impact_assessment: Assessment
+    other: str = ""
+
+
+class ModelCardConfig(_Card):
+    """The hand-written part of the model card (``configs/model_card.yaml``)."""
+
+    card_version: Literal[1] = 1
+    title: str = Field(min_length=1)
+    owner: Owner
+    purpose: Purpose
+    use: Use
+    human_oversight: HumanOversight
+    data: DataSources
+    model: ModelDescription
+    risks: list[Risk] = Field(min_length=1)
+    impact_assessment: ImpactAssessment
+
+
+def load_model_card(path: Path) -> ModelCardConfig:
+    """Read and validate the model card's YAML file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The YAML file, usually ``configs/model_card.yaml``.
+
+    Returns
+    -------
+    ModelCardConfig
+        The validated, frozen card.
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not YAML, or a key is unknown, missing or has a value
+        that is not allowed; the message names the file, every such key, what was expected
+        and what was given.
+    """
+    return load_config(path, ModelCardConfig)
+
+
+def build_model_card(card: ModelCardConfig, audit: Mapping[str, Any]) -> Json:
+    """The model card of one audited version, as ordered ATRS sections of labelled text.
+
+    Parameters
+    ----------
+    card : ModelCardConfig
+        The hand-written part, from :func:`load_model_card`.
+    audit : mapping
+        The version's audit (``audit.json`` as built by the model audit). Read, if present:
+        ``model`` (``name``, ``version``, ``run_id``, ``inputs``), ``created``, ``data``
+        (``test_date``, ``validation_date``, ``train_dates``, ``rows``, ``positives``,
+        ``prevalence``), ``performance`` (``test_roc_auc``, ``test_pr_auc``, ``test_ece`` and
+        their ``baseline_`` twins), ``gates`` and ``gates_passed``, ``operating_point`` (or
+        ``fairness.operating_point``), ``linkage`` (``available``, ``reason``, ``overall``)
+        and ``features`` (``[{name, description, source, window_months, policy}]``). A missing
+        figure is written as "not available in this audit".
+
+    Returns
+    -------
+    dict
+        ``{"sections": [{"heading", "items": [{"label", "value"}]}], "title",
+        "organisation", "contact_email", "purpose", "not_for"}``: every label and value is a
+        string. The top-level strings repeat the card's headline for places (such as a
+        release manifest) that keep only short scalar fields.
+    """
+    sections = [
+        _section(
+            "Owner and contact",
+            [
+                ("Organisation", card.owner.organisation),
+                ("Team", card.owner.team),
+                ("Contact", card.owner.contact_email),
+                ("Senior responsible owner (role)", card.owner.senior_responsible_owner),
+            ],
+        ),
+        _section(
+            "Purpose and scope",
+            [
+                ("What the tool is for", card.purpose.summary),
+                ("Intended uses", _lines(card.purpose.intended_uses)),
+                ("What the tool is not for", _lines(card.purpose.not_for)),
+                ("Outputs", card.purpose.outputs),
+                ("Expected benefits", card.purpose.benefits),
+                ("Alternatives considered", card.purpose.alternatives_considered),
+            ],
+        ),
+        _section(
+            "How it is used and by whom",
+            [
+                ("Users", _lines(card.use.users)),
+                ("How the outputs are used", card.use.process),
+                ("How often", card.use.frequency),
+            ],
+        ),
+        _section(
+            "Human oversight",
+            [
+                (
+                    "Automated decisions",
+                    "None. The tool makes no decision about any person; people decide how "
+                    "services are planned.",
+                ),
+                ("Approval of each version", card.human_oversight.approval),
+                ("Who sees what", _lines(card.human_oversight.who_sees_what)),
+                ("Raising a concern", card.human_oversight.challenge),
+            ],
+        ),
+        _section("Data sources and linkage", _data_items(card, audit)),
+        _section("Model and performance", _model_items(card, audit)),
+        _section("Features and their policy", _feature_items(audit)),
+        _section("Risks and mitigations", [(r.risk, r.mitigation) for r in card.risks]),
+        _section(
+            "Impact assessment",
+            [
+                (
+                    "Data protection impact assessment (DPIA)",
+                    _assessment(card.impact_assessment.dpia),
+                ),
+                (
+                    "Equality impact assessment",
+                    _assessment(card.impact_assessment.equality_impact_assessment),
+                ),
+                ("Other assessments", card.impact_assessment.other),
+            ],
+        ),
+    ]
+    return {
+        "sections": sections,
+        "title": card.title,
+        "organisation": card.owner.organisation,
+        "contact_email": card.owner.contact_email,
+        "purpose": card.purpose.summary,
+        "not_for": "; ".join(card.purpose.not_for),
+    }
+
+
+# -- sections filled from the audit ----------------------------------------------------------
+
+
+def _data_items(card: ModelCardConfig, audit: Mapping[str, Any]) -> list[tuple[str, str]]:
+    items = [(f"Agency: {a.name}", a.records) for a in card.data.agencies]
+    items.append(("Linkage method", card.data.linkage))
+    items.append(("Measured linkage quality", _linkage_quality(audit.get("linkage"))))
+    items.append(("Legal basis", card.data.legal_basis))
+    items.append(("Retention", card.data.retention))
+    return items
+
+
+def _linkage_quality(linkage: Any) -> str:
+    if not isinstance(linkage, Mapping):
+        return NOT_AVAILABLE
+    if linkage.get("available") is False:
+        return f"Not measured for this audit: {linkage.get('reason') or 'no reason recorded'}"
+    overall = linkage.get("overall")
+    if not isinstance(overall, Mapping):
+        return NOT_AVAILABLE
+    return (
+        f"Precision {_rate(overall.get('precision'))} (share of the links made that are "
+        f"right); recall {_rate(overall.get('recall'))} (share of the true links found)"
+    )
+
+
+def _model_items(card: ModelCardConfig, audit: Mapping[str, Any]) -> list[tuple[str, str]]:
+    model = _mapping(audit.get("model"))
+    data = _mapping(audit.get("data"))
+    performance = _mapping(audit.get("performance"))
+    name, version = model.get("name"), model.get("version")
+    identity = (
+        f"{name} version {version}" + (f" (run {model['run_id']})" if model.get("run_id") else "")
+        if name is not None and version is not None
+        else NOT_AVAILABLE
+    )
+    items = [
+        ("Model type", card.model.type),
+        ("Outcome predicted", card.model.outcome),
+        ("Model version", identity),
+        ("Audited", _text(audit.get("created"))),
+        ("Trained on the cohorts of", _dates(data.get("train_dates"))),
+        ("Validated on the cohort of", _text(data.get("validation_date"))),
+        ("Tested on the cohort of", _text(data.get("test_date"))),
+        (
+            "Test set",
+            NOT_AVAILABLE
+            if data.get("rows") is None
+            else f"{_count(data.get('rows'))} young people, {_count(data.get('positives'))} "
+            f"with the outcome ({_rate(data.get('prevalence'))})",
+        ),
+        ("Baseline", card.model.baseline),
+    ]
+    for label, key, kind in _HEADLINE:
+        value = performance.get(key)
+        baseline = performance.get(f"baseline_{key}")
+        shown = NOT_AVAILABLE if value is None else _number(value, kind)
+        if value is not None and baseline is not None:
+            shown += f" (baseline {_number(baseline, kind)})"
+        items.append((label, shown))
+    items.append(("Operating point for the audit", _operating_point(audit)))
+    items.append(("Promotion gates", _gates(audit)))
+    items.append(("Known limitations", _lines(card.model.limitations)))
+    return items
+
+
+def _operating_point(audit: Mapping[str, Any]) -> str:
+    point = _mapping(audit.get("operating_point")) or _mapping(
+        _mapping(audit.get("fairness")).get("operating_point")
+    )
+    selected = point.get("selected")
+    of = f" ({_count(selected)} selected in the test set)" if selected is not None else ""
+    if point.get("top_fraction") is not None:
+        return (
+            f"The {_rate(point['top_fraction'])} of young people with the highest predicted "
+            f"risk count as selected when error rates are measured{of}"
+        )
+    if point.get("threshold") is not None:
+        return f"A predicted risk of at least {_number(point['threshold'], 'decimal')}{of}"
+    return NOT_AVAILABLE
+
+
+def _gates(audit: Mapping[str, Any]) -> str:
+    gates = audit.get("gates")
+    passed = audit.get("gates_passed")
+    if not isinstance(gates, list) or passed is None:
+        return NOT_AVAILABLE
+    if passed:
+        return f"All {len(gates)} passed"
+    failed = [
+        str(g.get("name") or g.get("figure"))
+        for g in gates
+        if isinstance(g, Mapping) and not g.get("passed")
+    ]
+    return f"Not all passed; failed: {', '.join(failed) or 'unknown'}"
+
+
+def _feature_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
+    features = audit.get("features")
+    if not isinstance(features, list) or not features:
+        return [("Features", NOT_AVAILABLE)]
+    inputs = _mapping(audit.get("model")).get("inputs")
+    items = []
+    for feature in features:
+        if not isinstance(feature, Mapping):
+            continue
+        name = str(feature.get("name"))
+        window = feature.get("window_months")
+        parts = [
+            _text(feature.get("description")),
+            f"source: {_text(feature.get('source'))}",
+            f"window: {'ever' if window is None else f'{window} months'}",
+            f"policy: {_text(feature.get('policy'))}",
+        ]
+        if isinstance(inputs, list):
+            parts.append("a model input" if name in inputs else "not a model input")
+        items.append((name, "; ".join(parts)))
+    return items
+
+
+def _assessment(assessment: Assessment) -> str:
+    parts = [f"Status: {assessment.status}"]
+    parts.append(f"Reference: {assessment.reference or TO_BE_COMPLETED}")
+    if assessment.notes:
+        parts.append(assessment.notes)
+    return "\n".join(parts)
+
+
+# -- small helpers ---------------------------------------------------------------------------
+
+
+def _section(heading: str, items: Sequence[tuple[str, str]]) -> Json:
+    return {
+        "heading": heading,
+        "items": [{"label": label, "value": value} for label, value in items if value],
+    }
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _lines(values: Sequence[str]) -> str:
+    return "\n".join(f"- {v}" for v in values)
+
+
+def _text(value: Any) -> str:
+    return NOT_AVAILABLE if value is None else str(value)
+
+
+def _dates(values: Any) -> str:
+    if isinstance(values, list) and values:
+        return ", ".join(map(str, values))
+    return _text(values)
+
+
+def _finite(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    return float(value) if math.isfinite(value) else None
+
+
+def _rate(value: Any) -> str:
+    number = _finite(value)
+    return NOT_AVAILABLE if number is None else f"{100 * number:.1f}%"
+
+
+def _count(value: Any) -> str:
+    number = _finite(value)
+    return NOT_AVAILABLE if number is None else f"{round(number):,}"
+
+
+def _number(value: Any, kind: Literal["auc", "rate", "decimal"]) -> str:
+    number = _finite(value)
+    if number is None:
+        return NOT_AVAILABLE
+    return _rate(number) if kind == "rate" else f"{number:.3f}"
