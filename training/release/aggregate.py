@@ -214,7 +214,7 @@ def aggregate_areas(
     lsoas = pd.Index(geography["lsoa_code"].astype(str))
     if lsoas.has_duplicates:
         raise ExtractError(_REPEATED_LSOA.format(codes=sorted(set(lsoas[lsoas.duplicated()]))[:5]))
-    index = lsoas.get_indexer(np.asarray(lsoa_codes, dtype=object))
+    index = lsoas.get_indexer(pd.Index(np.asarray(lsoa_codes, dtype=object)))
     if (index < 0).any():
         unknown = pd.unique(np.asarray(lsoa_codes, dtype=object)[index < 0])
         raise ExtractError(_UNKNOWN_LSOA.format(n=int((index < 0).sum()), some=list(unknown[:5])))

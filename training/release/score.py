@@ -230,10 +230,10 @@ def _thresholds(booster: lightgbm.Booster) -> dict[int, FloatArray | None]:
             if "split_feature" not in node:
                 continue
             feature = int(node["split_feature"])
-            if node.get("decision_type") == "==":
-                categorical.add(feature)
-            else:
+            if node.get("decision_type") == "<=":
                 found.setdefault(feature, set()).add(float(node["threshold"]))
+            else:  # a categorical split: rows must match by value
+                categorical.add(feature)
             stack += [node["left_child"], node["right_child"]]
     out: dict[int, FloatArray | None] = {
         f: np.array(sorted(t), dtype=np.float64) for f, t in found.items()
