@@ -1,0 +1,17 @@
+"""``vru release``: area-level risk figures of the current population, disclosure-controlled.
+
+Scores the cohort at the latest as-of date with the board-approved ``champion`` model, sums
+risks, factor prevalence and exact SHAP contributions to every area level, applies
+statistical disclosure control and writes a release (:mod:`governance.release_schema`).
+Per-person values exist only inside :func:`release`; nothing about a person is written.
+
+- :mod:`training.release.config`: ``configs/release.yaml`` (:class:`ReleaseConfig`);
+- :mod:`training.release.score`: scoring and SHAP, once per distinct model input;
+- :mod:`training.release.aggregate`: pure area figures, shrinkage, intervals, ranks;
+- :mod:`training.release.run`: the order of work, and the writing.
+"""
+
+from training.release.config import ReleaseConfig, RiskFactor
+from training.release.run import ReleaseResult, release
+
+__all__ = ["ReleaseConfig", "ReleaseResult", "RiskFactor", "release"]
