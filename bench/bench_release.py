@@ -1,0 +1,216 @@
+"""Benchmark `vru release`: score the current population, exact SHAP, areas, disclosure.
+
+Set-up (timed, not part of the target): generate, link and build features for a city of
+``--persons`` (or reuse ``--data``), train a model into a fresh SQLite tracking store, and
+approve and promote it in-process with a throwaway board key (a benchmark approval, not a
+board decision). Then `vru release` runs in its own process (wall time, CPU, peak memory);
+its audit-log entry gives the rows scored, the distinct rows and model paths explained and
+the SHAP seconds. Finally a sample of the cohort is explained row by row with one LightGBM
+``pred_contrib`` call (no deduplication of any kind) to project what brute force would take.
+
+Target: 1M persons in at most 600 s, SHAP included.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from _measure import Json, log, machine, measure, write_result
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+BIN = Path(sys.executable).parent
+NAME = "vru-risk"
+TARGETS = {"wall_s_max": 600.0}
+BRUTE_FORCE_SAMPLE = 5_000
+
+# `vru release` whether or not vru.cli has wired the command in yet
+_RELEASE = """
+import sys
+from vru.cli import app
+from vru.release_command import register, release_command
+if not any(c.name == "release" or c.callback is release_command for c in app.registered_commands):
+    register(app)
+sys.argv[0] = "vru"
+app()
+"""
+
+
+def _approve(tracking: Path) -> tuple[str, str]:
+    """Approve and promote the candidate with a throwaway key; the public key and version."""
+    from governance.approval import REPORT_TAG, promote
+    from governance.audit_log import AuditLog
+    from governance.registry import CANDIDATE, Registry
+    from governance.review import record_review
+    from governance.signing import generate_keypair
+    from governance.verdict import embed_verdict
+
+    registry = Registry(f"sqlite:///{tracking / 'mlflow.db'}")
+    info = registry.version(NAME, alias=CANDIDATE)
+    html = embed_verdict(
+        "<html><body><h1>Benchmark stand-in report (not an audit)</h1></body></html>",
+        {"model": NAME, "version": info.version, "gates": [], "gates_passed": True},
+    )
+    registry.log_artifacts(info, {"report.html": html.encode()})
+    registry.set_tags(NAME, info.version, {REPORT_TAG: hashlib.sha256(html.encode()).hexdigest()})
+    public = generate_keypair(tracking / "bench-board.pem", tracking / "bench-board.pub")
+    audit_log = AuditLog(tracking / "audit-log.jsonl")
+    record_review(
+        registry,
+        audit_log,
+        registry.version(NAME, info.version),
+        decision="approve",
+        reviewer="benchmark (not an ethics board)",
+        reasons="Throwaway approval to time vru release.",
+        signing_key=tracking / "bench-board.pem",
+        public_key_b64=public,
+    )
+    promote(registry, audit_log, registry.version(NAME, info.version), public, actor="bench")
+    return public, info.version
+
+
+def _brute_force(tracking: Path, data: Path, as_of: str) -> Json:
+    """Seconds per row of one ``pred_contrib`` call on a sample: no deduplication at all."""
+    import pyarrow.parquet as pq
+
+    from governance.explain import shap_values
+    from governance.registry import CHAMPION, Registry
+
+    registry = Registry(f"sqlite:///{tracking / 'mlflow.db'}")
+    model = registry.load_model(registry.version(NAME, alias=CHAMPION))
+    columns = list(model.columns)
+    table = pq.read_table(
+        data / "features/features.parquet",
+        columns=columns,
+        filters=[("as_of_date", "=", dt.date.fromisoformat(as_of))],
+    )
+    sample = table.slice(0, BRUTE_FORCE_SAMPLE).to_pandas()[columns].astype(float)
+    timings = {}
+    for strategy in ("single_call", "per_tree"):
+        started = time.perf_counter()
+        shap_values(model.scorer, sample, strategy=strategy)
+        timings[strategy] = time.perf_counter() - started
+    return {
+        "rows": len(sample),
+        "trees": model.scorer.num_trees(),
+        "single_call_s": round(timings["single_call"], 2),
+        "single_call_rows_per_s": round(len(sample) / timings["single_call"], 1),
+        "per_tree_s": round(timings["per_tree"], 2),
+        "per_tree_rows_per_s": round(len(sample) / timings["per_tree"], 1),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the JSON report and write it under ``--out``."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--persons", type=int, default=1_000_000)
+    parser.add_argument(
+        "--data", type=Path, help="a city with features to reuse (default: build one)"
+    )
+    parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
+    parser.add_argument("--workdir", type=Path, help="where the city and store go (default /tmp)")
+    parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    args = parser.parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="vru-bench-release-", dir=args.workdir))
+    data = (args.data or work / "city").resolve()
+    vru = str(BIN / "vru")
+    setup: Json = {}
+    if args.data is None:
+        log(f"set-up: generating, linking and building features for {args.persons:,} persons")
+        setup["generate"] = measure(
+            [vru, "generate", "-q", "--data", str(data), "-n", str(args.persons)], ROOT
+        )
+        setup["link"] = measure([vru, "link", "-q", "--data", str(data)], ROOT)
+    if not (data / "features/manifest.json").is_file():
+        setup["features"] = measure([vru, "features", "-q", "--data", str(data)], ROOT)
+    tracking = work / "mlruns"
+    tracking.mkdir()
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tracking / 'mlflow.db'}"
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    log("set-up: vru train (fresh SQLite store)")
+    setup["train"] = measure(
+        [vru, "train", "-q", "--data", str(data), "-m", str(ROOT / "configs/model.yaml")],
+        tracking,
+    )
+    if any(s["exit_code"] != 0 for s in setup.values()):
+        log(f"set-up failed: {setup}")
+        return 1
+    log("set-up: approve and promote with a throwaway board key")
+    public, version = _approve(tracking)
+    governance = work / "governance.yaml"
+    governance.write_text(
+        f"board_public_key_b64: {public}\naudit_log: {tracking / 'audit-log.jsonl'}\n"
+    )
+    config = work / "release.yaml"
+    config.write_text(f"releases_dir: {work / 'releases'}\n")
+
+    log("vru release (its own process)")
+    script = work / "release.py"
+    script.write_text(_RELEASE)
+    run = measure(
+        [
+            sys.executable,
+            str(script),
+            "release",
+            "-q",
+            "--data",
+            str(data),
+            "-c",
+            str(config),
+            "-g",
+            str(governance),
+        ],
+        tracking,
+    )
+    entries = [json.loads(line) for line in (tracking / "audit-log.jsonl").read_text().splitlines()]
+    created = [e for e in entries if e["event"] == "release.created"]
+    report: Json = {
+        "benchmark": "release",
+        "date": dt.date.today().isoformat(),
+        "machine": machine(),
+        "persons": args.persons,
+        "model_version": version,
+        "setup": setup,
+        "release": run,
+        "targets": TARGETS,
+    }
+    if run["exit_code"] == 0 and created:
+        details = created[-1]["details"]
+        scoring = details["scoring"]
+        log("brute-force SHAP on a sample, for the projection")
+        brute = _brute_force(tracking, data, details["as_of_date"])
+        projected = scoring["rows"] / brute["single_call_rows_per_s"]
+        report.update(
+            {
+                "release_id": details["release_id"],
+                "areas": details["areas"],
+                "published": details["published"],
+                "suppression": details["suppression"],
+                "scoring": scoring,
+                "timings": details["timings"],
+                "brute_force_sample": brute,
+                "shap_brute_force_projected_s": round(projected, 1),
+                "shap_saved_s": round(projected - scoring["shap_seconds"], 1),
+                "met": {"wall_s": run["wall_s"] <= TARGETS["wall_s_max"]},
+            }
+        )
+    print(json.dumps(report, indent=2))
+    log(f"wrote {write_result(args.out, 'release', report)}")
+    if args.keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0 if run["exit_code"] == 0 and created else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,509 @@
+"""vru release: refusals, the area table at every level, disclosure, exact SHAP dedup, privacy.
+
+A small real pipeline is built once (generate, link, features, train into a SQLite MLflow
+store); the board's approval is recorded with a real signed review, as in
+tests/governance/test_approval.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from governance.approval import DECISION_TAG, REPORT_TAG, ApprovalError, promote
+from governance.audit_log import AuditLog
+from governance.config import GovernanceConfig
+from governance.contracts.config import load_config
+from governance.contracts.errors import ConfigError
+from governance.disclosure import DisclosureConfig
+from governance.registry import CHAMPION, Registry
+from governance.release_schema import (
+    AREA_COLUMNS,
+    LEVELS,
+    ReleaseError,
+    current_release_id,
+    factor_columns,
+    read_manifest,
+    verify_manifest,
+)
+from governance.review import record_review
+from governance.signing import Decision, generate_keypair
+from governance.verdict import embed_verdict
+from tests.helpers import make_config
+from training.config import PipelineConfig
+from training.features.build import build_features
+from training.generate import generate_city
+from training.linkage.stage import run_link
+from training.model.config import ModelConfig
+from training.model.train import train_model
+from training.release.aggregate import aggregate_areas, area_table
+from training.release.config import ReleaseConfig
+from training.release.run import ReleaseResult, release
+from training.release.score import score_cohort
+from vru.release_command import register
+
+NAME = "vru-risk"
+LATEST = "2025-03-31"
+
+
+@dataclass
+class City:
+    root: Path
+    data: Path
+    registry: Registry
+    version: str
+    public: str
+    key: Path
+    log: AuditLog
+
+    def governance(self) -> GovernanceConfig:
+        return GovernanceConfig(board_public_key_b64=self.public, audit_log=self.log.path)
+
+    def config(self, releases: str = "releases", **kw: object) -> ReleaseConfig:
+        return ReleaseConfig.model_validate({"releases_dir": self.root / releases, **kw})
+
+    def release(self, releases: str = "releases", **kw: object) -> ReleaseResult:
+        return release(
+            self.config(releases, **kw),
+            self.data,
+            registry=self.registry,
+            governance=self.governance(),
+        )
+
+    def audit(self, name: str, version: str) -> str:
+        """Log a report with an embedded verdict (all gates passed) and tag its hash."""
+        info = self.registry.version(name, version)
+        html = embed_verdict(
+            "<html><body><h1>report</h1></body></html>",
+            {"model": name, "version": version, "gates": [], "gates_passed": True},
+        )
+        self.registry.log_artifacts(info, {"report.html": html.encode()})
+        digest = hashlib.sha256(html.encode()).hexdigest()
+        self.registry.set_tags(name, version, {REPORT_TAG: digest})
+        return digest
+
+
+@pytest.fixture(scope="module")
+def city(tmp_path_factory: pytest.TempPathFactory) -> City:
+    root = tmp_path_factory.mktemp("release")
+    data = generate_city(make_config(persons=8_000), root / "data").data_dir
+    pipeline = PipelineConfig.model_validate(
+        {"seed": 1234, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
+    )
+    run_link(pipeline, data)
+    build_features(pipeline.features, data)
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("MLFLOW_TRACKING_URI", uri)
+        mp.chdir(root)
+        mlflow.set_tracking_uri(uri)
+        trained = train_model(pipeline, ModelConfig(lightgbm={"max_rounds": 60}), data)
+    registry = Registry(uri)
+    public = generate_keypair(root / "board.pem", root / "board.pub")
+    return City(
+        root,
+        data,
+        registry,
+        trained.version,
+        public,
+        root / "board.pem",
+        AuditLog(root / "log.jsonl"),
+    )
+
+
+@pytest.fixture(scope="module")
+def released(city: City) -> tuple[ReleaseResult, ReleaseResult]:
+    """The trained version approved and promoted; released twice."""
+    city.audit(NAME, city.version)
+    record_review(
+        city.registry,
+        city.log,
+        city.registry.version(NAME, city.version),
+        decision="approve",
+        reviewer="A. Khan",
+        reasons="Gaps within limits; drivers plausible.",
+        signing_key=city.key,
+        public_key_b64=city.public,
+    )
+    promote(
+        city.registry, city.log, city.registry.version(NAME, city.version), city.public, actor="t"
+    )
+    return city.release(), city.release()
+
+
+def _areas(result: ReleaseResult) -> pd.DataFrame:
+    return pd.read_parquet(result.directory / "areas.parquet")
+
+
+def _nothing_written(city: City, releases: str, since: int = 0) -> None:
+    assert not (city.root / releases).exists()
+    events = [e["event"] for e in city.log.entries()] if city.log.path.exists() else []
+    assert "release.created" not in events[since:]
+
+
+# -- refusals -----------------------------------------------------------------------------
+
+
+def _other_version(city: City, name: str) -> str:
+    """A version of another registered model, from the trained run (its model is real)."""
+    client = city.registry.client
+    if name not in {m.name for m in client.search_registered_models()}:
+        client.create_registered_model(name)
+    info = city.registry.version(NAME, city.version)
+    mv = client.create_model_version(
+        name, source=f"models:/{NAME}/{city.version}", run_id=info.run_id
+    )
+    return str(mv.version)
+
+
+def test_refused_without_a_champion(city: City) -> None:
+    _other_version(city, "no-champion")
+    with pytest.raises(ApprovalError, match="model no-champion has no champion"):
+        city.release("refused-1", model_name="no-champion")
+    _nothing_written(city, "refused-1")
+
+
+def test_refused_when_the_alias_was_moved_by_hand(city: City) -> None:
+    version = _other_version(city, "by-hand")
+    city.registry.set_alias("by-hand", CHAMPION, version)  # MLflow's own client, no checks
+    with pytest.raises(ApprovalError, match="was the alias moved by hand") as caught:
+        city.release("refused-2", model_name="by-hand")
+    assert any("not audited" in p for p in caught.value.problems)
+    _nothing_written(city, "refused-2")
+
+
+def test_refused_when_the_decision_is_unsigned(city: City) -> None:
+    version = _other_version(city, "unsigned")
+    report = city.audit("unsigned", version)
+    decision = Decision(
+        model="unsigned",
+        version=version,
+        report_sha256=report,
+        decision="approve",
+        reviewer="A. Khan",
+        reasons="looks fine",
+        decided_at="2025-01-01T00:00:00+00:00",
+    )
+    city.registry.set_tags("unsigned", version, {DECISION_TAG: json.dumps(asdict(decision))})
+    city.registry.set_alias("unsigned", CHAMPION, version)
+    with pytest.raises(ApprovalError) as caught:
+        city.release("refused-3", model_name="unsigned")
+    assert any("not signed" in p for p in caught.value.problems), caught.value.problems
+    _nothing_written(city, "refused-3")
+
+
+def test_refused_when_environments_disagree(city: City) -> None:
+    with pytest.raises(
+        ConfigError, match="environment 'demo' but the governance config says 'production'"
+    ):
+        city.release("refused-4", environment="demo")
+    _nothing_written(city, "refused-4")
+
+
+def test_a_factor_flag_not_in_the_features_is_a_config_error(
+    city: City, released: tuple[ReleaseResult, ReleaseResult]
+) -> None:
+    factors = [{"name": "made_up", "label": "Made up", "present_when": ["made_up_ever"]}]
+    before = len(city.log.entries())
+    with pytest.raises(ConfigError, match=r"factor flag column\(s\) \['made_up_ever'\]"):
+        city.release("refused-5", factors=factors)
+    _nothing_written(city, "refused-5", since=before)
+
+
+def test_release_config_errors_name_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "release.yaml"
+    path.write_text(
+        "top_drivers: 0\nfactors:\n"
+        "  - {name: a, label: A, present_when: [x_ever]}\n"
+        "  - {name: a, label: A again, present_when: [y_ever]}\n"
+    )
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, ReleaseConfig)
+    assert "'top_drivers' Input should be greater than or equal to 1" in str(caught.value)
+    shared = ReleaseConfig.model_validate(
+        {
+            "factors": [
+                {"name": "a", "label": "A", "present_when": ["x_ever"]},
+                {"name": "b", "label": "B", "present_when": ["y_ever"], "inputs": ["x_12m"]},
+            ]
+        }
+    )
+    with pytest.raises(ValueError, match="model input 'x_12m' is given to both 'a' and 'b'"):
+        shared.factor_inputs(["x_12m", "x_ever", "y_ever"])
+    with pytest.raises(ConfigError, match="each name once; repeated: \\['a'\\]"):
+        path.write_text(
+            "factors:\n  - {name: a, label: A, present_when: [x_ever]}\n"
+            "  - {name: a, label: B, present_when: [y_ever]}\n"
+        )
+        load_config(path, ReleaseConfig)
+
+
+# -- the release ---------------------------------------------------------------------------
+
+
+def test_every_level_is_released_with_the_contract_columns(
+    city: City, released: tuple[ReleaseResult, ReleaseResult]
+) -> None:
+    first, _ = released
+    areas = _areas(first)
+    manifest = read_manifest(first.directory)
+    expected = [*AREA_COLUMNS, *(c for f in manifest.factors for c in factor_columns(f))]
+    assert list(areas.columns) == expected
+    geography = pd.read_parquet(city.data / "geography.parquet")
+    counts = areas["level"].value_counts()
+    assert counts["lsoa"] == len(geography)
+    assert counts["ward"] == geography["ward_code"].nunique()
+    assert counts["borough"] == geography["borough_code"].nunique()
+    assert counts["bcu"] == geography["bcu_code"].nunique()
+    assert counts["city"] == 1
+    assert set(areas["level"]) == set(LEVELS)
+    published = areas[~areas["suppressed"]]
+    assert len(published) > 0.5 * len(areas)
+    # ranks and deciles run 1.. within each level
+    for _, rows in published.groupby("level"):
+        assert rows["rank"].min() == 1 and rows["rank"].max() <= len(rows)
+        assert rows["decile"].between(1, 10).all()
+    assert published["top_drivers"].notna().any()
+
+
+def test_published_figures_pass_disclosure_control(
+    released: tuple[ReleaseResult, ReleaseResult],
+) -> None:
+    rules = DisclosureConfig()
+    areas = _areas(released[0])
+    published = areas[~areas["suppressed"]]
+    assert (published["population"] >= rules.min_population).all()
+    suppressed = areas[areas["suppressed"]]
+    assert suppressed["mean_risk"].isna().all() and suppressed["population"].isna().all()
+    counts = [c for c in areas.columns if c.startswith("count_") and not c.endswith("_suppressed")]
+    for column in ["population", *counts]:
+        values = areas[column].dropna().astype(int)
+        assert (values % rules.rounding_base == 0).all(), column
+    within = published.dropna(subset=["mean_risk", "risk_low", "risk_high"])
+    assert len(within) == len(published)
+    assert (
+        (within["risk_low"] <= within["mean_risk"]) & (within["mean_risk"] <= within["risk_high"])
+    ).all()
+
+
+def test_the_manifest_verifies_and_the_release_is_recorded(
+    city: City, released: tuple[ReleaseResult, ReleaseResult]
+) -> None:
+    first, second = released
+    manifest = read_manifest(second.directory)
+    verify_manifest(manifest, city.public)
+    assert manifest.model_version == city.version
+    assert manifest.report_sha256 == city.registry.version(NAME, city.version).tags[REPORT_TAG]
+    assert manifest.as_of_date == LATEST
+    assert manifest.suppression and manifest.methods["interval"]
+    assert manifest.previous_release_id == first.release_id
+    assert current_release_id(city.root / "releases") == second.release_id
+    info = city.registry.version(NAME, city.version)
+    logged = city.registry.read_artifact(info, f"release/{second.release_id}/manifest.json")
+    assert logged == (second.directory / "manifest.json").read_bytes()
+    entries = [e for e in city.log.entries() if e["event"] == "release.created"]
+    assert [e["details"]["release_id"] for e in entries][-2:] == [
+        first.release_id,
+        second.release_id,
+    ]
+    assert city.log.verify().ok
+    other_board = generate_keypair(city.root / "other.pem", city.root / "other.pub")
+    with pytest.raises(ReleaseError, match="approval does not verify"):
+        verify_manifest(manifest, other_board)
+
+
+def test_the_second_release_carries_the_change(
+    released: tuple[ReleaseResult, ReleaseResult],
+) -> None:
+    first, second = (_areas(r) for r in released)
+    assert first["change_mean_risk"].isna().all()
+    published = second[~second["suppressed"]]
+    # same data and model: every published area is unchanged
+    assert published["change_mean_risk"].notna().all()
+    assert np.allclose(published["change_mean_risk"], 0.0)
+
+
+def test_same_data_gives_the_same_table(
+    city: City, released: tuple[ReleaseResult, ReleaseResult]
+) -> None:
+    again = city.release("releases-again")
+    pd.testing.assert_frame_equal(_areas(again), _areas(released[0]))
+    assert again.release_id != released[0].release_id
+
+
+def test_nothing_about_a_person_is_in_the_release(
+    city: City, released: tuple[ReleaseResult, ReleaseResult]
+) -> None:
+    features = pd.read_parquet(city.data / "features/features.parquet", columns=["person_key"])
+    keys = set(features["person_key"].astype(str))
+    for result in released:
+        areas = _areas(result)
+        assert len(areas) < 1_000  # areas, not people
+        assert not {"person_key", "record_id", "person_id", "risk", "score"} & set(areas.columns)
+        for column in areas.columns:
+            if areas[column].dtype == object or pd.api.types.is_string_dtype(areas[column]):
+                assert not keys & set(areas[column].dropna().astype(str)), column
+        for path in result.directory.iterdir():
+            blob = path.read_bytes()
+            assert not any(k.encode() in blob for k in keys), path.name
+        assert sorted(p.name for p in result.directory.iterdir()) == [
+            "areas.parquet",
+            "manifest.json",
+        ]
+
+
+# -- pure parts ----------------------------------------------------------------------------
+
+
+def _synthetic(seed: int = 3) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """A geography of 24 LSOAs of very different sizes, and a cohort with area effects."""
+    rng = np.random.default_rng(seed)
+    lsoas = [f"L{i:02}" for i in range(24)]
+    geography = pd.DataFrame(
+        {
+            "lsoa_code": lsoas,
+            "lsoa_name": lsoas,
+            "ward_code": [f"W{i // 4}" for i in range(24)],
+            "ward_name": [f"Ward {i // 4}" for i in range(24)],
+            "borough_code": [f"B{i // 12}" for i in range(24)],
+            "borough_name": [f"Borough {i // 12}" for i in range(24)],
+            "bcu_code": "C1",
+            "bcu_name": "Central",
+        }
+    )
+    sizes = rng.integers(3, 400, size=24)
+    codes = np.repeat(lsoas, sizes)
+    effect = np.repeat(rng.normal(0, 0.6, size=24), sizes)
+    risk = 1 / (1 + np.exp(-(-4 + effect + rng.normal(0, 0.8, size=len(codes)))))
+    cohort = pd.DataFrame({"lsoa_code": codes, "risk": risk})
+    return geography, cohort
+
+
+def test_parents_are_the_sums_of_their_children_and_shrinkage_favours_big_areas() -> None:
+    geography, cohort = _synthetic()
+    rng = np.random.default_rng(0)
+    present = rng.random((len(cohort), 2)) < 0.1
+    contributions = rng.normal(0, 0.1, size=(len(cohort), 2))
+    areas = area_table(geography, city_code="city", city_name="City")
+    table = aggregate_areas(
+        areas,
+        geography,
+        cohort["lsoa_code"].to_numpy(),
+        cohort["risk"].to_numpy(),
+        present,
+        contributions,
+        ["a", "b"],
+    )
+    by_code = table.set_index("code")
+    for level in ("lsoa", "ward", "borough", "bcu"):
+        children = table[table["level"] == level]
+        sums = children.groupby("parent_code")[
+            ["population", "expected", "count_a", "count_b"]
+        ].sum()
+        parents = by_code.loc[sums.index]
+        assert (parents["population"] == sums["population"]).all(), level
+        assert np.allclose(parents["expected"], sums["expected"], rtol=0, atol=1e-9), level
+        assert (parents[["count_a", "count_b"]] == sums[["count_a", "count_b"]]).all().all()
+        # the contribution of the parent is the population-weighted mean of its children's
+        weighted = (
+            (children["contrib_a"] * children["population"]).groupby(children["parent_code"]).sum()
+        )
+        assert np.allclose(parents["contrib_a"] * parents["population"], weighted, atol=1e-9)
+    assert by_code.loc["city", "population"] == len(cohort)
+    assert (table["risk_low"] <= table["mean_risk"]).all()
+    assert (table["mean_risk"] <= table["risk_high"]).all()
+
+    lsoa = table[table["level"] == "lsoa"].copy()
+    parent_mean = by_code.loc[lsoa["parent_code"], "mean_risk_raw"].to_numpy()
+    moved = (lsoa["mean_risk"] - lsoa["mean_risk_raw"]).abs()
+    gap = (parent_mean - lsoa["mean_risk_raw"]).abs()
+    assert (moved <= gap + 1e-15).all()  # toward the parent, never past it
+    weight = lsoa["shrinkage_weight"].to_numpy()
+    order = np.argsort(lsoa["population"].to_numpy(), kind="stable")
+    assert 0 < weight.min() < weight.max() < 1
+    assert (np.diff(weight[order]) <= 1e-15).all()  # bigger areas, less shrinkage
+    small, big = lsoa["population"].idxmin(), lsoa["population"].idxmax()
+    assert lsoa.loc[small, "shrinkage_weight"] > 3 * lsoa.loc[big, "shrinkage_weight"]
+    # not shrunk above the ward level
+    assert (
+        table.loc[table["level"].isin(["borough", "bcu", "city"]), "shrinkage_weight"] == 0
+    ).all()
+
+
+def test_shap_dedup_gives_the_same_values(
+    city: City, released: tuple[ReleaseResult, ReleaseResult]
+) -> None:
+    model = city.registry.load_model(city.registry.version(NAME, city.version))
+    features = pd.read_parquet(city.data / "features/features.parquet")
+    cohort = features[features["as_of_date"].astype(str) == LATEST].head(1_500)
+    # repeat some rows so that dedup has something to merge
+    cohort = pd.concat([cohort, cohort.head(400), cohort.head(100)], ignore_index=True)
+    inputs = ReleaseConfig().factor_inputs(list(model.columns))
+    full = score_cohort(model, cohort, inputs, dedup="none")
+    assert full.stats.patterns == len(cohort)
+    for dedup in ("identical", "model_equivalent"):
+        fast = score_cohort(model, cohort, inputs, dedup=dedup)  # type: ignore[arg-type]
+        assert fast.stats.patterns <= len(cohort) - 500
+        assert np.allclose(fast.risk, full.risk, rtol=0, atol=1e-12)
+        assert np.allclose(fast.contributions, full.contributions, rtol=0, atol=1e-9)
+        assert np.allclose(
+            fast.contributions.sum(axis=0), full.contributions.sum(axis=0), rtol=0, atol=1e-9
+        )
+    assert full.stats.identical_rows == len(cohort) - 500
+
+
+def test_the_command_refuses_then_releases(
+    city: City, released: tuple[ReleaseResult, ReleaseResult], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _other_version(city, "no-champion")
+    app = typer.Typer()
+    app.command("noop")(lambda: None)
+    register(app)
+    runner = CliRunner()
+    assert "--governance-config" in runner.invoke(app, ["release", "--help"]).output
+    monkeypatch.chdir(city.root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", city.registry.tracking_uri)
+    gov = city.root / "gov.yaml"
+    gov.write_text(f"board_public_key_b64: {city.public}\naudit_log: {city.log.path}\n")
+    result = runner.invoke(
+        app,
+        [
+            "release",
+            "--data",
+            str(city.data),
+            "-g",
+            str(gov),
+            "--model",
+            "no-champion",
+            "--releases-dir",
+            str(city.root / "refused-cli"),
+        ],
+    )
+    assert result.exit_code == 1, result.output
+    assert "has no champion" in result.output
+    assert not (city.root / "refused-cli").exists()
+    done = runner.invoke(
+        app,
+        [
+            "release",
+            "--data",
+            str(city.data),
+            "-g",
+            str(gov),
+            "--releases-dir",
+            str(city.root / "releases-cli"),
+        ],
+    )
+    assert done.exit_code == 0, done.output
+    made = current_release_id(city.root / "releases-cli")
+    assert made is not None and f"release {made}" in done.output
+    assert "distinct input rows" in done.output

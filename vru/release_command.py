@@ -1,0 +1,115 @@
+"""``vru release``: the command, registered on the ``vru`` app by :func:`register`.
+
+Kept beside :mod:`vru.cli` rather than inside it; ``vru.cli`` calls ``register(app)``. The
+shared helpers of the CLI (logging, the error contract, the step display, the tracking
+default) are imported when the command runs, so either module may be imported first.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+__all__ = ["DEFAULT_RELEASE_CONFIG", "register", "release_command"]
+
+DEFAULT_RELEASE_CONFIG = Path("configs/release.yaml")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``vru release`` to ``app``."""
+    app.command("release")(release_command)
+
+
+def release_command(
+    data: Annotated[
+        Path | None, typer.Option("--data", help="Data directory (default: data/).")
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config", "-c", help="Release YAML (default: configs/release.yaml if present)."
+        ),
+    ] = None,
+    governance_config: Annotated[
+        Path | None,
+        typer.Option(
+            "--governance-config",
+            "-g",
+            help="Governance YAML (default: configs/governance.yaml).",
+        ),
+    ] = None,
+    model: Annotated[
+        str | None, typer.Option("--model", help="Registered model (default: from the config).")
+    ] = None,
+    releases_dir: Annotated[
+        Path | None,
+        typer.Option("--releases-dir", help="Where releases go (default: from the config)."),
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+) -> None:
+    """Release area-level risk figures of the current population from the champion model.
+
+    Refused (exit 1), with every missing condition listed, unless 'champion' points at a
+    version the board approved, by a signature that verifies, for its current audit report.
+    Scores the young people at the latest as-of date, sums risk, risk-factor prevalence and
+    SHAP contributions to LSOAs, wards, boroughs, BCUs and the city, applies disclosure
+    control, and writes <releases_dir>/<release_id>/ (areas.parquet, manifest.json), logs it
+    with the model version and in the audit log, and points CURRENT at it.
+    """
+    from vru import cli
+
+    with cli._stage(quiet):
+        from governance.contracts.config import load_config
+        from training.release.config import ReleaseConfig
+
+        path = config or (DEFAULT_RELEASE_CONFIG if DEFAULT_RELEASE_CONFIG.is_file() else None)
+        overrides = {
+            "model_name": model,
+            "releases_dir": None if releases_dir is None else str(releases_dir),
+        }
+        cfg = load_config(path, ReleaseConfig, overrides)
+        gov = cli._governance_config(governance_config)
+        data_dir = data or cli._pipeline_config(None, {}).data_dir
+        cli._default_tracking()
+        from governance.approval import ApprovalError
+        from governance.registry import Registry
+        from training.release.run import release
+
+        try:
+            with cli._steps(quiet) as step:
+                result = release(
+                    cfg,
+                    data_dir,
+                    registry=Registry(),
+                    governance=gov,
+                    config_path=path,
+                    actor="cli:release",
+                    progress=step,
+                )
+        except ApprovalError as err:
+            cli._err.print(f"[red]{err}[/]", highlight=False)
+            raise typer.Exit(1) from None
+        if quiet:
+            return
+        m, s = result.manifest, result.stats
+        suppressed = result.areas - result.published
+        cli._err.print(
+            f"[bold]release {m.release_id}[/] of {m.model_name} version {m.model_version} "
+            f"({m.environment}), population as of {m.as_of_date}: {result.areas:,} areas, "
+            f"{result.published:,} published, {suppressed:,} suppressed",
+            highlight=False,
+        )
+        cli._err.print(
+            f"  scored {s.rows:,} young people: {s.identical_rows:,} distinct input rows, "
+            f"{s.patterns:,} distinct model paths explained ({s.dedup}); "
+            f"exact SHAP {s.shap_seconds:.1f} s",
+            highlight=False,
+        )
+        previous = m.previous_release_id or "none"
+        cli._err.print(
+            f"  {result.directory}/ (CURRENT; previous {previous}), logged to MLflow "
+            f"under release/{m.release_id}/ and to the audit log",
+            highlight=False,
+        )
