@@ -1,0 +1,787 @@
+"""Statistical disclosure control (SDC) of the area table, before anything is published.
+
+The release publishes one row per area at every level (LSOA, ward, borough, BCU, city).
+Each row's additive figures (``population``, ``expected`` and each factor's ``count_F``) are
+sums over its young people, and a parent's figure is the sum of its children's, so an
+attacker holding the table can difference a parent and its published children. This module
+turns the unpublished figures into a table that is safe to publish, in four steps that use the
+true values and round only at the end (:func:`apply_disclosure_control`):
+
+1. **Primary area suppression.** An area with fewer than ``min_count`` young people publishes
+   nothing but its identity (``level``, ``code``, ``name``, ``parent_code``), with
+   ``suppressed`` true and a ``suppression_reason``.
+2. **Primary prevalence suppression.** A factor count is withheld (``count_F`` null,
+   ``count_F_suppressed`` true) when the young people with the factor, or those without it,
+   number fewer than ``min_count``: a small count identifies the few who have it, a small
+   complement the few who do not. A zero on either side says that *nobody* (or *everybody*)
+   has the factor; with ``zeros_disclosive`` (the default) a zero counts as small. The
+   factor's mean contribution ``contrib_F`` is not a count and stays published.
+3. **Complementary suppression.** Every (parent level, child level) pair in ``hierarchy`` gives
+   one equation per parent, ``parent = sum of children``, for each additive quantity: the
+   whole area (population and expected, withheld together) and each factor count. Until no
+   equation changes, for each equation whose parent is published: if exactly one of its cells
+   is hidden it can be recovered, and if the hidden children together would fail the primary
+   rule their total is itself a disclosive figure; either way the smallest published child
+   is hidden too (the parent, if there is no published child). A hidden parent with all its
+   children published (possible when it was hidden to protect *its* parent) is the case
+   "exactly one hidden cell", so one child is hidden and the protection carries down. A
+   parent hidden by the primary rule needs nothing: each child is no larger than its parent,
+   so all of its children are hidden too. An area that is both a child (of its BCU) and a
+   parent (of its wards), like a borough, takes part in both equations, which is what stops
+   differencing through either hierarchy. When the pairs form one tree, as by default, this
+   leaves no hidden cell that the equations determine: in every equation's component at
+   least two hidden cells remain free (the tests check it with the rank of the equations).
+4. **Rounding.** Population and counts are rounded to the nearest multiple of
+   ``rounding_base`` (halves up). ``expected`` is a sum of probabilities, a count of young
+   people in expectation, so it is rounded to the same base: rounding it to a decimal
+   would let ``parent - children`` recover a withheld area's expected count to that decimal.
+   Counts of 1 or 2 may publish as 0 under base 5; that is the intended uncertainty.
+   Differencing rounded figures leaves an error of up to ``k * base / 2`` over ``k`` cells.
+
+Mean-like figures (``mean_risk``, ``mean_risk_raw``, ``risk_low``, ``risk_high``,
+``shrunk_*``, ``contrib_F``) are rounded to at most the configured decimals, and fewer for
+small areas: comparing two releases between which one young person joined an area of ``n``
+moves its mean by ``(r - mean) / (n + 1)``, so a mean published to a step ``g`` pins the
+newcomer's value ``r`` to an interval of width about ``g (2n + 1)``. The step is chosen so that
+``g * n_low >= differencing_margin``, where ``n_low`` is the smallest true population the
+published (rounded) population allows; any one such figure then leaves an interval at least
+``2 * differencing_margin`` wide (0.1 of risk by default: at most 2 decimals below about 100
+young people). ``rate_per_1000`` is published as ``1000 *`` the published raw mean, so it never
+says more than the mean does. Prevalence is published as the published count over the
+published population, so it says nothing that the counts do not.
+
+What this does not do. Rounding is deterministic, so figures combined across levels or across
+columns of the same area can narrow the interval further than any one figure, and a rounded
+count that moves by one ``rounding_base`` between two releases that differ by one young
+person shows that the newcomer is counted in it. Perturbative methods (a cell-key method)
+address those; they need record keys and are not applied here. Publication also relies on
+the release not shipping its aggregation inputs: a shrinkage weight or interval width derived
+from the exact population would undo the rounding, and :func:`check_no_individuals` refuses
+any column that is not in the release contract.
+
+The defaults (threshold 10, rounding base 5) follow common output-checking practice in
+trusted research environments, where they are the usual rules of thumb for tables of counts.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from governance.contracts.config import load_config
+from governance.contracts.errors import VruError
+from governance.release_schema import AREA_COLUMNS, LEVELS
+
+__all__ = [
+    "COMPLEMENTARY_REASON",
+    "DEFAULT_HIERARCHY",
+    "PRIMARY_REASON",
+    "DisclosureConfig",
+    "DisclosureError",
+    "DisclosureResult",
+    "adaptive_decimals",
+    "apply_disclosure_control",
+    "check_no_individuals",
+    "load_disclosure_config",
+]
+
+IntArray = NDArray[np.int64]
+FloatArray = NDArray[np.float64]
+BoolArray = NDArray[np.bool_]
+ArrayLikeInt = Sequence[int] | NDArray[np.int64] | NDArray[np.float64] | pd.Series
+Level = Literal["lsoa", "ward", "borough", "bcu", "city"]
+
+DEFAULT_HIERARCHY: tuple[tuple[Level, Level], ...] = (
+    ("city", "bcu"),
+    ("bcu", "borough"),
+    ("borough", "ward"),
+    ("ward", "lsoa"),
+)
+PRIMARY_REASON = "primary: fewer than {min_count} young people"
+COMPLEMENTARY_REASON = "complementary: protects a suppressed neighbour"
+
+IDENTITY: tuple[str, ...] = ("level", "code", "name", "parent_code")
+FLAGS: tuple[str, ...] = ("suppressed", "suppression_reason")
+RISK_FIGURES: tuple[str, ...] = ("mean_risk", "risk_low", "risk_high")
+REQUIRED: tuple[str, ...] = (*IDENTITY, "population", "expected", "rate_per_1000", *RISK_FIGURES)
+OPTIONAL_RISK = "mean_risk_raw"
+SHRUNK_PREFIX = "shrunk_"
+# computed from published figures after disclosure control; never an input
+DERIVED: tuple[str, ...] = tuple(c for c in AREA_COLUMNS if c not in (*REQUIRED, OPTIONAL_RISK))
+# names that must never reach a release, whatever else the table holds
+FORBIDDEN: tuple[str, ...] = (
+    "person_key",
+    "person_id",
+    "record_id",
+    "score",
+    "risk",
+    "shrinkage_weight",
+)
+_NAME = r"[a-z][a-z0-9_]*"
+_FACTOR_PATTERNS: tuple[re.Pattern[str], ...] = (
+    re.compile(rf"count_{_NAME}_suppressed"),
+    re.compile(rf"(count|prevalence|contrib)_{_NAME}"),
+    re.compile(rf"{SHRUNK_PREFIX}{_NAME}"),
+)
+_MAX_DECIMALS = 12
+
+_BAD_HIERARCHY_ORDER = (
+    "pair {pair!r}: the parent level must be above the child level in {levels} "
+    "(lsoa lowest, city highest)"
+)
+_REPEATED_PAIR = "pair {pair!r} is listed more than once"
+_MISSING = "areas: missing column(s) {missing}; disclosure control needs {required}"
+_UNKNOWN_COLUMNS = (
+    "areas: column(s) {columns} may not be published; allowed are {allowed} and, per factor F, "
+    "count_F, prevalence_F, contrib_F (and shrunk_* figures)"
+)
+_DERIVED_INPUT = (
+    "areas: column(s) {columns} are computed from published figures after disclosure control; "
+    "drop them before calling apply_disclosure_control"
+)
+_NO_COUNT = "areas: column(s) {columns} name factor(s) {factors} without a count_F column"
+_NO_CONTRIB = "areas: factor(s) {factors} have count_F but no contrib_F column"
+_BAD_LEVEL = "areas: column 'level' has value(s) {values}; allowed are {levels}"
+_BAD_CODE = "areas: column 'code' must be unique and not null; repeated or missing: {codes}"
+_BAD_PARENT = "areas: column 'parent_code' names area(s) {codes} that are not in column 'code'"
+_NOT_COUNTS = "areas: column {column!r} must hold whole numbers >= 0 with no nulls; {n} do not"
+_NOT_NUMBER = "areas: column {column!r} must be numeric with no nulls (got dtype {dtype})"
+_COUNT_ABOVE = "areas: column {column!r} exceeds 'population' in {n} area(s), e.g. {codes}"
+_NO_ANCESTOR = (
+    "areas: {n} {child} area(s) have no {parent} above them through 'parent_code' "
+    "(hierarchy pair {pair!r}), e.g. {codes}"
+)
+_NOT_PUBLISHABLE = "release table: column(s) {columns} may not be published ({why})"
+_SMALL_PUBLISHED = (
+    "release table: {n} published area(s) have population below {threshold} "
+    "(min_count {min_count} rounded to base {base}), e.g. {codes}"
+)
+_NOT_ROUNDED = (
+    "release table: column {column!r} has {n} published value(s) that are not multiples of "
+    "rounding_base {base}, e.g. in {codes}"
+)
+_SMALL_COUNT = (
+    "release table: column {column!r} has {n} published count(s) below {threshold}, e.g. in {codes}"
+)
+_FIGURES_OF_SUPPRESSED = (
+    "release table: suppressed area(s) {codes} still publish figures in column(s) {columns}"
+)
+_FLAG_DISAGREES = "release table: {column!r} is published where {flag!r} is true, e.g. in {codes}"
+
+
+class DisclosureError(VruError, ValueError):
+    """An area table cannot be disclosure-controlled, or a release table is not safe to publish."""
+
+
+class DisclosureConfig(BaseModel):
+    """Statistical disclosure control rules (``configs/disclosure.yaml``).
+
+    The defaults follow common output-checking practice for trusted research environments:
+    a threshold of 10 and rounding to base 5.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_count: int = Field(
+        default=10,
+        ge=1,
+        description=(
+            "Areas with fewer young people are suppressed; a factor count is suppressed when "
+            "those with, or those without, the factor are fewer. Output-checking practice: 10."
+        ),
+    )
+    rounding_base: int = Field(
+        default=5,
+        ge=1,
+        description="Published counts (population, expected, count_F) are rounded to a multiple.",
+    )
+    rate_decimals: int = Field(
+        default=1,
+        ge=0,
+        le=_MAX_DECIMALS,
+        description="At most this many decimals for rate_per_1000 (never finer than the mean).",
+    )
+    risk_decimals: int = Field(
+        default=3,
+        ge=0,
+        le=_MAX_DECIMALS,
+        description="At most this many decimals for mean risks, their interval and prevalence.",
+    )
+    contribution_decimals: int = Field(
+        default=2,
+        ge=0,
+        le=_MAX_DECIMALS,
+        description="At most this many decimals for mean SHAP contributions (log-odds).",
+    )
+    zeros_disclosive: bool = Field(
+        default=True,
+        description=(
+            "A zero count with (or without) a factor says nobody (everybody) has it: treat it "
+            "as below min_count. False publishes zeros as structural."
+        ),
+    )
+    differencing_margin: float = Field(
+        default=0.1,
+        ge=0.0,
+        le=1.0,
+        description=(
+            "Mean-like figures are coarsened so that comparing one of them across two releases "
+            "that differ by one young person leaves that person's value uncertain by at least "
+            "+/- this (risk or log-odds). 0 uses the configured decimals everywhere."
+        ),
+    )
+    hierarchy: tuple[tuple[Level, Level], ...] = Field(
+        default=DEFAULT_HIERARCHY,
+        min_length=1,
+        description=(
+            "(parent level, child level) pairs whose counts add up: each parent's figure is the "
+            "sum of its children's. Complementary suppression protects every pair."
+        ),
+    )
+
+    @field_validator("hierarchy")
+    @classmethod
+    def _parents_above_children(
+        cls, pairs: tuple[tuple[Level, Level], ...]
+    ) -> tuple[tuple[Level, Level], ...]:
+        seen: set[tuple[Level, Level]] = set()
+        for pair in pairs:
+            parent, child = pair
+            if LEVELS.index(parent) <= LEVELS.index(child):
+                raise ValueError(_BAD_HIERARCHY_ORDER.format(pair=list(pair), levels=list(LEVELS)))
+            if pair in seen:
+                raise ValueError(_REPEATED_PAIR.format(pair=list(pair)))
+            seen.add(pair)
+        return pairs
+
+    @property
+    def min_population(self) -> int:
+        """``min_count`` under the name the release contract's readers use for areas."""
+        return self.min_count
+
+
+@dataclass(frozen=True)
+class DisclosureResult:
+    """A disclosure-controlled area table and what was done to it.
+
+    Attributes
+    ----------
+    table
+        Safe to publish: see :func:`apply_disclosure_control` for its columns.
+    counts
+        ``areas``, ``areas_published``, ``areas_suppressed_primary``,
+        ``areas_suppressed_complementary``, ``prevalence_suppressed_primary`` and
+        ``prevalence_suppressed_complementary`` (factor counts withheld in published areas),
+        ``cells_rounded`` (published population, expected and factor counts that rounding
+        changed). Aggregates only: safe to log and to put in the manifest.
+    """
+
+    table: pd.DataFrame
+    counts: dict[str, int]
+
+
+def load_disclosure_config(path: Path | str | None) -> DisclosureConfig:
+    """Read ``configs/disclosure.yaml`` (``None``: the defaults).
+
+    Raises
+    ------
+    ConfigError
+        If the file is missing or not YAML, or a key is unknown or its value not allowed; the
+        message names the file, the key and the value.
+    """
+    return load_config(path, DisclosureConfig)
+
+
+def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> DisclosureResult:
+    """Suppress, protect and round the area table; the input is not changed.
+
+    Parameters
+    ----------
+    areas
+        One row per area: ``level``, ``code``, ``name``, ``parent_code``, ``population``
+        (whole number), ``expected``, ``rate_per_1000``, ``mean_risk``, ``risk_low``,
+        ``risk_high``; optionally ``mean_risk_raw`` and ``shrunk_*`` (risk-scale figures); per
+        factor ``F``: ``count_F`` (whole number), ``contrib_F`` and optionally
+        ``prevalence_F`` (recomputed). Parents' population, expected and counts are the sums
+        of their children's over each pair in ``config.hierarchy``.
+    config
+        The rules.
+
+    Returns
+    -------
+    DisclosureResult
+        ``table`` has, in order: ``level``, ``code``, ``name``, ``parent_code``,
+        ``suppressed`` (bool), ``suppression_reason`` (str or None), ``population`` (Int64),
+        ``expected``, ``rate_per_1000``, ``mean_risk``, [``mean_risk_raw``], ``risk_low``,
+        ``risk_high``, [``shrunk_*``], then per factor ``count_F`` (Int64),
+        ``count_F_suppressed`` (bool), ``prevalence_F`` and ``contrib_F``. Suppressed areas
+        keep only their identity; every other figure is null.
+
+    Raises
+    ------
+    DisclosureError
+        If a column is missing, not publishable or malformed, or an area's chain of parents
+        does not reach the parent level of a hierarchy pair.
+    """
+    factors, shrunk = _validate_areas(areas)
+    frame = areas.reset_index(drop=True)
+    codes = frame["code"].astype(str).to_numpy()
+    code_rank = np.argsort(np.argsort(codes, kind="stable"), kind="stable").astype(np.int64)
+    population = frame["population"].to_numpy(np.int64)
+    counts = {f: frame[f"count_{f}"].to_numpy(np.int64) for f in factors}
+    equations = _equations(frame, config.hierarchy)
+    min_count = config.min_count
+
+    # 1 and 3 for whole areas: population and expected are withheld together
+    primary_area = population < min_count
+    area_hidden = _protect(
+        primary_area,
+        equations,
+        too_small=lambda cells: int(population[cells].sum()) < min_count,
+        size=population,
+        code_rank=code_rank,
+    )
+    # 2 and 3 per factor
+    factor_hidden: dict[str, BoolArray] = {}
+    primary_prevalence = 0
+    complementary_prevalence = 0
+    for factor in factors:
+        with_f = counts[factor]
+        without_f = population - with_f
+        primary = _small_prevalence(with_f, without_f, config) & ~area_hidden
+        hidden = _protect(
+            primary | area_hidden,
+            equations,
+            too_small=_union_prevalence_check(with_f, without_f, config),
+            size=with_f,
+            code_rank=code_rank,
+        )
+        factor_hidden[factor] = hidden
+        primary_prevalence += int(primary.sum())
+        complementary_prevalence += int((hidden & ~primary & ~area_hidden).sum())
+
+    table, rounded = _publish(frame, config, factors, shrunk, area_hidden, factor_hidden)
+    reason = np.full(len(frame), None, dtype=object)
+    reason[area_hidden] = COMPLEMENTARY_REASON
+    reason[primary_area] = PRIMARY_REASON.format(min_count=min_count)
+    table.insert(len(IDENTITY), "suppression_reason", reason)
+    table.insert(len(IDENTITY), "suppressed", area_hidden)
+    check_no_individuals(table, config)
+    summary = {
+        "areas": len(frame),
+        "areas_published": int((~area_hidden).sum()),
+        "areas_suppressed_primary": int(primary_area.sum()),
+        "areas_suppressed_complementary": int((area_hidden & ~primary_area).sum()),
+        "prevalence_suppressed_primary": primary_prevalence,
+        "prevalence_suppressed_complementary": complementary_prevalence,
+        "cells_rounded": rounded,
+    }
+    return DisclosureResult(table=table, counts=summary)
+
+
+def adaptive_decimals(published_population: ArrayLikeInt, config: DisclosureConfig) -> IntArray:
+    """The most decimals a mean-like figure of an area may have, before the configured caps.
+
+    With ``n_low = max(population - rounding_base // 2, min_count)``, the smallest true
+    population the published one allows, the result is the largest ``d`` (at most 12) with
+    ``10**-d * n_low >= differencing_margin``; 12 when the margin is 0.
+
+    Parameters
+    ----------
+    published_population
+        Published (rounded) populations of published areas.
+    config
+        The rules.
+
+    Returns
+    -------
+    numpy.ndarray of int64
+        One number of decimals per area.
+    """
+    published = np.asarray(published_population, dtype=np.float64)
+    if config.differencing_margin == 0:
+        return np.full(published.shape, _MAX_DECIMALS, dtype=np.int64)
+    low = np.maximum(published - config.rounding_base // 2, config.min_count)
+    decimals = np.floor(np.log10(low / config.differencing_margin) + 1e-9)
+    return np.clip(decimals, 0, _MAX_DECIMALS).astype(np.int64)
+
+
+def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = None) -> None:
+    """Refuse a release table that could show anything about a young person.
+
+    Checks that every column is in the release contract (never a person key, identifier,
+    score or aggregation input such as a shrinkage weight); that every published area has a
+    population of at least ``min_count`` rounded to ``rounding_base`` (the least a true
+    population of ``min_count`` can publish as); that published counts are multiples of the
+    base and not below that threshold (zeros allowed only when ``zeros_disclosive`` is off);
+    and that suppressed areas and withheld counts publish nothing.
+
+    Parameters
+    ----------
+    table
+        A disclosure-controlled area table (before or after rank, decile, drivers, change).
+    config
+        The rules it was made with; the defaults if omitted.
+
+    Raises
+    ------
+    DisclosureError
+        Naming the offending columns, or the count and codes of the offending areas.
+    """
+    rules = config or DisclosureConfig()
+    columns = [str(c) for c in table.columns]
+    forbidden = [c for c in columns if c in FORBIDDEN]
+    if forbidden:
+        raise DisclosureError(
+            _NOT_PUBLISHABLE.format(columns=forbidden, why="identifiers, scores or inputs")
+        )
+    unknown = [c for c in columns if not _publishable(c)]
+    if unknown:
+        raise DisclosureError(
+            _NOT_PUBLISHABLE.format(columns=unknown, why="not in the release contract")
+        )
+    missing = [c for c in ("code", "suppressed", "population") if c not in columns]
+    if missing:
+        raise DisclosureError(_MISSING.format(missing=missing, required=["code", "suppressed"]))
+
+    suppressed = table["suppressed"].astype(bool).to_numpy()
+    codes = table["code"].astype(str).to_numpy()
+    threshold = _round_counts(np.array([rules.min_count]), rules.rounding_base)[0]
+    population = pd.to_numeric(table["population"]).to_numpy(np.float64, na_value=np.nan)
+    small = ~suppressed & ~(population >= threshold)
+    if small.any():
+        raise DisclosureError(
+            _SMALL_PUBLISHED.format(
+                n=int(small.sum()),
+                threshold=threshold,
+                min_count=rules.min_count,
+                base=rules.rounding_base,
+                codes=list(codes[small][:5]),
+            )
+        )
+    figures = [c for c in columns if c not in (*IDENTITY, *FLAGS) and not c.endswith("_suppressed")]
+    leaking = [c for c in figures if table.loc[suppressed, c].notna().any()]
+    if leaking:
+        rows = table.loc[suppressed, leaking].notna().any(axis=1).to_numpy()
+        raise DisclosureError(
+            _FIGURES_OF_SUPPRESSED.format(codes=list(codes[suppressed][rows][:5]), columns=leaking)
+        )
+    for column in ["population", *(c for c in columns if _is_count(c))]:
+        values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
+        shown = ~np.isnan(values)
+        off_base = shown & (np.mod(values, rules.rounding_base) != 0)
+        if off_base.any():
+            raise DisclosureError(
+                _NOT_ROUNDED.format(
+                    column=column,
+                    n=int(off_base.sum()),
+                    base=rules.rounding_base,
+                    codes=list(codes[off_base][:5]),
+                )
+            )
+        if column == "population":
+            continue
+        zero_ok = (values == 0) & (not rules.zeros_disclosive)
+        below = shown & (values < threshold) & ~zero_ok
+        if below.any():
+            raise DisclosureError(
+                _SMALL_COUNT.format(
+                    column=column,
+                    n=int(below.sum()),
+                    threshold=threshold,
+                    codes=list(codes[below][:5]),
+                )
+            )
+        flag = f"{column}_suppressed"
+        if flag in columns:
+            disagree = shown & table[flag].astype(bool).to_numpy()
+            if disagree.any():
+                raise DisclosureError(
+                    _FLAG_DISAGREES.format(
+                        column=column, flag=flag, codes=list(codes[disagree][:5])
+                    )
+                )
+
+
+# --------------------------------------------------------------------------------------------
+# input
+
+
+def _publishable(column: str) -> bool:
+    return column in AREA_COLUMNS or any(p.fullmatch(column) for p in _FACTOR_PATTERNS)
+
+
+def _is_count(column: str) -> bool:
+    return column.startswith("count_") and not column.endswith("_suppressed")
+
+
+def _validate_areas(areas: pd.DataFrame) -> tuple[list[str], list[str]]:
+    """Check the unpublished table's columns and values; return its factors and shrunk figures."""
+    columns = [str(c) for c in areas.columns]
+    missing = [c for c in REQUIRED if c not in columns]
+    if missing:
+        raise DisclosureError(_MISSING.format(missing=missing, required=list(REQUIRED)))
+    derived = [c for c in columns if c in DERIVED or c.endswith("_suppressed")]
+    if derived:
+        raise DisclosureError(_DERIVED_INPUT.format(columns=derived))
+    unknown = [c for c in columns if c in FORBIDDEN or not _publishable(c)]
+    if unknown:
+        allowed = [*REQUIRED, OPTIONAL_RISK]
+        raise DisclosureError(_UNKNOWN_COLUMNS.format(columns=unknown, allowed=allowed))
+
+    factors = [c.removeprefix("count_") for c in columns if c.startswith("count_")]
+    orphans = [
+        c
+        for c in columns
+        if c.startswith(("prevalence_", "contrib_")) and c.split("_", 1)[1] not in factors
+    ]
+    if orphans:
+        names = sorted({c.split("_", 1)[1] for c in orphans})
+        raise DisclosureError(_NO_COUNT.format(columns=orphans, factors=names))
+    no_contrib = [f for f in factors if f"contrib_{f}" not in columns]
+    if no_contrib:
+        raise DisclosureError(_NO_CONTRIB.format(factors=no_contrib))
+    shrunk = [c for c in columns if c.startswith(SHRUNK_PREFIX)]
+
+    bad_levels = sorted(set(areas["level"].dropna().astype(str)) - set(LEVELS))
+    if bad_levels or areas["level"].isna().any():
+        raise DisclosureError(_BAD_LEVEL.format(values=bad_levels or [None], levels=list(LEVELS)))
+    code = areas["code"]
+    if code.isna().any() or code.duplicated().any():
+        bad = code[code.isna() | code.duplicated(keep=False)].astype(str).unique()
+        raise DisclosureError(_BAD_CODE.format(codes=list(bad[:5])))
+    parents = areas["parent_code"].dropna()
+    strangers = parents[~parents.isin(code)].astype(str).unique()
+    if len(strangers):
+        raise DisclosureError(_BAD_PARENT.format(codes=list(strangers[:5])))
+
+    population = _whole_numbers(areas, "population")
+    for factor in factors:
+        column = f"count_{factor}"
+        count = _whole_numbers(areas, column)
+        above = count > population
+        if above.any():
+            raise DisclosureError(
+                _COUNT_ABOVE.format(
+                    column=column,
+                    n=int(above.sum()),
+                    codes=list(code.astype(str).to_numpy()[above][:5]),
+                )
+            )
+    for column in ["expected", *(f"contrib_{f}" for f in factors)]:
+        if not pd.api.types.is_numeric_dtype(areas[column]):
+            raise DisclosureError(_NOT_NUMBER.format(column=column, dtype=areas[column].dtype))
+    if areas["expected"].isna().any():
+        raise DisclosureError(_NOT_NUMBER.format(column="expected", dtype=areas["expected"].dtype))
+    return factors, shrunk
+
+
+def _whole_numbers(areas: pd.DataFrame, column: str) -> IntArray:
+    series = areas[column]
+    if not pd.api.types.is_numeric_dtype(series) or pd.api.types.is_bool_dtype(series):
+        raise DisclosureError(_NOT_COUNTS.format(column=column, n=len(series)))
+    values = series.to_numpy(np.float64, na_value=np.nan)
+    bad = ~np.isfinite(values) | (values < 0) | (values != np.round(values))
+    if bad.any():
+        raise DisclosureError(_NOT_COUNTS.format(column=column, n=int(bad.sum())))
+    return values.astype(np.int64)
+
+
+def _equations(
+    frame: pd.DataFrame, hierarchy: tuple[tuple[Level, Level], ...]
+) -> list[tuple[int, IntArray]]:
+    """``(parent row, child rows)`` for every parent of every pair: parent = sum of children."""
+    levels = frame["level"].astype(str).to_numpy()
+    row_of = pd.Series(np.arange(len(frame)), index=frame["code"].to_numpy())
+    parent_codes = frame["parent_code"]
+    has_parent = parent_codes.notna().to_numpy()
+    parent_row = np.full(len(frame), -1, dtype=np.int64)
+    parent_row[has_parent] = row_of.loc[parent_codes[has_parent].to_numpy()].to_numpy()
+    codes = frame["code"].astype(str).to_numpy()
+
+    equations: list[tuple[int, IntArray]] = []
+    for parent_level, child_level in hierarchy:
+        children = np.flatnonzero(levels == child_level)
+        if len(children) == 0 or not (levels == parent_level).any():
+            continue
+        ancestor = np.full(len(children), -1, dtype=np.int64)
+        current = parent_row[children]
+        for _ in LEVELS:  # at most one step per level
+            live = current >= 0
+            found = live & (ancestor < 0)
+            found[found] = levels[current[found]] == parent_level
+            ancestor[found] = current[found]
+            current = np.where(live, parent_row[np.maximum(current, 0)], -1)
+        orphans = children[ancestor < 0]
+        if len(orphans):
+            raise DisclosureError(
+                _NO_ANCESTOR.format(
+                    n=len(orphans),
+                    child=child_level,
+                    parent=parent_level,
+                    pair=[parent_level, child_level],
+                    codes=list(codes[orphans][:5]),
+                )
+            )
+        order = np.lexsort((children, ancestor))
+        ancestor, children = ancestor[order], children[order]
+        starts = np.flatnonzero(np.r_[True, ancestor[1:] != ancestor[:-1]])
+        for part in np.split(np.arange(len(children)), starts[1:]):
+            equations.append((int(ancestor[part[0]]), children[part]))
+    return equations
+
+
+# --------------------------------------------------------------------------------------------
+# suppression
+
+
+def _small_prevalence(with_f: IntArray, without_f: IntArray, config: DisclosureConfig) -> BoolArray:
+    """Counts too small to publish: fewer than ``min_count`` with, or without, the factor."""
+    small = (with_f < config.min_count) | (without_f < config.min_count)
+    if not config.zeros_disclosive:  # a structural zero on either side is publishable
+        small &= ~((with_f == 0) | (without_f == 0)) | (with_f + without_f < config.min_count)
+    return small
+
+
+def _union_prevalence_check(
+    with_f: IntArray, without_f: IntArray, config: DisclosureConfig
+) -> Callable[[IntArray], bool]:
+    """Whether some areas' counts, taken together, would fail the primary prevalence rule."""
+
+    def too_small(cells: IntArray) -> bool:
+        total = np.array([with_f[cells].sum()]), np.array([without_f[cells].sum()])
+        return bool(_small_prevalence(*total, config)[0])
+
+    return too_small
+
+
+def _protect(
+    primary: BoolArray,
+    equations: list[tuple[int, IntArray]],
+    *,
+    too_small: Callable[[IntArray], bool],
+    size: IntArray,
+    code_rank: IntArray,
+) -> BoolArray:
+    """Complementary suppression of one additive quantity, to a fixed point.
+
+    In every equation with a published parent, the hidden cells must be none or at least two,
+    and the hidden children together must pass the primary rule (``too_small`` is false). A
+    hidden parent with every child published is one hidden cell too. Each repair hides the
+    published child with the smallest ``size`` (then code), or the parent when it has no
+    published child. Each repair hides one more cell, so the loop ends.
+    """
+    hidden = primary.copy()
+    changed = True
+    while changed:
+        changed = False
+        for parent, children in equations:
+            hidden_children = children[hidden[children]]
+            n_hidden = len(hidden_children) + int(hidden[parent])
+            if n_hidden == 0:
+                continue
+            exposed = n_hidden == 1 or (not hidden[parent] and too_small(hidden_children))
+            if not exposed:
+                continue
+            published = children[~hidden[children]]
+            if len(published):
+                pick = published[np.lexsort((code_rank[published], size[published]))[0]]
+            else:  # the only child is hidden: the parent equals it
+                pick = parent
+            hidden[pick] = True
+            changed = True
+    return hidden
+
+
+# --------------------------------------------------------------------------------------------
+# rounding
+
+
+def _round_counts(values: IntArray, base: int) -> IntArray:
+    """Nearest multiple of ``base``, halves up."""
+    return (values + base // 2) // base * base
+
+
+def _round_rows(values: FloatArray, decimals: IntArray) -> FloatArray:
+    """Round each value to its own number of decimals."""
+    out = values.copy()
+    for d in np.unique(decimals):
+        rows = decimals == d
+        out[rows] = np.round(values[rows], int(d))
+    return out
+
+
+def _nullable(values: IntArray, hidden: BoolArray) -> pd.arrays.IntegerArray:
+    """Whole numbers with the hidden ones null (pandas ``Int64``)."""
+    return pd.arrays.IntegerArray(np.where(hidden, 0, values).astype(np.int64), hidden.copy())
+
+
+def _float(frame: pd.DataFrame, column: str) -> FloatArray:
+    return pd.to_numeric(frame[column]).to_numpy(np.float64, na_value=np.nan)
+
+
+def _publish(
+    frame: pd.DataFrame,
+    config: DisclosureConfig,
+    factors: list[str],
+    shrunk: list[str],
+    area_hidden: BoolArray,
+    factor_hidden: dict[str, BoolArray],
+) -> tuple[pd.DataFrame, int]:
+    """The published columns (without the flags) and how many additive cells rounding moved."""
+    base = config.rounding_base
+    shown = ~area_hidden
+    population = frame["population"].to_numpy(np.int64)
+    published_population = _round_counts(population, base)
+    decimals = adaptive_decimals(published_population, config)
+    risk_d = np.minimum(decimals, config.risk_decimals)
+    contrib_d = np.minimum(decimals, config.contribution_decimals)
+
+    def risk(column: str) -> FloatArray:
+        return np.where(shown, _round_rows(_float(frame, column), risk_d), np.nan)
+
+    expected = _float(frame, "expected")
+    published_expected = np.floor(expected / base + 0.5) * base
+    out = frame[list(IDENTITY)].copy()
+    out["population"] = _nullable(published_population, area_hidden)
+    out["expected"] = np.where(shown, published_expected, np.nan)
+    if OPTIONAL_RISK in frame.columns:
+        raw = risk(OPTIONAL_RISK)
+    else:
+        raw = np.where(shown, _round_rows(_float(frame, "rate_per_1000") / 1000.0, risk_d), np.nan)
+    out["rate_per_1000"] = np.round(1000.0 * raw, config.rate_decimals)
+    out["mean_risk"] = risk("mean_risk")
+    if OPTIONAL_RISK in frame.columns:
+        out[OPTIONAL_RISK] = raw
+    out["risk_low"] = risk("risk_low")
+    out["risk_high"] = risk("risk_high")
+    for column in shrunk:
+        out[column] = risk(column)
+
+    rounded = int((shown & (published_population != population)).sum())
+    rounded += int((shown & (published_expected != expected)).sum())
+    for factor in factors:
+        count = frame[f"count_{factor}"].to_numpy(np.int64)
+        hidden = factor_hidden[factor]
+        published_count = _round_counts(count, base)
+        rounded += int((~hidden & (published_count != count)).sum())
+        out[f"count_{factor}"] = _nullable(published_count, hidden)
+        out[f"count_{factor}_suppressed"] = hidden
+        with np.errstate(invalid="ignore", divide="ignore"):
+            prevalence = published_count / np.maximum(published_population, 1)
+        out[f"prevalence_{factor}"] = np.where(
+            hidden | (published_population == 0),
+            np.nan,
+            np.round(prevalence, config.risk_decimals),
+        )
+        contrib = _round_rows(_float(frame, f"contrib_{factor}"), contrib_d)
+        out[f"contrib_{factor}"] = np.where(shown, contrib, np.nan)
+    return out.reset_index(drop=True), rounded
