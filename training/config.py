@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from training.features.config import FeaturesConfig
 from training.linkage.config import LinkConfig
+from training.spark import SparkConfig
 
 __all__ = [
     "EthnicGroup",
@@ -391,3 +392,4 @@ class PipelineConfig(_Section):
     generate: GenerateConfig = GenerateConfig()
     link: LinkConfig = LinkConfig()
     features: FeaturesConfig = FeaturesConfig()
+    spark: SparkConfig = SparkConfig()

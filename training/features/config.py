@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from training.spark import Engine
+
 __all__ = ["ExpiresAfter", "FeaturesConfig", "Outcome", "Policy"]
 
 Outcome = Literal["victim", "perpetrator", "either"]
@@ -56,6 +58,11 @@ class FeaturesConfig(BaseModel):
     policy: dict[str, Policy] = Field(
         default_factory=lambda: {"sex": "prohibited", "ethnicity": "prohibited"},
         description="Per feature: allowed (default), prohibited, or {expires_after: years}.",
+    )
+    engine: Engine = Field(
+        "duckdb",
+        exclude=True,  # where it runs, not what it means: not in the config hash
+        description="Where the feature SQL runs: duckdb (one machine) or spark (the spark: section).",
     )
 
     @field_validator("as_of_dates")

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training.spark import Engine
+
 __all__ = ["LinkConfig", "SourceMapping", "default_sources"]
 
 Sex = Literal["M", "F"]
@@ -113,6 +115,12 @@ class LinkConfig(BaseModel):
         0.01, gt=0, lt=1, description="Scored pairs kept for the report's precision-recall curve."
     )
     u_max_pairs: float = Field(5e6, ge=1e4, description="Random pairs sampled to estimate u.")
+    u_min_count_per_level: int | None = Field(
+        100,
+        ge=1,
+        description="u estimation stops once every level has seen this many pairs; empty: "
+        "it counts every sampled pair (slower, and the same on every engine).",
+    )
     em_max_pairs: float = Field(2e6, ge=1e4, description="Pairs per EM training session, at most.")
     recall_of_deterministic_rules: float = Field(
         0.7,
@@ -122,6 +130,11 @@ class LinkConfig(BaseModel):
     )
     duckdb_memory_limit: str | None = Field(
         None, description="e.g. '10GB'; DuckDB's default if empty."
+    )
+    engine: Engine = Field(
+        "duckdb",
+        exclude=True,  # where it runs, not what it means: not in the config hash
+        description="Where Splink runs: duckdb (one machine) or spark (the spark: section).",
     )
 
     @model_validator(mode="after")

@@ -1,0 +1,166 @@
+"""The Spark engine: its settings (the ``spark:`` section of ``configs/pipeline.yaml``) and sessions.
+
+``vru link`` and ``vru features`` run on DuckDB by default (one machine, nothing to set up).
+With ``engine: spark`` in their section, or ``--engine spark``, they run the same definitions
+on Spark: Splink's Spark backend for linkage, Spark SQL transpiled from the one feature SQL for
+features. The master comes from here: ``local[*]`` uses this machine's cores; a cluster's URL
+(``spark://...``, ``yarn``, ``k8s://...``) runs the same code there.
+
+PySpark is an optional extra and Spark needs a Java 17 runtime. Both are checked before a
+session starts, and a missing one gets an error that names the fix.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance.contracts.errors import VruError
+
+if TYPE_CHECKING:
+    from pyspark.sql import SparkSession
+
+__all__ = ["ENGINES", "Engine", "EngineUnavailableError", "SparkConfig", "spark_session"]
+
+Engine = Literal["duckdb", "spark"]
+ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
+MIN_JAVA = 17
+
+_NO_PYSPARK = (
+    "engine 'spark' needs PySpark, which is not installed: "
+    "install the spark extra: pip install -e .[spark]"
+)
+_NO_JAVA = (
+    "engine 'spark' needs Java {need} or newer ({found}): "
+    "Java 17 is needed: scripts/ensure-java.sh installs it (and prints a JAVA_HOME to set if it "
+    "had to unpack one)"
+)
+_SESSION_FAILED = "engine 'spark': the Spark session did not start on master {master!r} ({err})"
+
+
+class EngineUnavailableError(VruError, RuntimeError):
+    """The configured engine cannot run here (a missing package or runtime)."""
+
+
+class SparkConfig(BaseModel):
+    """Where and how Spark runs when a stage's ``engine`` is ``spark``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    master: str = Field(
+        "local[*]", min_length=1, description="local[N], spark://host:port, yarn or k8s://..."
+    )
+    app_name: str = Field("vru-risk", min_length=1)
+    driver_memory: str = Field(
+        "4g",
+        pattern=r"^[1-9][0-9]*[kmgt]$",
+        description="JVM heap of the driver (in local mode, of everything), e.g. '4g'.",
+    )
+    shuffle_partitions: int = Field(
+        8,
+        ge=1,
+        description="spark.sql.shuffle.partitions: small for local mode, ~2-3x the cores on a cluster.",
+    )
+    checkpoint_dir: Path | None = Field(
+        None,
+        description="Where Splink writes its intermediate tables as Parquet (on a cluster: "
+        "shared storage); a temporary directory on this machine when empty.",
+    )
+    conf: dict[str, str] = Field(
+        default_factory=dict, description="Further Spark settings, e.g. spark.executor.memory."
+    )
+
+
+def spark_session(config: SparkConfig) -> SparkSession:
+    """Start (or reuse) the Spark session that ``config`` describes.
+
+    Raises
+    ------
+    EngineUnavailableError
+        PySpark is not installed, no Java 17+ runtime is found, or the session fails to start.
+    """
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise EngineUnavailableError(_NO_PYSPARK) from None
+    _ensure_java()
+    from splink.backends.spark import similarity_jar_location
+
+    settings: dict[str, str] = {
+        "spark.driver.memory": config.driver_memory,
+        "spark.sql.shuffle.partitions": str(config.shuffle_partitions),
+        # Splink's string-similarity functions (Jaro-Winkler, Damerau-Levenshtein) for Spark
+        "spark.jars": similarity_jar_location(),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.execution.arrow.useLargeVarTypes": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.ui.enabled": "false",
+        **config.conf,
+    }
+    builder: Any = SparkSession.builder.master(config.master).appName(config.app_name)
+    for key, value in settings.items():
+        builder = builder.config(key, value)
+    try:
+        session = builder.getOrCreate()
+    except Exception as err:  # py4j and JVM start-up errors have no common base class
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise EngineUnavailableError(
+            _SESSION_FAILED.format(master=config.master, err=first)
+        ) from None
+    session.sparkContext.setLogLevel("ERROR")
+    # Splink breaks the lineage of its iterative steps (EM, clustering) by writing Parquet here
+    checkpoint = config.checkpoint_dir or Path(tempfile.mkdtemp(prefix="vru-spark-"))
+    if config.checkpoint_dir is None:
+        atexit.register(shutil.rmtree, checkpoint, ignore_errors=True)
+    session.sparkContext.setCheckpointDir(str(checkpoint))
+    return session
+
+
+def _ensure_java() -> None:
+    """Find a Java 17+ runtime for PySpark, or raise an error that names the fix.
+
+    Order: ``JAVA_HOME``; ``java`` on ``PATH``; the JRE that ``scripts/ensure-java.sh``
+    unpacks into the virtual environment (``<venv>/jre``), which is then used via JAVA_HOME.
+    """
+    local = Path(sys.prefix) / "jre"
+    candidates: list[tuple[str, Path | None]] = []
+    if home := os.environ.get("JAVA_HOME"):
+        candidates.append((str(Path(home) / "bin" / "java"), None))
+    if found := shutil.which("java"):
+        candidates.append((found, None))
+    if (local / "bin" / "java").is_file():
+        candidates.append((str(local / "bin" / "java"), local))
+    seen: list[str] = []
+    for java, home_to_set in candidates:
+        version = _java_version(java)
+        seen.append(f"{java}: {version if version else 'does not run'}")
+        if version is not None and version >= MIN_JAVA:
+            if home_to_set is not None:
+                os.environ["JAVA_HOME"] = str(home_to_set)
+            return
+    found_text = "; ".join(seen) if seen else "no java on PATH and JAVA_HOME is not set"
+    raise EngineUnavailableError(_NO_JAVA.format(need=MIN_JAVA, found=found_text))
+
+
+def _java_version(java: str) -> int | None:
+    """The major version that ``java -version`` reports (8 for 1.8), or None."""
+    try:
+        out = subprocess.run(
+            [java, "-version"], capture_output=True, text=True, timeout=30, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    match = re.search(r'version "(\d+)(?:\.(\d+))?', out.stderr + out.stdout)
+    if match is None:
+        return None
+    major = int(match.group(1))
+    return int(match.group(2) or 0) if major == 1 else major
