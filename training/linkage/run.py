@@ -1,4 +1,10 @@
-"""Run a linkage: read, standardise, profile, train, score, cluster, write the spine."""
+"""Run a linkage: read, standardise, profile, train, score, cluster, write the spine.
+
+Reading, standardising and profiling run in DuckDB whatever the engine (one linear pass over
+the extracts). The Splink model (training, scoring, clustering: the pairwise work that grows
+with the square of the blocks) runs on the configured engine: DuckDB, or Spark through
+Splink's Spark backend, with the same settings, training steps and thresholds.
+"""
 
 from __future__ import annotations
 
@@ -6,16 +12,21 @@ import logging
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import pandas as pd
 from splink import DuckDBAPI, Linker
+from splink.internals.database_api import DatabaseAPI
 
 from governance.contracts.errors import ExtractError
 from training.linkage.config import LinkConfig, SourceMapping
 from training.linkage.model import settings, training_rules
 from training.linkage.standardise import dob_expression, profiles_sql, standardised_sql
+from training.spark import SparkConfig
+
+if TYPE_CHECKING:
+    from splink.internals.splink_dataframe import SplinkDataFrame
 
 __all__ = ["Linkage", "link_extracts"]
 
@@ -42,8 +53,14 @@ class Linkage:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
-    """Link every configured extract under ``data_dir`` into clusters of profiles."""
+def link_extracts(
+    config: LinkConfig, data_dir: Path, seed: int, spark: SparkConfig | None = None
+) -> Linkage:
+    """Link every configured extract under ``data_dir`` into clusters of profiles.
+
+    ``config.engine`` chooses where Splink runs; ``spark`` says how Spark runs (the pipeline's
+    ``spark:`` section; its defaults when not given).
+    """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
     con = duckdb.connect()
@@ -66,14 +83,16 @@ def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
     timings["standardise_s"] = time.perf_counter() - clock
 
     clock = time.perf_counter()
-    db_api = DuckDBAPI(connection=con)
-    profiles = db_api.register("profiles")
+    db_api, table = _splink_backend(con, config, spark or SparkConfig())
+    profiles = db_api.register(table)
     linker = Linker(profiles, settings(), log_level=None)
     rules = training_rules()
     linker.training.estimate_probability_two_random_records_match(
         rules["deterministic"], recall=config.recall_of_deterministic_rules
     )
-    linker.training.estimate_u_using_random_sampling(max_pairs=config.u_max_pairs, seed=seed)
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=config.u_max_pairs, seed=seed, min_count_per_level=config.u_min_count_per_level
+    )
     for rule in rules["em"]:
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
@@ -88,8 +107,8 @@ def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
     clustered = linker.clustering.cluster_pairwise_predictions_at_threshold(
         predictions, threshold_match_probability=config.threshold
     )
-    clusters = clustered.as_pandas_dataframe()[["unique_id", "cluster_id"]]
-    pairs = predictions.as_pandas_dataframe()[
+    clusters = _frame(clustered)[["unique_id", "cluster_id"]]
+    pairs = _frame(predictions)[
         ["unique_id_l", "unique_id_r", "match_probability", "match_weight", "source_l", "source_r"]
     ]
     timings["cluster_s"] = time.perf_counter() - clock
@@ -106,6 +125,28 @@ def link_extracts(config: LinkConfig, data_dir: Path, seed: int) -> Linkage:
         },
         timings=timings,
     )
+
+
+def _splink_backend(
+    con: duckdb.DuckDBPyConnection, config: LinkConfig, spark: SparkConfig
+) -> tuple[DatabaseAPI[Any], str]:
+    """Splink's database for the configured engine, and the name of the profiles table in it."""
+    if config.engine == "duckdb":
+        return DuckDBAPI(connection=con), "profiles"
+    from splink.backends.spark import SparkAPI
+
+    from training.spark import spark_session
+
+    session = spark_session(spark)
+    # the profiles go to Spark as Arrow: the same rows and types that DuckDB's Splink reads
+    frame = session.createDataFrame(con.sql("SELECT * FROM profiles").to_arrow_table())
+    frame.createOrReplaceTempView("vru_profiles")
+    return SparkAPI(spark_session=session, break_lineage_method="parquet"), "vru_profiles"
+
+
+def _frame(table: SplinkDataFrame) -> pd.DataFrame:
+    """A Splink result as pandas; through Arrow, which every backend (Spark too) converts."""
+    return table.as_pyarrow_table().to_pandas()
 
 
 def _register(

@@ -39,7 +39,7 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
     """Link the configured extracts in ``data_dir`` and write ``data_dir/linked/``."""
     started = time.perf_counter()
     cfg = config.link
-    linkage = link_extracts(cfg, data_dir, seed=config.seed)
+    linkage = link_extracts(cfg, data_dir, seed=config.seed, spark=config.spark)
     records = linkage.con.execute(
         "SELECT source, record_id, unique_id, truth_id, sex FROM records ORDER BY source, record_id"
     ).df()
@@ -57,6 +57,7 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
         "seed": config.seed,
         "config_hash": config_hash(cfg),
         "threshold": cfg.threshold,
+        "engine": cfg.engine,
         "records": len(spine),
         "records_per_source": {k: int(v) for k, v in spine.groupby("source").size().items()},
         "profiles_per_source": {k: int(v) for k, v in profiles},
