@@ -1,6 +1,7 @@
 """``vru features``: cohorts at each as-of date, their features and labels, written as Parquet.
 
-Everything is one DuckDB session over the extracts, the spine and the geography. Features
+Everything is one SQL session (DuckDB, or Spark with ``engine: spark``) over the extracts, the
+spine and the geography, from one definition of each table (see :mod:`.engines`). Features
 see only events strictly before the as-of date; the label sees only events from the as-of
 date to the end of the label window. A row's label is complete when that window has ended
 within the data.
@@ -15,17 +16,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
-
 from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import SOURCES, DataLayout
 from training.features.config import FeaturesConfig
 from training.features.definitions import SENSITIVE, FeatureSpec, all_features, feature_sql
+from training.features.engines import Step, run_duckdb, run_spark
 from training.features.events import events_sql, label_condition, persons_sql, residence_sql
+from training.spark import SparkConfig
 from training.storage import file_sha256, staged_directory, write_json_atomic
 
-__all__ = ["FEATURES_FILE", "FeatureSet", "build_features", "context_features", "features_sql"]
+__all__ = [
+    "FEATURES_FILE",
+    "FeatureSet",
+    "build_features",
+    "cohort_sql",
+    "context_features",
+    "features_sql",
+]
 
 logger = logging.getLogger("vru.features")
 FEATURES_FILE = "features.parquet"
@@ -81,8 +89,14 @@ def context_features(config: FeaturesConfig) -> list[FeatureSpec]:
     ]
 
 
-def build_features(config: FeaturesConfig, data_dir: Path) -> FeatureSet:
-    """Build and write ``data_dir/features/``: features, labels and a manifest."""
+def build_features(
+    config: FeaturesConfig, data_dir: Path, spark: SparkConfig | None = None
+) -> FeatureSet:
+    """Build and write ``data_dir/features/``: features, labels and a manifest.
+
+    ``config.engine`` chooses where the SQL runs; ``spark`` says how Spark runs (the pipeline's
+    ``spark:`` section; its defaults when not given). Both engines write the same table.
+    """
     started = time.perf_counter()
     layout = DataLayout(data_dir)
     spine = layout.linked_dir / "spine.parquet"
@@ -95,34 +109,24 @@ def build_features(config: FeaturesConfig, data_dir: Path) -> FeatureSet:
     data_end = config.data_end or _data_end(layout.manifest)
     specs = all_features(config.windows_months)
 
-    con = duckdb.connect()
-    con.execute(f"CREATE TEMP VIEW spine AS SELECT * FROM read_parquet('{spine}')")
-    con.execute(f"CREATE TEMP TABLE events AS {events_sql(extracts, 'spine')}")
-    con.execute(f"CREATE TEMP TABLE persons AS {persons_sql(extracts, 'spine')}")
-    con.execute(f"CREATE TEMP TABLE residence AS {residence_sql(extracts, 'spine')}")
-    con.execute(
-        f"CREATE TEMP VIEW postcodes AS SELECT * FROM read_parquet('{data_dir / 'postcodes.parquet'}')"
-    )
-    con.execute(f"CREATE TEMP VIEW geography AS SELECT * FROM read_parquet('{layout.geography}')")
-    dates = ", ".join(f"(DATE '{d}')" for d in config.as_of_dates)
-    con.execute(
-        f"""CREATE TEMP TABLE cohort AS
-        WITH as_of(as_of_date) AS (VALUES {dates}),
-        home AS (
-            SELECT r.person_key, a.as_of_date, arg_max(r.postcode, r.event_date) AS postcode
-            FROM residence r JOIN as_of a ON r.event_date < a.as_of_date
-            GROUP BY r.person_key, a.as_of_date)
-        SELECT h.person_key, h.as_of_date, g.lsoa_code, g.ward_code, g.borough_code, g.bcu_code,
-               date_sub('year', p.dob, h.as_of_date) AS age, p.sex, p.ethnicity,
-               g.deprivation_score, g.deprivation_decile
-        FROM home h
-        JOIN persons p USING (person_key)
-        JOIN postcodes pc ON pc.postcode = h.postcode
-        JOIN geography g ON g.lsoa_code = pc.lsoa_code
-        WHERE date_sub('year', p.dob, h.as_of_date) BETWEEN {config.min_age} AND {config.max_age}"""
-    )
-    table = con.sql(features_sql(config, specs, data_end)).to_arrow_table()
-    con.close()
+    views = {
+        "spine": spine,
+        "postcodes": data_dir / "postcodes.parquet",
+        "geography": layout.geography,
+        **{f"extract_{s}": Path(p) for s, p in extracts.items()},
+    }
+    relations = {s: f"extract_{s}" for s in extracts}
+    steps: list[Step] = [
+        ("events", events_sql(relations, "spine")),
+        ("persons", persons_sql(relations, "spine")),
+        ("residence", residence_sql(relations, "spine")),
+        ("cohort", cohort_sql(config)),
+    ]
+    query = features_sql(config, specs, data_end)
+    if config.engine == "spark":
+        table = run_spark(views, steps, query, spark or SparkConfig())
+    else:
+        table = run_duckdb(views, steps, query)
     per_date = _counts(table)
     for d in config.as_of_dates:
         if per_date.get(str(d), {}).get("rows", 0) == 0:
@@ -154,6 +158,7 @@ def build_features(config: FeaturesConfig, data_dir: Path) -> FeatureSet:
             "stage": "features",
             "schema_version": FEATURES_SCHEMA_VERSION,
             "config_hash": config_hash(config),
+            "engine": config.engine,
             "as_of_dates": [str(d) for d in config.as_of_dates],
             "data_end": str(data_end),
             "label": {"outcome": config.outcome, "months": config.label_months},
@@ -170,6 +175,39 @@ def build_features(config: FeaturesConfig, data_dir: Path) -> FeatureSet:
         write_json_atomic(out / "manifest.json", manifest)
     logger.info("features: %d rows at %d as-of dates", table.num_rows, len(config.as_of_dates))
     return FeatureSet(path=layout.features_dir / FEATURES_FILE, manifest=manifest)
+
+
+def cohort_sql(config: FeaturesConfig) -> str:
+    """Young people of the configured ages living in the city at each as-of date.
+
+    Reads ``residence``, ``persons``, ``postcodes`` and ``geography``. Home is the postcode of a
+    person's latest record before the date; records of the same day from two agencies go to the
+    larger postcode, so that the choice is the same on every engine.
+    """
+    dates = " UNION ALL ".join(f"SELECT DATE '{d}' AS as_of_date" for d in config.as_of_dates)
+    age = _complete_years("p.dob", "h.as_of_date")
+    return f"""
+        WITH as_of AS ({dates}),
+        home AS (
+            SELECT r.person_key, a.as_of_date,
+                   arg_max(r.postcode, CAST(r.event_date AS VARCHAR) || r.postcode) AS postcode
+            FROM residence r JOIN as_of a ON r.event_date < a.as_of_date
+            GROUP BY r.person_key, a.as_of_date)
+        SELECT h.person_key, h.as_of_date, g.lsoa_code, g.ward_code, g.borough_code, g.bcu_code,
+               {age} AS age, p.sex, p.ethnicity, g.deprivation_score, g.deprivation_decile
+        FROM home h
+        JOIN persons p ON p.person_key = h.person_key
+        JOIN postcodes pc ON pc.postcode = h.postcode
+        JOIN geography g ON g.lsoa_code = pc.lsoa_code
+        WHERE {age} BETWEEN {config.min_age} AND {config.max_age}"""
+
+
+def _complete_years(start: str, end: str) -> str:
+    """Whole years from ``start`` to ``end`` (a 29 February birthday counts on 1 March)."""
+    return (
+        f"CAST(year({end}) - year({start}) - CASE WHEN month({end}) * 100 + day({end}) "
+        f"< month({start}) * 100 + day({start}) THEN 1 ELSE 0 END AS BIGINT)"
+    )
 
 
 def features_sql(config: FeaturesConfig, specs: list[FeatureSpec], data_end: Any) -> str:
@@ -198,14 +236,14 @@ def features_sql(config: FeaturesConfig, specs: list[FeatureSpec], data_end: Any
             GROUP BY c.person_key, c.as_of_date),
         ward_rate AS (
             SELECT c.ward_code, c.as_of_date,
-                   1000.0 * count(e.person_key) / count(DISTINCT c.person_key) AS rate
+                   1000.0 * CAST(count(e.person_key) AS DOUBLE) / count(DISTINCT c.person_key) AS rate
             FROM cohort c LEFT JOIN events e
               ON e.person_key = c.person_key AND e.event_date < c.as_of_date
              AND e.event_date >= c.as_of_date - INTERVAL {config.area_rate_months} MONTH AND {label}
             GROUP BY c.ward_code, c.as_of_date)
         SELECT {", ".join(f"c.{col}" for col in ID_COLUMNS)},
                c.age, c.deprivation_score, c.deprivation_decile, w.rate AS "{area}",
-               h.* EXCLUDE (person_key, as_of_date),
+               {", ".join(f'h."{s.name}"' for s in specs)},
                {", ".join(f"c.{s}" for s in SENSITIVE)},
                o.label,
                c.as_of_date + INTERVAL {config.label_months} MONTH <= DATE '{data_end}' AS label_complete

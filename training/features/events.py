@@ -1,8 +1,13 @@
 """The linked events: every extract record as (person, date, kind, value), and person facts.
 
-Pure SQL generators over the extracts and the spine, in DuckDB. ``kind`` names what happened
-(an A&E diagnosis, a census fact, a social care event, a police role and offence group), so
-that each feature is one filter over one table.
+Pure SQL generators over the extracts and the spine. ``kind`` names what happened (an A&E
+diagnosis, a census fact, a social care event, a police role and offence group), so that each
+feature is one filter over one table.
+
+The SQL is written once, in DuckDB's dialect, within a subset that sqlglot transpiles to Spark
+SQL with the same meaning: no ``mode``, ``strptime`` or ``EXCLUDE``, and every choice among tied
+values is explicit, so that both engines pick the same one. The extracts and the spine are
+relations (views) that the caller has registered; the SQL does not know where they are stored.
 """
 
 from __future__ import annotations
@@ -13,11 +18,14 @@ _SERIOUS_GROUPS = ("violence_against_person", "possession_of_weapons", "robbery"
 
 
 def events_sql(extract: dict[str, str], spine: str) -> str:
-    """One row per fact: ``person_key, source, event_date, kind, value``."""
+    """One row per fact: ``person_key, source, event_date, kind, value``.
+
+    ``extract`` maps each source to the relation holding its extract; ``spine`` names the spine.
+    """
 
     def joined(source: str, alias: str) -> str:
         return (
-            f"FROM read_parquet('{extract[source]}') {alias} "
+            f"FROM {extract[source]} {alias} "
             f"JOIN {spine} s ON s.source = '{source}' AND s.record_id = {alias}.record_id"
         )
 
@@ -68,7 +76,11 @@ def label_condition(outcome: str) -> str:
 
 
 def persons_sql(extract: dict[str, str], spine: str) -> str:
-    """One row per linked person: most common date of birth, sex and ethnic group."""
+    """One row per linked person: most common date of birth, sex and ethnic group.
+
+    A tie between values seen equally often goes to the smallest (the earliest date of birth),
+    on every engine.
+    """
     nhs_group = (
         "CASE WHEN x.ethnic_category IN ('A','B','C') THEN 'White' "
         "WHEN x.ethnic_category IN ('D','E','F','G') THEN 'Mixed' "
@@ -83,7 +95,7 @@ def persons_sql(extract: dict[str, str], spine: str) -> str:
 
     def joined(source: str) -> str:
         return (
-            f"FROM read_parquet('{extract[source]}') x "
+            f"FROM {extract[source]} x "
             f"JOIN {spine} s ON s.source = '{source}' AND s.record_id = x.record_id"
         )
 
@@ -93,14 +105,36 @@ def persons_sql(extract: dict[str, str], spine: str) -> str:
             f"SELECT s.person_key, x.date_of_birth, x.gender, {dfe_group} {joined('education')}",
             f"SELECT s.person_key, x.dob, CASE x.gender WHEN '1' THEN 'M' WHEN '2' THEN 'F' END, {dfe_group} "
             f"{joined('social_care')}",
-            f"SELECT s.person_key, CAST(try_strptime(x.date_of_birth, '%d/%m/%Y') AS DATE), x.sex, NULL "
+            f"SELECT s.person_key, {_day_month_year('x.date_of_birth')}, x.sex, NULL "
             f"{joined('police')}",
         ]
     )
+    fields = ("dob", "sex", "ethnicity")
+    joins = "\n".join(
+        f"LEFT JOIN ({_most_common('facts', f)}) m_{f} USING (person_key)" for f in fields
+    )
     return f"""
-    SELECT person_key, mode(dob) AS dob, mode(sex) AS sex, mode(ethnicity) AS ethnicity
-    FROM ({facts}) GROUP BY person_key
+    WITH facts AS ({facts})
+    SELECT p.person_key, {", ".join(f"m_{f}.{f}" for f in fields)}
+    FROM (SELECT DISTINCT person_key FROM facts) p
+    {joins}
     """
+
+
+def _most_common(table: str, field: str) -> str:
+    """Each person's most frequent non-null ``field``; ties go to the smallest value."""
+    return f"""
+    SELECT person_key, {field} FROM (
+        SELECT person_key, {field},
+               row_number() OVER (PARTITION BY person_key ORDER BY count(*) DESC, {field}) AS rank
+        FROM {table} WHERE {field} IS NOT NULL GROUP BY person_key, {field})
+    WHERE rank = 1"""
+
+
+def _day_month_year(column: str) -> str:
+    """A 'dd/mm/yyyy' text as a DATE; NULL where it is not a date (portable: no strptime)."""
+    part = [f"split_part({column}, '/', {i})" for i in (3, 2, 1)]
+    return f"TRY_CAST({part[0]} || '-' || {part[1]} || '-' || {part[2]} AS DATE)"
 
 
 def residence_sql(extract: dict[str, str], spine: str) -> str:
@@ -113,7 +147,7 @@ def residence_sql(extract: dict[str, str], spine: str) -> str:
     }
     return "\nUNION ALL\n".join(
         f"SELECT s.person_key, x.{date} AS event_date, x.{postcode} AS postcode "
-        f"FROM read_parquet('{extract[source]}') x "
+        f"FROM {extract[source]} x "
         f"JOIN {spine} s ON s.source = '{source}' AND s.record_id = x.record_id "
         f"WHERE x.{postcode} IS NOT NULL"
         for source, (date, postcode) in columns.items()
