@@ -101,11 +101,17 @@ def link(
         float | None,
         typer.Option(help="Match probability at or above which records are one person."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Where Splink runs: duckdb or spark (default: link.engine)."),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Link the agencies' extracts into one person spine, and report linkage quality."""
     with _stage(quiet):
-        cfg = _pipeline_config(config, {"seed": seed, "link.threshold": threshold})
+        cfg = _pipeline_config(
+            config, {"seed": seed, "link.threshold": threshold, "link.engine": engine}
+        )
         data_dir = data or cfg.data_dir
         with _progress(quiet, "Linking") as advance:
             advance(0, 1)
@@ -140,12 +146,20 @@ def link(
 
 
 @app.command()
-def features(config: ConfigOpt = None, data: DataOpt = None, quiet: QuietOpt = False) -> None:
+def features(
+    config: ConfigOpt = None,
+    data: DataOpt = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(help="Where the SQL runs: duckdb or spark (default: features.engine)."),
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
     """Build cohorts, features and labels at each as-of date from the linked spine."""
     with _stage(quiet):
-        cfg = _pipeline_config(config, {})
+        cfg = _pipeline_config(config, {"features.engine": engine})
         data_dir = data or cfg.data_dir
-        result = build_features(cfg.features, data_dir)
+        result = build_features(cfg.features, data_dir, spark=cfg.spark)
         log_to_active_run(
             stage="features",
             params={"outcome": cfg.features.outcome},
