@@ -28,7 +28,7 @@ from training.features.build import build_features, cohort_sql, features_sql
 from training.features.config import FeaturesConfig
 from training.features.definitions import all_features
 from training.features.engines import to_spark_sql
-from training.features.events import events_sql, persons_sql, residence_sql
+from training.features.events import events_sql, person_facts_sql, persons_sql, residence_sql
 from training.generate import generate_city
 from training.linkage.stage import LinkResult, run_link
 from training.spark import EngineUnavailableError, SparkConfig, spark_session
@@ -158,7 +158,8 @@ def test_every_feature_statement_transpiles_to_spark_sql() -> None:
     relations = {s: f"extract_{s}" for s in ("health", "education", "social_care", "police")}
     statements = [
         events_sql(relations, "spine"),
-        persons_sql(relations, "spine"),
+        person_facts_sql(relations, "spine"),
+        persons_sql("person_facts"),
         residence_sql(relations, "spine"),
         cohort_sql(config),
         features_sql(config, all_features(config.windows_months), dt.date(2025, 3, 31)),

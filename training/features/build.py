@@ -22,7 +22,13 @@ from governance.contracts.layout import SOURCES, DataLayout
 from training.features.config import FeaturesConfig
 from training.features.definitions import SENSITIVE, FeatureSpec, all_features, feature_sql
 from training.features.engines import Step, run_duckdb, run_spark
-from training.features.events import events_sql, label_condition, persons_sql, residence_sql
+from training.features.events import (
+    events_sql,
+    label_condition,
+    person_facts_sql,
+    persons_sql,
+    residence_sql,
+)
 from training.spark import SparkConfig
 from training.storage import file_sha256, staged_directory, write_json_atomic
 
@@ -118,7 +124,8 @@ def build_features(
     relations = {s: f"extract_{s}" for s in extracts}
     steps: list[Step] = [
         ("events", events_sql(relations, "spine")),
-        ("persons", persons_sql(relations, "spine")),
+        ("person_facts", person_facts_sql(relations, "spine")),
+        ("persons", persons_sql("person_facts")),
         ("residence", residence_sql(relations, "spine")),
         ("cohort", cohort_sql(config)),
     ]

@@ -12,7 +12,7 @@ relations (views) that the caller has registered; the SQL does not know where th
 
 from __future__ import annotations
 
-__all__ = ["events_sql", "label_condition", "persons_sql", "residence_sql"]
+__all__ = ["events_sql", "label_condition", "person_facts_sql", "persons_sql", "residence_sql"]
 
 _SERIOUS_GROUPS = ("violence_against_person", "possession_of_weapons", "robbery")
 
@@ -75,12 +75,8 @@ def label_condition(outcome: str) -> str:
     ]
 
 
-def persons_sql(extract: dict[str, str], spine: str) -> str:
-    """One row per linked person: most common date of birth, sex and ethnic group.
-
-    A tie between values seen equally often goes to the smallest (the earliest date of birth),
-    on every engine.
-    """
+def person_facts_sql(extract: dict[str, str], spine: str) -> str:
+    """Every date of birth, sex and ethnic group an agency recorded for a linked person."""
     nhs_group = (
         "CASE WHEN x.ethnic_category IN ('A','B','C') THEN 'White' "
         "WHEN x.ethnic_category IN ('D','E','F','G') THEN 'Mixed' "
@@ -99,7 +95,7 @@ def persons_sql(extract: dict[str, str], spine: str) -> str:
             f"JOIN {spine} s ON s.source = '{source}' AND s.record_id = x.record_id"
         )
 
-    facts = "\nUNION ALL\n".join(
+    return "\nUNION ALL\n".join(
         [
             f"SELECT s.person_key, x.date_of_birth AS dob, x.sex, {nhs_group} AS ethnicity {joined('health')}",
             f"SELECT s.person_key, x.date_of_birth, x.gender, {dfe_group} {joined('education')}",
@@ -109,14 +105,21 @@ def persons_sql(extract: dict[str, str], spine: str) -> str:
             f"{joined('police')}",
         ]
     )
+
+
+def persons_sql(facts: str) -> str:
+    """One row per linked person: most common date of birth, sex and ethnic group.
+
+    ``facts`` is a relation of :func:`person_facts_sql`. A tie between values seen equally often
+    goes to the smallest (the earliest date of birth), on every engine.
+    """
     fields = ("dob", "sex", "ethnicity")
     joins = "\n".join(
-        f"LEFT JOIN ({_most_common('facts', f)}) m_{f} USING (person_key)" for f in fields
+        f"LEFT JOIN ({_most_common(facts, f)}) m_{f} USING (person_key)" for f in fields
     )
     return f"""
-    WITH facts AS ({facts})
     SELECT p.person_key, {", ".join(f"m_{f}.{f}" for f in fields)}
-    FROM (SELECT DISTINCT person_key FROM facts) p
+    FROM (SELECT DISTINCT person_key FROM {facts}) p
     {joins}
     """
 
