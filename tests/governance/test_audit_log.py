@@ -339,3 +339,183 @@ def test_concurrent_appends_from_two_processes_keep_the_chain(tmp_path: Path) ->
     for worker in (0, 1):
         mine = [e["details"]["i"] for e in entries if e["details"]["worker"] == worker]
         assert mine == list(range(50))
+
+
+# -- many entries at once (the API's request audit) --------------------------------------------
+
+
+def _batch(n: int, start: int = 0) -> list[tuple[str, dict[str, Any], str, datetime | None]]:
+    return [
+        (
+            "api.request",
+            {
+                "key_id": "k1",
+                "route": "/v1/areas/{code}",
+                "params": {"code": f"E{i:03}"},
+                "ms": 0.5,
+            },
+            "api:k1",
+            T0 + timedelta(seconds=i),
+        )
+        for i in range(start, start + n)
+    ]
+
+
+def test_append_many_writes_what_append_would_have(tmp_path: Path) -> None:
+    one_by_one = AuditLog(tmp_path / "a" / "audit.jsonl")
+    batched = AuditLog(tmp_path / "b" / "audit.jsonl")
+    events = _batch(5)
+    for event, details, actor, at in events:
+        one_by_one.append(event, details, actor=actor, at=at)
+    written = batched.append_many(events)
+    assert batched.path.read_bytes() == one_by_one.path.read_bytes()
+    assert written == one_by_one.entries() == batched.entries()
+    assert batched.verify() == VerifyResult(ok=True, entries=5)
+    for line, entry in zip(_lines(batched), written, strict=True):
+        assert line == _canonical(entry)
+        assert entry["hash"] == _hash(entry)
+
+
+def test_append_many_continues_a_chain_and_mixes_with_append(tmp_path: Path) -> None:
+    log = _log(tmp_path, 3)
+    log.append_many(_batch(4))
+    log.append("review.decision", {"decision": "approve"}, actor="board:a.khan", at=T0)
+    log.append_many(_batch(2, start=4))
+    assert log.verify() == VerifyResult(ok=True, entries=10)
+    assert [e["seq"] for e in log.entries()] == list(range(10))
+    assert [e["event"] for e in log.entries()][2:5] == [
+        "model.registered",
+        "api.request",
+        "api.request",
+    ]
+
+
+def test_append_many_reads_only_the_tail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append_many(_batch(3000))  # about 600 kB: far more than the tail read
+    reads: list[int] = []
+    real_pread = os.pread
+
+    def counting_pread(fd: int, n: int, offset: int) -> bytes:
+        reads.append(n)
+        return real_pread(fd, n, offset)
+
+    monkeypatch.setattr(os, "pread", counting_pread)
+    monkeypatch.setattr(AuditLog, "_read", lambda self: pytest.fail("read the whole log"))
+    log.append_many(_batch(1, start=3000))
+    monkeypatch.undo()
+    assert sum(reads) <= 8192
+    assert log.verify() == VerifyResult(ok=True, entries=3001)
+
+
+def test_append_many_with_a_long_last_line_and_no_final_newline(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("x", {"note": "n" * 20_000}, actor="a", at=T0)  # longer than one tail chunk
+    log.path.write_bytes(log.path.read_bytes().rstrip(b"\n"))
+    log.append_many(_batch(2))
+    assert log.verify() == VerifyResult(ok=True, entries=3)
+
+
+def test_append_many_of_nothing_writes_nothing(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    assert log.append_many([]) == []
+    assert not log.path.exists()
+
+
+def test_append_many_times_default_to_now_in_utc(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    paris = timezone(timedelta(hours=2))
+    first, second = log.append_many(
+        [("x", {}, "a", None), ("y", {}, "a", datetime(2024, 5, 1, 11, 30, tzinfo=paris))]
+    )
+    assert datetime.fromisoformat(first["at"]).utcoffset() == timedelta(0)
+    assert second["at"] == "2024-05-01T09:30:00+00:00"
+
+
+def test_append_many_refuses_a_bad_entry_and_writes_none_of_the_batch(tmp_path: Path) -> None:
+    log = _log(tmp_path, 1)
+    before = log.path.read_bytes()
+    events = [*_batch(2), ("x", {"auc": float("nan")}, "a", T0)]
+    with pytest.raises(AuditLogError, match="'details' must be a JSON object"):
+        log.append_many(events)
+    with pytest.raises(AuditLogError, match="'at' must be a timezone-aware datetime, got naive"):
+        log.append_many([("x", {}, "a", datetime(2024, 5, 1))])
+    with pytest.raises(AuditLogError, match="'actor' must be a non-empty string"):
+        log.append_many([("x", {}, " ", T0)])
+    assert log.path.read_bytes() == before
+
+
+def test_append_many_refuses_a_damaged_tail_naming_its_line(tmp_path: Path) -> None:
+    log = _log(tmp_path, 3)
+    lines = _lines(log)
+    lines[2] = lines[2].replace('"cli:train"', '"cli:evil"')
+    _write_lines(log, lines)
+    before = log.path.read_bytes()
+    with pytest.raises(AuditLogError, match=r"the last entry \(line 2\) is damaged: entry 2: hash"):
+        log.append_many(_batch(2))
+    assert log.path.read_bytes() == before
+
+
+def test_append_many_cuts_back_a_failed_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    log = _log(tmp_path, 2)
+    before = log.path.read_bytes()
+    real_write = os.write
+
+    def half_then_full_disk(fd: int, data: Any) -> int:
+        monkeypatch.setattr(
+            os, "write", lambda fd, data: (_ for _ in ()).throw(OSError("disk full"))
+        )
+        return real_write(fd, bytes(data)[: len(data) // 2])
+
+    monkeypatch.setattr(os, "write", half_then_full_disk)
+    with pytest.raises(OSError, match="disk full"):
+        log.append_many(_batch(3))
+    monkeypatch.undo()
+    assert log.path.read_bytes() == before
+    assert log.verify().ok
+    log.append_many(_batch(1))
+    assert log.verify() == VerifyResult(ok=True, entries=3)
+
+
+def test_a_new_log_from_append_many_is_not_world_readable(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "new" / "audit.jsonl")
+    log.append_many(_batch(1))
+    assert stat.S_IMODE(log.path.stat().st_mode) == 0o640
+    assert sorted(p.name for p in log.path.parent.iterdir()) == ["audit.jsonl", "audit.jsonl.lock"]
+
+
+def _append_batches(path: str, worker: int, batches: int, start: Any) -> None:
+    start.wait()
+    log = AuditLog(Path(path))
+    for b in range(batches):
+        if b % 5 == 0:
+            log.append("test.single", {"worker": worker, "b": b}, actor=f"worker-{worker}")
+        log.append_many(
+            [
+                ("test.batch", {"worker": worker, "b": b, "i": i}, f"w{worker}", None)
+                for i in range(10)
+            ]
+        )
+
+
+def test_concurrent_batches_and_appends_from_two_processes_keep_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Barrier(2)
+    workers = [ctx.Process(target=_append_batches, args=(str(path), w, 20, start)) for w in (0, 1)]
+    for proc in workers:
+        proc.start()
+    for proc in workers:
+        proc.join(timeout=120)
+    assert [proc.exitcode for proc in workers] == [0, 0]
+    log = AuditLog(path)
+    assert log.verify() == VerifyResult(ok=True, entries=2 * (20 * 10 + 4))
+    for worker in (0, 1):
+        mine = [
+            (e["details"]["b"], e["details"]["i"])
+            for e in log.entries()
+            if e["event"] == "test.batch" and e["details"]["worker"] == worker
+        ]
+        assert mine == [(b, i) for b in range(20) for i in range(10)]
