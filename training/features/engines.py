@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from training.spark import SparkConfig
 
-__all__ = ["Step", "run_duckdb", "run_spark", "to_spark_sql"]
+__all__ = ["Step", "TranspileError", "run_duckdb", "run_spark", "to_spark_sql"]
 
 #: One intermediate table: its name and the SELECT (DuckDB dialect) that fills it.
 Step = tuple[str, str]
