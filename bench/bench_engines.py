@@ -100,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
     steps: Json = {}
 
     def vru(*cmd: str) -> Json:
-        return measure([sys.executable, str(launcher), *cmd], ROOT)
+        result = measure([sys.executable, str(launcher), *cmd], ROOT)
+        log(
+            f"  wall {result['wall_s']} s, cpu {result['cpu_s']} s, peak {result['peak_rss_mb']} MiB"
+        )
+        return result
 
     city = args.data
     if city is None:
