@@ -1,0 +1,116 @@
+"""Serving settings (``configs/serving.yaml``): where releases and keys are, limits, the server.
+
+Defaults live here; the YAML holds overrides. ``vru serve`` loads the file with
+:func:`load_serving_config`, and the app factory reads it again in each uvicorn worker from the
+path in the ``VRU_SERVING_CONFIG`` environment variable (:func:`get_settings`), so no setting is
+read at import time.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance.config import GovernanceConfig
+from governance.contracts.config import load_config
+
+__all__ = [
+    "CONFIG_ENV",
+    "DEFAULT_SERVING_CONFIG",
+    "RateLimit",
+    "ServingConfig",
+    "get_settings",
+    "load_serving_config",
+]
+
+DEFAULT_SERVING_CONFIG = Path("configs/serving.yaml")
+CONFIG_ENV = "VRU_SERVING_CONFIG"
+"""The environment variable naming the serving YAML for the app factory (set by ``vru serve``)."""
+
+
+class RateLimit(BaseModel):
+    """A token bucket per API key, in each server process."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests_per_minute: int = Field(
+        default=600, ge=1, description="Sustained requests per minute allowed to one key."
+    )
+    burst: int = Field(
+        default=60, ge=1, description="Requests one key may make at once above the sustained rate."
+    )
+
+
+class ServingConfig(BaseModel):
+    """``configs/serving.yaml``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config_version: Literal[1] = 1
+    releases_dir: Path = Field(
+        Path("releases"), description="Releases and the CURRENT pointer (written by vru release)."
+    )
+    keys_file: Path = Field(
+        Path("serving-keys/keys.json"),
+        description="API keys, stored hashed (vru keys create|revoke|list).",
+    )
+    governance_config: Path | None = Field(
+        Path("configs/governance.yaml"),
+        description="Governance YAML: the board's public key and the audit log. "
+        "None: governance defaults.",
+    )
+    audit_log: Path | None = Field(
+        None, description="Where request audit entries go; None: the governance audit log."
+    )
+    audit_flush_seconds: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=60.0,
+        description="How often the background writer appends queued audit entries.",
+    )
+    rate_limit: RateLimit = RateLimit()
+    reload_poll_seconds: float = Field(
+        default=30.0,
+        ge=0.0,
+        description="How often CURRENT is checked for a new release; 0 turns the poll off.",
+    )
+    keys_check_seconds: float = Field(
+        default=2.0,
+        ge=0.0,
+        description="How often the key file is checked for created or revoked keys "
+        "(0: on every request).",
+    )
+    max_page_size: int = Field(default=1000, ge=1, le=10_000)
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, le=64)
+
+    def governance(self) -> GovernanceConfig:
+        """The governance settings this server uses (board key, audit log)."""
+        path = self.governance_config
+        if path is not None and not path.is_file() and path == Path("configs/governance.yaml"):
+            path = None  # the default file is optional, as for the other commands
+        return load_config(path, GovernanceConfig)
+
+    def audit_log_path(self, governance: GovernanceConfig) -> Path:
+        """Where request audit entries are appended."""
+        return self.audit_log if self.audit_log is not None else governance.audit_log
+
+
+def load_serving_config(
+    path: Path | str | None, overrides: dict[str, object] | None = None
+) -> ServingConfig:
+    """Read the serving YAML (``None``: the default file if present, else the defaults)."""
+    if path is None and DEFAULT_SERVING_CONFIG.is_file():
+        path = DEFAULT_SERVING_CONFIG
+    return load_config(path, ServingConfig, dict(overrides or {}))
+
+
+@functools.cache
+def get_settings() -> ServingConfig:
+    """The serving settings named by ``VRU_SERVING_CONFIG`` (or the default file), read once."""
+    return load_serving_config(os.environ.get(CONFIG_ENV) or None)

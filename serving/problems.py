@@ -1,0 +1,221 @@
+"""Errors as ``application/problem+json`` (RFC 9457), the only error shape the API returns.
+
+Every error body has ``type``, ``title``, ``status`` and ``detail``; an error about the request's
+parameters adds ``invalid_params``: for each bad parameter its ``name`` (``level``,
+``codes[2]``), the ``reason`` and, where the values are a known set or range, ``allowed``.
+Handlers here replace FastAPI's default 422 and Starlette's plain-text 404 and 405, and map
+:class:`~governance.contracts.errors.VruError` to 4xx; nothing returns a traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from governance.contracts.errors import VruError
+
+__all__ = [
+    "PROBLEM_JSON",
+    "InvalidParam",
+    "Problem",
+    "ProblemError",
+    "install_handlers",
+    "problem_bytes",
+    "problem_response",
+]
+
+PROBLEM_JSON = "application/problem+json"
+_TYPE_BASE = "https://vru-risk.example/problems/"
+_log = logging.getLogger("serving")
+
+_TITLES = {
+    400: "Invalid request",
+    401: "Not authenticated",
+    403: "Forbidden",
+    404: "Not found",
+    405: "Method not allowed",
+    409: "Conflict",
+    413: "Request too large",
+    422: "Unprocessable request",
+    429: "Too many requests",
+    500: "Internal server error",
+    503: "Service unavailable",
+}
+
+
+class InvalidParam(BaseModel):
+    """One bad request parameter."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(description="The parameter: a query or path name, or a body field path.")
+    reason: str = Field(description="What is wrong with the value given.")
+    allowed: list[str] | None = Field(
+        default=None, description="The allowed values or range, where they are a known set."
+    )
+
+
+class Problem(BaseModel):
+    """An error response (``application/problem+json``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "type": _TYPE_BASE + "invalid-parameter",
+                    "title": "Invalid request",
+                    "status": 400,
+                    "detail": "Query parameter 'level' is not allowed: got 'street'.",
+                    "invalid_params": [
+                        {
+                            "name": "level",
+                            "reason": "got 'street'",
+                            "allowed": ["lsoa", "ward", "borough", "bcu", "city"],
+                        }
+                    ],
+                }
+            ]
+        },
+    )
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    invalid_params: list[InvalidParam] | None = None
+
+
+class ProblemError(VruError):
+    """Raised by a handler to answer with a problem; ``status`` is the HTTP status."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str,
+        *,
+        kind: str = "request",
+        invalid_params: Sequence[InvalidParam] = (),
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.detail = detail
+        self.kind = kind
+        self.invalid_params = list(invalid_params)
+        self.headers = headers or {}
+
+
+def problem_bytes(
+    status: int,
+    detail: str,
+    *,
+    kind: str = "request",
+    invalid_params: Sequence[InvalidParam] = (),
+) -> bytes:
+    """The JSON body of a problem."""
+    body: dict[str, Any] = {
+        "type": _TYPE_BASE + kind,
+        "title": _TITLES.get(status, "Error"),
+        "status": status,
+        "detail": detail,
+    }
+    if invalid_params:
+        body["invalid_params"] = [p.model_dump(exclude_none=True) for p in invalid_params]
+    return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def problem_response(
+    status: int,
+    detail: str,
+    *,
+    kind: str = "request",
+    invalid_params: Sequence[InvalidParam] = (),
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """A problem as a response."""
+    return Response(
+        problem_bytes(status, detail, kind=kind, invalid_params=invalid_params),
+        status_code=status,
+        media_type=PROBLEM_JSON,
+        headers=headers,
+    )
+
+
+def _param_name(loc: Sequence[Any]) -> str:
+    """``('query', 'limit')`` -> ``limit``; ``('body', 'codes', 2)`` -> ``codes[2]``."""
+    parts = list(loc[1:]) if loc and loc[0] in ("query", "path", "body", "header") else list(loc)
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name or "body"
+
+
+def validation_problem(
+    errors: Sequence[Any], allowed: dict[str, list[str]]
+) -> tuple[str, list[InvalidParam]]:
+    """The detail and invalid parameters of pydantic validation errors."""
+    params: list[InvalidParam] = []
+    for error in errors:
+        loc = error.get("loc", ())
+        name = _param_name(loc)
+        given = error.get("input")
+        reason = str(error.get("msg", "not valid"))
+        if error.get("type") != "missing" and isinstance(given, str | int | float):
+            reason += f" (got {given!r})"
+        base = name.split("[")[0].split(".")[0]
+        params.append(InvalidParam(name=name, reason=reason, allowed=allowed.get(base)))
+    names = ", ".join(f"'{p.name}'" for p in params)
+    return f"Invalid parameter(s) {names}; see invalid_params.", params
+
+
+def install_handlers(app: FastAPI, allowed: dict[str, list[str]]) -> None:
+    """Answer every error with a problem; ``allowed`` gives each parameter's allowed values."""
+
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return problem_response(
+            exc.status,
+            exc.detail,
+            kind=exc.kind,
+            invalid_params=exc.invalid_params,
+            headers=exc.headers,
+        )
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        detail, params = validation_problem(exc.errors(), allowed)
+        return problem_response(400, detail, kind="invalid-parameter", invalid_params=params)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        detail = {
+            404: f"No route {request.url.path}; the API is under /v1 (see /docs).",
+            405: f"Method {request.method} is not allowed on {request.url.path}.",
+        }.get(exc.status_code, str(exc.detail))
+        return problem_response(
+            exc.status_code, detail, kind="http", headers=dict(exc.headers or {})
+        )
+
+    async def on_vru_error(request: Request, exc: Exception) -> Response:
+        return problem_response(400, str(exc), kind="invalid-request")
+
+    async def on_crash(request: Request, exc: Exception) -> Response:
+        _log.error("unhandled %s on %s", type(exc).__name__, request.url.path)
+        return problem_response(
+            500, "The server failed to answer; it has been logged.", kind="server"
+        )
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(VruError, on_vru_error)
+    app.add_exception_handler(Exception, on_crash)

@@ -1,0 +1,305 @@
+"""The public shapes of the API: what a response may contain, and nothing about a person.
+
+These models document the API (OpenAPI) and are what each response is serialised from; the
+hot routes serialise them once, when a release is loaded (:mod:`serving.releases`).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance.release_schema import ReleaseManifest
+
+__all__ = [
+    "SORTS",
+    "AggregateFactor",
+    "AggregateRequest",
+    "AggregateResponse",
+    "AreaFactor",
+    "AreaHistory",
+    "AreaList",
+    "AreaPublic",
+    "AreaResponse",
+    "Health",
+    "HistoryPoint",
+    "Ready",
+    "ReleaseDetail",
+    "ReleaseList",
+    "ReleaseSummary",
+    "ReloadResult",
+]
+
+LevelName = Literal["lsoa", "ward", "borough", "bcu", "city"]
+
+SORT_FIELDS: tuple[str, ...] = (
+    "rank",
+    "mean_risk",
+    "rate_per_1000",
+    "expected",
+    "population",
+    "change_mean_risk",
+    "code",
+    "name",
+)
+SORTS: tuple[str, ...] = tuple(s for f in SORT_FIELDS for s in (f, f"-{f}"))
+"""``sort`` values: a field, ascending, or ``-field``, descending; suppressed areas last."""
+
+_CONFIG = ConfigDict(extra="forbid", frozen=True)
+
+_AREA_EXAMPLE: dict[str, Any] = {
+    "level": "ward",
+    "code": "E05000026",
+    "name": "Abbey",
+    "parent_code": "E09000002",
+    "suppressed": False,
+    "suppression_reason": None,
+    "population": 1450,
+    "expected": 35,
+    "rate_per_1000": 24.1,
+    "mean_risk": 0.0241,
+    "mean_risk_raw": 0.0253,
+    "risk_low": 0.0198,
+    "risk_high": 0.0289,
+    "rank": 12,
+    "decile": 1,
+    "change_mean_risk": 0.0012,
+    "top_drivers": ["domestic_abuse", "persistent_absence", "child_in_need"],
+    "factors": [
+        {
+            "factor": "domestic_abuse",
+            "count": 85,
+            "count_suppressed": False,
+            "prevalence": 0.059,
+            "contribution": 0.0061,
+        }
+    ],
+}
+
+
+class AreaFactor(BaseModel):
+    """One risk factor in one area: how common it is and how much it drives the area's risk."""
+
+    model_config = _CONFIG
+
+    factor: str
+    count: int | None = Field(description="Young people with the factor (rounded); null if hidden.")
+    count_suppressed: bool
+    prevalence: float | None = Field(description="Share of the area's young people with it.")
+    contribution: float | None = Field(
+        description="Mean SHAP contribution to the risk (log-odds): how it drives the area."
+    )
+
+
+class AreaPublic(BaseModel):
+    """An area's published figures; every figure is null where disclosure control hid it."""
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, json_schema_extra={"examples": [_AREA_EXAMPLE]}
+    )
+
+    level: LevelName
+    code: str
+    name: str
+    parent_code: str | None
+    suppressed: bool
+    suppression_reason: str | None
+    population: int | None = Field(description="Young people in the cohort, rounded.")
+    expected: float | None = Field(
+        description="Expected number involved in violence, rounded to the disclosure base."
+    )
+    rate_per_1000: float | None
+    mean_risk: float | None = Field(description="Mean calibrated risk (shrunk toward the parent).")
+    mean_risk_raw: float | None = Field(description="Mean risk before shrinkage.")
+    risk_low: float | None = Field(description="Lower end of the interval of the mean risk.")
+    risk_high: float | None = Field(description="Upper end of the interval of the mean risk.")
+    rank: int | None = Field(
+        description="1 = highest mean risk among published areas of its level."
+    )
+    decile: int | None = Field(description="1 = highest-risk tenth of its level.")
+    change_mean_risk: float | None = Field(description="Against the previous release.")
+    top_drivers: list[str] = Field(description="Factors with the largest contribution, first.")
+    factors: list[AreaFactor]
+
+
+class AreaResponse(BaseModel):
+    """``GET /v1/areas/{code}``."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={
+            "examples": [
+                {
+                    "release_id": "20240601T090000Z-3f2a9c1b7d",
+                    "model_name": "vru-risk",
+                    "model_version": "3",
+                    "as_of_date": "2024-04-01",
+                    "area": _AREA_EXAMPLE,
+                }
+            ]
+        },
+    )
+
+    release_id: str
+    model_name: str
+    model_version: str
+    as_of_date: str
+    area: AreaPublic
+
+
+class AreaList(BaseModel):
+    """``GET /v1/areas``: one page of areas in the requested order."""
+
+    model_config = _CONFIG
+
+    release_id: str
+    model_name: str
+    model_version: str
+    as_of_date: str
+    level: LevelName
+    parent: str | None
+    sort: str
+    total: int = Field(description="Areas matching, over all pages.")
+    limit: int
+    offset: int
+    items: list[AreaPublic]
+
+
+class HistoryPoint(BaseModel):
+    """One area in one release."""
+
+    model_config = _CONFIG
+
+    release_id: str
+    created: str
+    as_of_date: str
+    model_version: str
+    suppressed: bool
+    population: int | None
+    mean_risk: float | None
+    risk_low: float | None
+    risk_high: float | None
+    rate_per_1000: float | None
+    rank: int | None
+    decile: int | None
+
+
+class AreaHistory(BaseModel):
+    """``GET /v1/areas/{code}/history``: the area in every verified release, oldest first."""
+
+    model_config = _CONFIG
+
+    code: str
+    level: LevelName
+    name: str
+    points: list[HistoryPoint]
+
+
+class AggregateRequest(BaseModel):
+    """Areas to combine into one neighbourhood (no area may lie inside another)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        frozen=True,
+        json_schema_extra={"examples": [{"codes": ["E05000026", "E05000027"]}]},
+    )
+
+    codes: list[str] = Field(min_length=1, max_length=1000)
+
+
+class AggregateFactor(BaseModel):
+    """A factor over the combined areas; null if any area's figure is hidden."""
+
+    model_config = _CONFIG
+
+    factor: str
+    prevalence: float | None
+    contribution: float | None
+
+
+class AggregateResponse(BaseModel):
+    """``POST /v1/aggregate``: population-weighted combination of published figures."""
+
+    model_config = _CONFIG
+
+    release_id: str
+    model_name: str
+    model_version: str
+    as_of_date: str
+    codes: list[str]
+    areas: int
+    population: int
+    expected: float
+    rate_per_1000: float
+    mean_risk: float
+    risk_low: float
+    risk_high: float
+    top_drivers: list[str]
+    factors: list[AggregateFactor]
+    method: str
+
+
+class ReleaseSummary(BaseModel):
+    """One verified release."""
+
+    model_config = _CONFIG
+
+    release_id: str
+    created: str
+    environment: str
+    model_name: str
+    model_version: str
+    as_of_date: str
+    previous_release_id: str | None
+    current: bool
+    areas: int
+
+
+class ReleaseList(BaseModel):
+    """``GET /v1/releases``: verified releases, newest first."""
+
+    model_config = _CONFIG
+
+    current_release_id: str
+    releases: list[ReleaseSummary]
+
+
+class ReleaseDetail(BaseModel):
+    """``GET /v1/releases/{id}``: the manifest (with the board's signed approval, verified)."""
+
+    model_config = _CONFIG
+
+    release_id: str
+    current: bool
+    verified: bool = Field(description="The approval's signature verified with the board key.")
+    manifest: ReleaseManifest
+    model_card_summary: dict[str, Any]
+
+
+class Health(BaseModel):
+    """``/healthz``: the process answers."""
+
+    model_config = _CONFIG
+
+    status: Literal["ok"]
+
+
+class Ready(BaseModel):
+    """``/readyz``: a verified release is loaded."""
+
+    model_config = _CONFIG
+
+    status: Literal["ready"]
+    release_id: str
+
+
+class ReloadResult(BaseModel):
+    """``POST /v1/admin/reload``."""
+
+    model_config = _CONFIG
+
+    release_id: str
+    previous_release_id: str | None
+    changed: bool
