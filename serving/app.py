@@ -34,9 +34,10 @@ from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any, Literal
 
 import anyio
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.openapi.utils import get_openapi
 from fastapi.params import Body, Path
+from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
@@ -77,8 +78,8 @@ _DEFAULT_PAGE = 100
 _UNKNOWN_AREA = "No area with code '{code}' in release {release}."
 _UNKNOWN_RELEASE = "No verified release with id '{rid}'; GET /v1/releases lists them."
 _NOT_READY = "No verified release is loaded yet: {why}"
-_LEVEL_OR_PARENT = "Give a level, a parent, or both."
 _NOT_BELOW = "Areas of level '{level}' do not lie within {parent} (a {parent_level})."
+_UNKNOWN_QUERY = "Unknown query parameter(s) {names} for {path}."
 _AGG_UNKNOWN = "Unknown area code(s) in release {release}: {codes}."
 _AGG_SUPPRESSED = (
     "Suppressed area(s) cannot be combined (their figures are not published): {codes}."
@@ -185,6 +186,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             "`application/problem+json`."
         ),
         lifespan=lifespan,
+        dependencies=[Depends(_only_known_query)],
         generate_unique_id_function=lambda route: route.name,
     )
     app.state.holder = holder
@@ -222,13 +224,17 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     async def list_areas(
         level: Annotated[
             LevelName | None,
-            Query(description="Level of the areas listed (default: the level below `parent`)."),
+            Query(
+                description="Level of the areas listed (default: the level just below `parent`).",
+                examples=["ward"],
+            ),
         ] = None,
         parent: Annotated[
             str | None,
             Query(
                 max_length=64,
-                description="Only areas within this area (any level above `level`).",
+                description="Only areas within this area, of any level above `level` "
+                "(default: the whole city).",
                 examples=["E09000002"],
             ),
         ] = None,
@@ -239,16 +245,15 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         limit: Annotated[int, Query(ge=1, le=config.max_page_size)] = _DEFAULT_PAGE,
         offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
     ) -> Response:
-        """A page of areas of one level, e.g. every ward of a borough, highest risk first."""
+        """A page of areas of one level, e.g. every ward of a borough, highest risk first.
+
+        Without `parent`, the whole city; without `level`, the level just below `parent`
+        (so `/v1/areas` lists the BCUs and `/v1/areas?parent=<BCU>` its boroughs).
+        """
         catalog = serving()
         release = catalog.current
         if level is None and parent is None:
-            raise ProblemError(
-                400,
-                _LEVEL_OR_PARENT,
-                kind="invalid-parameter",
-                invalid_params=[InvalidParam(name="level", reason="missing", allowed=list(LEVELS))],
-            )
+            level = "bcu"
         if parent is not None:
             above = release.areas.get(parent)
             if above is None:
@@ -262,7 +267,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
                         kind="invalid-parameter",
                         invalid_params=[InvalidParam(name="parent", reason="has no areas within")],
                     )
-                level = below[0]  # type: ignore[assignment]
+                level = below[-1]  # type: ignore[assignment]  # the level just below
             elif level not in below:
                 raise ProblemError(
                     400,
@@ -416,6 +421,12 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         """Prometheus metrics of this process (admin key)."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
 
+    app.state.query_names = {
+        route.endpoint: frozenset(p.alias for p in route.dependant.query_params)
+        for route in app.routes
+        if isinstance(route, APIRoute)
+    }
+
     def published_area(code: str) -> bytes | None:
         catalog = holder.catalog
         return None if catalog is None else catalog.current.area_body.get(code)
@@ -446,6 +457,28 @@ class _Api(FastAPI):
         """FastAPI's stack, inside ``front``."""
         stack = super().build_middleware_stack()
         return stack if self.front is None else self.front(stack)
+
+
+def _only_known_query(request: Request) -> None:
+    """Refuse query parameters the route does not define (a typo would be silently ignored)."""
+    if not request.scope["query_string"]:
+        return
+    known: frozenset[str] = request.app.state.query_names.get(
+        request.scope.get("endpoint"), frozenset()
+    )
+    unknown = sorted({name for name in request.query_params if name not in known})
+    if unknown:
+        raise ProblemError(
+            400,
+            _UNKNOWN_QUERY.format(
+                names=", ".join(f"'{n[:64]}'" for n in unknown), path=request.url.path
+            ),
+            kind="invalid-parameter",
+            invalid_params=[
+                InvalidParam(name=n[:64], reason="unknown query parameter", allowed=sorted(known))
+                for n in unknown
+            ],
+        )
 
 
 async def _poll(holder: ReleaseHolder, seconds: float) -> None:

@@ -143,7 +143,12 @@ class Gate:
             await self._refuse(scope, send, started, key, 429, detail, "rate-limited", retry)
             return
 
-        if self.hot_area is not None and path.startswith(HOT_PREFIX) and scope["method"] == "GET":
+        if (
+            self.hot_area is not None
+            and path.startswith(HOT_PREFIX)
+            and scope["method"] == "GET"
+            and not scope["query_string"]  # the app refuses unknown query parameters
+        ):
             code = path[len(HOT_PREFIX) :]
             body = self.hot_area(code) if code and "/" not in code else None
             if body is not None:

@@ -6,9 +6,9 @@ hot routes serialise them once, when a release is loaded (:mod:`serving.releases
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from governance.release_schema import ReleaseManifest
 
@@ -206,7 +206,12 @@ class AggregateRequest(BaseModel):
         json_schema_extra={"examples": [{"codes": ["E05000026", "E05000027"]}]},
     )
 
-    codes: list[str] = Field(min_length=1, max_length=1000)
+    codes: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
+        min_length=1,
+        max_length=1000,
+        json_schema_extra={"uniqueItems": True},
+        description="Distinct area codes of any levels; none may lie within another.",
+    )
 
 
 class AggregateFactor(BaseModel):

@@ -1,0 +1,276 @@
+"""A small valid release built in code: a real board key pair, a real signed approval.
+
+The city: 2 BCUs, 3 boroughs, 6 wards, 14 LSOAs. Two LSOAs are suppressed (one primary, one
+complementary sibling), so are a ward's two LSOAs and that ward's figures stay published.
+Figures follow the release contract (``governance.release_schema``): every published figure
+is rounded, suppressed rows keep only their identity.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import yaml
+
+from governance.release_schema import (
+    AREA_COLUMNS,
+    ApprovalRecord,
+    ReleaseManifest,
+    factor_columns,
+    set_current_release,
+)
+from governance.signing import Decision, generate_keypair, load_private_key, sign_decision
+from serving.config import RateLimit, ServingConfig
+
+FACTORS = ("domestic_abuse", "persistent_absence", "child_in_need")
+REPORT = "a" * 64
+T0 = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
+
+# (code, name, parent) per level; LSOAs carry their population
+BCUS = [("BCU-N", "North", "city"), ("BCU-S", "South", "city")]
+BOROUGHS = [("B1", "Ashby", "BCU-N"), ("B2", "Brent Cross", "BCU-N"), ("B3", "Camden", "BCU-S")]
+WARDS = [
+    ("W1", "Abbey", "B1"),
+    ("W2", "Alder", "B1"),
+    ("W3", "Birch", "B2"),
+    ("W4", "Cedar", "B2"),
+    ("W5", "Dale", "B3"),
+    ("W6", "Elm", "B3"),
+]
+LSOAS = [
+    ("L01", "Abbey 001", "W1", 120),
+    ("L02", "Abbey 002", "W1", 85),
+    ("L03", "Alder 001", "W2", 140),
+    ("L04", "Alder 002", "W2", 6),  # primary suppression
+    ("L05", "Alder 003", "W2", 40),  # complementary suppression
+    ("L06", "Birch 001", "W3", 200),
+    ("L07", "Birch 002", "W3", 95),
+    ("L08", "Cedar 001", "W4", 60),
+    ("L09", "Cedar 002", "W4", 75),
+    ("L10", "Dale 001", "W5", 110),
+    ("L11", "Dale 002", "W5", 130),
+    ("L12", "Elm 001", "W6", 50),
+    ("L13", "Elm 002", "W6", 70),
+    ("L14", "Elm 003", "W6", 90),
+]
+SUPPRESSED = {
+    "L04": "primary: fewer than 10 young people",
+    "L05": "complementary: protects a suppressed neighbour",
+}
+PUBLISHED_LSOAS = [c for c, *_ in LSOAS if c not in SUPPRESSED]
+
+
+@dataclass(frozen=True)
+class Board:
+    """A board key pair in a temporary directory."""
+
+    private_key_path: Path
+    public_key_b64: str
+
+    def sign(self, decision: Decision) -> str:
+        return sign_decision(decision, load_private_key(self.private_key_path))
+
+
+def make_board(directory: Path) -> Board:
+    directory.mkdir(parents=True, exist_ok=True)
+    public = generate_keypair(directory / "board.pem", directory / "board.pub")
+    return Board(directory / "board.pem", public)
+
+
+def _risk(code: str, shift: float) -> float:
+    """A deterministic risk per LSOA between about 0.01 and 0.06."""
+    n = int(code[1:])
+    return round(0.01 + 0.05 * ((n * 37) % 14) / 13 + shift, 4)
+
+
+def area_rows(shift: float = 0.0) -> list[dict[str, Any]]:
+    """Every area with its published figures (the contract's columns)."""
+    lsoa_pop = {c: p for c, _, _, p in LSOAS}
+    lsoa_risk = {c: _risk(c, shift) for c, *_ in LSOAS}
+    parent = {c: p for c, _, p, _ in LSOAS}
+    parent.update({c: p for c, _, p in WARDS + BOROUGHS + BCUS})
+    names = {c: n for c, n, *_ in LSOAS + WARDS + BOROUGHS + BCUS}
+    names["city"] = "Testville"
+    levels = {c: "lsoa" for c, *_ in LSOAS}
+    levels.update({c: "ward" for c, *_ in WARDS})
+    levels.update({c: "borough" for c, *_ in BOROUGHS})
+    levels.update({c: "bcu" for c, *_ in BCUS})
+    levels["city"] = "city"
+
+    def members(code: str) -> list[str]:
+        """The LSOAs within an area."""
+        out = []
+        for lsoa in lsoa_pop:
+            node: str | None = lsoa
+            while node is not None:
+                if node == code:
+                    out.append(lsoa)
+                    break
+                node = parent.get(node)
+        return out
+
+    rows: list[dict[str, Any]] = []
+    for code in [*lsoa_pop, *(c for c, *_ in WARDS + BOROUGHS + BCUS), "city"]:
+        inside = members(code)
+        pop = sum(lsoa_pop[m] for m in inside)
+        expected = sum(lsoa_pop[m] * lsoa_risk[m] for m in inside)
+        risk = expected / pop
+        row: dict[str, Any] = {
+            "level": levels[code],
+            "code": code,
+            "name": names[code],
+            "parent_code": parent.get(code),
+            "suppressed": code in SUPPRESSED,
+            "suppression_reason": SUPPRESSED.get(code),
+            "population": 5 * round(pop / 5),
+            "expected": float(5 * math.floor(expected / 5 + 0.5)),
+            "rate_per_1000": round(1000 * risk, 1),
+            "mean_risk": round(risk, 4),
+            "mean_risk_raw": round(risk * 1.02, 4),
+            "risk_low": round(risk * 0.8, 4),
+            "risk_high": round(risk * 1.2, 4),
+            "rank": None,
+            "decile": None,
+            "change_mean_risk": None,
+            "top_drivers": None,
+        }
+        contribs = {}
+        for i, factor in enumerate(FACTORS):
+            count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
+            share = 0.05 + 0.04 * i + (int(code[-1]) % 3) * 0.01 if code[-1].isdigit() else 0.08
+            hide = factor == "child_in_need" and code == "L01"  # one factor hidden alone
+            row[count_col] = None if hide else 5 * round(pop * share / 5)
+            row[hidden_col] = hide
+            row[prev_col] = None if hide else round(share, 3)
+            contribs[factor] = round(0.02 * (3 - i) * (1 + shift) - (0.05 if i == 2 else 0), 4)
+            row[contrib_col] = contribs[factor]
+        positive = sorted((f for f in FACTORS if contribs[f] > 0), key=lambda f: -contribs[f])
+        row["top_drivers"] = ",".join(positive)
+        if code in SUPPRESSED:
+            for column in AREA_COLUMNS[6:]:
+                row[column] = None
+            for factor in FACTORS:
+                count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
+                row.update({count_col: None, hidden_col: True, prev_col: None, contrib_col: None})
+        rows.append(row)
+    for level in ("lsoa", "ward", "borough", "bcu", "city"):
+        published = sorted(
+            (r for r in rows if r["level"] == level and not r["suppressed"]),
+            key=lambda r: -r["mean_risk"],
+        )
+        for i, r in enumerate(published, start=1):
+            r["rank"] = i
+            r["decile"] = max(1, min(10, math.ceil(10 * i / len(published))))
+    return rows
+
+
+def _table(rows: list[dict[str, Any]]) -> pa.Table:
+    types: dict[str, pa.DataType] = {
+        "level": pa.string(),
+        "code": pa.string(),
+        "name": pa.string(),
+        "parent_code": pa.string(),
+        "suppressed": pa.bool_(),
+        "suppression_reason": pa.string(),
+        "population": pa.int64(),
+        "rank": pa.int64(),
+        "decile": pa.int64(),
+        "top_drivers": pa.string(),
+    }
+    columns = [*AREA_COLUMNS, *(c for f in FACTORS for c in factor_columns(f))]
+    fields = []
+    for column in columns:
+        if column in types:
+            kind = types[column]
+        elif column.endswith("_suppressed"):
+            kind = pa.bool_()
+        elif column.startswith("count_"):
+            kind = pa.int64()
+        else:
+            kind = pa.float64()
+        fields.append(pa.field(column, kind))
+    return pa.Table.from_pylist(rows, schema=pa.schema(fields))
+
+
+def write_release(
+    releases_dir: Path,
+    board: Board,
+    *,
+    release_id: str,
+    created: datetime = T0,
+    as_of: str = "2024-04-01",
+    shift: float = 0.0,
+    model_version: str = "3",
+    previous: str | None = None,
+    make_current: bool = True,
+    rows: list[dict[str, Any]] | None = None,
+    signed_version: str | None = None,
+) -> ReleaseManifest:
+    """Write ``<releases_dir>/<release_id>/`` with a signed approval; point CURRENT at it."""
+    directory = releases_dir / release_id
+    directory.mkdir(parents=True)
+    table = _table(rows if rows is not None else area_rows(shift))
+    pq.write_table(table, directory / "areas.parquet")
+    decision = Decision(
+        model="vru-risk",
+        version=signed_version or model_version,
+        report_sha256=REPORT,
+        decision="approve",
+        reviewer="A. Khan",
+        reasons="Fair across groups; calibrated.",
+        decided_at=(created - timedelta(days=1)).isoformat(),
+    )
+    manifest = ReleaseManifest(
+        release_id=release_id,
+        created=created.isoformat(timespec="seconds"),
+        model_name="vru-risk",
+        model_version=model_version,
+        report_sha256=REPORT,
+        approval=ApprovalRecord(
+            decision={**asdict(decision), "waived_gates": []}, signature=board.sign(decision)
+        ),
+        as_of_date=as_of,
+        previous_release_id=previous,
+        factors=list(FACTORS),
+        suppression={"areas_suppressed_primary": 1, "areas_suppressed_complementary": 1},
+        methods={"interval": "normal approximation"},
+        model_card_summary={"model": "vru-risk", "version": model_version, "test_roc_auc": 0.78},
+        rows=table.num_rows,
+    )
+    (directory / "manifest.json").write_text(
+        json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True)
+    )
+    if make_current:
+        set_current_release(releases_dir, release_id)
+    return manifest
+
+
+def serving_config(root: Path, board: Board, **overrides: Any) -> ServingConfig:
+    """A governance YAML with the board key and a serving config, all under ``root``."""
+    governance = root / "governance.yaml"
+    governance.write_text(
+        yaml.safe_dump(
+            {
+                "board_public_key_b64": board.public_key_b64,
+                "audit_log": str(root / "audit" / "audit-log.jsonl"),
+            }
+        )
+    )
+    settings: dict[str, Any] = {
+        "releases_dir": root / "releases",
+        "keys_file": root / "keys" / "keys.json",
+        "governance_config": governance,
+        "reload_poll_seconds": 0,
+        "keys_check_seconds": 0,
+        "audit_flush_seconds": 0.05,
+        "rate_limit": RateLimit(requests_per_minute=100_000, burst=10_000),
+    }
+    settings.update(overrides)
+    return ServingConfig(**settings)

@@ -1,0 +1,135 @@
+"""Every request is audited, off the request path, and no record is lost."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from governance.audit_log import AuditLog, VerifyResult
+from serving.app import create_app
+from serving.audit import RequestAudit
+from tests.serving.conftest import World
+
+
+def _records(audit: RequestAudit, n: int, start: int = 0) -> None:
+    for i in range(start, start + n):
+        audit.record(
+            "k1", "planner", "GET", "/v1/areas/{code}", {"code": f"E{i}"}, 200, 0.4, time.time()
+        )
+
+
+def _codes(log: AuditLog) -> list[str]:
+    return [e["details"]["params"]["code"] for e in log.entries() if e["event"] == "api.request"]
+
+
+def test_records_are_written_in_batches_in_order_and_flushed_on_close(tmp_path: Path) -> None:
+    audit = RequestAudit(tmp_path / "audit.jsonl", flush_seconds=0.05, max_batch=7)
+    audit.start()
+    _records(audit, 30)
+    deadline = time.monotonic() + 10
+    while audit.written < 30 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert audit.written == 30  # by the background writer, before any close
+    _records(audit, 20, start=30)
+    assert audit.close()
+    log = AuditLog(tmp_path / "audit.jsonl")
+    assert log.verify() == VerifyResult(ok=True, entries=50)
+    assert _codes(log) == [f"E{i}" for i in range(50)]
+    entry = log.entries()[0]
+    assert (entry["event"], entry["actor"]) == ("api.request", "api:k1")
+    assert entry["details"] == {
+        "key_id": "k1",
+        "role": "planner",
+        "method": "GET",
+        "route": "/v1/areas/{code}",
+        "params": {"code": "E0"},
+        "status": 200,
+        "ms": 0.4,
+    }
+    assert audit.writer_pid is None  # the writer process has stopped
+
+
+def test_a_failing_log_keeps_the_records_until_it_can_be_written(tmp_path: Path) -> None:
+    path = tmp_path / "audit.jsonl"
+    log = AuditLog(path)
+    log.append("x", {}, actor="a")
+    good = path.read_bytes()
+    path.write_bytes(good[:-10])  # a damaged last entry: appends are refused
+    audit = RequestAudit(path, flush_seconds=60)
+    audit.start()
+    _records(audit, 5)
+    assert not audit.flush()
+    assert not audit.healthy
+    assert "damaged" in str(audit.last_error)
+    assert audit.backlog == 5
+    _records(audit, 3, start=5)
+    path.write_bytes(good)  # the operator restores the log
+    assert audit.close()
+    assert audit.healthy and audit.backlog == 0
+    assert log.verify() == VerifyResult(ok=True, entries=9)
+    assert _codes(log) == [f"E{i}" for i in range(8)]
+
+
+def test_a_killed_writer_is_replaced_and_nothing_is_lost(tmp_path: Path) -> None:
+    audit = RequestAudit(tmp_path / "audit.jsonl", flush_seconds=60)
+    audit.start()
+    _records(audit, 4)
+    assert audit.flush()
+    first = audit.writer_pid
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    assert audit._process is not None
+    audit._process.wait(10)
+    _records(audit, 4, start=4)
+    flushed = audit.flush() or audit.flush()  # the first try finds the writer dead
+    assert flushed
+    assert audit.writer_pid not in (None, first)
+    assert audit.close()
+    log = AuditLog(tmp_path / "audit.jsonl")
+    assert log.verify().ok
+    assert _codes(log) == [f"E{i}" for i in range(8)]
+
+
+def test_every_request_is_audited_with_key_route_parameters_and_status(fresh: World) -> None:
+    with TestClient(create_app(fresh.config)) as client:
+        client.get("/v1/areas/W1", headers=fresh.headers())
+        client.get("/v1/areas?level=ward&parent=B1&sort=-rank", headers=fresh.headers())
+        client.get("/v1/areas/W1?secret=xyz", headers=fresh.headers())
+        client.get("/v1/areas/NOPE", headers=fresh.headers())
+        client.post("/v1/aggregate", json={"codes": ["L01", "L02"]}, headers=fresh.headers())
+        client.get("/v1/areas/W1")  # no key
+        client.get("/v1/areas/W1", headers={"Authorization": "Bearer vru_0123456789ab_guess"})
+        client.get("/metrics", headers=fresh.headers("board"))
+        client.get("/healthz")  # a probe: not audited
+    log = AuditLog(fresh.audit_log)
+    assert log.verify().ok
+    entries = [e for e in log.entries() if e["event"] == "api.request"]
+    seen = [
+        (
+            e["details"]["key_id"],
+            e["details"]["route"],
+            e["details"]["params"],
+            e["details"]["status"],
+        )
+        for e in entries
+    ]
+    planner, board = fresh.key_ids["planner"], fresh.key_ids["board"]
+    assert seen == [
+        (planner, "/v1/areas/{code}", {"code": "W1"}, 200),
+        (planner, "/v1/areas", {"level": "ward", "parent": "B1", "sort": "-rank"}, 200),
+        (planner, "/v1/areas/{code}", {"code": "W1", "other_query_names": ["secret"]}, 400),
+        (planner, "/v1/areas/{code}", {"code": "NOPE"}, 404),
+        (planner, "/v1/aggregate", {"codes": ["L01", "L02"]}, 200),
+        (None, "/v1/areas/{code}", {}, 401),
+        (None, "/v1/areas/{code}", {}, 401),
+        (board, "/metrics", {}, 403),
+    ]
+    assert [e["actor"] for e in entries][5:7] == ["api:anonymous", "api:anonymous"]
+    text = fresh.audit_log.read_text()
+    for token in fresh.tokens.values():
+        assert token not in text and token.split("_", 2)[2] not in text
+    assert "xyz" not in text and "guess" not in text
