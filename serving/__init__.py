@@ -1,5 +1,20 @@
-"""Serving: the FastAPI service and pages. It serves area-level releases only.
+"""Serving: the planners' API over area-level releases, and nothing else.
 
-It imports no model library and reads no individual-level data (import-linter enforces it).
-The service arrives with its issue.
+It reads releases (area figures after disclosure control, with the board's signed approval,
+verified again here), never individual-level data; it imports no model library
+(import-linter enforces both). Read top-down:
+
+- :mod:`serving.config`: ``configs/serving.yaml``;
+- :mod:`serving.releases`: verify, load and pre-serialise a release; the snapshot swapped whole;
+- :mod:`serving.keys`: API keys and roles, stored hashed;
+- :mod:`serving.gate`: key, role, rate limit, audit and metrics around every request;
+- :mod:`serving.audit`: the request audit, written off the request path;
+- :mod:`serving.app`: the FastAPI app (``create_app``) and its routes;
+- :mod:`serving.aggregate`, :mod:`serving.schemas`, :mod:`serving.problems`,
+  :mod:`serving.openapi`, :mod:`serving.metrics`: what the routes use.
+
+Nothing is imported here, so that the audit writer process (``python -m serving.audit``)
+starts without loading the web stack; import from the modules.
 """
+
+__all__: list[str] = []

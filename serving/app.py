@@ -31,33 +31,31 @@ import contextlib
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import anyio
 from fastapi import Depends, FastAPI, Query, Request
-from fastapi.openapi.utils import get_openapi
 from fastapi.params import Body, Path
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from governance.release_schema import LEVELS, ReleaseError
+from serving.aggregate import combine_areas
 from serving.audit import RequestAudit
 from serving.config import ServingConfig, get_settings
 from serving.gate import Gate, RateLimiter
 from serving.keys import KeyStore
 from serving.metrics import CONTENT_TYPE, Metrics
+from serving.openapi import build_openapi, problem_docs
 from serving.problems import (
-    PROBLEM_JSON,
     InvalidParam,
-    Problem,
     ProblemError,
     install_handlers,
 )
 from serving.releases import Catalog, ReleaseHolder, ReleaseLibrary
 from serving.schemas import (
     SORTS,
-    AggregateFactor,
     AggregateRequest,
     AggregateResponse,
     AreaHistory,
@@ -80,36 +78,8 @@ _UNKNOWN_RELEASE = "No verified release with id '{rid}'; GET /v1/releases lists 
 _NOT_READY = "No verified release is loaded yet: {why}"
 _NOT_BELOW = "Areas of level '{level}' do not lie within {parent} (a {parent_level})."
 _UNKNOWN_QUERY = "Unknown query parameter(s) {names} for {path}."
-_AGG_UNKNOWN = "Unknown area code(s) in release {release}: {codes}."
-_AGG_SUPPRESSED = (
-    "Suppressed area(s) cannot be combined (their figures are not published): {codes}."
-)
-_AGG_OVERLAP = "Area(s) lie within other listed areas and would be counted twice: {codes}."
-_AGG_REPEATED = "Area code(s) listed more than once: {codes}."
-_AGG_METHOD = (
-    "Sums of the areas' published (rounded) population and expected count; population-weighted "
-    "means of the published mean risk, rate per 1,000, interval bounds (a conservative "
-    "interval: at least as wide as that of the combined mean), prevalence and contribution "
-    "of each factor. A factor's figure is null if any area's is hidden."
-)
-
 SortName = Literal[SORTS]  # type: ignore[valid-type]
 LevelName = Literal["lsoa", "ward", "borough", "bcu", "city"]
-
-
-def _problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    """OpenAPI entries for error statuses (moved to problem+json in :func:`_openapi`)."""
-    text = {
-        400: "A parameter is not valid; `invalid_params` names it and the allowed values.",
-        401: "No API key, or not a valid one.",
-        403: "The key's role may not use this route.",
-        404: "No such area or release.",
-        409: "The release CURRENT names cannot be served; the previous one stays.",
-        422: "A listed area is suppressed: its figures are not published.",
-        429: "Over the key's rate limit; retry after `Retry-After` seconds.",
-        503: "No verified release is loaded yet.",
-    }
-    return {s: {"model": Problem, "description": text[s]} for s in statuses}
 
 
 _READ_ERRORS = (400, 401, 429, 503)
@@ -218,7 +188,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @app.get(
         "/v1/areas",
         response_model=AreaList,
-        responses=_problem_docs(*_READ_ERRORS, 404),
+        responses=problem_docs(*_READ_ERRORS, 404),
         tags=["areas"],
     )
     async def list_areas(
@@ -296,7 +266,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @app.get(
         "/v1/areas/{code}",
         response_model=AreaResponse,
-        responses=_problem_docs(*_READ_ERRORS, 404),
+        responses=problem_docs(*_READ_ERRORS, 404),
         tags=["areas"],
     )
     async def read_area(
@@ -308,7 +278,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @app.get(
         "/v1/areas/{code}/history",
         response_model=AreaHistory,
-        responses=_problem_docs(*_READ_ERRORS, 404),
+        responses=problem_docs(*_READ_ERRORS, 404),
         tags=["areas"],
     )
     async def read_area_history(
@@ -324,7 +294,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @app.post(
         "/v1/aggregate",
         response_model=AggregateResponse,
-        responses=_problem_docs(*_READ_ERRORS, 404, 422),
+        responses=problem_docs(*_READ_ERRORS, 404, 422),
         tags=["areas"],
     )
     async def aggregate(
@@ -332,14 +302,14 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     ) -> AggregateResponse:
         """Combine published areas into one neighbourhood (population-weighted)."""
         request.state.audit_params = {"codes": [c[:64] for c in body.codes[:100]]}
-        return _aggregate(serving(), body.codes)
+        return combine_areas(serving().current, body.codes)
 
     # -- releases ------------------------------------------------------------------------
 
     @app.get(
         "/v1/releases",
         response_model=ReleaseList,
-        responses=_problem_docs(401, 429, 503),
+        responses=problem_docs(401, 429, 503),
         tags=["releases"],
     )
     async def list_releases() -> Response:
@@ -349,7 +319,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @app.get(
         "/v1/releases/{release_id}",
         response_model=ReleaseDetail,
-        responses=_problem_docs(*_READ_ERRORS, 404),
+        responses=problem_docs(*_READ_ERRORS, 404),
         tags=["releases"],
     )
     async def read_release(
@@ -367,7 +337,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     @app.post(
         "/v1/admin/reload",
         response_model=ReloadResult,
-        responses=_problem_docs(401, 403, 409, 429),
+        responses=problem_docs(401, 403, 409, 429),
         tags=["admin"],
     )
     async def reload_release() -> ReloadResult:
@@ -398,7 +368,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         """The process is up."""
         return Health(status="ok")
 
-    @app.get("/readyz", response_model=Ready, responses=_problem_docs(503), tags=["operations"])
+    @app.get("/readyz", response_model=Ready, responses=problem_docs(503), tags=["operations"])
     async def readyz() -> Ready:
         """Ready when a verified release is loaded and the request audit is being written."""
         catalog = serving()
@@ -413,7 +383,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         response_class=Response,
         responses={
             200: {"content": {CONTENT_TYPE: {"schema": {"type": "string"}}}},
-            **_problem_docs(401, 403, 429),
+            **problem_docs(401, 403, 429),
         },
         tags=["operations"],
     )
@@ -440,7 +410,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         routes=lambda: app.router.routes,
         hot_area=published_area,
     )
-    app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
+    app.openapi = lambda: build_openapi(app)  # type: ignore[method-assign]
     return app
 
 
@@ -506,149 +476,3 @@ def _unknown_area(code: str, catalog: Catalog) -> ProblemError:
         _UNKNOWN_AREA.format(code=code[:64], release=catalog.release_id),
         kind="unknown-area",
     )
-
-
-def _aggregate(catalog: Catalog, codes: list[str]) -> AggregateResponse:
-    release = catalog.current
-    seen = set(codes)
-    repeated = sorted(c for c in seen if codes.count(c) > 1) if len(seen) < len(codes) else []
-    if repeated:
-        raise ProblemError(
-            400,
-            _AGG_REPEATED.format(codes=", ".join(repeated)),
-            kind="invalid-parameter",
-            invalid_params=[
-                InvalidParam(name="codes", reason=f"{c} is repeated") for c in repeated
-            ],
-        )
-    unknown = [c for c in codes if c not in release.areas]
-    if unknown:
-        raise ProblemError(
-            404,
-            _AGG_UNKNOWN.format(
-                release=release.release_id, codes=", ".join(c[:64] for c in unknown)
-            ),
-            kind="unknown-area",
-            invalid_params=[
-                InvalidParam(name=f"codes[{codes.index(c)}]", reason=f"unknown area {c[:64]}")
-                for c in unknown
-            ],
-        )
-    areas = [release.areas[c] for c in codes]
-    hidden = [a.code for a in areas if a.suppressed or not a.population]
-    if hidden:
-        raise ProblemError(
-            422,
-            _AGG_SUPPRESSED.format(codes=", ".join(hidden)),
-            kind="suppressed-area",
-            invalid_params=[
-                InvalidParam(name=f"codes[{codes.index(c)}]", reason=f"{c} is suppressed")
-                for c in hidden
-            ],
-        )
-    inside = sorted(c for c in codes if set(release.ancestors[c]) & seen)
-    if inside:
-        raise ProblemError(
-            400,
-            _AGG_OVERLAP.format(codes=", ".join(inside)),
-            kind="invalid-parameter",
-            invalid_params=[
-                InvalidParam(name=f"codes[{codes.index(c)}]", reason=f"{c} lies within another")
-                for c in inside
-            ],
-        )
-    weights = [float(a.population or 0) for a in areas]
-    total = sum(weights)
-
-    def mean(values: list[float | None]) -> float | None:
-        if any(v is None for v in values):
-            return None
-        return (
-            sum(w * float(v) for w, v in zip(weights, values, strict=True) if v is not None) / total
-        )
-
-    factors = []
-    for i, name in enumerate(release.manifest.factors):
-        factors.append(
-            AggregateFactor(
-                factor=name,
-                prevalence=_round(mean([a.factors[i].prevalence for a in areas])),
-                contribution=_round(mean([a.factors[i].contribution for a in areas])),
-            )
-        )
-    drivers = sorted(
-        (f for f in factors if f.contribution is not None and f.contribution > 0),
-        key=lambda f: -(f.contribution or 0.0),
-    )
-    m = release.manifest
-
-    def figure(name: str) -> float:
-        value = mean([getattr(a, name) for a in areas])
-        if value is None:  # published areas publish these figures
-            raise ProblemError(
-                422,
-                f"An area listed has no published {name}; it cannot be combined.",
-                kind="suppressed-area",
-            )
-        return _round(value) or 0.0
-
-    return AggregateResponse(
-        release_id=m.release_id,
-        model_name=m.model_name,
-        model_version=m.model_version,
-        as_of_date=m.as_of_date,
-        codes=codes,
-        areas=len(areas),
-        population=int(total),
-        expected=float(sum(a.expected or 0.0 for a in areas)),
-        rate_per_1000=figure("rate_per_1000"),
-        mean_risk=figure("mean_risk"),
-        risk_low=figure("risk_low"),
-        risk_high=figure("risk_high"),
-        top_drivers=[f.factor for f in drivers[:3]],
-        factors=factors,
-        method=_AGG_METHOD,
-    )
-
-
-def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
-
-
-def _openapi(app: FastAPI) -> dict[str, Any]:
-    """OpenAPI with bearer auth, problem+json errors, and no FastAPI default 422."""
-    if app.openapi_schema is not None:
-        return app.openapi_schema
-    schema = get_openapi(
-        title=app.title,
-        version=app.version,
-        summary=app.summary,
-        description=app.description,
-        routes=app.routes,
-    )
-    components = schema.setdefault("components", {})
-    components.setdefault("securitySchemes", {})["bearer"] = {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "A token from `vru keys create` (vru_<key id>_<secret>).",
-    }
-    for name in ("HTTPValidationError", "ValidationError"):
-        components.get("schemas", {}).pop(name, None)
-    open_paths = {"/healthz", "/readyz"}
-    for path, operations in schema["paths"].items():
-        for operation in operations.values():
-            responses = operation["responses"]
-            if "422" in responses and _is_default_422(responses["422"]):
-                del responses["422"]
-            for status, response in responses.items():
-                if int(status) >= 400 and JSON in response.get("content", {}):
-                    response["content"] = {PROBLEM_JSON: response["content"].pop(JSON)}
-            if path not in open_paths:
-                operation["security"] = [{"bearer": []}]
-    app.openapi_schema = schema
-    return schema
-
-
-def _is_default_422(response: dict[str, Any]) -> bool:
-    ref = response.get("content", {}).get(JSON, {}).get("schema", {}).get("$ref", "")
-    return bool(ref.endswith("/HTTPValidationError"))
