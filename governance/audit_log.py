@@ -250,7 +250,7 @@ class AuditLog:
             self._replace(data + _canonical_json(entry).encode("utf-8") + b"\n")
         return entry
 
-    def append_many(self, events: Sequence[AuditEvent]) -> list[dict[str, Any]]:
+    def append_many(self, events: Sequence[AuditEvent]) -> list[str]:
         """Append several entries under one lock, with one write and one fsync.
 
         Each entry is exactly what :meth:`append` would have written in turn; only the way it
@@ -264,8 +264,10 @@ class AuditLog:
 
         Returns
         -------
-        list of dict
-            The entries as written, including ``seq``, ``prev`` and ``hash``.
+        list of str
+            The ``hash`` of each entry written, in order (the last one anchors the chain; read
+            the entries back with :meth:`entries`). Nothing is parsed back, which keeps a
+            batch cheap.
 
         Raises
         ------
@@ -290,12 +292,12 @@ class AuditLog:
                 size = os.fstat(fd).st_size
                 last = _last_line(fd, size)
                 seq, prev = self._next_link_from_tail(last)
-                written: list[dict[str, Any]] = []
+                written: list[str] = []
                 lines: list[str] = []
-                for body, details_json in prepared:
-                    line, digest = _chained_line(body, details_json, seq=seq, prev=prev)
+                for head in prepared:
+                    line, digest = _chained_line(head, seq=seq, prev=prev)
                     lines.append(line)
-                    written.append({"seq": seq, **body, "prev": prev, "hash": digest})
+                    written.append(digest)
                     seq, prev = seq + 1, digest
                 payload = ("\n".join(lines) + "\n").encode("utf-8")
                 if size and not last.endswith(b"\n"):
@@ -375,14 +377,15 @@ class AuditLog:
             raise AuditLogError(_BAD_DETAILS.format(path=self.path, err=err)) from None
         return cleaned
 
-    def _prepare(
-        self, event: str, details: dict[str, Any], actor: str, at: datetime
-    ) -> tuple[dict[str, Any], str]:
-        """Check one entry's arguments; its body and the canonical JSON of its details.
+    def _prepare(self, event: str, details: dict[str, Any], actor: str, at: datetime) -> str:
+        """Check one entry's arguments; the canonical JSON of its fields before ``hash``.
 
-        One ``json.dumps`` both checks ``details`` (finite numbers, string keys, JSON
-        values) and gives the canonical text that is hashed; parsing that text back gives
-        the details as a reader will see them, as :meth:`append`'s round trip does.
+        Canonical JSON sorts keys, so an entry reads ``actor, at, details, event, hash, prev,
+        seq``: this is the text up to ``event``'s value (``{"actor":...,"event":"..."``), and
+        :func:`_chained_line` adds the rest once the entry's place in the chain is known. One
+        encoding of ``details`` both checks it (finite numbers, string keys, JSON values) and
+        gives the text that is hashed, which is what a reader parses back, as with
+        :meth:`append`'s round trip.
         """
         for field, value in (("event", event), ("actor", actor)):
             if not isinstance(value, str) or not value.strip():
@@ -398,13 +401,16 @@ class AuditLog:
             details_json = _CANONICAL.encode(details)
         except (TypeError, ValueError) as err:  # an unserialisable value, NaN or infinity
             raise AuditLogError(_BAD_DETAILS.format(path=self.path, err=err)) from None
-        body = {
-            "at": at.astimezone(UTC).isoformat(),
-            "event": event,
-            "actor": actor,
-            "details": json.loads(details_json),
-        }
-        return body, details_json
+        return (
+            '{"actor":'
+            + _json_string(actor)
+            + ',"at":'
+            + _json_string(at.astimezone(UTC).isoformat())
+            + ',"details":'
+            + details_json
+            + ',"event":'
+            + _json_string(event)
+        )
 
     def _next_link_from_tail(self, last: bytes) -> tuple[int, str]:
         """:meth:`_next_link` from the last line alone; a damaged one is named by its number."""
@@ -460,25 +466,12 @@ class AuditLog:
         _fsync_dir(self.path.parent)
 
 
-def _chained_line(
-    body: dict[str, Any], details_json: str, *, seq: int, prev: str
-) -> tuple[str, str]:
-    """The canonical JSON line of an entry and its hash, from its parts.
+def _chained_line(head: str, *, seq: int, prev: str) -> tuple[str, str]:
+    """The canonical JSON line of an entry and its hash, from :meth:`AuditLog._prepare`'s text.
 
-    Canonical JSON sorts keys, so an entry is ``actor, at, details, event, hash, prev, seq``
-    in that order and its hashed form is the same without ``hash``: the text is assembled
-    from already-canonical pieces rather than serialising the whole entry twice.
+    The hashed form is the entry without ``hash``, so both are assembled from the same
+    already-canonical pieces rather than by serialising the entry twice.
     """
-    head = (
-        '{"actor":'
-        + _json_string(body["actor"])
-        + ',"at":'
-        + _json_string(body["at"])
-        + ',"details":'
-        + details_json
-        + ',"event":'
-        + _json_string(body["event"])
-    )
     tail = f',"prev":"{prev}","seq":{seq}}}'
     digest = hashlib.sha256((head + tail).encode("utf-8")).hexdigest()
     return f'{head},"hash":"{digest}"{tail}', digest
