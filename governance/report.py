@@ -194,7 +194,7 @@ def render_report(audit: Mapping[str, Any], figures: Mapping[str, bytes]) -> str
         _fairness(audit.get("fairness")),
         _thresholds(audit.get("thresholds"), figures),
         _calibration(audit.get("calibration"), figures),
-        _truth(audit.get("ground_truth", audit.get("truth"))),
+        _truth(audit.get("ground_truth")),
         _linkage(audit.get("linkage")),
         _mitigations(audit.get("mitigations")),
         _explainability(audit.get("explainability"), figures),

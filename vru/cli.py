@@ -30,6 +30,8 @@ from training.generate import generate_city
 from training.linkage.report import summary_lines
 from training.model.config import ModelConfig
 from training.tracking import log_to_active_run
+from vru import serving_commands
+from vru.release_command import register as register_release
 
 # splink, lightgbm and mlflow load in the commands that use them: `vru --help` and `vru
 # generate` start quickly
@@ -313,11 +315,10 @@ def audit(
                 }
             )
         _default_tracking()
-        from governance.model_card import load_model_card
-        from training.evaluation.recording import linkage_by_group, truth_comparison
-
         from governance.audit_run import audit_version
+        from governance.model_card import load_model_card
         from governance.registry import Registry
+        from training.evaluation.recording import linkage_by_group, truth_comparison
 
         card_path = model_card or DEFAULT_MODEL_CARD
 
@@ -580,6 +581,8 @@ keys_app = typer.Typer(help="The ethics board's signing keys.", no_args_is_help=
 audit_log_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
 app.add_typer(audit_log_app, name="audit-log")
+serving_commands.register(app, keys_app)
+register_release(app)
 
 
 @keys_app.command("board-init")
