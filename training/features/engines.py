@@ -9,11 +9,14 @@ it cannot translate rather than guessing.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet as pq
 import sqlglot
 
 from governance.contracts.errors import VruError
@@ -27,6 +30,8 @@ __all__ = ["Step", "TranspileError", "run_duckdb", "run_spark", "to_spark_sql"]
 
 #: One intermediate table: its name and the SELECT (DuckDB dialect) that fills it.
 Step = tuple[str, str]
+#: The final query's ORDER BY: Spark writes its parts in this order, read back as one table
+_ORDER = ("as_of_date", "person_key")
 
 _NOT_PORTABLE = (
     "features: step '{step}' does not transpile from DuckDB to Spark SQL ({err}); "
@@ -80,7 +85,14 @@ def run_spark(
             frame = _spark_sql(session, sql, name).cache()
             frame.createOrReplaceTempView(name)
             cached.append(frame)
-        return _spark_sql(session, final, "features").toArrow()
+        # written by the executors and read back here: the table never sits whole in the JVM
+        out = Path(tempfile.mkdtemp(prefix="vru-features-", dir=config.checkpoint_dir))
+        try:
+            _spark_sql(session, final, "features").write.mode("overwrite").parquet(str(out / "t"))
+            table = pq.read_table(out / "t")
+        finally:
+            shutil.rmtree(out, ignore_errors=True)
+        return table.sort_by([(c, "ascending") for c in _ORDER]).replace_schema_metadata(None)
     finally:
         for frame in cached:
             frame.unpersist()
