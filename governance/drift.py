@@ -136,15 +136,31 @@ def reference_bins(values: ArrayLike, *, bins: int = 10) -> Json:
     if isinstance(bins, bool) or not isinstance(bins, int | np.integer) or bins < 2:
         raise DriftInputError(_BAD_BINS.format(bins))
     ref = _as_float(values, "values")
-    cuts = _cut_points(ref, int(bins))
+    cuts = _published_cuts(ref, _cut_points(ref, int(bins)))
     shares = _bin_counts(ref, cuts) / ref.size
     return {"cuts": [float(c) for c in cuts], "shares": [float(s) for s in shares]}
+
+
+def _published_cuts(sample: FloatArray, cuts: FloatArray) -> FloatArray:
+    """Each cut moved to halfway between the sample's values on either side of it.
+
+    A quantile of a column is often one person's value (their score, say); the midpoint of
+    two adjacent distinct values is nobody's, and it splits the sample exactly as the
+    quantile did. A cut with no value below it (a constant column) is kept.
+    """
+    known = np.unique(sample[np.isfinite(sample)])
+    at = np.searchsorted(known, cuts, side="right")  # first value above each cut
+    moved = cuts.copy()
+    inside = (at > 0) & (at < known.size)
+    moved[inside] = (known[at[inside] - 1] + known[at[inside]]) / 2
+    return moved
 
 
 def psi_against(reference: Mapping[str, Any], current: ArrayLike) -> float:
     """:func:`psi` of ``current`` against bins kept by :func:`reference_bins`.
 
-    Equal to ``psi(reference_sample, current)`` for the sample the bins were cut from.
+    Equal to ``psi(reference_sample, current)``, except that a current value lying strictly
+    between two adjacent reference values may fall in the neighbouring bin.
     """
     try:
         cuts = np.asarray(reference["cuts"], dtype=np.float64)

@@ -179,7 +179,8 @@ def calibration_by_group(
         ``positives``, ``mean_predicted``, ``observed_rate``, ``ece``, ``too_small`` and
         ``deciles``: ``[{"predicted", "observed", "count"}]`` for each bin the group has rows
         in, in score order (bins it has no row in are left out). A too-small entry keeps its
-        counts, means and flag; its ``ece`` and ``deciles`` are ``None``.
+        row count and flag; its other figures are ``None`` (they would describe a handful of
+        people).
 
     Raises
     ------
@@ -229,7 +230,12 @@ def _calibration_entry(
         "too_small": small,
         "deciles": None,
     }
-    if small or count == 0:
+    if small:
+        # a group of one or two (or with a handful of outcomes) would have its members'
+        # scores and outcomes printed: keep the count and the flag, withhold the rest
+        entry.update(positives=None, mean_predicted=None, observed_rate=None)
+        return entry
+    if count == 0:
         return entry
     # (n_b / n) |sum_p / n_b - sum_y / n_b| = |sum_p - sum_y| / n
     entry["ece"] = float(np.abs(predicted - observed).sum() / count)
