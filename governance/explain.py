@@ -263,7 +263,15 @@ def _tree_explainer_values(
     booster: lightgbm.Booster, x: pd.DataFrame, iterations: int
 ) -> tuple[FloatArray, float]:
     """shap.TreeExplainer's raw-scale values and expected value for the positive class."""
-    import shap  # imported here: slow to import, and only this check needs it
+    import warnings
+
+    with warnings.catch_warnings():
+        # shap 0.51 calls Colormap.set_bad/set_over/set_under when imported, which matplotlib
+        # 3.11 marks PendingDeprecationWarning: shap's code, not ours
+        warnings.filterwarnings(
+            "ignore", "The set_(bad|over|under) function", PendingDeprecationWarning
+        )
+        import shap  # imported here: slow to import, and only this check needs it
 
     if iterations < booster.current_iteration():
         # shap uses every tree of a LightGBM Booster, LightGBM's predict stops at

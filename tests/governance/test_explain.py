@@ -27,13 +27,6 @@ from governance.explain import (
     shap_values,
 )
 
-# shap 0.51 calls Colormap.set_bad/set_over/set_under when it is imported
-# (shap/plots/colors/_colors.py), which matplotlib 3.11 has marked PendingDeprecationWarning.
-# Only the tests that import shap (through check_against_shap) need this.
-shap_import_warnings = pytest.mark.filterwarnings(
-    "ignore:The set_(bad|over|under) function will be deprecated:PendingDeprecationWarning"
-)
-
 FEATURES = ["driver", "age", "noise_a", "noise_b", "noise_c", "noise_d"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PARAMS: dict[str, Any] = {
@@ -180,20 +173,17 @@ def test_per_tree_strategy_equals_a_single_call(extra):
     np.testing.assert_allclose(total, model.predict(probe, raw_score=True), rtol=0, atol=1e-9)
 
 
-@shap_import_warnings
 def test_agrees_with_shap_tree_explainer(booster, data):
     x, _ = data
     assert check_against_shap(booster, x.iloc[:500]) <= 1e-6
 
 
-@shap_import_warnings
 def test_agrees_with_shap_when_best_iteration_is_set(booster, data):
     early = lgb.Booster(model_str=booster.model_to_string())
     early.best_iteration = 20
     assert check_against_shap(early, data[0].iloc[:200]) <= 1e-6
 
 
-@shap_import_warnings
 def test_a_difference_from_shap_is_named(booster, data, monkeypatch):
     x = data[0].iloc[:100]
     original = explain.shap_values
