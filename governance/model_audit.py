@@ -208,7 +208,7 @@ def run_model_audit(
 
     done = timed("ground truth")
     truth = (
-        inputs.truth(test.assign(score=scores))
+        inputs.truth(test.assign(**{c: groups[c] for c in groups.columns}, score=scores))
         if inputs.truth is not None
         else {"available": False, "reason": "No ground truth was given to this audit."}
     )
