@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from governance.mitigation import MitigationConfig
+
 __all__ = ["AuditSettings", "Gates", "GovernanceConfig", "MitigationConfig"]
 
 
@@ -26,25 +28,6 @@ class Gates(BaseModel):
     min_group_size: int = Field(
         default=30, ge=1, description="Smaller groups are flagged, not judged."
     )
-
-
-class MitigationConfig(BaseModel):
-    """Fairness mitigations the audit compares with the model (it never applies them)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    constraint: Literal["equalized_odds", "true_positive_rate_parity"] = "equalized_odds"
-    objective: Literal["balanced_accuracy_score", "accuracy_score"] = "balanced_accuracy_score"
-    attribute: str = Field(
-        default="ethnicity", description="The sensitive attribute the constraint is taken over."
-    )
-    max_rows: int = Field(
-        default=20_000,
-        ge=500,
-        description="Rows sampled (by label) from each split to fit and judge.",
-    )
-    exponentiated_gradient_max_iter: int = Field(default=20, ge=1)
-    eps: float = Field(default=0.01, gt=0.0, le=1.0)
 
 
 class AuditSettings(BaseModel):
