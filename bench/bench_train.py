@@ -34,10 +34,10 @@ from pathlib import Path
 from training.features.build import features_sql
 from training.features.config import FeaturesConfig
 from training.features.definitions import all_features
-from training.features.events import events_sql, persons_sql, residence_sql
+from training.features.events import events_sql, person_facts_sql, persons_sql, residence_sql
 data = Path(sys.argv[1]); dates = sys.argv[2].split(",")
 config = FeaturesConfig(as_of_dates=dates)
-x = {s: str(data / "extracts" / f"{s}.parquet") for s in ("health", "education", "social_care", "police")}
+x = {s: f"read_parquet('{data}/extracts/{s}.parquet')" for s in ("health", "education", "social_care", "police")}
 spine = f"read_parquet('{data / 'linked/spine.parquet'}')"
 values = ", ".join(f"(DATE '{d}')" for d in dates)
 cohort = f'''
@@ -51,7 +51,7 @@ cohort = f'''
   WHERE date_sub('year', p.dob, h.as_of_date) BETWEEN 10 AND 17'''
 body = features_sql(config, all_features(config.windows_months), "2025-03-31").strip()
 assert body.startswith("WITH ")
-query = (f"COPY (WITH events AS ({events_sql(x, spine)}), persons AS ({persons_sql(x, spine)}), "
+query = (f"COPY (WITH events AS ({events_sql(x, spine)}), person_facts AS ({person_facts_sql(x, spine)}), persons AS ({persons_sql('person_facts')}), "
          f"residence AS ({residence_sql(x, spine)}), cohort AS ({cohort}), {body[5:]}) "
          f"TO '{sys.argv[3]}' (FORMAT parquet, COMPRESSION zstd)")
 duckdb.connect().execute(query)
