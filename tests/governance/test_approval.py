@@ -209,9 +209,9 @@ def test_an_alias_moved_by_hand_achieves_nothing(board: Board) -> None:
     board.review(approved)
     board.promote(approved)
     sneaky = board.new_version()
-    mlflow.MlflowClient(board.registry.tracking_uri).set_registered_model_alias(
-        NAME, CHAMPION, sneaky
-    )
+    mlflow.MlflowClient(
+        board.registry.tracking_uri, registry_uri=board.registry.tracking_uri
+    ).set_registered_model_alias(NAME, CHAMPION, sneaky)
     with pytest.raises(ApprovalError, match="moved by hand") as caught:
         verify_serving_version(board.registry, NAME, board.public)
     assert any("no board decision" in p for p in caught.value.problems)
