@@ -52,6 +52,7 @@ demo: $(STAMP)
 ## test: the whole test suite (fails if no test ran)
 test: $(STAMP)
 	@scripts/ensure-postgres.sh >/dev/null
+	@scripts/ensure-java.sh >/dev/null
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)
@@ -76,7 +77,7 @@ serve: $(STAMP)
 
 ## lock: recompile requirements.lock from pyproject.toml (needs the network)
 lock: $(STAMP)
-	$(BIN)/uv pip compile pyproject.toml --extra dev --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --extra dev --extra spark --python-version 3.11 -o requirements.lock
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache
