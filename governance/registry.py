@@ -194,14 +194,9 @@ class Registry:
         """
         import mlflow.pyfunc
 
-        previous = mlflow.get_tracking_uri(), mlflow.get_registry_uri()
-        mlflow.set_tracking_uri(self.tracking_uri)
-        mlflow.set_registry_uri(self.tracking_uri)
-        try:
-            pyfunc = mlflow.pyfunc.load_model(info.uri)
-        finally:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
+        # load from the artifacts' own location: no process-wide tracking state is touched
+        location = self.client.get_model_version_download_uri(info.name, info.version)
+        pyfunc = mlflow.pyfunc.load_model(location)
         return pyfunc.unwrap_python_model().model
 
     def _check_model(self, name: str) -> None:
