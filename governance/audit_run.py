@@ -165,6 +165,7 @@ def _write_directory(directory: Path, files: dict[str, bytes]) -> None:
     """Write ``files`` into a fresh directory beside ``directory``, then swap it in."""
     directory.parent.mkdir(parents=True, exist_ok=True)
     stage = Path(tempfile.mkdtemp(prefix=f".{directory.name}-", dir=directory.parent))
+    stage.chmod(0o755)  # mkdtemp makes it private; the report is for the board to read
     try:
         for name, content in files.items():
             (stage / name).write_bytes(content)

@@ -492,7 +492,7 @@ def review(
         )
         if not quiet:
             _err.print(
-                f"recorded: {signed.decision} {model} version {version} by {signed.reviewer} at "
+                f"recorded: {signed.decision} {model} version {signed.version} by {signed.reviewer} at "
                 f"{signed.decided_at}, for report {signed.report_sha256[:12]}…"
                 + (f"; waived: {', '.join(signed.waived_gates)}" if signed.waived_gates else ""),
                 highlight=False,
@@ -538,7 +538,7 @@ def promote(
             raise typer.Exit(1) from None
         if not quiet:
             _err.print(
-                f"{model} version {version} is now 'champion' (approved by "
+                f"{model} version {approval.info.version} is now 'champion' (approved by "
                 f"{approval.decision.reviewer} at {approval.decision.decided_at})",
                 highlight=False,
             )
