@@ -31,11 +31,16 @@ demo: $(STAMP)
 	@mkdir -p $(DEMO_BOARD)
 	@test -f $(DEMO_BOARD)/board.pem || $(BIN)/vru keys board-init -q \
 	    --private-key $(DEMO_BOARD)/board.pem --public-key $(DEMO_BOARD)/board.pub > $(DEMO_BOARD)/board.b64
-	@$(BIN)/python scripts/demo_governance.py configs/governance.yaml $(DEMO_BOARD)/board.b64 $(DEMO_BOARD)/governance.yaml
+	@$(BIN)/python scripts/demo_configs.py configs $(DEMO_BOARD)/board.b64 $(DEMO_BOARD)
 	$(TRACKING) $(BIN)/vru audit --data $(DATA) -g $(DEMO_BOARD)/governance.yaml
 	$(TRACKING) $(BIN)/vru review --demo --version candidate -g $(DEMO_BOARD)/governance.yaml \
 	    --signing-key $(DEMO_BOARD)/board.pem
 	$(TRACKING) $(BIN)/vru promote --version candidate -g $(DEMO_BOARD)/governance.yaml
+	$(TRACKING) $(BIN)/vru release --data $(DATA) -c $(DEMO_BOARD)/release.yaml -g $(DEMO_BOARD)/governance.yaml
+	@test -s $(DEMO_BOARD)/planner.token || $(BIN)/vru keys create -q --role planner \
+	    --name "demo planner" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/planner.token
+	@test -s $(DEMO_BOARD)/admin.token || $(BIN)/vru keys create -q --role admin \
+	    --name "demo operator" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/admin.token
 	@echo ""
 	@echo "Done. Look at:"
 	@echo "  $(DATA)/manifest.json           seed, config hash, row counts of every file"
@@ -45,9 +50,16 @@ demo: $(STAMP)
 	@echo "  $(DATA)/features/manifest.json  every feature with its definition, window and policy"
 	@echo "  docs/generator.md               what each extract and column means"
 	@echo "  MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
-	@echo "             experiment 'vru-risk' (metrics beside the baseline's), model 'vru-risk' @candidate"
+	@echo "             experiment 'vru-risk' (metrics beside the baseline's), model 'vru-risk' @candidate and @champion"
 	@echo "  audit-reports/               the ethics board's report (report.html) and audit.json"
-	@echo "  $(DEMO_BOARD)/                  the DEMO board key, governance config and audit log"
+	@echo "  releases/CURRENT             the area release the API serves (areas.parquet, manifest.json)"
+	@echo "  $(DEMO_BOARD)/                  the DEMO board key, configs, API keys (*.token) and audit logs"
+	@echo ""
+	@echo "Start the planners' API:  make serve SERVING_CONFIG=$(DEMO_BOARD)/serving.yaml"
+	@echo "then, in another terminal:"
+	@echo "  curl -s -H \"Authorization: Bearer \$$(cat $(DEMO_BOARD)/planner.token)\" \\"
+	@echo "       'http://127.0.0.1:8000/v1/areas?level=borough&sort=-rate_per_1000&limit=5'"
+	@echo "  API docs: http://127.0.0.1:8000/docs"
 
 ## test: the whole test suite (fails if no test ran)
 test: $(STAMP)
@@ -72,8 +84,10 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_link.py --sizes $(SIZES)
 	$(BIN)/python bench/bench_train.py --persons 1000000
 
+## serve: the planners' API on the current release (SERVING_CONFIG=configs/serving.yaml)
+SERVING_CONFIG ?= configs/serving.yaml
 serve: $(STAMP)
-	@echo "The planners' API arrives with its issue; nothing to serve yet." >&2; exit 2
+	$(BIN)/vru serve -c $(SERVING_CONFIG)
 
 ## lock: recompile requirements.lock from pyproject.toml (needs the network)
 lock: $(STAMP)
