@@ -45,6 +45,12 @@ class AuditSettings(BaseModel):
         default=(0.01, 0.02, 0.05, 0.1, 0.2), min_length=1, description="Top fractions swept."
     )
     calibration_bins: int = Field(default=10, ge=2)
+    withhold_below: int = Field(
+        default=10,
+        ge=0,
+        description="Groups with fewer people show their count only: every rate, interval and "
+        "gap is withheld, as disclosure control would (the release's threshold, 10).",
+    )
     shap_check_rows: int = Field(
         default=2_000, ge=10, description="Rows whose SHAP values are checked against shap itself."
     )

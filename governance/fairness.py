@@ -14,10 +14,14 @@ each group, which needs the scores; it is computed with one grouped rank per dim
 aggregates only and is ready for :func:`json.dumps`.
 
 Small groups are flagged (``too_small``), never hidden, and are left out of the summary
-disparities. Differences and ratios are taken against a *reference* group: the largest
-recorded group that is not too small (ties go to the first in sort order). The largest group
-is chosen over the "best-off" one because it is stable from one run to the next; the
-equalized odds and demographic parity differences do not depend on the choice.
+disparities. A group below ``withhold_below`` rows (statistical disclosure control, as for a
+release: an outcome rate of a group of two says something about each of them) keeps its row,
+count and flags, with ``withheld`` set and every rate, interval and gap ``None``.
+
+Differences and ratios are taken against a *reference* group: the largest recorded group that
+is not too small (ties go to the first in sort order). The largest group is chosen over the
+"best-off" one because it is stable from one run to the next; the equalized odds and
+demographic parity differences do not depend on the choice.
 
 A rate whose denominator is zero (the true positive rate of a group with no positives, the
 precision of a group with no one selected) is undefined and reported as ``None``, not 0.
@@ -556,6 +560,7 @@ def audit_scored_table(
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
     n_boot: int = 500,
     seed: int = 0,
+    withhold_below: int = 0,
 ) -> Json:
     """Audit any scored table: group metrics, disparities and intervals, aggregates only.
 
@@ -577,14 +582,18 @@ def audit_scored_table(
         Bootstrap replicates for the intervals.
     seed : int, default 0
         Seed of the bootstrap.
+    withhold_below : int, default 0
+        Groups with fewer rows keep ``count``, ``too_small`` and ``withheld: true``; their
+        rates, ROC AUC, intervals, differences and ratios are ``None`` (the audit settings'
+        ``withhold_below``, 10 by default, where a command calls this).
 
     Returns
     -------
     dict
         ``{"rows", "operating_point": {"threshold" | "top_fraction", "selected"}, "overall",
         "by": {dimension: {group: {count, base_rate, selection_rate, tpr, fpr, fnr,
-        precision, roc_auc, too_small, difference, ratio, ci}}}, "summary": {dimension:
-        {"reference", "equalized_odds_difference", "equalized_odds_difference_ci",
+        precision, roc_auc, too_small, withheld, difference, ratio, ci}}}, "summary":
+        {dimension: {"reference", "equalized_odds_difference", "equalized_odds_difference_ci",
         "demographic_parity_difference"}}}``; see :func:`group_metrics` and
         :func:`bootstrap_intervals`. Only plain ints, floats, strings, bools, lists of two
         bounds and ``None``: it can be passed to :func:`json.dumps` and holds no row.
@@ -612,6 +621,11 @@ def audit_scored_table(
         for key, value in overall_by["overall"]["everyone"].items()
         if key not in ("difference", "ratio")
     }
+    for members in by.values():
+        for group in members.values():
+            group["withheld"] = group["count"] < withhold_below
+            if group["withheld"]:
+                _withhold(group)
     return {
         "rows": len(frame),
         "operating_point": operating_point,
@@ -650,6 +664,15 @@ def _audit(
             "demographic_parity_difference": found["demographic_parity_difference"],
         }
     return by, summary
+
+
+def _withhold(group: Json) -> None:
+    """Blank every figure of a group but its count and flags, in place."""
+    for metric in (*GROUP_METRICS, "roc_auc"):
+        group[metric] = None
+    for key in ("difference", "ratio"):
+        group[key] = dict.fromkeys(group[key])
+    group["ci"] = {metric: [None, None] for metric in group["ci"]}
 
 
 def _check_table(frame: pd.DataFrame, *, label: str, score: str, sensitive: list[str]) -> None:

@@ -262,6 +262,7 @@ def threshold_sweep(
     *,
     fractions: Sequence[float],
     min_group_size: int,
+    withhold_below: int = 0,
 ) -> Json:
     """Selection rate, TPR, FPR and precision of each group when the top fraction is selected.
 
@@ -283,11 +284,15 @@ def threshold_sweep(
         Top fractions, each greater than 0 and at most 1, reported in the order given.
     min_group_size : int
         As in :func:`calibration_by_group`.
+    withhold_below : int, default 0
+        A group with fewer rows keeps its count and flags, with ``withheld: true`` and every
+        rate ``None`` (disclosure control: at the top 1% a group of two would show who of
+        them was picked out).
 
     Returns
     -------
     dict
-        ``{dimension: {"fractions": [...], "groups": {group: {"count", "too_small",
+        ``{dimension: {"fractions": [...], "groups": {group: {"count", "too_small", "withheld",
         "selection_rate": [...], "tpr": [...], "fpr": [...], "precision": [...]}}}}``, one
         value per fraction; a rate whose denominator is zero (TPR of a group with no
         positives, precision of a group with no one selected) is ``None``.
@@ -333,15 +338,37 @@ def threshold_sweep(
         result[dimension] = {
             "fractions": list(chosen),
             "groups": {
-                name: {
-                    "count": int(count[g]),
-                    "too_small": _is_too_small(int(count[g]), int(positives[g]), min_group_size),
-                    **{rate: [_plain(v) for v in rates[rate][g]] for rate in _RATES},
-                }
+                name: _sweep_entry(
+                    int(count[g]),
+                    int(positives[g]),
+                    {rate: rates[rate][g] for rate in _RATES},
+                    min_group_size,
+                    withhold_below,
+                )
                 for g, name in enumerate(names)
             },
         }
     return result
+
+
+def _sweep_entry(
+    count: int,
+    positives: int,
+    rates: Mapping[str, FloatArray],
+    min_group_size: int,
+    withhold_below: int,
+) -> Json:
+    """One group's sweep; a group below `withhold_below` rows keeps its count and flags only."""
+    withheld = count < withhold_below
+    return {
+        "count": count,
+        "too_small": _is_too_small(count, positives, min_group_size),
+        "withheld": withheld,
+        **{
+            rate: [None if withheld else _plain(v) for v in values]
+            for rate, values in rates.items()
+        },
+    }
 
 
 def _check_fractions(fractions: Sequence[float]) -> list[float]:

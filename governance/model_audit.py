@@ -186,6 +186,7 @@ def run_model_audit(
         min_group_size=gates.min_group_size,
         n_boot=settings.bootstrap,
         seed=seed,
+        withhold_below=settings.withhold_below,
     )
     fairness["fairlearn_check"] = _fairlearn_check(fairness, y, scores, groups, inputs.top_fraction)
     done()
@@ -197,6 +198,7 @@ def run_model_audit(
         groups,
         fractions=list(settings.threshold_fractions),
         min_group_size=gates.min_group_size,
+        withhold_below=settings.withhold_below,
     )
     calibration = calibration_by_group(
         y, scores, groups, bins=settings.calibration_bins, min_group_size=gates.min_group_size

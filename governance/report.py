@@ -37,6 +37,7 @@ Kind = Literal["rate", "auc", "decimal", "count", "text"]
 
 DASH = "—"
 TOO_SMALL = "too small to judge"
+WITHHELD = "figures withheld: too few people to show"
 _SKIP = frozenset({"available", "reason", "note"})
 _RATE_TOKENS = frozenset(
     {"rate", "tpr", "fpr", "fnr", "precision", "recall", "prevalence", "share", "accuracy"}
@@ -475,6 +476,8 @@ def _fairness(fairness: Any) -> str:
             small.append(too_small)
             difference = _mapping(_get(m, "difference"))
             status = [_badge("flag", TOO_SMALL)] if too_small else []
+            if _get(m, "withheld"):
+                status.append(_badge("flag", WITHHELD))
             if group == reference:
                 status.append(_badge("info", "reference"))
             rows.append(
@@ -541,7 +544,9 @@ def _thresholds(thresholds: Any, figures: Mapping[str, bytes]) -> str:
         for group, g in _mapping(_get(result, "groups")).items():
             too_small = bool(_get(g, "too_small"))
             small.append(too_small)
-            label = _Html(_e(group) + (" " + _badge("flag", TOO_SMALL) if too_small else ""))
+            badges = [TOO_SMALL] if too_small else []
+            badges += [WITHHELD] if _get(g, "withheld") else []
+            label = _Html(" ".join([_e(group), *(_badge("flag", b) for b in badges)]))
             rows: list[list[str]] = []
             for key, name in measures:
                 values = _get(g, key)

@@ -296,6 +296,7 @@ def audit(
                 top_fraction=top_fraction,
                 out=out,
                 min_group_size=min_group_size or gov.gates.min_group_size,
+                withhold_below=gov.audit.withhold_below,
                 bootstrap=bootstrap or gov.audit.bootstrap,
                 seed=seed if seed is not None else 0,
                 quiet=quiet,
@@ -373,6 +374,7 @@ def _audit_table(
     top_fraction: float | None,
     out: Path | None,
     min_group_size: int,
+    withhold_below: int,
     bootstrap: int,
     seed: int,
     quiet: bool,
@@ -398,6 +400,7 @@ def _audit_table(
         min_group_size=min_group_size,
         n_boot=bootstrap,
         seed=seed,
+        withhold_below=withhold_below,
     )
     result["table"] = {"path": str(table), "label": label, "score": score}
     directory = out or Path(f"audit-{table.stem}")

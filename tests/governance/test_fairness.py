@@ -521,9 +521,33 @@ def test_report_is_json_ready_and_holds_no_rows(scored: pd.DataFrame) -> None:
     group = report["by"]["sex"]["male"]
     assert set(group) == {
         "count", "base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision",
-        "roc_auc", "too_small", "difference", "ratio", "ci",
+        "roc_auc", "too_small", "withheld", "difference", "ratio", "ci",
     }  # fmt: skip
     summary = report["summary"]["ethnicity"]
     assert summary["reference"] == "White"
     assert summary["equalized_odds_difference_ci"][0] <= summary["equalized_odds_difference"]
     assert summary["demographic_parity_difference"] > 0
+
+
+def test_groups_below_the_disclosure_threshold_keep_only_their_count(
+    scored: pd.DataFrame,
+) -> None:
+    # three people of a group of their own: their rates would say who was selected and who
+    # had the outcome, so only the count and the flags are shown
+    frame = scored.assign(ethnicity=scored["ethnicity"].where(scored.index >= 3, "Gypsy"))
+    options = {"label": "outcome", "score": "score", "threshold": 0.6, "n_boot": 20}
+    shown = audit_scored_table(frame, sensitive=["ethnicity"], **options)
+    hidden = audit_scored_table(frame, sensitive=["ethnicity"], withhold_below=10, **options)
+
+    tiny = hidden["by"]["ethnicity"]["Gypsy"]
+    assert tiny["count"] == 3 and tiny["too_small"] and tiny["withheld"]
+    assert all(tiny[m] is None for m in ("base_rate", "selection_rate", "tpr", "fpr", "roc_auc"))
+    assert set(tiny["difference"].values()) == {None} and set(tiny["ratio"].values()) == {None}
+    assert all(bounds == [None, None] for bounds in tiny["ci"].values())
+    assert shown["by"]["ethnicity"]["Gypsy"]["base_rate"] is not None
+    assert not shown["by"]["ethnicity"]["Gypsy"]["withheld"]
+    # groups at or above the threshold, and the summary, are untouched
+    for name, group in hidden["by"]["ethnicity"].items():
+        if name != "Gypsy":
+            assert not group["withheld"] and group == shown["by"]["ethnicity"][name]
+    assert hidden["summary"] == shown["summary"] and hidden["overall"] == shown["overall"]

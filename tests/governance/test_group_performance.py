@@ -153,6 +153,20 @@ def test_undefined_rates_are_none() -> None:
     assert b["selection_rate"] == [0.0, 1.0] and b["fpr"] == [0.0, 1.0]
 
 
+def test_sweep_withholds_the_rates_of_groups_below_the_threshold() -> None:
+    sweep = threshold_sweep(
+        HAND_Y, HAND_S, HAND_GROUPS, fractions=[0.05, 1.0], min_group_size=1, withhold_below=10
+    )
+    both = sweep["g"]["groups"]
+    assert both["a"]["withheld"] is False and both["a"]["selection_rate"] == [0.1, 1.0]
+    sweep = threshold_sweep(
+        HAND_Y, HAND_S, HAND_GROUPS, fractions=[0.05, 1.0], min_group_size=1, withhold_below=11
+    )
+    a = sweep["g"]["groups"]["a"]
+    assert a["count"] == 10 and a["withheld"] is True
+    assert all(a[rate] == [None, None] for rate in ("selection_rate", "tpr", "fpr", "precision"))
+
+
 def test_intersection_of_many_groups_is_fast() -> None:
     rng = np.random.default_rng(1)
     n = 200_000
