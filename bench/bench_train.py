@@ -20,6 +20,7 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+import yaml
 from _measure import Json, log, machine, measure, write_result
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -60,6 +61,7 @@ duckdb.connect().execute(query)
 _BARE_LGBM = """
 import json, sys, datetime as dt
 import lightgbm as lgb, pandas as pd
+from governance.contracts.config import load_config
 from training.config import PipelineConfig
 from training.model.config import ModelConfig
 from training.model.data import model_inputs, split_rows
@@ -67,7 +69,7 @@ from training.model.estimators import lightgbm_params
 data = sys.argv[1]
 manifest = json.load(open(f"{data}/features/manifest.json"))
 features = pd.read_parquet(f"{data}/features/features.parquet")
-config = ModelConfig()
+config = load_config(sys.argv[2], ModelConfig)
 inputs = model_inputs(config, manifest, list(features.columns))
 rows = split_rows(config, manifest, features)
 train = lgb.Dataset(rows["train"][inputs].astype(float), label=rows["train"]["label"])
@@ -85,6 +87,15 @@ def _config(path: Path, dates: list[str] | None) -> Path:
     return path
 
 
+def _model_config(path: Path, rounds: int | None) -> Path:
+    """configs/model.yaml, or a copy that trains exactly `rounds` rounds (no early stopping)."""
+    config = yaml.safe_load((ROOT / "configs/model.yaml").read_text())
+    if rounds is not None:
+        config.setdefault("lightgbm", {}).update(max_rounds=rounds, early_stopping_rounds=rounds)
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark at one size; print the JSON report and write it under ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -97,6 +108,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs of train and bare LightGBM (median used)"
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        help="train exactly this many boosting rounds in both arms (no early stopping), e.g. "
+        "the issue's reference workload of 200; default: configs/model.yaml as it is",
+    )
+    parser.add_argument(
+        "--skip-features",
+        action="store_true",
+        help="with --data whose features are built: time training only",
+    )
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="vru-bench-train-"))
     data = args.data or work / "city"
@@ -107,31 +129,38 @@ def main(argv: list[str] | None = None) -> int:
             [str(BIN / "vru"), "generate", "-q", "--data", str(data), "-n", str(args.persons)], ROOT
         )
         steps["link"] = measure([str(BIN / "vru"), "link", "-q", "--data", str(data)], ROOT)
-    three = _config(work / "three.yaml", THREE_DATES)
-    log("features at three as-of dates: vru features")
-    steps["features_3_dates"] = measure(
-        [str(BIN / "vru"), "features", "-q", "-c", str(three), "--data", str(data)], ROOT
-    )
-    log("features at three as-of dates: one DuckDB statement")
-    script = work / "one_query.py"
-    script.write_text(textwrap.dedent(_ONE_QUERY))
-    steps["one_query_3_dates"] = measure(
-        [sys.executable, str(script), str(data), ",".join(THREE_DATES), str(work / "one.parquet")],
-        ROOT,
-    )
-    log("features at the default as-of dates, for training")
-    steps["features_default"] = measure(
-        [
-            str(BIN / "vru"),
-            "features",
-            "-q",
-            "-c",
-            str(_config(work / "default.yaml", None)),
-            "--data",
-            str(data),
-        ],
-        ROOT,
-    )
+    if not args.skip_features:
+        three = _config(work / "three.yaml", THREE_DATES)
+        log("features at three as-of dates: vru features")
+        steps["features_3_dates"] = measure(
+            [str(BIN / "vru"), "features", "-q", "-c", str(three), "--data", str(data)], ROOT
+        )
+        log("features at three as-of dates: one DuckDB statement")
+        script = work / "one_query.py"
+        script.write_text(textwrap.dedent(_ONE_QUERY))
+        steps["one_query_3_dates"] = measure(
+            [
+                sys.executable,
+                str(script),
+                str(data),
+                ",".join(THREE_DATES),
+                str(work / "one.parquet"),
+            ],
+            ROOT,
+        )
+        log("features at the default as-of dates, for training")
+        steps["features_default"] = measure(
+            [
+                str(BIN / "vru"),
+                "features",
+                "-q",
+                "-c",
+                str(_config(work / "default.yaml", None)),
+                "--data",
+                str(data),
+            ],
+            ROOT,
+        )
     log("vru train against bare LightGBM (tracking: a fresh SQLite store)")
     tracking = work / "mlruns"
     tracking.mkdir()
@@ -139,19 +168,12 @@ def main(argv: list[str] | None = None) -> int:
     # create the store's tables first: a one-time cost of a new store, not of training
     init = "import mlflow; mlflow.MlflowClient().search_experiments()"
     measure([*env_cmd, sys.executable, "-W", "ignore", "-c", init], tracking)
-    train_cmd = [
-        *env_cmd,
-        str(BIN / "vru"),
-        "train",
-        "-q",
-        "--data",
-        str(data),
-        "-m",
-        str(ROOT / "configs/model.yaml"),
-    ]
+    model_config = _model_config(work / "model.yaml", args.rounds)
+    train_cmd = [*env_cmd, str(BIN / "vru"), "train", "-q", "--data", str(data)]
+    train_cmd += ["-m", str(model_config)]
     bare = work / "bare.py"
     bare.write_text(textwrap.dedent(_BARE_LGBM))
-    bare_cmd = [sys.executable, str(bare), str(data)]
+    bare_cmd = [sys.executable, str(bare), str(data), str(model_config)]
     # alternate the two, several times, and compare medians: one pair of runs on a shared
     # two-core machine is at the mercy of whatever else ran at that moment
     runs: dict[str, list[Json]] = {"vru_train": [], "bare_lightgbm": []}
@@ -170,11 +192,14 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.date.today().isoformat(),
         "machine": machine(),
         "persons": args.persons,
+        "boosting_rounds": args.rounds or "configs/model.yaml (early stopping)",
         "steps": steps,
         "feature_rows_default": manifest["rows"],
         "features": len(manifest["features"]),
         "ratios": {
-            "features_over_one_query": round(
+            "features_over_one_query": None
+            if args.skip_features
+            else round(
                 steps["features_3_dates"]["wall_s"] / steps["one_query_3_dates"]["wall_s"], 2
             ),
             "vru_train_over_bare_lightgbm": round(
