@@ -77,12 +77,13 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-## bench: speed and memory figures as JSON (SIZES="100000 1000000" by default)
+## bench: every stage at each size (SIZES), Spark beside DuckDB at SPARK_SIZES; JSON in
+## bench/results/, a table on stdout. The stage benchmarks (bench/README.md) run on their own.
 SIZES ?= 100000 1000000
+SPARK_SIZES ?= 100000
 bench: $(STAMP)
-	$(BIN)/python bench/bench_generate.py --sizes $(SIZES)
-	$(BIN)/python bench/bench_link.py --sizes $(SIZES)
-	$(BIN)/python bench/bench_train.py --persons 1000000
+	@scripts/ensure-java.sh >/dev/null
+	$(BIN)/python bench/bench_pipeline.py --sizes $(SIZES) --spark-sizes $(SPARK_SIZES)
 
 ## serve: the planners' API on the current release (SERVING_CONFIG=configs/serving.yaml)
 SERVING_CONFIG ?= configs/serving.yaml
