@@ -172,6 +172,7 @@ def compare_mitigations(
     *,
     top_fraction: float,
     seed: int,
+    withhold_below: int = 0,
 ) -> Json:
     """Fit each mitigation on `fit` and judge it, beside the model's own rules, on `evaluate`.
 
@@ -188,6 +189,9 @@ def compare_mitigations(
         sampling, as :func:`governance.fairness.select`) is the model's own decision.
     seed : int
         Seeds the sampling and the randomised predictions; the same seed gives the same result.
+    withhold_below : int, default 0
+        A group with fewer evaluated rows keeps its count and flags, with ``withheld: true``
+        and its rates ``None`` (disclosure control, as in :mod:`governance.fairness`).
 
     Returns
     -------
@@ -252,6 +256,11 @@ def compare_mitigations(
         rows = [
             _row(method, descriptions[method], test, decide) for method, decide in decisions.items()
         ]
+    for row in rows:
+        for group in (row.get("by_group") or {}).values():
+            group["withheld"] = group["count"] < withhold_below
+            if group["withheld"]:
+                group.update(selection_rate=None, tpr=None, fpr=None)
     return {
         "available": True,
         "constraint": config.constraint,

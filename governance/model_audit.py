@@ -236,6 +236,7 @@ def run_model_audit(
         config.mitigation,
         top_fraction=inputs.top_fraction,
         seed=seed,
+        withhold_below=settings.withhold_below,
     )
     mitigations["fit_split"] = "validation"
     mitigations["evaluated_on"] = "test"

@@ -849,7 +849,9 @@ def _mitigations(mitigations: Any) -> str:
             [
                 [
                     _text(r.get("method")) if i == 0 else "",
-                    group,
+                    _Html(f"{_e(group)} {_badge('flag', WITHHELD)}")
+                    if _get(g, "withheld")
+                    else group,
                     _fmt(_get(g, "count"), "count"),
                     _fmt(_get(g, "selection_rate"), "rate"),
                     _fmt(_get(g, "tpr"), "rate"),

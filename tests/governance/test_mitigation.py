@@ -248,3 +248,20 @@ def test_the_config_forbids_unknown_keys_and_is_frozen() -> None:
     )
     with pytest.raises(ValueError, match="frozen"):
         config.eps = 0.1  # type: ignore[misc]
+
+
+def test_groups_below_the_disclosure_threshold_show_only_their_count() -> None:
+    fit, evaluate = _split(2_000, 6), _split(2_000, 7)
+    tiny_eval = evaluate.sensitive.copy()
+    tiny_eval.iloc[:4] = "e"  # four people: their selection would say who was picked
+    config = MitigationConfig(max_rows=2_000, exponentiated_gradient_max_iter=5)
+    result = compare_mitigations(
+        fit, replace(evaluate, sensitive=tiny_eval), config, top_fraction=0.1, seed=1,
+        withhold_below=10,
+    )  # fmt: skip
+    for row in result["rows"]:
+        tiny = row["by_group"]["e"]
+        assert tiny["count"] == 4 and tiny["withheld"] is True
+        assert tiny["selection_rate"] is None and tiny["tpr"] is None and tiny["fpr"] is None
+        assert all(not g["withheld"] and g["selection_rate"] is not None
+                   for name, g in row["by_group"].items() if name != "e")  # fmt: skip
