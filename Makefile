@@ -65,6 +65,7 @@ demo: $(STAMP)
 test: $(STAMP)
 	@scripts/ensure-postgres.sh >/dev/null
 	@scripts/ensure-java.sh >/dev/null
+	@scripts/ensure-chromium.sh >/dev/null
 	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
 
 lint: $(STAMP)

@@ -16,6 +16,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from governance.approval import (
     DECISION_TAG,
     REPORT_ARTIFACT,
@@ -66,12 +68,15 @@ def record_review(
     decision: Literal["approve", "reject"],
     reviewer: str,
     reasons: str,
-    signing_key: Path,
+    signing_key: Path | Ed25519PrivateKey,
     public_key_b64: str | None,
     waive: tuple[str, ...] = (),
     now: datetime | None = None,
 ) -> tuple[Decision, str]:
     """Sign and record the board's decision on ``info``; nothing is written if a check fails.
+
+    ``signing_key`` is the board's private key file, or the key itself already read (the
+    board page reads it from the form, in memory, and never stores it).
 
     Raises
     ------
@@ -107,12 +112,16 @@ def record_review(
         decided_at=when,
         waived_gates=tuple(waive),
     )
-    signature = sign_decision(signed, load_private_key(signing_key))
+    private = (
+        signing_key if isinstance(signing_key, Ed25519PrivateKey) else load_private_key(signing_key)
+    )
+    signature = sign_decision(signed, private)
     if public_key_b64:
         try:
             verify_decision(signed, signature, public_key_b64)
         except SignatureError:
-            raise ReviewError(_WRONG_KEY.format(path=signing_key)) from None
+            where = "the key given" if isinstance(signing_key, Ed25519PrivateKey) else signing_key
+            raise ReviewError(_WRONG_KEY.format(path=where)) from None
     log.append(
         "review.decision",
         {**asdict(signed), "waived_gates": list(signed.waived_gates), "signature": signature},

@@ -10,6 +10,7 @@ verified again here), never individual-level data; it imports no model library
 - :mod:`serving.gate`: key, role, rate limit, audit and metrics around every request;
 - :mod:`serving.audit`: the request audit, written off the request path;
 - :mod:`serving.app`: the FastAPI app (``create_app``) and its routes;
+- :mod:`serving.pages`: the web pages for planners and the ethics board, in the same app;
 - :mod:`serving.aggregate`, :mod:`serving.schemas`, :mod:`serving.problems`,
   :mod:`serving.openapi`, :mod:`serving.metrics`: what the routes use.
 

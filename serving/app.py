@@ -15,6 +15,8 @@ Routes (all JSON; errors are ``application/problem+json``, :mod:`serving.problem
 ``POST /v1/admin/reload``     admin    load what CURRENT names now and swap it in
 ``GET  /metrics``             admin    Prometheus text
 ``GET  /healthz``, ``/readyz`` open    alive; ready only with a verified release loaded
+``/signin``, ``/planner...``, session  the web pages for planners and the board
+``/board...``, ``/static/...``         (:mod:`serving.pages`; not in the OpenAPI document)
 ============================  =======  ====================================================
 
 ``GET /v1/areas/{code}`` is the hot route. The gate (:mod:`serving.gate`) sits outside
@@ -48,6 +50,7 @@ from serving.gate import Gate, RateLimiter
 from serving.keys import KeyStore
 from serving.metrics import CONTENT_TYPE, Metrics
 from serving.openapi import build_openapi, problem_docs
+from serving.pages import install_pages
 from serving.problems import (
     InvalidParam,
     ProblemError,
@@ -390,6 +393,10 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     async def read_metrics() -> Response:
         """Prometheus metrics of this process (admin key)."""
         return Response(metrics.render(), media_type=CONTENT_TYPE)
+
+    install_pages(
+        app, config=config, governance=governance, keys=keys, limiter=limiter, holder=holder
+    )
 
     app.state.query_names = {
         route.endpoint: frozenset(p.alias for p in route.dependant.query_params)

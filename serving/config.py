@@ -21,6 +21,8 @@ from governance.contracts.config import load_config
 __all__ = [
     "CONFIG_ENV",
     "DEFAULT_SERVING_CONFIG",
+    "DEFAULT_TRACKING_URI",
+    "Pages",
     "RateLimit",
     "ServingConfig",
     "get_settings",
@@ -30,6 +32,8 @@ __all__ = [
 DEFAULT_SERVING_CONFIG = Path("configs/serving.yaml")
 CONFIG_ENV = "VRU_SERVING_CONFIG"
 """The environment variable naming the serving YAML for the app factory (set by ``vru serve``)."""
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+"""The tracking store when neither the config nor ``MLFLOW_TRACKING_URI`` names one (as the CLI)."""
 
 
 class RateLimit(BaseModel):
@@ -43,6 +47,36 @@ class RateLimit(BaseModel):
     burst: int = Field(
         default=60, ge=1, description="Requests one key may make at once above the sustained rate."
     )
+
+
+class Pages(BaseModel):
+    """The web pages for the ethics board and planners (:mod:`serving.pages`)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    session_hours: float = Field(
+        default=8.0, gt=0.0, le=24.0 * 30, description="How long a sign-in lasts."
+    )
+    session_secret_file: Path | None = Field(
+        default=None,
+        description="The secret that signs session cookies, created (mode 600) when missing; "
+        "None: session.secret beside the key file. Every worker must read the same file.",
+    )
+    board_signing_key: Path | None = Field(
+        default=None,
+        description="The board's private key, held by the server to sign the board's "
+        "decisions. None (the default): the page asks the board member for the key each time.",
+    )
+    model_name: str = Field(default="vru-risk", min_length=1, description="The registered model.")
+    borough_grid: Path | None = Field(
+        default=None,
+        description="YAML mapping borough code to [row, column] of the tile map; None: "
+        "London's 33 boroughs (a computed grid for codes it does not hold).",
+    )
+
+    def secret_path(self, keys_file: Path) -> Path:
+        """Where the session secret is (``session.secret`` beside the key file by default)."""
+        return self.session_secret_file or Path(keys_file).parent / "session.secret"
 
 
 class ServingConfig(BaseModel):
@@ -85,6 +119,12 @@ class ServingConfig(BaseModel):
         "(0: on every request).",
     )
     max_page_size: int = Field(default=1000, ge=1, le=10_000)
+    tracking_uri: str | None = Field(
+        default=None,
+        description="The MLflow tracking store of the model registry (board pages only); None: "
+        "MLFLOW_TRACKING_URI, else sqlite:///mlflow.db in the working directory.",
+    )
+    pages: Pages = Pages()
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, le=64)
@@ -95,6 +135,10 @@ class ServingConfig(BaseModel):
         if path is not None and not path.is_file() and path == Path("configs/governance.yaml"):
             path = None  # the default file is optional, as for the other commands
         return load_config(path, GovernanceConfig)
+
+    def registry_uri(self) -> str:
+        """The tracking URI the board pages read the model registry from."""
+        return self.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
 
     def audit_log_path(self, governance: GovernanceConfig) -> Path:
         """Where request audit entries are appended."""

@@ -6,6 +6,9 @@ dict lookups:
 1. ``/healthz``, ``/readyz`` and the API documentation are open (probes carry no data) and not
    audited;
 2. any other path needs ``Authorization: Bearer <token>`` of an active key: otherwise 401;
+   except the web pages (:data:`PAGE_PREFIXES`, :mod:`serving.pages`), which a browser asks
+   for without a key: they check their own signed session cookie, and the gate audits them
+   under the session's key once the page has answered (their stylesheet is not audited);
 3. ``/v1/admin/...`` and ``/metrics`` need the ``admin`` role: otherwise 403;
 4. each key has a token bucket (:class:`RateLimiter`): over it, 429 with ``Retry-After``;
 5. after the response, the request is counted (:mod:`serving.metrics`) and queued for the
@@ -29,9 +32,14 @@ from serving.keys import ApiKey, KeyStore
 from serving.metrics import Metrics
 from serving.problems import PROBLEM_JSON, problem_bytes
 
-__all__ = ["ADMIN_PREFIXES", "OPEN_PATHS", "Gate", "RateLimiter"]
+__all__ = ["ADMIN_PREFIXES", "OPEN_PATHS", "PAGE_PREFIXES", "Gate", "RateLimiter", "is_page"]
 
 OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
+PAGE_PREFIXES = ("/signin", "/signout", "/board", "/planner", "/static/")
+"""Paths of the web pages (and their static files): session cookie, not a Bearer key."""
+STATIC_PREFIX = "/static/"
+PAGE_KEY = "page_key"
+"""Where a page puts the signed-in session's key in the request state, for the audit."""
 ADMIN_PREFIXES = ("/v1/admin/", "/metrics")
 HOT_PREFIX = "/v1/areas/"
 HOT_ROUTE = "/v1/areas/{code}"
@@ -124,6 +132,9 @@ class Gate:
             return
         token = _bearer(scope["headers"])
         if token is None:
+            if is_page(path):  # checked only without a key: the API's path is unchanged
+                await self._page(scope, receive, send, started)
+                return
             await self._refuse(scope, send, started, None, 401, _NO_KEY, "unauthenticated")
             return
         key = self.keys.lookup(token)
@@ -183,6 +194,27 @@ class Gate:
         try:
             await self.app(scope, receive, send_status)
         finally:
+            params = {k: _safe(str(v)) for k, v in scope.get("path_params", {}).items()}
+            self._done(scope, key, self._template(scope), status, started, params)
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        """A web page: it checks its own session; audited with the session's key, if any."""
+        if scope["path"].startswith(STATIC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def send_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_status)
+        finally:
+            state = scope.get("state") or {}
+            key = state.get(PAGE_KEY)
             params = {k: _safe(str(v)) for k, v in scope.get("path_params", {}).items()}
             self._done(scope, key, self._template(scope), status, started, params)
 
@@ -252,6 +284,11 @@ class Gate:
             if match != Match.NONE:
                 return str(getattr(route, "path", "unmatched"))
         return "unmatched"
+
+
+def is_page(path: str) -> bool:
+    """Whether ``path`` is a web page (or its static file), served on a session cookie."""
+    return path == "/" or path.startswith(PAGE_PREFIXES)
 
 
 def _bearer(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

@@ -258,6 +258,19 @@ class KeyStore:
         self._cache[token] = key
         return key
 
+    def active(self, key_id: str) -> ApiKey | None:
+        """The key with this id if it is still active (a signed-in page session's check).
+
+        A session cookie holds the key's id, never its token; this is how a revoked key ends
+        the sessions it opened, from the next check of the file on.
+        """
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.check_seconds
+            self.refresh()
+        key = self._keys.get(key_id)
+        return key if key is not None and key.active else None
+
 
 @contextlib.contextmanager
 def _locked(path: Path) -> Iterator[None]:

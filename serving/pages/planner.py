@@ -1,0 +1,484 @@
+"""The planners' pages: areas of a level under a parent, charts, a tile map, CSV.
+
+Every figure comes from the release snapshot the API serves (:class:`serving.releases.Catalog`):
+published area figures after disclosure control, never anything about a person. A suppressed
+area is listed, with "suppressed" in place of its figures, and its figures are empty in CSV.
+
+==============================  ==============================================================
+``GET /planner``                a level's areas under a parent: table, bar chart, drill-down
+``GET /planner/areas.csv``      the same areas (same filter and order) as CSV
+``GET /planner/areas/{code}``   one area: figures, drivers, factors, trend across releases
+``GET /planner/map``            London's boroughs as tiles coloured by risk decile
+==============================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Mapping, Sequence
+from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Query, Request
+from fastapi.params import Path
+from markupsafe import Markup
+from starlette.responses import HTMLResponse, Response
+
+from governance.release_schema import LEVELS
+from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
+from serving.pages.tiles import Grid, grid_positions
+from serving.pages.web import SECURITY_HEADERS, PageError, Pages
+from serving.releases import Catalog, LoadedRelease, ReleaseHolder
+from serving.schemas import AreaHistory, AreaPublic
+
+__all__ = ["LISTED_LEVELS", "planner_pages"]
+
+LISTED_LEVELS = ("bcu", "borough", "ward", "lsoa")
+"""Levels a planner lists, from the top down."""
+LEVEL_NAMES = {
+    "lsoa": "LSOAs",
+    "ward": "wards",
+    "borough": "boroughs",
+    "bcu": "police BCUs",
+    "city": "city",
+}
+LEVEL_TITLES = {k: v[0].upper() + v[1:] for k, v in LEVEL_NAMES.items()}
+"""``LEVEL_NAMES`` starting with a capital (``Police BCUs``, ``LSOAs``)."""
+LevelName = Literal["bcu", "borough", "ward", "lsoa"]
+SortField = Literal[
+    "rank", "mean_risk", "rate_per_1000", "expected", "population", "change_mean_risk", "name"
+]
+SortName = Literal[
+    "rank",
+    "-rank",
+    "mean_risk",
+    "-mean_risk",
+    "rate_per_1000",
+    "-rate_per_1000",
+    "expected",
+    "-expected",
+    "population",
+    "-population",
+    "change_mean_risk",
+    "-change_mean_risk",
+    "name",
+    "-name",
+]
+COLUMNS: tuple[tuple[str, str | None, str], ...] = (
+    # (header, sort field or None, what the column holds, for its header's description)
+    ("Rank", "rank", "1 = highest mean risk among published areas of the level"),
+    ("Area", "name", "name and code; follow it to the areas within"),
+    ("Mean risk", "mean_risk", "mean calibrated risk of the area's young people"),
+    ("95% interval", None, "interval of the mean risk"),
+    ("Per 1,000", "rate_per_1000", "risk as a rate per 1,000 young people"),
+    ("Expected", "expected", "expected number involved in serious violence (rounded)"),
+    ("Young people", "population", "young people in the cohort (rounded)"),
+    ("Change", "change_mean_risk", "mean risk minus the previous release's"),
+    ("Top drivers", None, "risk factors that raise the area's risk most"),
+)
+CSV_COLUMNS = (
+    "level",
+    "code",
+    "name",
+    "parent_code",
+    "status",
+    "population",
+    "expected",
+    "rate_per_1000",
+    "mean_risk",
+    "risk_low",
+    "risk_high",
+    "rank",
+    "decile",
+    "change_mean_risk",
+    "top_drivers",
+    "release_id",
+    "as_of_date",
+    "model_version",
+)
+_NOT_READY = "No verified release is loaded yet ({why})."
+_NOT_READY_DO = "An operator runs `vru release` (or fixes the release named in the server log); reload this page after that."
+_UNKNOWN = "There is no area with code '{code}' in release {release}."
+_UNKNOWN_DO = "Choose the area from the lists on the planner page instead of typing its code."
+_NOT_BELOW = "{level} do not lie within {name} ({code}), which is a {parent_level}."
+_NOT_BELOW_DO = "Choose a level below the parent area, or another parent."
+MAX_ROWS = 500
+"""Rows a table shows (London has ~4,800 LSOAs); the CSV holds every area that matches."""
+_FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def _catalog(holder: ReleaseHolder) -> Catalog:
+    catalog = holder.catalog
+    if catalog is None:
+        raise PageError(503, _NOT_READY.format(why=holder.last_error or "loading"), _NOT_READY_DO)
+    return catalog
+
+
+def _sort_key(area: AreaPublic, field: str, descending: bool) -> tuple[Any, ...]:
+    """As the API orders: published figures in the order asked, suppressed or empty last."""
+    value = getattr(area, field)
+    if value is None:
+        return (1, 0, area.code)
+    if isinstance(value, str):
+        return (0, value.casefold(), area.code)
+    return (0, -value if descending else value, area.code)
+
+
+def _order(areas: list[AreaPublic], sort: str) -> list[AreaPublic]:
+    field, descending = (sort[1:], True) if sort.startswith("-") else (sort, False)
+    ordered = sorted(areas, key=lambda a: _sort_key(a, field, descending))
+    if descending and field == "name":
+        published = [a for a in ordered if getattr(a, field) is not None]
+        published.reverse()
+        ordered = published + [a for a in ordered if getattr(a, field) is None]
+    return ordered
+
+
+def _resolve(
+    release: LoadedRelease, level: str | None, parent: str | None
+) -> tuple[str, AreaPublic | None]:
+    """The level listed and the parent area, checked as the API checks them."""
+    above = None
+    if parent is not None:
+        above = release.areas.get(parent)
+        if above is None:
+            raise PageError(
+                404, _UNKNOWN.format(code=parent, release=release.release_id), _UNKNOWN_DO
+            )
+        below = [lv for lv in LEVELS[: LEVELS.index(above.level)] if lv in LISTED_LEVELS]
+        if not below:
+            raise PageError(
+                400,
+                f"{above.name} ({above.code}) is an LSOA: no areas lie within it.",
+                "Choose a ward, borough or BCU to list the areas within it.",
+            )
+        if level is None:
+            level = below[-1]
+        elif level not in below:
+            raise PageError(
+                400,
+                _NOT_BELOW.format(
+                    level=LEVEL_TITLES[level],
+                    name=above.name,
+                    code=above.code,
+                    parent_level=above.level,
+                ),
+                _NOT_BELOW_DO,
+            )
+    return level or "bcu", above
+
+
+def select_areas(
+    release: LoadedRelease,
+    *,
+    level: str | None,
+    parent: str | None,
+    sort: str,
+    q: str | None,
+    published_only: bool,
+) -> tuple[str, AreaPublic | None, list[AreaPublic]]:
+    """The areas the planner page shows: level, parent area and the ordered, filtered areas."""
+    level, above = _resolve(release, level, parent)
+    members = [
+        a
+        for a in release.areas.values()
+        if a.level == level and (parent is None or parent in release.ancestors[a.code])
+    ]
+    if q:
+        needle = q.strip().casefold()
+        members = [a for a in members if needle in a.name.casefold() or needle in a.code.casefold()]
+    if published_only:
+        members = [a for a in members if not a.suppressed]
+    return level, above, _order(members, sort)
+
+
+def _href(path: str, **params: object) -> str:
+    kept = {k: v for k, v in params.items() if v not in (None, "", False)}
+    return path + ("?" + urlencode(kept) if kept else "")
+
+
+def _breadcrumbs(release: LoadedRelease, above: AreaPublic | None) -> list[dict[str, str]]:
+    crumbs = [{"name": "All BCUs", "href": "/planner"}]
+    if above is None:
+        return crumbs
+    chain = [c for c in reversed(release.ancestors[above.code]) if release.areas[c].level != "city"]
+    for code in [*chain, above.code]:
+        area = release.areas[code]
+        crumbs.append(
+            {
+                "name": f"{area.name} ({LEVEL_NAMES[area.level].rstrip('s')})",
+                "href": _href("/planner", parent=code),
+            }
+        )
+    return crumbs
+
+
+def _parent_options(release: LoadedRelease, level: str) -> list[dict[str, Any]]:
+    """Groups of areas above ``level`` a planner may list it within."""
+    groups = []
+    for above in ("bcu", "borough", "ward"):
+        if LEVELS.index(above) <= LEVELS.index(level):
+            continue
+        areas = sorted(
+            (a for a in release.areas.values() if a.level == above), key=lambda a: a.name.casefold()
+        )
+        groups.append({"label": LEVEL_TITLES[above], "areas": areas})
+    return groups
+
+
+_DESCENDING_FIRST = frozenset(
+    {"mean_risk", "rate_per_1000", "expected", "population", "change_mean_risk"}
+)
+
+
+def _headers(sort: str, common: Mapping[str, object]) -> list[dict[str, str | None]]:
+    """The table's column headings: sort state (``aria-sort``) and the link that re-sorts.
+
+    A figure column sorts highest first on the first click, then toggles.
+    """
+    headers = []
+    for label, field, note in COLUMNS:
+        state, nxt = "none", None
+        if field is not None:
+            if sort == field:
+                state, nxt = "ascending", f"-{field}"
+            elif sort == f"-{field}":
+                state, nxt = "descending", field
+            else:
+                nxt = f"-{field}" if field in _DESCENDING_FIRST else field
+        href = None if nxt is None else _href("/planner", sort=nxt, **common)
+        headers.append({"label": label, "note": note, "state": state, "href": href})
+    return headers
+
+
+def _top_chart(areas: Sequence[AreaPublic], title: str) -> Markup | None:
+    """The bar chart of the ten highest-risk published areas among ``areas``."""
+    top = sorted(
+        (a for a in areas if a.mean_risk is not None),
+        key=lambda a: (-(a.mean_risk or 0.0), a.code),
+    )[:10]
+    if not top:
+        return None
+    bars = [
+        Bar(a.name, a.mean_risk or 0.0, a.risk_low, a.risk_high, f"/planner/areas/{a.code}")
+        for a in top
+    ]
+    return bar_chart(bars, title=title)
+
+
+def _child_level(area: AreaPublic) -> str | None:
+    index = LEVELS.index(area.level)
+    below = LEVELS[index - 1] if index > 0 else None
+    return below if below in LISTED_LEVELS else None
+
+
+def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: Grid) -> None:
+    """The planners' pages (any signed-in role may read them, as the API's read routes)."""
+
+    @router.get("/planner", include_in_schema=False, response_class=HTMLResponse)
+    async def planner_page(
+        request: Request,
+        level: Annotated[LevelName | None, Query()] = None,
+        parent: Annotated[str | None, Query(max_length=64)] = None,
+        sort: Annotated[SortName, Query()] = "rank",
+        q: Annotated[str | None, Query(max_length=100)] = None,
+        published: Annotated[bool, Query()] = False,
+    ) -> Response:
+        """Areas of a level under a parent: sortable, filterable, with a bar chart."""
+        viewer = pages.signed_in(request)
+        catalog = _catalog(holder)
+        release = catalog.current
+        parent = parent or None
+        listed, above, areas = select_areas(
+            release, level=level, parent=parent, sort=sort, q=q, published_only=published
+        )
+        common = {"level": listed, "parent": parent, "q": q, "published": published}
+        headers = _headers(sort, common)
+        rows = []
+        for area in areas[:MAX_ROWS]:
+            child = _child_level(area)
+            rows.append(
+                {
+                    "area": area,
+                    "children_href": None if child is None else _href("/planner", parent=area.code),
+                    "children_label": None if child is None else LEVEL_NAMES[child],
+                    "detail_href": f"/planner/areas/{area.code}",
+                }
+            )
+        where = "the city" if above is None else above.name
+        chart = _top_chart(areas, f"Highest-risk {LEVEL_NAMES[listed]} in {where}")
+        return pages.render(
+            request,
+            "planner.html",
+            {
+                "viewer": viewer,
+                "release": release.manifest,
+                "level": listed,
+                "level_name": LEVEL_NAMES[listed],
+                "level_title": LEVEL_TITLES[listed],
+                "levels": [(lv, LEVEL_TITLES[lv]) for lv in LISTED_LEVELS],
+                "parent": above,
+                "parent_groups": _parent_options(release, listed),
+                "sort": sort,
+                "q": q or "",
+                "published": published,
+                "headers": headers,
+                "rows": rows,
+                "suppressed_count": sum(1 for a in areas if a.suppressed),
+                "matching": len(areas),
+                "max_rows": MAX_ROWS,
+                "crumbs": _breadcrumbs(release, above),
+                "chart": chart,
+                "csv_href": _href("/planner/areas.csv", sort=sort, **common),
+                "where": where,
+            },
+        )
+
+    @router.get("/planner/areas.csv", include_in_schema=False)
+    async def planner_csv(
+        request: Request,
+        level: Annotated[LevelName | None, Query()] = None,
+        parent: Annotated[str | None, Query(max_length=64)] = None,
+        sort: Annotated[SortName, Query()] = "rank",
+        q: Annotated[str | None, Query(max_length=100)] = None,
+        published: Annotated[bool, Query()] = False,
+    ) -> Response:
+        """The areas of the planner page, as published, in CSV (suppressed figures empty)."""
+        pages.signed_in(request)
+        release = _catalog(holder).current
+        listed, above, areas = select_areas(
+            release, level=level, parent=parent or None, sort=sort, q=q, published_only=published
+        )
+        body = areas_csv(release, areas)
+        name = _FILE_NAME.sub(
+            "-", f"vru-{listed}-{above.code if above else 'city'}-{release.release_id}"
+        )
+        return Response(
+            body,
+            media_type="text/csv; charset=utf-8",
+            headers={
+                **SECURITY_HEADERS,
+                "content-disposition": f'attachment; filename="{name}.csv"',
+            },
+        )
+
+    @router.get("/planner/areas/{code}", include_in_schema=False, response_class=HTMLResponse)
+    async def planner_area(request: Request, code: Annotated[str, Path(max_length=64)]) -> Response:
+        """One area: figures, drivers, factors, and its trend across releases."""
+        viewer = pages.signed_in(request)
+        catalog = _catalog(holder)
+        release = catalog.current
+        area = release.areas.get(code)
+        if area is None:
+            raise PageError(
+                404, _UNKNOWN.format(code=code, release=release.release_id), _UNKNOWN_DO
+            )
+        history = catalog.history_body.get(code)
+        points = [] if history is None else AreaHistory.model_validate_json(history).points
+        trend = trend_chart(
+            [TrendPoint(p.as_of_date, p.mean_risk, p.risk_low, p.risk_high) for p in points],
+            title=f"Mean risk of {area.name} in each release",
+        )
+        child = _child_level(area)
+        parent = release.areas.get(area.parent_code) if area.parent_code else None
+        return pages.render(
+            request,
+            "area.html",
+            {
+                "viewer": viewer,
+                "release": release.manifest,
+                "area": area,
+                "level_name": LEVEL_NAMES[area.level].rstrip("s"),
+                "points": points,
+                "trend": trend,
+                "children_href": None if child is None else _href("/planner", parent=code),
+                "children_label": None if child is None else LEVEL_NAMES[child],
+                "siblings_href": _href(
+                    "/planner",
+                    level=area.level,
+                    parent=parent.code if parent and parent.level != "city" else None,
+                ),
+                "crumbs": _breadcrumbs(
+                    release, parent if parent and parent.level != "city" else None
+                ),
+            },
+        )
+
+    @router.get("/planner/map", include_in_schema=False, response_class=HTMLResponse)
+    async def planner_map(request: Request) -> Response:
+        """Boroughs as tiles in a geographic grid, coloured by risk decile; each links in."""
+        viewer = pages.signed_in(request)
+        release = _catalog(holder).current
+        boroughs = sorted(
+            (a for a in release.areas.values() if a.level == "borough"), key=lambda a: a.code
+        )
+        places = grid_positions([(a.code, a.name) for a in boroughs], grid)
+        tiles = [
+            Tile(
+                a.code,
+                a.name,
+                *places[a.code],
+                a.decile,
+                _href("/planner", parent=a.code),
+                grid.labels.get(a.code),
+            )
+            for a in boroughs
+        ]
+        return pages.render(
+            request,
+            "map.html",
+            {
+                "viewer": viewer,
+                "release": release.manifest,
+                "map": tile_map(tiles, title="Boroughs by risk decile"),
+                "boroughs": sorted(boroughs, key=lambda a: (a.rank is None, a.rank or 0, a.name)),
+                "london": bool(boroughs) and all(a.code in grid for a in boroughs),
+            },
+        )
+
+
+def _cell(value: object) -> object:
+    """A CSV cell; text that a spreadsheet would run as a formula is quoted with a '."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return "" if value is None else value
+
+
+def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
+    """Published figures of ``areas`` as CSV; a suppressed area's figures are empty."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(CSV_COLUMNS)
+    m = release.manifest
+    for a in areas:
+        figures: list[object] = (
+            [None] * 10
+            if a.suppressed
+            else [
+                a.population,
+                a.expected,
+                a.rate_per_1000,
+                a.mean_risk,
+                a.risk_low,
+                a.risk_high,
+                a.rank,
+                a.decile,
+                a.change_mean_risk,
+                " ".join(a.top_drivers),
+            ]
+        )
+        row = [
+            a.level,
+            a.code,
+            a.name,
+            a.parent_code,
+            "suppressed" if a.suppressed else "published",
+            *figures,
+            m.release_id,
+            m.as_of_date,
+            m.model_version,
+        ]
+        writer.writerow([_cell(v) for v in row])
+    return out.getvalue()

@@ -1,0 +1,174 @@
+"""Page sessions: sign in with an API key, a signed cookie after that, CSRF on every form.
+
+A browser cannot send ``Authorization: Bearer``, so the pages trade the key for a cookie once:
+the sign-in form posts the token, :meth:`KeyStore.lookup` checks it exactly as the API does,
+and the answer sets a cookie holding ``{sid, csrf, key}``: a random session id, a random
+CSRF token and the key's *id* (never its token), signed and time-stamped with
+:mod:`itsdangerous` under a server secret (:func:`load_secret`). The cookie is ``HttpOnly``,
+``SameSite=Strict``, ``Secure`` when the request came over https, and expires with the
+session (``pages.session_hours``).
+
+Every request re-checks the key by id (:meth:`KeyStore.active`), so revoking a key ends its
+sessions within ``keys_check_seconds``; signing out forgets the session id in this process
+and clears the cookie. A visitor who is not signed in still gets a session (with no key), so
+that the sign-in form carries a CSRF token too; signing in replaces it with a new id and
+token (no session fixation).
+
+CSRF: every form holds the session's token in a hidden field, and :func:`check_csrf`
+refuses a POST whose field is missing or differs (compared in constant time), on top of
+``SameSite=Strict``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from starlette.requests import Request
+from starlette.responses import Response
+
+from serving.keys import ApiKey, KeyStore
+
+__all__ = [
+    "COOKIE",
+    "CSRF_FIELD",
+    "PageSession",
+    "SessionCodec",
+    "check_csrf",
+    "load_secret",
+]
+
+COOKIE = "vru_session"
+CSRF_FIELD = "csrf_token"
+_SALT = "vru-risk page session"
+_SECRET_MODE = 0o600
+_MAX_FORGOTTEN = 100_000
+
+
+@dataclass(frozen=True)
+class PageSession:
+    """One browser's session: its id, CSRF token, and the key it signed in with (if any)."""
+
+    sid: str
+    csrf: str
+    key: ApiKey | None = None
+    new: bool = False
+
+    @property
+    def signed_in(self) -> bool:
+        """True once a valid key was given."""
+        return self.key is not None
+
+
+def load_secret(path: Path) -> bytes:
+    """The session-signing secret in ``path``, created (32 random bytes, mode 600) if missing.
+
+    Every worker reads the same file, so a cookie signed by one is accepted by the others.
+    """
+    path = Path(path)
+    try:
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_bytes(32)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _SECRET_MODE)
+    except FileExistsError:  # another worker created it first: use theirs
+        return bytes.fromhex(path.read_text(encoding="ascii").strip())
+    with os.fdopen(fd, "w", encoding="ascii") as handle:
+        handle.write(secret.hex() + "\n")
+    return secret
+
+
+class SessionCodec:
+    """Reads and writes the session cookie.
+
+    Parameters
+    ----------
+    secret
+        The signing secret (:func:`load_secret`).
+    keys
+        The server's key store: a session's key is re-checked on every request.
+    max_age_seconds
+        How long a session lasts after it was issued.
+    """
+
+    def __init__(self, secret: bytes, keys: KeyStore, *, max_age_seconds: int) -> None:
+        self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
+        self.keys = keys
+        self.max_age_seconds = max_age_seconds
+        self._forgotten: set[str] = set()
+
+    def read(self, request: Request) -> PageSession:
+        """The request's session: the cookie's if it verifies and is not signed out, else new."""
+        raw = request.cookies.get(COOKIE)
+        if raw:
+            with contextlib.suppress(BadSignature):
+                data: Any = self._serializer.loads(raw, max_age=self.max_age_seconds)
+                if isinstance(data, dict) and data.get("sid") not in self._forgotten:
+                    sid, csrf, key_id = data.get("sid"), data.get("csrf"), data.get("key")
+                    if isinstance(sid, str) and isinstance(csrf, str):
+                        key = self.keys.active(key_id) if isinstance(key_id, str) else None
+                        if key_id is None or key is not None:
+                            return PageSession(sid=sid, csrf=csrf, key=key)
+        return self.fresh()
+
+    @staticmethod
+    def fresh(key: ApiKey | None = None) -> PageSession:
+        """A new session, with a new id and CSRF token."""
+        return PageSession(
+            sid=secrets.token_urlsafe(18), csrf=secrets.token_urlsafe(24), key=key, new=True
+        )
+
+    def write(self, request: Request, response: Response, session: PageSession) -> None:
+        """Set the cookie of ``session`` on ``response`` (only when it is new)."""
+        if not session.new:
+            return
+        value = self._serializer.dumps(
+            {
+                "sid": session.sid,
+                "csrf": session.csrf,
+                "key": None if session.key is None else session.key.key_id,
+            }
+        )
+        response.set_cookie(
+            COOKIE,
+            value,
+            max_age=self.max_age_seconds,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    def sign_out(self, request: Request, response: Response, session: PageSession) -> None:
+        """Forget the session here and clear its cookie."""
+        if len(self._forgotten) >= _MAX_FORGOTTEN:  # bounded: expiry ends old ones anyway
+            self._forgotten.clear()
+        self._forgotten.add(session.sid)
+        response.delete_cookie(
+            COOKIE,
+            path="/",
+            httponly=True,
+            samesite="strict",
+            secure=request.url.scheme == "https",
+        )
+
+    @staticmethod
+    def signed_in(key: ApiKey) -> PageSession:
+        """A new session for ``key`` (new id and token: nothing carries over from before)."""
+        return replace(SessionCodec.fresh(), key=key)
+
+
+def check_csrf(session: PageSession, given: object) -> bool:
+    """Whether a form's CSRF field matches the session's token (constant-time)."""
+    if not isinstance(given, str) or not given:
+        return False
+    return hmac.compare_digest(given.encode(), session.csrf.encode())
