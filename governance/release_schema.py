@@ -114,6 +114,9 @@ class ReleaseManifest(BaseModel):
     methods: dict[str, str] = {}
     model_card_summary: dict[str, Any] = {}
     rows: int = 0
+    #: where the cohort was scored; both engines give the same figures. Releases made before
+    #: the field existed were all scored in process, which is what "duckdb" names.
+    engine: Literal["duckdb", "spark"] = "duckdb"
 
 
 def factor_columns(factor: str) -> tuple[str, str, str, str]:

@@ -106,6 +106,10 @@ def spark_session(config: SparkConfig) -> SparkSession:
         "spark.ui.enabled": "false",
         **config.conf,
     }
+    if config.master.startswith("local"):
+        # Python work (the release's scoring) runs in workers this machine starts: this
+        # interpreter, with this environment's packages, rather than whatever python3 is on PATH
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     builder: Any = SparkSession.builder.master(config.master).appName(config.app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)

@@ -47,6 +47,13 @@ def release_command(
         Path | None,
         typer.Option("--releases-dir", help="Where releases go (default: from the config)."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            help="Where the cohort is scored: duckdb or spark (default: the config's engine); "
+            "Spark runs as the pipeline config's spark: section says."
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
 ) -> None:
     """Release area-level risk figures of the current population from the champion model.
@@ -68,10 +75,12 @@ def release_command(
         overrides = {
             "model_name": model,
             "releases_dir": None if releases_dir is None else str(releases_dir),
+            "engine": engine,
         }
         cfg = load_config(path, ReleaseConfig, overrides)
         gov = cli._governance_config(governance_config)
-        data_dir = data or cli._pipeline_config(None, {}).data_dir
+        pipeline = cli._pipeline_config(None, {})
+        data_dir = data or pipeline.data_dir
         cli._default_tracking()
         from governance.approval import ApprovalError
         from governance.registry import Registry
@@ -87,6 +96,7 @@ def release_command(
                     config_path=path,
                     actor="cli:release",
                     progress=step,
+                    spark=pipeline.spark,
                 )
         except ApprovalError as err:
             cli._err.print(f"[red]{err}[/]", highlight=False)
@@ -102,7 +112,8 @@ def release_command(
             highlight=False,
         )
         cli._err.print(
-            f"  scored {s.rows:,} young people: {s.identical_rows:,} distinct input rows, "
+            f"  scored {s.rows:,} young people on {m.engine}: "
+            f"{s.identical_rows:,} distinct input rows, "
             f"{s.patterns:,} distinct model paths explained ({s.dedup}); "
             f"exact SHAP {s.shap_seconds:.1f} s",
             highlight=False,

@@ -1,4 +1,5 @@
-"""vru release: refusals, the area table at every level, disclosure, exact SHAP dedup, privacy.
+"""vru release: refusals, the area table at every level, disclosure, exact SHAP dedup, privacy,
+and the Spark engine's release equal to the in-process one.
 
 A small real pipeline is built once (generate, link, features, train into a SQLite MLflow
 store); the board's approval is recorded with a real signed review, as in
@@ -7,11 +8,14 @@ tests/governance/test_approval.py.
 
 from __future__ import annotations
 
+import datetime as dt
 import hashlib
 import json
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+import lightgbm
 import mlflow
 import numpy as np
 import pandas as pd
@@ -22,7 +26,7 @@ from typer.testing import CliRunner
 from governance.approval import DECISION_TAG, REPORT_TAG, ApprovalError, promote
 from governance.audit_log import AuditLog
 from governance.config import GovernanceConfig
-from governance.contracts.config import load_config
+from governance.contracts.config import config_hash, load_config
 from governance.contracts.errors import ConfigError
 from governance.disclosure import DisclosureConfig
 from governance.registry import CHAMPION, Registry
@@ -44,11 +48,21 @@ from training.features.build import build_features
 from training.generate import generate_city
 from training.linkage.stage import run_link
 from training.model.config import ModelConfig
+from training.model.estimators import CalibratedModel, Calibrator
 from training.model.train import train_model
-from training.release.aggregate import aggregate_areas, area_table
+from training.release.aggregate import (
+    aggregate_areas,
+    area_table,
+    combine_sums,
+    factor_present,
+    lsoa_sums,
+    sum_columns,
+)
 from training.release.config import ReleaseConfig
+from training.release.distributed import spark_lsoa_sums
 from training.release.run import ReleaseResult, release
 from training.release.score import score_cohort
+from training.spark import SparkConfig
 from vru.release_command import register
 
 NAME = "vru-risk"
@@ -507,3 +521,128 @@ def test_the_command_refuses_then_releases(
     made = current_release_id(city.root / "releases-cli")
     assert made is not None and f"release {made}" in done.output
     assert "distinct input rows" in done.output
+
+
+# -- the Spark engine gives the same release ------------------------------------------------
+
+SPARK = {"master": "local[2]", "shuffle_partitions": 2, "driver_memory": "1g"}
+#: PySpark 4.0 leaves the sockets of collect() and toArrow() to the garbage collector
+_SPARK_SOCKETS = pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")
+#: figures from float sums (which Spark adds in another order); all others must be equal
+_FLOAT_FIGURES = (
+    "expected",
+    "rate_per_1000",
+    "mean_risk",
+    "mean_risk_raw",
+    "risk_low",
+    "risk_high",
+)
+
+
+@pytest.fixture(scope="module")
+def spark_config() -> Iterator[SparkConfig]:
+    """One local Spark session for the module's Spark tests, stopped after them."""
+    config = SparkConfig.model_validate(SPARK)
+    yield config
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+def _small_model(cohort: pd.DataFrame, columns: list[str]) -> CalibratedModel:
+    """A LightGBM model with an isotonic calibrator, trained in a second on ``cohort``."""
+    x = cohort[columns]
+    y = (cohort["risk"].to_numpy() > np.quantile(cohort["risk"], 0.8)).astype(int)
+    booster = lightgbm.train(
+        {"objective": "binary", "num_leaves": 7, "verbosity": -1, "seed": 1},
+        lightgbm.Dataset(x, y),
+        num_boost_round=15,
+    )
+    raw = np.asarray(booster.predict(x), dtype=float)
+    return CalibratedModel(booster, Calibrator("isotonic").fit(raw, y), columns)
+
+
+@_SPARK_SOCKETS
+def test_spark_sums_by_lsoa_are_the_in_process_sums(
+    tmp_path: Path, spark_config: SparkConfig
+) -> None:
+    geography, cohort = _synthetic(seed=11)
+    rng = np.random.default_rng(2)
+    n = len(cohort)
+    cohort["absence_12m"] = rng.poisson(1.0 + 4 * cohort["risk"], n).astype(float)
+    cohort.loc[rng.random(n) < 0.1, "absence_12m"] = np.nan  # missing values score too
+    cohort["care_ever"] = (rng.random(n) < 0.05 + cohort["risk"]).astype(np.int64)
+    cohort["injury_ever"] = rng.integers(0, 3, n)
+    columns = ["absence_12m", "care_ever", "injury_ever"]
+    model = _small_model(cohort, columns)
+    factor_inputs = {"absence": ["absence_12m"], "care": ["care_ever"], "injury": ["injury_ever"]}
+    present_when = {f: list(c) for f, c in factor_inputs.items()}
+    # two as-of dates in the table: only the wanted one is scored
+    other = cohort.assign(as_of_date=dt.date(2024, 3, 31), care_ever=1)
+    table = pd.concat([cohort.assign(as_of_date=dt.date(2025, 3, 31)), other])
+    table.drop(columns="risk").to_parquet(tmp_path / "features.parquet", index=False)
+
+    scored = score_cohort(model, cohort, factor_inputs)
+    factors = list(factor_inputs)
+    expected = lsoa_sums(
+        geography,
+        cohort["lsoa_code"].to_numpy(),
+        scored.risk,
+        factor_present(cohort, present_when),
+        scored.contributions,
+        factors,
+    )
+    partials, stats = spark_lsoa_sums(
+        spark_config,
+        tmp_path / "features.parquet",
+        "2025-03-31",
+        model,
+        ["lsoa_code", *columns],
+        factor_inputs,
+        present_when,
+    )
+    got = combine_sums(geography, partials, factors)
+    assert list(got.columns) == sum_columns(factors)
+    assert list(got.index) == list(expected.index)
+    counts = ["population", *(f"count_{f}" for f in factors)]
+    assert (got[counts] == expected[counts]).all().all()
+    np.testing.assert_allclose(got, expected, rtol=1e-9, atol=1e-12)
+    assert stats.rows == n
+    # the cohort was scored in parts (two cores, two partitions): each part's patterns
+    assert scored.stats.patterns <= stats.patterns <= 2 * scored.stats.patterns
+
+
+@_SPARK_SOCKETS
+def test_spark_and_in_process_engines_release_the_same_figures(
+    city: City, released: tuple[ReleaseResult, ReleaseResult], spark_config: SparkConfig
+) -> None:
+    on_spark = release(
+        city.config("releases-spark", engine="spark"),
+        city.data,
+        registry=city.registry,
+        governance=city.governance(),
+        spark=spark_config,
+    )
+    in_process = released[0]  # also a first release: no change column to compare
+    assert in_process.manifest.engine == "duckdb"
+    assert on_spark.manifest.engine == "spark"
+    # where it ran is not what it means: the engine is not in the release config's hash
+    assert config_hash(city.config(engine="spark")) == config_hash(city.config())
+    assert on_spark.stats.rows == in_process.stats.rows
+    # after disclosure control every figure is rounded: the tables are the same, value for value
+    pd.testing.assert_frame_equal(_areas(on_spark), _areas(in_process), check_exact=True)
+    entries = [e for e in city.log.entries() if e["event"] == "release.created"]
+    assert entries[-1]["details"]["engine"] == "spark"
+
+
+def test_the_release_command_refuses_an_unknown_engine_in_one_line(tmp_path: Path) -> None:
+    app = typer.Typer()
+    app.command("noop")(lambda: None)
+    register(app)
+    result = CliRunner().invoke(app, ["release", "--data", str(tmp_path), "--engine", "polars"])
+    assert result.exit_code == 2
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1
+    assert "'engine' Input should be 'duckdb' or 'spark' (got 'polars')" in lines[0]

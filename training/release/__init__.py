@@ -8,6 +8,8 @@ Per-person values exist only inside :func:`release`; nothing about a person is w
 - :mod:`training.release.config`: ``configs/release.yaml`` (:class:`ReleaseConfig`);
 - :mod:`training.release.score`: scoring and SHAP, once per distinct model input;
 - :mod:`training.release.aggregate`: pure area figures, shrinkage, intervals, ranks;
+- :mod:`training.release.distributed`: the same scoring on Spark (``engine: spark``),
+  partition by partition, returning LSOA sums only;
 - :mod:`training.release.run`: the order of work, and the writing.
 """
 

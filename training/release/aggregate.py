@@ -2,7 +2,10 @@
 
 Every figure is computed for every area at every level (LSOA, ward, borough, BCU, city) from
 additive sums over the area's cohort, so a parent's unrounded population, expected count and
-factor counts are exactly the sums of its children's. The methods, as recorded in the
+factor counts are exactly the sums of its children's. The work is in two halves so that every
+engine shares the second: per-person values become LSOA sums (:func:`lsoa_sums` over the whole
+cohort in process; :func:`partial_sums` per part and :func:`combine_sums` on Spark), and
+:func:`areas_from_sums` makes every figure from those sums. The methods, as recorded in the
 release manifest (:data:`METHODS`):
 
 Mean risk and expected count
@@ -45,7 +48,7 @@ Rank, decile and change
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from statistics import NormalDist
 
 import numpy as np
@@ -59,10 +62,16 @@ __all__ = [
     "METHODS",
     "aggregate_areas",
     "area_table",
+    "areas_from_sums",
     "change_against",
+    "combine_sums",
+    "factor_present",
+    "lsoa_sums",
     "name_top_drivers",
     "order_columns",
+    "partial_sums",
     "rank_and_decile",
+    "sum_columns",
 ]
 
 FloatArray = NDArray[np.float64]
@@ -172,6 +181,112 @@ def area_table(geography: pd.DataFrame, *, city_code: str, city_name: str) -> pd
     return areas.reset_index(drop=True)
 
 
+def sum_columns(factors: Sequence[str]) -> list[str]:
+    """The additive per-area sums every figure is made from, in order.
+
+    ``population``; ``sum_risk`` and ``sum_risk_sq`` (of calibrated risks and their squares);
+    per factor ``count_F`` (young people with it) and ``sum_contrib_F`` (its SHAP
+    contributions). Sums of parts add up to the sum of the whole, so any engine may compute
+    them over any split of the cohort (:func:`partial_sums`, :func:`combine_sums`).
+    """
+    columns = ["population", "sum_risk", "sum_risk_sq"]
+    for factor in factors:
+        columns += [f"count_{factor}", f"sum_contrib_{factor}"]
+    return columns
+
+
+def factor_present(
+    cohort: pd.DataFrame, present_when: Mapping[str, Sequence[str]]
+) -> NDArray[np.bool_]:
+    """Whether each young person has each factor: any of its flag columns above zero.
+
+    Returns an array (rows x factors) in the order of ``present_when``; a missing flag
+    value counts as zero.
+    """
+    return np.column_stack(
+        [
+            (cohort[list(flags)].fillna(0).to_numpy(np.float64) > 0).any(axis=1)
+            for flags in present_when.values()
+        ]
+    )
+
+
+def lsoa_sums(
+    geography: pd.DataFrame,
+    lsoa_codes: Sequence[str] | NDArray[np.object_] | pd.Series,
+    risk: FloatArray,
+    present: NDArray[np.bool_],
+    contributions: FloatArray,
+    factors: Sequence[str],
+) -> pd.DataFrame:
+    """:func:`sum_columns` of every LSOA of ``geography`` (its order) from per-person values.
+
+    Raises
+    ------
+    ValueError
+        If ``present`` or ``contributions`` is not (rows x factors).
+    ExtractError
+        If an LSOA is repeated in the geography or a young person lives outside it.
+    """
+    n_rows, n_factors = len(risk), len(factors)
+    for name, array in (("present", present), ("contributions", contributions)):
+        if array.shape != (n_rows, n_factors):
+            raise ValueError(_SHAPES.format(n=n_rows, name=name, shape=array.shape, f=n_factors))
+    lsoas = _lsoa_index(geography)
+    index = lsoas.get_indexer(pd.Index(np.asarray(lsoa_codes, dtype=object)))
+    if (index < 0).any():
+        unknown = pd.unique(np.asarray(lsoa_codes, dtype=object)[index < 0])
+        raise ExtractError(_UNKNOWN_LSOA.format(n=int((index < 0).sum()), some=list(unknown[:5])))
+    return _bincount_sums(index, lsoas, risk, present, contributions, factors)
+
+
+def partial_sums(
+    lsoa_codes: Sequence[str] | NDArray[np.object_] | pd.Series,
+    risk: FloatArray,
+    present: NDArray[np.bool_],
+    contributions: FloatArray,
+    factors: Sequence[str],
+) -> pd.DataFrame:
+    """:func:`sum_columns` of each LSOA that has young people among these rows: a part's sums.
+
+    For an engine that scores the cohort in parts (Spark's partitions): no geography is
+    needed here; :func:`combine_sums` adds the parts and checks the codes. Returns
+    ``lsoa_code`` then the sums, one row per LSOA seen, in order of first appearance.
+    """
+    codes, uniques = pd.factorize(np.asarray(lsoa_codes, dtype=object))
+    sums = _bincount_sums(
+        codes.astype(np.int64), pd.Index(uniques), risk, present, contributions, factors
+    )
+    return sums.rename_axis("lsoa_code").reset_index()
+
+
+def combine_sums(
+    geography: pd.DataFrame, partials: pd.DataFrame, factors: Sequence[str]
+) -> pd.DataFrame:
+    """Add parts' :func:`partial_sums` by LSOA: what :func:`lsoa_sums` gives for the whole.
+
+    Equal up to the order of floating-point additions (population and counts exactly).
+
+    Raises
+    ------
+    ExtractError
+        If an LSOA is repeated in the geography or a part holds young people outside it.
+    """
+    lsoas = _lsoa_index(geography)
+    columns = sum_columns(factors)
+    added = (
+        partials.astype({"lsoa_code": str})
+        .groupby("lsoa_code", sort=False)[columns]
+        .sum()
+        .astype(np.float64)
+    )
+    unknown = added.index[~added.index.isin(lsoas) & (added["population"] > 0)]
+    if len(unknown):
+        n = int(added.loc[unknown, "population"].sum())
+        raise ExtractError(_UNKNOWN_LSOA.format(n=n, some=list(unknown[:5])))
+    return added.reindex(lsoas, fill_value=0.0)
+
+
 def aggregate_areas(
     areas: pd.DataFrame,
     geography: pd.DataFrame,
@@ -184,7 +299,9 @@ def aggregate_areas(
     shrink_levels: Sequence[str] = ("lsoa", "ward"),
     interval_level: float = 0.95,
 ) -> pd.DataFrame:
-    """The unpublished figures of every area (see the module notes), before disclosure control.
+    """The unpublished figures of every area from per-person values (see the module notes).
+
+    :func:`lsoa_sums` then :func:`areas_from_sums`.
 
     Parameters
     ----------
@@ -197,6 +314,40 @@ def aggregate_areas(
         (rows x factors) and each factor's SHAP contribution (rows x factors).
     factors
         Factor names, in the column order of ``present`` and ``contributions``.
+    """
+    by_lsoa = lsoa_sums(geography, lsoa_codes, risk, present, contributions, factors)
+    return areas_from_sums(
+        areas,
+        geography,
+        by_lsoa,
+        factors,
+        shrink_levels=shrink_levels,
+        interval_level=interval_level,
+    )
+
+
+def areas_from_sums(
+    areas: pd.DataFrame,
+    geography: pd.DataFrame,
+    by_lsoa: pd.DataFrame,
+    factors: Sequence[str],
+    *,
+    shrink_levels: Sequence[str] = ("lsoa", "ward"),
+    interval_level: float = 0.95,
+) -> pd.DataFrame:
+    """The unpublished figures of every area, before disclosure control, from LSOA sums.
+
+    Parameters
+    ----------
+    areas
+        :func:`area_table` of ``geography``.
+    geography
+        One row per LSOA with ``lsoa_code`` and its parents' codes.
+    by_lsoa
+        :func:`sum_columns` indexed by LSOA code, every LSOA of ``geography`` once
+        (:func:`lsoa_sums` or :func:`combine_sums`).
+    factors
+        Factor names, as in :func:`sum_columns`.
 
     Returns
     -------
@@ -207,30 +358,8 @@ def aggregate_areas(
         ``prevalence_F``, ``contrib_F``. Areas without young people have population 0 and
         null figures.
     """
-    n_rows, n_factors = len(risk), len(factors)
-    for name, array in (("present", present), ("contributions", contributions)):
-        if array.shape != (n_rows, n_factors):
-            raise ValueError(_SHAPES.format(n=n_rows, name=name, shape=array.shape, f=n_factors))
-    lsoas = pd.Index(geography["lsoa_code"].astype(str))
-    if lsoas.has_duplicates:
-        raise ExtractError(_REPEATED_LSOA.format(codes=sorted(set(lsoas[lsoas.duplicated()]))[:5]))
-    index = lsoas.get_indexer(pd.Index(np.asarray(lsoa_codes, dtype=object)))
-    if (index < 0).any():
-        unknown = pd.unique(np.asarray(lsoa_codes, dtype=object)[index < 0])
-        raise ExtractError(_UNKNOWN_LSOA.format(n=int((index < 0).sum()), some=list(unknown[:5])))
-
-    size = len(lsoas)
-    sums = {
-        "population": np.bincount(index, minlength=size).astype(np.float64),
-        "_s1": np.bincount(index, weights=risk, minlength=size),
-        "_s2": np.bincount(index, weights=risk * risk, minlength=size),
-    }
-    for j, factor in enumerate(factors):
-        sums[f"count_{factor}"] = np.bincount(
-            index, weights=present[:, j].astype(np.float64), minlength=size
-        )
-        sums[f"_c_{factor}"] = np.bincount(index, weights=contributions[:, j], minlength=size)
-    by_lsoa = pd.DataFrame(sums, index=lsoas)
+    sums = sum_columns(factors)
+    by_lsoa = by_lsoa[sums].copy()
     # the within-area sum of squares is not additive across areas: take it per area
     by_lsoa["_ss"] = _within_ss(by_lsoa)
     codes = geography.set_index(geography["lsoa_code"].astype(str))
@@ -255,11 +384,11 @@ def aggregate_areas(
 
     n = table["population"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
-        raw = np.where(n > 0, table["_s1"].to_numpy() / n, np.nan)
+        raw = np.where(n > 0, table["sum_risk"].to_numpy() / n, np.nan)
         pooled = _pooled_variance(table)
         se2 = np.where(n > 0, table["level"].map(pooled).to_numpy(np.float64) / n, np.nan)
     table["population"] = n.astype(np.int64)
-    table["expected"] = table["_s1"]
+    table["expected"] = table["sum_risk"]
     table["rate_per_1000"] = 1000.0 * raw
     table["mean_risk_raw"] = raw
     mean, variance, weight = _shrink(table, raw, se2, tuple(shrink_levels))
@@ -274,7 +403,7 @@ def aggregate_areas(
         table[f"count_{factor}"] = np.rint(count).astype(np.int64)
         with np.errstate(invalid="ignore", divide="ignore"):
             table[f"prevalence_{factor}"] = np.where(n > 0, count / n, np.nan)
-            table[f"contrib_{factor}"] = np.where(n > 0, table[f"_c_{factor}"] / n, np.nan)
+            table[f"contrib_{factor}"] = np.where(n > 0, table[f"sum_contrib_{factor}"] / n, np.nan)
     columns = [
         "level",
         "code",
@@ -294,10 +423,43 @@ def aggregate_areas(
     return table[columns].reset_index(drop=True)
 
 
+def _lsoa_index(geography: pd.DataFrame) -> pd.Index:
+    """The geography's LSOA codes, each once."""
+    lsoas = pd.Index(geography["lsoa_code"].astype(str))
+    if lsoas.has_duplicates:
+        raise ExtractError(_REPEATED_LSOA.format(codes=sorted(set(lsoas[lsoas.duplicated()]))[:5]))
+    return lsoas
+
+
+def _bincount_sums(
+    index: NDArray[np.int64],
+    lsoas: pd.Index,
+    risk: FloatArray,
+    present: NDArray[np.bool_],
+    contributions: FloatArray,
+    factors: Sequence[str],
+) -> pd.DataFrame:
+    """:func:`sum_columns` per LSOA, ``index`` giving each row's position in ``lsoas``."""
+    size = len(lsoas)
+    sums = {
+        "population": np.bincount(index, minlength=size).astype(np.float64),
+        "sum_risk": np.bincount(index, weights=risk, minlength=size),
+        "sum_risk_sq": np.bincount(index, weights=risk * risk, minlength=size),
+    }
+    for j, factor in enumerate(factors):
+        sums[f"count_{factor}"] = np.bincount(
+            index, weights=present[:, j].astype(np.float64), minlength=size
+        )
+        sums[f"sum_contrib_{factor}"] = np.bincount(
+            index, weights=contributions[:, j], minlength=size
+        )
+    return pd.DataFrame(sums, index=lsoas)
+
+
 def _within_ss(frame: pd.DataFrame) -> FloatArray:
     """Sum over each area's cohort of (risk - area mean)^2, from the additive sums."""
     n = frame["population"].to_numpy(np.float64)
-    s1, s2 = frame["_s1"].to_numpy(), frame["_s2"].to_numpy()
+    s1, s2 = frame["sum_risk"].to_numpy(), frame["sum_risk_sq"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         ss = np.where(n > 0, s2 - s1 * s1 / n, 0.0)
     return np.clip(ss, 0.0, None)
@@ -312,7 +474,7 @@ def _pooled_variance(table: pd.DataFrame) -> dict[str, float]:
         if dof <= 0:  # one young person per area: fall back to the variance across everyone
             total = rows.loc[occupied]
             count = float(total["population"].sum())
-            s1, s2 = float(total["_s1"].sum()), float(total["_s2"].sum())
+            s1, s2 = float(total["sum_risk"].sum()), float(total["sum_risk_sq"].sum())
             out[str(level)] = max(s2 / count - (s1 / count) ** 2, 0.0) if count > 1 else 0.0
         else:
             out[str(level)] = float(rows.loc[occupied, "_ss"].sum()) / dof

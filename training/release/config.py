@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training.spark import Engine
+
 __all__ = [
     "DEFAULT_FACTORS",
     "IntervalConfig",
@@ -135,6 +137,14 @@ class ReleaseConfig(_Section):
     top_drivers: int = Field(3, ge=1, le=20, description="Factors named per area.")
     factors: tuple[RiskFactor, ...] = Field(DEFAULT_FACTORS, min_length=1)
     shap: ShapConfig = ShapConfig()
+    engine: Engine = Field(
+        "duckdb",
+        exclude=True,  # where it runs, not what it means: not in the config hash
+        description=(
+            "Where the cohort is scored: duckdb (in this process) or spark (distributed with "
+            "the model, the pipeline's spark: section); both give the same figures."
+        ),
+    )
 
     @model_validator(mode="after")
     def _distinct_factors(self) -> ReleaseConfig:

@@ -7,7 +7,9 @@ The order of work is the privacy argument:
    byte is read or written;
 2. the cohort at the latest as-of date is read (model inputs, LSOA and factor flags only: no
    identifier, no label) and scored, with exact SHAP contributions (:mod:`.score`);
-3. per-person values are summed to areas at every level (:mod:`.aggregate`) and go no further;
+3. per-person values are summed to LSOAs and go no further (in this process, or on Spark in
+   each partition with ``engine: spark``: :mod:`.distributed`); every area's figures at every
+   level are made from those sums, by the same code for both engines (:mod:`.aggregate`);
 4. statistical disclosure control (:mod:`governance.disclosure`) runs on the area table;
    rank, decile, drivers and change are derived from what it publishes;
 5. only then is anything written: ``areas.parquet`` and ``manifest.json`` in a staging
@@ -33,7 +35,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -62,15 +63,20 @@ from governance.release_schema import (
 )
 from training.release.aggregate import (
     METHODS,
-    aggregate_areas,
     area_table,
+    areas_from_sums,
     change_against,
+    combine_sums,
+    factor_present,
+    lsoa_sums,
     name_top_drivers,
     order_columns,
     rank_and_decile,
 )
 from training.release.config import ReleaseConfig
+from training.release.distributed import spark_lsoa_sums
 from training.release.score import ScoringStats, score_cohort
+from training.spark import SparkConfig
 
 __all__ = ["ReleaseResult", "release"]
 
@@ -121,6 +127,7 @@ def release(
     actor: str = "cli:release",
     progress: Callable[[str], None] | None = None,
     now: datetime | None = None,
+    spark: SparkConfig | None = None,
 ) -> ReleaseResult:
     """Score the current population with the approved champion and write a release.
 
@@ -140,6 +147,9 @@ def release(
         Called with the name of each step as it starts.
     now
         The release's creation time (UTC now by default).
+    spark
+        How Spark runs when ``config.engine`` is ``spark`` (the pipeline's ``spark:``
+        section; its defaults when not given).
 
     Raises
     ------
@@ -189,40 +199,61 @@ def release(
     layout = DataLayout(data_dir)
     manifest, as_of = _features_manifest(layout, data_dir)
     flags = sorted({c for f in config.factors for c in f.present_when})
-    cohort = _read_cohort(layout, manifest, as_of, columns, flags, label)
+    present_when = {f.name: list(f.present_when) for f in config.factors}
+    factors = list(factor_inputs)
     geography = pd.read_parquet(layout.geography)
-    lap("read")
-
-    scored = score_cohort(
-        model,
-        cohort,
-        factor_inputs,
-        dedup=config.shap.dedup,
-        version=info.version,
-        progress=say,
-    )
-    lap("score_and_shap")
+    if config.engine == "spark":
+        path, wanted = _cohort_columns(layout, columns, flags, label)
+        lap("read")
+        partials, stats = spark_lsoa_sums(
+            spark or SparkConfig(),
+            path,
+            as_of,
+            model,
+            wanted,
+            factor_inputs,
+            present_when,
+            dedup=config.shap.dedup,
+            version=info.version,
+            progress=say,
+        )
+        if stats.rows == 0:
+            raise ExtractError(_NO_COHORT.format(path=path, date=as_of))
+        by_lsoa = combine_sums(geography, partials, factors)
+        lap("score_and_shap")
+    else:
+        cohort = _read_cohort(layout, as_of, columns, flags, label)
+        lap("read")
+        scored = score_cohort(
+            model,
+            cohort,
+            factor_inputs,
+            dedup=config.shap.dedup,
+            version=info.version,
+            progress=say,
+        )
+        stats = scored.stats
+        by_lsoa = lsoa_sums(
+            geography,
+            cohort["lsoa_code"].astype(str).to_numpy(),
+            scored.risk,
+            factor_present(cohort, present_when),
+            scored.contributions,
+            factors,
+        )
+        del cohort, scored
+        lap("score_and_shap")  # as on Spark: up to the LSOA sums
 
     say("aggregating to areas at every level")
-    present = np.column_stack(
-        [
-            (cohort[list(f.present_when)].fillna(0).to_numpy(np.float64) > 0).any(axis=1)
-            for f in config.factors
-        ]
-    )
     areas = area_table(geography, city_code=config.city_code, city_name=config.city_name)
-    figures = aggregate_areas(
+    figures = areas_from_sums(
         areas,
         geography,
-        cohort["lsoa_code"].astype(str).to_numpy(),
-        scored.risk,
-        present,
-        scored.contributions,
-        scored.factors,
+        by_lsoa,
+        factors,
         shrink_levels=config.shrinkage.levels,
         interval_level=config.interval.level,
     )
-    del cohort, present
     lap("aggregate")
 
     say("statistical disclosure control")
@@ -230,9 +261,9 @@ def release(
     previous_id = current_release_id(config.releases_dir) if config.releases_dir.is_dir() else None
     previous = _previous_table(config.releases_dir, previous_id)
     table = rank_and_decile(controlled.table)
-    table = name_top_drivers(table, list(scored.factors), config.top_drivers)
+    table = name_top_drivers(table, factors, config.top_drivers)
     table = change_against(table, previous)
-    table = order_columns(table, list(scored.factors))
+    table = order_columns(table, factors)
     check_no_individuals(table, disclosure)  # again, on exactly what will be written
     lap("disclosure")
 
@@ -278,7 +309,8 @@ def release(
                 "suppression": manifest_model.suppression,
                 "areas_sha256": hashlib.sha256(files[AREAS]).hexdigest(),
                 "manifest_sha256": hashlib.sha256(files[MANIFEST]).hexdigest(),
-                "scoring": scored.stats.as_dict(),
+                "engine": config.engine,
+                "scoring": stats.as_dict(),
                 "timings": timings,
             },
             actor=actor,
@@ -302,7 +334,7 @@ def release(
         manifest=manifest_model,
         areas=len(table),
         published=published,
-        stats=scored.stats,
+        stats=stats,
         timings=timings,
     )
 
@@ -327,14 +359,23 @@ def _features_manifest(layout: DataLayout, data_dir: Path) -> tuple[dict[str, An
 
 
 def _read_cohort(
-    layout: DataLayout,
-    manifest: dict[str, Any],
-    as_of: str,
-    inputs: list[str],
-    flags: list[str],
-    label: str,
+    layout: DataLayout, as_of: str, inputs: list[str], flags: list[str], label: str
 ) -> pd.DataFrame:
     """The cohort at ``as_of``: LSOA, model inputs and factor flags; never ids or labels."""
+    path, wanted = _cohort_columns(layout, inputs, flags, label)
+    table = pq.read_table(
+        path, columns=wanted, filters=[("as_of_date", "=", dt.date.fromisoformat(as_of))]
+    )
+    cohort: pd.DataFrame = table.to_pandas()
+    if cohort.empty:
+        raise ExtractError(_NO_COHORT.format(path=path, date=as_of))
+    return cohort
+
+
+def _cohort_columns(
+    layout: DataLayout, inputs: list[str], flags: list[str], label: str
+) -> tuple[Path, list[str]]:
+    """The features table and the columns the release reads from it, checked to be there."""
     path = layout.features_dir / "features.parquet"
     if not path.is_file():
         raise ExtractError(_NO_FEATURES.format(path=layout.features_dir, data=layout.root))
@@ -349,14 +390,7 @@ def _read_cohort(
         raise ExtractError(
             f"{path}: the model's input column(s) {missing} are not in the features table"
         )
-    wanted = list(dict.fromkeys(["lsoa_code", *inputs, *flags]))
-    table = pq.read_table(
-        path, columns=wanted, filters=[("as_of_date", "=", dt.date.fromisoformat(as_of))]
-    )
-    cohort: pd.DataFrame = table.to_pandas()
-    if cohort.empty:
-        raise ExtractError(_NO_COHORT.format(path=path, date=as_of))
-    return cohort
+    return path, list(dict.fromkeys(["lsoa_code", *inputs, *flags]))
 
 
 def _previous_table(releases_dir: Path, previous_id: str | None) -> pd.DataFrame | None:
@@ -415,6 +449,7 @@ def _write(
             methods=methods,
             model_card_summary=card,
             rows=len(table),
+            engine=config.engine,
         )
         (stage / MANIFEST).write_text(
             json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"

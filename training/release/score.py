@@ -36,7 +36,14 @@ from governance.contracts.errors import ExtractError
 from governance.explain import shap_values
 from governance.release_schema import ReleaseError
 
-__all__ = ["Dedup", "ScoredCohort", "ScoringStats", "row_patterns", "score_cohort"]
+__all__ = [
+    "Dedup",
+    "ScoredCohort",
+    "ScoringStats",
+    "releasable_booster",
+    "row_patterns",
+    "score_cohort",
+]
 
 logger = logging.getLogger("training.release")
 
@@ -122,9 +129,7 @@ def score_cohort(
         If an input column of the model is not in ``cohort``.
     """
     say = progress or (lambda _: None)
-    booster = model.scorer
-    if not isinstance(booster, lightgbm.Booster):
-        raise ReleaseError(_NOT_LIGHTGBM.format(version=version, kind=type(booster).__name__))
+    booster = releasable_booster(model, version)
     columns = list(model.columns)
     missing = [c for c in columns if c not in cohort.columns]
     if missing:
@@ -177,6 +182,14 @@ def score_cohort(
         factors=tuple(factor_inputs),
         stats=stats,
     )
+
+
+def releasable_booster(model: Any, version: str = "?") -> lightgbm.Booster:
+    """The model's LightGBM booster, or :class:`ReleaseError`: only LightGBM has exact TreeSHAP."""
+    booster = model.scorer
+    if not isinstance(booster, lightgbm.Booster):
+        raise ReleaseError(_NOT_LIGHTGBM.format(version=version, kind=type(booster).__name__))
+    return booster
 
 
 def row_patterns(
