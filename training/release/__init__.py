@@ -13,7 +13,26 @@ Per-person values exist only inside :func:`release`; nothing about a person is w
 - :mod:`training.release.run`: the order of work, and the writing.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from training.release.config import ReleaseConfig, RiskFactor
-from training.release.run import ReleaseResult, release
+
+if TYPE_CHECKING:
+    from training.release.run import ReleaseResult, release
 
 __all__ = ["ReleaseConfig", "ReleaseResult", "RiskFactor", "release"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import ``release`` and ``ReleaseResult`` on first use.
+
+    A Spark worker that imports a scoring module runs this file first; it then needs
+    neither MLflow nor the registry.
+    """
+    if name in ("ReleaseResult", "release"):
+        from training.release import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'training.release' has no attribute {name!r}")

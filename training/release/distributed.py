@@ -113,11 +113,11 @@ def spark_lsoa_sums(
             .where(F.col("as_of_date") == F.lit(dt.date.fromisoformat(as_of)))
             .select(*wanted)
         )
-        # at least one partition per core: a small table is one Parquet row group, one split
-        found = cohort.rdd.getNumPartitions()
-        parts = max(found, session.sparkContext.defaultParallelism)
-        if parts > found:
-            cohort = cohort.repartition(parts)
+        # one even partition per core: a small table is one Parquet row group (one split), a
+        # big one may be split unevenly by the as-of filter; the cohort's columns are cheap
+        # to move next to the cost of explaining them
+        parts = session.sparkContext.defaultParallelism
+        cohort = cohort.repartition(parts)
         score = _score_partitions(
             shipped,
             {f: list(c) for f, c in factor_inputs.items()},
