@@ -168,7 +168,7 @@ def board_pages(
             raise PageError(
                 404,
                 f"There is no report to show: {err}.",
-                "Run `vru audit` for this version (a data scientist does), then reload.",
+                "Run 'vru audit' for this version (a data scientist does), then reload.",
             ) from None
         return HTMLResponse(report, headers=REPORT_HEADERS)
 

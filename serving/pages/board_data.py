@@ -47,7 +47,7 @@ __all__ = [
 REQUEST_EVENT = "api.request"
 MAX_KEY_BYTES = 10_000
 _KEY_HELP = (
-    "Give the board's private key as a PEM file (the board.pem `vru keys board-init` wrote) "
+    "Give the board's private key as a PEM file (the board.pem 'vru keys board-init' wrote) "
     "or paste its text, from -----BEGIN PRIVATE KEY----- to -----END PRIVATE KEY-----."
 )
 
@@ -130,7 +130,7 @@ def parse_private_key(data: bytes) -> Ed25519PrivateKey:
     except TypeError:
         raise KeyFormError(
             "The signing key given is encrypted with a passphrase; the board's key from "
-            "`vru keys board-init` is not. " + _KEY_HELP
+            "'vru keys board-init' is not. " + _KEY_HELP
         ) from None
     except (ValueError, UnsupportedAlgorithm):
         raise KeyFormError("The signing key given is not a PEM private key. " + _KEY_HELP) from None

@@ -99,7 +99,7 @@ CSV_COLUMNS = (
     "model_version",
 )
 _NOT_READY = "No verified release is loaded yet ({why})."
-_NOT_READY_DO = "An operator runs `vru release` (or fixes the release named in the server log); reload this page after that."
+_NOT_READY_DO = "An operator runs 'vru release' (or fixes the release named in the server log); reload this page after that."
 _UNKNOWN = "There is no area with code '{code}' in release {release}."
 _UNKNOWN_DO = "Choose the area from the lists on the planner page instead of typing its code."
 _NOT_BELOW = "{level} do not lie within {name} ({code}), which is a {parent_level}."

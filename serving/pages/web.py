@@ -175,7 +175,7 @@ class Pages:
                 f"This page is for the {' or '.join(roles)} role; you signed in with a "
                 f"{key.role} key ({key.name}).",
                 "Go back to the pages for your role, or sign out and sign in with a key that "
-                "has the role (an operator issues keys with `vru keys create`).",
+                "has the role (an operator issues keys with 'vru keys create').",
             )
         return viewer
 

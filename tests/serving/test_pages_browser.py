@@ -91,12 +91,12 @@ def page(browser: Browser, base_url: str) -> Iterator[Page]:
     context.close()
 
 
-def shot(page: Page, name: str) -> None:
+def shot(page: Page, name: str, *, docs: bool = True) -> None:
     """Save a full-page screenshot as a test artifact (and for the README if asked)."""
     SHOTS.mkdir(parents=True, exist_ok=True)
     path = SHOTS / f"{name}.png"
     page.screenshot(path=path, full_page=True)
-    if os.environ.get("VRU_UPDATE_DOCS_SCREENSHOTS"):
+    if docs and os.environ.get("VRU_UPDATE_DOCS_SCREENSHOTS"):
         from PIL import Image
 
         with Image.open(path) as image:
@@ -148,6 +148,8 @@ def test_a_board_member_reviews_and_approves_a_candidate(page: Page, world: Boar
     history = page.locator("table.decisions")
     expect(history).to_contain_text("Gap explained by small groups")
     expect(history).to_contain_text(EOD)
+    page.goto(page.url.split("#")[0])  # from the top (the redirect scrolled to the history)
+    expect(page.get_by_role("status")).to_contain_text("Decision recorded.")
     expect(
         page.frame_locator("iframe.report").get_by_role("heading", name="report")
     ).to_be_visible()
@@ -247,15 +249,58 @@ def test_a_form_posted_without_its_csrf_token_is_refused(page: Page, world: Boar
 
 def test_the_pages_can_be_used_from_the_keyboard(page: Page, world: BoardWorld) -> None:
     page.goto("/signin")
-    page.keyboard.type(world.tokens["planner"])  # the key field has the focus
+    expect(page.get_by_label("Your API key")).to_be_focused()
+    page.keyboard.type(world.tokens["planner"])
     page.keyboard.press("Enter")
-    expect(page).to_have_url(re.compile(r".*/planner$"))
+    expect(page.get_by_role("heading", level=1)).to_have_text("Police BCUs in the city")
     page.keyboard.press("Tab")
     expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
     page.keyboard.press("Enter")
-    for _ in range(40):  # through the controls to the first area of the table
+    for _ in range(60):  # through the controls and the chart to the first area of the table
         page.keyboard.press("Tab")
         if page.evaluate("document.activeElement.closest('th.area-name') !== null"):
             break
+    else:
+        pytest.fail("the table's first area cannot be reached with the Tab key")
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", level=1)).to_contain_text("Boroughs in")
+
+
+def test_the_report_prints_to_pdf_and_pages_print_without_navigation(
+    page: Page, world: BoardWorld
+) -> None:
+    sign_in(page, world.tokens["board"])
+    page.goto(f"/board/versions/{world.candidate}")
+    page.emulate_media(media="print")
+    expect(page.locator("header.site nav")).to_be_hidden()
+    expect(page.locator("form.decision")).to_be_hidden()
+    expect(page.get_by_role("heading", name="Gates")).to_be_visible()
+    page.goto(f"/board/versions/{world.candidate}/report")
+    pdf = page.pdf(format="A4")
+    assert pdf.startswith(b"%PDF") and len(pdf) > 1000
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    (SHOTS / "board-report.pdf").write_bytes(pdf)
+
+
+@pytest.mark.parametrize(
+    "viewport", [{"width": 820, "height": 1180}, {"width": 1024, "height": 768}]
+)
+def test_pages_fit_a_tablet_without_sideways_scrolling(
+    browser: Browser, base_url: str, world: BoardWorld, viewport: dict[str, int]
+) -> None:
+    context = browser.new_context(base_url=base_url, viewport=viewport)  # type: ignore[arg-type]
+    page = context.new_page()
+    try:
+        sign_in(page, world.tokens["board"])
+        for path in (
+            "/planner?level=ward",
+            "/planner/map",
+            "/board",
+            f"/board/versions/{world.candidate}",
+        ):
+            page.goto(path)
+            wide = page.evaluate("document.documentElement.scrollWidth")
+            assert wide <= viewport["width"], (path, wide)
+        shot(page, f"tablet-{viewport['width']}", docs=False)
+    finally:
+        context.close()
