@@ -115,7 +115,8 @@ def release_command(
             f"  scored {s.rows:,} young people on {m.engine}: "
             f"{s.identical_rows:,} distinct input rows, "
             f"{s.patterns:,} distinct model paths explained ({s.dedup}); "
-            f"exact SHAP {s.shap_seconds:.1f} s",
+            f"exact SHAP {s.shap_seconds:.1f} s"
+            + (" (summed over Spark's tasks)" if m.engine == "spark" else ""),
             highlight=False,
         )
         previous = m.previous_release_id or "none"

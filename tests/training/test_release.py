@@ -637,6 +637,31 @@ def test_spark_and_in_process_engines_release_the_same_figures(
     assert entries[-1]["details"]["engine"] == "spark"
 
 
+@_SPARK_SOCKETS
+def test_the_release_command_runs_on_spark(
+    city: City,
+    released: tuple[ReleaseResult, ReleaseResult],
+    spark_config: SparkConfig,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    app = typer.Typer()
+    app.command("noop")(lambda: None)
+    register(app)
+    monkeypatch.chdir(city.root)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", city.registry.tracking_uri)
+    (city.root / "configs").mkdir(exist_ok=True)
+    (city.root / "configs/pipeline.yaml").write_text(f"spark: {json.dumps(SPARK)}\n")
+    gov = city.root / "gov-spark.yaml"
+    gov.write_text(f"board_public_key_b64: {city.public}\naudit_log: {city.log.path}\n")
+    out = city.root / "releases-spark-cli"
+    args = ["release", "--data", str(city.data), "-g", str(gov), "--releases-dir", str(out)]
+    done = CliRunner().invoke(app, [*args, "--engine", "spark"])
+    assert done.exit_code == 0, done.output
+    assert "young people on spark" in done.output
+    made = current_release_id(out)
+    assert made is not None and read_manifest(out / made).engine == "spark"
+
+
 def test_the_release_command_refuses_an_unknown_engine_in_one_line(tmp_path: Path) -> None:
     app = typer.Typer()
     app.command("noop")(lambda: None)
