@@ -214,3 +214,31 @@ def test_a_model_not_registered_yet_lists_no_version(world: BoardWorld) -> None:
         page = client.get("/board")
     assert page.status_code == 200
     assert "No version of not-yet is registered yet" in page.text
+
+
+def test_promotions_show_as_champion_and_retired(board: TestClient, world: BoardWorld) -> None:
+    from governance.approval import promote
+    from tests.serving.board_world import audit_version
+
+    registry = world.registry.registry
+
+    def promote_version(version: str) -> None:
+        info = registry.version(NAME, version)
+        promote(registry, world.audit_log, info, world.registry.public, actor="test")
+
+    promote_version(world.candidate)  # approved earlier in this module, its gate waived
+    audit_version(world.registry, world.unaudited)
+    done = _decide(
+        board,
+        world.unaudited,
+        decision="approve",
+        reviewer="A. Khan (chair)",
+        reasons="Within limits once waived.",
+        waive=EOD,
+        key_text=world.private_key_pem,
+    )
+    assert done.status_code == 303  # type: ignore[attr-defined]
+    promote_version(world.unaudited)
+    listing = board.get("/board").text
+    assert '<span class="badge status-champion">champion</span>' in listing
+    assert '<span class="badge status-retired">retired</span>' in listing

@@ -56,6 +56,15 @@ def test_pages_need_a_sign_in_and_come_back_after_it(app: FastAPI, world: World)
         assert client.get("/", follow_redirects=False).headers["location"] == "/planner"
 
 
+@pytest.mark.parametrize(
+    "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "planner"]
+)
+def test_sign_in_never_sends_you_to_another_site(app: FastAPI, world: World, target: str) -> None:
+    with TestClient(app) as client:
+        done = sign_in(client, world.tokens["planner"], next_page=target)
+        assert done.headers["location"] == "/planner"
+
+
 def test_the_session_cookie_is_httponly_strict_and_holds_no_key(app: FastAPI, world: World) -> None:
     with TestClient(app) as client:
         done = sign_in(client, world.tokens["board"])
