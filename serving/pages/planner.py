@@ -102,8 +102,7 @@ _NOT_READY = "No verified release is loaded yet ({why})."
 _NOT_READY_DO = "An operator runs 'vru release' (or fixes the release named in the server log); reload this page after that."
 _UNKNOWN = "There is no area with code '{code}' in release {release}."
 _UNKNOWN_DO = "Choose the area from the lists on the planner page instead of typing its code."
-_NOT_BELOW = "{level} do not lie within {name} ({code}), which is a {parent_level}."
-_NOT_BELOW_DO = "Choose a level below the parent area, or another parent."
+_NOT_BELOW = "{level} do not lie within {name} ({code}), so those in {where} are listed."
 MAX_ROWS = 500
 """Rows a table shows (London has ~4,800 LSOAs); the CSV holds every area that matches."""
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -138,8 +137,13 @@ def _order(areas: list[AreaPublic], sort: str) -> list[AreaPublic]:
 
 def _resolve(
     release: LoadedRelease, level: str | None, parent: str | None
-) -> tuple[str, AreaPublic | None]:
-    """The level listed and the parent area, checked as the API checks them."""
+) -> tuple[str, AreaPublic | None, str | None]:
+    """The level listed, the area it is listed within, and a notice if that area changed.
+
+    A level that does not lie within the parent chosen (a planner on a borough's wards who
+    asks for BCUs) is listed within the parent's nearest area that it does lie within (or
+    the whole city), and the notice says so, rather than an error page.
+    """
     above = None
     if parent is not None:
         above = release.areas.get(parent)
@@ -148,7 +152,7 @@ def _resolve(
                 404, _UNKNOWN.format(code=parent, release=release.release_id), _UNKNOWN_DO
             )
         below = [lv for lv in LEVELS[: LEVELS.index(above.level)] if lv in LISTED_LEVELS]
-        if not below:
+        if level is None and not below:
             raise PageError(
                 400,
                 f"{above.name} ({above.code}) is an LSOA: no areas lie within it.",
@@ -157,17 +161,22 @@ def _resolve(
         if level is None:
             level = below[-1]
         elif level not in below:
-            raise PageError(
-                400,
-                _NOT_BELOW.format(
-                    level=LEVEL_TITLES[level],
-                    name=above.name,
-                    code=above.code,
-                    parent_level=above.level,
+            chosen = above
+            above = next(
+                (
+                    release.areas[c]
+                    for c in release.ancestors[chosen.code]
+                    if LEVELS.index(release.areas[c].level) > LEVELS.index(level)
+                    and release.areas[c].level != "city"
                 ),
-                _NOT_BELOW_DO,
+                None,
             )
-    return level or "bcu", above
+            where = "the whole city" if above is None else f"{above.name}"
+            notice = _NOT_BELOW.format(
+                level=LEVEL_TITLES[level], name=chosen.name, code=chosen.code, where=where
+            )
+            return level, above, notice
+    return level or "bcu", above, None
 
 
 def select_areas(
@@ -178,20 +187,25 @@ def select_areas(
     sort: str,
     q: str | None,
     published_only: bool,
-) -> tuple[str, AreaPublic | None, list[AreaPublic]]:
-    """The areas the planner page shows: level, parent area and the ordered, filtered areas."""
-    level, above = _resolve(release, level, parent)
+) -> tuple[str, AreaPublic | None, list[AreaPublic], str | None]:
+    """The areas a planner page shows, filtered and in order.
+
+    Returns the level listed, the area they lie within (None: the city), the areas, and a
+    notice when that area is not the parent asked for (see :func:`_resolve`).
+    """
+    level, above, notice = _resolve(release, level, parent)
+    within = None if above is None else above.code
     members = [
         a
         for a in release.areas.values()
-        if a.level == level and (parent is None or parent in release.ancestors[a.code])
+        if a.level == level and (within is None or within in release.ancestors[a.code])
     ]
     if q:
         needle = q.strip().casefold()
         members = [a for a in members if needle in a.name.casefold() or needle in a.code.casefold()]
     if published_only:
         members = [a for a in members if not a.suppressed]
-    return level, above, _order(members, sort)
+    return level, above, _order(members, sort), notice
 
 
 def _href(path: str, **params: object) -> str:
@@ -291,10 +305,11 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
         catalog = _catalog(holder)
         release = catalog.current
         parent = parent or None
-        listed, above, areas = select_areas(
+        listed, above, areas, notice = select_areas(
             release, level=level, parent=parent, sort=sort, q=q, published_only=published
         )
-        common = {"level": listed, "parent": parent, "q": q, "published": published}
+        within = None if above is None else above.code
+        common = {"level": listed, "parent": within, "q": q, "published": published}
         headers = _headers(sort, common)
         rows = []
         for area in areas[:MAX_ROWS]:
@@ -333,6 +348,7 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
                 "chart": chart,
                 "csv_href": _href("/planner/areas.csv", sort=sort, **common),
                 "where": where,
+                "notice": notice,
             },
         )
 
@@ -348,7 +364,7 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
         """The areas of the planner page, as published, in CSV (suppressed figures empty)."""
         pages.signed_in(request)
         release = _catalog(holder).current
-        listed, above, areas = select_areas(
+        listed, above, areas, _ = select_areas(
             release, level=level, parent=parent or None, sort=sort, q=q, published_only=published
         )
         body = areas_csv(release, areas)

@@ -236,7 +236,6 @@ def test_bad_choices_are_error_pages_that_say_what_to_do(planner: TestClient) ->
     for path, status, says in [
         ("/planner?level=street", 400, "not one this page accepts"),
         ("/planner?parent=NOPE", 404, "no area with code &#39;NOPE&#39;"),
-        ("/planner?level=bcu&parent=B1", 400, "BCUs do not lie within Ashby"),
         ("/planner?parent=L01", 400, "no areas lie within it"),
         ("/planner?colour=red", 400, "Unknown query parameter"),
         ("/planner/areas/NOPE", 404, "Choose the area from the lists"),
@@ -247,6 +246,18 @@ def test_bad_choices_are_error_pages_that_say_what_to_do(planner: TestClient) ->
         assert response.headers["content-type"] == HTML
         assert says in response.text, path
         assert "What to do:" in response.text
+
+
+def test_a_level_above_the_parent_is_listed_where_it_lies_and_says_so(
+    planner: TestClient,
+) -> None:
+    bcus = planner.get("/planner?level=bcu&parent=B1").text
+    assert "Police BCUs do not lie within Ashby (B1), so those in the whole city" in bcus
+    assert set(_rows(bcus)) == {"BCU-N", "BCU-S"}
+    boroughs = planner.get("/planner?level=borough&parent=W3").text
+    assert "so those in North are listed" in boroughs and set(_rows(boroughs)) == {"B1", "B2"}
+    lsoas = planner.get("/planner?level=lsoa&parent=L01").text  # an LSOA holds no LSOAs
+    assert "so those in Abbey are listed" in lsoas and set(_rows(lsoas)) == {"L01", "L02"}
 
 
 def test_the_csv_holds_the_visible_published_figures_only(planner: TestClient) -> None:
@@ -333,3 +344,38 @@ def test_charts_have_titles_axes_units_and_marks() -> None:
     )
     assert "suppressed" in trend and trend.count("<circle") == 2
     assert 'class="trend-line"' not in trend  # no line across a suppressed release
+
+
+def _contrast(a: str, b: str) -> float:
+    """WCAG 2 contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = [int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        lin = [c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels]
+        return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+    high, low = sorted((luminance(a), luminance(b)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_text_colours_meet_wcag_aa_contrast() -> None:
+    css = (Path(__file__).parents[2] / "serving" / "pages" / "static" / "style.css").read_text()
+    var = dict(re.findall(r"--([a-z-]+): (#[0-9a-f]{6})", css))
+    fills = {int(d): c for d, c in re.findall(r"svg \.d(\d+) \{ fill: (#[0-9a-f]{6}); \}", css)}
+    assert sorted(fills) == list(range(1, 11))
+    light = re.search(r"(svg text\.d1(?:, svg text\.d\d+)*) \{ fill: (#[0-9a-f]{6}); \}", css)
+    assert light is not None
+    on_dark = {int(d) for d in re.findall(r"text\.d(\d+)", light.group(1))}
+    for decile, fill in fills.items():
+        text = light.group(2) if decile in on_dark else var["ink"]
+        assert _contrast(fill, text) >= 4.5, (decile, fill, text)
+    pairs = [
+        (var["ink"], var["bg"]),
+        (var["muted"], var["panel"]),
+        (var["accent"], var["bg"]),
+        (var["accent-ink"], var["accent"]),
+        (var["pass"], var["pass-bg"]),
+        (var["fail"], var["fail-bg"]),
+        (var["flag"], var["flag-bg"]),
+    ]
+    assert all(_contrast(a, b) >= 4.5 for a, b in pairs), pairs
