@@ -104,6 +104,9 @@ def spark_session(config: SparkConfig) -> SparkSession:
         "spark.sql.execution.arrow.useLargeVarTypes": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.ui.enabled": "false",
+        # Spark runs one task per core: Python work in a task (LightGBM in the release's
+        # scoring) uses one thread, rather than every task spreading over every core
+        "spark.executorEnv.OMP_NUM_THREADS": "1",
         **config.conf,
     }
     if config.master.startswith("local"):
