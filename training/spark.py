@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -29,7 +30,14 @@ from governance.contracts.errors import VruError
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["ENGINES", "Engine", "EngineUnavailableError", "SparkConfig", "spark_session"]
+__all__ = [
+    "ENGINES",
+    "Engine",
+    "EngineUnavailableError",
+    "SparkConfig",
+    "spark_session",
+    "start_spark_session",
+]
 
 Engine = Literal["duckdb", "spark"]
 ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
@@ -130,6 +138,26 @@ def spark_session(config: SparkConfig) -> SparkSession:
         atexit.register(shutil.rmtree, checkpoint, ignore_errors=True)
     session.sparkContext.setCheckpointDir(str(checkpoint))
     return session
+
+
+def start_spark_session(config: SparkConfig) -> threading.Thread:
+    """Start the session of :func:`spark_session` in the background; the thread starting it.
+
+    The JVM takes seconds to start; a command that knows it will need Spark starts it first
+    and meanwhile does its own work (imports, checks, reading the model). Its later
+    :func:`spark_session` call returns this session, waiting for it if need be, or raises
+    the error that starting it met (so the thread itself drops that error).
+    """
+
+    def start() -> None:
+        try:
+            spark_session(config)
+        except EngineUnavailableError:
+            return  # the caller's own spark_session() raises it again, with its message
+
+    thread = threading.Thread(target=start, name="vru-spark-start", daemon=True)
+    thread.start()
+    return thread
 
 
 def _ensure_java() -> None:

@@ -81,6 +81,10 @@ def release_command(
         gov = cli._governance_config(governance_config)
         pipeline = cli._pipeline_config(None, {})
         data_dir = data or pipeline.data_dir
+        if cfg.engine == "spark":  # the JVM starts while the approval is checked
+            from training.spark import start_spark_session
+
+            start_spark_session(pipeline.spark)
         cli._default_tracking()
         from governance.approval import ApprovalError
         from governance.registry import Registry

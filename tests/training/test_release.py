@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -62,7 +63,12 @@ from training.release.config import ReleaseConfig
 from training.release.distributed import spark_lsoa_sums
 from training.release.run import ReleaseResult, release
 from training.release.score import score_cohort
-from training.spark import SparkConfig
+from training.spark import (
+    EngineUnavailableError,
+    SparkConfig,
+    spark_session,
+    start_spark_session,
+)
 from vru.release_command import register
 
 NAME = "vru-risk"
@@ -671,3 +677,12 @@ def test_the_release_command_refuses_an_unknown_engine_in_one_line(tmp_path: Pat
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1
     assert "'engine' Input should be 'duckdb' or 'spark' (got 'polars')" in lines[0]
+
+
+def test_a_background_start_leaves_its_error_to_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "pyspark.sql", None)  # as if PySpark were not installed
+    thread = start_spark_session(SparkConfig())
+    thread.join(timeout=60)
+    assert not thread.is_alive()  # ended quietly: no unhandled exception in the thread
+    with pytest.raises(EngineUnavailableError, match=r"pip install -e \.\[spark\]"):
+        spark_session(SparkConfig())
