@@ -41,6 +41,8 @@ demo: $(STAMP)
 	    --name "demo planner" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/planner.token
 	@test -s $(DEMO_BOARD)/admin.token || $(BIN)/vru keys create -q --role admin \
 	    --name "demo operator" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/admin.token
+	@test -s $(DEMO_BOARD)/board.token || $(BIN)/vru keys create -q --role board \
+	    --name "demo board member" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/board.token
 	@echo ""
 	@echo "Done. Look at:"
 	@echo "  $(DATA)/manifest.json           seed, config hash, row counts of every file"
@@ -60,6 +62,8 @@ demo: $(STAMP)
 	@echo "  curl -s -H \"Authorization: Bearer \$$(cat $(DEMO_BOARD)/planner.token)\" \\"
 	@echo "       'http://127.0.0.1:8000/v1/areas?level=borough&sort=-rate_per_1000&limit=5'"
 	@echo "  API docs: http://127.0.0.1:8000/docs"
+	@echo "  web pages: http://127.0.0.1:8000/ - sign in with the key in $(DEMO_BOARD)/planner.token"
+	@echo "             or $(DEMO_BOARD)/board.token (board decisions are signed with $(DEMO_BOARD)/board.pem)"
 
 ## test: the whole test suite (fails if no test ran)
 test: $(STAMP)
