@@ -15,6 +15,28 @@ from typing import Any
 Json = dict[str, Any]
 MIB = 1024 * 1024
 
+#: A script running one `vru` command (its arguments after the script's path) in its own
+#: process; if the command started Spark, its JVM is stopped and waited for, so that the
+#: JVM's time and memory count in the measurement too.
+VRU_LAUNCHER = """
+import sys
+from vru.cli import app
+sys.argv[0] = "vru"
+try:
+    app()
+finally:
+    if "pyspark" in sys.modules:
+        from pyspark import SparkContext
+        sc = SparkContext._active_spark_context
+        if sc is not None:
+            proc = getattr(sc._gateway, "proc", None)
+            sc.stop()
+            sc._gateway.shutdown()
+            if proc is not None:
+                proc.stdin.close()
+                proc.wait()
+"""
+
 
 def log(message: str) -> None:
     """Write one progress line to stderr."""

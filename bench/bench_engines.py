@@ -23,35 +23,15 @@ import json
 import shutil
 import sys
 import tempfile
-import textwrap
 from pathlib import Path
 
-from _measure import Json, log, machine, measure, write_result
+from _measure import VRU_LAUNCHER, Json, log, machine, measure, write_result
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
 BIN = Path(sys.executable).parent
 ENGINES = ("duckdb", "spark")
 TARGETS = {"spark_over_duckdb_max": 3.0}
-
-# runs one `vru` command in this process, then stops Spark and waits for its JVM (if any)
-_LAUNCH = """
-import sys
-from vru.cli import app
-try:
-    app(sys.argv[1:], standalone_mode=False)
-finally:
-    if "pyspark" in sys.modules:
-        from pyspark import SparkContext
-        sc = SparkContext._active_spark_context
-        if sc is not None:
-            proc = getattr(sc._gateway, "proc", None)
-            sc.stop()
-            sc._gateway.shutdown()
-            if proc is not None:
-                proc.stdin.close()
-                proc.wait()
-"""
 
 
 def _partition(path: Path) -> set[frozenset[tuple[str, str]]]:
@@ -96,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     work = Path(tempfile.mkdtemp(prefix="vru-bench-engines-"))
     launcher = work / "launch.py"
-    launcher.write_text(textwrap.dedent(_LAUNCH))
+    launcher.write_text(VRU_LAUNCHER)
     steps: Json = {}
 
     def vru(*cmd: str) -> Json:

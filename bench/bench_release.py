@@ -31,7 +31,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _measure import Json, log, machine, measure, write_result
+from _measure import VRU_LAUNCHER, Json, log, machine, measure, write_result
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -49,29 +49,6 @@ _FLOAT_FIGURES = (
     "risk_low",
     "risk_high",
 )
-
-# `vru release` whether or not vru.cli has wired the command in yet
-_RELEASE = """
-import sys
-from vru.cli import app
-from vru.release_command import register, release_command
-if not any(c.name == "release" or c.callback is release_command for c in app.registered_commands):
-    register(app)
-sys.argv[0] = "vru"
-try:
-    app()
-finally:  # stop Spark's JVM (if it started) and wait for it, so that it is measured too
-    if "pyspark" in sys.modules:
-        from pyspark import SparkContext
-        sc = SparkContext._active_spark_context
-        if sc is not None:
-            proc = getattr(sc._gateway, "proc", None)
-            sc.stop()
-            sc._gateway.shutdown()
-            if proc is not None:
-                proc.stdin.close()
-                proc.wait()
-"""
 
 
 def _approve(tracking: Path) -> tuple[str, str]:
@@ -209,7 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         f"board_public_key_b64: {public}\naudit_log: {tracking / 'audit-log.jsonl'}\n"
     )
     script = work / "release.py"
-    script.write_text(_RELEASE)
+    script.write_text(VRU_LAUNCHER)
     engines = list(ENGINES) if args.engine == "both" else [args.engine]
     runs: Json = {}
     for engine in engines:
