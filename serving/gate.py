@@ -183,6 +183,30 @@ class Gate:
                 )
                 return
 
+        await self._forward(scope, receive, send, started, key)
+
+    async def _page(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+        """A web page: it checks its own session; audited with the session's key, if any."""
+        if scope["path"].startswith(STATIC_PREFIX):
+            await self.app(scope, receive, send)
+            return
+        await self._forward(scope, receive, send, started, None, from_session=True)
+
+    async def _forward(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+        key: ApiKey | None,
+        *,
+        from_session: bool = False,
+    ) -> None:
+        """Run the app; then count and audit the request with the status it answered.
+
+        ``from_session``: a page, audited with the key its session signed in with (if any),
+        which the page leaves in the request's state.
+        """
         status = 500  # what the server answers if the app fails before it responds
 
         async def send_status(message: Message) -> None:
@@ -194,27 +218,8 @@ class Gate:
         try:
             await self.app(scope, receive, send_status)
         finally:
-            params = {k: _safe(str(v)) for k, v in scope.get("path_params", {}).items()}
-            self._done(scope, key, self._template(scope), status, started, params)
-
-    async def _page(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
-        """A web page: it checks its own session; audited with the session's key, if any."""
-        if scope["path"].startswith(STATIC_PREFIX):
-            await self.app(scope, receive, send)
-            return
-        status = 500
-
-        async def send_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_status)
-        finally:
-            state = scope.get("state") or {}
-            key = state.get(PAGE_KEY)
+            if from_session:
+                key = (scope.get("state") or {}).get(PAGE_KEY)
             params = {k: _safe(str(v)) for k, v in scope.get("path_params", {}).items()}
             self._done(scope, key, self._template(scope), status, started, params)
 
