@@ -177,7 +177,7 @@ def growth(runs: list[Json]) -> Json:
 
 def table(runs: list[Json], grown: Json) -> str:
     """A Markdown table: wall time and peak memory per stage and size, and the predictions."""
-    sizes = [r for r in sorted(runs, key=lambda r: r["persons"])]
+    sizes = sorted(runs, key=lambda r: r["persons"])
     head = ["stage", *(f"{r['persons']:,}" for r in sizes)]
     if grown:
         head += ["growth b (time ∝ n^b)", "2M (predicted)", "10M (predicted)"]
