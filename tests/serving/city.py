@@ -13,8 +13,8 @@ import math
 from pathlib import Path
 from typing import Any
 
-from governance.release_schema import AREA_COLUMNS, factor_columns
-from tests.serving.release_factory import FACTORS
+from governance.release_schema import factor_columns
+from tests.serving.release_factory import FACTORS, blank_suppressed, rank_published
 
 ROOT = Path(__file__).resolve().parents[2]
 BOROUGHS_CSV = ROOT / "training" / "generate" / "data" / "london_boroughs.csv"
@@ -109,18 +109,7 @@ def london_rows(shift: float = 0.0) -> list[dict[str, Any]]:
         ordered = sorted((f for f in FACTORS if contribs[f] > 0), key=lambda f: -contribs[f])
         row["top_drivers"] = ",".join(ordered)
         if code in SUPPRESSED:
-            for column in AREA_COLUMNS[6:]:
-                row[column] = None
-            for factor in FACTORS:
-                count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
-                row.update({count_col: None, hidden_col: True, prev_col: None, contrib_col: None})
+            blank_suppressed(row)
         rows.append(row)
-    for level in ("lsoa", "ward", "borough", "bcu", "city"):
-        published = sorted(
-            (r for r in rows if r["level"] == level and not r["suppressed"]),
-            key=lambda r: (-r["mean_risk"], r["code"]),
-        )
-        for i, r in enumerate(published, start=1):
-            r["rank"] = i
-            r["decile"] = max(1, min(10, math.ceil(10 * i / len(published))))
+    rank_published(rows, key=lambda r: (-r["mean_risk"], r["code"]))
     return rows

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -154,21 +155,30 @@ def area_rows(shift: float = 0.0) -> list[dict[str, Any]]:
         positive = sorted((f for f in FACTORS if contribs[f] > 0), key=lambda f: -contribs[f])
         row["top_drivers"] = ",".join(positive)
         if code in SUPPRESSED:
-            for column in AREA_COLUMNS[6:]:
-                row[column] = None
-            for factor in FACTORS:
-                count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
-                row.update({count_col: None, hidden_col: True, prev_col: None, contrib_col: None})
+            blank_suppressed(row)
         rows.append(row)
+    rank_published(rows, key=lambda r: -r["mean_risk"])
+    return rows
+
+
+def blank_suppressed(row: dict[str, Any]) -> None:
+    """A suppressed area's row as a release publishes it: its flags kept, every figure null."""
+    for column in AREA_COLUMNS[6:]:
+        row[column] = None
+    for factor in FACTORS:
+        count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
+        row.update({count_col: None, hidden_col: True, prev_col: None, contrib_col: None})
+
+
+def rank_published(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> None:
+    """Rank (1 first by `key`) and decile of each level's published areas, in place."""
     for level in ("lsoa", "ward", "borough", "bcu", "city"):
         published = sorted(
-            (r for r in rows if r["level"] == level and not r["suppressed"]),
-            key=lambda r: -r["mean_risk"],
+            (r for r in rows if r["level"] == level and not r["suppressed"]), key=key
         )
         for i, r in enumerate(published, start=1):
             r["rank"] = i
             r["decile"] = max(1, min(10, math.ceil(10 * i / len(published))))
-    return rows
 
 
 def _table(rows: list[dict[str, Any]]) -> pa.Table:
