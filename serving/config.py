@@ -62,6 +62,11 @@ class Pages(BaseModel):
         description="The secret that signs session cookies, created (mode 600) when missing; "
         "None: session.secret beside the key file. Every worker must read the same file.",
     )
+    signed_out_file: Path | None = Field(
+        default=None,
+        description="SQLite file of the sessions signed out before they expired; None: "
+        "signed-out.sqlite beside the key file. Every worker must use the same file.",
+    )
     board_signing_key: Path | None = Field(
         default=None,
         description="The board's private key, held by the server to sign the board's "
@@ -77,6 +82,10 @@ class Pages(BaseModel):
     def secret_path(self, keys_file: Path) -> Path:
         """Where the session secret is (``session.secret`` beside the key file by default)."""
         return self.session_secret_file or Path(keys_file).parent / "session.secret"
+
+    def signed_out_path(self, keys_file: Path) -> Path:
+        """Where signed-out sessions are kept (``signed-out.sqlite`` beside the key file)."""
+        return self.signed_out_file or Path(keys_file).parent / "signed-out.sqlite"
 
 
 class ServingConfig(BaseModel):

@@ -30,6 +30,7 @@ from serving.keys import KeyStore
 from serving.pages.board import board_pages
 from serving.pages.planner import planner_pages
 from serving.pages.session import CSRF_FIELD, SessionCodec, check_csrf, load_secret
+from serving.pages.signed_out import SignedOut
 from serving.pages.tiles import load_grid
 from serving.pages.web import PageError, Pages, install_page_errors
 from serving.releases import ReleaseHolder
@@ -66,6 +67,7 @@ def install_pages(
     codec = SessionCodec(
         load_secret(config.pages.secret_path(config.keys_file)),
         keys,
+        SignedOut(config.pages.signed_out_path(config.keys_file)),
         max_age_seconds=round(config.pages.session_hours * 3600),
     )
     pages = Pages(codec, limiter)

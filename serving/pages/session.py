@@ -9,10 +9,11 @@ CSRF token and the key's *id* (never its token), signed and time-stamped with
 session (``pages.session_hours``).
 
 Every request re-checks the key by id (:meth:`KeyStore.active`), so revoking a key ends its
-sessions within ``keys_check_seconds``; signing out forgets the session id in this process
-and clears the cookie. A visitor who is not signed in still gets a session (with no key), so
-that the sign-in form carries a CSRF token too; signing in replaces it with a new id and
-token (no session fixation).
+sessions within ``keys_check_seconds``; signing out clears the cookie and records the session
+id in a table every worker reads (:class:`~serving.pages.signed_out.SignedOut`), so a copy of
+the cookie stops working on every worker too. A visitor who is not signed in still gets a
+session (with no key), so that the sign-in form carries a CSRF token too; signing in replaces
+it with a new id and token (no session fixation).
 
 CSRF: every form holds the session's token in a hidden field, and :func:`check_csrf`
 refuses a POST whose field is missing or differs (compared in constant time), on top of
@@ -25,6 +26,7 @@ import contextlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from serving.keys import ApiKey, KeyStore
+from serving.pages.signed_out import SignedOut
 
 __all__ = [
     "COOKIE",
@@ -48,7 +51,6 @@ COOKIE = "vru_session"
 CSRF_FIELD = "csrf_token"
 _SALT = "vru-risk page session"
 _SECRET_MODE = 0o600
-_MAX_FORGOTTEN = 100_000
 
 
 @dataclass(frozen=True)
@@ -96,15 +98,19 @@ class SessionCodec:
         The signing secret (:func:`load_secret`).
     keys
         The server's key store: a session's key is re-checked on every request.
+    signed_out
+        The sessions signed out before they expired (shared by every worker).
     max_age_seconds
         How long a session lasts after it was issued.
     """
 
-    def __init__(self, secret: bytes, keys: KeyStore, *, max_age_seconds: int) -> None:
+    def __init__(
+        self, secret: bytes, keys: KeyStore, signed_out: SignedOut, *, max_age_seconds: int
+    ) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
         self.keys = keys
+        self.signed_out = signed_out
         self.max_age_seconds = max_age_seconds
-        self._forgotten: set[str] = set()
 
     def read(self, request: Request) -> PageSession:
         """The request's session: the cookie's if it verifies and is not signed out, else new."""
@@ -112,7 +118,7 @@ class SessionCodec:
         if raw:
             with contextlib.suppress(BadSignature):
                 data: Any = self._serializer.loads(raw, max_age=self.max_age_seconds)
-                if isinstance(data, dict) and data.get("sid") not in self._forgotten:
+                if isinstance(data, dict) and data.get("sid") not in self.signed_out:
                     sid, csrf, key_id = data.get("sid"), data.get("csrf"), data.get("key")
                     if isinstance(sid, str) and isinstance(csrf, str):
                         key = self.keys.active(key_id) if isinstance(key_id, str) else None
@@ -149,10 +155,9 @@ class SessionCodec:
         )
 
     def sign_out(self, request: Request, response: Response, session: PageSession) -> None:
-        """Forget the session here and clear its cookie."""
-        if len(self._forgotten) >= _MAX_FORGOTTEN:  # bounded: expiry ends old ones anyway
-            self._forgotten.clear()
-        self._forgotten.add(session.sid)
+        """End the session on every worker and clear its cookie."""
+        # it was issued at most max_age ago, so it would be dead by then anyway
+        self.signed_out.add(session.sid, time.time() + self.max_age_seconds)
         response.delete_cookie(
             COOKIE,
             path="/",

@@ -140,6 +140,19 @@ def test_sign_out_ends_the_session_even_for_a_copied_cookie(app: FastAPI, world:
         assert client.get("/planner", follow_redirects=False).status_code == 303
 
 
+def test_signing_out_on_one_worker_ends_the_session_on_the_others(fresh: World) -> None:
+    # two workers of one server: two apps from the same config, sharing only its files
+    with TestClient(create_app(fresh.config)) as one, TestClient(create_app(fresh.config)) as two:
+        sign_in(one, fresh.tokens["planner"])
+        two.cookies.set("vru_session", one.cookies.get("vru_session") or "")
+        assert two.get("/planner", follow_redirects=False).status_code == 200
+        page = one.get("/planner")
+        one.post("/signout", data={"csrf_token": csrf_of(page.text)}, follow_redirects=False)
+        assert two.get("/planner", follow_redirects=False).status_code == 303
+    signed_out = fresh.config.pages.signed_out_path(fresh.config.keys_file)
+    assert signed_out.stat().st_mode & 0o077 == 0  # readable by the server's user only
+
+
 def test_a_revoked_key_ends_its_sessions(fresh: World) -> None:
     with TestClient(create_app(fresh.config)) as client:
         sign_in(client, fresh.tokens["planner"])
