@@ -39,6 +39,7 @@ import anyio
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.params import Body, Path
 from fastapi.routing import APIRoute
+from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
@@ -399,9 +400,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     )
 
     app.state.query_names = {
-        route.endpoint: frozenset(p.alias for p in route.dependant.query_params)
-        for route in app.routes
-        if isinstance(route, APIRoute)
+        route.endpoint: _query_names(route) for route in app.routes if isinstance(route, APIRoute)
     }
 
     def published_area(code: str) -> bytes | None:
@@ -434,6 +433,18 @@ class _Api(FastAPI):
         """FastAPI's stack, inside ``front``."""
         stack = super().build_middleware_stack()
         return stack if self.front is None else self.front(stack)
+
+
+def _query_names(route: APIRoute) -> frozenset[str]:
+    """The query parameters ``route`` defines, those of a query model included."""
+    names: set[str] = set()
+    for param in route.dependant.query_params:
+        model = param.field_info.annotation
+        if isinstance(model, type) and issubclass(model, BaseModel):
+            names.update(field.alias or name for name, field in model.model_fields.items())
+        else:
+            names.add(param.alias)
+    return frozenset(names)
 
 
 def _only_known_query(request: Request) -> None:

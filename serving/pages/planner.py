@@ -24,6 +24,7 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Query, Request
 from fastapi.params import Path
 from markupsafe import Markup
+from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
 from governance.release_schema import LEVELS
@@ -179,33 +180,37 @@ def _resolve(
     return level or "bcu", above, None
 
 
+class AreaSelection(BaseModel):
+    """Which areas a planner lists, and in what order: the query of the page and of its CSV."""
+
+    level: LevelName | None = None
+    parent: str | None = Field(None, max_length=64)
+    sort: SortName = "rank"
+    q: str | None = Field(None, max_length=100)
+    published: bool = False
+
+
 def select_areas(
-    release: LoadedRelease,
-    *,
-    level: str | None,
-    parent: str | None,
-    sort: str,
-    q: str | None,
-    published_only: bool,
+    release: LoadedRelease, selection: AreaSelection
 ) -> tuple[str, AreaPublic | None, list[AreaPublic], str | None]:
     """The areas a planner page shows, filtered and in order.
 
     Returns the level listed, the area they lie within (None: the city), the areas, and a
     notice when that area is not the parent asked for (see :func:`_resolve`).
     """
-    level, above, notice = _resolve(release, level, parent)
+    level, above, notice = _resolve(release, selection.level, selection.parent or None)
     within = None if above is None else above.code
     members = [
         a
         for a in release.areas.values()
         if a.level == level and (within is None or within in release.ancestors[a.code])
     ]
-    if q:
-        needle = q.strip().casefold()
+    if selection.q:
+        needle = selection.q.strip().casefold()
         members = [a for a in members if needle in a.name.casefold() or needle in a.code.casefold()]
-    if published_only:
+    if selection.published:
         members = [a for a in members if not a.suppressed]
-    return level, above, _order(members, sort), notice
+    return level, above, _order(members, selection.sort), notice
 
 
 def _href(path: str, **params: object) -> str:
@@ -293,21 +298,14 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
 
     @router.get("/planner", include_in_schema=False, response_class=HTMLResponse)
     async def planner_page(
-        request: Request,
-        level: Annotated[LevelName | None, Query()] = None,
-        parent: Annotated[str | None, Query(max_length=64)] = None,
-        sort: Annotated[SortName, Query()] = "rank",
-        q: Annotated[str | None, Query(max_length=100)] = None,
-        published: Annotated[bool, Query()] = False,
+        request: Request, selection: Annotated[AreaSelection, Query()]
     ) -> Response:
         """Areas of a level under a parent: sortable, filterable, with a bar chart."""
         viewer = pages.signed_in(request)
         catalog = _catalog(holder)
         release = catalog.current
-        parent = parent or None
-        listed, above, areas, notice = select_areas(
-            release, level=level, parent=parent, sort=sort, q=q, published_only=published
-        )
+        listed, above, areas, notice = select_areas(release, selection)
+        sort, q, published = selection.sort, selection.q, selection.published
         within = None if above is None else above.code
         common = {"level": listed, "parent": within, "q": q, "published": published}
         headers = _headers(sort, common)
@@ -354,19 +352,12 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
 
     @router.get("/planner/areas.csv", include_in_schema=False)
     async def planner_csv(
-        request: Request,
-        level: Annotated[LevelName | None, Query()] = None,
-        parent: Annotated[str | None, Query(max_length=64)] = None,
-        sort: Annotated[SortName, Query()] = "rank",
-        q: Annotated[str | None, Query(max_length=100)] = None,
-        published: Annotated[bool, Query()] = False,
+        request: Request, selection: Annotated[AreaSelection, Query()]
     ) -> Response:
         """The areas of the planner page, as published, in CSV (suppressed figures empty)."""
         pages.signed_in(request)
         release = _catalog(holder).current
-        listed, above, areas, _ = select_areas(
-            release, level=level, parent=parent or None, sort=sort, q=q, published_only=published
-        )
+        listed, above, areas, _ = select_areas(release, selection)
         body = areas_csv(release, areas)
         name = _FILE_NAME.sub(
             "-", f"vru-{listed}-{above.code if above else 'city'}-{release.release_id}"

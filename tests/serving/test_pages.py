@@ -247,7 +247,12 @@ def test_the_table_sorts_filters_and_shows_suppressed_areas_as_suppressed(
 
 def test_bad_choices_are_error_pages_that_say_what_to_do(planner: TestClient) -> None:
     for path, status, says in [
-        ("/planner?level=street", 400, "not one this page accepts"),
+        (
+            "/planner?level=street",
+            400,
+            "value of level in the address is not one this page accepts",
+        ),
+        ("/planner/areas.csv?sort=risk", 400, "value of sort in the address"),
         ("/planner?parent=NOPE", 404, "no area with code &#39;NOPE&#39;"),
         ("/planner?parent=L01", 400, "no areas lie within it"),
         ("/planner?colour=red", 400, "Unknown query parameter"),
