@@ -64,7 +64,7 @@ def spark() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_city(make_config(1500), tmp_path_factory.mktemp("spark-city")).data_dir
+    return generate_city(make_config(1000), tmp_path_factory.mktemp("spark-city")).data_dir
 
 
 @pytest.fixture(scope="module")
