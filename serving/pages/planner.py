@@ -305,10 +305,14 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
         catalog = _catalog(holder)
         release = catalog.current
         listed, above, areas, notice = select_areas(release, selection)
-        sort, q, published = selection.sort, selection.q, selection.published
         within = None if above is None else above.code
-        common = {"level": listed, "parent": within, "q": q, "published": published}
-        headers = _headers(sort, common)
+        common = {
+            "level": listed,
+            "parent": within,
+            "q": selection.q,
+            "published": selection.published,
+        }
+        headers = _headers(selection.sort, common)
         rows = []
         for area in areas[:MAX_ROWS]:
             child = _child_level(area)
@@ -334,9 +338,9 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
                 "levels": [(lv, LEVEL_TITLES[lv]) for lv in LISTED_LEVELS],
                 "parent": above,
                 "parent_groups": _parent_options(release, listed),
-                "sort": sort,
-                "q": q or "",
-                "published": published,
+                "sort": selection.sort,
+                "q": selection.q or "",
+                "published": selection.published,
                 "headers": headers,
                 "rows": rows,
                 "suppressed_count": sum(1 for a in areas if a.suppressed),
@@ -344,7 +348,7 @@ def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: 
                 "max_rows": MAX_ROWS,
                 "crumbs": _breadcrumbs(release, above),
                 "chart": chart,
-                "csv_href": _href("/planner/areas.csv", sort=sort, **common),
+                "csv_href": _href("/planner/areas.csv", sort=selection.sort, **common),
                 "where": where,
                 "notice": notice,
             },
