@@ -53,12 +53,12 @@ _FLOAT_FIGURES = (
 
 def _approve(tracking: Path) -> tuple[str, str]:
     """Approve and promote the candidate with a throwaway key; the public key and version."""
-    from governance.approval import REPORT_TAG, promote
-    from governance.audit_log import AuditLog
-    from governance.registry import CANDIDATE, Registry
-    from governance.review import record_review
-    from governance.signing import generate_keypair
-    from governance.verdict import embed_verdict
+    from governance.board.approval import REPORT_TAG, promote
+    from governance.board.audit_log import AuditLog
+    from governance.board.registry import CANDIDATE, Registry
+    from governance.board.review import record_review
+    from governance.board.verdict import embed_verdict
+    from governance.contracts.signing import generate_keypair
 
     registry = Registry(f"sqlite:///{tracking / 'mlflow.db'}")
     info = registry.version(NAME, alias=CANDIDATE)
@@ -88,8 +88,8 @@ def _brute_force(tracking: Path, data: Path, as_of: str) -> Json:
     """Seconds per row of one ``pred_contrib`` call on a sample: no deduplication at all."""
     import pyarrow.parquet as pq
 
-    from governance.explain import shap_values
-    from governance.registry import CHAMPION, Registry
+    from governance.audit.explain import shap_values
+    from governance.board.registry import CHAMPION, Registry
 
     registry = Registry(f"sqlite:///{tracking / 'mlflow.db'}")
     model = registry.load_model(registry.version(NAME, alias=CHAMPION))

@@ -50,15 +50,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from _measure import Json, log, machine, write_result
 
-from governance.audit_log import AuditLog
-from governance.release_schema import (
+from governance.board.audit_log import AuditLog
+from governance.contracts.release_schema import (
     AREA_COLUMNS,
     ApprovalRecord,
     ReleaseManifest,
     factor_columns,
     set_current_release,
 )
-from governance.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
 from serving.keys import create_key
 
 BENCH_DIR = Path(__file__).resolve().parent

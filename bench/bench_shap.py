@@ -1,4 +1,4 @@
-"""Benchmark SHAP values: `governance.explain.shap_values` against shap.TreeExplainer.
+"""Benchmark SHAP values: `governance.audit.explain.shap_values` against shap.TreeExplainer.
 
 Both run in this one process, one after the other, on the same seeded matrix (200,000 rows,
 65 features) and the same 200-round, 31-leaf binary LightGBM model:
@@ -35,7 +35,7 @@ import numpy as np
 import pandas as pd
 from _measure import Json, log, machine, write_result
 
-from governance.explain import expected_value, shap_values
+from governance.audit.explain import expected_value, shap_values
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROUNDS, LEAVES, FEATURES = 200, 31, 65

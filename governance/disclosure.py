@@ -69,7 +69,6 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
 import numpy as np
 import pandas as pd
@@ -78,7 +77,8 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from governance.contracts.config import load_config
 from governance.contracts.errors import VruError
-from governance.release_schema import AREA_COLUMNS, LEVELS
+from governance.contracts.levels import LEVELS, PARENT_OF, Level
+from governance.contracts.release_schema import AREA_COLUMNS
 
 __all__ = [
     "COMPLEMENTARY_REASON",
@@ -97,13 +97,9 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 ArrayLikeInt = Sequence[int] | NDArray[np.int64] | NDArray[np.float64] | pd.Series
-Level = Literal["lsoa", "ward", "borough", "bcu", "city"]
 
-DEFAULT_HIERARCHY: tuple[tuple[Level, Level], ...] = (
-    ("city", "bcu"),
-    ("bcu", "borough"),
-    ("borough", "ward"),
-    ("ward", "lsoa"),
+DEFAULT_HIERARCHY: tuple[tuple[Level, Level], ...] = tuple(
+    (parent, child) for child, parent in reversed(PARENT_OF.items())
 )
 PRIMARY_REASON = "primary: fewer than {min_count} young people"
 COMPLEMENTARY_REASON = "complementary: protects a suppressed neighbour"

@@ -43,7 +43,8 @@ from pydantic import BaseModel
 from starlette.responses import Response
 from starlette.types import ASGIApp
 
-from governance.release_schema import LEVELS, ReleaseError
+from governance.contracts.levels import LEVELS, Level
+from governance.contracts.release_schema import ReleaseError
 from serving.aggregate import combine_areas
 from serving.audit import RequestAudit
 from serving.config import ServingConfig, get_settings
@@ -83,7 +84,6 @@ _NOT_READY = "No verified release is loaded yet: {why}"
 _NOT_BELOW = "Areas of level '{level}' do not lie within {parent} (a {parent_level})."
 _UNKNOWN_QUERY = "Unknown query parameter(s) {names} for {path}."
 SortName = Literal[SORTS]  # type: ignore[valid-type]
-LevelName = Literal["lsoa", "ward", "borough", "bcu", "city"]
 
 
 _READ_ERRORS = (400, 401, 429, 503)
@@ -197,7 +197,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     )
     async def list_areas(
         level: Annotated[
-            LevelName | None,
+            Level | None,
             Query(
                 description="Level of the areas listed (default: the level just below `parent`).",
                 examples=["ward"],

@@ -4,7 +4,7 @@ A request only appends a tuple to an in-memory queue (:meth:`RequestAudit.record
 ``deque.append``: no lock, no I/O). Every ``flush_seconds`` a background thread takes what is
 queued, in batches, and hands each batch to a writer *process*, which turns the records into
 entries and appends them to the hash-chained audit log with one
-:meth:`governance.audit_log.AuditLog.append_many` (one lock, one write, one fsync per batch),
+:meth:`governance.board.audit_log.AuditLog.append_many` (one lock, one write, one fsync per batch),
 then answers whether the batch is written. The writer is ``python -m serving.audit``
 started with a pipe each way (not a fork of the threaded server, and it imports nothing of
 the server's ``__main__``).
@@ -47,7 +47,7 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from governance.audit_log import AuditEvent, AuditLog
+from governance.board.audit_log import AuditEvent, AuditLog
 
 __all__ = ["AUDIT_EVENT", "RequestAudit"]
 
@@ -67,7 +67,7 @@ class RequestAudit:
     Parameters
     ----------
     path
-        The audit log (see :class:`governance.audit_log.AuditLog`).
+        The audit log (see :class:`governance.board.audit_log.AuditLog`).
     flush_seconds
         How long records may wait in memory before they are sent to be written.
     max_batch

@@ -15,8 +15,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from governance.config import GovernanceConfig
 from governance.contracts.config import load_config
+from governance.contracts.settings import GovernanceConfig
 
 __all__ = [
     "CONFIG_ENV",

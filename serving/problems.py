@@ -21,6 +21,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
 from governance.contracts.errors import VruError
+from governance.contracts.levels import LEVELS
 
 __all__ = [
     "PROBLEM_JSON",
@@ -79,7 +80,7 @@ class Problem(BaseModel):
                         {
                             "name": "level",
                             "reason": "got 'street'",
-                            "allowed": ["lsoa", "ward", "borough", "bcu", "city"],
+                            "allowed": list(LEVELS),
                         }
                     ],
                 }

@@ -33,7 +33,7 @@ from typing import Any
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
-from governance.release_schema import (
+from governance.contracts.release_schema import (
     AREA_COLUMNS,
     AREAS,
     ReleaseError,

@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from governance.release_schema import ReleaseManifest
+from governance.contracts.levels import Level
+from governance.contracts.release_schema import ReleaseManifest
 
 __all__ = [
     "SORTS",
@@ -31,7 +32,6 @@ __all__ = [
     "ReloadResult",
 ]
 
-LevelName = Literal["lsoa", "ward", "borough", "bcu", "city"]
 
 SORT_FIELDS: tuple[str, ...] = (
     "rank",
@@ -99,7 +99,7 @@ class AreaPublic(BaseModel):
         extra="forbid", frozen=True, json_schema_extra={"examples": [_AREA_EXAMPLE]}
     )
 
-    level: LevelName
+    level: Level
     code: str
     name: str
     parent_code: str | None
@@ -158,7 +158,7 @@ class AreaList(BaseModel):
     model_name: str
     model_version: str
     as_of_date: str
-    level: LevelName
+    level: Level
     parent: str | None
     sort: str
     total: int = Field(description="Areas matching, over all pages.")
@@ -192,7 +192,7 @@ class AreaHistory(BaseModel):
     model_config = _CONFIG
 
     code: str
-    level: LevelName
+    level: Level
     name: str
     points: list[HistoryPoint]
 

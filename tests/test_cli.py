@@ -163,8 +163,13 @@ def test_audit_names_a_missing_column(tmp_path: Path) -> None:
 
 
 def test_board_keys_and_audit_log_verification(tmp_path: Path) -> None:
-    from governance.audit_log import AuditLog
-    from governance.signing import Decision, load_private_key, sign_decision, verify_decision
+    from governance.board.audit_log import AuditLog
+    from governance.contracts.signing import (
+        Decision,
+        load_private_key,
+        sign_decision,
+        verify_decision,
+    )
 
     made = runner.invoke(
         app,

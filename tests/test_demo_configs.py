@@ -6,8 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from governance.config import GovernanceConfig
 from governance.contracts.config import load_config
+from governance.contracts.settings import GovernanceConfig
 from serving.config import load_serving_config
 from training.release.config import ReleaseConfig
 

@@ -316,9 +316,9 @@ def audit(
                 }
             )
         _default_tracking()
-        from governance.audit_run import audit_version
-        from governance.model_card import load_model_card
-        from governance.registry import Registry
+        from governance.audit.model_card import load_model_card
+        from governance.audit.version import audit_version
+        from governance.board.registry import Registry
         from training.evaluation.recording import linkage_by_group, truth_comparison
 
         card_path = model_card or DEFAULT_MODEL_CARD
@@ -380,7 +380,7 @@ def _audit_table(
     quiet: bool,
 ) -> None:
     """The fairness sections for a scored table; writes audit.json."""
-    from governance.fairness import audit_scored_table
+    from governance.audit.fairness import audit_scored_table
     from training.storage import write_json_atomic
 
     missing = [
@@ -449,9 +449,9 @@ def review(
     with _stage(quiet):
         gov = _governance_config(governance_config)
         _default_tracking()
-        from governance.audit_log import AuditLog
-        from governance.registry import Registry
-        from governance.review import record_review, review_status
+        from governance.board.audit_log import AuditLog
+        from governance.board.registry import Registry
+        from governance.board.review import record_review, review_status
 
         registry = Registry()
         if list_:
@@ -521,10 +521,10 @@ def promote(
             raise ConfigError("vru promote needs --version")
         gov = _governance_config(governance_config)
         _default_tracking()
-        from governance.approval import ApprovalError
-        from governance.approval import promote as promote_version
-        from governance.audit_log import AuditLog
-        from governance.registry import Registry
+        from governance.board.approval import ApprovalError
+        from governance.board.approval import promote as promote_version
+        from governance.board.audit_log import AuditLog
+        from governance.board.registry import Registry
 
         registry = Registry()
         info = registry.version(model, version)
@@ -551,8 +551,8 @@ DEMO_REVIEWER = "DEMO (not an ethics board)"
 
 
 def _failed_gates(registry: Any, model: str, version: str | None) -> list[str]:
-    from governance.approval import REPORT_ARTIFACT
-    from governance.verdict import read_verdict
+    from governance.board.approval import REPORT_ARTIFACT
+    from governance.board.verdict import read_verdict
 
     info = registry.version(model, version)
     verdict = read_verdict(registry.read_artifact(info, REPORT_ARTIFACT).decode("utf-8"))
@@ -602,7 +602,7 @@ def board_init(
 ) -> None:
     """Create the board's Ed25519 key pair; print the public key for configs/governance.yaml."""
     with _stage(quiet):
-        from governance.signing import generate_keypair
+        from governance.contracts.signing import generate_keypair
 
         public_b64 = generate_keypair(private_key, public_key, overwrite=force)
         typer.echo(public_b64)
@@ -627,8 +627,8 @@ def audit_log_verify(
 ) -> None:
     """Check the hash chain; name the first altered or missing entry (exit 1 if any)."""
     with _stage(quiet):
-        from governance.audit_log import AuditLog
-        from governance.config import GovernanceConfig
+        from governance.board.audit_log import AuditLog
+        from governance.contracts.settings import GovernanceConfig
 
         path = config or (
             DEFAULT_GOVERNANCE_CONFIG if DEFAULT_GOVERNANCE_CONFIG.is_file() else None
@@ -668,7 +668,7 @@ def _read_table(path: Path) -> Any:
 
 
 def _governance_config(path: Path | None) -> Any:
-    from governance.config import GovernanceConfig
+    from governance.contracts.settings import GovernanceConfig
 
     if path is None and DEFAULT_GOVERNANCE_CONFIG.is_file():
         path = DEFAULT_GOVERNANCE_CONFIG

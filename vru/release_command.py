@@ -86,8 +86,8 @@ def release_command(
 
             start_spark_session(pipeline.spark)
         cli._default_tracking()
-        from governance.approval import ApprovalError
-        from governance.registry import Registry
+        from governance.board.approval import ApprovalError
+        from governance.board.registry import Registry
         from training.release.run import release
 
         try:

@@ -110,7 +110,7 @@ def create_command(
     from vru import cli
 
     with cli._stage(quiet):
-        from governance.audit_log import AuditLog
+        from governance.board.audit_log import AuditLog
         from serving.keys import create_key
 
         cfg, audit_log = _serving(config)
@@ -138,7 +138,7 @@ def revoke_command(
     from vru import cli
 
     with cli._stage(quiet):
-        from governance.audit_log import AuditLog
+        from governance.board.audit_log import AuditLog
         from serving.keys import revoke_key
 
         cfg, audit_log = _serving(config)

@@ -23,7 +23,7 @@ from fastapi import FastAPI, Query, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.staticfiles import StaticFiles
 
-from governance.config import GovernanceConfig
+from governance.contracts.settings import GovernanceConfig
 from serving.config import ServingConfig
 from serving.gate import PAGE_KEY, RateLimiter
 from serving.keys import KeyStore

@@ -24,8 +24,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 from starlette.responses import HTMLResponse, Response
 
-from governance.config import GovernanceConfig
 from governance.contracts.errors import VruError
+from governance.contracts.settings import GovernanceConfig
 from serving.config import ServingConfig
 from serving.pages.session import CSRF_FIELD, check_csrf
 from serving.pages.web import SECURITY_HEADERS, PageError, Pages

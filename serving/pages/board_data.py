@@ -1,7 +1,7 @@
 """What the board pages read and write: model versions, reports, decisions, the audit log.
 
-Every read goes through governance (:mod:`governance.review`, :mod:`governance.registry`,
-:mod:`governance.audit_log`), and a decision is recorded by :func:`governance.review.record_review`,
+Every read goes through governance (:mod:`governance.board.review`, :mod:`governance.board.registry`,
+:mod:`governance.board.audit_log`), and a decision is recorded by :func:`governance.board.review.record_review`,
 the same code as ``vru review``. This module imports MLflow (through the registry), so
 :mod:`serving.pages.board` imports it only when a board page is first asked for: the API
 alone starts without it. Nothing here reads individual-level data: a version's tags, its
@@ -24,14 +24,14 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.approval import REPORT_ARTIFACT, REPORT_TAG
-from governance.audit_log import AuditLog, AuditLogError, VerifyResult
-from governance.config import GovernanceConfig
+from governance.board.approval import REPORT_ARTIFACT, REPORT_TAG
+from governance.board.audit_log import AuditLog, AuditLogError, VerifyResult
+from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
+from governance.board.review import record_review, review_status
+from governance.board.verdict import VerdictError, read_verdict
 from governance.contracts.errors import VruError
-from governance.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
-from governance.review import record_review, review_status
-from governance.signing import Decision, SignatureError, load_private_key
-from governance.verdict import VerdictError, read_verdict
+from governance.contracts.settings import GovernanceConfig
+from governance.contracts.signing import Decision, SignatureError, load_private_key
 
 __all__ = [
     "AuditView",

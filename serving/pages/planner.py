@@ -27,7 +27,7 @@ from markupsafe import Markup
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
-from governance.release_schema import LEVELS
+from governance.contracts.levels import LEVELS, Level
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError, Pages
@@ -36,7 +36,7 @@ from serving.schemas import AreaHistory, AreaPublic
 
 __all__ = ["LISTED_LEVELS", "planner_pages"]
 
-LISTED_LEVELS = ("bcu", "borough", "ward", "lsoa")
+LISTED_LEVELS: tuple[Level, ...] = tuple(reversed(LEVELS[:-1]))
 """Levels a planner lists, from the top down."""
 LEVEL_NAMES = {
     "lsoa": "LSOAs",
@@ -237,7 +237,7 @@ def _breadcrumbs(release: LoadedRelease, above: AreaPublic | None) -> list[dict[
 def _parent_options(release: LoadedRelease, level: str) -> list[dict[str, Any]]:
     """Groups of areas above ``level`` a planner may list it within."""
     groups = []
-    for above in ("bcu", "borough", "ward"):
+    for above in LISTED_LEVELS[:-1]:
         if LEVELS.index(above) <= LEVELS.index(level):
             continue
         areas = sorted(

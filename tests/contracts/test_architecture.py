@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import ast
+import os
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import yaml
 from typer.main import get_command
 
@@ -19,12 +21,48 @@ PACKAGES = ("vru", "training", "governance", "serving")
 TRUTH_ALLOWED = ("training/generate/run.py", "training/evaluation/")
 
 
-def test_import_layers_hold() -> None:
+CONTRACTS = {
+    "layers": "Layers: the CLI composes",
+    "governance": "Governance: audit and disclosure stand on board",
+    "serving": "Serving reaches no audit code",
+    "contracts": "Contracts are schemas and primitives",
+}
+# one deliberate violation of each contract: (module that gains the import, the import line)
+VIOLATIONS = {
+    "layers": ("serving/metrics.py", "import vru"),
+    "governance": ("governance/contracts/levels.py", "import governance.board.verdict"),
+    # indirect: serving imports a board module that would now reach shap
+    "serving": ("governance/board/verdict.py", "import shap"),
+    "contracts": ("governance/contracts/levels.py", "import pandas"),
+}
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     lint = shutil.which("lint-imports", path=str(Path(sys.executable).parent))
     assert lint is not None, "import-linter is not installed"
-    done = subprocess.run([lint], cwd=ROOT, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    return subprocess.run([lint], cwd=root, capture_output=True, text=True, check=False, env=env)
+
+
+def test_import_contracts_hold() -> None:
+    done = _lint_imports(ROOT)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "Contracts: 2 kept, 0 broken" in done.stdout
+    assert f"Contracts: {len(CONTRACTS)} kept, 0 broken" in done.stdout
+
+
+@pytest.mark.parametrize("contract", sorted(VIOLATIONS))
+def test_each_import_contract_fails_on_a_violation(contract: str, tmp_path: Path) -> None:
+    for package in PACKAGES:
+        shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("*.pyc"))
+    shutil.copy(ROOT / "pyproject.toml", tmp_path)
+    module, line = VIOLATIONS[contract]
+    target = tmp_path / module
+    target.write_text(target.read_text() + f"\n{line}\n")
+    done = _lint_imports(tmp_path)
+    assert done.returncode != 0
+    report = done.stdout.split("Broken contracts")[-1]
+    broken = {name for name, title in CONTRACTS.items() if title in report}
+    assert broken == {contract}, done.stdout
 
 
 def test_every_mlproject_entry_point_is_a_cli_command() -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import mlflow
 import pytest
 
-from governance.approval import (
+from governance.board.approval import (
     DECISION_TAG,
     REPORT_TAG,
     SIGNATURE_TAG,
@@ -26,11 +26,11 @@ from governance.approval import (
     promote,
     verify_serving_version,
 )
-from governance.audit_log import AuditLog
-from governance.registry import CHAMPION, Registry
-from governance.review import ReviewError, record_review, review_status
-from governance.signing import Decision, generate_keypair, load_private_key, sign_decision
-from governance.verdict import embed_verdict
+from governance.board.audit_log import AuditLog
+from governance.board.registry import CHAMPION, Registry
+from governance.board.review import ReviewError, record_review, review_status
+from governance.board.verdict import embed_verdict
+from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
 
 NAME = "vru-risk"
 

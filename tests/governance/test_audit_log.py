@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from governance.audit_log import GENESIS_HASH, AuditLog, AuditLogError, VerifyResult
+from governance.board.audit_log import GENESIS_HASH, AuditLog, AuditLogError, VerifyResult
 from governance.contracts.errors import VruError
 
 FIELDS = {"seq", "at", "event", "actor", "details", "prev", "hash"}

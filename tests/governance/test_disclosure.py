@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from governance.contracts.errors import ConfigError, VruError
+from governance.contracts.release_schema import AREA_COLUMNS
 from governance.disclosure import (
     COMPLEMENTARY_REASON,
     DisclosureConfig,
@@ -28,7 +29,6 @@ from governance.disclosure import (
     check_no_individuals,
     load_disclosure_config,
 )
-from governance.release_schema import AREA_COLUMNS
 
 FACTORS = ("looked_after", "excluded")
 LEVEL_COLUMNS = (("ward", "ward_code"), ("borough", "borough_code"), ("bcu", "bcu_code"))

@@ -9,8 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.contracts.errors import VruError
-from governance.drift import (
+from governance.audit.drift import (
     DriftInputError,
     compare_figures,
     drift_level,
@@ -19,6 +18,7 @@ from governance.drift import (
     psi_against,
     reference_bins,
 )
+from governance.contracts.errors import VruError
 
 N = 5_000
 

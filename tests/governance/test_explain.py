@@ -13,9 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance import explain
-from governance.contracts.errors import VruError
-from governance.explain import (
+from governance.audit import explain
+from governance.audit.explain import (
     ExplainInputError,
     ExplanationMismatchError,
     beeswarm_png,
@@ -26,6 +25,7 @@ from governance.explain import (
     group_contributions,
     shap_values,
 )
+from governance.contracts.errors import VruError
 
 FEATURES = ["driver", "age", "noise_a", "noise_b", "noise_c", "noise_d"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

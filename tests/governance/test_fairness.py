@@ -19,8 +19,7 @@ from fairlearn.metrics import (
 )
 from sklearn.metrics import precision_score, roc_auc_score
 
-from governance.contracts.errors import VruError
-from governance.fairness import (
+from governance.audit.fairness import (
     NOT_RECORDED,
     AuditInputError,
     audit_scored_table,
@@ -29,6 +28,7 @@ from governance.fairness import (
     group_metrics,
     select,
 )
+from governance.contracts.errors import VruError
 
 # ----------------------------------------------------------------------------------------------
 # A hand-computed example: 20 rows, 5 in each sex × ethnicity cell.

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from governance.config import Gates, GovernanceConfig
+from governance.audit.gates import evaluate_gates
 from governance.contracts.config import load_config
 from governance.contracts.errors import ConfigError
-from governance.gates import evaluate_gates
+from governance.contracts.settings import Gates, GovernanceConfig
 
 
 def test_each_gate_reports_value_limit_and_verdict() -> None:

@@ -10,9 +10,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.contracts.errors import VruError
-from governance.fairness import NOT_RECORDED, audit_scored_table
-from governance.group_performance import (
+from governance.audit.fairness import NOT_RECORDED, audit_scored_table
+from governance.audit.group_performance import (
     GroupPerformanceError,
     calibration_by_group,
     calibration_png,
@@ -20,6 +19,7 @@ from governance.group_performance import (
     threshold_sweep,
     thresholds_png,
 )
+from governance.contracts.errors import VruError
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

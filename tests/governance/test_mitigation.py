@@ -10,15 +10,15 @@ import pandas as pd
 import pytest
 from fairlearn.metrics import demographic_parity_difference, equalized_odds_difference
 
-from governance.contracts.errors import VruError
-from governance.fairness import select
-from governance.mitigation import (
+from governance.audit.fairness import select
+from governance.audit.mitigation import (
     SMALL_GROUPS,
     MitigationConfig,
     MitigationData,
     MitigationError,
     compare_mitigations,
 )
+from governance.contracts.errors import VruError
 
 METHODS = [
     "unmitigated (top k%)",

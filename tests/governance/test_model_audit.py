@@ -20,15 +20,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.approval import REPORT_TAG, promote
-from governance.audit_log import AuditLog
-from governance.audit_run import AuditRecord, audit_version
-from governance.config import GovernanceConfig
+from governance.audit.model_card import load_model_card
+from governance.audit.version import AuditRecord, audit_version
+from governance.board.approval import REPORT_TAG, promote
+from governance.board.audit_log import AuditLog
+from governance.board.registry import CHAMPION, Registry, RegistryError
+from governance.board.review import record_review
 from governance.contracts.errors import ExtractError
-from governance.model_card import load_model_card
-from governance.registry import CHAMPION, Registry, RegistryError
-from governance.review import record_review
-from governance.signing import generate_keypair
+from governance.contracts.settings import GovernanceConfig
+from governance.contracts.signing import generate_keypair
 from tests.helpers import make_config
 from training.config import PipelineConfig
 from training.evaluation.recording import linkage_by_group, truth_comparison

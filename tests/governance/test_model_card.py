@@ -9,13 +9,13 @@ from typing import Any
 import pytest
 import yaml
 
-from governance.contracts.errors import ConfigError, VruError
-from governance.model_card import (
+from governance.audit.model_card import (
     NOT_AVAILABLE,
     ModelCardConfig,
     build_model_card,
     load_model_card,
 )
+from governance.contracts.errors import ConfigError, VruError
 
 ROOT = Path(__file__).resolve().parents[2]
 CARD = ROOT / "configs/model_card.yaml"

@@ -9,8 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from governance.audit.proxy import ProxyInputError, proxy_strength
 from governance.contracts.errors import VruError
-from governance.proxy import ProxyInputError, proxy_strength
 
 N = 900
 THREADS = 1  # more threads than idle cores makes LightGBM crawl on a busy test machine

@@ -18,10 +18,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.fairness import audit_scored_table
-from governance.group_performance import calibration_by_group, threshold_sweep
-from governance.model_card import build_model_card, load_model_card
-from governance.report import DASH, render_report, report_sha256
+from governance.audit.fairness import audit_scored_table
+from governance.audit.group_performance import calibration_by_group, threshold_sweep
+from governance.audit.model_card import build_model_card, load_model_card
+from governance.audit.report import DASH, render_report, report_sha256
 
 ROOT = Path(__file__).resolve().parents[2]
 N = 400

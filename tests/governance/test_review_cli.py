@@ -8,7 +8,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from governance.registry import CHAMPION
+from governance.board.registry import CHAMPION
 from tests.governance.test_approval import NAME, Board
 from vru.cli import app
 

@@ -15,7 +15,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from governance.contracts.errors import VruError
-from governance.signing import (
+from governance.contracts.signing import (
     Decision,
     SignatureError,
     generate_keypair,

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from governance.approval import REPORT_TAG
-from governance.audit_log import AuditLog
-from governance.verdict import embed_verdict
+from governance.board.approval import REPORT_TAG
+from governance.board.audit_log import AuditLog
+from governance.board.verdict import embed_verdict
 from serving.config import ServingConfig
 from serving.keys import create_key
 from tests.governance.test_approval import NAME

@@ -13,7 +13,7 @@ import math
 from pathlib import Path
 from typing import Any
 
-from governance.release_schema import factor_columns
+from governance.contracts.release_schema import factor_columns
 from tests.serving.release_factory import FACTORS, blank_suppressed, rank_published
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 The city: 2 BCUs, 3 boroughs, 6 wards, 14 LSOAs. Two LSOAs are suppressed (one primary, one
 complementary sibling), so are a ward's two LSOAs and that ward's figures stay published.
-Figures follow the release contract (``governance.release_schema``): every published figure
+Figures follow the release contract (``governance.contracts.release_schema``): every published figure
 is rounded, suppressed rows keep only their identity.
 """
 
@@ -20,14 +20,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from governance.release_schema import (
+from governance.contracts.release_schema import (
     AREA_COLUMNS,
     ApprovalRecord,
     ReleaseManifest,
     factor_columns,
     set_current_release,
 )
-from governance.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
 from serving.config import RateLimit, ServingConfig
 
 FACTORS = ("domestic_abuse", "persistent_absence", "child_in_need")

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from governance.release_schema import LEVELS, set_current_release
+from governance.contracts.levels import LEVELS
+from governance.contracts.release_schema import set_current_release
 from serving.app import create_app
 from serving.schemas import (
     SORTS,

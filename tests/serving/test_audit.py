@@ -9,7 +9,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
-from governance.audit_log import AuditLog, VerifyResult
+from governance.board.audit_log import AuditLog, VerifyResult
 from serving.app import create_app
 from serving.audit import RequestAudit
 from tests.serving.conftest import World

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from governance.approval import DECISION_TAG, approval_problems
-from governance.signing import generate_keypair
+from governance.board.approval import DECISION_TAG, approval_problems
+from governance.contracts.signing import generate_keypair
 from serving.app import create_app
 from tests.governance.test_approval import NAME
 from tests.serving.board_world import BoardWorld, make_board_world
@@ -217,7 +217,7 @@ def test_a_model_not_registered_yet_lists_no_version(world: BoardWorld) -> None:
 
 
 def test_promotions_show_as_champion_and_retired(board: TestClient, world: BoardWorld) -> None:
-    from governance.approval import promote
+    from governance.board.approval import promote
     from tests.serving.board_world import audit_version
 
     registry = world.registry.registry

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from governance.audit_log import AuditLog
-from governance.release_schema import set_current_release
+from governance.board.audit_log import AuditLog
+from governance.contracts.release_schema import set_current_release
 from serving.keys import create_key
 from tests.serving.release_factory import T0, make_board, write_release
 

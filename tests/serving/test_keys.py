@@ -12,7 +12,7 @@ import typer
 import yaml
 from typer.testing import CliRunner
 
-from governance.audit_log import AuditLog
+from governance.board.audit_log import AuditLog
 from serving.keys import ApiKeyError, KeyStore, create_key, list_keys, read_keys, revoke_key
 from vru.serving_commands import register
 

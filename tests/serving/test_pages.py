@@ -12,7 +12,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from governance.audit_log import AuditLog
+from governance.board.audit_log import AuditLog
 from serving.app import create_app
 from serving.keys import revoke_key
 from serving.pages.charts import Bar, TrendPoint, bar_chart, nice_ticks, trend_chart

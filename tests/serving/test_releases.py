@@ -11,7 +11,7 @@ import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
-from governance.release_schema import ReleaseError
+from governance.contracts.release_schema import ReleaseError
 from serving.app import create_app
 from serving.releases import ReleaseHolder, ReleaseLibrary
 from serving.schemas import AreaList, AreaResponse

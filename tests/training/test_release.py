@@ -24,14 +24,14 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from governance.approval import DECISION_TAG, REPORT_TAG, ApprovalError, promote
-from governance.audit_log import AuditLog
-from governance.config import GovernanceConfig
+from governance.board.approval import DECISION_TAG, REPORT_TAG, ApprovalError, promote
+from governance.board.audit_log import AuditLog
+from governance.board.registry import CHAMPION, Registry
+from governance.board.review import record_review
+from governance.board.verdict import embed_verdict
 from governance.contracts.config import config_hash, load_config
 from governance.contracts.errors import ConfigError
-from governance.disclosure import DisclosureConfig
-from governance.registry import CHAMPION, Registry
-from governance.release_schema import (
+from governance.contracts.release_schema import (
     AREA_COLUMNS,
     LEVELS,
     ReleaseError,
@@ -40,9 +40,9 @@ from governance.release_schema import (
     read_manifest,
     verify_manifest,
 )
-from governance.review import record_review
-from governance.signing import Decision, generate_keypair
-from governance.verdict import embed_verdict
+from governance.contracts.settings import GovernanceConfig
+from governance.contracts.signing import Decision, generate_keypair
+from governance.disclosure import DisclosureConfig
 from tests.helpers import make_config
 from training.config import PipelineConfig
 from training.features.build import build_features

@@ -2,7 +2,7 @@
 
 Scores the cohort at the latest as-of date with the board-approved ``champion`` model, sums
 risks, factor prevalence and exact SHAP contributions to every area level, applies
-statistical disclosure control and writes a release (:mod:`governance.release_schema`).
+statistical disclosure control and writes a release (:mod:`governance.contracts.release_schema`).
 Per-person values exist only inside :func:`release`; nothing about a person is written.
 
 - :mod:`training.release.config`: ``configs/release.yaml`` (:class:`ReleaseConfig`);

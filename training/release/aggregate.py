@@ -56,7 +56,8 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from governance.contracts.errors import ExtractError
-from governance.release_schema import AREA_COLUMNS, LEVELS, factor_columns
+from governance.contracts.levels import LEVELS, PARENT_OF
+from governance.contracts.release_schema import AREA_COLUMNS, factor_columns
 
 __all__ = [
     "METHODS",
@@ -129,7 +130,7 @@ def area_table(geography: pd.DataFrame, *, city_code: str, city_name: str) -> pd
     missing = [c for c in expected if c not in geography.columns]
     if missing:
         raise ExtractError(_GEO_MISSING.format(missing=missing, expected=expected))
-    chain = [("lsoa", "ward"), ("ward", "borough"), ("borough", "bcu")]
+    chain = [(level, PARENT_OF[level]) for level in LEVELS[:-2]]
     frames = []
     for level, parent in chain:
         pairs = geography[[f"{level}_code", f"{level}_name", f"{parent}_code"]].drop_duplicates()

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from governance.release_schema import ReleaseError
+from governance.contracts.release_schema import ReleaseError
 from training.release.aggregate import factor_present, partial_sums, sum_columns
 from training.release.score import Dedup, ScoringStats, releasable_booster, score_cohort
 
@@ -72,7 +72,7 @@ def spark_lsoa_sums(
     features
         The features table (Parquet) holding ``as_of_date``, ``lsoa_code`` and ``wanted``.
     model
-        What :meth:`governance.registry.Registry.load_model` returns (a LightGBM scorer).
+        What :meth:`governance.board.registry.Registry.load_model` returns (a LightGBM scorer).
     wanted
         The columns to read: ``lsoa_code``, the model inputs and the factor flags.
     factor_inputs, present_when

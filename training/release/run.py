@@ -3,7 +3,7 @@
 The order of work is the privacy argument:
 
 1. the ``champion`` version's signed board approval is verified end to end
-   (:func:`governance.approval.verify_serving_version`); anything else is refused before a
+   (:func:`governance.board.approval.verify_serving_version`); anything else is refused before a
    byte is read or written;
 2. the cohort at the latest as-of date is read (model inputs, LSOA and factor flags only: no
    identifier, no label) and scored, with exact SHAP contributions (:mod:`.score`);
@@ -39,20 +39,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from governance.approval import Approval, verify_serving_version
-from governance.audit_log import AuditLog
-from governance.config import GovernanceConfig
+from governance.board.approval import Approval, verify_serving_version
+from governance.board.audit_log import AuditLog
+from governance.board.registry import ModelVersionInfo, Registry, RegistryError
 from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import DataLayout
-from governance.disclosure import (
-    DisclosureConfig,
-    apply_disclosure_control,
-    check_no_individuals,
-    load_disclosure_config,
-)
-from governance.registry import ModelVersionInfo, Registry, RegistryError
-from governance.release_schema import (
+from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
     ApprovalRecord,
@@ -60,6 +53,13 @@ from governance.release_schema import (
     ReleaseManifest,
     current_release_id,
     set_current_release,
+)
+from governance.contracts.settings import GovernanceConfig
+from governance.disclosure import (
+    DisclosureConfig,
+    apply_disclosure_control,
+    check_no_individuals,
+    load_disclosure_config,
 )
 from training.release.aggregate import (
     METHODS,
@@ -153,7 +153,7 @@ def release(
 
     Raises
     ------
-    governance.approval.ApprovalError
+    governance.board.approval.ApprovalError
         If ``champion`` is missing or its approval does not verify or match its report;
         nothing is read or written then.
     ReleaseError, ConfigError, ExtractError

@@ -32,9 +32,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from governance.audit.explain import shap_values
 from governance.contracts.errors import ExtractError
-from governance.explain import shap_values
-from governance.release_schema import ReleaseError
+from governance.contracts.release_schema import ReleaseError
 
 __all__ = [
     "Dedup",
@@ -112,7 +112,7 @@ def score_cohort(
     Parameters
     ----------
     model
-        What :meth:`governance.registry.Registry.load_model` returns: ``columns``,
+        What :meth:`governance.board.registry.Registry.load_model` returns: ``columns``,
         ``predict(frame)`` (calibrated) and ``scorer`` (a LightGBM booster).
     cohort
         One row per young person, with the model's input columns.

@@ -3,7 +3,7 @@
 Two questions the fairness tables at one operating point cannot answer: does a predicted
 risk of 5% mean 5% for every group (:func:`calibration_by_group`), and how do the groups'
 selection and error rates move as the service reaches further down the ranking
-(:func:`threshold_sweep`)? Both group the rows exactly as :mod:`governance.fairness` does
+(:func:`threshold_sweep`)? Both group the rows exactly as :mod:`governance.audit.fairness` does
 (:func:`group_codes`): each sensitive column alone and, with several, their intersection
 (``"sex × ethnicity"``); a missing value is the group ``"not recorded"``; a group with fewer
 than ``min_group_size`` rows or :data:`governance.fairness.MIN_POSITIVES` positives is flagged
@@ -34,8 +34,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from governance.audit.fairness import INTERSECTION_SEPARATOR, MIN_POSITIVES, NOT_RECORDED
 from governance.contracts.errors import VruError
-from governance.fairness import INTERSECTION_SEPARATOR, MIN_POSITIVES, NOT_RECORDED
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -135,7 +135,7 @@ def group_codes(groups: pd.DataFrame) -> dict[str, tuple[NDArray[np.intp], list[
 
 
 def _text(column: pd.Series) -> pd.Series:
-    """A sensitive column as text labels, exactly as :mod:`governance.fairness` labels it."""
+    """A sensitive column as text labels, exactly as :mod:`governance.audit.fairness` labels it."""
     if pd.api.types.is_float_dtype(column.dtype):
         present = column.dropna().to_numpy(dtype=float)
         if np.isfinite(present).all() and (present == np.floor(present)).all():
@@ -422,7 +422,7 @@ def _check_whole(value: int, minimum: int, template: str) -> None:
 
 
 def _is_too_small(count: int, positives: int, min_group_size: int) -> bool:
-    """As :mod:`governance.fairness`: too few rows or too few positives to judge."""
+    """As :mod:`governance.audit.fairness`: too few rows or too few positives to judge."""
     return count < min_group_size or positives < MIN_POSITIVES
 
 

@@ -21,20 +21,20 @@ from typing import Any
 
 import pandas as pd
 
-from governance.approval import REPORT_TAG
-from governance.audit_log import AuditLog
-from governance.config import GovernanceConfig
-from governance.contracts.errors import ExtractError
-from governance.contracts.layout import DataLayout
-from governance.model_audit import (
+from governance.audit.model_audit import (
     AuditOutcome,
     ChampionAudit,
     ModelAuditInputs,
     Progress,
     run_model_audit,
 )
-from governance.model_card import ModelCardConfig
-from governance.registry import CANDIDATE, CHAMPION, ModelVersionInfo, Registry, RegistryError
+from governance.audit.model_card import ModelCardConfig
+from governance.board.approval import REPORT_TAG
+from governance.board.audit_log import AuditLog
+from governance.board.registry import CANDIDATE, CHAMPION, ModelVersionInfo, Registry, RegistryError
+from governance.contracts.errors import ExtractError
+from governance.contracts.layout import DataLayout
+from governance.contracts.settings import GovernanceConfig
 
 __all__ = ["AuditRecord", "audit_version", "load_split_rows"]
 

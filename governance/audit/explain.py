@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from governance.audit.fairness import NOT_RECORDED
 from governance.contracts.errors import VruError
-from governance.fairness import NOT_RECORDED
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -7,9 +7,35 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from governance.mitigation import MitigationConfig
-
 __all__ = ["AuditSettings", "Gates", "GovernanceConfig", "MitigationConfig"]
+
+
+class MitigationConfig(BaseModel):
+    """Fairness mitigations the audit compares with the model (it never applies them)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    constraint: Literal["equalized_odds", "true_positive_rate_parity"] = Field(
+        default="equalized_odds", description="The fairness constraint both mitigations meet."
+    )
+    objective: Literal["balanced_accuracy_score", "accuracy_score"] = Field(
+        default="balanced_accuracy_score",
+        description="What the single threshold and both mitigations maximise.",
+    )
+    max_rows: int = Field(
+        default=20_000,
+        ge=500,
+        description="Rows sampled (within each label) from each of the fit and evaluation splits.",
+    )
+    exponentiated_gradient_max_iter: int = Field(default=20, ge=1)
+    eps: float = Field(
+        default=0.01, gt=0.0, le=1.0, description="Constraint slack of ExponentiatedGradient."
+    )
+    attribute: str = Field(
+        default="ethnicity",
+        min_length=1,
+        description="The sensitive attribute the constraint is taken over (the caller passes it).",
+    )
 
 
 class Gates(BaseModel):

@@ -27,10 +27,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from governance.config import GovernanceConfig
-from governance.contracts.errors import VruError
-from governance.drift import compare_figures, drift_level, psi_against, reference_bins
-from governance.explain import (
+from governance.audit.drift import compare_figures, drift_level, psi_against, reference_bins
+from governance.audit.explain import (
     beeswarm_png,
     check_against_shap,
     dependence_png,
@@ -38,20 +36,22 @@ from governance.explain import (
     group_contributions,
     shap_values,
 )
-from governance.fairness import audit_scored_table
-from governance.gates import evaluate_gates
-from governance.group_performance import (
+from governance.audit.fairness import audit_scored_table
+from governance.audit.gates import evaluate_gates
+from governance.audit.group_performance import (
     calibration_by_group,
     calibration_png,
     threshold_sweep,
     thresholds_png,
 )
-from governance.mitigation import MitigationData, compare_mitigations
-from governance.model_card import ModelCardConfig, build_model_card
-from governance.proxy import proxy_strength
-from governance.registry import ModelVersionInfo
-from governance.report import render_report, report_sha256
-from governance.verdict import embed_verdict
+from governance.audit.mitigation import MitigationData, compare_mitigations
+from governance.audit.model_card import ModelCardConfig, build_model_card
+from governance.audit.proxy import proxy_strength
+from governance.audit.report import render_report, report_sha256
+from governance.board.registry import ModelVersionInfo
+from governance.board.verdict import embed_verdict
+from governance.contracts.errors import VruError
+from governance.contracts.settings import GovernanceConfig
 
 __all__ = [
     "AUDIT_SCHEMA_VERSION",
@@ -336,7 +336,7 @@ def _fairlearn_check(
         true_positive_rate,
     )
 
-    from governance.fairness import select
+    from governance.audit.fairness import select
 
     chosen = select(scores, top_fraction=top).astype(int)
     metrics = {

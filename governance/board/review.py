@@ -18,24 +18,24 @@ from typing import Any, Literal
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from governance.approval import (
+from governance.board.approval import (
     DECISION_TAG,
     REPORT_ARTIFACT,
     REPORT_TAG,
     SIGNATURE_TAG,
     read_decision,
 )
-from governance.audit_log import AuditLog
+from governance.board.audit_log import AuditLog
+from governance.board.registry import ModelVersionInfo, Registry
+from governance.board.verdict import read_verdict
 from governance.contracts.errors import VruError
-from governance.registry import ModelVersionInfo, Registry
-from governance.signing import (
+from governance.contracts.signing import (
     Decision,
     SignatureError,
     load_private_key,
     sign_decision,
     verify_decision,
 )
-from governance.verdict import read_verdict
 
 __all__ = ["ReviewError", "record_review", "review_status"]
 

@@ -24,12 +24,12 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governance.contracts.errors import VruError
-from governance.signing import Decision, SignatureError, verify_decision
+from governance.contracts.levels import LEVELS, Level
+from governance.contracts.signing import Decision, SignatureError, verify_decision
 
 __all__ = [
     "AREA_COLUMNS",
     "CURRENT_POINTER",
-    "LEVELS",
     "ApprovalRecord",
     "ReleaseError",
     "ReleaseManifest",
@@ -40,8 +40,6 @@ __all__ = [
     "verify_manifest",
 ]
 
-LEVELS: tuple[str, ...] = ("lsoa", "ward", "borough", "bcu", "city")
-Level = Literal["lsoa", "ward", "borough", "bcu", "city"]
 CURRENT_POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 AREAS = "areas.parquet"
@@ -74,7 +72,7 @@ class ReleaseError(VruError, ValueError):
 
 
 def _all_levels() -> list[Level]:
-    return ["lsoa", "ward", "borough", "bcu", "city"]
+    return list(LEVELS)
 
 
 class ApprovalRecord(BaseModel):

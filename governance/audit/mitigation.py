@@ -17,7 +17,7 @@ fits each option on one split (``fit``, e.g. validation) and judges every rule o
 The rows are a sample of at most :attr:`MitigationConfig.max_rows` of each split, drawn
 within each label so the outcome rate is kept. Every figure is computed on ``evaluate`` with
 :mod:`fairlearn.metrics`; the disparities are taken over the groups that are large enough to
-judge there (as :mod:`governance.fairness` does, at least :data:`MIN_GROUP_ROWS` rows and
+judge there (as :mod:`governance.audit.fairness` does, at least :data:`MIN_GROUP_ROWS` rows and
 :data:`governance.fairness.MIN_POSITIVES` positives), while ``by_group`` lists every group
 with a ``too_small`` flag.
 
@@ -37,17 +37,18 @@ import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from pandas.errors import Pandas4Warning
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel
 
+from governance.audit.fairness import MIN_POSITIVES, select
+from governance.audit.group_performance import group_codes
 from governance.contracts.errors import VruError
-from governance.fairness import MIN_POSITIVES, select
-from governance.group_performance import group_codes
+from governance.contracts.settings import MitigationConfig
 
 __all__ = [
     "MIN_GROUP_ROWS",
@@ -101,34 +102,6 @@ _CONSTRAINT_WORDS = {
 
 class MitigationError(VruError, ValueError):
     """The data or an option given to the mitigation comparison is not usable."""
-
-
-class MitigationConfig(BaseModel):
-    """Fairness mitigations the audit compares with the model (it never applies them)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    constraint: Literal["equalized_odds", "true_positive_rate_parity"] = Field(
-        default="equalized_odds", description="The fairness constraint both mitigations meet."
-    )
-    objective: Literal["balanced_accuracy_score", "accuracy_score"] = Field(
-        default="balanced_accuracy_score",
-        description="What the single threshold and both mitigations maximise.",
-    )
-    max_rows: int = Field(
-        default=20_000,
-        ge=500,
-        description="Rows sampled (within each label) from each of the fit and evaluation splits.",
-    )
-    exponentiated_gradient_max_iter: int = Field(default=20, ge=1)
-    eps: float = Field(
-        default=0.01, gt=0.0, le=1.0, description="Constraint slack of ExponentiatedGradient."
-    )
-    attribute: str = Field(
-        default="ethnicity",
-        min_length=1,
-        description="The sensitive attribute the constraint is taken over (the caller passes it).",
-    )
 
 
 @dataclass(frozen=True)
@@ -191,7 +164,7 @@ def compare_mitigations(
         Seeds the sampling and the randomised predictions; the same seed gives the same result.
     withhold_below : int, default 0
         A group with fewer evaluated rows keeps its count and flags, with ``withheld: true``
-        and its rates ``None`` (disclosure control, as in :mod:`governance.fairness`).
+        and its rates ``None`` (disclosure control, as in :mod:`governance.audit.fairness`).
 
     Returns
     -------

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from governance.config import Gates
+from governance.contracts.settings import Gates
 
 __all__ = ["GateResult", "evaluate_gates"]
 

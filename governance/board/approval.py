@@ -25,11 +25,11 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from governance.audit_log import AuditLog
+from governance.board.audit_log import AuditLog
+from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
+from governance.board.verdict import VerdictError, read_verdict
 from governance.contracts.errors import VruError
-from governance.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
-from governance.signing import Decision, SignatureError, verify_decision
-from governance.verdict import VerdictError, read_verdict
+from governance.contracts.signing import Decision, SignatureError, verify_decision
 
 __all__ = [
     "DECISION_TAG",
