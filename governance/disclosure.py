@@ -332,7 +332,6 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     codes = frame["code"].astype(str).to_numpy()
     code_rank = np.argsort(np.argsort(codes, kind="stable"), kind="stable").astype(np.int64)
     population = frame["population"].to_numpy(np.int64)
-    counts = {f: frame[f"count_{f}"].to_numpy(np.int64) for f in factors}
     equations = _equations(frame, config.hierarchy)
     min_count = config.min_count
 
@@ -345,26 +344,8 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
         size=population,
         code_rank=code_rank,
     )
-    # 2 and 3 per factor
-    factor_hidden: dict[str, BoolArray] = {}
-    primary_prevalence = 0
-    complementary_prevalence = 0
-    for factor in factors:
-        with_f = counts[factor]
-        without_f = population - with_f
-        primary = _small_prevalence(with_f, without_f, config) & ~area_hidden
-        hidden = _protect(
-            primary | area_hidden,
-            equations,
-            too_small=_union_prevalence_check(with_f, without_f, config),
-            size=with_f,
-            code_rank=code_rank,
-        )
-        factor_hidden[factor] = hidden
-        primary_prevalence += int(primary.sum())
-        complementary_prevalence += int((hidden & ~primary & ~area_hidden).sum())
-
-    table, rounded = _publish(frame, config, factors, shrunk, area_hidden, factor_hidden)
+    hidden = _protect_factors(frame, factors, config, area_hidden, equations, code_rank)
+    table, rounded = _publish(frame, config, factors, shrunk, area_hidden, hidden.by_factor)
     reason = np.full(len(frame), None, dtype=object)
     reason[area_hidden] = COMPLEMENTARY_REASON
     reason[primary_area] = PRIMARY_REASON.format(min_count=min_count)
@@ -376,11 +357,50 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
         "areas_published": int((~area_hidden).sum()),
         "areas_suppressed_primary": int(primary_area.sum()),
         "areas_suppressed_complementary": int((area_hidden & ~primary_area).sum()),
-        "prevalence_suppressed_primary": primary_prevalence,
-        "prevalence_suppressed_complementary": complementary_prevalence,
+        "prevalence_suppressed_primary": hidden.primary,
+        "prevalence_suppressed_complementary": hidden.complementary,
         "cells_rounded": rounded,
     }
     return DisclosureResult(table=table, counts=summary)
+
+
+@dataclass(frozen=True)
+class _FactorProtection:
+    """Which areas withhold each factor's count, and how many cells were withheld and why."""
+
+    by_factor: dict[str, BoolArray]
+    primary: int
+    complementary: int
+
+
+def _protect_factors(
+    frame: pd.DataFrame,
+    factors: Sequence[str],
+    config: DisclosureConfig,
+    area_hidden: BoolArray,
+    equations: list[tuple[int, IntArray]],
+    code_rank: IntArray,
+) -> _FactorProtection:
+    """Rules 2 and 3 per factor: small prevalences withheld, and protected by complements."""
+    population = frame["population"].to_numpy(np.int64)
+    by_factor: dict[str, BoolArray] = {}
+    primary_total = 0
+    complementary_total = 0
+    for factor in factors:
+        with_f = frame[f"count_{factor}"].to_numpy(np.int64)
+        without_f = population - with_f
+        primary = _small_prevalence(with_f, without_f, config) & ~area_hidden
+        hidden = _protect(
+            primary | area_hidden,
+            equations,
+            too_small=_union_prevalence_check(with_f, without_f, config),
+            size=with_f,
+            code_rank=code_rank,
+        )
+        by_factor[factor] = hidden
+        primary_total += int(primary.sum())
+        complementary_total += int((hidden & ~primary & ~area_hidden).sum())
+    return _FactorProtection(by_factor, primary_total, complementary_total)
 
 
 def adaptive_decimals(published_population: ArrayLikeInt, config: DisclosureConfig) -> IntArray:
@@ -434,20 +454,7 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
     """
     rules = config or DisclosureConfig()
     columns = [str(c) for c in table.columns]
-    forbidden = [c for c in columns if c in FORBIDDEN]
-    if forbidden:
-        raise DisclosureError(
-            _NOT_PUBLISHABLE.format(columns=forbidden, why="identifiers, scores or inputs")
-        )
-    unknown = [c for c in columns if not _publishable(c)]
-    if unknown:
-        raise DisclosureError(
-            _NOT_PUBLISHABLE.format(columns=unknown, why="not in the release contract")
-        )
-    missing = [c for c in ("code", "suppressed", "population") if c not in columns]
-    if missing:
-        raise DisclosureError(_MISSING.format(missing=missing, required=["code", "suppressed"]))
-
+    _check_columns(columns)
     suppressed = table["suppressed"].astype(bool).to_numpy()
     codes = table["code"].astype(str).to_numpy()
     threshold = _round_counts(np.array([rules.min_count]), rules.rounding_base)[0]
@@ -471,40 +478,63 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
             _FIGURES_OF_SUPPRESSED.format(codes=list(codes[suppressed][rows][:5]), columns=leaking)
         )
     for column in ["population", *(c for c in columns if _is_count(c))]:
-        values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
-        shown = ~np.isnan(values)
-        off_base = shown & (np.mod(values, rules.rounding_base) != 0)
-        if off_base.any():
-            raise DisclosureError(
-                _NOT_ROUNDED.format(
-                    column=column,
-                    n=int(off_base.sum()),
-                    base=rules.rounding_base,
-                    codes=list(codes[off_base][:5]),
-                )
+        _check_count_column(table, column, codes, threshold, rules)
+
+
+def _check_columns(columns: list[str]) -> None:
+    """Every column is in the release contract, and the ones the checks read are there."""
+    forbidden = [c for c in columns if c in FORBIDDEN]
+    if forbidden:
+        raise DisclosureError(
+            _NOT_PUBLISHABLE.format(columns=forbidden, why="identifiers, scores or inputs")
+        )
+    unknown = [c for c in columns if not _publishable(c)]
+    if unknown:
+        raise DisclosureError(
+            _NOT_PUBLISHABLE.format(columns=unknown, why="not in the release contract")
+        )
+    missing = [c for c in ("code", "suppressed", "population") if c not in columns]
+    if missing:
+        raise DisclosureError(_MISSING.format(missing=missing, required=["code", "suppressed"]))
+
+
+def _check_count_column(
+    table: pd.DataFrame,
+    column: str,
+    codes: NDArray[np.object_],
+    threshold: int,
+    rules: DisclosureConfig,
+) -> None:
+    """A published count is a multiple of the base, not below the threshold, and not flagged."""
+    values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
+    shown = ~np.isnan(values)
+    off_base = shown & (np.mod(values, rules.rounding_base) != 0)
+    if off_base.any():
+        raise DisclosureError(
+            _NOT_ROUNDED.format(
+                column=column,
+                n=int(off_base.sum()),
+                base=rules.rounding_base,
+                codes=list(codes[off_base][:5]),
             )
-        if column == "population":
-            continue
-        zero_ok = (values == 0) & (not rules.zeros_disclosive)
-        below = shown & (values < threshold) & ~zero_ok
-        if below.any():
-            raise DisclosureError(
-                _SMALL_COUNT.format(
-                    column=column,
-                    n=int(below.sum()),
-                    threshold=threshold,
-                    codes=list(codes[below][:5]),
-                )
+        )
+    if column == "population":
+        return
+    zero_ok = (values == 0) & (not rules.zeros_disclosive)
+    below = shown & (values < threshold) & ~zero_ok
+    if below.any():
+        raise DisclosureError(
+            _SMALL_COUNT.format(
+                column=column, n=int(below.sum()), threshold=threshold, codes=list(codes[below][:5])
             )
-        flag = f"{column}_suppressed"
-        if flag in columns:
-            disagree = shown & table[flag].astype(bool).to_numpy()
-            if disagree.any():
-                raise DisclosureError(
-                    _FLAG_DISAGREES.format(
-                        column=column, flag=flag, codes=list(codes[disagree][:5])
-                    )
-                )
+        )
+    flag = f"{column}_suppressed"
+    if flag in table.columns:
+        disagree = shown & table[flag].astype(bool).to_numpy()
+        if disagree.any():
+            raise DisclosureError(
+                _FLAG_DISAGREES.format(column=column, flag=flag, codes=list(codes[disagree][:5]))
+            )
 
 
 # --------------------------------------------------------------------------------------------
