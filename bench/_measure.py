@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -92,3 +94,37 @@ def write_result(out_dir: Path, name: str, report: Json) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def write_launcher(path: Path) -> Path:
+    """Write :data:`VRU_LAUNCHER` to ``path`` and return it, for running `vru` commands with."""
+    path.write_text(VRU_LAUNCHER)
+    return path
+
+
+def wall_ratio(numerator: Json, denominator: Json) -> float:
+    """The ratio of two measured steps' wall times, rounded to two decimals.
+
+    Every comparison in the reports (Spark over DuckDB, ours over a bare baseline) is this one
+    figure, so it is computed, and rounded, in one place.
+    """
+    return float(round(numerator["wall_s"] / denominator["wall_s"], 2))
+
+
+def report_head(benchmark: str) -> Json:
+    """The first keys of every report: the benchmark's name, today's date and the machine."""
+    return {"benchmark": benchmark, "date": dt.date.today().isoformat(), "machine": machine()}
+
+
+def publish(out_dir: Path, name: str, report: Json) -> None:
+    """Print ``report`` as JSON on stdout, write it under ``out_dir`` and log where it went."""
+    print(json.dumps(report, indent=2))
+    log(f"wrote {write_result(out_dir, name, report)}")
+
+
+def clean_up(work: Path, *, keep: bool) -> None:
+    """Delete the work directory, or with ``keep`` (the scripts' ``--keep``) say where it is."""
+    if keep:
+        log(f"kept {work}")
+    else:
+        shutil.rmtree(work, ignore_errors=True)
