@@ -21,8 +21,6 @@ school absence rates, age 10 to 17, and area scores shared by everyone in an LSO
 from __future__ import annotations
 
 import argparse
-import datetime as dt
-import json
 import sys
 import time
 import warnings
@@ -33,7 +31,7 @@ from typing import Any
 import lightgbm as lgb
 import numpy as np
 import pandas as pd
-from _measure import Json, log, machine, write_result
+from _measure import Json, log, publish, report_head
 
 from governance.audit.explain import expected_value, shap_values
 
@@ -134,43 +132,104 @@ def tree_explainer_values(explainer: Any, x: pd.DataFrame) -> np.ndarray:
     return values[..., -1] if values.ndim == 3 else values
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print the JSON report and write it under ``--out``."""
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: the matrix's size and kind, the seed, and where the report goes."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--matrix", choices=sorted(MATRICES), default="project")
     parser.add_argument("--seed", type=int, default=20240611)
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
 
-    log(f"building the {args.matrix} matrix: {args.rows:,} x {FEATURES}")
-    x, y = MATRICES[args.matrix](args.rows, np.random.default_rng(args.seed))
+
+def _train(x: pd.DataFrame, y: np.ndarray, seed: int) -> tuple[lgb.Booster, Json]:
+    """Train the model every explainer is timed on (ROUNDS rounds of LEAVES leaves), timed."""
     params = {
         "objective": "binary",
         "num_leaves": LEAVES,
-        "seed": args.seed,
+        "seed": seed,
         "deterministic": True,
         "verbose": -1,
     }
-    booster, train = timed(
-        "training", args.rows, lambda: lgb.train(params, lgb.Dataset(x, y), ROUNDS)
-    )
-    depths = tree_depths(booster)
+    return timed("training", len(x), lambda: lgb.train(params, lgb.Dataset(x, y), ROUNDS))
 
-    ours, ours_run = timed("shap_values (per tree)", args.rows, lambda: shap_values(booster, x))
 
-    import shap  # after our timing, so that its import does not count
+def _probe_tree_explainer(booster: lgb.Booster, x: pd.DataFrame) -> tuple[Any, float, Json]:
+    """Build ``shap.TreeExplainer`` (timed) and time it on the first PROBE_ROWS rows.
+
+    shap is imported here, after our own timing, so that its import counts nowhere. Returns
+    the explainer, its construction seconds and the probe's timing.
+    """
+    import shap
 
     init_start = time.perf_counter()
     explainer = shap.TreeExplainer(booster)
     init_s = time.perf_counter() - init_start
-    probe = min(PROBE_ROWS, args.rows)
+    probe = min(PROBE_ROWS, len(x))
     _, probe_run = timed(
         "TreeExplainer probe", probe, lambda: tree_explainer_values(explainer, x.iloc[:probe])
     )
-    projected = args.rows / probe_run["rows_per_s"]
+    return explainer, init_s, probe_run
+
+
+def _rows_to_compare(total: int, probe_rows_per_s: float) -> tuple[float, bool, int]:
+    """How many rows TreeExplainer is timed on: all, unless that would exceed FULL_BUDGET_S.
+
+    Returns the projected seconds for all ``total`` rows, whether the matrix is sliced, and the
+    rows to time (the first SLICE_ROWS when sliced).
+    """
+    projected = total / probe_rows_per_s
     sliced = projected > FULL_BUDGET_S
-    rows = min(SLICE_ROWS, args.rows) if sliced else args.rows
+    return projected, sliced, min(SLICE_ROWS, total) if sliced else total
+
+
+def _model_summary(depths: list[int], train: Json) -> Json:
+    """The report's ``model``: its size, its trees' depths and how long it took to train."""
+    return {
+        "rounds": ROUNDS,
+        "num_leaves": LEAVES,
+        "tree_depth_mean": round(float(np.mean(depths)), 2),
+        "tree_depth_max": int(max(depths)),
+        "train_wall_s": train["wall_s"],
+    }
+
+
+def _tree_explainer_summary(
+    run: Json, init_s: float, probe_run: Json, projected: float, sliced: bool, total: int
+) -> Json:
+    """The report's ``tree_explainer``: its timing, and on how many rows and why."""
+    rows = run["rows"]
+    return {
+        **run,
+        "init_s": round(init_s, 2),
+        "probe_rows_per_s": probe_run["rows_per_s"],
+        "full_matrix_projected_s": round(projected, 1),
+        "sliced": sliced,
+        "note": (
+            f"timed on the first {rows:,} rows: all {total:,} would take about "
+            f"{projected:.0f} s (> {FULL_BUDGET_S:.0f} s)"
+            if sliced
+            else "timed on every row"
+        ),
+    }
+
+
+def _speedup(ours: Json, theirs: Json) -> float:
+    """How many times more rows per second ``ours`` explained than ``theirs``."""
+    return float(round(ours["rows_per_s"] / theirs["rows_per_s"], 2))
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the JSON report and write it under ``--out``."""
+    args = _parse_args(argv)
+    log(f"building the {args.matrix} matrix: {args.rows:,} x {FEATURES}")
+    x, y = MATRICES[args.matrix](args.rows, np.random.default_rng(args.seed))
+    booster, train = _train(x, y, args.seed)
+    depths = tree_depths(booster)
+
+    ours, ours_run = timed("shap_values (per tree)", args.rows, lambda: shap_values(booster, x))
+    explainer, init_s, probe_run = _probe_tree_explainer(booster, x)
+    projected, sliced, rows = _rows_to_compare(args.rows, probe_run["rows_per_s"])
     part = x.iloc[:rows]
     theirs, theirs_run = timed(
         "TreeExplainer", rows, lambda: tree_explainer_values(explainer, part)
@@ -183,10 +242,10 @@ def main(argv: list[str] | None = None) -> int:
     raw = booster.predict(part, raw_score=True)
     additivity = np.abs(ours[:rows].sum(axis=1) + expected_value(booster, x) - raw).max()
 
+    import shap  # imported by the probe already; only its version is read here
+
     report: Json = {
-        "benchmark": "shap",
-        "date": dt.date.today().isoformat(),
-        "machine": machine(),
+        **report_head("shap"),
         "seed": args.seed,
         "versions": {"lightgbm": lgb.__version__, "shap": shap.__version__},
         "matrix": {
@@ -195,40 +254,19 @@ def main(argv: list[str] | None = None) -> int:
             "features": FEATURES,
             "positive_rate": round(float(y.mean()), 4),
         },
-        "model": {
-            "rounds": ROUNDS,
-            "num_leaves": LEAVES,
-            "tree_depth_mean": round(float(np.mean(depths)), 2),
-            "tree_depth_max": int(max(depths)),
-            "train_wall_s": train["wall_s"],
-        },
+        "model": _model_summary(depths, train),
         "shap_values_per_tree": ours_run,
         "shap_values_single_call": single_run,
-        "tree_explainer": {
-            **theirs_run,
-            "init_s": round(init_s, 2),
-            "probe_rows_per_s": probe_run["rows_per_s"],
-            "full_matrix_projected_s": round(projected, 1),
-            "sliced": sliced,
-            "note": (
-                f"timed on the first {rows:,} rows: all {args.rows:,} would take about "
-                f"{projected:.0f} s (> {FULL_BUDGET_S:.0f} s)"
-                if sliced
-                else "timed on every row"
-            ),
-        },
-        "speedup_per_tree_over_tree_explainer": round(
-            ours_run["rows_per_s"] / theirs_run["rows_per_s"], 2
+        "tree_explainer": _tree_explainer_summary(
+            theirs_run, init_s, probe_run, projected, sliced, args.rows
         ),
-        "speedup_per_tree_over_single_call": round(
-            ours_run["rows_per_s"] / single_run["rows_per_s"], 2
-        ),
+        "speedup_per_tree_over_tree_explainer": _speedup(ours_run, theirs_run),
+        "speedup_per_tree_over_single_call": _speedup(ours_run, single_run),
         "max_abs_diff_vs_tree_explainer": float(np.abs(ours[:rows] - theirs).max()),
         "max_abs_diff_per_tree_vs_single_call": float(np.abs(ours[:rows] - single).max()),
         "max_abs_additivity_error": float(additivity),
     }
-    print(json.dumps(report, indent=2))
-    log(f"wrote {write_result(args.out, 'shap', report)}")
+    publish(args.out, "shap", report)
     return 0
 
 
