@@ -18,14 +18,22 @@ clusters; the report gives each engine's persons and quality against the truth
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
 import shutil
 import sys
 import tempfile
 from pathlib import Path
 
-from _measure import VRU_LAUNCHER, Json, log, machine, measure, write_result
+from _measure import (
+    Json,
+    clean_up,
+    log,
+    measure,
+    publish,
+    report_head,
+    wall_ratio,
+    write_launcher,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -65,59 +73,114 @@ def _same_features(a: Path, b: Path) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print the JSON report and write it under ``--out``."""
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: the city's size and seed (or one to reuse), output, ``--keep``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=20180919)
     parser.add_argument("--data", type=Path, help="a generated city to reuse (default: generate)")
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--keep", action="store_true", help="keep the working directory")
-    args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="vru-bench-engines-"))
-    launcher = work / "launch.py"
-    launcher.write_text(VRU_LAUNCHER)
+    return parser.parse_args(argv)
+
+
+def _run_vru(launcher: Path, *cmd: str) -> Json:
+    """Measure one `vru` command through the launcher (so Spark's JVM counts) and log it."""
+    result = measure([sys.executable, str(launcher), *cmd], ROOT)
+    log(f"  wall {result['wall_s']} s, cpu {result['cpu_s']} s, peak {result['peak_rss_mb']} MiB")
+    return result
+
+
+def _generate(city: Path, persons: int, seed: int) -> Json:
+    """Generate the city both engines work on; measured, but not part of the comparison."""
+    log(f"generating {persons:,} persons (not part of the comparison)")
+    return measure(
+        [str(BIN / "vru"), "generate", "-q", "--data", str(city), "-n", str(persons),
+         "--seed", str(seed)],
+        ROOT,
+    )  # fmt: skip
+
+
+def _link_each(work: Path, city: Path, launcher: Path, seed: int) -> Json:
+    """Link a copy of the city with each engine (``<work>/<engine>``); each step's figures."""
     steps: Json = {}
-
-    def vru(*cmd: str) -> Json:
-        result = measure([sys.executable, str(launcher), *cmd], ROOT)
-        log(
-            f"  wall {result['wall_s']} s, cpu {result['cpu_s']} s, peak {result['peak_rss_mb']} MiB"
-        )
-        return result
-
-    city = args.data
-    if city is None:
-        city = work / "city"
-        log(f"generating {args.persons:,} persons (not part of the comparison)")
-        steps["generate"] = measure(
-            [str(BIN / "vru"), "generate", "-q", "--data", str(city), "-n", str(args.persons),
-             "--seed", str(args.seed)],
-            ROOT,
-        )  # fmt: skip
     for engine in ENGINES:
         data = work / engine
         shutil.copytree(city, data, ignore=shutil.ignore_patterns("linked", "features"))
         log(f"vru link --engine {engine}")
-        steps[f"link_{engine}"] = vru(
-            "link", "-q", "--data", str(data), "--seed", str(args.seed), "--engine", engine
+        steps[f"link_{engine}"] = _run_vru(
+            launcher, "link", "-q", "--data", str(data), "--seed", str(seed), "--engine", engine
         )
-    shared = work / "duckdb"  # both engines build features from the same spine
+    return steps
+
+
+def _features_each(work: Path, launcher: Path) -> tuple[Json, dict[str, Path]]:
+    """Build features with each engine from DuckDB's spine; each step's figures and table.
+
+    Both engines read the same spine, so that their feature tables can be compared; each
+    table is moved aside (``<work>/features-<engine>.parquet``) before the next build.
+    """
+    shared = work / "duckdb"
+    steps: Json = {}
     tables = {}
     for engine in ENGINES:
         log(f"vru features --engine {engine}")
-        steps[f"features_{engine}"] = vru(
-            "features", "-q", "--data", str(shared), "--engine", engine
+        steps[f"features_{engine}"] = _run_vru(
+            launcher, "features", "-q", "--data", str(shared), "--engine", engine
         )
         tables[engine] = work / f"features-{engine}.parquet"
         if (shared / "features/features.parquet").is_file():
             shutil.move(shared / "features/features.parquet", tables[engine])
+    return steps, tables
+
+
+def _comparison(work: Path, steps: Json, tables: dict[str, Path]) -> Json:
+    """What the engines' runs say side by side: stage timings, link results, ratios, equality."""
+    reports = {e: json.loads((work / e / "linked/report.json").read_text()) for e in ENGINES}
+    ratios = {
+        stage: wall_ratio(steps[f"{stage}_spark"], steps[f"{stage}_duckdb"])
+        for stage in ("link", "features")
+    }
+    return {
+        "link_stage_timings_s": {e: r["timings_s"] for e, r in reports.items()},
+        "link_results": {
+            e: {
+                "persons": r["persons"],
+                "scored_pairs_kept": r["scored_pairs_kept"],
+                **{k: r["quality"]["overall"].get(k) for k in ("precision", "recall", "f1")},
+            }
+            for e, r in reports.items()
+        },
+        "ratios": ratios,
+        "target_met": {
+            stage: ratio <= TARGETS["spark_over_duckdb_max"] for stage, ratio in ratios.items()
+        },
+        "equal": {
+            "spine_up_to_labels": _partition(work / "duckdb/linked/spine.parquet")
+            == _partition(work / "spark/linked/spine.parquet"),
+            "persons": reports["duckdb"]["persons"] == reports["spark"]["persons"],
+            "features": _same_features(tables["duckdb"], tables["spark"]),
+        },
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the JSON report and write it under ``--out``."""
+    args = _parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="vru-bench-engines-"))
+    launcher = write_launcher(work / "launch.py")
+    steps: Json = {}
+    city = args.data
+    if city is None:
+        city = work / "city"
+        steps["generate"] = _generate(city, args.persons, args.seed)
+    steps.update(_link_each(work, city, launcher, args.seed))
+    feature_steps, tables = _features_each(work, launcher)
+    steps.update(feature_steps)
 
     ok = all(s["exit_code"] == 0 for s in steps.values())
     report: Json = {
-        "benchmark": "engines",
-        "date": dt.date.today().isoformat(),
-        "machine": machine(),
+        **report_head("engines"),
         "persons": args.persons,
         "seed": args.seed,
         "spark": "local mode, the pipeline's spark: defaults",
@@ -125,36 +188,9 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
     }
     if ok:
-        reports = {e: json.loads((work / e / "linked/report.json").read_text()) for e in ENGINES}
-        report["link_stage_timings_s"] = {e: r["timings_s"] for e, r in reports.items()}
-        report["link_results"] = {
-            e: {
-                "persons": r["persons"],
-                "scored_pairs_kept": r["scored_pairs_kept"],
-                **{k: r["quality"]["overall"].get(k) for k in ("precision", "recall", "f1")},
-            }
-            for e, r in reports.items()
-        }
-        report["ratios"] = {
-            stage: round(steps[f"{stage}_spark"]["wall_s"] / steps[f"{stage}_duckdb"]["wall_s"], 2)
-            for stage in ("link", "features")
-        }
-        report["target_met"] = {
-            stage: ratio <= TARGETS["spark_over_duckdb_max"]
-            for stage, ratio in report["ratios"].items()
-        }
-        report["equal"] = {
-            "spine_up_to_labels": _partition(work / "duckdb/linked/spine.parquet")
-            == _partition(work / "spark/linked/spine.parquet"),
-            "persons": reports["duckdb"]["persons"] == reports["spark"]["persons"],
-            "features": _same_features(tables["duckdb"], tables["spark"]),
-        }
-    print(json.dumps(report, indent=2))
-    log(f"wrote {write_result(args.out, f'engines-{args.persons}', report)}")
-    if args.keep:
-        log(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+        report.update(_comparison(work, steps, tables))
+    publish(args.out, f"engines-{args.persons}", report)
+    clean_up(work, keep=args.keep)
     return 0 if ok else 1
 
 
