@@ -12,16 +12,14 @@ Each measured step runs in its own process (wall time, CPU time, peak memory).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import json
-import shutil
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
 
 import yaml
-from _measure import Json, log, machine, measure, write_result
+from _measure import Json, clean_up, log, measure, publish, report_head, wall_ratio
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -96,8 +94,8 @@ def _model_config(path: Path, rounds: int | None) -> Path:
     return path
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark at one size; print the JSON report and write it under ``--out``."""
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: the city's size (or one to reuse), repeats, rounds, what to skip."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument(
@@ -119,78 +117,108 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="with --data whose features are built: time training only",
     )
-    args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="vru-bench-train-"))
-    data = args.data or work / "city"
+    return parser.parse_args(argv)
+
+
+def _generate_and_link(data: Path, persons: int) -> Json:
+    """Generate and link the city; measured, but not part of the ratios."""
+    log(f"generating and linking {persons:,} persons (not part of the ratios)")
+    return {
+        "generate": measure(
+            [str(BIN / "vru"), "generate", "-q", "--data", str(data), "-n", str(persons)], ROOT
+        ),
+        "link": measure([str(BIN / "vru"), "link", "-q", "--data", str(data)], ROOT),
+    }
+
+
+def _time_features(work: Path, data: Path) -> Json:
+    """`vru features` and one DuckDB statement at three dates; then the default dates.
+
+    The default dates' features are what training reads, so they are built here too.
+    """
     steps: Json = {}
-    if args.data is None:
-        log(f"generating and linking {args.persons:,} persons (not part of the ratios)")
-        steps["generate"] = measure(
-            [str(BIN / "vru"), "generate", "-q", "--data", str(data), "-n", str(args.persons)], ROOT
-        )
-        steps["link"] = measure([str(BIN / "vru"), "link", "-q", "--data", str(data)], ROOT)
-    if not args.skip_features:
-        three = _config(work / "three.yaml", THREE_DATES)
-        log("features at three as-of dates: vru features")
-        steps["features_3_dates"] = measure(
-            [str(BIN / "vru"), "features", "-q", "-c", str(three), "--data", str(data)], ROOT
-        )
-        log("features at three as-of dates: one DuckDB statement")
-        script = work / "one_query.py"
-        script.write_text(textwrap.dedent(_ONE_QUERY))
-        steps["one_query_3_dates"] = measure(
-            [
-                sys.executable,
-                str(script),
-                str(data),
-                ",".join(THREE_DATES),
-                str(work / "one.parquet"),
-            ],
-            ROOT,
-        )
-        log("features at the default as-of dates, for training")
-        steps["features_default"] = measure(
-            [
-                str(BIN / "vru"),
-                "features",
-                "-q",
-                "-c",
-                str(_config(work / "default.yaml", None)),
-                "--data",
-                str(data),
-            ],
-            ROOT,
-        )
-    log("vru train against bare LightGBM (tracking: a fresh SQLite store)")
+    three = _config(work / "three.yaml", THREE_DATES)
+    log("features at three as-of dates: vru features")
+    steps["features_3_dates"] = measure(
+        [str(BIN / "vru"), "features", "-q", "-c", str(three), "--data", str(data)], ROOT
+    )
+    log("features at three as-of dates: one DuckDB statement")
+    script = work / "one_query.py"
+    script.write_text(textwrap.dedent(_ONE_QUERY))
+    steps["one_query_3_dates"] = measure(
+        [sys.executable, str(script), str(data), ",".join(THREE_DATES), str(work / "one.parquet")],
+        ROOT,
+    )
+    log("features at the default as-of dates, for training")
+    default = _config(work / "default.yaml", None)
+    steps["features_default"] = measure(
+        [str(BIN / "vru"), "features", "-q", "-c", str(default), "--data", str(data)], ROOT
+    )
+    return steps
+
+
+def _training_commands(
+    work: Path, data: Path, rounds: int | None
+) -> tuple[Path, list[str], list[str]]:
+    """Set up both training arms: the tracking directory, `vru train`'s and bare LightGBM's.
+
+    The fresh SQLite store's tables are created here, untimed: a one-time cost of a new
+    store, not of training.
+    """
     tracking = work / "mlruns"
     tracking.mkdir()
     env_cmd = ["env", f"MLFLOW_TRACKING_URI=sqlite:///{tracking / 'mlflow.db'}"]
-    # create the store's tables first: a one-time cost of a new store, not of training
     init = "import mlflow; mlflow.MlflowClient().search_experiments()"
     measure([*env_cmd, sys.executable, "-W", "ignore", "-c", init], tracking)
-    model_config = _model_config(work / "model.yaml", args.rounds)
+    model_config = _model_config(work / "model.yaml", rounds)
     train_cmd = [*env_cmd, str(BIN / "vru"), "train", "-q", "--data", str(data)]
     train_cmd += ["-m", str(model_config)]
     bare = work / "bare.py"
     bare.write_text(textwrap.dedent(_BARE_LGBM))
-    bare_cmd = [sys.executable, str(bare), str(data), str(model_config)]
-    # alternate the two, several times, and compare medians: one pair of runs on a shared
-    # two-core machine is at the mercy of whatever else ran at that moment
+    return tracking, train_cmd, [sys.executable, str(bare), str(data), str(model_config)]
+
+
+def _alternate(
+    tracking: Path, train_cmd: list[str], bare_cmd: list[str], repeat: int
+) -> dict[str, list[Json]]:
+    """Run `vru train` then bare LightGBM, ``repeat`` times; every run's figures per arm.
+
+    One pair of runs on a shared two-core machine is at the mercy of whatever else ran at
+    that moment; alternating several times and comparing medians is not.
+    """
     runs: dict[str, list[Json]] = {"vru_train": [], "bare_lightgbm": []}
-    for i in range(args.repeat):
-        log(f"vru train, then bare lightgbm.train on the same matrix ({i + 1}/{args.repeat})")
+    for i in range(repeat):
+        log(f"vru train, then bare lightgbm.train on the same matrix ({i + 1}/{repeat})")
         runs["vru_train"].append(measure(train_cmd, tracking))
         runs["bare_lightgbm"].append(measure(bare_cmd, ROOT))
-    for name, found in runs.items():
-        steps[name] = {
-            **sorted(found, key=lambda r: r["wall_s"])[len(found) // 2],
-            "runs_wall_s": [r["wall_s"] for r in found],
-        }
+    return runs
+
+
+def _median_run(found: list[Json]) -> Json:
+    """The run with the median wall time (the upper one of an even count), with every wall time."""
+    return {
+        **sorted(found, key=lambda r: r["wall_s"])[len(found) // 2],
+        "runs_wall_s": [r["wall_s"] for r in found],
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark at one size; print the JSON report and write it under ``--out``."""
+    args = _parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="vru-bench-train-"))
+    data = args.data or work / "city"
+    steps: Json = {}
+    if args.data is None:
+        steps.update(_generate_and_link(data, args.persons))
+    if not args.skip_features:
+        steps.update(_time_features(work, data))
+    log("vru train against bare LightGBM (tracking: a fresh SQLite store)")
+    tracking, train_cmd, bare_cmd = _training_commands(work, data, args.rounds)
+    runs = _alternate(tracking, train_cmd, bare_cmd, args.repeat)
+    steps.update({name: _median_run(found) for name, found in runs.items()})
     manifest = json.loads((data / "features/manifest.json").read_text())
     report: Json = {
-        "benchmark": "features_and_train",
-        "date": dt.date.today().isoformat(),
-        "machine": machine(),
+        **report_head("features_and_train"),
         "persons": args.persons,
         "boosting_rounds": args.rounds or "configs/model.yaml (early stopping)",
         "steps": steps,
@@ -199,21 +227,13 @@ def main(argv: list[str] | None = None) -> int:
         "ratios": {
             "features_over_one_query": None
             if args.skip_features
-            else round(
-                steps["features_3_dates"]["wall_s"] / steps["one_query_3_dates"]["wall_s"], 2
-            ),
-            "vru_train_over_bare_lightgbm": round(
-                steps["vru_train"]["wall_s"] / steps["bare_lightgbm"]["wall_s"], 2
-            ),
+            else wall_ratio(steps["features_3_dates"], steps["one_query_3_dates"]),
+            "vru_train_over_bare_lightgbm": wall_ratio(steps["vru_train"], steps["bare_lightgbm"]),
         },
         "targets": TARGETS,
     }
-    print(json.dumps(report, indent=2))
-    log(f"wrote {write_result(args.out, 'train', report)}")
-    if args.keep:
-        log(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    publish(args.out, "train", report)
+    clean_up(work, keep=args.keep)
     return 0 if all(s["exit_code"] == 0 for s in steps.values()) else 1
 
 
