@@ -25,13 +25,21 @@ import datetime as dt
 import hashlib
 import json
 import os
-import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-from _measure import VRU_LAUNCHER, Json, log, machine, measure, write_result
+from _measure import (
+    Json,
+    clean_up,
+    log,
+    measure,
+    publish,
+    report_head,
+    wall_ratio,
+    write_launcher,
+)
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -138,8 +146,8 @@ def _identical_tables(a: Path, b: Path) -> bool:
     return bool(pd.read_parquet(a / "areas.parquet").equals(pd.read_parquet(b / "areas.parquet")))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print the JSON report and write it under ``--out``."""
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: the city's size (or one to reuse), where things go, the engine."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--persons", type=int, default=1_000_000)
     parser.add_argument(
@@ -154,68 +162,138 @@ def main(argv: list[str] | None = None) -> int:
         default="duckdb",
         help="where the release scores: duckdb, spark, or both in turn (default: duckdb)",
     )
-    args = parser.parse_args(argv)
-    work = Path(tempfile.mkdtemp(prefix="vru-bench-release-", dir=args.workdir))
-    data = (args.data or work / "city").resolve()
+    return parser.parse_args(argv)
+
+
+def _build_city(data: Path, persons: int, *, generate: bool) -> Json:
+    """Set-up: generate and link the city if asked, and build its features if missing."""
     vru = str(BIN / "vru")
     setup: Json = {}
-    if args.data is None:
-        log(f"set-up: generating, linking and building features for {args.persons:,} persons")
+    if generate:
+        log(f"set-up: generating, linking and building features for {persons:,} persons")
         setup["generate"] = measure(
-            [vru, "generate", "-q", "--data", str(data), "-n", str(args.persons)], ROOT
+            [vru, "generate", "-q", "--data", str(data), "-n", str(persons)], ROOT
         )
         setup["link"] = measure([vru, "link", "-q", "--data", str(data)], ROOT)
     if not (data / "features/manifest.json").is_file():
         setup["features"] = measure([vru, "features", "-q", "--data", str(data)], ROOT)
-    tracking = work / "mlruns"
+    return setup
+
+
+def _train(tracking: Path, data: Path) -> Json:
+    """Set-up: train a model into a fresh SQLite store at ``tracking`` (made here).
+
+    The store's address goes into this process's environment too, where the approval and
+    the release processes find it.
+    """
     tracking.mkdir()
     os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{tracking / 'mlflow.db'}"
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     log("set-up: vru train (fresh SQLite store)")
-    setup["train"] = measure(
-        [vru, "train", "-q", "--data", str(data), "-m", str(ROOT / "configs/model.yaml")],
-        tracking,
+    model_config = str(ROOT / "configs/model.yaml")
+    return measure(
+        [str(BIN / "vru"), "train", "-q", "--data", str(data), "-m", model_config], tracking
     )
-    if any(s["exit_code"] != 0 for s in setup.values()):
-        log(f"set-up failed: {setup}")
-        return 1
-    log("set-up: approve and promote with a throwaway board key")
-    public, version = _approve(tracking)
+
+
+def _governance_config(work: Path, tracking: Path, public: str) -> Path:
+    """Write the governance config naming the throwaway board key and the audit log."""
     governance = work / "governance.yaml"
     governance.write_text(
         f"board_public_key_b64: {public}\naudit_log: {tracking / 'audit-log.jsonl'}\n"
     )
-    script = work / "release.py"
-    script.write_text(VRU_LAUNCHER)
-    engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    return governance
+
+
+def _release_each(
+    work: Path, data: Path, tracking: Path, governance: Path, engines: list[str]
+) -> Json:
+    """Run `vru release` once per engine, each in its own process; each run's figures.
+
+    Each engine writes to its own ``<work>/releases-<engine>``, so the two can be compared.
+    """
+    script = write_launcher(work / "release.py")
     runs: Json = {}
     for engine in engines:
         config = work / f"release-{engine}.yaml"
         config.write_text(f"releases_dir: {work / f'releases-{engine}'}\nengine: {engine}\n")
         log(f"vru release --engine {engine} (its own process)")
         runs[engine] = measure(
-            [
-                sys.executable,
-                str(script),
-                "release",
-                "-q",
-                "--data",
-                str(data),
-                "-c",
-                str(config),
-                "-g",
-                str(governance),
-            ],
+            [sys.executable, str(script), "release", "-q", "--data", str(data),
+             "-c", str(config), "-g", str(governance)],
             tracking,
-        )
+        )  # fmt: skip
         log(f"  wall {runs[engine]['wall_s']} s, cpu {runs[engine]['cpu_s']} s")
-    run = runs[engines[0]]
+    return runs
+
+
+def _releases_created(tracking: Path, count: int) -> list[Json]:
+    """The audit log's first ``count`` ``release.created`` entries: one per engine's release."""
     entries = [json.loads(line) for line in (tracking / "audit-log.jsonl").read_text().splitlines()]
-    created = [e for e in entries if e["event"] == "release.created"][: len(engines)]
+    return [e for e in entries if e["event"] == "release.created"][:count]
+
+
+def _engine_comparison(work: Path, engines: list[str], runs: Json, created: list[Json]) -> Json:
+    """With both engines: their runs and, if both released, details, ratio and agreement."""
+    comparison: Json = {"engines": runs}
+    if all(r["exit_code"] == 0 for r in runs.values()) and len(created) == len(engines):
+        comparison["engine_details"] = {
+            e["details"]["engine"]: {
+                "scoring": e["details"]["scoring"],
+                "timings": e["details"]["timings"],
+            }
+            for e in created
+        }
+        comparison["spark_over_duckdb"] = wall_ratio(runs["spark"], runs["duckdb"])
+        dirs = [
+            work / f"releases-{e}" / c["details"]["release_id"]
+            for e, c in zip(engines, created, strict=True)
+        ]
+        comparison["same_figures"] = _same_figures(*dirs)
+        comparison["identical_tables"] = _identical_tables(*dirs)
+    return comparison
+
+
+def _release_summary(details: Json, wall_s: float, tracking: Path, data: Path) -> Json:
+    """The first release's figures, and what brute-force SHAP on its rows would have cost."""
+    scoring = details["scoring"]
+    log("brute-force SHAP on a sample, for the projection")
+    brute = _brute_force(tracking, data, details["as_of_date"])
+    projected = scoring["rows"] / brute["single_call_rows_per_s"]
+    return {
+        "release_id": details["release_id"],
+        "areas": details["areas"],
+        "published": details["published"],
+        "suppression": details["suppression"],
+        "scoring": scoring,
+        "timings": details["timings"],
+        "brute_force_sample": brute,
+        "shap_brute_force_projected_s": round(projected, 1),
+        "shap_saved_s": round(projected - scoring["shap_seconds"], 1),
+        "met": {"wall_s": wall_s <= TARGETS["wall_s_max"]},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the JSON report and write it under ``--out``."""
+    args = _parse_args(argv)
+    work = Path(tempfile.mkdtemp(prefix="vru-bench-release-", dir=args.workdir))
+    data = (args.data or work / "city").resolve()
+    setup = _build_city(data, args.persons, generate=args.data is None)
+    tracking = work / "mlruns"
+    setup["train"] = _train(tracking, data)
+    if any(s["exit_code"] != 0 for s in setup.values()):
+        log(f"set-up failed: {setup}")
+        return 1
+    log("set-up: approve and promote with a throwaway board key")
+    public, version = _approve(tracking)
+    governance = _governance_config(work, tracking, public)
+    engines = list(ENGINES) if args.engine == "both" else [args.engine]
+    runs = _release_each(work, data, tracking, governance, engines)
+    run = runs[engines[0]]
+    created = _releases_created(tracking, len(engines))
     report: Json = {
-        "benchmark": "release",
-        "date": dt.date.today().isoformat(),
-        "machine": machine(),
+        **report_head("release"),
         "persons": args.persons,
         "model_version": version,
         "setup": setup,
@@ -224,54 +302,15 @@ def main(argv: list[str] | None = None) -> int:
         "targets": TARGETS,
     }
     if len(engines) > 1:
-        report["engines"] = runs
-        ok = all(r["exit_code"] == 0 for r in runs.values()) and len(created) == len(engines)
-        if ok:
-            report["engine_details"] = {
-                e["details"]["engine"]: {
-                    "scoring": e["details"]["scoring"],
-                    "timings": e["details"]["timings"],
-                }
-                for e in created
-            }
-            ratio = runs["spark"]["wall_s"] / runs["duckdb"]["wall_s"]
-            report["spark_over_duckdb"] = round(ratio, 2)
-            dirs = [
-                work / f"releases-{e}" / c["details"]["release_id"]
-                for e, c in zip(engines, created, strict=True)
-            ]
-            report["same_figures"] = _same_figures(*dirs)
-            report["identical_tables"] = _identical_tables(*dirs)
+        report.update(_engine_comparison(work, engines, runs, created))
     if run["exit_code"] == 0 and created:
-        details = created[0]["details"]
-        scoring = details["scoring"]
-        log("brute-force SHAP on a sample, for the projection")
-        brute = _brute_force(tracking, data, details["as_of_date"])
-        projected = scoring["rows"] / brute["single_call_rows_per_s"]
-        report.update(
-            {
-                "release_id": details["release_id"],
-                "areas": details["areas"],
-                "published": details["published"],
-                "suppression": details["suppression"],
-                "scoring": scoring,
-                "timings": details["timings"],
-                "brute_force_sample": brute,
-                "shap_brute_force_projected_s": round(projected, 1),
-                "shap_saved_s": round(projected - scoring["shap_seconds"], 1),
-                "met": {"wall_s": run["wall_s"] <= TARGETS["wall_s_max"]},
-            }
-        )
+        report.update(_release_summary(created[0]["details"], run["wall_s"], tracking, data))
         if "spark_over_duckdb" in report:
             report["met"]["spark_over_duckdb"] = (
                 report["spark_over_duckdb"] <= TARGETS["spark_over_duckdb_max"]
             )
-    print(json.dumps(report, indent=2))
-    log(f"wrote {write_result(args.out, 'release', report)}")
-    if args.keep:
-        log(f"kept {work}")
-    else:
-        shutil.rmtree(work, ignore_errors=True)
+    publish(args.out, "release", report)
+    clean_up(work, keep=args.keep)
     return 0 if run["exit_code"] == 0 and created else 1
 
 
