@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import datetime as dt
 import json
 import os
 import re
@@ -48,7 +47,7 @@ from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from _measure import Json, log, machine, write_result
+from _measure import Json, log, publish, report_head
 
 from governance.board.audit_log import AuditLog
 from governance.contracts.release_schema import (
@@ -282,8 +281,14 @@ def wrk(url: str, connections: int, seconds: int, token: str | None) -> Json:
     return result
 
 
-def main(argv: list[str] | None = None) -> int:
-    """Run the benchmark; print the JSON report and write it under ``--out``."""
+# -- the benchmark's steps -----------------------------------------------------------------
+
+#: a server under test: its base URL and the planner token to send (None: no key)
+Target = tuple[str, str | None]
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    """The command line: wrk's duration and warm-up, workers, rounds, connections, output."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--duration", type=int, default=10, help="Seconds per wrk run.")
     parser.add_argument("--warmup", type=int, default=2, help="Seconds of warm-up per server.")
@@ -291,144 +296,195 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="Alternating runs of each server.")
     parser.add_argument("--connections", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
-    args = parser.parse_args(argv)
+    return parser.parse_args(argv)
+
+
+def _configure(work: Path) -> tuple[Path, str, dict[str, str]]:
+    """Write the release, the governance and serving configs and a planner key under ``work``.
+
+    The rate limit is set high enough never to refuse a request. Returns the audit log's
+    path, the planner's token and the environment the servers run with.
+    """
+    log("writing a London-sized release with a signed approval")
+    public_b64 = write_release(work / "releases", work / "board")
+    audit_path = work / "audit" / "audit-log.jsonl"
+    (work / "governance.yaml").write_text(
+        json.dumps({"board_public_key_b64": public_b64, "audit_log": str(audit_path)})
+    )
+    (work / "serving.yaml").write_text(
+        json.dumps(
+            {
+                "releases_dir": str(work / "releases"),
+                "keys_file": str(work / "keys.json"),
+                "governance_config": str(work / "governance.yaml"),
+                "rate_limit": {"requests_per_minute": 1_000_000_000, "burst": 1_000_000},
+                "reload_poll_seconds": 30,
+            }
+        )
+    )
+    _, token = create_key(work / "keys.json", role="planner", name="bench")
+    env = {"VRU_SERVING_CONFIG": str(work / "serving.yaml"), "BENCH_BODY": ""}
+    return audit_path, token, env
+
+
+def _save_body(base: str, token: str, body_path: Path) -> None:
+    """Ask the real app for the area once and keep its bytes, for the baseline to serve."""
+    request = urllib.request.Request(
+        f"{base}/v1/areas/{CODE}", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request) as response:
+        body_path.write_bytes(response.read())
+
+
+def _hit(
+    targets: dict[str, Target], workers: int, connections: int, args: argparse.Namespace
+) -> tuple[list[Json], int]:
+    """Warm both servers up, then run wrk on each in turn, ``--rounds`` times.
+
+    Alternating means a busy neighbour on the machine weighs on both. Returns one entry per
+    timed run and the number of requests sent to vru (warm-up included), for the audit check.
+    """
+    sent = 0
+    for name, (base, key) in targets.items():
+        warm = wrk(f"{base}/v1/areas/{CODE}", connections, args.warmup, key)
+        sent += warm["requests"] if name == "vru" else 0
+    runs: list[Json] = []
+    for round_ in range(1, args.rounds + 1):
+        for name, (base, key) in targets.items():
+            log(f"{name}: workers {workers}, {connections} connections, round {round_}")
+            result = wrk(f"{base}/v1/areas/{CODE}", connections, args.duration, key)
+            sent += result["requests"] if name == "vru" else 0
+            log(
+                f"  {result['requests_per_s']:,.0f} req/s, p99 "
+                f"{result['p99_ms']} ms, non-2xx {result['non_2xx']}"
+            )
+            runs.append(
+                {
+                    "server": name,
+                    "workers": workers,
+                    "connections": connections,
+                    "round": round_,
+                    **result,
+                }
+            )
+    return runs, sent
+
+
+def _measure_workers(
+    workers: int, args: argparse.Namespace, env: dict[str, str], token: str, body_path: Path
+) -> tuple[list[Json], int]:
+    """Start both servers with ``workers`` workers and hit them at every connection count.
+
+    Returns every timed run and the number of requests sent to vru, the body fetch included.
+    """
+    runs: list[Json] = []
+    sent = 0
+    with contextlib.ExitStack() as servers:
+        vru = servers.enter_context(server("serving.app:create_app", workers, env, "/readyz"))
+        _save_body(vru, token, body_path)
+        sent += 1
+        bare = servers.enter_context(
+            server(
+                "bench_serve:baseline_app",
+                workers,
+                {**env, "BENCH_BODY": str(body_path)},
+                f"/v1/areas/{CODE}",
+            )
+        )
+        targets: dict[str, Target] = {"starlette": (bare, None), "vru": (vru, token)}
+        for connections in args.connections:
+            found, hits = _hit(targets, workers, connections, args)
+            runs += found
+            sent += hits
+    return runs, sent
+
+
+def _ratio(runs: list[Json], workers: int, connections: int, rounds: int) -> Json:
+    """The vru / starlette figures at one (workers, connections): req/s ratios, worst p99s."""
+    mine = [r for r in runs if (r["workers"], r["connections"]) == (workers, connections)]
+    by_round = {
+        round_: {r["server"]: r for r in mine if r["round"] == round_}
+        for round_ in range(1, rounds + 1)
+    }
+    per_round = [
+        round(p["vru"]["requests_per_s"] / p["starlette"]["requests_per_s"], 3)
+        for p in by_round.values()
+    ]
+    vru_rps = statistics.mean(r["requests_per_s"] for r in mine if r["server"] == "vru")
+    bare_rps = statistics.mean(r["requests_per_s"] for r in mine if r["server"] == "starlette")
+    return {
+        "workers": workers,
+        "connections": connections,
+        "ratio": round(vru_rps / bare_rps, 3),
+        "ratio_per_round": per_round,
+        "vru_requests_per_s": round(vru_rps),
+        "starlette_requests_per_s": round(bare_rps),
+        "vru_p99_ms": max(r["p99_ms"] for r in mine if r["server"] == "vru"),
+        "starlette_p99_ms": max(r["p99_ms"] for r in mine if r["server"] == "starlette"),
+    }
+
+
+def _audit_check(audit_path: Path, requests_sent: int) -> Json:
+    """Whether the audit was on: entries written against requests sent, and the chain's check."""
+    verified = AuditLog(audit_path).verify()
+    return {
+        "entries": verified.entries,
+        "requests_sent": requests_sent,
+        "chain_ok": verified.ok,
+        "every_request_audited": verified.entries >= requests_sent,
+    }
+
+
+def _targets(ratios: list[Json]) -> Json:
+    """The targets, and whether every ratio and every p99 at 16 connections met them."""
+    return {
+        "ratio_at_least": TARGET_RATIO,
+        "p99_ms_at_16_connections_at_most": TARGET_P99_MS,
+        "ratio_met": all(r["ratio"] >= TARGET_RATIO for r in ratios),
+        "p99_met": all(r["vru_p99_ms"] <= TARGET_P99_MS for r in ratios if r["connections"] == 16),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the benchmark; print the JSON report and write it under ``--out``."""
+    args = _parse_args(argv)
     if shutil.which("wrk") is None:
         log("wrk is not installed")
         return 2
 
     work = Path(tempfile.mkdtemp(prefix="vru-bench-serve-"))
     try:
-        log("writing a London-sized release with a signed approval")
-        public_b64 = write_release(work / "releases", work / "board")
-        audit_path = work / "audit" / "audit-log.jsonl"
-        (work / "governance.yaml").write_text(
-            json.dumps({"board_public_key_b64": public_b64, "audit_log": str(audit_path)})
-        )
-        (work / "serving.yaml").write_text(
-            json.dumps(
-                {
-                    "releases_dir": str(work / "releases"),
-                    "keys_file": str(work / "keys.json"),
-                    "governance_config": str(work / "governance.yaml"),
-                    "rate_limit": {"requests_per_minute": 1_000_000_000, "burst": 1_000_000},
-                    "reload_poll_seconds": 30,
-                }
-            )
-        )
-        _, token = create_key(work / "keys.json", role="planner", name="bench")
-        env = {"VRU_SERVING_CONFIG": str(work / "serving.yaml"), "BENCH_BODY": ""}
-
+        audit_path, token, env = _configure(work)
         runs: list[Json] = []
         requests_to_vru = 0
         body_path = work / "body.json"
         for workers in args.workers:
-            with contextlib.ExitStack() as servers:
-                vru = servers.enter_context(
-                    server("serving.app:create_app", workers, env, "/readyz")
-                )
-                request = urllib.request.Request(
-                    f"{vru}/v1/areas/{CODE}", headers={"Authorization": f"Bearer {token}"}
-                )
-                with urllib.request.urlopen(request) as response:
-                    body_path.write_bytes(response.read())
-                requests_to_vru += 1
-                bare = servers.enter_context(
-                    server(
-                        "bench_serve:baseline_app",
-                        workers,
-                        {**env, "BENCH_BODY": str(body_path)},
-                        f"/v1/areas/{CODE}",
-                    )
-                )
-                targets = {"starlette": (bare, None), "vru": (vru, token)}
-                for connections in args.connections:
-                    for name, (base, key) in targets.items():
-                        warm = wrk(f"{base}/v1/areas/{CODE}", connections, args.warmup, key)
-                        requests_to_vru += warm["requests"] if name == "vru" else 0
-                    # alternate the two, so that a busy neighbour on the machine weighs on both
-                    for round_ in range(1, args.rounds + 1):
-                        for name, (base, key) in targets.items():
-                            log(
-                                f"{name}: workers {workers}, {connections} connections, round {round_}"
-                            )
-                            result = wrk(f"{base}/v1/areas/{CODE}", connections, args.duration, key)
-                            requests_to_vru += result["requests"] if name == "vru" else 0
-                            log(
-                                f"  {result['requests_per_s']:,.0f} req/s, p99 "
-                                f"{result['p99_ms']} ms, non-2xx {result['non_2xx']}"
-                            )
-                            runs.append(
-                                {
-                                    "server": name,
-                                    "workers": workers,
-                                    "connections": connections,
-                                    "round": round_,
-                                    **result,
-                                }
-                            )
+            found, sent = _measure_workers(workers, args, env, token, body_path)
+            runs += found
+            requests_to_vru += sent
 
-        ratios = []
-        for workers in args.workers:
-            for connections in args.connections:
-                mine = [
-                    r for r in runs if (r["workers"], r["connections"]) == (workers, connections)
-                ]
-                by_round = {
-                    round_: {r["server"]: r for r in mine if r["round"] == round_}
-                    for round_ in range(1, args.rounds + 1)
-                }
-                per_round = [
-                    round(p["vru"]["requests_per_s"] / p["starlette"]["requests_per_s"], 3)
-                    for p in by_round.values()
-                ]
-                vru_rps = statistics.mean(r["requests_per_s"] for r in mine if r["server"] == "vru")
-                bare_rps = statistics.mean(
-                    r["requests_per_s"] for r in mine if r["server"] == "starlette"
-                )
-                ratios.append(
-                    {
-                        "workers": workers,
-                        "connections": connections,
-                        "ratio": round(vru_rps / bare_rps, 3),
-                        "ratio_per_round": per_round,
-                        "vru_requests_per_s": round(vru_rps),
-                        "starlette_requests_per_s": round(bare_rps),
-                        "vru_p99_ms": max(r["p99_ms"] for r in mine if r["server"] == "vru"),
-                        "starlette_p99_ms": max(
-                            r["p99_ms"] for r in mine if r["server"] == "starlette"
-                        ),
-                    }
-                )
-        audit = AuditLog(audit_path)
-        verified = audit.verify()
-        report: Json = {
-            "benchmark": "serve",
-            "date": dt.date.today().isoformat(),
-            "machine": {**machine(), "load_average_at_end": list(os.getloadavg())},
-            "route": "GET /v1/areas/{code}",
-            "release_areas": sum(SIZES.values()) + 1,
-            "response_bytes": body_path.stat().st_size,
-            "duration_s": args.duration,
-            "rounds": args.rounds,
-            "runs": runs,
-            "ratios": ratios,
-            "audit": {
-                "entries": verified.entries,
-                "requests_sent": requests_to_vru,
-                "chain_ok": verified.ok,
-                "every_request_audited": verified.entries >= requests_to_vru,
-            },
-            "targets": {
-                "ratio_at_least": TARGET_RATIO,
-                "p99_ms_at_16_connections_at_most": TARGET_P99_MS,
-                "ratio_met": all(r["ratio"] >= TARGET_RATIO for r in ratios),
-                "p99_met": all(
-                    r["vru_p99_ms"] <= TARGET_P99_MS for r in ratios if r["connections"] == 16
-                ),
-            },
-        }
-        print(json.dumps(report, indent=2))
-        log(f"wrote {write_result(args.out, 'serve', report)}")
+        ratios = [
+            _ratio(runs, workers, connections, args.rounds)
+            for workers in args.workers
+            for connections in args.connections
+        ]
+        audit = _audit_check(audit_path, requests_to_vru)
+        report: Json = report_head("serve")
+        report["machine"]["load_average_at_end"] = list(os.getloadavg())
+        report.update(
+            {
+                "route": "GET /v1/areas/{code}",
+                "release_areas": sum(SIZES.values()) + 1,
+                "response_bytes": body_path.stat().st_size,
+                "duration_s": args.duration,
+                "rounds": args.rounds,
+                "runs": runs,
+                "ratios": ratios,
+                "audit": audit,
+                "targets": _targets(ratios),
+            }
+        )
+        publish(args.out, "serve", report)
         return 0
     finally:
         shutil.rmtree(work, ignore_errors=True)
