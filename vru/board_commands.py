@@ -237,10 +237,7 @@ def board_init(
 
 
 def audit_log_verify(
-    governance: Annotated[
-        Path | None,
-        typer.Option("--config", "-c", help="Governance YAML (default: configs/governance.yaml)."),
-    ] = None,
+    governance: GovernanceOpt = None,
     log: Annotated[
         Path | None, typer.Option(help="The audit log (default: from the config).")
     ] = None,
