@@ -1,16 +1,35 @@
-"""``vru release``: the command, registered on the ``vru`` app by :func:`register`.
+"""``vru release``: the command, registered on an app by :func:`register`.
 
-Kept beside :mod:`vru.cli` rather than inside it; ``vru.cli`` calls ``register(app)``. The
+:mod:`vru.cli` calls ``register(app)``; a test may build an app of its own the same way. The
 shared helpers of the CLI (logging, the error contract, the step display, the tracking
-default) are imported when the command runs, so either module may be imported first.
+default, the shared options) come from :mod:`vru.console`.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+from vru.console import (
+    DataOpt,
+    GovernanceOpt,
+    QuietOpt,
+    config_option,
+    default_config,
+    default_tracking,
+    engine_option,
+    err,
+    governance_config,
+    pipeline_config,
+    refuse,
+    stage,
+    steps,
+)
+
+if TYPE_CHECKING:
+    from training.release.run import ReleaseResult
 
 __all__ = ["DEFAULT_RELEASE_CONFIG", "register", "release_command"]
 
@@ -23,23 +42,9 @@ def register(app: typer.Typer) -> None:
 
 
 def release_command(
-    data: Annotated[
-        Path | None, typer.Option("--data", help="Data directory (default: data/).")
-    ] = None,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config", "-c", help="Release YAML (default: configs/release.yaml if present)."
-        ),
-    ] = None,
-    governance_config: Annotated[
-        Path | None,
-        typer.Option(
-            "--governance-config",
-            "-g",
-            help="Governance YAML (default: configs/governance.yaml).",
-        ),
-    ] = None,
+    data: DataOpt = None,
+    config: Annotated[Path | None, config_option("Release", DEFAULT_RELEASE_CONFIG)] = None,
+    governance: GovernanceOpt = None,
     model: Annotated[
         str | None, typer.Option("--model", help="Registered model (default: from the config).")
     ] = None,
@@ -49,12 +54,12 @@ def release_command(
     ] = None,
     engine: Annotated[
         str | None,
-        typer.Option(
-            help="Where the cohort is scored: duckdb or spark (default: the config's engine); "
+        engine_option(
+            "Where the cohort is scored: duckdb or spark (default: the config's engine); "
             "Spark runs as the pipeline config's spark: section says."
         ),
     ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")] = False,
+    quiet: QuietOpt = False,
 ) -> None:
     """Release area-level risk figures of the current population from the champion model.
 
@@ -65,33 +70,31 @@ def release_command(
     control, and writes <releases_dir>/<release_id>/ (areas.parquet, manifest.json), logs it
     with the model version and in the audit log, and points CURRENT at it.
     """
-    from vru import cli
-
-    with cli._stage(quiet):
+    with stage(quiet):
         from governance.contracts.config import load_config
         from training.release.config import ReleaseConfig
 
-        path = config or (DEFAULT_RELEASE_CONFIG if DEFAULT_RELEASE_CONFIG.is_file() else None)
+        path = default_config(config, DEFAULT_RELEASE_CONFIG)
         overrides = {
             "model_name": model,
             "releases_dir": None if releases_dir is None else str(releases_dir),
             "engine": engine,
         }
         cfg = load_config(path, ReleaseConfig, overrides)
-        gov = cli._governance_config(governance_config)
-        pipeline = cli._pipeline_config(None, {})
+        gov = governance_config(governance)
+        pipeline = pipeline_config(None, {})
         data_dir = data or pipeline.data_dir
         if cfg.engine == "spark":  # the JVM starts while the approval is checked
             from training.spark import start_spark_session
 
             start_spark_session(pipeline.spark)
-        cli._default_tracking()
+        default_tracking()
         from governance.board.approval import ApprovalError
         from governance.board.registry import Registry
         from training.release.run import release
 
         try:
-            with cli._steps(quiet) as step:
+            with steps(quiet) as step:
                 result = release(
                     cfg,
                     data_dir,
@@ -102,30 +105,33 @@ def release_command(
                     progress=step,
                     spark=pipeline.spark,
                 )
-        except ApprovalError as err:
-            cli._err.print(f"[red]{err}[/]", highlight=False)
-            raise typer.Exit(1) from None
-        if quiet:
-            return
-        m, s = result.manifest, result.stats
-        suppressed = result.areas - result.published
-        cli._err.print(
-            f"[bold]release {m.release_id}[/] of {m.model_name} version {m.model_version} "
-            f"({m.environment}), population as of {m.as_of_date}: {result.areas:,} areas, "
-            f"{result.published:,} published, {suppressed:,} suppressed",
-            highlight=False,
-        )
-        cli._err.print(
-            f"  scored {s.rows:,} young people on {m.engine}: "
-            f"{s.identical_rows:,} distinct input rows, "
-            f"{s.patterns:,} distinct model paths explained ({s.dedup}); "
-            f"exact SHAP {s.shap_seconds:.1f} s"
-            + (" (summed over Spark's tasks)" if m.engine == "spark" else ""),
-            highlight=False,
-        )
-        previous = m.previous_release_id or "none"
-        cli._err.print(
-            f"  {result.directory}/ (CURRENT; previous {previous}), logged to MLflow "
-            f"under release/{m.release_id}/ and to the audit log",
-            highlight=False,
-        )
+        except ApprovalError as error:
+            refuse(f"[red]{error}[/]")
+        if not quiet:
+            _print_release(result)
+
+
+def _print_release(result: ReleaseResult) -> None:
+    """What was released, how it was scored, and where it went."""
+    m, s = result.manifest, result.stats
+    suppressed = result.areas - result.published
+    err.print(
+        f"[bold]release {m.release_id}[/] of {m.model_name} version {m.model_version} "
+        f"({m.environment}), population as of {m.as_of_date}: {result.areas:,} areas, "
+        f"{result.published:,} published, {suppressed:,} suppressed",
+        highlight=False,
+    )
+    err.print(
+        f"  scored {s.rows:,} young people on {m.engine}: "
+        f"{s.identical_rows:,} distinct input rows, "
+        f"{s.patterns:,} distinct model paths explained ({s.dedup}); "
+        f"exact SHAP {s.shap_seconds:.1f} s"
+        + (" (summed over Spark's tasks)" if m.engine == "spark" else ""),
+        highlight=False,
+    )
+    previous = m.previous_release_id or "none"
+    err.print(
+        f"  {result.directory}/ (CURRENT; previous {previous}), logged to MLflow "
+        f"under release/{m.release_id}/ and to the audit log",
+        highlight=False,
+    )

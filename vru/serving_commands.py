@@ -1,8 +1,8 @@
 """``vru serve`` and ``vru keys create|revoke|list``, registered by :func:`register`.
 
-Kept beside :mod:`vru.cli` rather than inside it; ``vru.cli`` calls
-``register(app, keys_app)``. The CLI's shared helpers (logging, the one-line error contract)
-are imported when a command runs, so either module may be imported first.
+:mod:`vru.cli` calls ``register(app, keys_app)``; a test may build an app of its own the same
+way. The CLI's shared helpers (logging, the one-line error contract, the shared options) come
+from :mod:`vru.console`.
 """
 
 from __future__ import annotations
@@ -10,20 +10,17 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import Annotated
 
 import typer
 
-if TYPE_CHECKING:
-    from serving.config import ServingConfig
+from governance.contracts.errors import ConfigError
+from serving.config import CONFIG_ENV, DEFAULT_SERVING_CONFIG, ServingConfig, load_serving_config
+from vru.console import QuietOpt, config_option, default_config, err, stage
 
-__all__ = ["register", "serve_command"]
+__all__ = ["create_command", "list_command", "register", "revoke_command", "serve_command"]
 
-ServingConfigOpt = Annotated[
-    Path | None,
-    typer.Option("--config", "-c", help="Serving YAML (default: configs/serving.yaml if present)."),
-]
-QuietOpt = Annotated[bool, typer.Option("--quiet", "-q", help="Only warnings and errors.")]
+ServingConfigOpt = Annotated[Path | None, config_option("Serving", DEFAULT_SERVING_CONFIG)]
 _NO_FAST_LOOP = (
     "uvicorn[standard] is not fully installed (missing {missing}); `vru serve` needs uvloop "
     "and httptools (run `make install`)"
@@ -56,22 +53,17 @@ def serve_command(
     httptools). Not ready (/readyz 503) until a verified release is loaded; a new one is
     picked up by the poll of CURRENT or by POST /v1/admin/reload.
     """
-    from vru import cli
-
-    with cli._stage(quiet):
+    with stage(quiet):
         import uvicorn
-
-        from governance.contracts.errors import ConfigError
-        from serving.config import CONFIG_ENV, DEFAULT_SERVING_CONFIG, load_serving_config
 
         missing = [m for m in ("uvloop", "httptools") if importlib.util.find_spec(m) is None]
         if missing:
             raise ConfigError(_NO_FAST_LOOP.format(missing=", ".join(missing)))
-        path = config or (DEFAULT_SERVING_CONFIG if DEFAULT_SERVING_CONFIG.is_file() else None)
+        path = default_config(config, DEFAULT_SERVING_CONFIG)
         cfg = load_serving_config(path, {"host": host, "port": port, "workers": workers})
         governance = cfg.governance()  # a bad governance file fails here, not in a worker
         if not governance.board_public_key_b64:
-            cli._err.print(
+            err.print(
                 "[yellow]warning:[/] no board_public_key_b64 in the governance config: no "
                 "release can be verified, the server will not be ready",
                 highlight=False,
@@ -81,7 +73,7 @@ def serve_command(
         else:
             os.environ.pop(CONFIG_ENV, None)
         if not quiet:
-            cli._err.print(
+            err.print(
                 f"serving releases from {cfg.releases_dir}/ on http://{cfg.host}:{cfg.port} "
                 f"({cfg.workers} worker{'s' if cfg.workers > 1 else ''}); keys "
                 f"{cfg.keys_file}; audit log {cfg.audit_log_path(governance)}; docs at /docs",
@@ -107,9 +99,7 @@ def create_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Create an API key and print its token once (only its hash is stored)."""
-    from vru import cli
-
-    with cli._stage(quiet):
+    with stage(quiet):
         from governance.board.audit_log import AuditLog
         from serving.keys import create_key
 
@@ -122,7 +112,7 @@ def create_command(
         )
         typer.echo(token)
         if not quiet:
-            cli._err.print(
+            err.print(
                 f"key {key.key_id} ({key.role}, {key.name}) added to {cfg.keys_file}. The token "
                 "above is shown once and stored nowhere: hand it over now.",
                 highlight=False,
@@ -135,9 +125,7 @@ def revoke_command(
     quiet: QuietOpt = False,
 ) -> None:
     """Revoke an API key: from the server's next key check on, its requests get 401."""
-    from vru import cli
-
-    with cli._stage(quiet):
+    with stage(quiet):
         from governance.board.audit_log import AuditLog
         from serving.keys import revoke_key
 
@@ -149,7 +137,7 @@ def revoke_command(
             actor="cli:keys",
         )
         if not quiet:
-            cli._err.print(
+            err.print(
                 f"key {key.key_id} ({key.role}, {key.name}) revoked; running servers refuse "
                 f"it within keys_check_seconds ({cfg.keys_check_seconds:g} s)",
                 highlight=False,
@@ -158,15 +146,13 @@ def revoke_command(
 
 def list_command(config: ServingConfigOpt = None, quiet: QuietOpt = False) -> None:
     """List API keys: id, role, name, created, revoked (never a secret or its hash)."""
-    from vru import cli
-
-    with cli._stage(quiet):
+    with stage(quiet):
         from serving.keys import list_keys
 
         cfg, _ = _serving(config)
         keys = list_keys(cfg.keys_file)
         if not keys and not quiet:
-            cli._err.print(f"{cfg.keys_file}: no keys", highlight=False)
+            err.print(f"{cfg.keys_file}: no keys", highlight=False)
         for key in keys:
             state = f"revoked {key.revoked}" if key.revoked else "active"
             typer.echo(f"{key.key_id}  {key.role:<7}  {key.created}  {state:<10}  {key.name}")
@@ -174,8 +160,5 @@ def list_command(config: ServingConfigOpt = None, quiet: QuietOpt = False) -> No
 
 def _serving(config: Path | None) -> tuple[ServingConfig, Path]:
     """The serving config and the audit log it writes to."""
-    from serving.config import DEFAULT_SERVING_CONFIG, load_serving_config
-
-    path = config or (DEFAULT_SERVING_CONFIG if DEFAULT_SERVING_CONFIG.is_file() else None)
-    cfg = load_serving_config(path)
+    cfg = load_serving_config(default_config(config, DEFAULT_SERVING_CONFIG))
     return cfg, cfg.audit_log_path(cfg.governance())

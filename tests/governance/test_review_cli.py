@@ -56,7 +56,7 @@ def test_review_then_promote(setup: tuple[Board, Path]) -> None:
 
     listed = runner.invoke(app, ["review", "--list", "-g", str(config)])
     assert listed.exit_code == 0 and "approve" in listed.output and "valid" in listed.output
-    verified = runner.invoke(app, ["audit-log", "verify", "-c", str(config)])
+    verified = runner.invoke(app, ["audit-log", "verify", "-g", str(config)])
     text = " ".join(verified.output.split())
     assert verified.exit_code == 0 and "3 entries, chain intact" in text
 

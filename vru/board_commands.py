@@ -1,0 +1,256 @@
+"""The ethics board's commands: ``review``, ``promote``, ``audit-log verify``, ``keys board-init``.
+
+The board signs a decision on the exact report a version was audited with (``review``); only
+an approved version becomes the champion (``promote``); every step is in the hash-chained
+audit log, which ``audit-log verify`` checks; ``keys board-init`` makes the board's key pair.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from governance.contracts.errors import ConfigError
+from vru.console import (
+    DEFAULT_MODEL_NAME,
+    GovernanceOpt,
+    ModelOpt,
+    QuietOpt,
+    default_tracking,
+    err,
+    governance_config,
+    refuse,
+    stage,
+)
+
+if TYPE_CHECKING:
+    from governance.board.registry import Registry
+    from governance.contracts.settings import GovernanceConfig
+
+__all__ = ["DEMO_REVIEWER", "audit_log_verify", "board_init", "promote", "review"]
+
+DEMO_REVIEWER = "DEMO (not an ethics board)"
+_DEMO_REASON = "Demo approval of a model of generated data; not a decision of an ethics board."
+
+
+def review(
+    model: ModelOpt = DEFAULT_MODEL_NAME,
+    version: Annotated[str | None, typer.Option(help="The version decided on.")] = None,
+    decision: Annotated[str | None, typer.Option(help="approve or reject.")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="Who decides (recorded and signed).")] = None,
+    reason: Annotated[str | None, typer.Option(help="Why, in the reviewer's words.")] = None,
+    signing_key: Annotated[
+        Path | None, typer.Option(help="The board's private key (from `vru keys board-init`).")
+    ] = None,
+    waive: Annotated[
+        list[str] | None,
+        typer.Option(help="A failed gate the board accepts, by figure name (repeatable)."),
+    ] = None,
+    list_: Annotated[
+        bool, typer.Option("--list", help="Show versions awaiting review and past decisions.")
+    ] = False,
+    demo: Annotated[
+        bool,
+        typer.Option(
+            help="A labelled demo approval (every failed gate waived); only with environment: demo."
+        ),
+    ] = False,
+    governance: GovernanceOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Record the ethics board's signed decision on the report a version was audited with."""
+    with stage(quiet):
+        gov = governance_config(governance)
+        default_tracking()
+        from governance.board.audit_log import AuditLog
+        from governance.board.registry import Registry
+        from governance.board.review import record_review, review_status
+
+        registry = Registry()
+        if list_:
+            _print_reviews(model, review_status(registry, model, gov.board_public_key_b64))
+            return
+        if demo:
+            _require_demo(gov)
+            decision, reviewer, reason = "approve", DEMO_REVIEWER, _DEMO_REASON
+            waive = _failed_gates(registry, model, version)
+        _check_review_arguments(
+            version=version,
+            decision=decision,
+            reviewer=reviewer,
+            reason=reason,
+            signing_key=signing_key,
+        )
+        assert version and reviewer and reason and signing_key
+        info = registry.version(model, version)
+        signed, _ = record_review(
+            registry,
+            AuditLog(gov.audit_log),
+            info,
+            decision=decision,  # type: ignore[arg-type]
+            reviewer=reviewer,
+            reasons=reason,
+            signing_key=signing_key,
+            public_key_b64=gov.board_public_key_b64,
+            waive=tuple(waive or ()),
+        )
+        if not quiet:
+            err.print(
+                f"recorded: {signed.decision} {model} version {signed.version} by {signed.reviewer} at "
+                f"{signed.decided_at}, for report {signed.report_sha256[:12]}…"
+                + (f"; waived: {', '.join(signed.waived_gates)}" if signed.waived_gates else ""),
+                highlight=False,
+            )
+
+
+def _require_demo(gov: GovernanceConfig) -> None:
+    """Refuse ``--demo`` unless the governance config says this is a demo environment."""
+    if gov.environment != "demo":
+        raise ConfigError(
+            "--demo: allowed only when the governance config says environment: demo "
+            f"(it says {gov.environment!r})"
+        )
+
+
+def _check_review_arguments(
+    *,
+    version: str | None,
+    decision: str | None,
+    reviewer: str | None,
+    reason: str | None,
+    signing_key: Path | None,
+) -> None:
+    """Every option a decision needs, all missing ones named at once; a known decision."""
+    needed = {
+        "--version": version,
+        "--decision": decision,
+        "--reviewer": reviewer,
+        "--reason": reason,
+        "--signing-key": signing_key,
+    }
+    missing = [k for k, v in needed.items() if not v]
+    if missing:
+        raise ConfigError(f"vru review needs {', '.join(missing)} (or --list)")
+    if decision not in ("approve", "reject"):
+        raise ConfigError(f"--decision: expected 'approve' or 'reject', got {decision!r}")
+
+
+def _failed_gates(registry: Registry, model: str, version: str | None) -> list[str]:
+    """The figures whose gates failed in the report the version was audited with."""
+    from governance.board.approval import REPORT_ARTIFACT
+    from governance.board.verdict import read_verdict
+
+    info = registry.version(model, version)
+    verdict = read_verdict(registry.read_artifact(info, REPORT_ARTIFACT).decode("utf-8"))
+    return [g["figure"] for g in verdict["gates"] if not g["passed"]]
+
+
+def _print_reviews(model: str, rows: list[dict[str, Any]]) -> None:
+    """One line per version, newest first."""
+    if not rows:
+        typer.echo(f"{model}: no versions")
+    for row in rows:
+        aliases = f" [{', '.join(row['aliases'])}]" if row["aliases"] else ""
+        gates = {"true": "gates pass", "false": "gates FAIL"}.get(str(row["gates_passed"]), "")
+        if row["decision"]:
+            decided = (
+                f"{row['decision']} by {row['reviewer']} at {row['decided_at']}, "
+                f"signature {row['signature']}"
+                + ("" if row["decision_is_for_current_report"] else " (for an earlier report)")
+            )
+        else:
+            decided = "no decision"
+        state = "AWAITING REVIEW" if row["awaiting_review"] else ""
+        audited = "audited" if row["audited"] else "not audited"
+        parts = [f"{model} v{row['version']}{aliases}", audited, gates, decided, state]
+        typer.echo("  ".join(p for p in parts if p))
+
+
+def promote(
+    model: ModelOpt = DEFAULT_MODEL_NAME,
+    version: Annotated[str, typer.Option(help="The version to serve.")] = "",
+    governance: GovernanceOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Move 'champion' to a version the board approved for its current report; logged.
+
+    Refused (exit 1), with every missing condition listed, unless the version was audited,
+    passed every gate or had it waived, and carries the board's approval of that very report
+    with a signature that verifies against the configured public key. Rolling back to an
+    earlier approved version works the same way.
+    """
+    with stage(quiet):
+        if not version:
+            raise ConfigError("vru promote needs --version")
+        gov = governance_config(governance)
+        default_tracking()
+        from governance.board.approval import ApprovalError
+        from governance.board.approval import promote as promote_version
+        from governance.board.audit_log import AuditLog
+        from governance.board.registry import Registry
+
+        registry = Registry()
+        info = registry.version(model, version)
+        try:
+            approval = promote_version(
+                registry,
+                AuditLog(gov.audit_log),
+                info,
+                gov.board_public_key_b64,
+                actor="cli:promote",
+            )
+        except ApprovalError as error:
+            refuse(f"[red]{error}[/]")
+        if not quiet:
+            err.print(
+                f"{model} version {approval.info.version} is now 'champion' (approved by "
+                f"{approval.decision.reviewer} at {approval.decision.decided_at})",
+                highlight=False,
+            )
+
+
+def board_init(
+    private_key: Annotated[
+        Path,
+        typer.Option(
+            help="Where the board's private key goes (keep it off this machine's shared disks)."
+        ),
+    ],
+    public_key: Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")],
+    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Create the board's Ed25519 key pair; print the public key for configs/governance.yaml."""
+    with stage(quiet):
+        from governance.contracts.signing import generate_keypair
+
+        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
+        typer.echo(public_b64)
+        if not quiet:
+            err.print(
+                f"private key: {private_key} (mode 600); public key: {public_key}\n"
+                "put the line above in configs/governance.yaml as board_public_key_b64",
+                highlight=False,
+            )
+
+
+def audit_log_verify(
+    governance: GovernanceOpt = None,
+    log: Annotated[
+        Path | None, typer.Option(help="The audit log (default: from the config).")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Check the hash chain; name the first altered or missing entry (exit 1 if any)."""
+    with stage(quiet):
+        from governance.board.audit_log import AuditLog
+
+        target = log or governance_config(governance).audit_log
+        result = AuditLog(target).verify()
+        if result.ok:
+            if not quiet:
+                err.print(f"{target}: {result.entries} entries, chain intact", highlight=False)
+            return
+        refuse(f"[red]{target}: tampered[/] — {result.problem}")

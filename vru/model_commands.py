@@ -1,0 +1,346 @@
+"""The model stages: ``vru train`` and ``vru audit``.
+
+``train`` fits the model on the feature table and registers the candidate; ``audit`` judges a
+registered version (or, with ``--table``, any scored table) for the ethics board. lightgbm,
+shap and mlflow load when these commands run, so ``vru --help`` starts quickly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from governance.contracts.config import load_config
+from governance.contracts.errors import ConfigError, ExtractError
+from training.model.config import ModelConfig
+from vru.console import (
+    DEFAULT_MODEL_NAME,
+    DataOpt,
+    GovernanceOpt,
+    ModelOpt,
+    PipelineConfigOpt,
+    QuietOpt,
+    SeedOpt,
+    default_config,
+    default_tracking,
+    err,
+    governance_config,
+    pipeline_config,
+    stage,
+    steps,
+)
+
+if TYPE_CHECKING:
+    from governance.audit.version import AuditRecord
+    from governance.contracts.settings import GovernanceConfig
+
+__all__ = ["DEFAULT_MODEL_CARD", "DEFAULT_MODEL_CONFIG", "audit", "train"]
+
+DEFAULT_MODEL_CONFIG = Path("configs/model.yaml")
+DEFAULT_MODEL_CARD = Path("configs/model_card.yaml")
+
+
+def train(
+    config: PipelineConfigOpt = None,
+    model_config: Annotated[
+        Path | None,
+        typer.Option("--model-config", "-m", help="Model YAML (default: configs/model.yaml)."),
+    ] = None,
+    data: DataOpt = None,
+    seed: SeedOpt = None,
+    tune: Annotated[
+        int | None, typer.Option("--tune", help="Optuna trials before the final fit.")
+    ] = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train LightGBM and the baseline on earlier as-of dates; register the candidate model."""
+    with stage(quiet):
+        cfg = pipeline_config(config, {"seed": seed})
+        path = default_config(model_config, DEFAULT_MODEL_CONFIG)
+        model_cfg = load_config(path, ModelConfig, {"tune.trials": tune})
+        default_tracking()
+        from training.model.train import CANDIDATE, train_model
+
+        result = train_model(cfg, model_cfg, data or cfg.data_dir)
+        if not quiet:
+            m = result.metrics
+            err.print(
+                f"registered {result.model_name} version {result.version} as '{CANDIDATE}' "
+                f"(run {result.run_id})",
+                highlight=False,
+            )
+            err.print(
+                f"test ROC AUC {m['test_roc_auc']:.3f} (baseline {m['baseline_test_roc_auc']:.3f}), "
+                f"PR AUC {m['test_pr_auc']:.3f} (baseline {m['baseline_test_pr_auc']:.3f}), "
+                f"ECE {m['test_ece']:.4f}, recall in the top {model_cfg.top_k_percent:g}% "
+                f"{m['test_recall_at_top_k']:.3f}",
+                highlight=False,
+            )
+
+
+# -- vru audit -------------------------------------------------------------------------------
+
+_VersionOpt = Annotated[
+    str | None, typer.Option(help="Model version or alias (default: the 'candidate' alias).")
+]
+_ModelCardOpt = Annotated[
+    Path | None, typer.Option(help="Model card YAML (default: configs/model_card.yaml).")
+]
+_TableOpt = Annotated[
+    Path | None, typer.Option("--table", help="Instead: audit a scored table (CSV or Parquet).")
+]
+_LabelOpt = Annotated[
+    str | None, typer.Option(help="--table: column with the observed outcome (0/1).")
+]
+_ScoreOpt = Annotated[str | None, typer.Option(help="--table: column with the tool's score.")]
+_SensitiveOpt = Annotated[
+    str | None, typer.Option(help="--table: comma-separated group columns, e.g. sex,ethnicity.")
+]
+_ThresholdOpt = Annotated[
+    float | None, typer.Option(help="--table: a positive prediction is score >= this.")
+]
+_TopFractionOpt = Annotated[
+    float | None, typer.Option(help="--table: or the top fraction of scores is positive.")
+]
+_OutOpt = Annotated[
+    Path | None,
+    typer.Option(
+        help="Output directory (default: audit-reports/<model>-v<version>/, or "
+        "audit-<table name>/ for --table)."
+    ),
+]
+_MinGroupSizeOpt = Annotated[
+    int | None, typer.Option(help="Smaller groups are flagged, not judged (default: gates).")
+]
+_BootstrapOpt = Annotated[
+    int | None, typer.Option(help="Bootstrap replicates for the intervals (default: config).")
+]
+
+
+def audit(
+    model: ModelOpt = DEFAULT_MODEL_NAME,
+    version: _VersionOpt = None,
+    data: DataOpt = None,
+    governance: GovernanceOpt = None,
+    model_card: _ModelCardOpt = None,
+    table: _TableOpt = None,
+    label: _LabelOpt = None,
+    score: _ScoreOpt = None,
+    sensitive: _SensitiveOpt = None,
+    threshold: _ThresholdOpt = None,
+    top_fraction: _TopFractionOpt = None,
+    out: _OutOpt = None,
+    min_group_size: _MinGroupSizeOpt = None,
+    bootstrap: _BootstrapOpt = None,
+    seed: SeedOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Audit a model version for the ethics board: one HTML report and audit.json.
+
+    Fairness by sex, ethnicity, deprivation and their intersection (at the model's top k%,
+    across thresholds, calibration per group, bootstrap intervals), recorded versus true
+    outcomes and linkage quality where known, mitigation options, SHAP explanations, a proxy
+    check, drift against the champion, the gates and the model card. The report's SHA-256 is
+    tagged on the version; the board reviews exactly that report.
+
+    With --table: the fairness sections for any scored table (an existing tool's scores).
+    """
+    with stage(quiet):
+        gov = governance_config(governance)
+        if table is not None:
+            _audit_table(
+                table,
+                label=label,
+                score=score,
+                sensitive=sensitive,
+                threshold=threshold,
+                top_fraction=top_fraction,
+                out=out,
+                min_group_size=min_group_size or gov.gates.min_group_size,
+                withhold_below=gov.audit.withhold_below,
+                bootstrap=bootstrap or gov.audit.bootstrap,
+                seed=seed if seed is not None else 0,
+                quiet=quiet,
+            )
+            return
+        cfg = pipeline_config(None, {"seed": seed})
+        data_dir = data or cfg.data_dir
+        if bootstrap is not None or min_group_size is not None:
+            gov = _with_overrides(gov, bootstrap=bootstrap, min_group_size=min_group_size)
+        default_tracking()
+        record = _audit_registered(
+            gov,
+            model_card or DEFAULT_MODEL_CARD,
+            data_dir,
+            model=model,
+            version=version,
+            out=out,
+            seed=cfg.seed,
+            quiet=quiet,
+        )
+        if not quiet:
+            _print_audit(record, model)
+
+
+def _with_overrides(
+    gov: GovernanceConfig, *, bootstrap: int | None, min_group_size: int | None
+) -> GovernanceConfig:
+    """The governance config with the command line's bootstrap and minimum group size."""
+    return gov.model_copy(
+        update={
+            "audit": gov.audit.model_copy(update={"bootstrap": bootstrap or gov.audit.bootstrap}),
+            "gates": gov.gates.model_copy(
+                update={"min_group_size": min_group_size or gov.gates.min_group_size}
+            ),
+        }
+    )
+
+
+def _audit_registered(
+    gov: GovernanceConfig,
+    card_path: Path,
+    data_dir: Path,
+    *,
+    model: str,
+    version: str | None,
+    out: Path | None,
+    seed: int,
+    quiet: bool,
+) -> AuditRecord:
+    """Audit a registered version, with the truth and linkage sections where data has them."""
+    from governance.audit.model_card import load_model_card
+    from governance.audit.version import audit_version
+    from governance.board.registry import Registry
+    from training.evaluation.recording import linkage_by_group
+
+    with steps(quiet) as step:
+        return audit_version(
+            Registry(),
+            gov,
+            load_model_card(card_path),
+            data_dir,
+            name=model,
+            version=version,
+            out=out,
+            seed=seed,
+            truth=_truth(data_dir, gov),
+            linkage=linkage_by_group(data_dir),
+            progress=step,
+        )
+
+
+def _truth(
+    data_dir: Path, gov: GovernanceConfig
+) -> Callable[[dict[str, Any]], Callable[[Any], dict[str, Any]]]:
+    """Recorded against true outcomes, for the label the features manifest names.
+
+    The audit calls this with the manifest, and the result with the test rows; only the
+    evaluation code of ``training`` reads the truth.
+    """
+    from training.evaluation.recording import truth_comparison
+
+    def truth(manifest: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
+        label_cfg = manifest["label"]
+        return lambda rows: truth_comparison(
+            data_dir,
+            rows,
+            label_months=int(label_cfg["months"]),
+            outcome=label_cfg["outcome"],
+            group_columns=list(gov.audit.sensitive),
+            min_group_size=gov.gates.min_group_size,
+        )
+
+    return truth
+
+
+def _print_audit(record: AuditRecord, model: str) -> None:
+    """Each gate, passed or failed, and where the report went."""
+    result = record.outcome.audit
+    for gate in result["gates"]:
+        value = "not measured" if gate["value"] is None else f"{gate['value']:.4f}"
+        mark = "[green]pass[/]" if gate["passed"] else "[red]FAIL[/]"
+        err.print(f"{mark}  {gate['name']}: {value} ({gate['direction']} {gate['limit']:g})")
+    err.print(
+        f"audited {model} version {record.info.version} on {result['data']['rows']:,} "
+        f"test rows; report {record.directory / 'report.html'} "
+        f"(sha256 {record.outcome.sha256[:12]}…), also logged to MLflow",
+        highlight=False,
+    )
+
+
+def _audit_table(
+    table: Path,
+    *,
+    label: str | None,
+    score: str | None,
+    sensitive: str | None,
+    threshold: float | None,
+    top_fraction: float | None,
+    out: Path | None,
+    min_group_size: int,
+    withhold_below: int,
+    bootstrap: int,
+    seed: int,
+    quiet: bool,
+) -> None:
+    """The fairness sections for a scored table; writes audit.json."""
+    from governance.audit.fairness import audit_scored_table
+    from training.storage import write_json_atomic
+
+    missing = [
+        f"--{n}" for n, v in (("label", label), ("score", score), ("sensitive", sensitive)) if not v
+    ]
+    if missing:
+        raise ConfigError(f"--table needs {', '.join(missing)} (the columns to audit)")
+    assert label is not None and score is not None and sensitive is not None
+    frame = _read_table(table)
+    result = audit_scored_table(
+        frame,
+        label=label,
+        score=score,
+        sensitive=[c.strip() for c in sensitive.split(",") if c.strip()],
+        threshold=threshold,
+        top_fraction=top_fraction,
+        min_group_size=min_group_size,
+        n_boot=bootstrap,
+        seed=seed,
+        withhold_below=withhold_below,
+    )
+    result["table"] = {"path": str(table), "label": label, "score": score}
+    directory = out or Path(f"audit-{table.stem}")
+    directory.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(directory / "audit.json", result)
+    if not quiet:
+        _print_table_audit(result, directory)
+
+
+def _print_table_audit(result: dict[str, Any], directory: Path) -> None:
+    """Per group column: the reference group, the equalized odds gap, groups too small."""
+    for dimension, summary in result["summary"].items():
+        eod = summary["equalized_odds_difference"]
+        small = [g for g, v in result["by"][dimension].items() if v["too_small"]]
+        err.print(
+            f"{dimension}: reference {summary['reference']}, equalized odds difference "
+            f"{'n/a' if eod is None else f'{eod:.3f}'}"
+            + (f"; too small to judge: {', '.join(small)}" if small else ""),
+            highlight=False,
+        )
+    err.print(f"audit of {result['rows']:,} rows in {directory / 'audit.json'}")
+
+
+def _read_table(path: Path) -> Any:
+    """A scored table from CSV or Parquet (by suffix); one clear error if it cannot be read."""
+    import pandas as pd
+
+    if not path.is_file():
+        raise ExtractError(f"{path}: table not found")
+    kind = "Parquet" if path.suffix.lower() == ".parquet" else "CSV"
+    try:
+        return pd.read_parquet(path) if kind == "Parquet" else pd.read_csv(path)
+    except (ValueError, OSError) as error:
+        raise ExtractError(
+            f"{path}: cannot be read as {kind} ({error.__class__.__name__})"
+        ) from None
