@@ -25,7 +25,7 @@ from governance.audit.report.groups import (
 )
 from governance.audit.report.summary import card_view, gates_view, performance_view, time_taken
 
-__all__ = ["SECTIONS", "render_report", "report_sha256"]
+__all__ = ["SECTIONS", "environment", "render_report", "report_context", "report_sha256"]
 
 SECTIONS: tuple[tuple[str, str], ...] = (
     ("gates", "Promotion gates"),
@@ -62,7 +62,7 @@ def _prose(value: Any) -> Markup:
 
 
 @cache
-def _environment() -> jinja2.Environment:
+def environment() -> jinja2.Environment:
     """Templates from ``templates/``, autoescaped, reading the audit with chainable fields."""
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("governance.audit.report", "templates"),
@@ -79,9 +79,26 @@ def _environment() -> jinja2.Environment:
     return env
 
 
-def _views(audit: Any, figures: Mapping[str, bytes]) -> dict[str, Any]:
-    """Each section's view, by the name its template reads it under."""
+def report_context(audit: Any, figures: Mapping[str, bytes]) -> dict[str, Any]:
+    """Everything the templates read: the audit, the sections' titles and each section's view.
+
+    Parameters
+    ----------
+    audit : mapping or typed audit document
+        As for :func:`render_report`.
+    figures : mapping of str to bytes
+        As for :func:`render_report`.
+
+    Returns
+    -------
+    dict
+        Template variables by name: ``audit``, ``sections``, ``titles`` and one view per
+        section (``gates``, ``card``, ``performance`` ... ``features``, ``time_taken``).
+    """
     return {
+        "audit": audit,
+        "sections": SECTIONS,
+        "titles": dict(SECTIONS),
         "gates": gates_view(audit),
         "card": card_view(field(audit, "model_card")),
         "performance": performance_view(audit),
@@ -120,9 +137,8 @@ def render_report(audit: Any, figures: Mapping[str, bytes]) -> str:
         The document. It references no external resource and runs no script; the same
         inputs always give the same text.
     """
-    template = _environment().get_template("document.html")
-    views = _views(audit, figures)
-    return template.render(audit=audit, sections=SECTIONS, titles=dict(SECTIONS), **views)
+    template = environment().get_template("document.html")
+    return template.render(report_context(audit, figures))
 
 
 def report_sha256(html: str) -> str:
