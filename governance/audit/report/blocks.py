@@ -9,18 +9,18 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from governance.audit.formatting import sentence
 from governance.audit.formatting import text as as_text
-from governance.audit.reading import entries, is_record
-from governance.audit.reading import field as read
+from governance.audit.reading import entries, field, is_record
 
 __all__ = [
     "TOO_SMALL",
     "WITHHELD",
     "Badge",
+    "BadgeKind",
     "ByDimension",
     "Cell",
     "Code",
@@ -89,8 +89,8 @@ class Table:
 
     headers: tuple[str, ...]
     rows: tuple[Row, ...]
-    numeric: frozenset[int] = field(default_factory=frozenset)
-    text: frozenset[int] = field(default_factory=frozenset)
+    numeric: frozenset[int] = frozenset()
+    text: frozenset[int] = frozenset()
 
 
 def table(
@@ -160,8 +160,8 @@ def unavailable(section: Any, what: str) -> str | None:
     """A sentence saying why a section cannot be shown, or None if it can."""
     if section is None:
         return f"This audit holds no {what}."
-    if is_record(section) and read(section, "available") is False:
-        reason = read(section, "reason")
+    if is_record(section) and field(section, "available") is False:
+        reason = field(section, "reason")
         return f"Not available for this audit: {sentence(reason or 'no reason was recorded')}"
     if not (is_record(section) or isinstance(section, list)):
         return f"This audit's {what} could not be read."

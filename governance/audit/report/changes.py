@@ -9,6 +9,7 @@ from governance.audit.formatting import DASH, difference, fmt, kind_of, text
 from governance.audit.reading import entries, field, is_record
 from governance.audit.report.blocks import (
     Badge,
+    BadgeKind,
     Part,
     Table,
     level_badge,
@@ -19,7 +20,7 @@ from governance.audit.report.blocks import (
 
 __all__ = ["DriftView", "FeaturesView", "drift_view", "features_view"]
 
-_POLICY_BADGES: dict[str, Any] = {"prohibited": "fail", "allowed": "pass"}
+_POLICY_BADGES: dict[str, BadgeKind] = {"prohibited": "fail", "allowed": "pass"}
 
 
 @dataclass(frozen=True)
