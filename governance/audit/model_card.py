@@ -16,14 +16,15 @@ it as it is.
 
 from __future__ import annotations
 
-import math
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from governance.audit.formatting import fmt, text
+from governance.audit.reading import entries, field, is_record
 from governance.contracts.config import load_config
 
 __all__ = [
@@ -196,22 +197,26 @@ def load_model_card(path: Path) -> ModelCardConfig:
     return load_config(path, ModelCardConfig)
 
 
-def build_model_card(card: ModelCardConfig, audit: Mapping[str, Any]) -> Json:
+def build_model_card(card: ModelCardConfig, audit: Any) -> Json:
     """The model card of one audited version, as ordered ATRS sections of labelled text.
 
     Parameters
     ----------
     card : ModelCardConfig
         The hand-written part, from :func:`load_model_card`.
-    audit : mapping
-        The version's audit (``audit.json`` as built by the model audit). Read, if present:
+    audit : mapping or typed audit document
+        The version's audit (``audit.json`` as built by the model audit, or the document it
+        is read into), read through :mod:`governance.audit.reading`. Read, if present:
         ``model`` (``name``, ``version``, ``run_id``, ``inputs``), ``created``, ``data``
         (``test_date``, ``validation_date``, ``train_dates``, ``rows``, ``positives``,
         ``prevalence``), ``performance`` (``test_roc_auc``, ``test_pr_auc``, ``test_ece`` and
         their ``baseline_`` twins), ``gates`` and ``gates_passed``, ``operating_point`` (or
         ``fairness.operating_point``), ``linkage`` (``available``, ``reason``, ``overall``)
-        and ``features`` (``[{name, description, source, window_months, policy}]``). A missing
-        figure is written as "not available in this audit".
+        and ``features`` (``[{name, description, source, window_months, policy}]``). Figures
+        are written by :mod:`governance.audit.formatting`, as in the audit report: a missing
+        figure or date reads "—"; an item the audit cannot fill at all (the model's identity,
+        the test set, the operating point, the gates, the features, the linkage quality)
+        reads "not available in this audit".
 
     Returns
     -------
@@ -222,6 +227,29 @@ def build_model_card(card: ModelCardConfig, audit: Mapping[str, Any]) -> Json:
         release manifest) that keep only short scalar fields.
     """
     sections = [
+        *_written_opening(card),
+        _section("Data sources and linkage", _data_items(card, audit)),
+        _section("Model and performance", _model_items(card, audit)),
+        _section("Features and their policy", _feature_items(audit)),
+        _section("Risks and mitigations", [(r.risk, r.mitigation) for r in card.risks]),
+        _section("Impact assessment", _impact_items(card.impact_assessment)),
+    ]
+    return {
+        "sections": sections,
+        "title": card.title,
+        "organisation": card.owner.organisation,
+        "contact_email": card.owner.contact_email,
+        "purpose": card.purpose.summary,
+        "not_for": "; ".join(card.purpose.not_for),
+    }
+
+
+# -- sections written by people ----------------------------------------------------------------
+
+
+def _written_opening(card: ModelCardConfig) -> list[Json]:
+    """The four opening sections, all from the hand-written card."""
+    return [
         _section(
             "Owner and contact",
             [
@@ -263,148 +291,142 @@ def build_model_card(card: ModelCardConfig, audit: Mapping[str, Any]) -> Json:
                 ("Raising a concern", card.human_oversight.challenge),
             ],
         ),
-        _section("Data sources and linkage", _data_items(card, audit)),
-        _section("Model and performance", _model_items(card, audit)),
-        _section("Features and their policy", _feature_items(audit)),
-        _section("Risks and mitigations", [(r.risk, r.mitigation) for r in card.risks]),
-        _section(
-            "Impact assessment",
-            [
-                (
-                    "Data protection impact assessment (DPIA)",
-                    _assessment(card.impact_assessment.dpia),
-                ),
-                (
-                    "Equality impact assessment",
-                    _assessment(card.impact_assessment.equality_impact_assessment),
-                ),
-                ("Other assessments", card.impact_assessment.other),
-            ],
-        ),
     ]
-    return {
-        "sections": sections,
-        "title": card.title,
-        "organisation": card.owner.organisation,
-        "contact_email": card.owner.contact_email,
-        "purpose": card.purpose.summary,
-        "not_for": "; ".join(card.purpose.not_for),
-    }
+
+
+def _impact_items(impact: ImpactAssessment) -> list[tuple[str, str]]:
+    return [
+        ("Data protection impact assessment (DPIA)", _assessment(impact.dpia)),
+        ("Equality impact assessment", _assessment(impact.equality_impact_assessment)),
+        ("Other assessments", impact.other),
+    ]
 
 
 # -- sections filled from the audit ----------------------------------------------------------
 
 
-def _data_items(card: ModelCardConfig, audit: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _data_items(card: ModelCardConfig, audit: Any) -> list[tuple[str, str]]:
     items = [(f"Agency: {a.name}", a.records) for a in card.data.agencies]
     items.append(("Linkage method", card.data.linkage))
-    items.append(("Measured linkage quality", _linkage_quality(audit.get("linkage"))))
+    items.append(("Measured linkage quality", _linkage_quality(field(audit, "linkage"))))
     items.append(("Legal basis", card.data.legal_basis))
     items.append(("Retention", card.data.retention))
     return items
 
 
 def _linkage_quality(linkage: Any) -> str:
-    if not isinstance(linkage, Mapping):
+    if not is_record(linkage):
         return NOT_AVAILABLE
-    if linkage.get("available") is False:
-        return f"Not measured for this audit: {linkage.get('reason') or 'no reason recorded'}"
-    overall = linkage.get("overall")
-    if not isinstance(overall, Mapping):
+    if field(linkage, "available") is False:
+        reason = field(linkage, "reason")
+        return f"Not measured for this audit: {reason or 'no reason recorded'}"
+    overall = field(linkage, "overall")
+    if not is_record(overall):
         return NOT_AVAILABLE
     return (
-        f"Precision {_rate(overall.get('precision'))} (share of the links made that are "
-        f"right); recall {_rate(overall.get('recall'))} (share of the true links found)"
+        f"Precision {fmt(field(overall, 'precision'), 'rate')} (share of the links made that "
+        f"are right); recall {fmt(field(overall, 'recall'), 'rate')} (share of the true links "
+        "found)"
     )
 
 
-def _model_items(card: ModelCardConfig, audit: Mapping[str, Any]) -> list[tuple[str, str]]:
-    model = _mapping(audit.get("model"))
-    data = _mapping(audit.get("data"))
-    performance = _mapping(audit.get("performance"))
-    name, version = model.get("name"), model.get("version")
-    identity = (
-        f"{name} version {version}" + (f" (run {model['run_id']})" if model.get("run_id") else "")
-        if name is not None and version is not None
-        else NOT_AVAILABLE
+def _identity(model: Any) -> str:
+    name, version, run_id = field(model, "name"), field(model, "version"), field(model, "run_id")
+    if name is None or version is None:
+        return NOT_AVAILABLE
+    return f"{name} version {version}" + (f" (run {run_id})" if run_id else "")
+
+
+def _test_set(data: Any) -> str:
+    if field(data, "rows") is None:
+        return NOT_AVAILABLE
+    return (
+        f"{fmt(field(data, 'rows'), 'count')} young people, "
+        f"{fmt(field(data, 'positives'), 'count')} with the outcome "
+        f"({fmt(field(data, 'prevalence'), 'rate')})"
     )
-    items = [
-        ("Model type", card.model.type),
-        ("Outcome predicted", card.model.outcome),
-        ("Model version", identity),
-        ("Audited", _text(audit.get("created"))),
-        ("Trained on the cohorts of", _dates(data.get("train_dates"))),
-        ("Validated on the cohort of", _text(data.get("validation_date"))),
-        ("Tested on the cohort of", _text(data.get("test_date"))),
-        (
-            "Test set",
-            NOT_AVAILABLE
-            if data.get("rows") is None
-            else f"{_count(data.get('rows'))} young people, {_count(data.get('positives'))} "
-            f"with the outcome ({_rate(data.get('prevalence'))})",
-        ),
-        ("Baseline", card.model.baseline),
-    ]
+
+
+def _headline(performance: Any) -> list[tuple[str, str]]:
+    """Each headline test figure, with the baseline's beside it when both are known."""
+    items = []
     for label, key, kind in _HEADLINE:
-        value = performance.get(key)
-        baseline = performance.get(f"baseline_{key}")
-        shown = NOT_AVAILABLE if value is None else _number(value, kind)
+        value = field(performance, key)
+        baseline = field(performance, f"baseline_{key}")
+        shown = fmt(value, kind)
         if value is not None and baseline is not None:
-            shown += f" (baseline {_number(baseline, kind)})"
+            shown += f" (baseline {fmt(baseline, kind)})"
         items.append((label, shown))
-    items.append(("Operating point for the audit", _operating_point(audit)))
-    items.append(("Promotion gates", _gates(audit)))
-    items.append(("Known limitations", _lines(card.model.limitations)))
     return items
 
 
-def _operating_point(audit: Mapping[str, Any]) -> str:
-    point = _mapping(audit.get("operating_point")) or _mapping(
-        _mapping(audit.get("fairness")).get("operating_point")
-    )
-    selected = point.get("selected")
-    of = f" ({_count(selected)} selected in the test set)" if selected is not None else ""
-    if point.get("top_fraction") is not None:
+def _model_items(card: ModelCardConfig, audit: Any) -> list[tuple[str, str]]:
+    data = field(audit, "data")
+    items = [
+        ("Model type", card.model.type),
+        ("Outcome predicted", card.model.outcome),
+        ("Model version", _identity(field(audit, "model"))),
+        ("Audited", text(field(audit, "created"))),
+        ("Trained on the cohorts of", _dates(field(data, "train_dates"))),
+        ("Validated on the cohort of", text(field(data, "validation_date"))),
+        ("Tested on the cohort of", text(field(data, "test_date"))),
+        ("Test set", _test_set(data)),
+        ("Baseline", card.model.baseline),
+        *_headline(field(audit, "performance")),
+        ("Operating point for the audit", _operating_point(audit)),
+        ("Promotion gates", _gates(audit)),
+        ("Known limitations", _lines(card.model.limitations)),
+    ]
+    return items
+
+
+def _operating_point(audit: Any) -> str:
+    point = field(audit, "operating_point")
+    if not entries(point):
+        point = field(field(audit, "fairness"), "operating_point")
+    selected = field(point, "selected")
+    of = f" ({fmt(selected, 'count')} selected in the test set)" if selected is not None else ""
+    if field(point, "top_fraction") is not None:
         return (
-            f"The {_rate(point['top_fraction'])} of young people with the highest predicted "
-            f"risk count as selected when error rates are measured{of}"
+            f"The {fmt(field(point, 'top_fraction'), 'rate')} of young people with the highest "
+            f"predicted risk count as selected when error rates are measured{of}"
         )
-    if point.get("threshold") is not None:
-        return f"A predicted risk of at least {_number(point['threshold'], 'decimal')}{of}"
+    if field(point, "threshold") is not None:
+        return f"A predicted risk of at least {fmt(field(point, 'threshold'), 'decimal')}{of}"
     return NOT_AVAILABLE
 
 
-def _gates(audit: Mapping[str, Any]) -> str:
-    gates = audit.get("gates")
-    passed = audit.get("gates_passed")
+def _gates(audit: Any) -> str:
+    gates = field(audit, "gates")
+    passed = field(audit, "gates_passed")
     if not isinstance(gates, list) or passed is None:
         return NOT_AVAILABLE
     if passed:
         return f"All {len(gates)} passed"
     failed = [
-        str(g.get("name") or g.get("figure"))
+        str(field(g, "name") or field(g, "figure"))
         for g in gates
-        if isinstance(g, Mapping) and not g.get("passed")
+        if is_record(g) and not field(g, "passed")
     ]
     return f"Not all passed; failed: {', '.join(failed) or 'unknown'}"
 
 
-def _feature_items(audit: Mapping[str, Any]) -> list[tuple[str, str]]:
-    features = audit.get("features")
+def _feature_items(audit: Any) -> list[tuple[str, str]]:
+    features = field(audit, "features")
     if not isinstance(features, list) or not features:
         return [("Features", NOT_AVAILABLE)]
-    inputs = _mapping(audit.get("model")).get("inputs")
+    inputs = field(field(audit, "model"), "inputs")
     items = []
     for feature in features:
-        if not isinstance(feature, Mapping):
+        if not is_record(feature):
             continue
-        name = str(feature.get("name"))
-        window = feature.get("window_months")
+        name = str(field(feature, "name"))
+        window = field(feature, "window_months")
         parts = [
-            _text(feature.get("description")),
-            f"source: {_text(feature.get('source'))}",
+            text(field(feature, "description")),
+            f"source: {text(field(feature, 'source'))}",
             f"window: {'ever' if window is None else f'{window} months'}",
-            f"policy: {_text(feature.get('policy'))}",
+            f"policy: {text(field(feature, 'policy'))}",
         ]
         if isinstance(inputs, list):
             parts.append("a model input" if name in inputs else "not a model input")
@@ -430,42 +452,11 @@ def _section(heading: str, items: Sequence[tuple[str, str]]) -> Json:
     }
 
 
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
 def _lines(values: Sequence[str]) -> str:
     return "\n".join(f"- {v}" for v in values)
-
-
-def _text(value: Any) -> str:
-    return NOT_AVAILABLE if value is None else str(value)
 
 
 def _dates(values: Any) -> str:
     if isinstance(values, list) and values:
         return ", ".join(map(str, values))
-    return _text(values)
-
-
-def _finite(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _rate(value: Any) -> str:
-    number = _finite(value)
-    return NOT_AVAILABLE if number is None else f"{100 * number:.1f}%"
-
-
-def _count(value: Any) -> str:
-    number = _finite(value)
-    return NOT_AVAILABLE if number is None else f"{round(number):,}"
-
-
-def _number(value: Any, kind: Literal["auc", "rate", "decimal"]) -> str:
-    number = _finite(value)
-    if number is None:
-        return NOT_AVAILABLE
-    return _rate(number) if kind == "rate" else f"{number:.3f}"
+    return text(values)

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
+from governance.audit.formatting import DASH
 from governance.audit.model_card import (
     NOT_AVAILABLE,
     ModelCardConfig,
@@ -220,7 +221,8 @@ def test_an_empty_audit_leaves_the_model_figures_marked_not_available(
     built = build_model_card(card, {"linkage": {"available": False, "reason": "no truth"}})
     items = _items(built, "Model and performance")
     assert items["Model version"] == NOT_AVAILABLE
-    assert items["Test ROC AUC (ranking; 0.5 is chance, 1 is perfect)"] == NOT_AVAILABLE
+    assert items["Test ROC AUC (ranking; 0.5 is chance, 1 is perfect)"] == DASH
+    assert items["Audited"] == DASH
     assert items["Promotion gates"] == NOT_AVAILABLE
     assert _items(built, "Features and their policy") == {"Features": NOT_AVAILABLE}
     linkage = _items(built, "Data sources and linkage")["Measured linkage quality"]
@@ -229,4 +231,23 @@ def test_an_empty_audit_leaves_the_model_figures_marked_not_available(
     assert (
         "Reference: to be completed by the organisation"
         in impact["Data protection impact assessment (DPIA)"]
+    )
+
+
+def test_a_missing_figure_reads_as_in_the_report(card: ModelCardConfig) -> None:
+    """One rule with the audit report: a missing figure is a dash, not a sentence."""
+    audit = _audit()
+    del audit["data"]["positives"]
+    audit["performance"]["test_pr_auc"] = float("nan")
+    del audit["linkage"]["overall"]["recall"]
+    audit["features"][0]["policy"] = None
+    built = build_model_card(card, audit)
+    items = _items(built, "Model and performance")
+    assert items["Test set"] == f"12,345 young people, {DASH} with the outcome (5.0%)"
+    assert items["Test PR AUC (precision of the ranking)"] == f"{DASH} (baseline 0.111)"
+    quality = _items(built, "Data sources and linkage")["Measured linkage quality"]
+    assert f"recall {DASH} (share" in quality
+    assert (
+        f"policy: {DASH}; a model input"
+        in _items(built, "Features and their policy")["assault_injury_12m"]
     )

@@ -1,0 +1,381 @@
+"""Views of the sections that compare groups.
+
+Fairness, thresholds, calibration, ground truth and linkage.
+Every group keeps its row; a group too small to judge is greyed out and carries a badge
+saying so, rather than disappearing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from governance.audit.formatting import bounds, fmt, kind_of, points, ratio, sci, sentence, text
+from governance.audit.reading import entries, field, is_record
+from governance.audit.report.blocks import (
+    TOO_SMALL,
+    WITHHELD,
+    Badge,
+    ByDimension,
+    Cell,
+    GroupedTable,
+    Row,
+    Table,
+    dimensions,
+    figure,
+    row,
+    table,
+    unavailable,
+)
+
+__all__ = [
+    "FairnessView",
+    "GroupsView",
+    "calibration_view",
+    "fairness_view",
+    "linkage_view",
+    "thresholds_view",
+    "truth_view",
+]
+
+_MEASURES = (
+    ("selection_rate", "Selected"),
+    ("tpr", "True positive rate"),
+    ("fpr", "False positive rate"),
+    ("precision", "Precision"),
+)
+_FAIRNESS_HEADERS = (
+    "Group",
+    "People",
+    "Outcome rate",
+    "Selected",
+    "True positive rate",
+    "False positive rate",
+    "Precision",
+    "ROC AUC",
+    "TPR / FPR gap from reference",
+    "Note",
+)
+_SUMMARY_HEADERS = (
+    "Dimension",
+    "Reference group",
+    "Equalized odds difference (95% interval)",
+    "Demographic parity difference",
+)
+_CALIBRATION_HEADERS = (
+    "Group",
+    "People",
+    "Mean predicted risk",
+    "Observed rate",
+    "Calibration error (ECE)",
+    "Note",
+)
+_TRUTH_HEADERS = (
+    "Group",
+    "People",
+    "Recorded outcome rate",
+    "True outcome rate",
+    "Recorded ÷ true",
+    "Mean predicted risk",
+    "ROC AUC (recorded)",
+    "ROC AUC (true)",
+    "Note",
+)
+_LINKAGE_HEADERS = (
+    "Group",
+    "Records",
+    "Precision",
+    "Recall",
+    "Missed links",
+    "False links",
+    "Note",
+)
+
+
+@dataclass(frozen=True)
+class GroupsView:
+    """A section made of sentences and one table per dimension; ``missing`` says why not."""
+
+    missing: str | None = None
+    sentences: tuple[str, ...] = ()
+    overall: Table | None = None
+    by: tuple[ByDimension, ...] = ()
+
+    @property
+    def empty(self) -> bool:
+        """Whether the section is available but has nothing to show."""
+        return not (self.missing or self.sentences or self.overall or self.by)
+
+
+@dataclass(frozen=True)
+class FairnessView:
+    """The fairness section: operating point, overall figures, summary, groups."""
+
+    missing: str | None = None
+    sentences: tuple[str, ...] = ()
+    summary: Table | None = None
+    by: tuple[ByDimension, ...] = ()
+
+
+def _small(group: Any) -> bool:
+    return bool(field(group, "too_small"))
+
+
+def _small_badge(group: Any) -> Badge | str:
+    return Badge("flag", TOO_SMALL) if _small(group) else ""
+
+
+def _with_ci(metrics: Any, rate: str) -> str:
+    """``12.3% (10.1–14.6%)`` from a group's value and its ``ci`` entry."""
+    return fmt(field(metrics, rate), "rate") + bounds(field(field(metrics, "ci"), rate), "rate")
+
+
+def _operating_point(point: Any, rows: Any) -> str:
+    selected = field(point, "selected")
+    of = (
+        f" ({fmt(selected, 'count')} of {fmt(rows, 'count')} young people)"
+        if selected is not None
+        else ""
+    )
+    if field(point, "top_fraction") is not None:
+        return (
+            f"Operating point: the {fmt(field(point, 'top_fraction'), 'rate')} of the test "
+            f"cohort with the highest predicted risk count as selected{of}."
+        )
+    if field(point, "threshold") is not None:
+        return (
+            f"Operating point: everyone with a predicted risk of at least "
+            f"{fmt(field(point, 'threshold'), 'decimal')} counts as selected{of}."
+        )
+    return "The audit does not record its operating point."
+
+
+def _fairness_sentences(fairness: Any) -> tuple[str, ...]:
+    said = [_operating_point(field(fairness, "operating_point"), field(fairness, "rows"))]
+    overall = field(fairness, "overall")
+    if is_record(overall):
+        said.append(
+            f"Everyone: outcome rate {fmt(field(overall, 'base_rate'), 'rate')}; selected "
+            f"{_with_ci(overall, 'selection_rate')}; true positive rate "
+            f"{_with_ci(overall, 'tpr')}; false positive rate {_with_ci(overall, 'fpr')}; "
+            f"precision {_with_ci(overall, 'precision')}; ROC AUC "
+            f"{fmt(field(overall, 'roc_auc'), 'auc')}."
+        )
+    check = field(fairness, "fairlearn_check")
+    if is_record(check):
+        said.append(
+            f"Cross-check with {text(field(check, 'method'))}: the largest difference from "
+            f"the figures below is {sci(field(check, 'max_abs_difference'))}."
+        )
+    return tuple(said)
+
+
+def _fairness_row(group: Any, m: Any, reference: Any) -> Row:
+    difference = field(m, "difference")
+    status = [Badge("flag", TOO_SMALL)] if _small(m) else []
+    if field(m, "withheld"):
+        status.append(Badge("flag", WITHHELD))
+    if group == reference:
+        status.append(Badge("info", "reference"))
+    gap = (
+        "reference"
+        if group == reference
+        else f"{points(field(difference, 'tpr'))} / {points(field(difference, 'fpr'))}"
+    )
+    return row(
+        str(group),
+        fmt(field(m, "count"), "count"),
+        fmt(field(m, "base_rate"), "rate"),
+        _with_ci(m, "selection_rate"),
+        _with_ci(m, "tpr"),
+        _with_ci(m, "fpr"),
+        _with_ci(m, "precision"),
+        fmt(field(m, "roc_auc"), "auc"),
+        gap,
+        tuple(status),
+        small=_small(m),
+    )
+
+
+def fairness_view(fairness: Any) -> FairnessView:
+    """Selection and error rates by group at the operating point, with their gaps."""
+    missing = unavailable(fairness, "fairness figures")
+    if missing:
+        return FairnessView(missing)
+    summary = field(fairness, "summary")
+    summary_rows = [
+        row(
+            str(dimension),
+            text(field(s, "reference")),
+            fmt(field(s, "equalized_odds_difference"), "decimal")
+            + bounds(field(s, "equalized_odds_difference_ci"), "decimal"),
+            fmt(field(s, "demographic_parity_difference"), "decimal"),
+        )
+        for dimension, s in entries(summary)
+    ]
+    by = []
+    for dimension, groups in entries(field(fairness, "by")):
+        reference = field(field(summary, dimension), "reference")
+        rows = [_fairness_row(group, m, reference) for group, m in entries(groups)]
+        by.append(ByDimension(str(dimension), table(_FAIRNESS_HEADERS, rows, numeric=range(1, 9))))
+    return FairnessView(
+        None,
+        _fairness_sentences(fairness),
+        table(_SUMMARY_HEADERS, summary_rows, numeric=(2, 3)) if summary_rows else None,
+        tuple(by),
+    )
+
+
+def _threshold_rows(group: Any, g: Any, fractions: list[Any]) -> tuple[Row, ...]:
+    badges = [Badge("flag", TOO_SMALL)] if _small(g) else []
+    badges += [Badge("flag", WITHHELD)] if field(g, "withheld") else []
+    label: Cell = (str(group), *badges)
+    rows: list[Row] = []
+    for key, name in _MEASURES:
+        values = field(g, key)
+        values = values if isinstance(values, list) else []
+        cells = [fmt(values[i] if i < len(values) else None, "rate") for i in range(len(fractions))]
+        rows.append(row(label if not rows else "", name, *cells, small=_small(g)))
+    return tuple(rows)
+
+
+def thresholds_view(thresholds: Any, figures: Mapping[str, bytes]) -> GroupsView:
+    """Each group's figures as the share selected grows, with each dimension's chart."""
+    missing = unavailable(thresholds, "threshold comparison")
+    if missing:
+        return GroupsView(missing)
+    by = []
+    for dimension, result in dimensions(thresholds):
+        fractions = field(result, "fractions")
+        fractions = fractions if isinstance(fractions, list) else []
+        headers = ("Group", "Measure", *(f"Top {fmt(f, 'rate')}" for f in fractions))
+        groups = tuple(
+            _threshold_rows(k, g, fractions) for k, g in entries(field(result, "groups"))
+        )
+        chart = figure(
+            figures,
+            f"thresholds_{dimension}.png",
+            f"Line charts of selection rate, true positive rate, false positive rate and "
+            f"precision for each {dimension} group as the top share selected grows",
+            f"Figures by {dimension} as the share selected grows.",
+        )
+        by.append(ByDimension(dimension, GroupedTable(headers, groups, 2), chart))
+    return GroupsView(by=tuple(by))
+
+
+def calibration_view(calibration: Any, figures: Mapping[str, bytes]) -> GroupsView:
+    """Predicted against observed risk by group, with each dimension's chart."""
+    missing = unavailable(calibration, "calibration figures")
+    if missing:
+        return GroupsView(missing)
+    overall = field(calibration, "overall")
+    said: tuple[str, ...] = ()
+    if is_record(overall):
+        said = (
+            f"Everyone: mean predicted risk {fmt(field(overall, 'mean_predicted'), 'rate')}, "
+            f"observed rate {fmt(field(overall, 'observed_rate'), 'rate')}, calibration "
+            f"error {fmt(field(overall, 'ece'), 'decimal')}.",
+        )
+    by = field(calibration, "by")
+    result = []
+    for dimension, groups in dimensions(by if is_record(by) else calibration):
+        rows = [
+            row(
+                str(group),
+                fmt(field(g, "count"), "count"),
+                fmt(field(g, "mean_predicted"), "rate"),
+                fmt(field(g, "observed_rate"), "rate"),
+                fmt(field(g, "ece"), "decimal"),
+                _small_badge(g),
+                small=_small(g),
+            )
+            for group, g in entries(groups)
+        ]
+        chart = figure(
+            figures,
+            f"calibration_{dimension}.png",
+            f"Calibration chart for each {dimension} group: observed outcome rate "
+            f"against mean predicted risk in each tenth of the scores",
+            f"Observed against predicted risk by {dimension}.",
+        )
+        result.append(
+            ByDimension(dimension, table(_CALIBRATION_HEADERS, rows, numeric=(1, 2, 3, 4)), chart)
+        )
+    return GroupsView(sentences=said, by=tuple(result))
+
+
+def truth_view(truth: Any) -> GroupsView:
+    """Recorded against true outcomes by group; unavailable on real data, and says why."""
+    if field(truth, "available") is False or truth is None:
+        reason = field(truth, "reason")
+        return GroupsView(
+            "Not available for this audit"
+            + (f": {sentence(str(reason))}" if reason else ".")
+            + " Real agency extracts contain only what was recorded; the true outcomes "
+            "are known only for the synthetic test city, so this comparison cannot be "
+            "made on real data."
+        )
+    said = []
+    note = field(truth, "note")
+    if note:
+        said.append(str(note))
+    overall = field(truth, "overall")
+    if is_record(overall):
+        said.append(
+            f"Everyone: recorded rate {fmt(field(overall, 'recorded_rate'), 'rate')}, true "
+            f"rate {fmt(field(overall, 'true_rate'), 'rate')}, recorded-to-true ratio "
+            f"{ratio(field(overall, 'recorded_to_true'))}."
+        )
+    by = []
+    for dimension, groups in entries(field(truth, "by")):
+        rows = [
+            row(
+                str(group),
+                fmt(field(g, "count"), "count"),
+                fmt(field(g, "recorded_rate"), "rate"),
+                fmt(field(g, "true_rate"), "rate"),
+                ratio(field(g, "recorded_to_true")),
+                fmt(field(g, "mean_predicted"), "rate"),
+                fmt(field(g, "roc_auc_recorded"), "auc"),
+                fmt(field(g, "roc_auc_true"), "auc"),
+                _small_badge(g),
+                small=_small(g),
+            )
+            for group, g in entries(groups)
+        ]
+        by.append(ByDimension(str(dimension), table(_TRUTH_HEADERS, rows, numeric=range(1, 8))))
+    return GroupsView(sentences=tuple(said), by=tuple(by))
+
+
+def linkage_view(linkage: Any) -> GroupsView:
+    """Linkage precision and recall overall and by group."""
+    missing = unavailable(linkage, "linkage quality figures")
+    if missing:
+        return GroupsView(missing)
+    overall = field(linkage, "overall")
+    overall_table = None
+    if is_record(overall):
+        rows = [
+            row(str(key).replace("_", " ").capitalize(), fmt(value, kind_of(key, "count")))
+            for key, value in entries(overall)
+            if not (is_record(value) or isinstance(value, list))
+        ]
+        overall_table = table(["Figure", "Value"], rows, numeric=(1,))
+    by = []
+    for dimension, groups in entries(field(linkage, "by_group")):
+        rows = [
+            row(
+                str(group),
+                fmt(field(g, "records"), "count"),
+                fmt(field(g, "precision"), "rate"),
+                fmt(field(g, "recall"), "rate"),
+                fmt(field(g, "missed_link_rate"), "rate"),
+                fmt(field(g, "false_link_rate"), "rate"),
+                _small_badge(g),
+                small=_small(g),
+            )
+            for group, g in entries(groups)
+        ]
+        by.append(ByDimension(str(dimension), table(_LINKAGE_HEADERS, rows, numeric=range(1, 6))))
+    return GroupsView(overall=overall_table, by=tuple(by))
