@@ -1,8 +1,13 @@
 """What every page shares: templates, the signed-in viewer, role checks, and error pages.
 
+A page route declares itself with a :class:`PageRequirement` dependency (the roles that may
+read it once signed in): the gate lets it through without a Bearer key, and the page runs
+the check where it always did, first thing in its body (:meth:`PageGuard.signed_in`), so that
+a request the route cannot even parse is answered as such before anyone is asked to sign in.
+
 Pages answer errors as pages (never JSON): :class:`PageError` carries what went wrong and
 what to do, and :func:`install_page_errors` makes the app's error handlers render them for
-page paths (:func:`serving.gate.is_page`) while the API keeps its problem+json.
+page routes (:func:`serving.access.is_page`) while the API keeps its problem+json.
 """
 
 from __future__ import annotations
@@ -20,7 +25,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from serving.gate import PAGE_KEY, RateLimiter, is_page
+from serving.access import Access, Requirement, is_page
+from serving.gate import PAGE_KEY, RateLimiter
 from serving.keys import ApiKey
 from serving.pages.session import CSRF_FIELD, PageSession, SessionCodec
 from serving.problems import ProblemError
@@ -28,8 +34,11 @@ from serving.problems import ProblemError
 __all__ = [
     "SECURITY_HEADERS",
     "PageError",
+    "PageGuard",
+    "PageRequirement",
     "Pages",
     "SignInNeeded",
+    "Viewer",
     "install_page_errors",
 ]
 
@@ -219,6 +228,35 @@ class Pages:
         )
 
 
+@dataclass(frozen=True)
+class PageGuard:
+    """A page request with the checks its route declares, run when the page asks for them."""
+
+    pages: Pages
+    request: Request
+    roles: tuple[str, ...]
+
+    def viewer(self) -> Viewer:
+        """The request's session; no sign-in required (the sign-in pages)."""
+        return self.pages.viewer(self.request)
+
+    def signed_in(self) -> Viewer:
+        """The viewer, signed in with one of the route's roles (:meth:`Pages.signed_in`)."""
+        return self.pages.signed_in(self.request, *self.roles)
+
+
+class PageRequirement(Requirement):
+    """A web page, read on a session cookie; once signed in, by ``roles`` (any if none)."""
+
+    def __init__(self, *roles: str) -> None:
+        self.access = Access("page", roles)
+
+    async def __call__(self, request: Request) -> PageGuard:
+        """The page's guard: the app's pages and the route's roles; checks nothing yet."""
+        pages: Pages = request.app.state.pages
+        return PageGuard(pages, request, self.access.roles)
+
+
 def install_page_errors(app: FastAPI, pages: Pages) -> None:
     """Render errors on page paths as pages; leave the API's problem+json handlers as they are."""
     Handler = Callable[[Request, Exception], Awaitable[Response]]
@@ -227,7 +265,7 @@ def install_page_errors(app: FastAPI, pages: Pages) -> None:
         api = cast("Handler | None", app.exception_handlers.get(kind))
 
         async def handler(request: Request, exc: Exception) -> Response:
-            if is_page(request.url.path) or api is None:
+            if is_page(request.scope) or api is None:
                 return await page(request, exc)
             return await api(request, exc)
 
@@ -295,7 +333,7 @@ def install_page_errors(app: FastAPI, pages: Pages) -> None:
     crash = cast("Handler | None", app.exception_handlers.get(Exception))
 
     async def on_any(request: Request, exc: Exception) -> Response:
-        if is_page(request.url.path) or crash is None:
+        if is_page(request.scope) or crash is None:
             if crash is not None:
                 await crash(request, exc)  # logs it (type and path only)
             return await on_crash(request, exc)
