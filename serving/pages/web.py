@@ -12,6 +12,7 @@ page routes (:func:`serving.access.is_page`) while the API keeps its problem+jso
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -257,86 +258,99 @@ class PageRequirement(Requirement):
         return PageGuard(pages, request, self.access.roles)
 
 
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
 def install_page_errors(app: FastAPI, pages: Pages) -> None:
     """Render errors on page paths as pages; leave the API's problem+json handlers as they are."""
-    Handler = Callable[[Request, Exception], Awaitable[Response]]
-
-    def wrap(kind: type[Exception] | int, page: Handler) -> None:
+    app.add_exception_handler(PageError, functools.partial(_on_page_error, pages))
+    app.add_exception_handler(SignInNeeded, functools.partial(_on_sign_in, pages))
+    for kind, page in (
+        (ProblemError, _on_problem),
+        (RequestValidationError, _on_validation),
+        (StarletteHTTPException, _on_http),
+    ):
         api = cast("Handler | None", app.exception_handlers.get(kind))
+        app.add_exception_handler(kind, functools.partial(_page_or_api, pages, page, api))
+    crash = cast("Handler | None", app.exception_handlers.get(Exception))
+    app.add_exception_handler(Exception, functools.partial(_on_any, pages, crash))
 
-        async def handler(request: Request, exc: Exception) -> Response:
-            if is_page(request.scope) or api is None:
-                return await page(request, exc)
-            return await api(request, exc)
 
-        app.add_exception_handler(kind, handler)
+async def _page_or_api(
+    pages: Pages,
+    page: Callable[[Pages, Request, Exception], Awaitable[Response]],
+    api: Handler | None,
+    request: Request,
+    exc: Exception,
+) -> Response:
+    """A page route's error as a page; the API's with the API's handler (if it has one)."""
+    if is_page(request.scope) or api is None:
+        return await page(pages, request, exc)
+    return await api(request, exc)
 
-    async def on_page_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, PageError)
-        return pages.error(request, exc.status, exc.what, exc.do)
 
-    async def on_sign_in(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SignInNeeded)
-        return pages.redirect(request, "/signin?next=" + quote(exc.back, safe="/"))
+async def _on_page_error(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return pages.error(request, exc.status, exc.what, exc.do)
 
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ProblemError)
+
+async def _on_sign_in(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInNeeded)
+    return pages.redirect(request, "/signin?next=" + quote(exc.back, safe="/"))
+
+
+async def _on_problem(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return pages.error(
+        request,
+        exc.status,
+        exc.detail,
+        "Check the address, or go back and choose from the page's lists.",
+    )
+
+
+async def _on_validation(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    names = sorted({str(e.get("loc", ("", "?"))[-1]) for e in exc.errors()})
+    return pages.error(
+        request,
+        400,
+        f"The value of {', '.join(names)} in the address is not one this page accepts.",
+        "Go back and choose from the page's lists instead of editing the address.",
+    )
+
+
+async def _on_http(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
         return pages.error(
             request,
-            exc.status,
-            exc.detail,
-            "Check the address, or go back and choose from the page's lists.",
+            404,
+            f"There is no page at {request.url.path}.",
+            "Use the links at the top of the page: planners start at /planner, the "
+            "board at /board.",
         )
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        names = sorted({str(e.get("loc", ("", "?"))[-1]) for e in exc.errors()})
+    if exc.status_code == 405:
         return pages.error(
             request,
-            400,
-            f"The value of {', '.join(names)} in the address is not one this page accepts.",
-            "Go back and choose from the page's lists instead of editing the address.",
+            405,
+            f"{request.method} is not allowed on {request.url.path}.",
+            "Use the page's own links and forms.",
         )
+    return pages.error(request, exc.status_code, str(exc.detail), "Go back and try again.")
 
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 404:
-            return pages.error(
-                request,
-                404,
-                f"There is no page at {request.url.path}.",
-                "Use the links at the top of the page: planners start at /planner, the "
-                "board at /board.",
-            )
-        if exc.status_code == 405:
-            return pages.error(
-                request,
-                405,
-                f"{request.method} is not allowed on {request.url.path}.",
-                "Use the page's own links and forms.",
-            )
-        return pages.error(request, exc.status_code, str(exc.detail), "Go back and try again.")
 
-    async def on_crash(request: Request, exc: Exception) -> Response:
+async def _on_any(
+    pages: Pages, crash: Handler | None, request: Request, exc: Exception
+) -> Response:
+    """Any other failure: on a page, logged by the API's handler, then an error page."""
+    if is_page(request.scope) or crash is None:
+        if crash is not None:
+            await crash(request, exc)  # logs it (type and path only)
         return pages.error(
             request,
             500,
             "The server failed to answer this page; the failure has been logged.",
             "Try again in a moment; if it happens again, tell the operator the time it did.",
         )
-
-    app.add_exception_handler(PageError, on_page_error)
-    app.add_exception_handler(SignInNeeded, on_sign_in)
-    wrap(ProblemError, on_problem)
-    wrap(RequestValidationError, on_validation)
-    wrap(StarletteHTTPException, on_http)
-    crash = cast("Handler | None", app.exception_handlers.get(Exception))
-
-    async def on_any(request: Request, exc: Exception) -> Response:
-        if is_page(request.scope) or crash is None:
-            if crash is not None:
-                await crash(request, exc)  # logs it (type and path only)
-            return await on_crash(request, exc)
-        return await crash(request, exc)
-
-    app.add_exception_handler(Exception, on_any)
+    return await crash(request, exc)
