@@ -10,7 +10,7 @@ from fastapi.openapi.utils import get_openapi
 from serving.access import AccessTable
 from serving.problems import PROBLEM_JSON, Problem
 
-__all__ = ["build_openapi", "problem_docs"]
+__all__ = ["JSON", "build_openapi", "problem_docs"]
 
 JSON = "application/json"
 

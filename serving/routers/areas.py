@@ -16,7 +16,7 @@ from starlette.responses import Response
 from governance.contracts.levels import LEVELS, Level
 from serving.aggregate import combine_areas
 from serving.dependencies import AnyKey, HolderDep, served_catalog
-from serving.openapi import problem_docs
+from serving.openapi import JSON, problem_docs
 from serving.problems import InvalidParam, ProblemError
 from serving.releases import Catalog, LoadedRelease
 from serving.schemas import (
@@ -30,7 +30,6 @@ from serving.schemas import (
 
 __all__ = ["AREA_ROUTE", "DEFAULT_PAGE", "listing_router", "router"]
 
-JSON = "application/json"
 AREA_ROUTE = "/v1/areas/{code}"
 """The hot route's template (:mod:`serving.gate` answers it for a published code)."""
 DEFAULT_PAGE = 100
@@ -108,7 +107,7 @@ def _listed_level(catalog: Catalog, level: str | None, parent: str | None) -> st
         return level
     above = catalog.current.areas.get(parent)
     if above is None:
-        raise unknown_area(parent, catalog)
+        raise _unknown_area(parent, catalog)
     below = _levels_below(above.level)
     if level is None:
         if not below:
@@ -154,7 +153,7 @@ async def read_area(code: Code, holder: HolderDep, _: AnyKey) -> Response:
     catalog = served_catalog(holder)
     body = catalog.current.area_body.get(code)
     if body is None:
-        raise unknown_area(code, catalog)
+        raise _unknown_area(code, catalog)
     return Response(body, media_type=JSON)
 
 
@@ -168,7 +167,7 @@ async def read_area_history(code: Code, holder: HolderDep, _: AnyKey) -> Respons
     catalog = served_catalog(holder)
     body = catalog.history_body.get(code)
     if body is None:
-        raise unknown_area(code, catalog)
+        raise _unknown_area(code, catalog)
     return Response(body, media_type=JSON)
 
 
@@ -188,7 +187,7 @@ async def aggregate(
     return combine_areas(served_catalog(holder).current, body.codes)
 
 
-def unknown_area(code: str, catalog: Catalog) -> ProblemError:
+def _unknown_area(code: str, catalog: Catalog) -> ProblemError:
     """404: no area ``code`` in the release served."""
     return ProblemError(
         404,

@@ -9,9 +9,9 @@ from fastapi.params import Path
 from starlette.responses import Response
 
 from serving.dependencies import AnyKey, HolderDep, served_catalog
-from serving.openapi import problem_docs
+from serving.openapi import JSON, problem_docs
 from serving.problems import ProblemError
-from serving.routers.areas import JSON, READ_ERRORS
+from serving.routers.areas import READ_ERRORS
 from serving.schemas import ReleaseDetail, ReleaseList
 
 __all__ = ["router"]
