@@ -7,7 +7,7 @@ declaration before the app runs (:mod:`serving.gate`) and leaves the key it chec
 request state, where the dependency finds it for the route. A page checks its session where
 it always did (:class:`serving.pages.web.PageGuard`).
 
-The server's state (release holder, request audit, metrics, config) lives on ``app.state``
+The server's state (release holder, request audit, metrics) lives on ``app.state``
 (:func:`serving.app.create_app`); the aliases give it to a route typed. The release served is
 read in the route's body with :func:`served_catalog`, not as a dependency, so that a request
 with a bad parameter is still told so (400) before it is told that no release is loaded (503).
@@ -25,7 +25,6 @@ from starlette.routing import BaseRoute
 
 from serving.access import ANY_KEY, OPEN, Access, Requirement
 from serving.audit import RequestAudit
-from serving.config import ServingConfig
 from serving.gate import API_KEY
 from serving.keys import ApiKey
 from serving.metrics import Metrics
@@ -40,7 +39,6 @@ __all__ = [
     "AnyKey",
     "AuditDep",
     "BoardPageDep",
-    "ConfigDep",
     "HolderDep",
     "KeyRequirement",
     "MetricsDep",
@@ -111,15 +109,9 @@ async def _metrics(request: Request) -> Metrics:
     return metrics
 
 
-async def _config(request: Request) -> ServingConfig:
-    config: ServingConfig = request.app.state.config
-    return config
-
-
 HolderDep = Annotated[ReleaseHolder, Depends(_holder)]
 AuditDep = Annotated[RequestAudit, Depends(_audit)]
 MetricsDep = Annotated[Metrics, Depends(_metrics)]
-ConfigDep = Annotated[ServingConfig, Depends(_config)]
 
 
 def served_catalog(holder: ReleaseHolder) -> Catalog:

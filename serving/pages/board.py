@@ -36,7 +36,6 @@ if TYPE_CHECKING:
 
 __all__ = ["BoardStore", "router"]
 
-BOARD = "board"
 VERSION_PATTERN = r"^[0-9]{1,9}$"
 REPORT_HEADERS = {
     **SECURITY_HEADERS,
