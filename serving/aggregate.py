@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from serving.problems import InvalidParam, ProblemError
 from serving.releases import LoadedRelease
-from serving.schemas import AggregateFactor, AggregateResponse
+from serving.schemas import AggregateFactor, AggregateResponse, AreaPublic
 
 __all__ = ["AGGREGATE_METHOD", "combine_areas"]
 
@@ -36,6 +36,51 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
         400 if a code is repeated or lies within another listed area, 404 if a code is not
         in the release, 422 if an area is suppressed; each names the codes.
     """
+    areas = _combinable(release, codes)
+    weights = [float(a.population or 0) for a in areas]
+    total = sum(weights)
+
+    def mean(values: list[float | None]) -> float | None:
+        return _weighted_mean(weights, total, values)
+
+    factors = [
+        AggregateFactor(
+            factor=name,
+            prevalence=_round(mean([a.factors[i].prevalence for a in areas])),
+            contribution=_round(mean([a.factors[i].contribution for a in areas])),
+        )
+        for i, name in enumerate(release.manifest.factors)
+    ]
+    drivers = sorted(
+        (f for f in factors if f.contribution is not None and f.contribution > 0),
+        key=lambda f: -(f.contribution or 0.0),
+    )
+    m = release.manifest
+
+    def figure(name: str) -> float:
+        return _published_figure(name, mean([getattr(a, name) for a in areas]))
+
+    return AggregateResponse(
+        release_id=m.release_id,
+        model_name=m.model_name,
+        model_version=m.model_version,
+        as_of_date=m.as_of_date,
+        codes=codes,
+        areas=len(areas),
+        population=int(total),
+        expected=float(sum(a.expected or 0.0 for a in areas)),
+        rate_per_1000=figure("rate_per_1000"),
+        mean_risk=figure("mean_risk"),
+        risk_low=figure("risk_low"),
+        risk_high=figure("risk_high"),
+        top_drivers=[f.factor for f in drivers[:3]],
+        factors=factors,
+        method=AGGREGATE_METHOD,
+    )
+
+
+def _combinable(release: LoadedRelease, codes: list[str]) -> list[AreaPublic]:
+    """The areas of ``codes``, once each checked: none repeated, unknown, suppressed or inside another."""
     seen = set(codes)
     repeated = sorted(c for c in seen if codes.count(c) > 1) if len(seen) < len(codes) else []
     if repeated:
@@ -83,58 +128,25 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
                 for c in inside
             ],
         )
-    weights = [float(a.population or 0) for a in areas]
-    total = sum(weights)
+    return areas
 
-    def mean(values: list[float | None]) -> float | None:
-        if any(v is None for v in values):
-            return None
-        return (
-            sum(w * float(v) for w, v in zip(weights, values, strict=True) if v is not None) / total
+
+def _weighted_mean(weights: list[float], total: float, values: list[float | None]) -> float | None:
+    """The ``weights``-weighted mean of ``values``; None if any value is hidden."""
+    if any(v is None for v in values):
+        return None
+    return sum(w * float(v) for w, v in zip(weights, values, strict=True) if v is not None) / total
+
+
+def _published_figure(name: str, value: float | None) -> float:
+    """A combined figure that published areas always publish (422 if one did not)."""
+    if value is None:
+        raise ProblemError(
+            422,
+            f"An area listed has no published {name}; it cannot be combined.",
+            kind="suppressed-area",
         )
-
-    factors = []
-    for i, name in enumerate(release.manifest.factors):
-        factors.append(
-            AggregateFactor(
-                factor=name,
-                prevalence=_round(mean([a.factors[i].prevalence for a in areas])),
-                contribution=_round(mean([a.factors[i].contribution for a in areas])),
-            )
-        )
-    drivers = sorted(
-        (f for f in factors if f.contribution is not None and f.contribution > 0),
-        key=lambda f: -(f.contribution or 0.0),
-    )
-    m = release.manifest
-
-    def figure(name: str) -> float:
-        value = mean([getattr(a, name) for a in areas])
-        if value is None:  # published areas publish these figures
-            raise ProblemError(
-                422,
-                f"An area listed has no published {name}; it cannot be combined.",
-                kind="suppressed-area",
-            )
-        return _round(value) or 0.0
-
-    return AggregateResponse(
-        release_id=m.release_id,
-        model_name=m.model_name,
-        model_version=m.model_version,
-        as_of_date=m.as_of_date,
-        codes=codes,
-        areas=len(areas),
-        population=int(total),
-        expected=float(sum(a.expected or 0.0 for a in areas)),
-        rate_per_1000=figure("rate_per_1000"),
-        mean_risk=figure("mean_risk"),
-        risk_low=figure("risk_low"),
-        risk_high=figure("risk_high"),
-        top_drivers=[f.factor for f in drivers[:3]],
-        factors=factors,
-        method=AGGREGATE_METHOD,
-    )
+    return _round(value) or 0.0
 
 
 def _round(value: float | None) -> float | None:

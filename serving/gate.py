@@ -1,19 +1,23 @@
 """The gate every request passes: API key, role, rate limit, then audit and metrics.
 
 A pure ASGI middleware (no per-request task or Request object), so the checks cost a few
-dict lookups:
+dict lookups. What a request needs is what its route declares (:mod:`serving.access`), read
+once into an :class:`~serving.access.AccessTable`:
 
-1. ``/healthz``, ``/readyz`` and the API documentation are open (probes carry no data) and not
-   audited;
-2. any other path needs ``Authorization: Bearer <token>`` of an active key: otherwise 401;
-   except the web pages (:data:`PAGE_PREFIXES`, :mod:`serving.pages`), which a browser asks
-   for without a key: they check their own signed session cookie, and the gate audits them
-   under the session's key once the page has answered (their stylesheet is not audited);
-3. ``/v1/admin/...`` and ``/metrics`` need the ``admin`` role: otherwise 403;
+1. ``open`` routes (the probes and the API documentation) pass and are not audited;
+2. any other route needs ``Authorization: Bearer <token>`` of an active key: otherwise 401;
+   except the web pages (``page`` and ``static``), which a browser asks for without a key:
+   they check their own signed session cookie, and the gate audits them under the session's
+   key once the page has answered (their stylesheet is not audited);
+3. a ``key`` route that names roles (``/v1/admin/reload``, ``/metrics``: ``admin``) refuses a
+   key of another role: 403;
 4. each key has a token bucket (:class:`RateLimiter`): over it, 429 with ``Retry-After``;
 5. after the response, the request is counted (:mod:`serving.metrics`) and queued for the
    audit log (:mod:`serving.audit`) with the key id, route template, parameters, status and
    time; refused requests (401, 403, 429) are audited too.
+
+The hot route (``GET /v1/areas/{code}``) is recognised from its path alone, without matching
+the routes, and its declared access was looked up once, when the gate was built.
 """
 
 from __future__ import annotations
@@ -24,25 +28,20 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
-from starlette.routing import BaseRoute, Match
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from serving.access import ACCESS, Access, AccessTable
 from serving.audit import RequestAudit
 from serving.keys import ApiKey, KeyStore
 from serving.metrics import Metrics
 from serving.problems import PROBLEM_JSON, problem_bytes
 
-__all__ = ["ADMIN_PREFIXES", "OPEN_PATHS", "PAGE_PREFIXES", "Gate", "RateLimiter", "is_page"]
+__all__ = ["API_KEY", "PAGE_KEY", "Gate", "RateLimiter"]
 
-OPEN_PATHS = frozenset({"/healthz", "/readyz", "/openapi.json", "/docs", "/redoc"})
-PAGE_PREFIXES = ("/signin", "/signout", "/board", "/planner", "/static/")
-"""Paths of the web pages (and their static files): session cookie, not a Bearer key."""
-STATIC_PREFIX = "/static/"
 PAGE_KEY = "page_key"
 """Where a page puts the signed-in session's key in the request state, for the audit."""
-ADMIN_PREFIXES = ("/v1/admin/", "/metrics")
-HOT_PREFIX = "/v1/areas/"
-HOT_ROUTE = "/v1/areas/{code}"
+API_KEY = "api_key"
+"""Where the gate puts a request's checked Bearer key in the request state, for the route."""
 AUDITED_QUERY = frozenset({"level", "parent", "sort", "limit", "offset"})
 _MAX_VALUE = 200
 
@@ -51,8 +50,13 @@ _NO_KEY = (
     "(an operator creates one with `vru keys create`)."
 )
 _BAD_KEY = "The API key is not valid: unknown, malformed or revoked."
-_NOT_ADMIN = "{path} needs the admin role; this key has the {role} role."
+_NOT_ALLOWED = "{path} needs the {roles} role; this key has the {role} role."
 _TOO_MANY = "Key {key_id} is over its rate limit ({rpm} requests per minute, burst {burst})."
+
+
+def _not_allowed(path: str, access: Access, role: str) -> str:
+    """The 403 detail: the path, the roles its route declares, and the key's role."""
+    return _NOT_ALLOWED.format(path=path, roles=" or ".join(access.roles), role=role)
 
 
 class RateLimiter:
@@ -93,12 +97,14 @@ class Gate:
         The application behind the gate (FastAPI's whole stack).
     keys, limiter, audit, metrics
         The key store, rate limiter, request audit and metrics of this server.
-    routes
-        Returns the app's routes, to name the route template of a request.
+    access
+        Each route's declared access, and the route a request matches.
+    hot_route
+        The template of the hot route, ``/v1/areas/{code}``: one parameter, last.
     hot_area
-        The pre-serialised body of ``GET /v1/areas/{code}`` for a code, or None: a hit is
-        answered here, with those bytes; a miss (unknown code, no release) goes on to the
-        app, whose documented route answers the problem.
+        The pre-serialised body of the hot route for a code, or None: a hit is answered here,
+        with those bytes; a miss (unknown code, no release) goes on to the app, whose
+        documented route answers the problem.
     """
 
     def __init__(
@@ -109,7 +115,8 @@ class Gate:
         limiter: RateLimiter,
         audit: RequestAudit,
         metrics: Metrics,
-        routes: Callable[[], Iterable[BaseRoute]],
+        access: AccessTable,
+        hot_route: str,
         hot_area: Callable[[str], bytes | None] | None = None,
     ) -> None:
         self.app = app
@@ -117,7 +124,10 @@ class Gate:
         self.limiter = limiter
         self.audit = audit
         self.metrics = metrics
-        self.routes = routes
+        self.access = access
+        self.hot_route = hot_route
+        self.hot_prefix = hot_route.split("{", 1)[0]
+        self.hot_access = access.by_template[hot_route]
         self.hot_area = hot_area
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -127,23 +137,35 @@ class Gate:
             return
         started = time.perf_counter()
         path: str = scope["path"]
-        if path in OPEN_PATHS:
+        if path in self.access.open_paths:
             await self.app(scope, receive, send)
             return
+        code = self._hot_code(scope, path)
+        if code is not None:  # the hot route's template and access, without matching routes
+            template, access = self.hot_route, self.hot_access
+        else:
+            template, access = self.access.resolve(scope)
+            if access.kind == "open":
+                await self.app(scope, receive, send)
+                return
         token = _bearer(scope["headers"])
         if token is None:
-            if is_page(path):  # checked only without a key: the API's path is unchanged
-                await self._page(scope, receive, send, started)
+            if access.kind in ("page", "static"):  # only without a key: the API's path is unchanged
+                await self._page(scope, receive, send, started, template, access)
                 return
-            await self._refuse(scope, send, started, None, 401, _NO_KEY, "unauthenticated")
+            await self._refuse(
+                scope, send, started, template, None, 401, _NO_KEY, "unauthenticated"
+            )
             return
         key = self.keys.lookup(token)
         if key is None:
-            await self._refuse(scope, send, started, None, 401, _BAD_KEY, "unauthenticated")
+            await self._refuse(
+                scope, send, started, template, None, 401, _BAD_KEY, "unauthenticated"
+            )
             return
-        if key.role != "admin" and path.startswith(ADMIN_PREFIXES):
-            detail = _NOT_ADMIN.format(path=path, role=key.role)
-            await self._refuse(scope, send, started, key, 403, detail, "forbidden")
+        if not access.allows(key.role):
+            detail = _not_allowed(path, access, key.role)
+            await self._refuse(scope, send, started, template, key, 403, detail, "forbidden")
             return
         wait = self.limiter.take(key.key_id, started)
         if wait:
@@ -151,46 +173,69 @@ class Gate:
                 key_id=key.key_id, rpm=self.limiter.per_minute, burst=self.limiter.burst
             )
             retry = str(max(1, math.ceil(wait)))
-            await self._refuse(scope, send, started, key, 429, detail, "rate-limited", retry)
+            await self._refuse(
+                scope, send, started, template, key, 429, detail, "rate-limited", retry
+            )
             return
+        if code is not None and await self._answer_hot(send, started, key, code):
+            return
+        await self._forward(scope, receive, send, started, template, access, key)
 
+    def _hot_code(self, scope: Scope, path: str) -> str | None:
+        """The code of a request the gate may answer itself (``GET`` of the hot route), else None."""
         if (
-            self.hot_area is not None
-            and path.startswith(HOT_PREFIX)
-            and scope["method"] == "GET"
-            and not scope["query_string"]  # the app refuses unknown query parameters
+            self.hot_area is None
+            or scope["method"] != "GET"
+            or scope["query_string"]  # the app refuses unknown query parameters
+            or not path.startswith(self.hot_prefix)
         ):
-            code = path[len(HOT_PREFIX) :]
-            body = self.hot_area(code) if code and "/" not in code else None
-            if body is not None:
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                        ],
-                    }
-                )
-                await send({"type": "http.response.body", "body": body})
-                elapsed = time.perf_counter() - started
-                self.metrics.observe(HOT_ROUTE, "GET", 200, elapsed)
-                # the code alone (a known area's, so safe to log), not a dict: a record of
-                # atoms only, which the garbage collector stops tracking
-                self.audit.record(
-                    key.key_id, key.role, "GET", HOT_ROUTE, code, 200, elapsed * 1e3, time.time()
-                )
-                return
+            return None
+        code = path[len(self.hot_prefix) :]
+        return code if code and "/" not in code else None
 
-        await self._forward(scope, receive, send, started, key)
+    async def _answer_hot(self, send: Send, started: float, key: ApiKey, code: str) -> bool:
+        """Send the published area's bytes, count and audit; False if the code is not published."""
+        assert self.hot_area is not None
+        body = self.hot_area(code)
+        if body is None:
+            return False
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+        elapsed = time.perf_counter() - started
+        self.metrics.observe(self.hot_route, "GET", 200, elapsed)
+        # the code alone (a known area's, so safe to log), not a dict: a record of atoms only,
+        # which the garbage collector stops tracking
+        self.audit.record(
+            key.key_id, key.role, "GET", self.hot_route, code, 200, elapsed * 1e3, time.time()
+        )
+        return True
 
-    async def _page(self, scope: Scope, receive: Receive, send: Send, started: float) -> None:
+    async def _page(
+        self,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+        started: float,
+        template: str,
+        access: Access,
+    ) -> None:
         """A web page: it checks its own session; audited with the session's key, if any."""
-        if scope["path"].startswith(STATIC_PREFIX):
+        if access.kind == "static":
+            scope.setdefault("state", {})[ACCESS] = access
             await self.app(scope, receive, send)
             return
-        await self._forward(scope, receive, send, started, None, from_session=True)
+        await self._forward(
+            scope, receive, send, started, template, access, None, from_session=True
+        )
 
     async def _forward(
         self,
@@ -198,6 +243,8 @@ class Gate:
         receive: Receive,
         send: Send,
         started: float,
+        template: str,
+        access: Access,
         key: ApiKey | None,
         *,
         from_session: bool = False,
@@ -207,6 +254,10 @@ class Gate:
         ``from_session``: a page, audited with the key its session signed in with (if any),
         which the page leaves in the request's state.
         """
+        state = scope.setdefault("state", {})
+        state[ACCESS] = access  # for the route's checks and the pages' error handlers
+        if key is not None:
+            state[API_KEY] = key
         status = 500  # what the server answers if the app fails before it responds
 
         async def send_status(message: Message) -> None:
@@ -221,7 +272,7 @@ class Gate:
             if from_session:
                 key = (scope.get("state") or {}).get(PAGE_KEY)
             params = {k: _safe(str(v)) for k, v in scope.get("path_params", {}).items()}
-            self._done(scope, key, self._template(scope), status, started, params)
+            self._done(scope, key, template, status, started, params)
 
     def _done(
         self,
@@ -263,6 +314,7 @@ class Gate:
         scope: Scope,
         send: Send,
         started: float,
+        template: str,
         key: ApiKey | None,
         status: int,
         detail: str,
@@ -280,20 +332,7 @@ class Gate:
             headers.append((b"retry-after", retry_after.encode()))
         await send({"type": "http.response.start", "status": status, "headers": headers})
         await send({"type": "http.response.body", "body": body})
-        self._done(scope, key, self._template(scope), status, started, {})
-
-    def _template(self, scope: Scope) -> str:
-        """The route template the request's path matches (``unmatched`` if none)."""
-        for route in self.routes():
-            match, _ = route.matches(scope)
-            if match != Match.NONE:
-                return str(getattr(route, "path", "unmatched"))
-        return "unmatched"
-
-
-def is_page(path: str) -> bool:
-    """Whether ``path`` is a web page (or its static file), served on a session cookie."""
-    return path == "/" or path.startswith(PAGE_PREFIXES)
+        self._done(scope, key, template, status, started, {})
 
 
 def _bearer(headers: Iterable[tuple[bytes, bytes]]) -> str | None:

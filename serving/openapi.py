@@ -7,12 +7,12 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
+from serving.access import AccessTable
 from serving.problems import PROBLEM_JSON, Problem
 
-__all__ = ["build_openapi", "problem_docs"]
+__all__ = ["JSON", "build_openapi", "problem_docs"]
 
 JSON = "application/json"
-OPEN_PATHS = ("/healthz", "/readyz")
 
 
 def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -30,8 +30,11 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {s: {"model": Problem, "description": text[s]} for s in statuses}
 
 
-def build_openapi(app: FastAPI) -> dict[str, Any]:
-    """OpenAPI with bearer auth, problem+json errors, and no FastAPI default 422."""
+def build_openapi(app: FastAPI, access: AccessTable) -> dict[str, Any]:
+    """OpenAPI with problem+json errors, no FastAPI default 422, and bearer auth.
+
+    Bearer auth is required of every operation whose route is not declared open (``access``).
+    """
     if app.openapi_schema is not None:
         return app.openapi_schema
     schema = get_openapi(
@@ -57,7 +60,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             for status, response in responses.items():
                 if int(status) >= 400 and JSON in response.get("content", {}):
                     response["content"] = {PROBLEM_JSON: response["content"].pop(JSON)}
-            if path not in OPEN_PATHS:
+            if access.by_template[path].kind != "open":
                 operation["security"] = [{"bearer": []}]
     app.openapi_schema = schema
     return schema

@@ -21,20 +21,21 @@ from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.params import Path
 from markupsafe import Markup
 from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
 from governance.contracts.levels import LEVELS, Level
+from serving.dependencies import HolderDep, PageDep
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
 from serving.pages.tiles import Grid, grid_positions
-from serving.pages.web import SECURITY_HEADERS, PageError, Pages
+from serving.pages.web import SECURITY_HEADERS, PageError
 from serving.releases import Catalog, LoadedRelease, ReleaseHolder
 from serving.schemas import AreaHistory, AreaPublic
 
-__all__ = ["LISTED_LEVELS", "planner_pages"]
+__all__ = ["CSV_COLUMNS", "LISTED_LEVELS", "AreaSelection", "areas_csv", "router", "select_areas"]
 
 LISTED_LEVELS: tuple[Level, ...] = tuple(reversed(LEVELS[:-1]))
 """Levels a planner lists, from the top down."""
@@ -293,161 +294,195 @@ def _child_level(area: AreaPublic) -> str | None:
     return below if below in LISTED_LEVELS else None
 
 
-def planner_pages(router: APIRouter, pages: Pages, holder: ReleaseHolder, grid: Grid) -> None:
-    """The planners' pages (any signed-in role may read them, as the API's read routes)."""
+async def _grid(request: Request) -> Grid:
+    grid: Grid = request.app.state.grid
+    return grid
 
-    @router.get("/planner", include_in_schema=False, response_class=HTMLResponse)
-    async def planner_page(
-        request: Request, selection: Annotated[AreaSelection, Query()]
-    ) -> Response:
-        """Areas of a level under a parent: sortable, filterable, with a bar chart."""
-        viewer = pages.signed_in(request)
-        catalog = _catalog(holder)
-        release = catalog.current
-        listed, above, areas, notice = select_areas(release, selection)
-        within = None if above is None else above.code
-        common = {
-            "level": listed,
-            "parent": within,
-            "q": selection.q,
-            "published": selection.published,
-        }
-        headers = _headers(selection.sort, common)
-        rows = []
-        for area in areas[:MAX_ROWS]:
-            child = _child_level(area)
-            rows.append(
-                {
-                    "area": area,
-                    "children_href": None if child is None else _href("/planner", parent=area.code),
-                    "children_label": None if child is None else LEVEL_NAMES[child],
-                    "detail_href": f"/planner/areas/{area.code}",
-                }
-            )
-        where = "the city" if above is None else above.name
-        chart = _top_chart(areas, f"Highest-risk {LEVEL_NAMES[listed]} in {where}")
-        return pages.render(
-            request,
-            "planner.html",
-            {
-                "viewer": viewer,
-                "release": release.manifest,
-                "level": listed,
-                "level_name": LEVEL_NAMES[listed],
-                "level_title": LEVEL_TITLES[listed],
-                "levels": [(lv, LEVEL_TITLES[lv]) for lv in LISTED_LEVELS],
-                "parent": above,
-                "parent_groups": _parent_options(release, listed),
-                "sort": selection.sort,
-                "q": selection.q or "",
-                "published": selection.published,
-                "headers": headers,
-                "rows": rows,
-                "suppressed_count": sum(1 for a in areas if a.suppressed),
-                "matching": len(areas),
-                "max_rows": MAX_ROWS,
-                "crumbs": _breadcrumbs(release, above),
-                "chart": chart,
-                "csv_href": _href("/planner/areas.csv", sort=selection.sort, **common),
-                "where": where,
-                "notice": notice,
-            },
-        )
 
-    @router.get("/planner/areas.csv", include_in_schema=False)
-    async def planner_csv(
-        request: Request, selection: Annotated[AreaSelection, Query()]
-    ) -> Response:
-        """The areas of the planner page, as published, in CSV (suppressed figures empty)."""
-        pages.signed_in(request)
-        release = _catalog(holder).current
-        listed, above, areas, _ = select_areas(release, selection)
-        body = areas_csv(release, areas)
-        name = _FILE_NAME.sub(
-            "-", f"vru-{listed}-{above.code if above else 'city'}-{release.release_id}"
-        )
-        return Response(
-            body,
-            media_type="text/csv; charset=utf-8",
-            headers={
-                **SECURITY_HEADERS,
-                "content-disposition": f'attachment; filename="{name}.csv"',
-            },
-        )
+GridDep = Annotated[Grid, Depends(_grid)]
+"""The borough grid of the tile map (``pages.borough_grid``)."""
 
-    @router.get("/planner/areas/{code}", include_in_schema=False, response_class=HTMLResponse)
-    async def planner_area(request: Request, code: Annotated[str, Path(max_length=64)]) -> Response:
-        """One area: figures, drivers, factors, and its trend across releases."""
-        viewer = pages.signed_in(request)
-        catalog = _catalog(holder)
-        release = catalog.current
-        area = release.areas.get(code)
-        if area is None:
-            raise PageError(
-                404, _UNKNOWN.format(code=code, release=release.release_id), _UNKNOWN_DO
-            )
-        history = catalog.history_body.get(code)
-        points = [] if history is None else AreaHistory.model_validate_json(history).points
-        trend = trend_chart(
-            [TrendPoint(p.as_of_date, p.mean_risk, p.risk_low, p.risk_high) for p in points],
-            title=f"Mean risk of {area.name} in each release",
-        )
+router = APIRouter(prefix="/planner", include_in_schema=False)
+"""The planners' pages: any signed-in role may read them, as the API's read routes."""
+
+
+@router.get("", response_class=HTMLResponse)
+async def planner_page(
+    request: Request,
+    page: PageDep,
+    holder: HolderDep,
+    selection: Annotated[AreaSelection, Query()],
+) -> Response:
+    """Areas of a level under a parent: sortable, filterable, with a bar chart."""
+    viewer = page.signed_in()
+    release = _catalog(holder).current
+    listed, above, areas, notice = select_areas(release, selection)
+    context = _listing_context(release, selection, listed, above, areas)
+    return page.pages.render(
+        request, "planner.html", {"viewer": viewer, **context, "notice": notice}
+    )
+
+
+def _listing_context(
+    release: LoadedRelease,
+    selection: AreaSelection,
+    listed: str,
+    above: AreaPublic | None,
+    areas: list[AreaPublic],
+) -> dict[str, Any]:
+    """What the planner page shows of the areas selected (all but the viewer and notice)."""
+    within = None if above is None else above.code
+    common = {
+        "level": listed,
+        "parent": within,
+        "q": selection.q,
+        "published": selection.published,
+    }
+    where = "the city" if above is None else above.name
+    return {
+        "release": release.manifest,
+        "level": listed,
+        "level_name": LEVEL_NAMES[listed],
+        "level_title": LEVEL_TITLES[listed],
+        "levels": [(lv, LEVEL_TITLES[lv]) for lv in LISTED_LEVELS],
+        "parent": above,
+        "parent_groups": _parent_options(release, listed),
+        "sort": selection.sort,
+        "q": selection.q or "",
+        "published": selection.published,
+        "headers": _headers(selection.sort, common),
+        "rows": _table_rows(areas),
+        "suppressed_count": sum(1 for a in areas if a.suppressed),
+        "matching": len(areas),
+        "max_rows": MAX_ROWS,
+        "crumbs": _breadcrumbs(release, above),
+        "chart": _top_chart(areas, f"Highest-risk {LEVEL_NAMES[listed]} in {where}"),
+        "csv_href": _href("/planner/areas.csv", sort=selection.sort, **common),
+        "where": where,
+    }
+
+
+def _table_rows(areas: Sequence[AreaPublic]) -> list[dict[str, Any]]:
+    """The table's rows (the first :data:`MAX_ROWS`): each area, its drill-down and detail links."""
+    rows = []
+    for area in areas[:MAX_ROWS]:
         child = _child_level(area)
-        parent = release.areas.get(area.parent_code) if area.parent_code else None
-        return pages.render(
-            request,
-            "area.html",
+        rows.append(
             {
-                "viewer": viewer,
-                "release": release.manifest,
                 "area": area,
-                "level_name": LEVEL_NAMES[area.level].rstrip("s"),
-                "points": points,
-                "trend": trend,
-                "children_href": None if child is None else _href("/planner", parent=code),
+                "children_href": None if child is None else _href("/planner", parent=area.code),
                 "children_label": None if child is None else LEVEL_NAMES[child],
-                "siblings_href": _href(
-                    "/planner",
-                    level=area.level,
-                    parent=parent.code if parent and parent.level != "city" else None,
-                ),
-                "crumbs": _breadcrumbs(
-                    release, parent if parent and parent.level != "city" else None
-                ),
-            },
+                "detail_href": f"/planner/areas/{area.code}",
+            }
         )
+    return rows
 
-    @router.get("/planner/map", include_in_schema=False, response_class=HTMLResponse)
-    async def planner_map(request: Request) -> Response:
-        """Boroughs as tiles in a geographic grid, coloured by risk decile; each links in."""
-        viewer = pages.signed_in(request)
-        release = _catalog(holder).current
-        boroughs = sorted(
-            (a for a in release.areas.values() if a.level == "borough"), key=lambda a: a.code
+
+@router.get("/areas.csv")
+async def planner_csv(
+    request: Request,
+    page: PageDep,
+    holder: HolderDep,
+    selection: Annotated[AreaSelection, Query()],
+) -> Response:
+    """The areas of the planner page, as published, in CSV (suppressed figures empty)."""
+    page.signed_in()
+    release = _catalog(holder).current
+    listed, above, areas, _ = select_areas(release, selection)
+    body = areas_csv(release, areas)
+    name = _FILE_NAME.sub(
+        "-", f"vru-{listed}-{above.code if above else 'city'}-{release.release_id}"
+    )
+    return Response(
+        body,
+        media_type="text/csv; charset=utf-8",
+        headers={
+            **SECURITY_HEADERS,
+            "content-disposition": f'attachment; filename="{name}.csv"',
+        },
+    )
+
+
+@router.get("/areas/{code}", response_class=HTMLResponse)
+async def planner_area(
+    request: Request,
+    page: PageDep,
+    holder: HolderDep,
+    code: Annotated[str, Path(max_length=64)],
+) -> Response:
+    """One area: figures, drivers, factors, and its trend across releases."""
+    viewer = page.signed_in()
+    catalog = _catalog(holder)
+    release = catalog.current
+    area = release.areas.get(code)
+    if area is None:
+        raise PageError(404, _UNKNOWN.format(code=code, release=release.release_id), _UNKNOWN_DO)
+    history = catalog.history_body.get(code)
+    points = [] if history is None else AreaHistory.model_validate_json(history).points
+    trend = trend_chart(
+        [TrendPoint(p.as_of_date, p.mean_risk, p.risk_low, p.risk_high) for p in points],
+        title=f"Mean risk of {area.name} in each release",
+    )
+    child = _child_level(area)
+    parent = release.areas.get(area.parent_code) if area.parent_code else None
+    within = parent if parent and parent.level != "city" else None
+    return page.pages.render(
+        request,
+        "area.html",
+        {
+            "viewer": viewer,
+            "release": release.manifest,
+            "area": area,
+            "level_name": LEVEL_NAMES[area.level].rstrip("s"),
+            "points": points,
+            "trend": trend,
+            "children_href": None if child is None else _href("/planner", parent=code),
+            "children_label": None if child is None else LEVEL_NAMES[child],
+            "siblings_href": _href(
+                "/planner", level=area.level, parent=None if within is None else within.code
+            ),
+            "crumbs": _breadcrumbs(release, within),
+        },
+    )
+
+
+@router.get("/map", response_class=HTMLResponse)
+async def planner_map(
+    request: Request, page: PageDep, holder: HolderDep, grid: GridDep
+) -> Response:
+    """Boroughs as tiles in a geographic grid, coloured by risk decile; each links in."""
+    viewer = page.signed_in()
+    release = _catalog(holder).current
+    boroughs = sorted(
+        (a for a in release.areas.values() if a.level == "borough"), key=lambda a: a.code
+    )
+    return page.pages.render(
+        request,
+        "map.html",
+        {
+            "viewer": viewer,
+            "release": release.manifest,
+            "map": tile_map(_tiles(boroughs, grid), title="Boroughs by risk decile"),
+            "boroughs": sorted(boroughs, key=lambda a: (a.rank is None, a.rank or 0, a.name)),
+            "london": bool(boroughs) and all(a.code in grid for a in boroughs),
+        },
+    )
+
+
+def _tiles(boroughs: Sequence[AreaPublic], grid: Grid) -> list[Tile]:
+    """The boroughs as tiles at their places in ``grid``, each linking to its wards."""
+    places = grid_positions([(a.code, a.name) for a in boroughs], grid)
+    return [
+        Tile(
+            a.code,
+            a.name,
+            *places[a.code],
+            a.decile,
+            _href("/planner", parent=a.code),
+            grid.labels.get(a.code),
         )
-        places = grid_positions([(a.code, a.name) for a in boroughs], grid)
-        tiles = [
-            Tile(
-                a.code,
-                a.name,
-                *places[a.code],
-                a.decile,
-                _href("/planner", parent=a.code),
-                grid.labels.get(a.code),
-            )
-            for a in boroughs
-        ]
-        return pages.render(
-            request,
-            "map.html",
-            {
-                "viewer": viewer,
-                "release": release.manifest,
-                "map": tile_map(tiles, title="Boroughs by risk decile"),
-                "boroughs": sorted(boroughs, key=lambda a: (a.rank is None, a.rank or 0, a.name)),
-                "london": bool(boroughs) and all(a.code in grid for a in boroughs),
-            },
-        )
+        for a in boroughs
+    ]
 
 
 def _cell(value: object) -> object:

@@ -1,12 +1,18 @@
 """What every page shares: templates, the signed-in viewer, role checks, and error pages.
 
+A page route declares itself with a :class:`PageRequirement` dependency (the roles that may
+read it once signed in): the gate lets it through without a Bearer key, and the page runs
+the check where it always did, first thing in its body (:meth:`PageGuard.signed_in`), so that
+a request the route cannot even parse is answered as such before anyone is asked to sign in.
+
 Pages answer errors as pages (never JSON): :class:`PageError` carries what went wrong and
 what to do, and :func:`install_page_errors` makes the app's error handlers render them for
-page paths (:func:`serving.gate.is_page`) while the API keeps its problem+json.
+page routes (:func:`serving.access.is_page`) while the API keeps its problem+json.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Awaitable, Callable
@@ -20,7 +26,8 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
-from serving.gate import PAGE_KEY, RateLimiter, is_page
+from serving.access import Access, Requirement, is_page
+from serving.gate import PAGE_KEY, RateLimiter
 from serving.keys import ApiKey
 from serving.pages.session import CSRF_FIELD, PageSession, SessionCodec
 from serving.problems import ProblemError
@@ -28,8 +35,11 @@ from serving.problems import ProblemError
 __all__ = [
     "SECURITY_HEADERS",
     "PageError",
+    "PageGuard",
+    "PageRequirement",
     "Pages",
     "SignInNeeded",
+    "Viewer",
     "install_page_errors",
 ]
 
@@ -219,86 +229,128 @@ class Pages:
         )
 
 
+@dataclass(frozen=True)
+class PageGuard:
+    """A page request with the checks its route declares, run when the page asks for them."""
+
+    pages: Pages
+    request: Request
+    roles: tuple[str, ...]
+
+    def viewer(self) -> Viewer:
+        """The request's session; no sign-in required (the sign-in pages)."""
+        return self.pages.viewer(self.request)
+
+    def signed_in(self) -> Viewer:
+        """The viewer, signed in with one of the route's roles (:meth:`Pages.signed_in`)."""
+        return self.pages.signed_in(self.request, *self.roles)
+
+
+class PageRequirement(Requirement):
+    """A web page, read on a session cookie; once signed in, by ``roles`` (any if none)."""
+
+    def __init__(self, *roles: str) -> None:
+        self.access = Access("page", roles)
+
+    async def __call__(self, request: Request) -> PageGuard:
+        """The page's guard: the app's pages and the route's roles; checks nothing yet."""
+        pages: Pages = request.app.state.pages
+        return PageGuard(pages, request, self.access.roles)
+
+
+Handler = Callable[[Request, Exception], Awaitable[Response]]
+
+
 def install_page_errors(app: FastAPI, pages: Pages) -> None:
     """Render errors on page paths as pages; leave the API's problem+json handlers as they are."""
-    Handler = Callable[[Request, Exception], Awaitable[Response]]
-
-    def wrap(kind: type[Exception] | int, page: Handler) -> None:
+    app.add_exception_handler(PageError, functools.partial(_on_page_error, pages))
+    app.add_exception_handler(SignInNeeded, functools.partial(_on_sign_in, pages))
+    for kind, page in (
+        (ProblemError, _on_problem),
+        (RequestValidationError, _on_validation),
+        (StarletteHTTPException, _on_http),
+    ):
         api = cast("Handler | None", app.exception_handlers.get(kind))
+        app.add_exception_handler(kind, functools.partial(_page_or_api, pages, page, api))
+    crash = cast("Handler | None", app.exception_handlers.get(Exception))
+    app.add_exception_handler(Exception, functools.partial(_on_any, pages, crash))
 
-        async def handler(request: Request, exc: Exception) -> Response:
-            if is_page(request.url.path) or api is None:
-                return await page(request, exc)
-            return await api(request, exc)
 
-        app.add_exception_handler(kind, handler)
+async def _page_or_api(
+    pages: Pages,
+    page: Callable[[Pages, Request, Exception], Awaitable[Response]],
+    api: Handler | None,
+    request: Request,
+    exc: Exception,
+) -> Response:
+    """A page route's error as a page; the API's with the API's handler (if it has one)."""
+    if is_page(request.scope) or api is None:
+        return await page(pages, request, exc)
+    return await api(request, exc)
 
-    async def on_page_error(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, PageError)
-        return pages.error(request, exc.status, exc.what, exc.do)
 
-    async def on_sign_in(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SignInNeeded)
-        return pages.redirect(request, "/signin?next=" + quote(exc.back, safe="/"))
+async def _on_page_error(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, PageError)
+    return pages.error(request, exc.status, exc.what, exc.do)
 
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ProblemError)
+
+async def _on_sign_in(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, SignInNeeded)
+    return pages.redirect(request, "/signin?next=" + quote(exc.back, safe="/"))
+
+
+async def _on_problem(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ProblemError)
+    return pages.error(
+        request,
+        exc.status,
+        exc.detail,
+        "Check the address, or go back and choose from the page's lists.",
+    )
+
+
+async def _on_validation(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    names = sorted({str(e.get("loc", ("", "?"))[-1]) for e in exc.errors()})
+    return pages.error(
+        request,
+        400,
+        f"The value of {', '.join(names)} in the address is not one this page accepts.",
+        "Go back and choose from the page's lists instead of editing the address.",
+    )
+
+
+async def _on_http(pages: Pages, request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
         return pages.error(
             request,
-            exc.status,
-            exc.detail,
-            "Check the address, or go back and choose from the page's lists.",
+            404,
+            f"There is no page at {request.url.path}.",
+            "Use the links at the top of the page: planners start at /planner, the "
+            "board at /board.",
         )
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        names = sorted({str(e.get("loc", ("", "?"))[-1]) for e in exc.errors()})
+    if exc.status_code == 405:
         return pages.error(
             request,
-            400,
-            f"The value of {', '.join(names)} in the address is not one this page accepts.",
-            "Go back and choose from the page's lists instead of editing the address.",
+            405,
+            f"{request.method} is not allowed on {request.url.path}.",
+            "Use the page's own links and forms.",
         )
+    return pages.error(request, exc.status_code, str(exc.detail), "Go back and try again.")
 
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
-        if exc.status_code == 404:
-            return pages.error(
-                request,
-                404,
-                f"There is no page at {request.url.path}.",
-                "Use the links at the top of the page: planners start at /planner, the "
-                "board at /board.",
-            )
-        if exc.status_code == 405:
-            return pages.error(
-                request,
-                405,
-                f"{request.method} is not allowed on {request.url.path}.",
-                "Use the page's own links and forms.",
-            )
-        return pages.error(request, exc.status_code, str(exc.detail), "Go back and try again.")
 
-    async def on_crash(request: Request, exc: Exception) -> Response:
+async def _on_any(
+    pages: Pages, crash: Handler | None, request: Request, exc: Exception
+) -> Response:
+    """Any other failure: on a page, logged by the API's handler, then an error page."""
+    if is_page(request.scope) or crash is None:
+        if crash is not None:
+            await crash(request, exc)  # logs it (type and path only)
         return pages.error(
             request,
             500,
             "The server failed to answer this page; the failure has been logged.",
             "Try again in a moment; if it happens again, tell the operator the time it did.",
         )
-
-    app.add_exception_handler(PageError, on_page_error)
-    app.add_exception_handler(SignInNeeded, on_sign_in)
-    wrap(ProblemError, on_problem)
-    wrap(RequestValidationError, on_validation)
-    wrap(StarletteHTTPException, on_http)
-    crash = cast("Handler | None", app.exception_handlers.get(Exception))
-
-    async def on_any(request: Request, exc: Exception) -> Response:
-        if is_page(request.url.path) or crash is None:
-            if crash is not None:
-                await crash(request, exc)  # logs it (type and path only)
-            return await on_crash(request, exc)
-        return await crash(request, exc)
-
-    app.add_exception_handler(Exception, on_any)
+    return await crash(request, exc)
