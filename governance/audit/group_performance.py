@@ -28,18 +28,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from governance.audit.arithmetic import divide, float_or_none
 from governance.audit.fairness import INTERSECTION_SEPARATOR, MIN_POSITIVES, NOT_RECORDED
+from governance.audit.figures import new_figure, save_png
 from governance.contracts.errors import VruError
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "GroupPerformanceError",
@@ -330,10 +328,10 @@ def threshold_sweep(
         sel = np.cumsum(selected, axis=1)[:, back].astype(np.float64)
         tp = np.rint(np.cumsum(hits, axis=1)[:, back])
         rates = {
-            "selection_rate": _divide(sel, count[:, None]),
-            "tpr": _divide(tp, positives[:, None]),
-            "fpr": _divide(sel - tp, (count - positives)[:, None]),
-            "precision": _divide(tp, sel),
+            "selection_rate": divide(sel, count[:, None]),
+            "tpr": divide(tp, positives[:, None]),
+            "fpr": divide(sel - tp, (count - positives)[:, None]),
+            "precision": divide(tp, sel),
         }
         result[dimension] = {
             "fractions": list(chosen),
@@ -365,7 +363,7 @@ def _sweep_entry(
         "too_small": _is_too_small(count, positives, min_group_size),
         "withheld": withheld,
         **{
-            rate: [None if withheld else _plain(v) for v in values]
+            rate: [None if withheld else float_or_none(v) for v in values]
             for rate, values in rates.items()
         },
     }
@@ -426,21 +424,6 @@ def _is_too_small(count: int, positives: int, min_group_size: int) -> bool:
     return count < min_group_size or positives < MIN_POSITIVES
 
 
-def _divide(numerator: ArrayLike, denominator: ArrayLike) -> FloatArray:
-    """Elementwise ratio, NaN where the denominator is zero (and no warning)."""
-    num = np.asarray(numerator, dtype=np.float64)
-    den = np.asarray(denominator, dtype=np.float64)
-    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
-
-
-def _plain(value: Any) -> float | None:
-    """A numpy number as a plain float, NaN as None."""
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
 # --------------------------------------------------------------------------------------------
 # figures
 
@@ -470,7 +453,7 @@ def calibration_png(
         If `calibration_result` is not such an output or has no `dimension`.
     """
     members = _dimension(calibration_result, "by", dimension, "calibration_by_group")
-    fig, ax = _figure()
+    fig, ax = new_figure(width=6.4, height=4.4)
     top = 0.0
     skipped = 0
     for name, entry in members.items():
@@ -487,7 +470,7 @@ def calibration_png(
     ax.set_ylabel("observed rate")
     ax.set_title(f"Calibration by {dimension}{_skipped_note(skipped)}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def thresholds_png(sweep_result: Mapping[str, Any], dimension: str, path: Path | str) -> Path:
@@ -519,7 +502,7 @@ def thresholds_png(sweep_result: Mapping[str, Any], dimension: str, path: Path |
         )
     order = np.argsort(np.asarray(entry["fractions"], dtype=np.float64), kind="stable")
     percent = [100.0 * entry["fractions"][i] for i in order]
-    fig, ax = _figure()
+    fig, ax = new_figure(width=6.4, height=4.4)
     skipped = 0
     for name, rates in entry["groups"].items():
         if rates["too_small"]:
@@ -533,7 +516,7 @@ def thresholds_png(sweep_result: Mapping[str, Any], dimension: str, path: Path |
     ax.set_ylabel("true positive rate (solid), false positive rate (dashed)")
     ax.set_title(f"Error rates by {dimension}{_skipped_note(skipped)}", fontsize=10)
     ax.legend(fontsize=6, ncol=2, loc="upper left")
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def _dimension(result: Mapping[str, Any], key: str | None, dimension: str, function: str) -> Any:
@@ -550,19 +533,3 @@ def _skipped_note(skipped: int) -> str:
     if not skipped:
         return ""
     return f"\n({skipped} group{'s' if skipped > 1 else ''} too small to judge, not drawn)"
-
-
-def _figure() -> tuple[Figure, Axes]:
-    """A figure on the Agg canvas, outside pyplot (no display, no global figure list)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def _save(fig: Figure, path: Path | str) -> Path:
-    target = Path(path)
-    fig.savefig(target, format="png", dpi=110)
-    return target

@@ -29,13 +29,12 @@ from numpy.typing import NDArray
 
 from governance.audit.drift import compare_figures, drift_level, psi_against, reference_bins
 from governance.audit.explain import (
-    beeswarm_png,
     check_against_shap,
-    dependence_png,
     global_importance,
     group_contributions,
     shap_values,
 )
+from governance.audit.explain_plots import beeswarm_png, dependence_png
 from governance.audit.fairness import audit_scored_table
 from governance.audit.gates import evaluate_gates
 from governance.audit.group_performance import (
@@ -50,7 +49,7 @@ from governance.audit.proxy import proxy_strength
 from governance.audit.report import render_report, report_sha256
 from governance.board.registry import ModelVersionInfo
 from governance.board.verdict import embed_verdict
-from governance.contracts.errors import VruError
+from governance.contracts.errors import AuditInputError
 from governance.contracts.settings import GovernanceConfig
 
 __all__ = [
@@ -81,10 +80,6 @@ HEADLINE = (
 _NO_CHAMPION = "No version is champion yet: there is no approved model to compare with."
 _MISSING_COLUMNS = "the {split} rows lack column(s) {missing} that the audit needs"
 _NO_ROWS = "the {split} split has no rows with a complete label; nothing to audit"
-
-
-class AuditInputError(VruError, ValueError):
-    """What the model audit was given cannot be audited (missing columns, no rows)."""
 
 
 @dataclass(frozen=True)
