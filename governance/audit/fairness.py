@@ -607,18 +607,8 @@ def audit_scored_table(
     }
 
     by, summary = _audit(y, chosen, s, groups, min_group_size, n_boot, seed)
-    everyone = pd.DataFrame({"overall": np.full(len(frame), "everyone", dtype=object)})
-    overall_by, _ = _audit(y, chosen, s, everyone, min_group_size, n_boot, seed)
-    overall = {
-        key: value
-        for key, value in overall_by["overall"]["everyone"].items()
-        if key not in ("difference", "ratio")
-    }
-    for members in by.values():
-        for group in members.values():
-            group["withheld"] = group["count"] < withhold_below
-            if group["withheld"]:
-                _withhold(group)
+    overall = _overall(y, chosen, s, min_group_size, n_boot, seed)
+    _mark_withheld(by, withhold_below)
     return {
         "rows": len(frame),
         "operating_point": operating_point,
@@ -657,6 +647,28 @@ def _audit(
             "demographic_parity_difference": found["demographic_parity_difference"],
         }
     return by, summary
+
+
+def _overall(
+    y: BoolArray, chosen: BoolArray, scores: FloatArray, min_group_size: int, n_boot: int, seed: int
+) -> Json:
+    """Every row as one group: its figures and intervals, without gaps to a reference."""
+    everyone = pd.DataFrame({"overall": np.full(len(y), "everyone", dtype=object)})
+    overall_by, _ = _audit(y, chosen, scores, everyone, min_group_size, n_boot, seed)
+    return {
+        key: value
+        for key, value in overall_by["overall"]["everyone"].items()
+        if key not in ("difference", "ratio")
+    }
+
+
+def _mark_withheld(by: dict[str, Json], withhold_below: int) -> None:
+    """Flag every group below `withhold_below` rows ``withheld`` and blank its figures."""
+    for members in by.values():
+        for group in members.values():
+            group["withheld"] = group["count"] < withhold_below
+            if group["withheld"]:
+                _withhold(group)
 
 
 def _withhold(group: Json) -> None:

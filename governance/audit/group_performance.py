@@ -304,35 +304,11 @@ def threshold_sweep(
     y, s = _check_rows(y_true, scores, groups)
     _check_whole(min_group_size, 0, _BAD_MIN_SIZE)
     chosen = _check_fractions(fractions)
-    n = len(s)
-    cutoffs = np.array([math.floor(f * n + 0.5) for f in chosen], dtype=np.int64)
-    order = np.argsort(cutoffs, kind="stable")
-    ascending = cutoffs[order]
-    position = np.empty(n, dtype=np.int64)
-    position[np.argsort(-s, kind="stable")] = np.arange(n)
-    # the row at rank p is selected at cutoff k iff p < k: from sorted cutoff number `first` on
-    first = np.searchsorted(ascending, position, side="right")
-    width = len(ascending) + 1
+    first, back = _selection_steps(s, chosen)
     positive = y.astype(np.float64)
-    back = np.empty(len(order), dtype=np.int64)  # sorted cutoff number of each given fraction
-    back[order] = np.arange(len(order))
-
     result: Json = {}
     for dimension, (codes, names) in group_codes(groups).items():
-        cell = codes * width + first
-        size = len(names) * width
-        selected = np.bincount(cell, minlength=size).reshape(len(names), width)
-        hits = np.bincount(cell, weights=positive, minlength=size).reshape(len(names), width)
-        count = selected.sum(axis=1)
-        positives = np.rint(hits.sum(axis=1)).astype(np.int64)
-        sel = np.cumsum(selected, axis=1)[:, back].astype(np.float64)
-        tp = np.rint(np.cumsum(hits, axis=1)[:, back])
-        rates = {
-            "selection_rate": divide(sel, count[:, None]),
-            "tpr": divide(tp, positives[:, None]),
-            "fpr": divide(sel - tp, (count - positives)[:, None]),
-            "precision": divide(tp, sel),
-        }
+        count, positives, rates = _cumulative_rates(codes, len(names), first, back, positive)
         result[dimension] = {
             "fractions": list(chosen),
             "groups": {
@@ -347,6 +323,49 @@ def threshold_sweep(
             },
         }
     return result
+
+
+def _selection_steps(
+    s: FloatArray, chosen: list[float]
+) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
+    """From which sorted cutoff on each row is selected, and each fraction's sorted number."""
+    n = len(s)
+    cutoffs = np.array([math.floor(f * n + 0.5) for f in chosen], dtype=np.int64)
+    order = np.argsort(cutoffs, kind="stable")
+    ascending = cutoffs[order]
+    position = np.empty(n, dtype=np.int64)
+    position[np.argsort(-s, kind="stable")] = np.arange(n)
+    # the row at rank p is selected at cutoff k iff p < k: from sorted cutoff number `first` on
+    first = np.searchsorted(ascending, position, side="right")
+    back = np.empty(len(order), dtype=np.int64)  # sorted cutoff number of each given fraction
+    back[order] = np.arange(len(order))
+    return first, back
+
+
+def _cumulative_rates(
+    codes: NDArray[np.intp],
+    groups: int,
+    first: NDArray[np.intp],
+    back: NDArray[np.int64],
+    positive: FloatArray,
+) -> tuple[IntArray, IntArray, dict[str, FloatArray]]:
+    """Each group's rows, positives and rates at every fraction, from one bincount each."""
+    width = len(back) + 1
+    cell = codes * width + first
+    size = groups * width
+    selected = np.bincount(cell, minlength=size).reshape(groups, width)
+    hits = np.bincount(cell, weights=positive, minlength=size).reshape(groups, width)
+    count = selected.sum(axis=1)
+    positives = np.rint(hits.sum(axis=1)).astype(np.int64)
+    sel = np.cumsum(selected, axis=1)[:, back].astype(np.float64)
+    tp = np.rint(np.cumsum(hits, axis=1)[:, back])
+    rates = {
+        "selection_rate": divide(sel, count[:, None]),
+        "tpr": divide(tp, positives[:, None]),
+        "fpr": divide(sel - tp, (count - positives)[:, None]),
+        "precision": divide(tp, sel),
+    }
+    return count, positives, rates
 
 
 def _sweep_entry(

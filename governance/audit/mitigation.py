@@ -186,23 +186,8 @@ def compare_mitigations(
         columns differ), or `top_fraction`, `seed` or `config` is not valid.
     """
     start = time.perf_counter()
-    if not isinstance(config, BaseModel):
-        raise MitigationError(_NOT_CONFIG.format(type(config).__name__))
-    if isinstance(top_fraction, bool) or not (
-        isinstance(top_fraction, int | float) and math.isfinite(top_fraction)
-    ):
-        raise MitigationError(_BAD_FRACTION.format(top_fraction))
-    if not 0 < top_fraction <= 1:
-        raise MitigationError(_BAD_FRACTION.format(top_fraction))
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise MitigationError(_BAD_SEED.format(seed))
-    _check(fit, "fit")
-    _check(evaluate, "evaluate")
-    columns = list(fit.x.columns)
-    missing = [str(c) for c in columns if c not in evaluate.x.columns]
-    extra = [str(c) for c in evaluate.x.columns if c not in fit.x.columns]
-    if missing or extra:
-        raise MitigationError(_COLUMNS.format(missing=missing, extra=extra))
+    _check_options(config, top_fraction, seed)
+    columns = _shared_columns(fit, evaluate)
 
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
@@ -210,18 +195,7 @@ def compare_mitigations(
     train = _sample(fit, columns, top_fraction, config.max_rows, fit_stream)
     test = _sample(evaluate, columns, top_fraction, config.max_rows, evaluate_stream)
     constraint = _ConstraintGroups.from_fit(train)
-    fit_groups, test_groups = constraint.label(train.groups), constraint.label(test.groups)
-    threshold = _best_threshold(train.y, train.scores, config.objective)
-    decisions: dict[str, Callable[[], IntArray]] = {
-        UNMITIGATED_TOP: lambda: test.top,
-        UNMITIGATED_BEST: lambda: np.asarray(test.scores >= threshold, dtype=np.int64),
-        THRESHOLD_OPTIMIZER: lambda: _threshold_optimizer(
-            train, test, fit_groups, test_groups, config, seed
-        ),
-        EXPONENTIATED_GRADIENT: lambda: _exponentiated_gradient(
-            train, test, fit_groups, config, seed
-        ),
-    }
+    decisions = _decisions(train, test, constraint, config, seed)
     descriptions = _descriptions(config, top_fraction)
     # One BLAS thread: the many small regressions of ExponentiatedGradient run ten times
     # faster on one thread than on two contended ones (and the result is the same).
@@ -229,11 +203,7 @@ def compare_mitigations(
         rows = [
             _row(method, descriptions[method], test, decide) for method, decide in decisions.items()
         ]
-    for row in rows:
-        for group in (row.get("by_group") or {}).values():
-            group["withheld"] = group["count"] < withhold_below
-            if group["withheld"]:
-                group.update(selection_rate=None, tpr=None, fpr=None)
+    _mark_withheld(rows, withhold_below)
     return {
         "available": True,
         "constraint": config.constraint,
@@ -247,6 +217,63 @@ def compare_mitigations(
         "rows": rows,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _decisions(
+    train: _Split,
+    test: _Split,
+    constraint: _ConstraintGroups,
+    config: MitigationConfig,
+    seed: int,
+) -> dict[str, Callable[[], IntArray]]:
+    """Each method's decision on `test`, fitted on `train` when it is called."""
+    fit_groups, test_groups = constraint.label(train.groups), constraint.label(test.groups)
+    threshold = _best_threshold(train.y, train.scores, config.objective)
+    return {
+        UNMITIGATED_TOP: lambda: test.top,
+        UNMITIGATED_BEST: lambda: np.asarray(test.scores >= threshold, dtype=np.int64),
+        THRESHOLD_OPTIMIZER: lambda: _threshold_optimizer(
+            train, test, fit_groups, test_groups, config, seed
+        ),
+        EXPONENTIATED_GRADIENT: lambda: _exponentiated_gradient(
+            train, test, fit_groups, config, seed
+        ),
+    }
+
+
+def _check_options(config: MitigationConfig, top_fraction: float, seed: int) -> None:
+    """Refuse a config that is not a MitigationConfig, a fraction outside (0, 1], a bad seed."""
+    if not isinstance(config, BaseModel):
+        raise MitigationError(_NOT_CONFIG.format(type(config).__name__))
+    if isinstance(top_fraction, bool) or not (
+        isinstance(top_fraction, int | float) and math.isfinite(top_fraction)
+    ):
+        raise MitigationError(_BAD_FRACTION.format(top_fraction))
+    if not 0 < top_fraction <= 1:
+        raise MitigationError(_BAD_FRACTION.format(top_fraction))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise MitigationError(_BAD_SEED.format(seed))
+
+
+def _shared_columns(fit: MitigationData, evaluate: MitigationData) -> list[str]:
+    """Check both splits; the fit split's columns, refused unless the other has exactly these."""
+    _check(fit, "fit")
+    _check(evaluate, "evaluate")
+    columns = list(fit.x.columns)
+    missing = [str(c) for c in columns if c not in evaluate.x.columns]
+    extra = [str(c) for c in evaluate.x.columns if c not in fit.x.columns]
+    if missing or extra:
+        raise MitigationError(_COLUMNS.format(missing=missing, extra=extra))
+    return columns
+
+
+def _mark_withheld(rows: list[Json], withhold_below: int) -> None:
+    """Flag each method's groups below `withhold_below` rows ``withheld``; blank their rates."""
+    for row in rows:
+        for group in (row.get("by_group") or {}).values():
+            group["withheld"] = group["count"] < withhold_below
+            if group["withheld"]:
+                group.update(selection_rate=None, tpr=None, fpr=None)
 
 
 def _descriptions(config: MitigationConfig, top_fraction: float) -> dict[str, str]:
