@@ -18,7 +18,8 @@ candidate's. Three functions compare them:
 :func:`champion_drift` assembles the audit's drift section from the champion's own audit
 (an :class:`~governance.contracts.audit_document.AuditDocument`, :class:`ChampionAudit`).
 
-Everything returned is aggregates only and ready for :func:`json.dumps`.
+Everything returned is aggregates only: plain values ready for :func:`json.dumps`, or for
+:func:`champion_drift` a typed section of the document.
 """
 
 from __future__ import annotations

@@ -3,8 +3,14 @@
 :func:`run_model_audit` takes what training logged (the model, its run's metrics, its splits
 and feature definitions), the test and validation rows it is judged on, and optional
 evaluation sections (ground truth, linkage quality) computed by the caller, and returns
-``audit.json`` (every number, aggregates only), the figures, and the self-contained HTML
-report with its SHA-256. Nothing here writes files or talks to MLflow: the CLI does that.
+``audit.json`` as an :class:`~governance.contracts.audit_document.AuditDocument` (every
+number, aggregates only), the figures, and the self-contained HTML report with its SHA-256.
+Nothing here writes files or talks to MLflow: the CLI does that.
+
+The work is a sequence of named steps, each timed into the document's ``timings``: score,
+fairness, thresholds and calibration, ground truth, mitigations, explanations, drift; then
+the sections are assembled into the document, the model card is filled from it and the
+report rendered.
 
 Each section is a function of arrays that are already in memory, so the rows never leave
 this process; the report and ``audit.json`` hold counts, rates, intervals, means and plots of
