@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from pandas.errors import Pandas4Warning
 from pydantic import BaseModel
 
+from governance.audit.arithmetic import finite_or_none
 from governance.audit.fairness import MIN_POSITIVES, select
 from governance.audit.group_performance import group_codes
 from governance.contracts.errors import VruError
@@ -487,10 +488,10 @@ def _figures(test: _Split, predicted: IntArray) -> Json:
     by_group = {
         str(name): {
             "count": int(rows[i]),
-            "selection_rate": _plain(table["selection_rate"].iloc[i]),
+            "selection_rate": finite_or_none(table["selection_rate"].iloc[i]),
             # Fairlearn reports 0, not "undefined", for a rate with no one in its denominator
-            "tpr": _plain(table["tpr"].iloc[i]) if positives[i] else None,
-            "fpr": _plain(table["fpr"].iloc[i]) if rows[i] > positives[i] else None,
+            "tpr": finite_or_none(table["tpr"].iloc[i]) if positives[i] else None,
+            "fpr": finite_or_none(table["fpr"].iloc[i]) if rows[i] > positives[i] else None,
             "too_small": bool(not judged[i]),
         }
         for i, name in enumerate(table.index)
@@ -498,14 +499,14 @@ def _figures(test: _Split, predicted: IntArray) -> Json:
     spread = dict.fromkeys(("selection_rate", "tpr", "fpr"))
     if np.count_nonzero(judged) >= 2:
         chosen = table.loc[judged]
-        spread = {m: _plain(chosen[m].max() - chosen[m].min()) for m in spread}
+        spread = {m: finite_or_none(chosen[m].max() - chosen[m].min()) for m in spread}
     tpr_gap, fpr_gap = spread["tpr"], spread["fpr"]
     return {
-        "accuracy": _plain(accuracy_score(y, predicted)),
-        "balanced_accuracy": _plain(balanced_accuracy_score(y, predicted)),
-        "selection_rate": _plain(frame.overall["selection_rate"]),
-        "tpr": _plain(frame.overall["tpr"]),
-        "fpr": _plain(frame.overall["fpr"]),
+        "accuracy": finite_or_none(accuracy_score(y, predicted)),
+        "balanced_accuracy": finite_or_none(balanced_accuracy_score(y, predicted)),
+        "selection_rate": finite_or_none(frame.overall["selection_rate"]),
+        "tpr": finite_or_none(frame.overall["tpr"]),
+        "fpr": finite_or_none(frame.overall["fpr"]),
         "equalized_odds_difference": None
         if tpr_gap is None or fpr_gap is None
         else max(tpr_gap, fpr_gap),
@@ -665,9 +666,3 @@ def _best_threshold(y: IntArray, scores: FloatArray, objective: str) -> float:
         value = (tp + (negatives - fp)) / len(t)
     last = np.r_[s[1:] != s[:-1], True]  # a cut can only fall between distinct scores
     return float(s[int(np.argmax(np.where(last, value, -np.inf)))])
-
-
-def _plain(value: Any) -> float | None:
-    """A number as a plain float, NaN as None."""
-    number = float(value)
-    return number if math.isfinite(number) else None
