@@ -15,13 +15,18 @@ candidate's. Three functions compare them:
 - :func:`compare_figures` lays the champion's and the candidate's headline figures (AUC,
   calibration, fairness gaps, ...) side by side.
 
-Everything returned is aggregates only and ready for :func:`json.dumps`.
+:func:`champion_drift` assembles the audit's drift section from the champion's own audit
+(an :class:`~governance.contracts.audit_document.AuditDocument`, :class:`ChampionAudit`).
+
+Everything returned is aggregates only: plain values ready for :func:`json.dumps`, or for
+:func:`champion_drift` a typed section of the document.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from numbers import Real
 from typing import Any, Literal
 
@@ -29,17 +34,34 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from governance.contracts.audit_document import (
+    AuditDocument,
+    ChampionReference,
+    DimensionSummary,
+    DriftLevel,
+    DriftReport,
+    Drivers,
+    ExplainabilityReport,
+    FeatureDrift,
+    FeatureListChange,
+    FigureChange,
+    ScoreDrift,
+)
 from governance.contracts.errors import VruError
 
 __all__ = [
     "EPSILON",
+    "HEADLINE",
     "MODERATE_FROM",
     "SIGNIFICANT_FROM",
+    "ChampionAudit",
     "DriftInputError",
     "DriftLevel",
+    "champion_drift",
     "compare_figures",
     "drift_level",
     "feature_drift",
+    "headline_figures",
     "psi",
     "psi_against",
     "reference_bins",
@@ -47,12 +69,23 @@ __all__ = [
 
 FloatArray = NDArray[np.float64]
 Json = dict[str, Any]
-DriftLevel = Literal["stable", "moderate", "significant"]
 FigureStatus = Literal["shared", "champion_only", "candidate_only"]
 
 EPSILON = 1e-4
 MODERATE_FROM = 0.1
 SIGNIFICANT_FROM = 0.25
+#: The figures compared between champion and candidate, besides each dimension's gaps.
+HEADLINE = (
+    "test_roc_auc",
+    "test_pr_auc",
+    "test_brier",
+    "test_ece",
+    "test_calibration_slope",
+    "test_precision_at_top_k",
+    "test_recall_at_top_k",
+)
+#: How many of each model's most important inputs the section lists.
+TOP_DRIVERS = 10
 
 _BAD_BINS = "'bins' must be an integer of at least 2 (got {0!r})"
 _NOT_ONE_DIMENSIONAL = "'{0}' must be one-dimensional; got shape {1}"
@@ -364,3 +397,91 @@ def _figure(value: float | None, name: str, side: str) -> float | None:
         raise DriftInputError(_NOT_A_FIGURE.format(name=name, side=side, value=value))
     number = float(value)
     return number if math.isfinite(number) else None
+
+
+# -- the audit's drift section ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ChampionAudit:
+    """The approved champion's own audit, for the "what changed" section."""
+
+    version: str
+    report_sha256: str | None
+    audit: AuditDocument
+
+
+def headline_figures(
+    performance: Mapping[str, float | None], summary: Mapping[str, DimensionSummary]
+) -> dict[str, float | None]:
+    """The figures compared: :data:`HEADLINE`, then each dimension's two fairness gaps."""
+    figures: dict[str, float | None] = {k: performance.get(k) for k in HEADLINE}
+    for dimension, gaps in summary.items():
+        figures[f"equalized_odds_difference ({dimension})"] = gaps.equalized_odds_difference
+        figures[f"demographic_parity_difference ({dimension})"] = gaps.demographic_parity_difference
+    return figures
+
+
+def champion_drift(
+    champion: ChampionAudit,
+    x: pd.DataFrame,
+    scores: ArrayLike,
+    *,
+    candidate: Mapping[str, float | None],
+    drivers: Sequence[str],
+) -> DriftReport:
+    """What changed since the champion: input and score drift, figures, drivers, inputs.
+
+    Parameters
+    ----------
+    champion : ChampionAudit
+        The champion's audit; its kept distributions are the reference samples.
+    x : pandas.DataFrame
+        The candidate's inputs on its test split, one column per model input.
+    scores : array-like of float
+        The candidate's scores on the same rows.
+    candidate : mapping of str to float or None
+        The candidate's :func:`headline_figures`.
+    drivers : sequence of str
+        The candidate's inputs, most important first.
+
+    Returns
+    -------
+    DriftReport
+        Features sorted by PSI from largest; the score's PSI if the champion kept its
+        distribution; :func:`compare_figures` of the two sets of figures.
+    """
+    old = champion.audit
+    kept = old.distributions
+    columns = [str(c) for c in x.columns]
+    values = {c: psi_against(kept[c].model_dump(), x[c].to_numpy()) for c in columns if c in kept}
+    score_psi = psi_against(kept["score"].model_dump(), scores) if "score" in kept else None
+    before = old.explainability
+    old_drivers = before.importance if isinstance(before, ExplainabilityReport) else []
+    return DriftReport(
+        available=True,
+        champion=ChampionReference(
+            version=champion.version, approved_report_sha256=champion.report_sha256
+        ),
+        features=[
+            FeatureDrift(feature=c, psi=v, level=drift_level(v))
+            for c, v in sorted(values.items(), key=lambda item: -item[1])
+        ],
+        score=None
+        if score_psi is None
+        else ScoreDrift(psi=score_psi, level=drift_level(score_psi)),
+        figures=[
+            FigureChange.model_validate(row)
+            for row in compare_figures(
+                headline_figures(old.performance, old.fairness.summary), candidate
+            )
+        ],
+        drivers=Drivers(
+            champion=[r.feature for r in old_drivers[:TOP_DRIVERS]],
+            candidate=list(drivers[:TOP_DRIVERS]),
+        ),
+        feature_list=FeatureListChange(
+            added=[c for c in columns if c not in old.model.inputs],
+            removed=[c for c in old.model.inputs if c not in columns],
+        ),
+    )

@@ -37,7 +37,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from governance.contracts.errors import VruError
+from governance.audit.arithmetic import divide, float_or_none
+from governance.contracts.errors import AuditInputError
 
 __all__ = [
     "CELLS",
@@ -91,10 +92,6 @@ _BAD_COUNTS = "'counts' must be the output of group_counts; missing columns {0}"
 _EMPTY_GROUP = "'counts' has groups with n = 0 in dimension {0!r}"
 _BAD_N_BOOT = "'n_boot' must be at least 1 (got {0!r})"
 _BAD_LEVEL = "'level' must be between 0 and 1 (got {0!r})"
-
-
-class AuditInputError(VruError, ValueError):
-    """A scored table, array or option given to the fairness audit is not usable."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,7 +269,7 @@ def group_metrics(
         for i, name in enumerate(names):
             members[name] = {
                 "count": int(table["n"].iloc[i]),
-                **{metric: _plain(rates[metric][i]) for metric in GROUP_METRICS},
+                **{metric: float_or_none(rates[metric][i]) for metric in GROUP_METRICS},
                 "roc_auc": aucs.get(name),
                 "too_small": bool(small[i]),
                 "difference": {m: _difference(rates[m], i, ref) for m in RATES},
@@ -281,10 +278,10 @@ def group_metrics(
         eligible = ~small
         result[dimension] = {
             "reference": None if ref is None else names[ref],
-            "equalized_odds_difference": _plain(
+            "equalized_odds_difference": float_or_none(
                 _equalized_odds(rates["tpr"][None, :], rates["fpr"][None, :], eligible)[0]
             ),
-            "demographic_parity_difference": _plain(
+            "demographic_parity_difference": float_or_none(
                 _spread(rates["selection_rate"][None, :], eligible)[0]
             ),
             "groups": members,
@@ -320,24 +317,15 @@ def _too_small(table: pd.DataFrame, min_group_size: int) -> BoolArray:
     return np.asarray((n < min_group_size) | (positives < MIN_POSITIVES), dtype=np.bool_)
 
 
-def _divide(numerator: ArrayLike, denominator: ArrayLike) -> FloatArray:
-    """Elementwise ratio, NaN where the denominator is zero (and no warning)."""
-    num = np.asarray(numerator, dtype=np.float64)
-    den = np.asarray(denominator, dtype=np.float64)
-    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
-
-
 def _rates(tp: IntArray, fp: IntArray, fn: IntArray, tn: IntArray) -> dict[str, FloatArray]:
     """Every group rate from the confusion cells; works on any (matching) array shape."""
     return {
-        "base_rate": _divide(tp + fn, tp + fp + fn + tn),
-        "selection_rate": _divide(tp + fp, tp + fp + fn + tn),
-        "tpr": _divide(tp, tp + fn),
-        "fpr": _divide(fp, fp + tn),
-        "fnr": _divide(fn, tp + fn),
-        "precision": _divide(tp, tp + fp),
+        "base_rate": divide(tp + fn, tp + fp + fn + tn),
+        "selection_rate": divide(tp + fp, tp + fp + fn + tn),
+        "tpr": divide(tp, tp + fn),
+        "fpr": divide(fp, fp + tn),
+        "fnr": divide(fn, tp + fn),
+        "precision": divide(tp, tp + fp),
     }
 
 
@@ -350,11 +338,11 @@ def _reference(names: list[str], n: IntArray, small: BoolArray) -> int | None:
 
 
 def _difference(values: FloatArray, i: int, ref: int | None) -> float | None:
-    return None if ref is None else _plain(values[i] - values[ref])
+    return None if ref is None else float_or_none(values[i] - values[ref])
 
 
 def _ratio_to(values: FloatArray, i: int, ref: int | None) -> float | None:
-    return None if ref is None else _plain(_divide(values[i], values[ref]).item())
+    return None if ref is None else float_or_none(divide(values[i], values[ref]).item())
 
 
 def _spread(values: FloatArray, eligible: BoolArray) -> FloatArray:
@@ -388,8 +376,10 @@ def _group_auc(
         n = np.bincount(codes, minlength=size).astype(np.float64)
         n1 = np.bincount(codes, weights=y, minlength=size)
         rank_sum = np.bincount(codes, weights=ranks * y, minlength=size)
-        auc = _divide(rank_sum - n1 * (n1 + 1) / 2, n1 * (n - n1))
-        result[dimension] = {str(name): _plain(a) for name, a in zip(names, auc, strict=True)}
+        auc = divide(rank_sum - n1 * (n1 + 1) / 2, n1 * (n - n1))
+        result[dimension] = {
+            str(name): float_or_none(a) for name, a in zip(names, auc, strict=True)
+        }
     return result
 
 
@@ -490,7 +480,7 @@ def _quantiles(values: FloatArray, tails: tuple[float, float]) -> FloatArray:
 
 
 def _interval(bounds: FloatArray) -> list[float | None]:
-    return [_plain(bounds[0]), _plain(bounds[1])]
+    return [float_or_none(bounds[0]), float_or_none(bounds[1])]
 
 
 # --------------------------------------------------------------------------------------------
@@ -611,21 +601,14 @@ def audit_scored_table(
     chosen = select(s, threshold=threshold, top_fraction=top_fraction)
     groups = frame[sensitive]
     point = ("threshold", threshold) if threshold is not None else ("top_fraction", top_fraction)
-    operating_point: Json = {point[0]: _plain(point[1]), "selected": int(np.count_nonzero(chosen))}
+    operating_point: Json = {
+        point[0]: float_or_none(point[1]),
+        "selected": int(np.count_nonzero(chosen)),
+    }
 
     by, summary = _audit(y, chosen, s, groups, min_group_size, n_boot, seed)
-    everyone = pd.DataFrame({"overall": np.full(len(frame), "everyone", dtype=object)})
-    overall_by, _ = _audit(y, chosen, s, everyone, min_group_size, n_boot, seed)
-    overall = {
-        key: value
-        for key, value in overall_by["overall"]["everyone"].items()
-        if key not in ("difference", "ratio")
-    }
-    for members in by.values():
-        for group in members.values():
-            group["withheld"] = group["count"] < withhold_below
-            if group["withheld"]:
-                _withhold(group)
+    overall = _overall(y, chosen, s, min_group_size, n_boot, seed)
+    _mark_withheld(by, withhold_below)
     return {
         "rows": len(frame),
         "operating_point": operating_point,
@@ -666,6 +649,28 @@ def _audit(
     return by, summary
 
 
+def _overall(
+    y: BoolArray, chosen: BoolArray, scores: FloatArray, min_group_size: int, n_boot: int, seed: int
+) -> Json:
+    """Every row as one group: its figures and intervals, without gaps to a reference."""
+    everyone = pd.DataFrame({"overall": np.full(len(y), "everyone", dtype=object)})
+    overall_by, _ = _audit(y, chosen, scores, everyone, min_group_size, n_boot, seed)
+    return {
+        key: value
+        for key, value in overall_by["overall"]["everyone"].items()
+        if key not in ("difference", "ratio")
+    }
+
+
+def _mark_withheld(by: dict[str, Json], withhold_below: int) -> None:
+    """Flag every group below `withhold_below` rows ``withheld`` and blank its figures."""
+    for members in by.values():
+        for group in members.values():
+            group["withheld"] = group["count"] < withhold_below
+            if group["withheld"]:
+                _withhold(group)
+
+
 def _withhold(group: Json) -> None:
     """Blank every figure of a group but its count and flags, in place."""
     for metric in (*GROUP_METRICS, "roc_auc"):
@@ -703,9 +708,3 @@ def _check_table(frame: pd.DataFrame, *, label: str, score: str, sensitive: list
     bad = int(np.count_nonzero(~np.isfinite(values)))
     if bad:
         raise AuditInputError(_NOT_FINITE_SCORE.format(score, bad, len(frame)))
-
-
-def _plain(value: Any) -> float | None:
-    """A numpy number as a plain float, NaN as None."""
-    number = float(value)
-    return None if math.isnan(number) else number

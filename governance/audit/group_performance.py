@@ -28,18 +28,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from governance.audit.arithmetic import divide, float_or_none
 from governance.audit.fairness import INTERSECTION_SEPARATOR, MIN_POSITIVES, NOT_RECORDED
+from governance.audit.figures import new_figure, save_png
 from governance.contracts.errors import VruError
-
-if TYPE_CHECKING:
-    from matplotlib.axes import Axes
-    from matplotlib.figure import Figure
 
 __all__ = [
     "GroupPerformanceError",
@@ -306,35 +304,11 @@ def threshold_sweep(
     y, s = _check_rows(y_true, scores, groups)
     _check_whole(min_group_size, 0, _BAD_MIN_SIZE)
     chosen = _check_fractions(fractions)
-    n = len(s)
-    cutoffs = np.array([math.floor(f * n + 0.5) for f in chosen], dtype=np.int64)
-    order = np.argsort(cutoffs, kind="stable")
-    ascending = cutoffs[order]
-    position = np.empty(n, dtype=np.int64)
-    position[np.argsort(-s, kind="stable")] = np.arange(n)
-    # the row at rank p is selected at cutoff k iff p < k: from sorted cutoff number `first` on
-    first = np.searchsorted(ascending, position, side="right")
-    width = len(ascending) + 1
+    first, back = _selection_steps(s, chosen)
     positive = y.astype(np.float64)
-    back = np.empty(len(order), dtype=np.int64)  # sorted cutoff number of each given fraction
-    back[order] = np.arange(len(order))
-
     result: Json = {}
     for dimension, (codes, names) in group_codes(groups).items():
-        cell = codes * width + first
-        size = len(names) * width
-        selected = np.bincount(cell, minlength=size).reshape(len(names), width)
-        hits = np.bincount(cell, weights=positive, minlength=size).reshape(len(names), width)
-        count = selected.sum(axis=1)
-        positives = np.rint(hits.sum(axis=1)).astype(np.int64)
-        sel = np.cumsum(selected, axis=1)[:, back].astype(np.float64)
-        tp = np.rint(np.cumsum(hits, axis=1)[:, back])
-        rates = {
-            "selection_rate": _divide(sel, count[:, None]),
-            "tpr": _divide(tp, positives[:, None]),
-            "fpr": _divide(sel - tp, (count - positives)[:, None]),
-            "precision": _divide(tp, sel),
-        }
+        count, positives, rates = _cumulative_rates(codes, len(names), first, back, positive)
         result[dimension] = {
             "fractions": list(chosen),
             "groups": {
@@ -351,6 +325,49 @@ def threshold_sweep(
     return result
 
 
+def _selection_steps(
+    s: FloatArray, chosen: list[float]
+) -> tuple[NDArray[np.intp], NDArray[np.int64]]:
+    """From which sorted cutoff on each row is selected, and each fraction's sorted number."""
+    n = len(s)
+    cutoffs = np.array([math.floor(f * n + 0.5) for f in chosen], dtype=np.int64)
+    order = np.argsort(cutoffs, kind="stable")
+    ascending = cutoffs[order]
+    position = np.empty(n, dtype=np.int64)
+    position[np.argsort(-s, kind="stable")] = np.arange(n)
+    # the row at rank p is selected at cutoff k iff p < k: from sorted cutoff number `first` on
+    first = np.searchsorted(ascending, position, side="right")
+    back = np.empty(len(order), dtype=np.int64)  # sorted cutoff number of each given fraction
+    back[order] = np.arange(len(order))
+    return first, back
+
+
+def _cumulative_rates(
+    codes: NDArray[np.intp],
+    groups: int,
+    first: NDArray[np.intp],
+    back: NDArray[np.int64],
+    positive: FloatArray,
+) -> tuple[IntArray, IntArray, dict[str, FloatArray]]:
+    """Each group's rows, positives and rates at every fraction, from one bincount each."""
+    width = len(back) + 1
+    cell = codes * width + first
+    size = groups * width
+    selected = np.bincount(cell, minlength=size).reshape(groups, width)
+    hits = np.bincount(cell, weights=positive, minlength=size).reshape(groups, width)
+    count = selected.sum(axis=1)
+    positives = np.rint(hits.sum(axis=1)).astype(np.int64)
+    sel = np.cumsum(selected, axis=1)[:, back].astype(np.float64)
+    tp = np.rint(np.cumsum(hits, axis=1)[:, back])
+    rates = {
+        "selection_rate": divide(sel, count[:, None]),
+        "tpr": divide(tp, positives[:, None]),
+        "fpr": divide(sel - tp, (count - positives)[:, None]),
+        "precision": divide(tp, sel),
+    }
+    return count, positives, rates
+
+
 def _sweep_entry(
     count: int,
     positives: int,
@@ -365,7 +382,7 @@ def _sweep_entry(
         "too_small": _is_too_small(count, positives, min_group_size),
         "withheld": withheld,
         **{
-            rate: [None if withheld else _plain(v) for v in values]
+            rate: [None if withheld else float_or_none(v) for v in values]
             for rate, values in rates.items()
         },
     }
@@ -426,21 +443,6 @@ def _is_too_small(count: int, positives: int, min_group_size: int) -> bool:
     return count < min_group_size or positives < MIN_POSITIVES
 
 
-def _divide(numerator: ArrayLike, denominator: ArrayLike) -> FloatArray:
-    """Elementwise ratio, NaN where the denominator is zero (and no warning)."""
-    num = np.asarray(numerator, dtype=np.float64)
-    den = np.asarray(denominator, dtype=np.float64)
-    out = np.full(np.broadcast_shapes(num.shape, den.shape), np.nan)
-    np.divide(num, den, out=out, where=den != 0)
-    return out
-
-
-def _plain(value: Any) -> float | None:
-    """A numpy number as a plain float, NaN as None."""
-    number = float(value)
-    return None if math.isnan(number) else number
-
-
 # --------------------------------------------------------------------------------------------
 # figures
 
@@ -470,7 +472,7 @@ def calibration_png(
         If `calibration_result` is not such an output or has no `dimension`.
     """
     members = _dimension(calibration_result, "by", dimension, "calibration_by_group")
-    fig, ax = _figure()
+    fig, ax = new_figure(width=6.4, height=4.4)
     top = 0.0
     skipped = 0
     for name, entry in members.items():
@@ -487,7 +489,7 @@ def calibration_png(
     ax.set_ylabel("observed rate")
     ax.set_title(f"Calibration by {dimension}{_skipped_note(skipped)}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left")
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def thresholds_png(sweep_result: Mapping[str, Any], dimension: str, path: Path | str) -> Path:
@@ -519,7 +521,7 @@ def thresholds_png(sweep_result: Mapping[str, Any], dimension: str, path: Path |
         )
     order = np.argsort(np.asarray(entry["fractions"], dtype=np.float64), kind="stable")
     percent = [100.0 * entry["fractions"][i] for i in order]
-    fig, ax = _figure()
+    fig, ax = new_figure(width=6.4, height=4.4)
     skipped = 0
     for name, rates in entry["groups"].items():
         if rates["too_small"]:
@@ -533,7 +535,7 @@ def thresholds_png(sweep_result: Mapping[str, Any], dimension: str, path: Path |
     ax.set_ylabel("true positive rate (solid), false positive rate (dashed)")
     ax.set_title(f"Error rates by {dimension}{_skipped_note(skipped)}", fontsize=10)
     ax.legend(fontsize=6, ncol=2, loc="upper left")
-    return _save(fig, path)
+    return save_png(fig, path, dpi=110)
 
 
 def _dimension(result: Mapping[str, Any], key: str | None, dimension: str, function: str) -> Any:
@@ -550,19 +552,3 @@ def _skipped_note(skipped: int) -> str:
     if not skipped:
         return ""
     return f"\n({skipped} group{'s' if skipped > 1 else ''} too small to judge, not drawn)"
-
-
-def _figure() -> tuple[Figure, Axes]:
-    """A figure on the Agg canvas, outside pyplot (no display, no global figure list)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def _save(fig: Figure, path: Path | str) -> Path:
-    target = Path(path)
-    fig.savefig(target, format="png", dpi=110)
-    return target

@@ -45,6 +45,7 @@ from numpy.typing import NDArray
 from pandas.errors import Pandas4Warning
 from pydantic import BaseModel
 
+from governance.audit.arithmetic import finite_or_none
 from governance.audit.fairness import MIN_POSITIVES, select
 from governance.audit.group_performance import group_codes
 from governance.contracts.errors import VruError
@@ -186,23 +187,8 @@ def compare_mitigations(
         columns differ), or `top_fraction`, `seed` or `config` is not valid.
     """
     start = time.perf_counter()
-    if not isinstance(config, BaseModel):
-        raise MitigationError(_NOT_CONFIG.format(type(config).__name__))
-    if isinstance(top_fraction, bool) or not (
-        isinstance(top_fraction, int | float) and math.isfinite(top_fraction)
-    ):
-        raise MitigationError(_BAD_FRACTION.format(top_fraction))
-    if not 0 < top_fraction <= 1:
-        raise MitigationError(_BAD_FRACTION.format(top_fraction))
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise MitigationError(_BAD_SEED.format(seed))
-    _check(fit, "fit")
-    _check(evaluate, "evaluate")
-    columns = list(fit.x.columns)
-    missing = [str(c) for c in columns if c not in evaluate.x.columns]
-    extra = [str(c) for c in evaluate.x.columns if c not in fit.x.columns]
-    if missing or extra:
-        raise MitigationError(_COLUMNS.format(missing=missing, extra=extra))
+    _check_options(config, top_fraction, seed)
+    columns = _shared_columns(fit, evaluate)
 
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
@@ -210,18 +196,7 @@ def compare_mitigations(
     train = _sample(fit, columns, top_fraction, config.max_rows, fit_stream)
     test = _sample(evaluate, columns, top_fraction, config.max_rows, evaluate_stream)
     constraint = _ConstraintGroups.from_fit(train)
-    fit_groups, test_groups = constraint.label(train.groups), constraint.label(test.groups)
-    threshold = _best_threshold(train.y, train.scores, config.objective)
-    decisions: dict[str, Callable[[], IntArray]] = {
-        UNMITIGATED_TOP: lambda: test.top,
-        UNMITIGATED_BEST: lambda: np.asarray(test.scores >= threshold, dtype=np.int64),
-        THRESHOLD_OPTIMIZER: lambda: _threshold_optimizer(
-            train, test, fit_groups, test_groups, config, seed
-        ),
-        EXPONENTIATED_GRADIENT: lambda: _exponentiated_gradient(
-            train, test, fit_groups, config, seed
-        ),
-    }
+    decisions = _decisions(train, test, constraint, config, seed)
     descriptions = _descriptions(config, top_fraction)
     # One BLAS thread: the many small regressions of ExponentiatedGradient run ten times
     # faster on one thread than on two contended ones (and the result is the same).
@@ -229,11 +204,7 @@ def compare_mitigations(
         rows = [
             _row(method, descriptions[method], test, decide) for method, decide in decisions.items()
         ]
-    for row in rows:
-        for group in (row.get("by_group") or {}).values():
-            group["withheld"] = group["count"] < withhold_below
-            if group["withheld"]:
-                group.update(selection_rate=None, tpr=None, fpr=None)
+    _mark_withheld(rows, withhold_below)
     return {
         "available": True,
         "constraint": config.constraint,
@@ -247,6 +218,63 @@ def compare_mitigations(
         "rows": rows,
         "seconds": round(time.perf_counter() - start, 3),
     }
+
+
+def _decisions(
+    train: _Split,
+    test: _Split,
+    constraint: _ConstraintGroups,
+    config: MitigationConfig,
+    seed: int,
+) -> dict[str, Callable[[], IntArray]]:
+    """Each method's decision on `test`, fitted on `train` when it is called."""
+    fit_groups, test_groups = constraint.label(train.groups), constraint.label(test.groups)
+    threshold = _best_threshold(train.y, train.scores, config.objective)
+    return {
+        UNMITIGATED_TOP: lambda: test.top,
+        UNMITIGATED_BEST: lambda: np.asarray(test.scores >= threshold, dtype=np.int64),
+        THRESHOLD_OPTIMIZER: lambda: _threshold_optimizer(
+            train, test, fit_groups, test_groups, config, seed
+        ),
+        EXPONENTIATED_GRADIENT: lambda: _exponentiated_gradient(
+            train, test, fit_groups, config, seed
+        ),
+    }
+
+
+def _check_options(config: MitigationConfig, top_fraction: float, seed: int) -> None:
+    """Refuse a config that is not a MitigationConfig, a fraction outside (0, 1], a bad seed."""
+    if not isinstance(config, BaseModel):
+        raise MitigationError(_NOT_CONFIG.format(type(config).__name__))
+    if isinstance(top_fraction, bool) or not (
+        isinstance(top_fraction, int | float) and math.isfinite(top_fraction)
+    ):
+        raise MitigationError(_BAD_FRACTION.format(top_fraction))
+    if not 0 < top_fraction <= 1:
+        raise MitigationError(_BAD_FRACTION.format(top_fraction))
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise MitigationError(_BAD_SEED.format(seed))
+
+
+def _shared_columns(fit: MitigationData, evaluate: MitigationData) -> list[str]:
+    """Check both splits; the fit split's columns, refused unless the other has exactly these."""
+    _check(fit, "fit")
+    _check(evaluate, "evaluate")
+    columns = list(fit.x.columns)
+    missing = [str(c) for c in columns if c not in evaluate.x.columns]
+    extra = [str(c) for c in evaluate.x.columns if c not in fit.x.columns]
+    if missing or extra:
+        raise MitigationError(_COLUMNS.format(missing=missing, extra=extra))
+    return columns
+
+
+def _mark_withheld(rows: list[Json], withhold_below: int) -> None:
+    """Flag each method's groups below `withhold_below` rows ``withheld``; blank their rates."""
+    for row in rows:
+        for group in (row.get("by_group") or {}).values():
+            group["withheld"] = group["count"] < withhold_below
+            if group["withheld"]:
+                group.update(selection_rate=None, tpr=None, fpr=None)
 
 
 def _descriptions(config: MitigationConfig, top_fraction: float) -> dict[str, str]:
@@ -460,10 +488,10 @@ def _figures(test: _Split, predicted: IntArray) -> Json:
     by_group = {
         str(name): {
             "count": int(rows[i]),
-            "selection_rate": _plain(table["selection_rate"].iloc[i]),
+            "selection_rate": finite_or_none(table["selection_rate"].iloc[i]),
             # Fairlearn reports 0, not "undefined", for a rate with no one in its denominator
-            "tpr": _plain(table["tpr"].iloc[i]) if positives[i] else None,
-            "fpr": _plain(table["fpr"].iloc[i]) if rows[i] > positives[i] else None,
+            "tpr": finite_or_none(table["tpr"].iloc[i]) if positives[i] else None,
+            "fpr": finite_or_none(table["fpr"].iloc[i]) if rows[i] > positives[i] else None,
             "too_small": bool(not judged[i]),
         }
         for i, name in enumerate(table.index)
@@ -471,14 +499,14 @@ def _figures(test: _Split, predicted: IntArray) -> Json:
     spread = dict.fromkeys(("selection_rate", "tpr", "fpr"))
     if np.count_nonzero(judged) >= 2:
         chosen = table.loc[judged]
-        spread = {m: _plain(chosen[m].max() - chosen[m].min()) for m in spread}
+        spread = {m: finite_or_none(chosen[m].max() - chosen[m].min()) for m in spread}
     tpr_gap, fpr_gap = spread["tpr"], spread["fpr"]
     return {
-        "accuracy": _plain(accuracy_score(y, predicted)),
-        "balanced_accuracy": _plain(balanced_accuracy_score(y, predicted)),
-        "selection_rate": _plain(frame.overall["selection_rate"]),
-        "tpr": _plain(frame.overall["tpr"]),
-        "fpr": _plain(frame.overall["fpr"]),
+        "accuracy": finite_or_none(accuracy_score(y, predicted)),
+        "balanced_accuracy": finite_or_none(balanced_accuracy_score(y, predicted)),
+        "selection_rate": finite_or_none(frame.overall["selection_rate"]),
+        "tpr": finite_or_none(frame.overall["tpr"]),
+        "fpr": finite_or_none(frame.overall["fpr"]),
         "equalized_odds_difference": None
         if tpr_gap is None or fpr_gap is None
         else max(tpr_gap, fpr_gap),
@@ -638,9 +666,3 @@ def _best_threshold(y: IntArray, scores: FloatArray, objective: str) -> float:
         value = (tp + (negatives - fp)) / len(t)
     last = np.r_[s[1:] != s[:-1], True]  # a cut can only fall between distinct scores
     return float(s[int(np.argmax(np.where(last, value, -np.inf)))])
-
-
-def _plain(value: Any) -> float | None:
-    """A number as a plain float, NaN as None."""
-    number = float(value)
-    return number if math.isfinite(number) else None

@@ -3,8 +3,14 @@
 :func:`run_model_audit` takes what training logged (the model, its run's metrics, its splits
 and feature definitions), the test and validation rows it is judged on, and optional
 evaluation sections (ground truth, linkage quality) computed by the caller, and returns
-``audit.json`` (every number, aggregates only), the figures, and the self-contained HTML
-report with its SHA-256. Nothing here writes files or talks to MLflow: the CLI does that.
+``audit.json`` as an :class:`~governance.contracts.audit_document.AuditDocument` (every
+number, aggregates only), the figures, and the self-contained HTML report with its SHA-256.
+Nothing here writes files or talks to MLflow: the CLI does that.
+
+The work is a sequence of named steps, each timed into the document's ``timings``: score,
+fairness, thresholds and calibration, ground truth, mitigations, explanations, drift; then
+the sections are assembled into the document, the model card is filled from it and the
+report rendered.
 
 Each section is a function of arrays that are already in memory, so the rows never leave
 this process; the report and ``audit.json`` hold counts, rates, intervals, means and plots of
@@ -13,10 +19,10 @@ many rows only. The operating point is the model's own (the top k% from its conf
 
 from __future__ import annotations
 
-import json
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,16 +33,21 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from governance.audit.drift import compare_figures, drift_level, psi_against, reference_bins
+from governance.audit.drift import (
+    HEADLINE,
+    ChampionAudit,
+    champion_drift,
+    headline_figures,
+    reference_bins,
+)
 from governance.audit.explain import (
-    beeswarm_png,
     check_against_shap,
-    dependence_png,
     global_importance,
     group_contributions,
     shap_values,
 )
-from governance.audit.fairness import audit_scored_table
+from governance.audit.explain_plots import beeswarm_png, dependence_png
+from governance.audit.fairness import audit_scored_table, select
 from governance.audit.gates import evaluate_gates
 from governance.audit.group_performance import (
     calibration_by_group,
@@ -50,7 +61,33 @@ from governance.audit.proxy import proxy_strength
 from governance.audit.report import render_report, report_sha256
 from governance.board.registry import ModelVersionInfo
 from governance.board.verdict import embed_verdict
-from governance.contracts.errors import VruError
+from governance.contracts.audit_document import (
+    AUDIT_SCHEMA_VERSION,
+    AuditDocument,
+    CalibrationSection,
+    DataSummary,
+    DimensionSummary,
+    DriftSection,
+    ExplainabilityReport,
+    ExplainabilitySection,
+    FairlearnCheck,
+    FairnessSection,
+    FeatureDefinition,
+    FreeFormSection,
+    GateOutcome,
+    GroupContribution,
+    MitigationReport,
+    ModelCard,
+    ModelSummary,
+    OperatingPoint,
+    ProxyStrength,
+    ReferenceBins,
+    ScoredTableAudit,
+    SectionUnavailable,
+    ShapCheck,
+    ThresholdDimension,
+)
+from governance.contracts.errors import AuditInputError
 from governance.contracts.settings import GovernanceConfig
 
 __all__ = [
@@ -65,35 +102,18 @@ __all__ = [
 
 Json = dict[str, Any]
 FloatArray = NDArray[np.float64]
+IntArray = NDArray[np.int64]
 Progress = Callable[[str], None]
 
-AUDIT_SCHEMA_VERSION = 1
 QUINTILE_NAMES = {1: "Q1 most deprived", 2: "Q2", 3: "Q3", 4: "Q4", 5: "Q5 least deprived"}
-HEADLINE = (
-    "test_roc_auc",
-    "test_pr_auc",
-    "test_brier",
-    "test_ece",
-    "test_calibration_slope",
-    "test_precision_at_top_k",
-    "test_recall_at_top_k",
-)
 _NO_CHAMPION = "No version is champion yet: there is no approved model to compare with."
+_NO_TRUTH = "No ground truth was given to this audit."
+_NOT_A_BOOSTER = "The model is not a LightGBM booster."
+_SHAP_METHOD = (
+    "TreeSHAP via LightGBM pred_contrib, per tree (exact; checked against shap.TreeExplainer)"
+)
 _MISSING_COLUMNS = "the {split} rows lack column(s) {missing} that the audit needs"
 _NO_ROWS = "the {split} split has no rows with a complete label; nothing to audit"
-
-
-class AuditInputError(VruError, ValueError):
-    """What the model audit was given cannot be audited (missing columns, no rows)."""
-
-
-@dataclass(frozen=True)
-class ChampionAudit:
-    """The approved champion's own audit, for the "what changed" section."""
-
-    version: str
-    report_sha256: str | None
-    audit: Json
 
 
 @dataclass(frozen=True)
@@ -121,16 +141,16 @@ class ModelAuditInputs:
 
 @dataclass(frozen=True)
 class AuditOutcome:
-    """``audit.json``'s content, the figures, the report and its hash."""
+    """``audit.json``'s document, the figures, the report and its hash."""
 
-    audit: Json
+    audit: AuditDocument
     figures: dict[str, bytes]
     html: str
     sha256: str
 
     def audit_json(self) -> bytes:
         """``audit.json`` as written: sorted keys, UTF-8."""
-        return (json.dumps(self.audit, indent=1, sort_keys=True, default=_plain) + "\n").encode()
+        return self.audit.to_json_bytes()
 
 
 def sensitive_groups(frame: pd.DataFrame, names: Sequence[str]) -> pd.DataFrame:
@@ -153,165 +173,112 @@ def run_model_audit(
     seed: int,
     progress: Progress | None = None,
 ) -> AuditOutcome:
-    """Audit one model version on its test split; see the module docstring."""
-    say = progress or (lambda _step: None)
-    settings, gates = config.audit, config.gates
+    """Audit one model version on its test split; see the module docstring.
+
+    The steps, each timed into ``timings``: score the test and validation rows, fairness at
+    the operating point, thresholds and calibration, ground truth, mitigations,
+    explanations, drift since the champion; then assemble the document, fill the model
+    card from it and render the report.
+    """
+    sensitive = config.audit.sensitive
     columns = list(inputs.model.columns)
-    test = _rows(inputs.test, "test", columns, settings.sensitive)
-    validation = _rows(inputs.validation, "validation", columns, settings.sensitive)
-    timings: dict[str, float] = {}
+    test = _rows(inputs.test, "test", columns, sensitive)
+    validation = _rows(inputs.validation, "validation", columns, sensitive)
+    clock = _Clock(progress or (lambda _step: None))
     figures: dict[str, bytes] = {}
-
-    def timed(name: str) -> Callable[[], None]:
-        start = time.perf_counter()
-        say(name)
-        return lambda: timings.__setitem__(name, round(time.perf_counter() - start, 3))
-
-    done = timed("scoring")
-    x_test = test[columns].astype(float)
-    scores = np.asarray(inputs.model.predict(x_test), dtype=np.float64)
-    val_scores = np.asarray(inputs.model.predict(validation[columns].astype(float)), np.float64)
-    y = test["label"].to_numpy(dtype=np.int64)
-    groups = sensitive_groups(test, settings.sensitive)
-    done()
-
-    done = timed("fairness")
-    scored = groups.assign(label=y, score=scores)
-    fairness = audit_scored_table(
+    with clock("scoring"):
+        scored = _score(inputs.model, test, validation, sensitive)
+    with clock("fairness"):
+        fairness = _fairness(scored, inputs.top_fraction, config, seed)
+    with clock("thresholds and calibration"):
+        thresholds, calibration = _thresholds_and_calibration(scored, config, figures)
+    with clock("ground truth"):
+        truth = _ground_truth(inputs, scored)
+    with clock("mitigations"):
+        mitigations = _mitigations(inputs, scored, config, seed)
+    with clock("explanations"):
+        explainability = _explain(inputs, scored.x_test, scored.groups, config, seed, figures)
+    with clock("drift"):
+        drift = _drift(inputs, scored, fairness, explainability)
+    document = _assemble(
+        inputs,
         scored,
-        label="label",
-        score="score",
-        sensitive=list(settings.sensitive),
-        top_fraction=inputs.top_fraction,
-        min_group_size=gates.min_group_size,
-        n_boot=settings.bootstrap,
-        seed=seed,
-        withhold_below=settings.withhold_below,
+        config,
+        _Sections(fairness, thresholds, calibration, truth, mitigations, explainability, drift),
+        clock.timings,
     )
-    fairness["fairlearn_check"] = _fairlearn_check(fairness, y, scores, groups, inputs.top_fraction)
-    done()
+    clock.say("report")
+    report = embed_verdict(render_report(_as_dict(document), figures), _verdict(document))
+    return AuditOutcome(document, figures, report, report_sha256(report))
 
-    done = timed("thresholds and calibration")
-    sweep = threshold_sweep(
-        y,
-        scores,
-        groups,
-        fractions=list(settings.threshold_fractions),
-        min_group_size=gates.min_group_size,
-        withhold_below=settings.withhold_below,
+
+# -- steps ------------------------------------------------------------------------------------
+
+
+class _Clock:
+    """Says each step's name as it starts and records its seconds, in order."""
+
+    def __init__(self, say: Progress) -> None:
+        self.say = say
+        self.timings: dict[str, float] = {}
+
+    @contextmanager
+    def __call__(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        self.say(name)
+        yield
+        self.timings[name] = round(time.perf_counter() - start, 3)
+
+
+@dataclass(frozen=True)
+class _Scored:
+    """The audited rows and the model's scores on them."""
+
+    test: pd.DataFrame
+    validation: pd.DataFrame
+    columns: list[str]
+    x_test: pd.DataFrame
+    scores: FloatArray
+    val_scores: FloatArray
+    y: IntArray
+    groups: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class _Sections:
+    """The computed sections, before they are assembled into the document."""
+
+    fairness: FairnessSection
+    thresholds: dict[str, ThresholdDimension]
+    calibration: CalibrationSection
+    truth: FreeFormSection
+    mitigations: MitigationReport
+    explainability: ExplainabilitySection
+    drift: DriftSection
+
+
+def _score(
+    model: Any, test: pd.DataFrame, validation: pd.DataFrame, sensitive: Sequence[str]
+) -> _Scored:
+    """Score the checked test and validation rows and take their sensitive columns."""
+    columns = list(model.columns)
+    x_test = test[columns].astype(float)
+    return _Scored(
+        test=test,
+        validation=validation,
+        columns=columns,
+        x_test=x_test,
+        scores=np.asarray(model.predict(x_test), dtype=np.float64),
+        val_scores=np.asarray(model.predict(validation[columns].astype(float)), np.float64),
+        y=test["label"].to_numpy(dtype=np.int64),
+        groups=sensitive_groups(test, sensitive),
     )
-    calibration = calibration_by_group(
-        y, scores, groups, bins=settings.calibration_bins, min_group_size=gates.min_group_size
-    )
-    for dimension in settings.sensitive:
-        figures[f"thresholds_{dimension}.png"] = _png(thresholds_png, sweep, dimension)
-        figures[f"calibration_{dimension}.png"] = _png(calibration_png, calibration, dimension)
-    done()
-
-    done = timed("ground truth")
-    truth = (
-        inputs.truth(test.assign(**{c: groups[c] for c in groups.columns}, score=scores))
-        if inputs.truth is not None
-        else {"available": False, "reason": "No ground truth was given to this audit."}
-    )
-    done()
-
-    done = timed("mitigations")
-    attribute = config.mitigation.attribute
-    mitigations = compare_mitigations(
-        MitigationData(
-            validation[columns].astype(float),
-            validation["label"].to_numpy(dtype=np.int64),
-            val_scores,
-            sensitive_groups(validation, [attribute])[attribute],
-        ),
-        MitigationData(
-            x_test,
-            y,
-            scores,
-            groups[attribute]
-            if attribute in groups
-            else sensitive_groups(test, [attribute])[attribute],
-        ),
-        config.mitigation,
-        top_fraction=inputs.top_fraction,
-        seed=seed,
-        withhold_below=settings.withhold_below,
-    )
-    mitigations["fit_split"] = "validation"
-    mitigations["evaluated_on"] = "test"
-    done()
-
-    done = timed("explanations")
-    explainability = _explain(inputs, x_test, groups, config, seed, figures)
-    done()
-
-    done = timed("drift")
-    drift = _drift(inputs, x_test, scores, fairness, explainability, columns)
-    done()
-
-    performance: dict[str, float | None] = {
-        k: v for k, v in inputs.info.metrics.items() if k.startswith(("test_", "baseline_test_"))
-    }
-    performance["test_roc_auc_recomputed"] = _auc(y, scores)
-    gate_results = evaluate_gates(gates, _gate_figures(performance, fairness, settings.sensitive))
-    audit: Json = {
-        "schema_version": AUDIT_SCHEMA_VERSION,
-        "kind": "model",
-        "created": datetime.now(UTC).isoformat(timespec="seconds"),
-        "model": {
-            "name": inputs.info.name,
-            "version": inputs.info.version,
-            "run_id": inputs.info.run_id,
-            "git_commit": inputs.info.tags.get("git_commit"),
-            "features_sha256": inputs.info.tags.get("features_sha256"),
-            "inputs": columns,
-        },
-        "data": {
-            "test_date": inputs.splits.get("test"),
-            "validation_date": inputs.splits.get("validation"),
-            "train_dates": inputs.splits.get("train"),
-            "rows": len(test),
-            "positives": int(y.sum()),
-            "prevalence": float(y.mean()),
-        },
-        "operating_point": {"top_fraction": inputs.top_fraction, **fairness["operating_point"]},
-        "gates": [g.as_dict() for g in gate_results],
-        "gates_passed": all(g.passed for g in gate_results),
-        "performance": performance,
-        "fairness": fairness,
-        "thresholds": sweep,
-        "calibration": calibration,
-        "ground_truth": truth,
-        "linkage": inputs.linkage,
-        "mitigations": mitigations,
-        "explainability": explainability,
-        "drift": drift,
-        "features": inputs.features,
-        "distributions": {
-            "score": reference_bins(scores),
-            **{c: reference_bins(x_test[c].to_numpy()) for c in columns},
-        },
-        "timings": timings,
-    }
-    audit["model_card"] = build_model_card(inputs.card, audit)
-    say("report")
-    verdict = {
-        "model": inputs.info.name,
-        "version": inputs.info.version,
-        "gates": audit["gates"],
-        "gates_passed": audit["gates_passed"],
-    }
-    report = embed_verdict(render_report(audit, figures), verdict)
-    return AuditOutcome(audit, figures, report, report_sha256(report))
-
-
-# -- sections --------------------------------------------------------------------------------
 
 
 def _rows(
     frame: pd.DataFrame, split: str, columns: list[str], sensitive: Sequence[str]
 ) -> pd.DataFrame:
+    """The rows of one split with a complete label; refuse a split missing a needed column."""
     needed = [*columns, "label", *(s for s in sensitive if s != "deprivation_quintile")]
     if "deprivation_quintile" in sensitive and "deprivation_quintile" not in frame:
         needed.append("deprivation_decile")
@@ -325,9 +292,34 @@ def _rows(
     return frame.reset_index(drop=True)
 
 
-def _fairlearn_check(
-    fairness: Json, y: NDArray[np.int64], scores: FloatArray, groups: pd.DataFrame, top: float
-) -> Json:
+def _fairness(
+    scored: _Scored, top_fraction: float, config: GovernanceConfig, seed: int
+) -> FairnessSection:
+    """The scored-table audit at the operating point, checked against Fairlearn."""
+    table = ScoredTableAudit.model_validate(
+        audit_scored_table(
+            scored.groups.assign(label=scored.y, score=scored.scores),
+            label="label",
+            score="score",
+            sensitive=list(config.audit.sensitive),
+            top_fraction=top_fraction,
+            min_group_size=config.gates.min_group_size,
+            n_boot=config.audit.bootstrap,
+            seed=seed,
+            withhold_below=config.audit.withhold_below,
+        )
+    )
+    return FairnessSection(
+        rows=table.rows,
+        operating_point=table.operating_point,
+        overall=table.overall,
+        by=table.by,
+        summary=table.summary,
+        fairlearn_check=_fairlearn_check(table, scored, top_fraction),
+    )
+
+
+def _fairlearn_check(table: ScoredTableAudit, scored: _Scored, top: float) -> FairlearnCheck:
     """Fairlearn's MetricFrame on each single dimension, against our count-based figures."""
     from fairlearn.metrics import (
         MetricFrame,
@@ -336,31 +328,96 @@ def _fairlearn_check(
         true_positive_rate,
     )
 
-    from governance.audit.fairness import select
-
-    chosen = select(scores, top_fraction=top).astype(int)
+    chosen = select(scored.scores, top_fraction=top).astype(int)
     metrics = {
         "selection_rate": selection_rate,
         "tpr": true_positive_rate,
         "fpr": false_positive_rate,
     }
     worst = 0.0
-    for dimension in groups.columns:
+    for dimension in scored.groups.columns:
         frame = MetricFrame(
             metrics=metrics,
-            y_true=y,
+            y_true=scored.y,
             y_pred=chosen,
-            sensitive_features=groups[dimension].fillna("not recorded").astype(str),
+            sensitive_features=scored.groups[dimension].fillna("not recorded").astype(str),
         )
         for group, row in frame.by_group.iterrows():
-            ours = fairness["by"][dimension].get(str(group))
+            ours = table.by[dimension].get(str(group))
             if ours is None:
                 continue
             for metric in metrics:
-                theirs, mine = float(row[metric]), ours[metric]
+                theirs, mine = float(row[metric]), getattr(ours, metric)
                 if mine is not None and math.isfinite(theirs):
                     worst = max(worst, abs(theirs - mine))
-    return {"method": "fairlearn.metrics.MetricFrame", "max_abs_difference": worst}
+    return FairlearnCheck(method="fairlearn.metrics.MetricFrame", max_abs_difference=worst)
+
+
+def _thresholds_and_calibration(
+    scored: _Scored, config: GovernanceConfig, figures: dict[str, bytes]
+) -> tuple[dict[str, ThresholdDimension], CalibrationSection]:
+    """The threshold sweep and calibration by group, and a figure of each per dimension."""
+    settings, min_size = config.audit, config.gates.min_group_size
+    y, scores, groups = scored.y, scored.scores, scored.groups
+    sweep = threshold_sweep(
+        y,
+        scores,
+        groups,
+        fractions=list(settings.threshold_fractions),
+        min_group_size=min_size,
+        withhold_below=settings.withhold_below,
+    )
+    calibration = calibration_by_group(
+        y, scores, groups, bins=settings.calibration_bins, min_group_size=min_size
+    )
+    for dimension in settings.sensitive:
+        figures[f"thresholds_{dimension}.png"] = _png(thresholds_png, sweep, dimension)
+        figures[f"calibration_{dimension}.png"] = _png(calibration_png, calibration, dimension)
+    return (
+        {d: ThresholdDimension.model_validate(v) for d, v in sweep.items()},
+        CalibrationSection.model_validate(calibration),
+    )
+
+
+def _ground_truth(inputs: ModelAuditInputs, scored: _Scored) -> FreeFormSection:
+    """Evaluation code's ground-truth section, given the test rows with groups and scores."""
+    if inputs.truth is None:
+        return {"available": False, "reason": _NO_TRUTH}
+    groups = scored.groups
+    return inputs.truth(
+        scored.test.assign(**{c: groups[c] for c in groups.columns}, score=scored.scores)
+    )
+
+
+def _mitigations(
+    inputs: ModelAuditInputs, scored: _Scored, config: GovernanceConfig, seed: int
+) -> MitigationReport:
+    """Mitigations fitted on the validation split and compared on the test split."""
+    attribute = config.mitigation.attribute
+    validation = scored.validation
+    result = compare_mitigations(
+        MitigationData(
+            validation[scored.columns].astype(float),
+            validation["label"].to_numpy(dtype=np.int64),
+            scored.val_scores,
+            sensitive_groups(validation, [attribute])[attribute],
+        ),
+        MitigationData(
+            scored.x_test,
+            scored.y,
+            scored.scores,
+            scored.groups[attribute]
+            if attribute in scored.groups
+            else sensitive_groups(scored.test, [attribute])[attribute],
+        ),
+        config.mitigation,
+        top_fraction=inputs.top_fraction,
+        seed=seed,
+        withhold_below=config.audit.withhold_below,
+    )
+    return MitigationReport.model_validate(
+        {**result, "fit_split": "validation", "evaluated_on": "test"}
+    )
 
 
 def _explain(
@@ -370,11 +427,12 @@ def _explain(
     config: GovernanceConfig,
     seed: int,
     figures: dict[str, bytes],
-) -> Json:
+) -> ExplainabilitySection:
+    """SHAP importance overall and by group, its check against shap, plots, proxy strength."""
     settings = config.audit
     booster = getattr(inputs.model, "scorer", None)
     if booster is None or not hasattr(booster, "predict") or not hasattr(booster, "dump_model"):
-        return {"available": False, "reason": "The model is not a LightGBM booster."}
+        return SectionUnavailable(available=False, reason=_NOT_A_BOOSTER)
     start = time.perf_counter()
     values = shap_values(booster, x)
     seconds = time.perf_counter() - start
@@ -392,106 +450,174 @@ def _explain(
         )
         for dimension in groups.columns
     }
-    with TemporaryDirectory() as tmp:
-        figures["shap_beeswarm.png"] = beeswarm_png(
-            values, x, names, Path(tmp) / "b.png", seed=seed
-        ).read_bytes()
-        for row in importance[: settings.dependence_plots]:
-            feature = row["feature"]
-            path = dependence_png(values, x, feature, Path(tmp) / "d.png", seed=seed)
-            figures[f"shap_dependence_{feature}.png"] = path.read_bytes()
+    _shap_figures(values, x, [r["feature"] for r in importance], config, seed, figures)
     proxy = {
         attribute: proxy_strength(x, groups[attribute], seed=seed, max_rows=settings.proxy_max_rows)
         for attribute in ("ethnicity", "sex")
         if attribute in groups
     }
+    return ExplainabilityReport.model_validate(
+        {
+            "available": True,
+            "method": _SHAP_METHOD,
+            "rows": len(x),
+            "seconds": round(seconds, 3),
+            "rows_per_second": len(x) / seconds if seconds > 0 else None,
+            "check": ShapCheck(
+                rows_checked=len(check_rows),
+                max_abs_difference=difference,
+                tolerance=settings.shap_tolerance,
+                passed=difference <= settings.shap_tolerance,
+            ),
+            "importance": importance,
+            "by_group": _contributions(by_group),
+            "proxy": {a: ProxyStrength.model_validate(p) for a, p in proxy.items()},
+        }
+    )
+
+
+def _contributions(by_group: dict[str, dict[str, Json]]) -> dict[str, dict[str, GroupContribution]]:
     return {
-        "available": True,
-        "method": "TreeSHAP via LightGBM pred_contrib, per tree (exact; checked against shap.TreeExplainer)",
-        "rows": len(x),
-        "seconds": round(seconds, 3),
-        "rows_per_second": len(x) / seconds if seconds > 0 else None,
-        "check": {
-            "rows_checked": len(check_rows),
-            "max_abs_difference": difference,
-            "tolerance": settings.shap_tolerance,
-            "passed": difference <= settings.shap_tolerance,
-        },
-        "importance": importance,
-        "by_group": by_group,
-        "proxy": proxy,
+        dimension: {g: GroupContribution.model_validate(c) for g, c in groups.items()}
+        for dimension, groups in by_group.items()
     }
+
+
+def _shap_figures(
+    values: FloatArray,
+    x: pd.DataFrame,
+    ranked: list[str],
+    config: GovernanceConfig,
+    seed: int,
+    figures: dict[str, bytes],
+) -> None:
+    """The beeswarm and a dependence plot of each of the most important inputs."""
+    names = list(x.columns)
+    with TemporaryDirectory() as tmp:
+        figures["shap_beeswarm.png"] = beeswarm_png(
+            values, x, names, Path(tmp) / "b.png", seed=seed
+        ).read_bytes()
+        for feature in ranked[: config.audit.dependence_plots]:
+            path = dependence_png(values, x, feature, Path(tmp) / "d.png", seed=seed)
+            figures[f"shap_dependence_{feature}.png"] = path.read_bytes()
 
 
 def _drift(
     inputs: ModelAuditInputs,
-    x: pd.DataFrame,
-    scores: FloatArray,
-    fairness: Json,
-    explainability: Json,
-    columns: list[str],
-) -> Json:
-    champion = inputs.champion
-    if champion is None:
-        return {"available": False, "reason": _NO_CHAMPION}
-    old = champion.audit
-    kept = old.get("distributions", {})
-    values = {c: psi_against(kept[c], x[c].to_numpy()) for c in columns if c in kept}
-    features = [
-        {"feature": c, "psi": v, "level": drift_level(v)}
-        for c, v in sorted(values.items(), key=lambda item: -item[1])
-    ]
-    score_psi = psi_against(kept["score"], scores) if "score" in kept else None
-    old_inputs = list(old.get("model", {}).get("inputs", []))
-    return {
-        "available": True,
-        "champion": {"version": champion.version, "approved_report_sha256": champion.report_sha256},
-        "features": features,
-        "score": None if score_psi is None else {"psi": score_psi, "level": drift_level(score_psi)},
-        "figures": compare_figures(
-            _headline(old),
-            _headline(
-                {
-                    "performance": {k: inputs.info.metrics.get(k) for k in HEADLINE},
-                    "fairness": fairness,
-                }
-            ),
+    scored: _Scored,
+    fairness: FairnessSection,
+    explainability: ExplainabilitySection,
+) -> DriftSection:
+    """What changed since the champion, or why there is nothing to compare with."""
+    if inputs.champion is None:
+        return SectionUnavailable(available=False, reason=_NO_CHAMPION)
+    importance = (
+        explainability.importance if isinstance(explainability, ExplainabilityReport) else []
+    )
+    return champion_drift(
+        inputs.champion,
+        scored.x_test,
+        scored.scores,
+        candidate=headline_figures(
+            {k: inputs.info.metrics.get(k) for k in HEADLINE}, fairness.summary
         ),
-        "drivers": {
-            "champion": [
-                r["feature"] for r in old.get("explainability", {}).get("importance", [])[:10]
-            ],
-            "candidate": [r["feature"] for r in explainability.get("importance", [])[:10]],
-        },
-        "feature_list": {
-            "added": [c for c in columns if c not in old_inputs],
-            "removed": [c for c in old_inputs if c not in columns],
-        },
+        drivers=[r.feature for r in importance],
+    )
+
+
+# -- the document -----------------------------------------------------------------------------
+
+
+def _assemble(
+    inputs: ModelAuditInputs,
+    scored: _Scored,
+    config: GovernanceConfig,
+    sections: _Sections,
+    timings: dict[str, float],
+) -> AuditDocument:
+    """The document from the sections: model, data, gates, distributions, then the card."""
+    info, y = inputs.info, scored.y
+    performance: dict[str, float | None] = {
+        k: v for k, v in info.metrics.items() if k.startswith(("test_", "baseline_test_"))
+    }
+    performance["test_roc_auc_recomputed"] = _auc(y, scored.scores)
+    gate_figures = _gate_figures(performance, sections.fairness.summary, config.audit.sensitive)
+    gates = [GateOutcome(**g.as_dict()) for g in evaluate_gates(config.gates, gate_figures)]
+    document = AuditDocument(
+        schema_version=AUDIT_SCHEMA_VERSION,
+        kind="model",
+        created=datetime.now(UTC).isoformat(timespec="seconds"),
+        model=ModelSummary(
+            name=info.name,
+            version=info.version,
+            run_id=info.run_id,
+            git_commit=info.tags.get("git_commit"),
+            features_sha256=info.tags.get("features_sha256"),
+            inputs=scored.columns,
+        ),
+        data=DataSummary(
+            test_date=inputs.splits.get("test"),
+            validation_date=inputs.splits.get("validation"),
+            train_dates=inputs.splits.get("train"),
+            rows=len(scored.test),
+            positives=int(y.sum()),
+            prevalence=float(y.mean()),
+        ),
+        operating_point=OperatingPoint(
+            top_fraction=inputs.top_fraction,
+            selected=sections.fairness.operating_point.selected,
+        ),
+        gates=gates,
+        gates_passed=all(g.passed for g in gates),
+        performance=performance,
+        fairness=sections.fairness,
+        thresholds=sections.thresholds,
+        calibration=sections.calibration,
+        ground_truth=sections.truth,
+        linkage=inputs.linkage,
+        mitigations=sections.mitigations,
+        explainability=sections.explainability,
+        drift=sections.drift,
+        features=[FeatureDefinition.model_validate(f) for f in inputs.features],
+        distributions=_distributions(scored),
+        timings=timings,
+    )
+    card = ModelCard.model_validate(build_model_card(inputs.card, _as_dict(document)))
+    return document.model_copy(update={"model_card": card})
+
+
+def _distributions(scored: _Scored) -> dict[str, ReferenceBins]:
+    """The score's and each input's distribution, kept for the next audit's drift check."""
+    samples = {"score": scored.scores, **{c: scored.x_test[c].to_numpy() for c in scored.columns}}
+    return {name: ReferenceBins.model_validate(reference_bins(v)) for name, v in samples.items()}
+
+
+def _as_dict(document: AuditDocument) -> Json:
+    """The document as the dict that ``build_model_card`` and ``render_report`` still read.
+
+    The one place the typed document turns back into a dict; it goes when they read the
+    document itself.
+    """
+    return document.to_dict()
+
+
+def _verdict(document: AuditDocument) -> Json:
+    """What the report embeds for the board's signed verdict."""
+    return {
+        "model": document.model.name,
+        "version": document.model.version,
+        "gates": [g.model_dump() for g in document.gates],
+        "gates_passed": document.gates_passed,
     }
 
 
-def _headline(audit: Mapping[str, Any]) -> dict[str, float | None]:
-    """The figures compared between champion and candidate."""
-    figures: dict[str, float | None] = {k: audit.get("performance", {}).get(k) for k in HEADLINE}
-    for dimension, summary in audit.get("fairness", {}).get("summary", {}).items():
-        figures[f"equalized_odds_difference ({dimension})"] = summary.get(
-            "equalized_odds_difference"
-        )
-        figures[f"demographic_parity_difference ({dimension})"] = summary.get(
-            "demographic_parity_difference"
-        )
-    return figures
-
-
 def _gate_figures(
-    performance: Json, fairness: Json, sensitive: Sequence[str]
+    performance: dict[str, float | None],
+    summary: dict[str, DimensionSummary],
+    sensitive: Sequence[str],
 ) -> dict[str, float | None]:
     """The gate figures: the equalized-odds gap is the worst over the single dimensions."""
-    gaps = [
-        fairness["summary"][d]["equalized_odds_difference"]
-        for d in sensitive
-        if d in fairness["summary"]
-    ]
+    gaps = [summary[d].equalized_odds_difference for d in sensitive if d in summary]
     known = [g for g in gaps if g is not None]
     return {
         "test_roc_auc": performance.get("test_roc_auc"),
@@ -505,15 +631,7 @@ def _png(draw: Callable[[Json, str, Path], Path], result: Json, dimension: str) 
         return draw(result, dimension, Path(tmp) / "figure.png").read_bytes()
 
 
-def _auc(y: NDArray[np.int64], scores: FloatArray) -> float | None:
+def _auc(y: IntArray, scores: FloatArray) -> float | None:
     from sklearn.metrics import roc_auc_score
 
     return float(roc_auc_score(y, scores)) if 0 < y.sum() < len(y) else None
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, tuple):
-        return list(value)
-    return str(value)

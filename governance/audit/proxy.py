@@ -130,17 +130,39 @@ def proxy_strength(
     deterministic, seeded with ``seed``), so the check measures what the inputs reveal with modest
     effort; a bigger model can only find more.
     """
-    _check_integer(seed, "seed", minimum=0)
-    _check_integer(max_rows, "max_rows", minimum=1)
-    _check_integer(cv, "cv", minimum=2)
-    _check_integer(num_threads, "num_threads", minimum=1)
+    _check_options(seed=seed, max_rows=max_rows, cv=cv, num_threads=num_threads)
     inputs = _model_inputs(x)
-    if not isinstance(attribute, pd.Series):
-        raise ProxyInputError(_NOT_SERIES.format(type(attribute).__name__))
-    if len(attribute) != len(inputs):
-        raise ProxyInputError(_BAD_LENGTH.format(len(inputs), len(attribute)))
+    _check_attribute(attribute, len(inputs))
 
     name = None if attribute.name is None else str(attribute.name)
+    rows, y, classes, dropped = _sample_classes(
+        attribute, name, max_rows=max_rows, cv=cv, seed=seed
+    )
+    data = inputs.iloc[rows].reset_index(drop=True)
+
+    params = {**MODEL_PARAMS, "random_state": seed, "n_jobs": num_threads}
+    proba = _out_of_fold_proba(data, y, n_classes=len(classes), params=params, cv=cv, seed=seed)
+    auc = _auc(y, proba, len(classes))
+    final = LGBMClassifier(**params).fit(data, y)
+    gain = np.asarray(final.booster_.feature_importance(importance_type="gain"), dtype=np.float64)
+    return {
+        "attribute": name,
+        "rows": int(rows.size),
+        "classes": classes,
+        "dropped_classes": dropped,
+        "auc": auc,
+        "baseline_auc": BASELINE_AUC,
+        "top_inputs": _top_inputs(gain, [str(c) for c in x.columns]),
+    }
+
+
+def _sample_classes(
+    attribute: pd.Series, name: str | None, *, max_rows: int, cv: int, seed: int
+) -> tuple[IntArray, IntArray, list[str], list[str]]:
+    """The rows used (a seeded sample of the recorded ones) and their class codes.
+
+    Classes with fewer than ``2 × cv`` sampled rows are dropped; fewer than two kept is refused.
+    """
     rng = np.random.default_rng(seed)
     recorded = np.flatnonzero(attribute.notna().to_numpy())
     if recorded.size > max_rows:
@@ -163,27 +185,32 @@ def proxy_strength(
     used = np.isin(labels, classes)
     rows = recorded[used]
     y = np.searchsorted(np.asarray(classes), labels[used]).astype(np.int64)
-    data = inputs.iloc[rows].reset_index(drop=True)
+    return rows, y, classes, dropped
 
-    params = {**MODEL_PARAMS, "random_state": seed, "n_jobs": num_threads}
-    proba = _out_of_fold_proba(data, y, n_classes=len(classes), params=params, cv=cv, seed=seed)
-    if len(classes) == 2:
-        auc = float(roc_auc_score(y, proba[:, 1]))
-    else:
-        auc = float(
-            roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=range(len(classes)))
-        )
-    final = LGBMClassifier(**params).fit(data, y)
-    gain = np.asarray(final.booster_.feature_importance(importance_type="gain"), dtype=np.float64)
-    return {
-        "attribute": name,
-        "rows": int(rows.size),
-        "classes": classes,
-        "dropped_classes": dropped,
-        "auc": auc,
-        "baseline_auc": BASELINE_AUC,
-        "top_inputs": _top_inputs(gain, [str(c) for c in x.columns]),
-    }
+
+def _auc(y: IntArray, proba: FloatArray, n_classes: int) -> float:
+    """Out-of-fold ROC AUC: binary, or the macro average of one-against-rest."""
+    if n_classes == 2:
+        return float(roc_auc_score(y, proba[:, 1]))
+    return float(
+        roc_auc_score(y, proba, multi_class="ovr", average="macro", labels=range(n_classes))
+    )
+
+
+def _check_options(*, seed: object, max_rows: object, cv: object, num_threads: object) -> None:
+    """Refuse an option that is not a whole number of at least its minimum."""
+    _check_integer(seed, "seed", minimum=0)
+    _check_integer(max_rows, "max_rows", minimum=1)
+    _check_integer(cv, "cv", minimum=2)
+    _check_integer(num_threads, "num_threads", minimum=1)
+
+
+def _check_attribute(attribute: object, rows: int) -> None:
+    """Refuse an attribute that is not a Series with one value per row of the inputs."""
+    if not isinstance(attribute, pd.Series):
+        raise ProxyInputError(_NOT_SERIES.format(type(attribute).__name__))
+    if len(attribute) != rows:
+        raise ProxyInputError(_BAD_LENGTH.format(rows, len(attribute)))
 
 
 def _check_integer(value: object, name: str, *, minimum: int) -> None:

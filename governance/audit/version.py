@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+from pydantic import ValidationError
 
 from governance.audit.model_audit import (
     AuditOutcome,
@@ -32,13 +33,18 @@ from governance.audit.model_card import ModelCardConfig
 from governance.board.approval import REPORT_TAG
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CANDIDATE, CHAMPION, ModelVersionInfo, Registry, RegistryError
-from governance.contracts.errors import ExtractError
+from governance.contracts.audit_document import AuditDocument
+from governance.contracts.errors import AuditInputError, ExtractError
 from governance.contracts.layout import DataLayout
 from governance.contracts.settings import GovernanceConfig
 
 __all__ = ["AuditRecord", "audit_version", "load_split_rows"]
 
 TruthSection = Callable[[pd.DataFrame], dict[str, Any]]
+_BAD_CHAMPION_AUDIT = (
+    "{name} version {version} (the champion): its audit/audit.json is not an audit document "
+    "this version can read ({count} problem(s)); audit the champion again"
+)
 _NO_FEATURES = "{path}: no features table; run `vru features --data {data}` first"
 _OTHER_DATA = (
     "{path}: this features table (sha256 {have}) is not the one {name} version {version} was "
@@ -124,13 +130,13 @@ def audit_version(
     files = {"report.html": outcome.html.encode("utf-8"), "audit.json": outcome.audit_json()}
     _write_directory(directory, files)
     registry.log_artifacts(info, files)
-    failed = [g["figure"] for g in outcome.audit["gates"] if not g["passed"]]
+    failed = [g.figure for g in outcome.audit.gates if not g.passed]
     registry.set_tags(
         name,
         info.version,
         {
             REPORT_TAG: outcome.sha256,
-            "audit_gates_passed": str(outcome.audit["gates_passed"]).lower(),
+            "audit_gates_passed": str(outcome.audit.gates_passed).lower(),
             "audit_failed_gates": ",".join(failed) or "none",
         },
     )
@@ -140,9 +146,9 @@ def audit_version(
             "model": name,
             "version": info.version,
             "report_sha256": outcome.sha256,
-            "gates_passed": outcome.audit["gates_passed"],
+            "gates_passed": outcome.audit.gates_passed,
             "failed_gates": failed,
-            "test_rows": outcome.audit["data"]["rows"],
+            "test_rows": outcome.audit.data.rows,
         },
         actor="cli:audit",
     )
@@ -155,10 +161,16 @@ def _champion(registry: Registry, name: str, candidate: str) -> ChampionAudit | 
         return None
     info = registry.version(name, version)
     try:
-        audit = registry.read_json_artifact(info, "audit/audit.json")
+        audit = registry.read_artifact(info, "audit/audit.json")
     except RegistryError:
         return None
-    return ChampionAudit(version, info.tags.get(REPORT_TAG), audit)
+    try:
+        document = AuditDocument.from_json(audit)
+    except ValidationError as err:
+        raise AuditInputError(
+            _BAD_CHAMPION_AUDIT.format(name=name, version=version, count=err.error_count())
+        ) from err
+    return ChampionAudit(version, info.tags.get(REPORT_TAG), document)
 
 
 def _write_directory(directory: Path, files: dict[str, bytes]) -> None:

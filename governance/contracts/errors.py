@@ -7,7 +7,7 @@ where (file, key or column). They never contain an individual's row or identifie
 
 from __future__ import annotations
 
-__all__ = ["ConfigError", "ExtractError", "VruError"]
+__all__ = ["AuditInputError", "ConfigError", "ExtractError", "VruError"]
 
 
 class VruError(Exception):
@@ -20,3 +20,7 @@ class ConfigError(VruError, ValueError):
 
 class ExtractError(VruError, ValueError):
     """An agency extract (or a file standing in for one) does not meet its schema."""
+
+
+class AuditInputError(VruError, ValueError):
+    """What an audit was given cannot be audited: a missing column, no rows, a bad option."""

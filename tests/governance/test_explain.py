@@ -17,14 +17,13 @@ from governance.audit import explain
 from governance.audit.explain import (
     ExplainInputError,
     ExplanationMismatchError,
-    beeswarm_png,
     check_against_shap,
-    dependence_png,
     expected_value,
     global_importance,
     group_contributions,
     shap_values,
 )
+from governance.audit.explain_plots import beeswarm_png, dependence_png
 from governance.contracts.errors import VruError
 
 FEATURES = ["driver", "age", "noise_a", "noise_b", "noise_c", "noise_d"]

@@ -1,0 +1,593 @@
+"""``audit.json``: the ethics board's audit of one model version, as one typed document.
+
+The model audit (:func:`governance.audit.model_audit.run_model_audit`) builds an
+:class:`AuditDocument`; the report, the model card, the champion comparison and the board's
+pages read it by attribute. It lives in the contracts because serving's board pages may
+read it and serving may not import ``governance.audit``; so it holds plain types only (no
+numpy, no pandas).
+
+Writing and reading:
+
+1. :meth:`AuditDocument.to_json_bytes` writes ``audit.json``: keys sorted, one-space indent,
+   UTF-8, a final newline. A key is written if and only if its section set it: ``null``
+   where the producer said ``None``, absent where it said nothing (``exclude_unset``). So a
+   document read from ``audit.json`` is written back byte for byte.
+2. :meth:`AuditDocument.from_json` reads ``audit.json``, refusing an unknown key.
+
+Sections that may be missing (no champion to compare with, no LightGBM booster to explain)
+are :class:`SectionUnavailable`, ``{"available": false, "reason": ...}``; ``available``
+tells the two shapes apart. Maps keyed by a dimension (``sex``), a group (``female × Black``),
+a feature or a figure name are ``dict[str, ...]``. The ground-truth and linkage sections are
+computed by evaluation code (which alone may read the generator's truth) and are kept as
+free-form mappings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from governance.contracts.jsonio import json_default
+
+__all__ = [
+    "AUDIT_SCHEMA_VERSION",
+    "AuditDocument",
+    "CalibrationBin",
+    "CalibrationEntry",
+    "CalibrationSection",
+    "ChampionReference",
+    "DataSummary",
+    "DimensionSummary",
+    "DriftLevel",
+    "DriftReport",
+    "DriftSection",
+    "Drivers",
+    "ExplainabilityReport",
+    "ExplainabilitySection",
+    "FairlearnCheck",
+    "FairnessOverall",
+    "FairnessSection",
+    "FeatureDefinition",
+    "FeatureDrift",
+    "FeatureImportance",
+    "FeatureListChange",
+    "FigureChange",
+    "FigureStatus",
+    "FreeFormSection",
+    "GateOutcome",
+    "GroupContribution",
+    "GroupFairness",
+    "Interval",
+    "MitigationGroup",
+    "MitigationReport",
+    "MitigationRow",
+    "MitigationSection",
+    "ModelCard",
+    "ModelCardItem",
+    "ModelCardSection",
+    "ModelSummary",
+    "OperatingPoint",
+    "ProxyInput",
+    "ProxyStrength",
+    "RateIntervals",
+    "RateValues",
+    "ReferenceBins",
+    "ScoreDrift",
+    "ScoredTableAudit",
+    "SectionUnavailable",
+    "ShapCheck",
+    "TableSource",
+    "ThresholdDimension",
+    "ThresholdGroup",
+]
+
+AUDIT_SCHEMA_VERSION = 1
+
+DriftLevel = Literal["stable", "moderate", "significant"]
+FigureStatus = Literal["shared", "champion_only", "candidate_only"]
+#: A two-sided interval ``[low, high]``; a bound is None where it could not be estimated.
+Interval = tuple[float | None, float | None]
+#: A section written by evaluation code (ground truth, linkage quality): free-form by design.
+FreeFormSection = dict[str, Any]
+
+
+class _Part(BaseModel):
+    """Every part of the document: immutable, and no key it does not declare."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SectionUnavailable(_Part):
+    """A section that could not be computed, and why."""
+
+    available: Literal[False]
+    reason: str
+
+
+# -- who and what ----------------------------------------------------------------------------
+
+
+class ModelSummary(_Part):
+    """The audited version, as registered, and its inputs in order."""
+
+    name: str
+    version: str
+    run_id: str
+    git_commit: str | None
+    features_sha256: str | None
+    inputs: list[str]
+
+
+class DataSummary(_Part):
+    """The test split the audit is computed on, and the split dates."""
+
+    test_date: str | None
+    validation_date: str | None
+    train_dates: list[str] | None
+    rows: int
+    positives: int
+    prevalence: float
+
+
+class OperatingPoint(_Part):
+    """The decision: the top fraction by score, or a threshold; and how many were selected."""
+
+    top_fraction: float | None = None
+    threshold: float | None = None
+    selected: int
+
+
+class GateOutcome(_Part):
+    """One promotion gate's verdict (:class:`governance.audit.gates.GateResult`)."""
+
+    name: str
+    figure: str
+    value: float | None
+    limit: float
+    direction: Literal["at least", "at most"]
+    passed: bool
+    note: str
+
+
+# -- fairness at the operating point --------------------------------------------------------
+
+
+class RateValues(_Part):
+    """One value per rate: a group's difference or ratio against the reference group."""
+
+    selection_rate: float | None
+    tpr: float | None
+    fpr: float | None
+    fnr: float | None
+    precision: float | None
+
+
+class RateIntervals(_Part):
+    """The bootstrap interval of each rate."""
+
+    selection_rate: Interval
+    tpr: Interval
+    fpr: Interval
+    fnr: Interval
+    precision: Interval
+
+
+class FairnessOverall(_Part):
+    """Every row together: rates, ROC AUC and their intervals."""
+
+    count: int
+    base_rate: float | None
+    selection_rate: float | None
+    tpr: float | None
+    fpr: float | None
+    fnr: float | None
+    precision: float | None
+    roc_auc: float | None
+    too_small: bool
+    ci: RateIntervals
+
+
+class GroupFairness(FairnessOverall):
+    """One group: as overall, plus its gaps to the reference and the disclosure flag.
+
+    A ``withheld`` group (fewer rows than the audit's ``withhold_below``) keeps its count
+    and flags; every rate, interval, difference and ratio is None.
+    """
+
+    withheld: bool
+    difference: RateValues
+    ratio: RateValues
+
+
+class DimensionSummary(_Part):
+    """One dimension's reference group and summary disparities."""
+
+    reference: str | None
+    equalized_odds_difference: float | None
+    equalized_odds_difference_ci: Interval | None
+    demographic_parity_difference: float | None
+
+
+class _FairnessFigures(_Part):
+    """What :func:`governance.audit.fairness.audit_scored_table` returns."""
+
+    rows: int
+    operating_point: OperatingPoint
+    overall: FairnessOverall
+    by: dict[str, dict[str, GroupFairness]] = Field(description="dimension -> group -> figures")
+    summary: dict[str, DimensionSummary]
+
+
+class TableSource(_Part):
+    """The scored table ``vru audit --table`` read, and its label and score columns."""
+
+    path: str
+    label: str
+    score: str
+
+
+class ScoredTableAudit(_FairnessFigures):
+    """``audit.json`` of ``vru audit --table``: the fairness figures of any scored table."""
+
+    table: TableSource | None = None
+
+    def to_json_bytes(self) -> bytes:
+        """The audit as JSON: keys sorted, one-space indent, UTF-8, a final newline."""
+        return _json_bytes(self)
+
+
+class FairlearnCheck(_Part):
+    """Fairlearn's MetricFrame against our count-based rates: the largest difference."""
+
+    method: str
+    max_abs_difference: float
+
+
+class FairnessSection(_FairnessFigures):
+    """The model audit's fairness section: the scored-table figures, checked by Fairlearn."""
+
+    fairlearn_check: FairlearnCheck
+
+
+# -- thresholds and calibration -------------------------------------------------------------
+
+
+class ThresholdGroup(_Part):
+    """One group's rates at each swept fraction (None where undefined or withheld)."""
+
+    count: int
+    too_small: bool
+    withheld: bool
+    selection_rate: list[float | None]
+    tpr: list[float | None]
+    fpr: list[float | None]
+    precision: list[float | None]
+
+
+class ThresholdDimension(_Part):
+    """One dimension's sweep: the fractions and each group's rates at them."""
+
+    fractions: list[float]
+    groups: dict[str, ThresholdGroup]
+
+
+class CalibrationBin(_Part):
+    """One score bin: mean predicted and observed risk, and its rows."""
+
+    predicted: float
+    observed: float
+    count: int
+
+
+class CalibrationEntry(_Part):
+    """Calibration of one group (or of everyone); a too-small group keeps its count only."""
+
+    count: int
+    positives: int | None
+    mean_predicted: float | None
+    observed_rate: float | None
+    ece: float | None
+    too_small: bool
+    deciles: list[CalibrationBin] | None
+
+
+class CalibrationSection(_Part):
+    """Calibration overall and by dimension and group."""
+
+    overall: CalibrationEntry
+    by: dict[str, dict[str, CalibrationEntry]]
+
+
+# -- mitigations ----------------------------------------------------------------------------
+
+
+class MitigationGroup(_Part):
+    """One group's rates under one method."""
+
+    count: int
+    selection_rate: float | None
+    tpr: float | None
+    fpr: float | None
+    too_small: bool
+    withheld: bool
+
+
+class MitigationRow(_Part):
+    """One method's figures on the test split; ``note`` says why a method could not be fitted."""
+
+    method: str
+    description: str
+    accuracy: float | None
+    balanced_accuracy: float | None
+    selection_rate: float | None
+    tpr: float | None
+    fpr: float | None
+    equalized_odds_difference: float | None
+    demographic_parity_difference: float | None
+    true_positive_rate_difference: float | None
+    by_group: dict[str, MitigationGroup]
+    note: str | None
+
+
+class MitigationReport(_Part):
+    """Mitigations compared (not applied): fitted on validation, judged on test."""
+
+    available: Literal[True]
+    constraint: str
+    objective: str
+    attribute: str
+    top_fraction: float
+    fit_rows: int
+    evaluated_rows: int
+    merged_small_groups: list[str]
+    small_groups_folded_into: str | None
+    rows: list[MitigationRow]
+    seconds: float
+    fit_split: str
+    evaluated_on: str
+
+
+MitigationSection = Annotated[
+    SectionUnavailable | MitigationReport, Field(discriminator="available")
+]
+
+
+# -- explainability -------------------------------------------------------------------------
+
+
+class ShapCheck(_Part):
+    """Our TreeSHAP against shap.TreeExplainer on the first rows."""
+
+    rows_checked: int
+    max_abs_difference: float
+    tolerance: float
+    passed: bool
+
+
+class FeatureImportance(_Part):
+    """One feature's mean absolute SHAP value and its share of the total."""
+
+    rank: int
+    feature: str
+    mean_abs_shap: float
+    share: float
+
+
+class GroupContribution(_Part):
+    """One group's mean SHAP value of the top features (None for a too-small group)."""
+
+    n: int
+    too_small: bool
+    mean_shap: dict[str, float] | None
+
+
+class ProxyInput(_Part):
+    """One input's share of the proxy model's gain."""
+
+    feature: str
+    importance_share: float
+
+
+class ProxyStrength(_Part):
+    """How well the inputs predict a sensitive attribute (out-of-fold ROC AUC)."""
+
+    attribute: str
+    rows: int
+    classes: list[str]
+    dropped_classes: list[str]
+    auc: float
+    baseline_auc: float
+    top_inputs: list[ProxyInput]
+
+
+class ExplainabilityReport(_Part):
+    """SHAP importance overall and by group, its check, and proxy strength."""
+
+    available: Literal[True]
+    method: str
+    rows: int
+    seconds: float
+    rows_per_second: float | None
+    check: ShapCheck
+    importance: list[FeatureImportance]
+    by_group: dict[str, dict[str, GroupContribution]] = Field(
+        description="dimension -> group -> contributions"
+    )
+    proxy: dict[str, ProxyStrength]
+
+
+ExplainabilitySection = Annotated[
+    SectionUnavailable | ExplainabilityReport, Field(discriminator="available")
+]
+
+
+# -- drift ----------------------------------------------------------------------------------
+
+
+class ChampionReference(_Part):
+    """The approved champion compared with, and the hash of the report it was approved on."""
+
+    version: str
+    approved_report_sha256: str | None
+
+
+class FeatureDrift(_Part):
+    """One input's population stability index against the champion's test split."""
+
+    feature: str
+    psi: float
+    level: DriftLevel
+
+
+class ScoreDrift(_Part):
+    """The score's population stability index."""
+
+    psi: float
+    level: DriftLevel
+
+
+class FigureChange(_Part):
+    """One headline figure, champion against candidate."""
+
+    figure: str
+    champion: float | None
+    candidate: float | None
+    change: float | None
+    status: FigureStatus
+
+
+class Drivers(_Part):
+    """The ten most important inputs of each model."""
+
+    champion: list[str]
+    candidate: list[str]
+
+
+class FeatureListChange(_Part):
+    """Inputs the candidate added or removed."""
+
+    added: list[str]
+    removed: list[str]
+
+
+class DriftReport(_Part):
+    """What changed since the champion."""
+
+    available: Literal[True]
+    champion: ChampionReference
+    features: list[FeatureDrift]
+    score: ScoreDrift | None
+    figures: list[FigureChange]
+    drivers: Drivers
+    feature_list: FeatureListChange
+
+
+DriftSection = Annotated[SectionUnavailable | DriftReport, Field(discriminator="available")]
+
+
+# -- features, distributions, card ----------------------------------------------------------
+
+
+class FeatureDefinition(_Part):
+    """One feature as training defined it, with its policy; sensitive columns say so."""
+
+    name: str
+    description: str
+    source: str
+    policy: str
+    aggregate: str | None = None
+    condition: str | None = None
+    window_months: int | None = None
+    sensitive: bool | None = None
+
+
+class ReferenceBins(_Part):
+    """A distribution kept for later drift checks: bin cut points and shares."""
+
+    cuts: list[float]
+    shares: list[float]
+
+
+class ModelCardItem(_Part):
+    """One line of the model card."""
+
+    label: str
+    value: str
+
+
+class ModelCardSection(_Part):
+    """One heading of the model card and its lines."""
+
+    heading: str
+    items: list[ModelCardItem]
+
+
+class ModelCard(_Part):
+    """The model card: the hand-written card filled with the audited figures."""
+
+    title: str
+    organisation: str
+    contact_email: str
+    purpose: str
+    not_for: str
+    sections: list[ModelCardSection]
+
+
+# -- the document ---------------------------------------------------------------------------
+
+
+class AuditDocument(_Part):
+    """``audit.json`` of one model version; see the module docstring.
+
+    ``model_card`` is None only while the card is being built from the rest of the
+    document; every written ``audit.json`` has one.
+    """
+
+    schema_version: int
+    kind: Literal["model"]
+    created: str
+    model: ModelSummary
+    data: DataSummary
+    operating_point: OperatingPoint
+    gates: list[GateOutcome]
+    gates_passed: bool
+    performance: dict[str, float | None]
+    fairness: FairnessSection
+    thresholds: dict[str, ThresholdDimension]
+    calibration: CalibrationSection
+    ground_truth: FreeFormSection
+    linkage: FreeFormSection
+    mitigations: MitigationSection
+    explainability: ExplainabilitySection
+    drift: DriftSection
+    features: list[FeatureDefinition]
+    distributions: dict[str, ReferenceBins]
+    timings: dict[str, float]
+    model_card: ModelCard | None = None
+
+    @classmethod
+    def from_json(cls, data: bytes | str) -> AuditDocument:
+        """Read ``audit.json``.
+
+        Raises
+        ------
+        pydantic.ValidationError
+            If a key is unknown or missing, or a value has the wrong type.
+        """
+        return cls.model_validate_json(data)
+
+    def to_json_bytes(self) -> bytes:
+        """``audit.json`` as written: keys sorted, one-space indent, UTF-8, a final newline."""
+        return _json_bytes(self)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The document as plain JSON values, with exactly the keys ``audit.json`` has."""
+        return self.model_dump(mode="json", exclude_unset=True)
+
+
+def _json_bytes(part: BaseModel) -> bytes:
+    """Keys set by the producer (None included), sorted, as the audit has always written."""
+    data = part.model_dump(exclude_unset=True)
+    return (json.dumps(data, indent=1, sort_keys=True, default=json_default) + "\n").encode()
