@@ -35,6 +35,7 @@ from vru.console import (
 
 if TYPE_CHECKING:
     from governance.audit.version import AuditRecord
+    from governance.contracts.audit_document import ScoredTableAudit
     from governance.contracts.settings import GovernanceConfig
 
 __all__ = ["DEFAULT_MODEL_CARD", "DEFAULT_MODEL_CONFIG", "audit", "train"]
@@ -258,13 +259,13 @@ def _truth(
 
 def _print_audit(record: AuditRecord, model: str) -> None:
     """Each gate, passed or failed, and where the report went."""
-    result = record.outcome.audit
-    for gate in result["gates"]:
-        value = "not measured" if gate["value"] is None else f"{gate['value']:.4f}"
-        mark = "[green]pass[/]" if gate["passed"] else "[red]FAIL[/]"
-        err.print(f"{mark}  {gate['name']}: {value} ({gate['direction']} {gate['limit']:g})")
+    document = record.outcome.audit
+    for gate in document.gates:
+        value = "not measured" if gate.value is None else f"{gate.value:.4f}"
+        mark = "[green]pass[/]" if gate.passed else "[red]FAIL[/]"
+        err.print(f"{mark}  {gate.name}: {value} ({gate.direction} {gate.limit:g})")
     err.print(
-        f"audited {model} version {record.info.version} on {result['data']['rows']:,} "
+        f"audited {model} version {record.info.version} on {document.data.rows:,} "
         f"test rows; report {record.directory / 'report.html'} "
         f"(sha256 {record.outcome.sha256[:12]}…), also logged to MLflow",
         highlight=False,
@@ -288,6 +289,7 @@ def _audit_table(
 ) -> None:
     """The fairness sections for a scored table; writes audit.json."""
     from governance.audit.fairness import audit_scored_table
+    from governance.contracts.audit_document import ScoredTableAudit
     from training.storage import write_json_atomic
 
     missing = [
@@ -310,25 +312,26 @@ def _audit_table(
         withhold_below=withhold_below,
     )
     result["table"] = {"path": str(table), "label": label, "score": score}
+    document = ScoredTableAudit.model_validate(result)
     directory = out or Path(f"audit-{table.stem}")
     directory.mkdir(parents=True, exist_ok=True)
     write_json_atomic(directory / "audit.json", result)
     if not quiet:
-        _print_table_audit(result, directory)
+        _print_table_audit(document, directory)
 
 
-def _print_table_audit(result: dict[str, Any], directory: Path) -> None:
+def _print_table_audit(document: ScoredTableAudit, directory: Path) -> None:
     """Per group column: the reference group, the equalized odds gap, groups too small."""
-    for dimension, summary in result["summary"].items():
-        eod = summary["equalized_odds_difference"]
-        small = [g for g, v in result["by"][dimension].items() if v["too_small"]]
+    for dimension, summary in document.summary.items():
+        eod = summary.equalized_odds_difference
+        small = [g for g, v in document.by[dimension].items() if v.too_small]
         err.print(
-            f"{dimension}: reference {summary['reference']}, equalized odds difference "
+            f"{dimension}: reference {summary.reference}, equalized odds difference "
             f"{'n/a' if eod is None else f'{eod:.3f}'}"
             + (f"; too small to judge: {', '.join(small)}" if small else ""),
             highlight=False,
         )
-    err.print(f"audit of {result['rows']:,} rows in {directory / 'audit.json'}")
+    err.print(f"audit of {document.rows:,} rows in {directory / 'audit.json'}")
 
 
 def _read_table(path: Path) -> Any:

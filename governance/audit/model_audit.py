@@ -208,7 +208,7 @@ def run_model_audit(
         clock.timings,
     )
     clock.say("report")
-    report = embed_verdict(render_report(_as_dict(document), figures), _verdict(document))
+    report = embed_verdict(render_report(document, figures), _verdict(document))
     return AuditOutcome(document, figures, report, report_sha256(report))
 
 
@@ -582,7 +582,7 @@ def _assemble(
         distributions=_distributions(scored),
         timings=timings,
     )
-    card = ModelCard.model_validate(build_model_card(inputs.card, _as_dict(document)))
+    card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})
 
 
@@ -590,15 +590,6 @@ def _distributions(scored: _Scored) -> dict[str, ReferenceBins]:
     """The score's and each input's distribution, kept for the next audit's drift check."""
     samples = {"score": scored.scores, **{c: scored.x_test[c].to_numpy() for c in scored.columns}}
     return {name: ReferenceBins.model_validate(reference_bins(v)) for name, v in samples.items()}
-
-
-def _as_dict(document: AuditDocument) -> Json:
-    """The document as the dict that ``build_model_card`` and ``render_report`` still read.
-
-    The one place the typed document turns back into a dict; it goes when they read the
-    document itself.
-    """
-    return document.to_dict()
 
 
 def _verdict(document: AuditDocument) -> Json:

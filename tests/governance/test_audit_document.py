@@ -40,7 +40,6 @@ from governance.contracts.settings import GovernanceConfig
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["absence_rate", "prior_incidents", "age"]
 #: The demo's audit, where `make demo` leaves it (not part of the repository).
-DEMO_AUDIT = ROOT / "audit-reports" / "vru-risk-v1" / "audit.json"
 TOP_LEVEL = {
     "calibration",
     "created",
@@ -228,9 +227,3 @@ def test_a_scored_table_audit_is_typed_too() -> None:
     assert document.operating_point.threshold == 0.9
     assert json.loads(document.to_json_bytes()) == json.loads(json.dumps(result))
     assert "top_fraction" not in json.loads(document.to_json_bytes())["operating_point"]
-
-
-@pytest.mark.skipif(not DEMO_AUDIT.exists(), reason="the demo's audit has not been built here")
-def test_the_demo_audit_reads_back_byte_for_byte() -> None:
-    written = DEMO_AUDIT.read_bytes()
-    assert AuditDocument.from_json(written).to_json_bytes() == written

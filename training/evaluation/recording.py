@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from governance.contracts.errors import ExtractError, VruError
+from governance.contracts.errors import AuditInputError, ExtractError
 from governance.contracts.layout import DataLayout
 from training.evaluation.truth import read_truth, truth_available
 
@@ -68,10 +68,6 @@ _NOTE = (
     "people or fewer than {min_true} true outcomes are flagged as too small and their figures "
     "withheld."
 )
-
-
-class AuditInputError(VruError, ValueError):
-    """Rows handed to an audit lack a column, or hold values the audit cannot use."""
 
 
 def truth_comparison(
