@@ -4,6 +4,24 @@ See ``docs/generator.md`` for what is generated, the causal structure and the so
 default rates. The city is deterministic: the same config and seed give the same files.
 """
 
-from training.generate.run import GenerateResult, generate_city
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from training.generate.run import GenerateResult, generate_city
 
 __all__ = ["GenerateResult", "generate_city"]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the entry point on first use.
+
+    ``training.config`` imports :mod:`training.generate.config`, which runs this file first;
+    importing the generator here would import ``training.config`` again, half made.
+    """
+    if name in __all__:
+        from training.generate import run
+
+        return getattr(run, name)
+    raise AttributeError(f"module 'training.generate' has no attribute {name!r}")

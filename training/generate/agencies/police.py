@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from training.config import ETHNIC_GROUPS
 from training.generate.agencies.common import AgencyRecords, exposure_days, uniform_days
 from training.generate.city import DAYS_PER_YEAR, City
+from training.generate.config import ETHNIC_GROUPS
 from training.generate.outcomes import OFFENCE_OUTCOMES, SERIOUS_OFFENCES, Violence
 from training.generate.population import Persons, Residences
 from training.generate.risk import Risks, logit
