@@ -35,10 +35,10 @@ from training.storage import file_sha256, staged_directory, write_json_atomic
 __all__ = [
     "FEATURES_FILE",
     "FeatureSet",
-    "build_features",
     "cohort_sql",
     "context_features",
     "features_sql",
+    "run_features",
 ]
 
 logger = logging.getLogger("vru.features")
@@ -95,8 +95,8 @@ def context_features(config: FeaturesConfig) -> list[FeatureSpec]:
     ]
 
 
-def build_features(
-    config: FeaturesConfig, data_dir: Path, spark: SparkConfig | None = None
+def run_features(
+    config: FeaturesConfig, data_dir: Path, *, spark: SparkConfig | None = None
 ) -> FeatureSet:
     """Build and write ``data_dir/features/``: features, labels and a manifest.
 
@@ -291,3 +291,7 @@ def _counts(table: Any) -> dict[str, dict[str, float]]:
             "label_complete": bool(g["label_complete"].all()),
         }
     return out
+
+
+#: The old name of :func:`run_features`, until ``vru/cli.py`` imports the new one.
+build_features = run_features

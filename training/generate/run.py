@@ -30,7 +30,7 @@ from training.generate.population import Persons, Residences, draw_population
 from training.generate.risk import Risks, draw_risks
 from training.storage import ParquetSink, file_sha256, staged_directory, write_json_atomic
 
-__all__ = ["GenerateResult", "generate_city"]
+__all__ = ["GenerateResult", "run_generate"]
 
 logger = logging.getLogger("vru.generate")
 
@@ -52,7 +52,7 @@ class GenerateResult:
     manifest: dict[str, object]
 
 
-def generate_city(
+def run_generate(
     config: PipelineConfig,
     data_dir: Path,
     *,
