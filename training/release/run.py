@@ -9,8 +9,8 @@ The order of work is the privacy argument, and :func:`run_release` does it in si
    inputs, LSOA and factor flags only: no identifier, no label) and scored, with exact SHAP
    contributions (:mod:`.score`); per-person values are summed to LSOAs and go no further (in
    this process, or on Spark in each partition with ``engine: spark``: :mod:`.distributed`);
-3. **aggregate** (:func:`aggregate_areas`): every area's figures at every level are made from
-   those sums, by the same code for both engines (:mod:`.aggregate`);
+3. **aggregate** (:func:`aggregate_to_areas`): every area's figures at every level are made
+   from those sums, by the same code for both engines (:mod:`.aggregate`);
 4. **protect** (:func:`protect_areas`): statistical disclosure control
    (:mod:`governance.disclosure`) runs on the area table; rank, decile, drivers and change are
    derived from what it publishes;
@@ -91,7 +91,7 @@ __all__ = [
     "LsoaSums",
     "ProtectedAreas",
     "ReleaseResult",
-    "aggregate_areas",
+    "aggregate_to_areas",
     "load_disclosure",
     "protect_areas",
     "record_release",
@@ -239,7 +239,7 @@ def run_release(
         config, data_dir, registry, approval, label=label, clock=clock, say=say, spark=spark
     )
     say("aggregating to areas at every level")  # 3. aggregate
-    figures = aggregate_areas(config, sums)
+    figures = aggregate_to_areas(config, sums)
     clock.lap("aggregate")
     say("statistical disclosure control")  # 4. protect
     protected = protect_areas(config, figures, sums.factors, rules)
@@ -423,7 +423,7 @@ def _sums_in_process(
     return by_lsoa, scored.stats
 
 
-def aggregate_areas(config: ReleaseConfig, sums: LsoaSums) -> AreaFigures:
+def aggregate_to_areas(config: ReleaseConfig, sums: LsoaSums) -> AreaFigures:
     """Step 3: every area's figures at every level, from the LSOA sums (pure)."""
     areas = area_table(sums.geography, city_code=config.city_code, city_name=config.city_name)
     table = areas_from_sums(
