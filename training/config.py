@@ -26,7 +26,7 @@ from training.generate.config import (
     RiskConfig,
 )
 from training.linkage.config import LinkConfig
-from training.spark import SparkConfig
+from training.spark_config import SparkConfig
 
 __all__ = [
     "ETHNIC_GROUPS",
