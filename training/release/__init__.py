@@ -10,7 +10,9 @@ Per-person values exist only inside :func:`run_release`; nothing about a person 
 - :mod:`training.release.aggregate`: pure area figures, shrinkage, intervals, ranks;
 - :mod:`training.release.distributed`: the same scoring on Spark (``engine: spark``),
   partition by partition, returning LSOA sums only;
-- :mod:`training.release.run`: the order of work, and the writing.
+- :mod:`training.release.publish`: the release written atomically, with its manifest;
+- :mod:`training.release.run`: :func:`run_release`, the stage's one entry point: the order
+  of work in six named steps (verify, score, aggregate, protect, publish, record).
 """
 
 from __future__ import annotations
