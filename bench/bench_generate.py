@@ -38,7 +38,7 @@ DEFAULT_LONDON = Path(__file__).resolve().parents[2] / "shared/data/london"
 def worker(persons: int, seed: int, data_dir: Path, result_file: Path) -> None:
     """Generate one city (in the child process) and write its manifest and timing to a file."""
     from training.config import PipelineConfig
-    from training.generate import generate_city
+    from training.generate import run_generate
 
     config = PipelineConfig.model_validate({"seed": seed, "generate": {"persons": persons}})
     last = [0.0]
@@ -50,7 +50,7 @@ def worker(persons: int, seed: int, data_dir: Path, result_file: Path) -> None:
             log(f"  {done:,}/{total:,} persons ({100.0 * done / total:.0f}%)")
 
     start = time.perf_counter()
-    result = generate_city(config, data_dir, validate=True, progress=progress)
+    result = run_generate(config, data_dir, validate=True, progress=progress)
     generate_s = time.perf_counter() - start
     payload = {"generate_s": generate_s, "manifest": result.manifest}
     result_file.write_text(json.dumps(payload, default=str))

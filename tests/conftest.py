@@ -9,13 +9,13 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import make_config
-from training.generate import GenerateResult, generate_city
+from training.generate import GenerateResult, run_generate
 
 
 @pytest.fixture(scope="session")
 def small_city(tmp_path_factory: pytest.TempPathFactory) -> GenerateResult:
     """A 3,000-person city with default settings."""
-    return generate_city(make_config(), tmp_path_factory.mktemp("city"))
+    return run_generate(make_config(), tmp_path_factory.mktemp("city"))
 
 
 @pytest.fixture(scope="session")

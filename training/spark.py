@@ -1,4 +1,4 @@
-"""The Spark engine: its settings (the ``spark:`` section of ``configs/pipeline.yaml``) and sessions.
+"""The Spark engine: its sessions, with the settings of :mod:`training.spark_config`.
 
 ``vru link`` and ``vru features`` run on DuckDB by default (one machine, nothing to set up).
 With ``engine: spark`` in their section, or ``--engine spark``, they run the same definitions
@@ -21,11 +21,10 @@ import sys
 import tempfile
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field
+from typing import TYPE_CHECKING, Any
 
 from governance.contracts.errors import VruError
+from training.spark_config import ENGINES, Engine, SparkConfig
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -39,8 +38,6 @@ __all__ = [
     "start_spark_session",
 ]
 
-Engine = Literal["duckdb", "spark"]
-ENGINES: tuple[Engine, ...] = ("duckdb", "spark")
 MIN_JAVA = 17
 
 _NO_PYSPARK = (
@@ -57,35 +54,6 @@ _SESSION_FAILED = "engine 'spark': the Spark session did not start on master {ma
 
 class EngineUnavailableError(VruError, RuntimeError):
     """The configured engine cannot run here (a missing package or runtime)."""
-
-
-class SparkConfig(BaseModel):
-    """Where and how Spark runs when a stage's ``engine`` is ``spark``."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    master: str = Field(
-        "local[*]", min_length=1, description="local[N], spark://host:port, yarn or k8s://..."
-    )
-    app_name: str = Field("vru-risk", min_length=1)
-    driver_memory: str = Field(
-        "4g",
-        pattern=r"^[1-9][0-9]*[kmgt]$",
-        description="JVM heap of the driver (in local mode, of everything), e.g. '4g'.",
-    )
-    shuffle_partitions: int = Field(
-        8,
-        ge=1,
-        description="spark.sql.shuffle.partitions: small for local mode, ~2-3x the cores on a cluster.",
-    )
-    checkpoint_dir: Path | None = Field(
-        None,
-        description="Where Splink writes its intermediate tables as Parquet (on a cluster: "
-        "shared storage); a temporary directory on this machine when empty.",
-    )
-    conf: dict[str, str] = Field(
-        default_factory=dict, description="Further Spark settings, e.g. spark.executor.memory."
-    )
 
 
 def spark_session(config: SparkConfig) -> SparkSession:

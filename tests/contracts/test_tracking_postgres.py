@@ -22,8 +22,8 @@ from mlflow import MlflowClient
 from tests.helpers import make_config
 from tests.tracking_server import postgres_mlflow_server
 from training.config import PipelineConfig
-from training.features.build import build_features
-from training.generate import generate_city
+from training.features.build import run_features
+from training.generate import run_generate
 from training.linkage.stage import run_link
 from training.model.config import ModelConfig
 
@@ -53,21 +53,21 @@ def test_vru_train_registers_on_a_postgres_backed_server(
     # and marks only filter warnings raised while the test runs, not at collection.
     import mlflow.pyfunc
 
-    from training.model.train import CANDIDATE, train_model
+    from training.model.train import CANDIDATE, run_train
 
     pipeline = PipelineConfig.model_validate(
         {"seed": 77, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
     )
-    data = generate_city(make_config(persons=8_000, seed=77), tmp_path / "data").data_dir
+    data = run_generate(make_config(persons=8_000, seed=77), tmp_path / "data").data_dir
     run_link(pipeline, data)
-    build_features(pipeline.features, data)
+    run_features(pipeline.features, data)
     monkeypatch.chdir(tmp_path)
 
     with postgres_mlflow_server(tmp_path) as server:
         uri = server.tracking_uri
         mlflow.set_tracking_uri(uri)
         assert mlflow.get_registry_uri() == uri
-        result = train_model(
+        result = run_train(
             pipeline,
             ModelConfig(registered_model_name=MODEL_NAME, lightgbm={"max_rounds": 80}),
             data,

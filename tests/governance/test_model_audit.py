@@ -38,11 +38,11 @@ from governance.contracts.signing import generate_keypair
 from tests.helpers import make_config
 from training.config import PipelineConfig
 from training.evaluation.recording import linkage_by_group, truth_comparison
-from training.features.build import build_features
-from training.generate import generate_city
+from training.features.build import run_features
+from training.generate import run_generate
 from training.linkage.stage import run_link
 from training.model.config import ModelConfig
-from training.model.train import train_model
+from training.model.train import run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "vru-risk"
@@ -51,12 +51,12 @@ NAME = "vru-risk"
 class City:
     def __init__(self, root: Path) -> None:
         self.root = root
-        self.data = generate_city(make_config(persons=9_000), root / "data").data_dir
+        self.data = run_generate(make_config(persons=9_000), root / "data").data_dir
         self.pipeline = PipelineConfig.model_validate(
             {"seed": 1234, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
         )
         run_link(self.pipeline, self.data)
-        build_features(self.pipeline.features, self.data)
+        run_features(self.pipeline.features, self.data)
         self.uri = f"sqlite:///{root / 'mlflow.db'}"
         self.key = root / "board.pem"
         self.public = generate_keypair(self.key, root / "board.pub")
@@ -69,7 +69,7 @@ class City:
 
     def train(self, rounds: int) -> str:
         mlflow.set_tracking_uri(self.uri)
-        return train_model(
+        return run_train(
             self.pipeline, ModelConfig(lightgbm={"max_rounds": rounds}), self.data
         ).version
 

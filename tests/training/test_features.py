@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from governance.contracts.errors import ConfigError, ExtractError
 from training.config import PipelineConfig
-from training.features.build import build_features, features_sql
+from training.features.build import features_sql, run_features
 from training.features.config import FeaturesConfig
 from training.features.definitions import all_features
 from training.linkage.stage import run_link
@@ -154,7 +154,7 @@ def linked_city(small_city_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 def test_build_features_on_a_linked_city(linked_city: Path) -> None:
     config = FeaturesConfig(as_of_dates=[dt.date(2019, 3, 31), dt.date(2024, 3, 31)])
-    result = build_features(config, linked_city)
+    result = run_features(config, linked_city)
     table = pd.read_parquet(result.path)
     assert set(pd.to_datetime(table["as_of_date"]).dt.date) == set(config.as_of_dates)
     assert table["age"].between(10, 17).all()
@@ -174,12 +174,12 @@ def test_an_as_of_date_with_nobody_is_refused(linked_city: Path) -> None:
         ConfigError,
         match=r"features.as_of_dates: no young people aged 10-17 are known to live in the city at 2001-01-01",
     ):
-        build_features(FeaturesConfig(as_of_dates=[dt.date(2001, 1, 1)]), linked_city)
+        run_features(FeaturesConfig(as_of_dates=[dt.date(2001, 1, 1)]), linked_city)
 
 
 def test_features_need_a_spine(small_city_dir: Path, tmp_path: Path) -> None:
     bare = tmp_path / "bare"
     shutil.copytree(small_city_dir, bare)
     with pytest.raises(ExtractError, match=r"spine.parquet: no linked spine; run `vru link"):
-        build_features(FeaturesConfig(), bare)
+        run_features(FeaturesConfig(), bare)
     assert not (bare / "features").exists()

@@ -12,7 +12,7 @@ import pytest
 from governance.contracts.errors import ConfigError
 from governance.contracts.layout import SOURCES, DataLayout
 from tests.helpers import make_config
-from training.generate import GenerateResult, generate_city
+from training.generate import GenerateResult, run_generate
 from training.generate.geography import london_boroughs
 
 
@@ -21,12 +21,12 @@ def _hashes(result: GenerateResult) -> dict[str, str]:
 
 
 def test_same_seed_gives_identical_files(tmp_path: Path, small_city: GenerateResult) -> None:
-    again = generate_city(make_config(), tmp_path / "again")
+    again = run_generate(make_config(), tmp_path / "again")
     assert _hashes(again) == _hashes(small_city)
 
 
 def test_another_seed_gives_other_extracts(tmp_path: Path, small_city: GenerateResult) -> None:
-    other = generate_city(make_config(seed=99), tmp_path / "other")
+    other = run_generate(make_config(seed=99), tmp_path / "other")
     for source in SOURCES:
         name = f"extracts/{source}.parquet"
         assert _hashes(other)[name] != _hashes(small_city)[name]
@@ -93,7 +93,7 @@ def test_generated_geography_is_a_consistent_hierarchy(small_city_dir: Path) -> 
 
 
 def test_deprivation_follows_real_borough_ranking(tmp_path: Path) -> None:
-    result = generate_city(make_config(persons=40_000), tmp_path)
+    result = run_generate(make_config(persons=40_000), tmp_path)
     geo = pd.read_parquet(DataLayout(result.data_dir).geography)
     mean = geo.groupby("borough_name")["deprivation_score"].mean()
     assert mean["Barking and Dagenham"] > mean["Richmond upon Thames"] + 1.0
@@ -147,7 +147,7 @@ def test_real_ons_geography_puts_people_in_real_lsoas(tmp_path: Path) -> None:
         "imd_csv": imd,
         "population_csv": population,
     }
-    result = generate_city(make_config(persons=500, geography=geography), tmp_path / "city")
+    result = run_generate(make_config(persons=500, geography=geography), tmp_path / "city")
     geo = pd.read_parquet(DataLayout(result.data_dir).geography)
     assert set(geo["lsoa_code"]) == set(pd.read_csv(lookup)["LSOA11CD"])
     assert set(geo["bcu_code"]) == {"CE", "SW"}
@@ -165,7 +165,7 @@ def test_ons_lookup_missing_a_column_is_refused(tmp_path: Path) -> None:
     lookup, _, _ = _ons_files(tmp_path)
     pd.read_csv(lookup).drop(columns=["WD19CD"]).to_csv(lookup, index=False)
     with pytest.raises(ConfigError, match=r"lookup.csv: missing column\(s\) \['WD19CD'\]"):
-        generate_city(
+        run_generate(
             make_config(persons=500, geography={"source": "ons", "lookup_csv": lookup}),
             tmp_path / "c",
         )
@@ -175,7 +175,7 @@ def test_ons_lookup_missing_a_column_is_refused(tmp_path: Path) -> None:
 def test_failed_run_leaves_previous_city_untouched(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = generate_city(make_config(persons=300), tmp_path)
+    first = run_generate(make_config(persons=300), tmp_path)
     before = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
 
     def explode(*args: object, **kwargs: object) -> None:
@@ -183,7 +183,7 @@ def test_failed_run_leaves_previous_city_untouched(
 
     monkeypatch.setattr("training.generate.run.police_records", explode)
     with pytest.raises(RuntimeError, match="disk full"):
-        generate_city(make_config(persons=300, seed=7), tmp_path)
+        run_generate(make_config(persons=300, seed=7), tmp_path)
     after = {p: p.read_bytes() for p in tmp_path.rglob("*") if p.is_file()}
     assert after == before
     assert first.manifest["seed"] == json.loads((tmp_path / "manifest.json").read_text())["seed"]
@@ -191,7 +191,7 @@ def test_failed_run_leaves_previous_city_untouched(
 
 
 def test_chunking_keeps_every_chunk_consistent(tmp_path: Path) -> None:
-    result = generate_city(make_config(persons=2500, households_per_chunk=1000), tmp_path)
+    result = run_generate(make_config(persons=2500, households_per_chunk=1000), tmp_path)
     persons = pd.read_parquet(result.data_dir / "truth/persons.parquet")
     assert len(persons) == 2500 and persons["person_id"].is_unique
     police = pd.read_parquet(DataLayout(result.data_dir).extract("police"))

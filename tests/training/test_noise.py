@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from governance.contracts.layout import DataLayout
 from tests.helpers import make_config
-from training.generate import generate_city
+from training.generate import run_generate
 from training.generate.agencies.identifiers import nhs_numbers
 from training.generate.noise import Alternatives, choose_alternative, transpose_dates, typo
 
@@ -103,7 +103,7 @@ _RATES = {
 @pytest.fixture(scope="module")
 def noisy_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
     cfg = make_config(persons=4000, noise=_RATES)
-    return generate_city(cfg, tmp_path_factory.mktemp("noisy")).data_dir
+    return run_generate(cfg, tmp_path_factory.mktemp("noisy")).data_dir
 
 
 def _with_truth(data_dir: Path, source: str) -> pd.DataFrame:

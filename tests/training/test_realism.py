@@ -10,12 +10,12 @@ import pytest
 
 from governance.contracts.layout import DataLayout
 from tests.helpers import make_config
-from training.generate import generate_city
+from training.generate import run_generate
 
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_city(make_config(persons=30_000), tmp_path_factory.mktemp("realism")).data_dir
+    return run_generate(make_config(persons=30_000), tmp_path_factory.mktemp("realism")).data_dir
 
 
 @pytest.fixture(scope="module")

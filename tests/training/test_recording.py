@@ -17,9 +17,9 @@ from tests.helpers import make_config
 from training.config import PipelineConfig, RecordingConfig
 from training.evaluation.recording import AuditInputError, linkage_by_group, truth_comparison
 from training.evaluation.truth import read_truth
-from training.features.build import build_features
+from training.features.build import run_features
 from training.features.config import FeaturesConfig
-from training.generate import generate_city
+from training.generate import run_generate
 from training.linkage.stage import run_link
 
 GROUPS = ["sex", "ethnicity", "deprivation_quintile"]
@@ -65,7 +65,7 @@ def featured_city(small_city_dir: Path, tmp_path_factory: pytest.TempPathFactory
     shutil.copytree(small_city_dir, data)
     pipeline = PipelineConfig.model_validate({"link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}})
     run_link(pipeline, data)
-    build_features(pipeline.features, data)
+    run_features(pipeline.features, data)
     return data
 
 
@@ -87,11 +87,11 @@ def perfect_city(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[s
             "proven_outcome_shares": PROVEN_ALWAYS,
         },
     )
-    data = generate_city(config, tmp_path_factory.mktemp("perfect") / "data").data_dir
+    data = run_generate(config, tmp_path_factory.mktemp("perfect") / "data").data_dir
     _spine_from_truth(data)
     rows = {}
     for outcome in ("victim", "perpetrator", "either"):
-        build_features(FeaturesConfig(outcome=outcome), data)
+        run_features(FeaturesConfig(outcome=outcome), data)
         rows[outcome] = _rows(data)
     return data, rows
 
@@ -158,9 +158,9 @@ def test_recorded_to_true_follows_the_recording_bias_by_ethnic_group(
             "proven_outcome_shares": PROVEN_ALWAYS,
         },
     )
-    data = generate_city(config, tmp_path_factory.mktemp("biased") / "data").data_dir
+    data = run_generate(config, tmp_path_factory.mktemp("biased") / "data").data_dir
     _spine_from_truth(data)
-    build_features(FeaturesConfig(outcome="perpetrator"), data)
+    run_features(FeaturesConfig(outcome="perpetrator"), data)
     rows = _rows(data)
     rows = rows[rows["label_complete"]]
     by = _compare(data, rows, outcome="perpetrator", group_columns=["ethnicity"])["by"]["ethnicity"]

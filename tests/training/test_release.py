@@ -45,12 +45,12 @@ from governance.contracts.signing import Decision, generate_keypair
 from governance.disclosure import DisclosureConfig
 from tests.helpers import make_config
 from training.config import PipelineConfig
-from training.features.build import build_features
-from training.generate import generate_city
+from training.features.build import run_features
+from training.generate import run_generate
 from training.linkage.stage import run_link
 from training.model.config import ModelConfig
 from training.model.estimators import CalibratedModel, Calibrator
-from training.model.train import train_model
+from training.model.train import run_train
 from training.release.aggregate import (
     aggregate_areas,
     area_table,
@@ -61,7 +61,7 @@ from training.release.aggregate import (
 )
 from training.release.config import ReleaseConfig
 from training.release.distributed import spark_lsoa_sums
-from training.release.run import ReleaseResult, release
+from training.release.run import ReleaseResult, load_disclosure, run_release
 from training.release.score import score_cohort
 from training.spark import (
     EngineUnavailableError,
@@ -92,11 +92,13 @@ class City:
         return ReleaseConfig.model_validate({"releases_dir": self.root / releases, **kw})
 
     def release(self, releases: str = "releases", **kw: object) -> ReleaseResult:
-        return release(
-            self.config(releases, **kw),
+        config = self.config(releases, **kw)
+        return run_release(
+            config,
             self.data,
             registry=self.registry,
             governance=self.governance(),
+            disclosure=load_disclosure(config),
         )
 
     def audit(self, name: str, version: str) -> str:
@@ -115,18 +117,18 @@ class City:
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> City:
     root = tmp_path_factory.mktemp("release")
-    data = generate_city(make_config(persons=8_000), root / "data").data_dir
+    data = run_generate(make_config(persons=8_000), root / "data").data_dir
     pipeline = PipelineConfig.model_validate(
         {"seed": 1234, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
     )
     run_link(pipeline, data)
-    build_features(pipeline.features, data)
+    run_features(pipeline.features, data)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.chdir(root)
         mlflow.set_tracking_uri(uri)
-        trained = train_model(pipeline, ModelConfig(lightgbm={"max_rounds": 60}), data)
+        trained = run_train(pipeline, ModelConfig(lightgbm={"max_rounds": 60}), data)
     registry = Registry(uri)
     public = generate_keypair(root / "board.pem", root / "board.pub")
     return City(
@@ -624,7 +626,7 @@ def test_spark_sums_by_lsoa_are_the_in_process_sums(
 def test_spark_and_in_process_engines_release_the_same_figures(
     city: City, released: tuple[ReleaseResult, ReleaseResult], spark_config: SparkConfig
 ) -> None:
-    on_spark = release(
+    on_spark = run_release(
         city.config("releases-spark", engine="spark"),
         city.data,
         registry=city.registry,

@@ -24,12 +24,12 @@ from governance.contracts.config import load_config
 from governance.contracts.errors import ConfigError
 from tests.helpers import make_config
 from training.config import PipelineConfig
-from training.features.build import build_features, cohort_sql, features_sql
+from training.features.build import cohort_sql, features_sql, run_features
 from training.features.config import FeaturesConfig
 from training.features.definitions import all_features
 from training.features.engines import to_spark_sql
 from training.features.events import events_sql, person_facts_sql, persons_sql, residence_sql
-from training.generate import generate_city
+from training.generate import run_generate
 from training.linkage.stage import LinkResult, run_link
 from training.spark import EngineUnavailableError, SparkConfig, spark_session
 from vru.cli import app
@@ -64,7 +64,7 @@ def spark() -> Iterator[Any]:
 
 @pytest.fixture(scope="module")
 def city(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return generate_city(make_config(1000), tmp_path_factory.mktemp("spark-city")).data_dir
+    return run_generate(make_config(1000), tmp_path_factory.mktemp("spark-city")).data_dir
 
 
 @pytest.fixture(scope="module")
@@ -129,7 +129,7 @@ def test_spark_features_are_duckdbs_exactly(
         config = FeaturesConfig(
             as_of_dates=[dt.date(2019, 3, 31), dt.date(2023, 3, 31)], engine=engine
         )
-        result = build_features(config, data, SparkConfig.model_validate(SPARK))
+        result = run_features(config, data, spark=SparkConfig.model_validate(SPARK))
         tables[engine] = pq.read_table(result.path)
         manifests[engine] = result.manifest
     a, b = tables["duckdb"], tables["spark"]

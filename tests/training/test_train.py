@@ -15,13 +15,13 @@ import pytest
 from governance.contracts.errors import ConfigError
 from tests.helpers import make_config
 from training.config import PipelineConfig
-from training.features.build import build_features
-from training.generate import generate_city
+from training.features.build import run_features
+from training.generate import run_generate
 from training.linkage.stage import run_link
 from training.model.config import ModelConfig, Splits
 from training.model.data import model_inputs, split_rows
 from training.model.metrics import evaluate
-from training.model.train import CANDIDATE, TrainResult, train_model
+from training.model.train import CANDIDATE, TrainResult, run_train
 
 MANIFEST: dict[str, Any] = {
     "label": {"months": 24},
@@ -122,18 +122,18 @@ def test_feature_policy_and_missing_columns() -> None:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainResult, str]:
     root = tmp_path_factory.mktemp("train")
-    data = generate_city(make_config(persons=12_000), root / "data").data_dir
+    data = run_generate(make_config(persons=12_000), root / "data").data_dir
     pipeline = PipelineConfig.model_validate(
         {"seed": 1234, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
     )
     run_link(pipeline, data)
-    build_features(pipeline.features, data)
+    run_features(pipeline.features, data)
     uri = f"sqlite:///{root / 'mlflow.db'}"
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("MLFLOW_TRACKING_URI", uri)
         mp.chdir(root)
         mlflow.set_tracking_uri(uri)
-        result = train_model(pipeline, ModelConfig(lightgbm={"max_rounds": 150}), data)
+        result = run_train(pipeline, ModelConfig(lightgbm={"max_rounds": 150}), data)
     return data, result, uri
 
 
@@ -195,9 +195,7 @@ def test_tuning_logs_one_nested_run_per_trial(
     monkeypatch.chdir(tmp_path)
     mlflow.set_tracking_uri(uri)
     pipeline = PipelineConfig.model_validate({"seed": 1234})
-    result = train_model(
-        pipeline, ModelConfig(lightgbm={"max_rounds": 60}, tune={"trials": 2}), data
-    )
+    result = run_train(pipeline, ModelConfig(lightgbm={"max_rounds": 60}, tune={"trials": 2}), data)
     client = mlflow.MlflowClient(uri)
     parent = client.get_run(result.run_id)
     children = client.search_runs(

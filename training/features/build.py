@@ -35,10 +35,12 @@ from training.storage import file_sha256, staged_directory, write_json_atomic
 __all__ = [
     "FEATURES_FILE",
     "FeatureSet",
-    "build_features",
     "cohort_sql",
     "context_features",
+    "feature_definitions",
     "features_sql",
+    "run_features",
+    "ward_rate_feature",
 ]
 
 logger = logging.getLogger("vru.features")
@@ -71,32 +73,49 @@ class FeatureSet:
 def context_features(config: FeaturesConfig) -> list[FeatureSpec]:
     """Person and area features computed beside the event features."""
     return [
-        FeatureSpec("age", "Age in whole years at the as-of date", "person", "", "count", None),
         FeatureSpec(
-            "deprivation_score", "Deprivation score of the home LSOA", "area", "", "mean", None
+            name="age",
+            description="Age in whole years at the as-of date",
+            source="person",
+            condition="",
+            aggregate="count",
+            window_months=None,
         ),
         FeatureSpec(
-            "deprivation_decile",
-            "Deprivation decile of the home LSOA (1 = most deprived)",
-            "area",
-            "",
-            "mean",
-            None,
+            name="deprivation_score",
+            description="Deprivation score of the home LSOA",
+            source="area",
+            condition="",
+            aggregate="mean",
+            window_months=None,
         ),
         FeatureSpec(
-            f"ward_violence_rate_{config.area_rate_months}m",
-            f"Serious violence events per 1,000 cohort members of the home ward in the "
-            f"{config.area_rate_months} months before the as-of date",
-            "area",
-            "",
-            "mean",
-            config.area_rate_months,
+            name="deprivation_decile",
+            description="Deprivation decile of the home LSOA (1 = most deprived)",
+            source="area",
+            condition="",
+            aggregate="mean",
+            window_months=None,
         ),
+        ward_rate_feature(config),
     ]
 
 
-def build_features(
-    config: FeaturesConfig, data_dir: Path, spark: SparkConfig | None = None
+def ward_rate_feature(config: FeaturesConfig) -> FeatureSpec:
+    """The home ward's recent rate of serious violence (the last context feature)."""
+    return FeatureSpec(
+        name=f"ward_violence_rate_{config.area_rate_months}m",
+        description=f"Serious violence events per 1,000 cohort members of the home ward in the "
+        f"{config.area_rate_months} months before the as-of date",
+        source="area",
+        condition="",
+        aggregate="mean",
+        window_months=config.area_rate_months,
+    )
+
+
+def run_features(
+    config: FeaturesConfig, data_dir: Path, *, spark: SparkConfig | None = None
 ) -> FeatureSet:
     """Build and write ``data_dir/features/``: features, labels and a manifest.
 
@@ -105,35 +124,10 @@ def build_features(
     """
     started = time.perf_counter()
     layout = DataLayout(data_dir)
-    spine = layout.linked_dir / "spine.parquet"
-    if not spine.is_file():
-        raise ExtractError(_NO_SPINE.format(path=spine, data=data_dir))
-    extracts = {s: str(layout.extract(s)) for s in SOURCES}
-    for path in extracts.values():
-        if not Path(path).is_file():
-            raise ExtractError(f"{path}: extract file not found")
+    inputs = _inputs(layout, data_dir)
     data_end = config.data_end or _data_end(layout.manifest)
     specs = all_features(config.windows_months)
-
-    views = {
-        "spine": spine,
-        "postcodes": data_dir / "postcodes.parquet",
-        "geography": layout.geography,
-        **{f"extract_{s}": Path(p) for s, p in extracts.items()},
-    }
-    relations = {s: f"extract_{s}" for s in extracts}
-    steps: list[Step] = [
-        ("events", events_sql(relations, "spine")),
-        ("person_facts", person_facts_sql(relations, "spine")),
-        ("persons", persons_sql("person_facts")),
-        ("residence", residence_sql(relations, "spine")),
-        ("cohort", cohort_sql(config)),
-    ]
-    query = features_sql(config, specs, data_end)
-    if config.engine == "spark":
-        table = run_spark(views, steps, query, spark or SparkConfig())
-    else:
-        table = run_duckdb(views, steps, query)
+    table = _run_sql(config, inputs, layout, specs, data_end, spark)
     per_date = _counts(table)
     for d in config.as_of_dates:
         if per_date.get(str(d), {}).get("rows", 0) == 0:
@@ -148,19 +142,6 @@ def build_features(
         out = stage / layout.features_dir.name
         out.mkdir()
         pq.write_table(table, out / FEATURES_FILE, compression="zstd")
-        definitions = [
-            {**s.as_dict(), "policy": _policy_label(config, s.name)}
-            for s in [*context_features(config), *specs]
-        ] + [
-            {
-                "name": s,
-                "description": f"{s.title()} (most common across agencies)",
-                "source": "person",
-                "policy": _policy_label(config, s),
-                "sensitive": True,
-            }
-            for s in SENSITIVE
-        ]
         manifest = {
             "stage": "features",
             "schema_version": FEATURES_SCHEMA_VERSION,
@@ -172,16 +153,82 @@ def build_features(
             "rows": table.num_rows,
             "per_as_of_date": per_date,
             "inputs": {
-                "spine_sha256": file_sha256(spine),
-                **{f"{s}_sha256": file_sha256(Path(p)) for s, p in extracts.items()},
+                "spine_sha256": file_sha256(inputs.spine),
+                **{f"{s}_sha256": file_sha256(p) for s, p in inputs.extracts.items()},
             },
-            "features": definitions,
+            "features": feature_definitions(config, specs),
             "sha256": file_sha256(out / FEATURES_FILE),
             "seconds": round(time.perf_counter() - started, 2),
         }
         write_json_atomic(out / "manifest.json", manifest)
     logger.info("features: %d rows at %d as-of dates", table.num_rows, len(config.as_of_dates))
     return FeatureSet(path=layout.features_dir / FEATURES_FILE, manifest=manifest)
+
+
+@dataclass(frozen=True)
+class _Inputs:
+    """The linked spine and each agency's extract, checked to be there."""
+
+    spine: Path
+    extracts: dict[str, Path]  # by source, in the order of ``SOURCES``
+
+
+def _inputs(layout: DataLayout, data_dir: Path) -> _Inputs:
+    """The stage's input files, or :class:`ExtractError` naming the first one missing."""
+    spine = layout.linked_dir / "spine.parquet"
+    if not spine.is_file():
+        raise ExtractError(_NO_SPINE.format(path=spine, data=data_dir))
+    extracts = {s: layout.extract(s) for s in SOURCES}
+    for path in extracts.values():
+        if not path.is_file():
+            raise ExtractError(f"{path}: extract file not found")
+    return _Inputs(spine=spine, extracts=extracts)
+
+
+def _run_sql(
+    config: FeaturesConfig,
+    inputs: _Inputs,
+    layout: DataLayout,
+    specs: list[FeatureSpec],
+    data_end: Any,
+    spark: SparkConfig | None,
+) -> Any:
+    """Run the SQL steps and the final query on the configured engine; an Arrow table."""
+    views = {
+        "spine": inputs.spine,
+        "postcodes": layout.root / "postcodes.parquet",
+        "geography": layout.geography,
+        **{f"extract_{s}": p for s, p in inputs.extracts.items()},
+    }
+    relations = {s: f"extract_{s}" for s in inputs.extracts}
+    steps = [
+        Step("events", events_sql(relations, "spine")),
+        Step("person_facts", person_facts_sql(relations, "spine")),
+        Step("persons", persons_sql("person_facts")),
+        Step("residence", residence_sql(relations, "spine")),
+        Step("cohort", cohort_sql(config)),
+    ]
+    query = features_sql(config, specs, data_end)
+    if config.engine == "spark":
+        return run_spark(views, steps, query, spark or SparkConfig())
+    return run_duckdb(views, steps, query)
+
+
+def feature_definitions(config: FeaturesConfig, specs: list[FeatureSpec]) -> list[dict[str, Any]]:
+    """The manifest's ``features``: every column's definition and the policy applied to it."""
+    return [
+        {**s.as_dict(), "policy": _policy_label(config, s.name)}
+        for s in [*context_features(config), *specs]
+    ] + [
+        {
+            "name": s,
+            "description": f"{s.title()} (most common across agencies)",
+            "source": "person",
+            "policy": _policy_label(config, s),
+            "sensitive": True,
+        }
+        for s in SENSITIVE
+    ]
 
 
 def cohort_sql(config: FeaturesConfig) -> str:
@@ -227,7 +274,7 @@ def features_sql(config: FeaturesConfig, specs: list[FeatureSpec], data_end: Any
         f'{feature_sql(s, config.expiry_years(s.name))} AS "{s.name}"' for s in specs
     )
     label = label_condition(config.outcome)
-    area = context_features(config)[-1].name
+    area = ward_rate_feature(config).name
     return f"""
         WITH history AS (
             SELECT c.person_key, c.as_of_date, {aggregates}
@@ -291,3 +338,7 @@ def _counts(table: Any) -> dict[str, dict[str, float]]:
             "label_complete": bool(g["label_complete"].all()),
         }
     return out
+
+
+#: The old name of :func:`run_features`, until ``vru/cli.py`` imports the new one.
+build_features = run_features

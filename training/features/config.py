@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from training.spark import Engine
+from training.spark_config import Engine
 
 __all__ = ["ExpiresAfter", "FeaturesConfig", "Outcome", "Policy"]
 

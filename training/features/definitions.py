@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-__all__ = ["SENSITIVE", "FeatureSpec", "all_features", "feature_sql"]
+__all__ = ["SENSITIVE", "EventFeatures", "FeatureSpec", "Recency", "all_features", "feature_sql"]
 
 Aggregate = Literal["count", "flag", "days_since", "mean"]
 Source = Literal["health", "education", "social_care", "police", "area", "person"]
@@ -36,231 +36,281 @@ class FeatureSpec:
         return asdict(self)
 
 
-# (stem, description, source, condition on events e, aggregates, windowed)
-_BASE: list[tuple[str, str, Source, str, tuple[Aggregate, ...], bool]] = [
-    (
-        "injury_attendances",
-        "A&E attendances or admissions for an accidental injury",
-        "health",
-        "e.kind = 'accidental_injury'",
-        ("count",),
-        True,
+@dataclass(frozen=True)
+class EventFeatures:
+    """A family of event features: one :class:`FeatureSpec` per aggregate and window.
+
+    ``windowed`` families get one feature per configured window and one for all history
+    (``_ever``); the others get the ``_ever`` feature only.
+    """
+
+    stem: str
+    description: str
+    source: Source
+    condition: str  # SQL on the events ``e``
+    aggregates: tuple[Aggregate, ...]
+    windowed: bool
+
+    def specs(self, windows_months: list[int]) -> list[FeatureSpec]:
+        """The family's features: aggregate by aggregate, shortest window first, then ever."""
+        windows: list[int | None] = [*sorted(windows_months), None] if self.windowed else [None]
+        return [
+            FeatureSpec(
+                name=f"{self.stem}_{'ever' if window is None else f'{window}m'}",
+                description=self.description,
+                source=self.source,
+                condition=self.condition,
+                aggregate=aggregate,
+                window_months=window,
+            )
+            for aggregate in self.aggregates
+            for window in windows
+        ]
+
+
+@dataclass(frozen=True)
+class Recency:
+    """Days since a person's last event of a kind (``days_since_<stem>``), over all history."""
+
+    stem: str
+    description: str
+    source: Source
+    condition: str  # SQL on the events ``e``
+
+    def spec(self) -> FeatureSpec:
+        """The one feature."""
+        return FeatureSpec(
+            name=f"days_since_{self.stem}",
+            description=self.description,
+            source=self.source,
+            condition=self.condition,
+            aggregate="days_since",
+            window_months=None,
+        )
+
+
+#: Every event feature family, in the order the features table and the manifest list them.
+_EVENT_FEATURES: tuple[EventFeatures, ...] = (
+    EventFeatures(
+        stem="injury_attendances",
+        description="A&E attendances or admissions for an accidental injury",
+        source="health",
+        condition="e.kind = 'accidental_injury'",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "assault_injuries",
-        "A&E attendances or admissions for an assault or a sharp-object injury",
-        "health",
-        "e.kind IN ('assault', 'sharp_object_injury')",
-        ("count",),
-        True,
+    EventFeatures(
+        stem="assault_injuries",
+        description="A&E attendances or admissions for an assault or a sharp-object injury",
+        source="health",
+        condition="e.kind IN ('assault', 'sharp_object_injury')",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "self_harm",
-        "A&E attendances for self-harm",
-        "health",
-        "e.kind = 'self_harm'",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="self_harm",
+        description="A&E attendances for self-harm",
+        source="health",
+        condition="e.kind = 'self_harm'",
+        aggregates=("flag",),
+        windowed=False,
     ),
-    (
-        "hospital_admissions",
-        "Hospital admissions (any cause)",
-        "health",
-        "e.kind = 'admission'",
-        ("count",),
-        True,
+    EventFeatures(
+        stem="hospital_admissions",
+        description="Hospital admissions (any cause)",
+        source="health",
+        condition="e.kind = 'admission'",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "persistent_absence",
-        "A school year with 10% or more sessions missed",
-        "education",
-        "e.kind = 'persistent_absence'",
-        ("flag",),
-        True,
+    EventFeatures(
+        stem="persistent_absence",
+        description="A school year with 10% or more sessions missed",
+        source="education",
+        condition="e.kind = 'persistent_absence'",
+        aggregates=("flag",),
+        windowed=True,
     ),
-    (
-        "absence_rate",
-        "Share of school sessions missed (mean of school years)",
-        "education",
-        "e.kind = 'absence_rate'",
-        ("mean",),
-        True,
+    EventFeatures(
+        stem="absence_rate",
+        description="Share of school sessions missed (mean of school years)",
+        source="education",
+        condition="e.kind = 'absence_rate'",
+        aggregates=("mean",),
+        windowed=True,
     ),
-    (
-        "suspensions",
-        "Suspensions from school",
-        "education",
-        "e.kind = 'suspension'",
-        ("count",),
-        True,
+    EventFeatures(
+        stem="suspensions",
+        description="Suspensions from school",
+        source="education",
+        condition="e.kind = 'suspension'",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "permanent_exclusion",
-        "A permanent exclusion from school",
-        "education",
-        "e.kind = 'permanent_exclusion'",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="permanent_exclusion",
+        description="A permanent exclusion from school",
+        source="education",
+        condition="e.kind = 'permanent_exclusion'",
+        aggregates=("flag",),
+        windowed=False,
     ),
-    (
-        "sen_support",
-        "Special educational needs support recorded",
-        "education",
-        "e.kind = 'sen_support'",
-        ("flag",),
-        True,
+    EventFeatures(
+        stem="sen_support",
+        description="Special educational needs support recorded",
+        source="education",
+        condition="e.kind = 'sen_support'",
+        aggregates=("flag",),
+        windowed=True,
     ),
-    (
-        "ehcp",
-        "An education, health and care plan recorded",
-        "education",
-        "e.kind = 'ehcp'",
-        ("flag",),
-        True,
+    EventFeatures(
+        stem="ehcp",
+        description="An education, health and care plan recorded",
+        source="education",
+        condition="e.kind = 'ehcp'",
+        aggregates=("flag",),
+        windowed=True,
     ),
-    (
-        "free_school_meals",
-        "Eligible for free school meals",
-        "education",
-        "e.kind = 'fsm'",
-        ("flag",),
-        True,
+    EventFeatures(
+        stem="free_school_meals",
+        description="Eligible for free school meals",
+        source="education",
+        condition="e.kind = 'fsm'",
+        aggregates=("flag",),
+        windowed=True,
     ),
-    (
-        "social_care_referrals",
-        "Referrals to children's social care",
-        "social_care",
-        "e.kind IN ('referral', 'referral_nfa')",
-        ("count",),
-        True,
+    EventFeatures(
+        stem="social_care_referrals",
+        description="Referrals to children's social care",
+        source="social_care",
+        condition="e.kind IN ('referral', 'referral_nfa')",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "child_in_need",
-        "A child-in-need plan",
-        "social_care",
-        "e.kind = 'cin_plan'",
-        ("flag",),
-        True,
+    EventFeatures(
+        stem="child_in_need",
+        description="A child-in-need plan",
+        source="social_care",
+        condition="e.kind = 'cin_plan'",
+        aggregates=("flag",),
+        windowed=True,
     ),
-    (
-        "child_protection",
-        "A child protection plan",
-        "social_care",
-        "e.kind = 'cp_plan'",
-        ("flag",),
-        True,
+    EventFeatures(
+        stem="child_protection",
+        description="A child protection plan",
+        source="social_care",
+        condition="e.kind = 'cp_plan'",
+        aggregates=("flag",),
+        windowed=True,
     ),
-    (
-        "looked_after",
-        "A period looked after by the local authority",
-        "social_care",
-        "e.kind = 'looked_after'",
-        ("flag",),
-        True,
+    EventFeatures(
+        stem="looked_after",
+        description="A period looked after by the local authority",
+        source="social_care",
+        condition="e.kind = 'looked_after'",
+        aggregates=("flag",),
+        windowed=True,
     ),
-    (
-        "missing_episodes",
-        "Missing-from-home or care episodes",
-        "social_care",
-        "e.kind = 'missing_episode'",
-        ("count",),
-        True,
+    EventFeatures(
+        stem="missing_episodes",
+        description="Missing-from-home or care episodes",
+        source="social_care",
+        condition="e.kind = 'missing_episode'",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "household_domestic_abuse",
-        "Domestic abuse identified at a social care assessment",
-        "social_care",
-        "e.kind = 'factor_domestic_abuse'",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="household_domestic_abuse",
+        description="Domestic abuse identified at a social care assessment",
+        source="social_care",
+        condition="e.kind = 'factor_domestic_abuse'",
+        aggregates=("flag",),
+        windowed=False,
     ),
-    (
-        "parental_mental_health",
-        "Parental mental ill-health identified at a social care assessment",
-        "social_care",
-        "e.kind = 'factor_parental_mental_health'",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="parental_mental_health",
+        description="Parental mental ill-health identified at a social care assessment",
+        source="social_care",
+        condition="e.kind = 'factor_parental_mental_health'",
+        aggregates=("flag",),
+        windowed=False,
     ),
-    (
-        "parental_substance_misuse",
-        "Parental substance misuse identified at a social care assessment",
-        "social_care",
-        "e.kind = 'factor_parental_substance_misuse'",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="parental_substance_misuse",
+        description="Parental substance misuse identified at a social care assessment",
+        source="social_care",
+        condition="e.kind = 'factor_parental_substance_misuse'",
+        aggregates=("flag",),
+        windowed=False,
     ),
-    (
-        "parent_in_custody",
-        "A parent in custody identified at a social care assessment",
-        "social_care",
-        "e.kind = 'factor_parent_in_custody'",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="parent_in_custody",
+        description="A parent in custody identified at a social care assessment",
+        source="social_care",
+        condition="e.kind = 'factor_parent_in_custody'",
+        aggregates=("flag",),
+        windowed=False,
     ),
-    (
-        "domestic_abuse_incidents",
-        "Police domestic abuse incidents at home with the child present",
-        "police",
-        "e.kind = 'da_incident'",
-        ("count",),
-        True,
+    EventFeatures(
+        stem="domestic_abuse_incidents",
+        description="Police domestic abuse incidents at home with the child present",
+        source="police",
+        condition="e.kind = 'da_incident'",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "offences",
-        "Offences recorded with the young person as suspect",
-        "police",
-        "e.kind LIKE 'suspect:%'",
-        ("count",),
-        True,
+    EventFeatures(
+        stem="offences",
+        description="Offences recorded with the young person as suspect",
+        source="police",
+        condition="e.kind LIKE 'suspect:%'",
+        aggregates=("count",),
+        windowed=True,
     ),
-    (
-        "violent_offences",
-        "Violence, weapon or robbery offences recorded as suspect",
-        "police",
-        "e.kind IN ('suspect:violence_against_person', 'suspect:possession_of_weapons', 'suspect:robbery')",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="violent_offences",
+        description="Violence, weapon or robbery offences recorded as suspect",
+        source="police",
+        condition="e.kind IN ('suspect:violence_against_person', 'suspect:possession_of_weapons', 'suspect:robbery')",
+        aggregates=("flag",),
+        windowed=False,
     ),
-    (
-        "crime_victim",
-        "Recorded by the police as the victim of a crime",
-        "police",
-        "e.kind LIKE 'victim:%'",
-        ("flag",),
-        False,
+    EventFeatures(
+        stem="crime_victim",
+        description="Recorded by the police as the victim of a crime",
+        source="police",
+        condition="e.kind LIKE 'victim:%'",
+        aggregates=("flag",),
+        windowed=False,
     ),
-]
-_RECENCY: list[tuple[str, str, Source, str]] = [
-    ("health", "Days since the last A&E attendance or admission", "health", "e.source = 'health'"),
-    (
-        "social_care",
-        "Days since the last social care event",
-        "social_care",
-        "e.source = 'social_care'",
+)
+#: The recency features, after the event features.
+_RECENCY: tuple[Recency, ...] = (
+    Recency(
+        stem="health",
+        description="Days since the last A&E attendance or admission",
+        source="health",
+        condition="e.source = 'health'",
     ),
-    ("police", "Days since the last police record", "police", "e.source = 'police'"),
-]
+    Recency(
+        stem="social_care",
+        description="Days since the last social care event",
+        source="social_care",
+        condition="e.source = 'social_care'",
+    ),
+    Recency(
+        stem="police",
+        description="Days since the last police record",
+        source="police",
+        condition="e.source = 'police'",
+    ),
+)
 
 
 def all_features(windows_months: list[int]) -> list[FeatureSpec]:
     """Every feature for the configured windows (plus 'ever'), in a stable order."""
-    specs: list[FeatureSpec] = []
-    for stem, description, source, condition, aggregates, windowed in _BASE:
-        windows: list[int | None] = [*sorted(windows_months), None] if windowed else [None]
-        for aggregate in aggregates:
-            for window in windows:
-                suffix = "ever" if window is None else f"{window}m"
-                specs.append(
-                    FeatureSpec(
-                        f"{stem}_{suffix}", description, source, condition, aggregate, window
-                    )
-                )
-    for stem, description, source, condition in _RECENCY:
-        specs.append(
-            FeatureSpec(f"days_since_{stem}", description, source, condition, "days_since", None)
-        )
-    return specs
+    events = [spec for family in _EVENT_FEATURES for spec in family.specs(windows_months)]
+    return [*events, *(recency.spec() for recency in _RECENCY)]
 
 
 def feature_sql(spec: FeatureSpec, expires_after_years: int | None = None) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -28,8 +28,14 @@ if TYPE_CHECKING:
 
 __all__ = ["Step", "TranspileError", "run_duckdb", "run_spark", "to_spark_sql"]
 
-#: One intermediate table: its name and the SELECT (DuckDB dialect) that fills it.
-Step = tuple[str, str]
+
+class Step(NamedTuple):
+    """One intermediate table: its name and the SELECT (DuckDB dialect) that fills it."""
+
+    name: str
+    sql: str
+
+
 #: The final query's ORDER BY: Spark writes its parts in this order, read back as one table
 _ORDER = ("as_of_date", "person_key")
 
@@ -61,8 +67,8 @@ def run_duckdb(views: dict[str, Path], steps: list[Step], query: str) -> pa.Tabl
     try:
         for name, path in views.items():
             con.execute(f"CREATE TEMP VIEW {name} AS SELECT * FROM read_parquet('{path}')")
-        for name, sql in steps:
-            con.execute(f"CREATE TEMP TABLE {name} AS {sql}")
+        for step in steps:
+            con.execute(f"CREATE TEMP TABLE {step.name} AS {step.sql}")
         return con.sql(query).to_arrow_table()
     finally:
         con.close()
@@ -74,16 +80,16 @@ def run_spark(
     """Run the same steps and query as Spark SQL; each step is cached as a temporary view."""
     from training.spark import spark_session
 
-    translated = [(name, to_spark_sql(sql, name)) for name, sql in steps]
+    translated = [Step(s.name, to_spark_sql(s.sql, s.name)) for s in steps]
     final = to_spark_sql(query, "features")
     session = spark_session(config)
     cached = []
     try:
         for name, path in views.items():
             session.read.parquet(str(path)).createOrReplaceTempView(name)
-        for name, sql in translated:
-            frame = _spark_sql(session, sql, name).cache()
-            frame.createOrReplaceTempView(name)
+        for step in translated:
+            frame = _spark_sql(session, step.sql, step.name).cache()
+            frame.createOrReplaceTempView(step.name)
             cached.append(frame)
         # written by the executors and read back here: the table never sits whole in the JVM
         out = Path(tempfile.mkdtemp(prefix="vru-features-", dir=config.checkpoint_dir))
@@ -96,7 +102,7 @@ def run_spark(
     finally:
         for frame in cached:
             frame.unpersist()
-        for name in [*views, *(name for name, _ in steps)]:
+        for name in [*views, *(step.name for step in steps)]:
             session.catalog.dropTempView(name)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from training.config import GenerateConfig
+from training.generate.config import GenerateConfig
 from training.generate.names import NamePools
 
 __all__ = ["City", "to_day"]

@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 
 from governance.contracts.errors import ConfigError
-from training.config import GeographyConfig
+from training.generate.config import GeographyConfig
 
 __all__ = [
     "GEOGRAPHY_COLUMNS",

@@ -13,7 +13,7 @@ from importlib import resources
 import numpy as np
 import yaml
 
-from training.config import ETHNIC_GROUPS
+from training.generate.config import ETHNIC_GROUPS
 from training.generate.noise import Alternatives
 
 __all__ = ["NamePools", "load_name_pools"]

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.config import ETHNIC_GROUPS, GenerateConfig
 from training.generate.city import DAYS_PER_YEAR
+from training.generate.config import ETHNIC_GROUPS, GenerateConfig
 from training.generate.population import Persons, Residences
 from training.generate.risk import Risks, logit
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.config import ETHNIC_GROUPS
 from training.generate.city import DAYS_PER_YEAR, City
+from training.generate.config import ETHNIC_GROUPS
 
 __all__ = ["Households", "Persons", "Residences", "draw_population"]
 

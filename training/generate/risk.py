@@ -4,7 +4,7 @@ Household factors (poverty, parental mental ill-health and substance misuse, dom
 a parent in custody) are drawn once per household; child factors (SEN, persistent absence,
 exclusion, children's social care, missing episodes) per child. Each factor's log odds is its
 base rate's log odds plus the configured log odds ratio of every cause present, in the causal
-order of :data:`training.config.FACTOR_ORDER`. Each factor present in a child also gets an onset
+order of :data:`training.generate.config.FACTOR_ORDER`. Each factor present in a child also gets an onset
 day, so that agencies' records of it are dated.
 """
 
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from training.config import FACTOR_ORDER, RiskConfig
 from training.generate.city import DAYS_PER_YEAR
+from training.generate.config import FACTOR_ORDER, RiskConfig
 from training.generate.population import Households, Persons
 
 __all__ = ["HOUSEHOLD_FACTORS", "Risks", "draw_risks", "logit"]

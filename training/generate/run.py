@@ -9,11 +9,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 
 from governance.contracts.config import config_hash
 from governance.contracts.layout import SOURCES, DataLayout
-from training.config import ETHNIC_GROUPS, FACTOR_ORDER, PipelineConfig
+from training.config import PipelineConfig
 from training.extracts.schemas import EXTRACT_SCHEMA_VERSION, validate_extract
 from training.generate.agencies.common import AgencyRecords
 from training.generate.agencies.education import education_records
@@ -23,6 +24,7 @@ from training.generate.agencies.police import police_records
 from training.generate.agencies.social_care import social_care_records
 from training.generate.agencies.tables import extract_table
 from training.generate.city import City
+from training.generate.config import ETHNIC_GROUPS, FACTOR_ORDER, GenerateConfig
 from training.generate.geography import generate_geography, make_postcodes, read_ons_geography
 from training.generate.names import load_name_pools
 from training.generate.outcomes import Violence, draw_violence, outcome_score
@@ -30,7 +32,7 @@ from training.generate.population import Persons, Residences, draw_population
 from training.generate.risk import Risks, draw_risks
 from training.storage import ParquetSink, file_sha256, staged_directory, write_json_atomic
 
-__all__ = ["GenerateResult", "generate_city"]
+__all__ = ["GenerateResult", "run_generate"]
 
 logger = logging.getLogger("vru.generate")
 
@@ -52,7 +54,7 @@ class GenerateResult:
     manifest: dict[str, object]
 
 
-def generate_city(
+def run_generate(
     config: PipelineConfig,
     data_dir: Path,
     *,
@@ -65,6 +67,40 @@ def generate_city(
     """
     gen = config.generate
     seeds = _Seeds(config.seed)
+    places = _build_city(gen, seeds)
+    layout = DataLayout(data_dir)
+    with staged_directory(data_dir) as stage:
+        sink = ParquetSink(stage)
+        done = _generate_people(gen, places, seeds, sink, validate, progress)
+        sink.close()
+        _write_places(stage, layout, places)
+        files = _files(stage)
+        manifest = {
+            "stage": "generate",
+            "schema_version": GENERATOR_SCHEMA_VERSION,
+            "seed": config.seed,
+            "config_hash": config_hash(config.generate),
+            "persons": done,
+            "geography_source": gen.geography.source,
+            "period": {"start": str(gen.start_date), "end": str(gen.end_date)},
+            "files": files,
+        }
+        write_json_atomic(stage / layout.manifest.name, manifest)
+    logger.info("wrote %d files to %s", len(files), data_dir)
+    return GenerateResult(data_dir=data_dir, manifest=manifest)
+
+
+@dataclass(frozen=True)
+class _Places:
+    """The city the people are drawn into."""
+
+    city: City
+    postcodes: pd.DataFrame  # as written to ``postcodes.parquet``
+    policing: np.ndarray  # each LSOA's policing intensity (truth only)
+
+
+def _build_city(gen: GenerateConfig, seeds: _Seeds) -> _Places:
+    """The city's areas, postcodes and names, and each LSOA's policing intensity."""
     if gen.geography.source == "ons":
         geography = read_ons_geography(gen.geography, seeds.rng("geography"))
     else:
@@ -81,109 +117,139 @@ def generate_city(
         geography["ward_code"].nunique(),
         geography["borough_code"].nunique(),
     )
+    return _Places(city=city, postcodes=postcodes, policing=policing)
 
-    layout = DataLayout(data_dir)
-    with staged_directory(data_dir) as stage:
-        sink = ParquetSink(stage)
-        counters = dict.fromkeys(SOURCES, 0)
-        done, chunk, households_done = 0, 0, 0
-        while done < gen.persons:
-            rng = seeds.rng("chunk", chunk)
-            remaining = gen.persons - done
-            n_households = int(min(gen.households_per_chunk, remaining / 1.6 + 50))
-            households, persons, residences = draw_population(city, n_households, done, rng)
-            if len(persons) > remaining:
-                persons = _head(persons, remaining)
-            risks = draw_risks(gen.risk, households, persons, rng)
-            deprivation = households.deprivation[persons.household]
-            score = outcome_score(gen, persons, risks, deprivation)
-            violence = draw_violence(gen, persons, residences, score, policing, rng)
-            batches = {
-                "health": health_records(city, persons, risks, violence, rng),
-                "education": education_records(city, persons, risks, rng),
-                "social_care": social_care_records(city, persons, risks, rng),
-                "police": police_records(
-                    city, persons, residences, risks, violence, score, policing, rng
-                ),
-            }
-            for source, records in batches.items():
-                records = _shuffled(records, rng)
-                ids = identify(city, persons, residences, records.person, records.day, source, rng)
-                record_ids = _record_ids(source, counters[source], len(records))
-                table = extract_table(
-                    city,
-                    records,
-                    persons,
-                    residences,
-                    ids,
-                    record_ids,
-                    chunk * _INCIDENTS_PER_CHUNK,
-                    rng,
-                )
-                if validate:
-                    validate_extract(
-                        table.to_pandas(), source, f"{source} extract (generated, chunk {chunk})"
-                    )
-                sink.write(f"extracts/{source}.parquet", table)
-                sink.write(
-                    f"{_TRUTH}/record_person.parquet",
-                    pa.table(
-                        {
-                            "source": pa.array(np.full(len(records), source), pa.string()),
-                            "record_id": pa.array(record_ids, pa.string()),
-                            "person_id": pa.array(persons.person_id[records.person], pa.int64()),
-                        }
-                    ),
-                )
-                counters[source] += len(records)
-            sink.write(
-                f"{_TRUTH}/persons.parquet",
-                _persons_table(city, persons, residences, risks, score, violence, households_done),
-            )
-            sink.write(f"{_TRUTH}/violence.parquet", _violence_table(persons, violence))
-            done += len(persons)
-            households_done += n_households
-            chunk += 1
-            if progress is not None:
-                progress(done, gen.persons)
-            logger.info("chunk %d: %d persons so far", chunk, done)
-        sink.close()
 
-        _write_table(
-            stage / layout.geography.name, pa.Table.from_pandas(geography, preserve_index=False)
-        )
-        _write_table(
-            stage / "postcodes.parquet", pa.Table.from_pandas(postcodes, preserve_index=False)
-        )
-        areas = pa.table(
-            {"lsoa_code": geography["lsoa_code"].to_numpy(), "policing_intensity": policing}
-        )
-        (stage / _TRUTH).mkdir(exist_ok=True)
-        _write_table(stage / _TRUTH / "areas.parquet", areas)
-
-        files = {}
-        for path in sorted(p for p in stage.rglob("*.parquet")):
-            rel = path.relative_to(stage).as_posix()
-            files[rel] = {
-                "rows": pa.parquet.ParquetFile(path).metadata.num_rows,
-                "schema_version": EXTRACT_SCHEMA_VERSION
-                if rel.startswith("extracts/")
-                else GENERATOR_SCHEMA_VERSION,
-                "sha256": file_sha256(path),
-            }
-        manifest = {
-            "stage": "generate",
-            "schema_version": GENERATOR_SCHEMA_VERSION,
-            "seed": config.seed,
-            "config_hash": config_hash(config.generate),
-            "persons": done,
-            "geography_source": gen.geography.source,
-            "period": {"start": str(gen.start_date), "end": str(gen.end_date)},
-            "files": files,
+def _generate_people(
+    gen: GenerateConfig,
+    places: _Places,
+    seeds: _Seeds,
+    sink: ParquetSink,
+    validate: bool,
+    progress: Progress | None,
+) -> int:
+    """Generate the people chunk by chunk into ``sink``; how many were generated."""
+    city, policing = places.city, places.policing
+    counters = dict.fromkeys(SOURCES, 0)
+    done, chunk, households_done = 0, 0, 0
+    while done < gen.persons:
+        rng = seeds.rng("chunk", chunk)
+        remaining = gen.persons - done
+        n_households = int(min(gen.households_per_chunk, remaining / 1.6 + 50))
+        households, persons, residences = draw_population(city, n_households, done, rng)
+        if len(persons) > remaining:
+            persons = _head(persons, remaining)
+        risks = draw_risks(gen.risk, households, persons, rng)
+        deprivation = households.deprivation[persons.household]
+        score = outcome_score(gen, persons, risks, deprivation)
+        violence = draw_violence(gen, persons, residences, score, policing, rng)
+        batches = {
+            "health": health_records(city, persons, risks, violence, rng),
+            "education": education_records(city, persons, risks, rng),
+            "social_care": social_care_records(city, persons, risks, rng),
+            "police": police_records(
+                city, persons, residences, risks, violence, score, policing, rng
+            ),
         }
-        write_json_atomic(stage / layout.manifest.name, manifest)
-    logger.info("wrote %d files to %s", len(files), data_dir)
-    return GenerateResult(data_dir=data_dir, manifest=manifest)
+        for source, records in batches.items():
+            chunk_of = _Chunk(index=chunk, first_record=counters[source], validate=validate)
+            counters[source] += _write_extract(
+                sink, city, persons, residences, source, records, chunk_of, rng
+            )
+        sink.write(
+            f"{_TRUTH}/persons.parquet",
+            _persons_table(city, persons, residences, risks, score, violence, households_done),
+        )
+        sink.write(f"{_TRUTH}/violence.parquet", _violence_table(persons, violence))
+        done += len(persons)
+        households_done += n_households
+        chunk += 1
+        if progress is not None:
+            progress(done, gen.persons)
+        logger.info("chunk %d: %d persons so far", chunk, done)
+    return done
+
+
+@dataclass(frozen=True)
+class _Chunk:
+    """Where one agency's records of one chunk go."""
+
+    index: int  # the chunk's number
+    first_record: int  # the agency's records written before this chunk
+    validate: bool  # check the extract against its schema
+
+
+def _write_extract(
+    sink: ParquetSink,
+    city: City,
+    persons: Persons,
+    residences: Residences,
+    source: str,
+    records: AgencyRecords,
+    chunk: _Chunk,
+    rng: np.random.Generator,
+) -> int:
+    """Shuffle, identify and write one agency's records of a chunk, with their truth; a count."""
+    records = _shuffled(records, rng)
+    ids = identify(city, persons, residences, records.person, records.day, source, rng)
+    record_ids = _record_ids(source, chunk.first_record, len(records))
+    table = extract_table(
+        city,
+        records,
+        persons,
+        residences,
+        ids,
+        record_ids,
+        chunk.index * _INCIDENTS_PER_CHUNK,
+        rng,
+    )
+    if chunk.validate:
+        validate_extract(
+            table.to_pandas(), source, f"{source} extract (generated, chunk {chunk.index})"
+        )
+    sink.write(f"extracts/{source}.parquet", table)
+    sink.write(
+        f"{_TRUTH}/record_person.parquet",
+        pa.table(
+            {
+                "source": pa.array(np.full(len(records), source), pa.string()),
+                "record_id": pa.array(record_ids, pa.string()),
+                "person_id": pa.array(persons.person_id[records.person], pa.int64()),
+            }
+        ),
+    )
+    return len(records)
+
+
+def _write_places(stage: Path, layout: DataLayout, places: _Places) -> None:
+    """Write the geography and postcodes, and (in the truth) each LSOA's policing intensity."""
+    geography = places.city.geography
+    _write_table(
+        stage / layout.geography.name, pa.Table.from_pandas(geography, preserve_index=False)
+    )
+    _write_table(
+        stage / "postcodes.parquet", pa.Table.from_pandas(places.postcodes, preserve_index=False)
+    )
+    areas = pa.table(
+        {"lsoa_code": geography["lsoa_code"].to_numpy(), "policing_intensity": places.policing}
+    )
+    (stage / _TRUTH).mkdir(exist_ok=True)
+    _write_table(stage / _TRUTH / "areas.parquet", areas)
+
+
+def _files(stage: Path) -> dict[str, dict[str, object]]:
+    """Every Parquet file written: rows, schema version and SHA-256, by relative path."""
+    files = {}
+    for path in sorted(p for p in stage.rglob("*.parquet")):
+        rel = path.relative_to(stage).as_posix()
+        files[rel] = {
+            "rows": pa.parquet.ParquetFile(path).metadata.num_rows,
+            "schema_version": EXTRACT_SCHEMA_VERSION
+            if rel.startswith("extracts/")
+            else GENERATOR_SCHEMA_VERSION,
+            "sha256": file_sha256(path),
+        }
+    return files
 
 
 class _Seeds:

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from training.spark import Engine
+from training.spark_config import Engine
 
 __all__ = ["LinkConfig", "SourceMapping", "default_sources"]
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # MLflow is imported, and its tracking store opened, on a thread while the data load and the
 # models fit: together they take seconds that would otherwise come before any work starts
 
-__all__ = ["TrainResult", "train_model"]
+__all__ = ["CANDIDATE", "TrainResult", "run_train"]
 
 logger = logging.getLogger("vru.train")
 CANDIDATE = "candidate"
@@ -54,7 +54,7 @@ class TrainResult:
     model_uri: str
 
 
-def train_model(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> TrainResult:
+def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> TrainResult:
     """Fit LightGBM and the baseline on the training split, calibrate, evaluate, register."""
     features_dir = DataLayout(data_dir).features_dir
     if not (features_dir / "manifest.json").is_file():
@@ -365,3 +365,7 @@ def _requirements() -> list[str]:
         f"{p}=={version(p)}"
         for p in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow")
     ]
+
+
+#: The old name of :func:`run_train`, until ``vru/cli.py`` imports the new one.
+train_model = run_train

@@ -3,14 +3,16 @@
 Scores the cohort at the latest as-of date with the board-approved ``champion`` model, sums
 risks, factor prevalence and exact SHAP contributions to every area level, applies
 statistical disclosure control and writes a release (:mod:`governance.contracts.release_schema`).
-Per-person values exist only inside :func:`release`; nothing about a person is written.
+Per-person values exist only inside :func:`run_release`; nothing about a person is written.
 
 - :mod:`training.release.config`: ``configs/release.yaml`` (:class:`ReleaseConfig`);
 - :mod:`training.release.score`: scoring and SHAP, once per distinct model input;
 - :mod:`training.release.aggregate`: pure area figures, shrinkage, intervals, ranks;
 - :mod:`training.release.distributed`: the same scoring on Spark (``engine: spark``),
   partition by partition, returning LSOA sums only;
-- :mod:`training.release.run`: the order of work, and the writing.
+- :mod:`training.release.publish`: the release written atomically, with its manifest;
+- :mod:`training.release.run`: :func:`run_release`, the stage's one entry point: the order
+  of work in six named steps (verify, score, aggregate, protect, publish, record).
 """
 
 from __future__ import annotations
@@ -20,18 +22,18 @@ from typing import TYPE_CHECKING, Any
 from training.release.config import ReleaseConfig, RiskFactor
 
 if TYPE_CHECKING:
-    from training.release.run import ReleaseResult, release
+    from training.release.run import ReleaseResult, run_release
 
-__all__ = ["ReleaseConfig", "ReleaseResult", "RiskFactor", "release"]
+__all__ = ["ReleaseConfig", "ReleaseResult", "RiskFactor", "run_release"]
 
 
 def __getattr__(name: str) -> Any:
-    """Import ``release`` and ``ReleaseResult`` on first use.
+    """Import ``run_release`` and ``ReleaseResult`` on first use.
 
     A Spark worker that imports a scoring module runs this file first; it then needs
     neither MLflow nor the registry.
     """
-    if name in ("ReleaseResult", "release"):
+    if name in ("ReleaseResult", "run_release"):
         from training.release import run
 
         return getattr(run, name)

@@ -359,30 +359,7 @@ def areas_from_sums(
         ``prevalence_F``, ``contrib_F``. Areas without young people have population 0 and
         null figures.
     """
-    sums = sum_columns(factors)
-    by_lsoa = by_lsoa[sums].copy()
-    # the within-area sum of squares is not additive across areas: take it per area
-    by_lsoa["_ss"] = _within_ss(by_lsoa)
-    codes = geography.set_index(geography["lsoa_code"].astype(str))
-
-    per_level: list[pd.DataFrame] = []
-    additive = by_lsoa.drop(columns="_ss")
-    for level in LEVELS:
-        if level == "lsoa":
-            frame = by_lsoa
-        else:
-            if level == "city":
-                frame = additive.sum().to_frame().T
-                frame.index = pd.Index(areas.loc[areas["level"] == "city", "code"].tolist())
-            else:
-                keys = codes.loc[additive.index, f"{level}_code"].astype(str).to_numpy()
-                frame = additive.groupby(keys).sum()
-            frame = frame.assign(_ss=_within_ss(frame))
-        per_level.append(frame.assign(level=level))
-    stacked = pd.concat(per_level).rename_axis("code").reset_index()
-    table = areas.merge(stacked, on=["level", "code"], how="left", validate="one_to_one")
-    table = table.fillna({c: 0.0 for c in sums} | {"_ss": 0.0})
-
+    table = _sums_at_every_level(areas, geography, by_lsoa, sum_columns(factors))
     n = table["population"].to_numpy()
     with np.errstate(invalid="ignore", divide="ignore"):
         raw = np.where(n > 0, table["sum_risk"].to_numpy() / n, np.nan)
@@ -405,23 +382,57 @@ def areas_from_sums(
         with np.errstate(invalid="ignore", divide="ignore"):
             table[f"prevalence_{factor}"] = np.where(n > 0, count / n, np.nan)
             table[f"contrib_{factor}"] = np.where(n > 0, table[f"sum_contrib_{factor}"] / n, np.nan)
-    columns = [
-        "level",
-        "code",
-        "name",
-        "parent_code",
-        "population",
-        "expected",
-        "rate_per_1000",
-        "mean_risk",
-        "mean_risk_raw",
-        "risk_low",
-        "risk_high",
-        "shrinkage_weight",
-    ]
+    columns = [*_FIGURE_COLUMNS]
     for factor in factors:
         columns += [f"count_{factor}", f"prevalence_{factor}", f"contrib_{factor}"]
     return table[columns].reset_index(drop=True)
+
+
+#: The columns of :func:`areas_from_sums` before the per-factor ones.
+_FIGURE_COLUMNS = (
+    "level",
+    "code",
+    "name",
+    "parent_code",
+    "population",
+    "expected",
+    "rate_per_1000",
+    "mean_risk",
+    "mean_risk_raw",
+    "risk_low",
+    "risk_high",
+    "shrinkage_weight",
+)
+
+
+def _sums_at_every_level(
+    areas: pd.DataFrame, geography: pd.DataFrame, by_lsoa: pd.DataFrame, sums: list[str]
+) -> pd.DataFrame:
+    """``areas`` with each area's sums (0 where it has no young people) and ``_ss``.
+
+    LSOA sums add up to every parent level; the within-area sum of squares does not, so it
+    is taken per area, at each level.
+    """
+    by_lsoa = by_lsoa[sums].copy()
+    by_lsoa["_ss"] = _within_ss(by_lsoa)
+    codes = geography.set_index(geography["lsoa_code"].astype(str))
+    per_level: list[pd.DataFrame] = []
+    additive = by_lsoa.drop(columns="_ss")
+    for level in LEVELS:
+        if level == "lsoa":
+            frame = by_lsoa
+        else:
+            if level == "city":
+                frame = additive.sum().to_frame().T
+                frame.index = pd.Index(areas.loc[areas["level"] == "city", "code"].tolist())
+            else:
+                keys = codes.loc[additive.index, f"{level}_code"].astype(str).to_numpy()
+                frame = additive.groupby(keys).sum()
+            frame = frame.assign(_ss=_within_ss(frame))
+        per_level.append(frame.assign(level=level))
+    stacked = pd.concat(per_level).rename_axis("code").reset_index()
+    table = areas.merge(stacked, on=["level", "code"], how="left", validate="one_to_one")
+    return table.fillna({c: 0.0 for c in sums} | {"_ss": 0.0})
 
 
 def _lsoa_index(geography: pd.DataFrame) -> pd.Index:

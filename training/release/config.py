@@ -12,7 +12,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from training.spark import Engine
+from training.spark_config import Engine
 
 __all__ = [
     "DEFAULT_FACTORS",

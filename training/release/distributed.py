@@ -33,6 +33,7 @@ from training.release.score import Dedup, ScoringStats, releasable_booster, scor
 
 if TYPE_CHECKING:
     from pyspark.broadcast import Broadcast
+    from pyspark.sql import DataFrame, SparkSession
 
     from training.spark import SparkConfig
 
@@ -108,16 +109,7 @@ def spark_lsoa_sums(
     session = spark_session(config)
     shipped = session.sparkContext.broadcast(pickle.dumps(model))
     try:
-        cohort = (
-            session.read.parquet(str(features))
-            .where(F.col("as_of_date") == F.lit(dt.date.fromisoformat(as_of)))
-            .select(*wanted)
-        )
-        # one even partition per core: a small table is one Parquet row group (one split), a
-        # big one may be split unevenly by the as-of filter; the cohort's columns are cheap
-        # to move next to the cost of explaining them
-        parts = session.sparkContext.defaultParallelism
-        cohort = cohort.repartition(parts)
+        cohort, parts = _read_cohort(session, features, as_of, wanted)
         score = _score_partitions(
             shipped,
             {f: list(c) for f, c in factor_inputs.items()},
@@ -138,8 +130,33 @@ def spark_lsoa_sums(
             raise ReleaseError(_SPARK_FAILED.format(err=first.strip())) from None
     finally:
         shipped.unpersist()
+    return sums[["lsoa_code", *columns]], _summed_stats(sums, dedup)
+
+
+def _read_cohort(
+    session: SparkSession, features: Path, as_of: str, wanted: Sequence[str]
+) -> tuple[DataFrame, int]:
+    """The cohort's wanted columns at ``as_of``, in one even partition per core; the count.
+
+    A small table is one Parquet row group (one split), a big one may be split unevenly by
+    the as-of filter; the cohort's columns are cheap to move next to the cost of explaining
+    them.
+    """
+    from pyspark.sql import functions as F
+
+    cohort = (
+        session.read.parquet(str(features))
+        .where(F.col("as_of_date") == F.lit(dt.date.fromisoformat(as_of)))
+        .select(*wanted)
+    )
+    parts = session.sparkContext.defaultParallelism
+    return cohort.repartition(parts), parts
+
+
+def _summed_stats(sums: pd.DataFrame, dedup: Dedup) -> ScoringStats:
+    """The scoring statistics, summed over the partitions' first rows."""
     totals = sums[[n for n, _ in _STATS]].sum()
-    stats = ScoringStats(
+    return ScoringStats(
         rows=int(totals["_rows"]),
         identical_rows=int(totals["_identical_rows"]),
         patterns=int(totals["_patterns"]),
@@ -148,7 +165,6 @@ def spark_lsoa_sums(
         score_seconds=float(totals["_score_seconds"]),
         shap_seconds=float(totals["_shap_seconds"]),
     )
-    return sums[["lsoa_code", *columns]], stats
 
 
 def _score_partitions(

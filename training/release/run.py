@@ -1,22 +1,29 @@
 """``vru release``: area figures of the current population from the approved champion model.
 
-The order of work is the privacy argument:
+The order of work is the privacy argument, and :func:`run_release` does it in six named steps:
 
-1. the ``champion`` version's signed board approval is verified end to end
-   (:func:`governance.board.approval.verify_serving_version`); anything else is refused before a
-   byte is read or written;
-2. the cohort at the latest as-of date is read (model inputs, LSOA and factor flags only: no
-   identifier, no label) and scored, with exact SHAP contributions (:mod:`.score`);
-3. per-person values are summed to LSOAs and go no further (in this process, or on Spark in
-   each partition with ``engine: spark``: :mod:`.distributed`); every area's figures at every
-   level are made from those sums, by the same code for both engines (:mod:`.aggregate`);
-4. statistical disclosure control (:mod:`governance.disclosure`) runs on the area table;
-   rank, decile, drivers and change are derived from what it publishes;
-5. only then is anything written: ``areas.parquet`` and ``manifest.json`` in a staging
-   directory that is renamed to ``<releases_dir>/<release_id>/``; the release is logged as
-   an artifact of the version's run (``release/<release_id>/``) and in the audit log
-   (``release.created``), and ``CURRENT`` is moved to it last, so a server never sees a
-   release that is not fully recorded.
+1. **verify** (:func:`verify_champion`): the ``champion`` version's signed board approval is
+   verified end to end (:func:`governance.board.approval.verify_serving_version`); anything
+   else is refused before a byte is read or written;
+2. **score** (:func:`score_population`): the cohort at the latest as-of date is read (model
+   inputs, LSOA and factor flags only: no identifier, no label) and scored, with exact SHAP
+   contributions (:mod:`.score`); per-person values are summed to LSOAs and go no further (in
+   this process, or on Spark in each partition with ``engine: spark``: :mod:`.distributed`);
+3. **aggregate** (:func:`aggregate_to_areas`): every area's figures at every level are made
+   from those sums, by the same code for both engines (:mod:`.aggregate`);
+4. **protect** (:func:`protect_areas`): statistical disclosure control
+   (:mod:`governance.disclosure`) runs on the area table; rank, decile, drivers and change are
+   derived from what it publishes;
+5. **publish** (:func:`.publish.publish_release`): only then is anything written:
+   ``areas.parquet`` and ``manifest.json`` in a staging directory that is renamed to
+   ``<releases_dir>/<release_id>/``;
+6. **record** (:func:`record_release`): the release is logged as an artifact of the version's
+   run (``release/<release_id>/``) and in the audit log (``release.created``), and ``CURRENT``
+   is moved to it last, so a server never sees a release that is not fully recorded.
+
+Configuration is loaded by the caller: :func:`run_release` takes the release, governance and
+disclosure configs as objects (:func:`load_disclosure` reads the rules the release config
+names).
 """
 
 from __future__ import annotations
@@ -25,30 +32,26 @@ import datetime as dt
 import hashlib
 import json
 import logging
-import os
 import shutil
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from governance.board.approval import Approval, verify_serving_version
 from governance.board.audit_log import AuditLog
-from governance.board.registry import ModelVersionInfo, Registry, RegistryError
+from governance.board.registry import Registry
 from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import DataLayout
 from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
-    ApprovalRecord,
     ReleaseError,
     ReleaseManifest,
     current_release_id,
@@ -62,7 +65,6 @@ from governance.disclosure import (
     load_disclosure_config,
 )
 from training.release.aggregate import (
-    METHODS,
     area_table,
     areas_from_sums,
     change_against,
@@ -75,14 +77,31 @@ from training.release.aggregate import (
 )
 from training.release.config import ReleaseConfig
 from training.release.distributed import spark_lsoa_sums
+from training.release.publish import (
+    ReleaseContents,
+    model_card_summary,
+    publish_release,
+    release_methods,
+)
 from training.release.score import ScoringStats, score_cohort
 from training.spark import SparkConfig
 
-__all__ = ["ReleaseResult", "release"]
+__all__ = [
+    "AreaFigures",
+    "LsoaSums",
+    "ProtectedAreas",
+    "ReleaseResult",
+    "aggregate_to_areas",
+    "load_disclosure",
+    "protect_areas",
+    "record_release",
+    "run_release",
+    "score_population",
+    "verify_champion",
+]
 
 logger = logging.getLogger("training.release")
 
-AUDIT_JSON = "audit/audit.json"
 RELEASE_ARTIFACT_DIR = "release"
 DEFAULT_DISCLOSURE_CONFIG = Path("configs/disclosure.yaml")
 
@@ -101,7 +120,8 @@ _DEMO_APPROVAL = (
     "refused: {name} version {version} was approved by {reviewer!r}, a demo approval; "
     "it may be released only with environment: demo"
 )
-_EXISTS = "{path}: a release with this id already exists"
+
+Say = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -117,15 +137,63 @@ class ReleaseResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
-def release(
+@dataclass(frozen=True)
+class LsoaSums:
+    """Step 2's result: the cohort summed to LSOAs (nothing about a person), and its sources."""
+
+    as_of: str  # the latest as-of date of the features table: the current population
+    features_config_hash: str
+    features_sha256: str
+    geography: pd.DataFrame
+    by_lsoa: pd.DataFrame  # one row per LSOA: :func:`.aggregate.sum_columns`
+    factor_inputs: dict[str, list[str]]  # each factor's model inputs, in release order
+    stats: ScoringStats
+
+    @property
+    def factors(self) -> list[str]:
+        """The factors, in release order."""
+        return list(self.factor_inputs)
+
+
+@dataclass(frozen=True)
+class AreaFigures:
+    """Step 3's result: every area's figures at every level, before disclosure control."""
+
+    table: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ProtectedAreas:
+    """Step 4's result: the table to publish, checked to reveal no individual."""
+
+    table: pd.DataFrame
+    suppression: dict[str, int]  # cells suppressed, by rule
+    previous_id: str | None  # the release ``CURRENT`` named, compared against for change
+
+
+class _Clock:
+    """Seconds taken by each step, in the order they ran (for the audit log and the result)."""
+
+    def __init__(self) -> None:
+        self.timings: dict[str, float] = {}
+        self._start = time.perf_counter()
+
+    def lap(self, name: str) -> None:
+        """Record the time since the last lap under ``name``."""
+        self.timings[name] = round(time.perf_counter() - self._start, 3)
+        self._start = time.perf_counter()
+
+
+def run_release(
     config: ReleaseConfig,
     data_dir: Path,
     *,
     registry: Registry,
     governance: GovernanceConfig,
+    disclosure: DisclosureConfig | None = None,
     config_path: Path | None = None,
     actor: str = "cli:release",
-    progress: Callable[[str], None] | None = None,
+    progress: Say | None = None,
     now: datetime | None = None,
     spark: SparkConfig | None = None,
 ) -> ReleaseResult:
@@ -139,17 +207,17 @@ def release(
         The data directory holding ``features/`` and ``geography.parquet``.
     registry, governance
         The model registry and the governance settings (board public key, audit log).
-    config_path
-        Where ``config`` came from, for error messages.
-    actor
-        Who released, for the audit log.
+    disclosure
+        The disclosure rules (:func:`load_disclosure`); when not given, loaded here after the
+        approval is verified (for callers that do not load them yet).
+    config_path, actor
+        Where ``config`` came from, for error messages; who released, for the audit log.
     progress
         Called with the name of each step as it starts.
     now
         The release's creation time (UTC now by default).
     spark
-        How Spark runs when ``config.engine`` is ``spark`` (the pipeline's ``spark:``
-        section; its defaults when not given).
+        How Spark runs when ``config.engine`` is ``spark`` (its defaults when not given).
 
     Raises
     ------
@@ -161,31 +229,124 @@ def release(
         nothing is written then.
     """
     say = progress or (lambda _: None)
+    clock = _Clock()
+    say("verifying the champion's signed approval")  # 1. verify
+    approval = verify_champion(config, registry, governance)
+    rules = disclosure if disclosure is not None else load_disclosure(config)
+    clock.lap("verify")
     label = str(config_path) if config_path else "<defaults>"
-    timings: dict[str, float] = {}
-    clock = time.perf_counter()
+    sums = score_population(  # 2. score, up to the LSOA sums
+        config, data_dir, registry, approval, label=label, clock=clock, say=say, spark=spark
+    )
+    say("aggregating to areas at every level")  # 3. aggregate
+    figures = aggregate_to_areas(config, sums)
+    clock.lap("aggregate")
+    say("statistical disclosure control")  # 4. protect
+    protected = protect_areas(config, figures, sums.factors, rules)
+    clock.lap("disclosure")
+    say("writing the release")  # 5. publish
+    created = (now or datetime.now(UTC)).astimezone(UTC)
+    contents = _contents(config, approval, sums, protected, rules, registry)
+    directory = publish_release(config, contents, created)
+    clock.lap("write")
+    say("recording the release")  # 6. record
+    manifest = record_release(
+        config,
+        directory,
+        contents,
+        sums.stats,
+        governance=governance,
+        registry=registry,
+        actor=actor,
+        timings=clock.timings,
+    )
+    clock.lap("record")
+    return _finished(directory, manifest, contents, sums.stats, clock.timings)
 
-    def lap(name: str) -> None:
-        nonlocal clock
-        timings[name] = round(time.perf_counter() - clock, 3)
-        clock = time.perf_counter()
 
-    say("verifying the champion's signed approval")
+def _finished(
+    directory: Path,
+    manifest: ReleaseManifest,
+    contents: ReleaseContents,
+    stats: ScoringStats,
+    timings: dict[str, float],
+) -> ReleaseResult:
+    """Log the release's counts and say where it went and what it took."""
+    info = contents.approval.info
+    logger.info(
+        "release %s: %d areas, %d published, from %s version %s",
+        directory.name,
+        len(contents.table),
+        contents.published,
+        info.name,
+        info.version,
+    )
+    return ReleaseResult(
+        release_id=directory.name,
+        directory=directory,
+        manifest=manifest,
+        areas=len(contents.table),
+        published=contents.published,
+        stats=stats,
+        timings=timings,
+    )
+
+
+def load_disclosure(config: ReleaseConfig) -> DisclosureConfig:
+    """The disclosure rules the release config names; the defaults when its default file is absent."""
+    path = config.disclosure_config
+    if not path.is_file() and path == DEFAULT_DISCLOSURE_CONFIG:
+        return DisclosureConfig()
+    return load_disclosure_config(path)
+
+
+def verify_champion(
+    config: ReleaseConfig, registry: Registry, governance: GovernanceConfig
+) -> Approval:
+    """Step 1: the champion's verified approval, or a refusal before anything is read.
+
+    Raises
+    ------
+    ConfigError
+        If the release and governance configs name different environments.
+    governance.board.approval.ApprovalError
+        If the approval is missing or does not verify.
+    ReleaseError
+        If a demo approval would be released outside a demo environment.
+    """
     if config.environment != governance.environment:
         raise ConfigError(
             _ENVIRONMENTS.format(release=config.environment, governance=governance.environment)
         )
     approval = verify_serving_version(registry, config.model_name, governance.board_public_key_b64)
-    info = approval.info
     if config.environment != "demo" and approval.decision.reviewer.upper().startswith("DEMO"):
         raise ReleaseError(
             _DEMO_APPROVAL.format(
-                name=info.name, version=info.version, reviewer=approval.decision.reviewer
+                name=approval.info.name,
+                version=approval.info.version,
+                reviewer=approval.decision.reviewer,
             )
         )
-    disclosure = _disclosure_config(config.disclosure_config)
-    lap("verify")
+    return approval
 
+
+def score_population(
+    config: ReleaseConfig,
+    data_dir: Path,
+    registry: Registry,
+    approval: Approval,
+    *,
+    label: str,
+    clock: _Clock,
+    say: Say,
+    spark: SparkConfig | None,
+) -> LsoaSums:
+    """Step 2: load the champion, read the current population, score it and sum it to LSOAs.
+
+    ``label`` names the release config in error messages; ``clock`` gets the laps
+    ``load_model``, ``read`` and ``score_and_shap`` (the same on both engines).
+    """
+    info = approval.info
     say(f"loading {info.name} version {info.version}")
     model = registry.load_model(info)
     columns = list(model.columns)
@@ -193,18 +354,17 @@ def release(
         factor_inputs = config.factor_inputs(columns)
     except ValueError as err:
         raise ConfigError(_BAD_FACTOR_INPUTS.format(path=label, err=err)) from None
-    lap("load_model")
+    clock.lap("load_model")
 
     say("reading the current population")
     layout = DataLayout(data_dir)
     manifest, as_of = _features_manifest(layout, data_dir)
     flags = sorted({c for f in config.factors for c in f.present_when})
     present_when = {f.name: list(f.present_when) for f in config.factors}
-    factors = list(factor_inputs)
     geography = pd.read_parquet(layout.geography)
     if config.engine == "spark":
         path, wanted = _cohort_columns(layout, columns, flags, label)
-        lap("read")
+        clock.lap("read")
         partials, stats = spark_lsoa_sums(
             spark or SparkConfig(),
             path,
@@ -219,45 +379,78 @@ def release(
         )
         if stats.rows == 0:
             raise ExtractError(_NO_COHORT.format(path=path, date=as_of))
-        by_lsoa = combine_sums(geography, partials, factors)
-        lap("score_and_shap")
+        by_lsoa = combine_sums(geography, partials, list(factor_inputs))
     else:
         cohort = _read_cohort(layout, as_of, columns, flags, label)
-        lap("read")
-        scored = score_cohort(
-            model,
-            cohort,
-            factor_inputs,
-            dedup=config.shap.dedup,
-            version=info.version,
-            progress=say,
+        clock.lap("read")
+        by_lsoa, stats = _sums_in_process(
+            config, model, cohort, geography, factor_inputs, present_when, info.version, say
         )
-        stats = scored.stats
-        by_lsoa = lsoa_sums(
-            geography,
-            cohort["lsoa_code"].astype(str).to_numpy(),
-            scored.risk,
-            factor_present(cohort, present_when),
-            scored.contributions,
-            factors,
-        )
-        del cohort, scored
-        lap("score_and_shap")  # as on Spark: up to the LSOA sums
+    clock.lap("score_and_shap")
+    return LsoaSums(
+        as_of=as_of,
+        features_config_hash=str(manifest.get("config_hash", "")),
+        features_sha256=str(manifest.get("sha256", "")),
+        geography=geography,
+        by_lsoa=by_lsoa,
+        factor_inputs=factor_inputs,
+        stats=stats,
+    )
 
-    say("aggregating to areas at every level")
-    areas = area_table(geography, city_code=config.city_code, city_name=config.city_name)
-    figures = areas_from_sums(
-        areas,
+
+def _sums_in_process(
+    config: ReleaseConfig,
+    model: Any,
+    cohort: pd.DataFrame,
+    geography: pd.DataFrame,
+    factor_inputs: dict[str, list[str]],
+    present_when: dict[str, list[str]],
+    version: str,
+    say: Say,
+) -> tuple[pd.DataFrame, ScoringStats]:
+    """Score ``cohort`` here and sum it to LSOAs; the per-person values end with this call."""
+    scored = score_cohort(
+        model, cohort, factor_inputs, dedup=config.shap.dedup, version=version, progress=say
+    )
+    by_lsoa = lsoa_sums(
         geography,
-        by_lsoa,
-        factors,
+        cohort["lsoa_code"].astype(str).to_numpy(),
+        scored.risk,
+        factor_present(cohort, present_when),
+        scored.contributions,
+        list(factor_inputs),
+    )
+    return by_lsoa, scored.stats
+
+
+def aggregate_to_areas(config: ReleaseConfig, sums: LsoaSums) -> AreaFigures:
+    """Step 3: every area's figures at every level, from the LSOA sums (pure)."""
+    areas = area_table(sums.geography, city_code=config.city_code, city_name=config.city_name)
+    table = areas_from_sums(
+        areas,
+        sums.geography,
+        sums.by_lsoa,
+        sums.factors,
         shrink_levels=config.shrinkage.levels,
         interval_level=config.interval.level,
     )
-    lap("aggregate")
+    return AreaFigures(table=table)
 
-    say("statistical disclosure control")
-    controlled = apply_disclosure_control(figures.drop(columns="shrinkage_weight"), disclosure)
+
+def protect_areas(
+    config: ReleaseConfig,
+    figures: AreaFigures,
+    factors: list[str],
+    disclosure: DisclosureConfig,
+) -> ProtectedAreas:
+    """Step 4: disclosure control, then what is derived from the controlled figures.
+
+    Rank, decile, top drivers and change against the current release are made from what
+    disclosure control publishes, and the finished table is checked again.
+    """
+    controlled = apply_disclosure_control(
+        figures.table.drop(columns="shrinkage_weight"), disclosure
+    )
     previous_id = current_release_id(config.releases_dir) if config.releases_dir.is_dir() else None
     previous = _previous_table(config.releases_dir, previous_id)
     table = rank_and_decile(controlled.table)
@@ -265,48 +458,78 @@ def release(
     table = change_against(table, previous)
     table = order_columns(table, factors)
     check_no_individuals(table, disclosure)  # again, on exactly what will be written
-    lap("disclosure")
-
-    say("writing the release")
-    created = (now or datetime.now(UTC)).astimezone(UTC)
-    published = int((~table["suppressed"].astype(bool)).sum())
-    result = _write(
-        config,
-        table,
-        created=created,
-        approval=approval,
-        as_of=as_of,
+    return ProtectedAreas(
+        table=table,
+        suppression={str(k): int(v) for k, v in controlled.counts.items()},
         previous_id=previous_id,
+    )
+
+
+def _contents(
+    config: ReleaseConfig,
+    approval: Approval,
+    sums: LsoaSums,
+    protected: ProtectedAreas,
+    disclosure: DisclosureConfig,
+    registry: Registry,
+) -> ReleaseContents:
+    """What the release's files will hold: the table and the manifest's provenance."""
+    return ReleaseContents(
+        table=protected.table,
+        approval=approval,
+        as_of=sums.as_of,
+        previous_id=protected.previous_id,
         hashes={
             "release_config": config_hash(config),
             "disclosure_config": config_hash(disclosure),
-            "features_config": str(manifest.get("config_hash", "")),
-            "features_table": str(manifest.get("sha256", "")),
+            "features_config": sums.features_config_hash,
+            "features_table": sums.features_sha256,
         },
-        suppression={str(k): int(v) for k, v in controlled.counts.items()},
-        methods=_methods(config, factor_inputs),
-        card=_model_card_summary(registry, info),
+        suppression=protected.suppression,
+        methods=release_methods(config, sums.factor_inputs),
+        card=model_card_summary(registry, approval.info),
     )
-    lap("write")
 
-    say("recording the release")
+
+def record_release(
+    config: ReleaseConfig,
+    directory: Path,
+    contents: ReleaseContents,
+    stats: ScoringStats,
+    *,
+    governance: GovernanceConfig,
+    registry: Registry,
+    actor: str,
+    timings: dict[str, float],
+) -> ReleaseManifest:
+    """Step 6: log the release with the model version and in the audit log; move ``CURRENT``.
+
+    ``CURRENT`` moves last. If any of this fails the release directory is removed, so a
+    release is either fully recorded or gone.
+    """
+    info = contents.approval.info
     try:
-        files = {AREAS: (result / AREAS).read_bytes(), MANIFEST: (result / MANIFEST).read_bytes()}
-        registry.log_artifacts(info, files, artifact_path=f"{RELEASE_ARTIFACT_DIR}/{result.name}")
-        manifest_model = ReleaseManifest.model_validate_json(files[MANIFEST])
+        files = {
+            AREAS: (directory / AREAS).read_bytes(),
+            MANIFEST: (directory / MANIFEST).read_bytes(),
+        }
+        registry.log_artifacts(
+            info, files, artifact_path=f"{RELEASE_ARTIFACT_DIR}/{directory.name}"
+        )
+        manifest = ReleaseManifest.model_validate_json(files[MANIFEST])
         AuditLog(governance.audit_log).append(
             "release.created",
             {
-                "release_id": result.name,
+                "release_id": directory.name,
                 "model": info.name,
                 "version": info.version,
-                "report_sha256": approval.report_sha256,
+                "report_sha256": contents.approval.report_sha256,
                 "environment": config.environment,
-                "as_of_date": as_of,
-                "previous_release_id": previous_id,
-                "areas": len(table),
-                "published": published,
-                "suppression": manifest_model.suppression,
+                "as_of_date": contents.as_of,
+                "previous_release_id": contents.previous_id,
+                "areas": len(contents.table),
+                "published": contents.published,
+                "suppression": manifest.suppression,
                 "areas_sha256": hashlib.sha256(files[AREAS]).hexdigest(),
                 "manifest_sha256": hashlib.sha256(files[MANIFEST]).hexdigest(),
                 "engine": config.engine,
@@ -315,35 +538,11 @@ def release(
             },
             actor=actor,
         )
-        set_current_release(config.releases_dir, result.name)
+        set_current_release(config.releases_dir, directory.name)
     except BaseException:
-        shutil.rmtree(result, ignore_errors=True)
+        shutil.rmtree(directory, ignore_errors=True)
         raise
-    lap("record")
-    logger.info(
-        "release %s: %d areas, %d published, from %s version %s",
-        result.name,
-        len(table),
-        published,
-        info.name,
-        info.version,
-    )
-    return ReleaseResult(
-        release_id=result.name,
-        directory=result,
-        manifest=manifest_model,
-        areas=len(table),
-        published=published,
-        stats=stats,
-        timings=timings,
-    )
-
-
-def _disclosure_config(path: Path) -> DisclosureConfig:
-    """The disclosure rules; the defaults when the default file is absent."""
-    if not path.is_file() and path == DEFAULT_DISCLOSURE_CONFIG:
-        return DisclosureConfig()
-    return load_disclosure_config(path)
+    return manifest
 
 
 def _features_manifest(layout: DataLayout, data_dir: Path) -> tuple[dict[str, Any], str]:
@@ -403,112 +602,5 @@ def _previous_table(releases_dir: Path, previous_id: str | None) -> pd.DataFrame
     return pd.read_parquet(path, columns=["level", "code", "mean_risk"])
 
 
-def _write(
-    config: ReleaseConfig,
-    table: pd.DataFrame,
-    *,
-    created: datetime,
-    approval: Approval,
-    as_of: str,
-    previous_id: str | None,
-    hashes: dict[str, str],
-    suppression: dict[str, int],
-    methods: dict[str, str],
-    card: dict[str, Any],
-) -> Path:
-    """Stage ``areas.parquet`` and ``manifest.json``, then rename into place; the directory."""
-    root = config.releases_dir
-    root.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".staging-", dir=root))
-    try:
-        areas_path = stage / AREAS
-        pq.write_table(
-            pa.Table.from_pandas(table, preserve_index=False), areas_path, compression="zstd"
-        )
-        digest = hashlib.sha256(areas_path.read_bytes())
-        digest.update(created.isoformat().encode())
-        digest.update(f"{approval.info.name}/{approval.info.version}".encode())
-        release_id = f"{created:%Y%m%dT%H%M%S}Z-{digest.hexdigest()[:10]}"
-        decision = approval.decision
-        manifest = ReleaseManifest(
-            release_id=release_id,
-            created=created.isoformat(timespec="seconds"),
-            environment=config.environment,
-            model_name=approval.info.name,
-            model_version=approval.info.version,
-            report_sha256=approval.report_sha256,
-            approval=ApprovalRecord(
-                decision={**asdict(decision), "waived_gates": list(decision.waived_gates)},
-                signature=approval.signature,
-            ),
-            as_of_date=as_of,
-            previous_release_id=previous_id,
-            factors=[f.name for f in config.factors],
-            config_hashes=hashes,
-            suppression=suppression,
-            methods=methods,
-            model_card_summary=card,
-            rows=len(table),
-            engine=config.engine,
-        )
-        (stage / MANIFEST).write_text(
-            json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
-        )
-        for path in stage.iterdir():
-            path.chmod(0o644)
-        stage.chmod(0o755)
-        target = root / release_id
-        if target.exists():
-            raise ReleaseError(_EXISTS.format(path=target))
-        os.rename(stage, target)
-    finally:
-        shutil.rmtree(stage, ignore_errors=True)
-    return target
-
-
-def _methods(config: ReleaseConfig, factor_inputs: dict[str, list[str]]) -> dict[str, str]:
-    """How each figure was made, for the manifest (text only)."""
-    methods = dict(METHODS)
-    methods["interval_level"] = f"{config.interval.level:g}"
-    methods["shrinkage_levels"] = ",".join(config.shrinkage.levels) or "none"
-    methods["shap_dedup"] = config.shap.dedup
-    for factor in config.factors:
-        inputs = factor_inputs[factor.name]
-        methods[f"factor.{factor.name}"] = (
-            f"{factor.label}; present when any of {', '.join(factor.present_when)} > 0; "
-            f"contribution from {', '.join(inputs) if inputs else 'no model input (0)'}"
-        )
-    return methods
-
-
-def _model_card_summary(registry: Registry, info: ModelVersionInfo) -> dict[str, Any]:
-    """A few headline fields of the version's audit (``audit/audit.json``), if it has one."""
-    try:
-        audit = registry.read_json_artifact(info, AUDIT_JSON)
-    except (RegistryError, ValueError):
-        return {}
-    if not isinstance(audit, dict):
-        return {}
-    data = audit.get("data") or {}
-    performance = audit.get("performance") or {}
-    summary: dict[str, Any] = {
-        "model": info.name,
-        "version": info.version,
-        "audited": audit.get("created"),
-        "gates_passed": audit.get("gates_passed"),
-        "test_date": data.get("test_date"),
-        "test_rows": data.get("rows"),
-        "test_prevalence": data.get("prevalence"),
-        "test_roc_auc": performance.get("test_roc_auc"),
-        "test_pr_auc": performance.get("test_pr_auc"),
-        "test_ece": performance.get("test_ece"),
-        "failed_gates": [g.get("figure") for g in audit.get("gates", []) if not g.get("passed")],
-    }
-    card = audit.get("model_card")
-    if isinstance(card, dict):
-        summary["model_card"] = {
-            k: v
-            for k, v in card.items()
-            if isinstance(v, str | int | float | bool) and len(str(v)) <= 500
-        }
-    return {k: v for k, v in summary.items() if v is not None}
+#: The old name of :func:`run_release`, until ``vru/release_command.py`` imports the new one.
+release = run_release

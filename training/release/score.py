@@ -150,13 +150,7 @@ def score_cohort(
 
     say(f"exact TreeSHAP on {len(first):,} distinct rows")
     started = time.perf_counter()
-    values = shap_values(booster, representatives)
-    mapping = np.zeros((len(columns), len(factor_inputs)), dtype=np.float64)
-    position = {c: i for i, c in enumerate(columns)}
-    for j, inputs in enumerate(factor_inputs.values()):
-        for column in inputs:
-            mapping[position[column], j] = 1.0
-    per_pattern = values @ mapping
+    per_pattern = _per_factor(shap_values(booster, representatives), columns, factor_inputs)
     shap_s = time.perf_counter() - started
 
     stats = ScoringStats(
@@ -182,6 +176,19 @@ def score_cohort(
         factors=tuple(factor_inputs),
         stats=stats,
     )
+
+
+def _per_factor(
+    values: FloatArray, columns: Sequence[str], factor_inputs: Mapping[str, Sequence[str]]
+) -> FloatArray:
+    """Each factor's contribution: the sum of its inputs' SHAP values (rows x factors)."""
+    mapping = np.zeros((len(columns), len(factor_inputs)), dtype=np.float64)
+    position = {c: i for i, c in enumerate(columns)}
+    for j, inputs in enumerate(factor_inputs.values()):
+        for column in inputs:
+            mapping[position[column], j] = 1.0
+    result: FloatArray = values @ mapping
+    return result
 
 
 def releasable_booster(model: Any, version: str = "?") -> lightgbm.Booster:

@@ -2,7 +2,7 @@
 
 Local identifiers (hospital number, UPN, local-authority child id, police nominal id) are stable
 within one agency, as they are in life; the NHS number is shared by health and social care but
-often missing from the latter. Noise rates come from :class:`training.config.NoiseConfig`,
+often missing from the latter. Noise rates come from :class:`training.generate.config.NoiseConfig`,
 scaled per agency.
 """
 

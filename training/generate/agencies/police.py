@@ -8,11 +8,13 @@ carry the young person's role (suspect or victim), the offence group and the out
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from training.config import ETHNIC_GROUPS
 from training.generate.agencies.common import AgencyRecords, exposure_days, uniform_days
 from training.generate.city import DAYS_PER_YEAR, City
+from training.generate.config import ETHNIC_GROUPS
 from training.generate.outcomes import OFFENCE_OUTCOMES, SERIOUS_OFFENCES, Violence
 from training.generate.population import Persons, Residences
 from training.generate.risk import Risks, logit
@@ -21,6 +23,19 @@ __all__ = ["police_records"]
 
 _MINOR_OFFENCES = np.array(["theft", "drugs", "criminal_damage", "public_order"], dtype=object)
 _MINOR_SHARES = np.array([0.35, 0.3, 0.2, 0.15])
+
+
+@dataclass(frozen=True)
+class _Incidents:
+    """Police records of one kind, column by column, numbered within the chunk."""
+
+    incident_type: np.ndarray
+    person: np.ndarray
+    day: np.ndarray
+    group: np.ndarray
+    role: np.ndarray
+    outcome: np.ndarray
+    incident: np.ndarray  # incident number within the chunk, shared by co-present children
 
 
 def police_records(
@@ -34,20 +49,30 @@ def police_records(
     rng: np.random.Generator,
 ) -> AgencyRecords:
     """Domestic abuse incidents, serious violence (recorded share), and minor offences."""
-    rec = city.config.recording
-    outcome_p = np.array([rec.proven_outcome_shares[o] for o in OFFENCE_OUTCOMES])
-    outcome_p = outcome_p / outcome_p.sum()
-    incident_type: list[np.ndarray] = []
-    person: list[np.ndarray] = []
-    day: list[np.ndarray] = []
-    group: list[np.ndarray] = []
-    role: list[np.ndarray] = []
-    outcome: list[np.ndarray] = []
-    incident: list[
-        np.ndarray
-    ] = []  # incident number within the chunk, shared by co-present children
+    abuse, offset = _domestic_abuse(city, persons, risks, rng)
+    serious = _serious_violence(city, violence, offset)
+    offset += len(violence.person)
+    minor = _minor_offences(city, persons, residences, score, policing, offset, rng)
+    parts = [abuse, *serious, minor]
+    return AgencyRecords(
+        source="police",
+        person=np.concatenate([p.person for p in parts]),
+        day=np.concatenate([p.day for p in parts]),
+        columns={
+            "incident_type": np.concatenate([p.incident_type for p in parts]),
+            "offence_group": np.concatenate([p.group for p in parts]),
+            "role": np.concatenate([p.role for p in parts]),
+            "outcome": np.concatenate([p.outcome for p in parts]),
+            "incident": np.concatenate([p.incident for p in parts]),
+        },
+        date_column="incident_date",
+    )
 
-    # domestic abuse incidents: every child under 18 living in the household at the time
+
+def _domestic_abuse(
+    city: City, persons: Persons, risks: Risks, rng: np.random.Generator
+) -> tuple[_Incidents, int]:
+    """Every child under 18 living in the household at an incident; and the incident count."""
     n_h = len(risks.abuse_start)
     abusive = risks.abuse_end >= risks.abuse_start
     n_inc = np.where(
@@ -65,33 +90,55 @@ def police_records(
     present = (d >= persons.dob[child]) & (d < persons.dob[child] + int(18 * DAYS_PER_YEAR))
     present &= (d >= city.start_day) & (d <= city.end_day)
     k = int(present.sum())
-    incident_type.append(np.full(k, "domestic_abuse_incident", dtype=object))
-    person.append(child[present])
-    day.append(d[present])
-    group.append(np.full(k, None, dtype=object))
-    role.append(np.full(k, "child_present", dtype=object))
-    outcome.append(np.full(k, None, dtype=object))
-    incident.append(inc[present])
-    offset = len(hh)
+    incidents = _Incidents(
+        incident_type=np.full(k, "domestic_abuse_incident", dtype=object),
+        person=child[present],
+        day=d[present],
+        group=np.full(k, None, dtype=object),
+        role=np.full(k, "child_present", dtype=object),
+        outcome=np.full(k, None, dtype=object),
+        incident=inc[present],
+    )
+    return incidents, len(hh)
 
-    # serious violence: recorded offences of perpetrators, and victims who reported
+
+def _serious_violence(city: City, violence: Violence, offset: int) -> list[_Incidents]:
+    """Recorded offences of perpetrators, then victims who reported (no random draw)."""
     inside = (violence.day >= city.start_day) & (violence.day <= city.end_day)
+    parts = []
     for mask, who in (
         (violence.recorded_offence & inside, "suspect"),
         (violence.reported_victim & inside, "victim"),
     ):
         idx = np.flatnonzero(mask)
-        incident_type.append(np.full(idx.size, "crime", dtype=object))
-        person.append(violence.person[idx])
-        day.append(violence.day[idx])
-        group.append(np.asarray(SERIOUS_OFFENCES, dtype=object)[violence.offence_group[idx]])
-        role.append(np.full(idx.size, who, dtype=object))
         out = np.asarray(OFFENCE_OUTCOMES, dtype=object)[violence.outcome[idx]]
-        outcome.append(out if who == "suspect" else np.full(idx.size, None, dtype=object))
-        incident.append(offset + idx)
-    offset += len(violence.person)
+        parts.append(
+            _Incidents(
+                incident_type=np.full(idx.size, "crime", dtype=object),
+                person=violence.person[idx],
+                day=violence.day[idx],
+                group=np.asarray(SERIOUS_OFFENCES, dtype=object)[violence.offence_group[idx]],
+                role=np.full(idx.size, who, dtype=object),
+                outcome=out if who == "suspect" else np.full(idx.size, None, dtype=object),
+                incident=offset + idx,
+            )
+        )
+    return parts
 
-    # minor offences: more likely for young people at higher risk, and where policing is heavier
+
+def _minor_offences(
+    city: City,
+    persons: Persons,
+    residences: Residences,
+    score: np.ndarray,
+    policing: np.ndarray,
+    offset: int,
+    rng: np.random.Generator,
+) -> _Incidents:
+    """More likely for young people at higher risk, and where policing is heavier."""
+    rec = city.config.recording
+    outcome_p = np.array([rec.proven_outcome_shares[o] for o in OFFENCE_OUTCOMES])
+    outcome_p = outcome_p / outcome_p.sum()
     lo, hi = exposure_days(city, persons, 10.0, 25.0)
     years = np.maximum(hi - lo, 0) / DAYS_PER_YEAR
     bias = policing[residences.lsoa[residences.at(persons.household, hi)]]
@@ -99,28 +146,17 @@ def police_records(
     relative = np.exp(0.7 * (score - logit(city.config.outcome.base)) + bias)
     n_minor = rng.poisson(city.config.risk.minor_offence_rate_per_year * relative * years)
     minor = np.repeat(np.arange(len(persons)), n_minor)
-    incident_type.append(np.full(minor.size, "crime", dtype=object))
-    person.append(minor)
-    day.append(uniform_days(lo[minor], hi[minor], rng))
-    group.append(
-        _MINOR_OFFENCES[rng.choice(len(_MINOR_OFFENCES), size=minor.size, p=_MINOR_SHARES)]
-    )
-    role.append(np.full(minor.size, "suspect", dtype=object))
-    outcome.append(
-        np.asarray(OFFENCE_OUTCOMES, dtype=object)[rng.choice(4, size=minor.size, p=outcome_p)]
-    )
-    incident.append(offset + np.arange(minor.size))
-
-    return AgencyRecords(
-        source="police",
-        person=np.concatenate(person),
-        day=np.concatenate(day),
-        columns={
-            "incident_type": np.concatenate(incident_type),
-            "offence_group": np.concatenate(group),
-            "role": np.concatenate(role),
-            "outcome": np.concatenate(outcome),
-            "incident": np.concatenate(incident),
-        },
-        date_column="incident_date",
+    day = uniform_days(lo[minor], hi[minor], rng)
+    group = _MINOR_OFFENCES[rng.choice(len(_MINOR_OFFENCES), size=minor.size, p=_MINOR_SHARES)]
+    outcome = np.asarray(OFFENCE_OUTCOMES, dtype=object)[
+        rng.choice(4, size=minor.size, p=outcome_p)
+    ]
+    return _Incidents(
+        incident_type=np.full(minor.size, "crime", dtype=object),
+        person=minor,
+        day=day,
+        group=group,
+        role=np.full(minor.size, "suspect", dtype=object),
+        outcome=outcome,
+        incident=offset + np.arange(minor.size),
     )

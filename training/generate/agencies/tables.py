@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
 import pyarrow as pa
 
@@ -38,83 +41,18 @@ def extract_table(
 ) -> pa.Table:
     """The extract rows of ``records`` in the agency's own schema, ids attached."""
     source = records.source
-    pid = persons.person_id[records.person]
-    sex = np.where(ids.male, "M", "F").astype(object)
-    event_date = records.day.astype("datetime64[D]")
-    nhs_missing = city.config.noise.nhs_number_missing
-    cols: dict[str, object]
-    if source == "health":
-        nhs = nhs_numbers(pid)
-        nhs[rng.random(len(pid)) < nhs_missing["health"]] = None
-        cols = {
-            "nhs_number": nhs,
-            "hospital_number": _code("RH", scrambled(pid, _SALT[source]), 8),
-            "forename": ids.forename,
-            "surname": ids.surname,
-            "date_of_birth": ids.dob,
-            "sex": sex,
-            "postcode": ids.postcode,
-            "arrival_date": event_date,
-            "ethnic_category": _ethnicity(persons, records.person, pid, _NHS_ETHNIC, "Z", rng),
-        }
-    elif source == "education":
-        cols = {
-            "upn": _code("A", scrambled(pid, _SALT[source], 10**12), 12),
-            "legal_forename": ids.forename,
-            "legal_surname": ids.surname,
-            "date_of_birth": ids.dob,
-            "gender": sex,
-            "home_postcode": ids.postcode,
-            "ethnicity": _ethnicity(persons, records.person, pid, _DFE_ETHNIC, "NOBT", rng),
-            "event_date": event_date,
-        }
-    elif source == "social_care":
-        nhs = nhs_numbers(pid)
-        digits = nhs.astype("U10")
-        nhs = np.char.add(
-            np.char.add(
-                np.char.add(_part(digits, 0, 3), " "), np.char.add(_part(digits, 3, 6), " ")
-            ),
-            _part(digits, 6, 10),
-        ).astype(object)
-        nhs[rng.random(len(pid)) < nhs_missing["social_care"]] = None
-        la = city.geography["borough_code"].to_numpy()[residences.lsoa[ids.residence]]
-        borough = city.borough_of_lsoa[residences.lsoa[ids.residence]]
-        cols = {
-            "la_code": la,
-            # each authority numbers its children its own way
-            "la_child_id": np.char.add(
-                la.astype(str), _code("-", scrambled(pid, 10 + borough), 8).astype(str)
-            ).astype(object),
-            "nhs_number": nhs,
-            "first_name": ids.forename,
-            "last_name": ids.surname,
-            "dob": ids.dob,
-            "gender": np.where(ids.male, "1", "2").astype(object),
-            "postcode": ids.postcode,
-            "ethnicity": _ethnicity(persons, records.person, pid, _DFE_ETHNIC, "NOBT", rng),
-            "event_date": event_date,
-        }
-    else:
-        incident = incident_base + records.columns.pop("incident").astype(np.int64)
-        dob = ids.dob.astype(str)
-        nominal = _code("PN", scrambled(pid, _SALT[source]), 8)
-        nominal[records.columns["role"] == "child_present"] = None
-        cols = {
-            "crime_reference": _code("CR", scrambled(incident, 5, 10**10), 10),
-            "nominal_id": nominal,
-            "forename": ids.forename,
-            "surname": ids.surname,
-            "date_of_birth": np.char.add(
-                np.char.add(
-                    np.char.add(_part(dob, 8, 10), "/"), np.char.add(_part(dob, 5, 7), "/")
-                ),
-                _part(dob, 0, 4),
-            ).astype(object),
-            "sex": sex,
-            "address_postcode": ids.postcode,
-            "incident_date": event_date,
-        }
+    rows = _Rows(
+        city=city,
+        records=records,
+        persons=persons,
+        residences=residences,
+        ids=ids,
+        pid=persons.person_id[records.person],
+        sex=np.where(ids.male, "M", "F").astype(object),
+        event_date=records.day.astype("datetime64[D]"),
+        incident_base=incident_base,
+    )
+    cols = _AGENCY_COLUMNS[source](rows, rng)
     cols.update(records.columns)
     cols["source"] = np.full(len(records), source, dtype=object)
     cols["record_id"] = record_ids
@@ -124,6 +62,115 @@ def extract_table(
         for name in schema.names
     ]
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """What an agency's own columns are made from: its records and the identifiers it holds."""
+
+    city: City
+    records: AgencyRecords
+    persons: Persons
+    residences: Residences
+    ids: Identity
+    pid: np.ndarray  # the true person id of each record
+    sex: np.ndarray  # "M" or "F", as recorded
+    event_date: np.ndarray
+    incident_base: int  # police incidents of this chunk are numbered from here
+
+
+def _health_columns(rows: _Rows, rng: np.random.Generator) -> dict[str, object]:
+    """A&E and admissions: NHS number (sometimes missing), hospital number, NHS ethnic code."""
+    ids, pid = rows.ids, rows.pid
+    nhs = nhs_numbers(pid)
+    nhs[rng.random(len(pid)) < rows.city.config.noise.nhs_number_missing["health"]] = None
+    return {
+        "nhs_number": nhs,
+        "hospital_number": _code("RH", scrambled(pid, _SALT["health"]), 8),
+        "forename": ids.forename,
+        "surname": ids.surname,
+        "date_of_birth": ids.dob,
+        "sex": rows.sex,
+        "postcode": ids.postcode,
+        "arrival_date": rows.event_date,
+        "ethnic_category": _ethnicity(
+            rows.persons, rows.records.person, pid, _NHS_ETHNIC, "Z", rng
+        ),
+    }
+
+
+def _education_columns(rows: _Rows, rng: np.random.Generator) -> dict[str, object]:
+    """School census and exclusions: UPN, legal names, DfE ethnicity code."""
+    ids, pid = rows.ids, rows.pid
+    return {
+        "upn": _code("A", scrambled(pid, _SALT["education"], 10**12), 12),
+        "legal_forename": ids.forename,
+        "legal_surname": ids.surname,
+        "date_of_birth": ids.dob,
+        "gender": rows.sex,
+        "home_postcode": ids.postcode,
+        "ethnicity": _ethnicity(rows.persons, rows.records.person, pid, _DFE_ETHNIC, "NOBT", rng),
+        "event_date": rows.event_date,
+    }
+
+
+def _social_care_columns(rows: _Rows, rng: np.random.Generator) -> dict[str, object]:
+    """Social care events: the authority's own child id, a spaced NHS number, DfE ethnicity."""
+    ids, pid, residences = rows.ids, rows.pid, rows.residences
+    nhs = nhs_numbers(pid)
+    digits = nhs.astype("U10")
+    nhs = np.char.add(
+        np.char.add(np.char.add(_part(digits, 0, 3), " "), np.char.add(_part(digits, 3, 6), " ")),
+        _part(digits, 6, 10),
+    ).astype(object)
+    nhs[rng.random(len(pid)) < rows.city.config.noise.nhs_number_missing["social_care"]] = None
+    la = rows.city.geography["borough_code"].to_numpy()[residences.lsoa[ids.residence]]
+    borough = rows.city.borough_of_lsoa[residences.lsoa[ids.residence]]
+    return {
+        "la_code": la,
+        # each authority numbers its children its own way
+        "la_child_id": np.char.add(
+            la.astype(str), _code("-", scrambled(pid, 10 + borough), 8).astype(str)
+        ).astype(object),
+        "nhs_number": nhs,
+        "first_name": ids.forename,
+        "last_name": ids.surname,
+        "dob": ids.dob,
+        "gender": np.where(ids.male, "1", "2").astype(object),
+        "postcode": ids.postcode,
+        "ethnicity": _ethnicity(rows.persons, rows.records.person, pid, _DFE_ETHNIC, "NOBT", rng),
+        "event_date": rows.event_date,
+    }
+
+
+def _police_columns(rows: _Rows, rng: np.random.Generator) -> dict[str, object]:
+    """Police records: crime reference per incident, nominal id (none for a child present)."""
+    ids, pid, columns = rows.ids, rows.pid, rows.records.columns
+    incident = rows.incident_base + columns.pop("incident").astype(np.int64)
+    dob = ids.dob.astype(str)
+    nominal = _code("PN", scrambled(pid, _SALT["police"]), 8)
+    nominal[columns["role"] == "child_present"] = None
+    return {
+        "crime_reference": _code("CR", scrambled(incident, 5, 10**10), 10),
+        "nominal_id": nominal,
+        "forename": ids.forename,
+        "surname": ids.surname,
+        "date_of_birth": np.char.add(
+            np.char.add(np.char.add(_part(dob, 8, 10), "/"), np.char.add(_part(dob, 5, 7), "/")),
+            _part(dob, 0, 4),
+        ).astype(object),
+        "sex": rows.sex,
+        "address_postcode": ids.postcode,
+        "incident_date": rows.event_date,
+    }
+
+
+_AGENCY_COLUMNS: dict[str, Callable[[_Rows, np.random.Generator], dict[str, object]]] = {
+    "health": _health_columns,
+    "education": _education_columns,
+    "social_care": _social_care_columns,
+    "police": _police_columns,
+}
 
 
 def _ethnicity(
