@@ -14,8 +14,8 @@ import typer
 
 from governance.contracts.layout import SOURCES, DataLayout
 from training.extracts import read_extract
-from training.features.build import build_features
-from training.generate import generate_city
+from training.features import run_features
+from training.generate import run_generate
 from training.linkage.report import summary_lines
 from training.tracking import log_to_active_run
 from vru.console import (
@@ -50,7 +50,7 @@ def generate(
         cfg = pipeline_config(config, {"seed": seed, "generate.persons": persons})
         data_dir = data or cfg.data_dir
         with progress(quiet, "Generating people") as advance:
-            result = generate_city(cfg, data_dir, validate=validate, progress=advance)
+            result = run_generate(cfg, data_dir, validate=validate, progress=advance)
         files: dict[str, Any] = result.manifest["files"]  # type: ignore[assignment]
         log_to_active_run(
             stage="generate",
@@ -85,7 +85,7 @@ def link(
         data_dir = data or cfg.data_dir
         with progress(quiet, "Linking") as advance:
             advance(0, 1)
-            from training.linkage.stage import run_link
+            from training.linkage import run_link
 
             result = run_link(cfg, data_dir)
             advance(1, 1)
@@ -128,7 +128,7 @@ def features(
     with stage(quiet):
         cfg = pipeline_config(config, {"features.engine": engine})
         data_dir = data or cfg.data_dir
-        result = build_features(cfg.features, data_dir, spark=cfg.spark)
+        result = run_features(cfg.features, data_dir, spark=cfg.spark)
         log_to_active_run(
             stage="features",
             params={"outcome": cfg.features.outcome},

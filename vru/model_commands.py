@@ -63,9 +63,9 @@ def train(
         path = default_config(model_config, DEFAULT_MODEL_CONFIG)
         model_cfg = load_config(path, ModelConfig, {"tune.trials": tune})
         default_tracking()
-        from training.model.train import CANDIDATE, train_model
+        from training.model import CANDIDATE, run_train
 
-        result = train_model(cfg, model_cfg, data or cfg.data_dir)
+        result = run_train(cfg, model_cfg, data or cfg.data_dir)
         if not quiet:
             m = result.metrics
             err.print(

@@ -81,6 +81,9 @@ def release_command(
             "engine": engine,
         }
         cfg = load_config(path, ReleaseConfig, overrides)
+        from training.release.run import load_disclosure, run_release
+
+        disclosure = load_disclosure(cfg)
         gov = governance_config(governance)
         pipeline = pipeline_config(None, {})
         data_dir = data or pipeline.data_dir
@@ -91,15 +94,15 @@ def release_command(
         default_tracking()
         from governance.board.approval import ApprovalError
         from governance.board.registry import Registry
-        from training.release.run import release
 
         try:
             with steps(quiet) as step:
-                result = release(
+                result = run_release(
                     cfg,
                     data_dir,
                     registry=Registry(),
                     governance=gov,
+                    disclosure=disclosure,
                     config_path=path,
                     actor="cli:release",
                     progress=step,

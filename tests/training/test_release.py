@@ -626,11 +626,13 @@ def test_spark_sums_by_lsoa_are_the_in_process_sums(
 def test_spark_and_in_process_engines_release_the_same_figures(
     city: City, released: tuple[ReleaseResult, ReleaseResult], spark_config: SparkConfig
 ) -> None:
+    spark_release = city.config("releases-spark", engine="spark")
     on_spark = run_release(
-        city.config("releases-spark", engine="spark"),
+        spark_release,
         city.data,
         registry=city.registry,
         governance=city.governance(),
+        disclosure=load_disclosure(spark_release),
         spark=spark_config,
     )
     in_process = released[0]  # also a first release: no change column to compare

@@ -338,7 +338,3 @@ def _counts(table: Any) -> dict[str, dict[str, float]]:
             "label_complete": bool(g["label_complete"].all()),
         }
     return out
-
-
-#: The old name of :func:`run_features`, until ``vru/cli.py`` imports the new one.
-build_features = run_features

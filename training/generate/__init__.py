@@ -16,12 +16,7 @@ if TYPE_CHECKING:
 
 __all__ = ["GenerateResult", "run_generate"]
 
-# ``generate_city``: the old name of ``run_generate``, until ``vru/cli.py`` imports the new one
-_LAZY = {
-    "GenerateResult": "GenerateResult",
-    "run_generate": "run_generate",
-    "generate_city": "run_generate",
-}
+_LAZY = {"GenerateResult": "GenerateResult", "run_generate": "run_generate"}
 
 
 def __getattr__(name: str) -> Any:

@@ -365,7 +365,3 @@ def _requirements() -> list[str]:
         f"{p}=={version(p)}"
         for p in ("mlflow", "lightgbm", "scikit-learn", "pandas", "numpy", "pyarrow")
     ]
-
-
-#: The old name of :func:`run_train`, until ``vru/cli.py`` imports the new one.
-train_model = run_train

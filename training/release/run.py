@@ -190,7 +190,7 @@ def run_release(
     *,
     registry: Registry,
     governance: GovernanceConfig,
-    disclosure: DisclosureConfig | None = None,
+    disclosure: DisclosureConfig,
     config_path: Path | None = None,
     actor: str = "cli:release",
     progress: Say | None = None,
@@ -208,8 +208,7 @@ def run_release(
     registry, governance
         The model registry and the governance settings (board public key, audit log).
     disclosure
-        The disclosure rules (:func:`load_disclosure`); when not given, loaded here after the
-        approval is verified (for callers that do not load them yet).
+        The disclosure rules, loaded by the caller (:func:`load_disclosure`).
     config_path, actor
         Where ``config`` came from, for error messages; who released, for the audit log.
     progress
@@ -232,7 +231,7 @@ def run_release(
     clock = _Clock()
     say("verifying the champion's signed approval")  # 1. verify
     approval = verify_champion(config, registry, governance)
-    rules = disclosure if disclosure is not None else load_disclosure(config)
+    rules = disclosure
     clock.lap("verify")
     label = str(config_path) if config_path else "<defaults>"
     sums = score_population(  # 2. score, up to the LSOA sums
@@ -600,7 +599,3 @@ def _previous_table(releases_dir: Path, previous_id: str | None) -> pd.DataFrame
     if not path.is_file():
         raise ReleaseError(f"{path}: CURRENT names release {previous_id}, which has no areas table")
     return pd.read_parquet(path, columns=["level", "code", "mean_risk"])
-
-
-#: The old name of :func:`run_release`, until ``vru/release_command.py`` imports the new one.
-release = run_release
