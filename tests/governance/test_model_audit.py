@@ -1,10 +1,11 @@
 """The model audit end to end: a real city, a trained and registered model, its report.
 
-One small city is generated, linked and featured, a model trained and registered in a
-throwaway SQLite store; the audit then runs as `vru audit` runs it. The tests check what the
-board relies on: every section present (with ground truth, since the city is generated),
-the report self-contained and hashed on the version, no individual's key or score anywhere
-in what is written, and the comparison with an approved champion.
+The session's trained city (tests/conftest.py: generated, linked, featured, a model trained
+and registered), with a copy of its SQLite store; the audit then runs as `vru audit` runs
+it. The tests check what the board relies on: every section present (with ground truth,
+since the city is generated), the report self-contained and hashed on the version, no
+individual's key or score anywhere in what is written, and the comparison with an approved
+champion.
 """
 
 from __future__ import annotations
@@ -29,12 +30,9 @@ from governance.board.review import record_review
 from governance.contracts.errors import ExtractError
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import generate_keypair
-from tests.helpers import make_config
+from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.config import PipelineConfig
 from training.evaluation.recording import linkage_by_group, truth_comparison
-from training.features.build import build_features
-from training.generate import generate_city
-from training.linkage.stage import run_link
 from training.model.config import ModelConfig
 from training.model.train import train_model
 
@@ -43,23 +41,33 @@ NAME = "vru-risk"
 
 
 class City:
-    def __init__(self, root: Path) -> None:
+    """The trained city's data, a copy of its store and a board, under ``root``."""
+
+    def __init__(self, root: Path, data: Path, pipeline: PipelineConfig, public: str) -> None:
         self.root = root
-        self.data = generate_city(make_config(persons=9_000), root / "data").data_dir
-        self.pipeline = PipelineConfig.model_validate(
-            {"seed": 1234, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
-        )
-        run_link(self.pipeline, self.data)
-        build_features(self.pipeline.features, self.data)
-        self.uri = f"sqlite:///{root / 'mlflow.db'}"
+        self.data = data
+        self.pipeline = pipeline
+        self.uri = sqlite_uri(root / "store")
         self.key = root / "board.pem"
-        self.public = generate_keypair(self.key, root / "board.pub")
+        self.public = public
         self.config = GovernanceConfig(
             board_public_key_b64=self.public,
             audit_log=root / "log" / "audit.jsonl",
             audit={"bootstrap": 200, "proxy_max_rows": 3_000, "dependence_plots": 2},
             mitigation={"max_rows": 2_000, "exponentiated_gradient_max_iter": 5},
         )
+
+    @classmethod
+    def made(cls, root: Path, trained: TrainedCity) -> City:
+        """The session's trained city (version 1 @candidate) with a board key pair."""
+        trained.copy_store(root / "store")
+        public = generate_keypair(root / "board.pem", root / "board.pub")
+        return cls(root, trained.data, trained.pipeline, public)
+
+    def copy(self, root: Path) -> City:
+        """A copy under ``root`` (store, reports, log, keys) for one test to change."""
+        copy_tree(self.root, root)
+        return City(root, self.data, self.pipeline, self.public)
 
     def train(self, rounds: int) -> str:
         mlflow.set_tracking_uri(self.uri)
@@ -96,14 +104,9 @@ class City:
 
 
 @pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> City:
-    root = tmp_path_factory.mktemp("audit")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.chdir(root)
-        mp.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        made = City(root)
-        made.train(rounds=120)
-    return made
+def city(trained_city: TrainedCity, tmp_path_factory: pytest.TempPathFactory) -> City:
+    """The module's city: its candidate is audited once (``first``); tests read it."""
+    return City.made(tmp_path_factory.mktemp("audit"), trained_city)
 
 
 @pytest.fixture(scope="module")
@@ -184,8 +187,9 @@ def test_nothing_about_a_person_is_written(city: City, first: AuditRecord) -> No
 
 
 def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
-    city: City, first: AuditRecord
+    city: City, first: AuditRecord, tmp_path: Path
 ) -> None:
+    city = city.copy(tmp_path / "city")  # promotes and trains: on a copy of its own
     registry = Registry(city.uri)
     log = AuditLog(city.config.audit_log)
     info = registry.version(NAME, first.info.version)
@@ -217,19 +221,17 @@ def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
     assert log.verify().ok
 
 
-def test_an_audit_refuses_other_data_or_unknown_versions(city: City, tmp_path: Path) -> None:
+def test_an_audit_refuses_other_data_or_unknown_versions(
+    city: City, first: AuditRecord, tmp_path: Path
+) -> None:
     with pytest.raises(RegistryError, match=r"has no version '99'; its versions: \['1'"):
         city.audit("99")
     other = tmp_path / "data"
     (other / "features").mkdir(parents=True)
     manifest = json.loads((city.data / "features/manifest.json").read_text())
     (other / "features/manifest.json").write_text(json.dumps({**manifest, "sha256": "0" * 64}))
-    before = Registry(city.uri).version(NAME, "1").tags[REPORT_TAG]
-    original = city.data
-    city.data = other
-    try:
-        with pytest.raises(ExtractError, match="is not the one vru-risk version 1 was trained on"):
-            city.audit("1")
-    finally:
-        city.data = original
+    before = Registry(city.uri).version(NAME, "1").tags[REPORT_TAG]  # ``first``'s report
+    elsewhere = City(city.root, other, city.pipeline, city.public)  # the same store
+    with pytest.raises(ExtractError, match="is not the one vru-risk version 1 was trained on"):
+        elsewhere.audit("1")
     assert Registry(city.uri).version(NAME, "1").tags[REPORT_TAG] == before
