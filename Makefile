@@ -65,12 +65,13 @@ demo: $(STAMP)
 	@echo "  web pages: http://127.0.0.1:8000/ - sign in with the key in $(DEMO_BOARD)/planner.token"
 	@echo "             or $(DEMO_BOARD)/board.token (board decisions are signed with $(DEMO_BOARD)/board.pem)"
 
-## test: the whole test suite (fails if no test ran)
+## test: the whole test suite on two workers, a module per worker (--dist loadfile in
+## pyproject.toml), in a random order (pytest-randomly); fails if no test ran
 test: $(STAMP)
 	@scripts/ensure-postgres.sh >/dev/null
 	@scripts/ensure-java.sh >/dev/null
 	@scripts/ensure-chromium.sh >/dev/null
-	$(BIN)/python -m pytest -n 2 --dist loadfile $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -7,6 +7,7 @@ pair signs the release the planners read, so one governance config serves both s
 
 from __future__ import annotations
 
+import copy
 import hashlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,11 +15,13 @@ from typing import Any
 
 from governance.board.approval import REPORT_TAG
 from governance.board.audit_log import AuditLog
+from governance.board.registry import Registry as ModelRegistry
 from governance.board.verdict import embed_verdict
 from serving.config import ServingConfig
 from serving.keys import create_key
 from tests.governance.test_approval import NAME
 from tests.governance.test_approval import Board as Registry
+from tests.helpers import copy_tree
 from tests.serving.city import london_rows
 from tests.serving.release_factory import T0, Board, serving_config, write_release
 
@@ -34,6 +37,7 @@ class BoardWorld:
     unaudited: str
     tokens: dict[str, str] = field(default_factory=dict)
     key_ids: dict[str, str] = field(default_factory=dict)
+    overrides: dict[str, Any] = field(default_factory=dict)
 
     @property
     def audit_log(self) -> AuditLog:
@@ -115,8 +119,38 @@ def make_board_world(root: Path, *, london: bool = False, **overrides: Any) -> B
     config = serving_config(
         root, board, tracking_uri=f"sqlite:///{root / 'mlflow.db'}", **overrides
     )
-    world = BoardWorld(root, registry, config, candidate, unaudited)
+    world = BoardWorld(root, registry, config, candidate, unaudited, overrides=overrides)
     for role, name in (("planner", "Hackney VRU planner"), ("board", "A. Khan (chair)")):
         key, token = create_key(config.keys_file, role=role, name=name)
         world.tokens[role], world.key_ids[role] = token, key.key_id
     return world
+
+
+def copy_board_world(world: BoardWorld, root: Path) -> BoardWorld:
+    """The same world under ``root``, for one test to change: a copy of ``world.root``.
+
+    Building a world takes seconds (a new MLflow store); copying one, a fraction of that. The
+    registry, the governance YAML and the serving config are made again for the new root; the
+    keys file is copied, so the tokens stay valid.
+    """
+    copy_tree(world.root, root)
+    registry = copy.copy(world.registry)
+    registry.registry = ModelRegistry(f"sqlite:///{root / 'mlflow.db'}")
+    registry.key, registry.other_key = root / "board.pem", root / "other.pem"
+    registry.log = AuditLog(root / "log" / "audit.jsonl")
+    config = serving_config(
+        root,
+        Board(registry.key, registry.public),
+        tracking_uri=registry.registry.tracking_uri,
+        **world.overrides,
+    )
+    return BoardWorld(
+        root,
+        registry,
+        config,
+        world.candidate,
+        world.unaudited,
+        tokens=dict(world.tokens),
+        key_ids=dict(world.key_ids),
+        overrides=world.overrides,
+    )

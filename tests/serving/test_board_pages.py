@@ -12,15 +12,22 @@ from governance.board.approval import DECISION_TAG, approval_problems
 from governance.contracts.signing import generate_keypair
 from serving.app import create_app
 from tests.governance.test_approval import NAME
-from tests.serving.board_world import BoardWorld, make_board_world
+from tests.serving.board_world import BoardWorld, copy_board_world, make_board_world
 from tests.serving.pages_helpers import csrf_of, sign_in
 
 EOD = "equalized_odds_difference"
 
 
 @pytest.fixture(scope="module")
-def world(tmp_path_factory: pytest.TempPathFactory) -> BoardWorld:
+def built(tmp_path_factory: pytest.TempPathFactory) -> BoardWorld:
+    """The module's world, built once and never changed: each test gets a copy."""
     return make_board_world(tmp_path_factory.mktemp("board"))
+
+
+@pytest.fixture
+def world(built: BoardWorld, tmp_path: Path) -> BoardWorld:
+    """A copy of the module's world (a candidate not yet decided on), this test's own."""
+    return copy_board_world(built, tmp_path / "world")
 
 
 @pytest.fixture
@@ -174,8 +181,7 @@ def test_an_approval_with_the_key_file_is_signed_recorded_and_shown(
     assert "PRIVATE KEY" not in text
 
 
-def test_a_tampered_audit_log_is_shown_as_broken(tmp_path: Path) -> None:
-    world = make_board_world(tmp_path)
+def test_a_tampered_audit_log_is_shown_as_broken(world: BoardWorld) -> None:
     world.audit_log.append("audit.report", {"model": NAME, "version": "1"}, actor="test")
     world.audit_log.append("model.promote", {"model": NAME, "version": "1"}, actor="test")
     lines = world.audit_log.path.read_text().splitlines()
@@ -187,10 +193,9 @@ def test_a_tampered_audit_log_is_shown_as_broken(tmp_path: Path) -> None:
     assert "Chain broken at entry 0:" in page and "hash does not match" in page
 
 
-def test_a_server_held_key_signs_when_configured(tmp_path: Path) -> None:
+def test_a_server_held_key_signs_when_configured(world: BoardWorld) -> None:
     from serving.config import Pages
 
-    world = make_board_world(tmp_path / "w")
     config = world.config.model_copy(update={"pages": Pages(board_signing_key=world.registry.key)})
     with TestClient(create_app(config)) as client:
         sign_in(client, world.tokens["board"])
@@ -226,7 +231,17 @@ def test_promotions_show_as_champion_and_retired(board: TestClient, world: Board
         info = registry.version(NAME, version)
         promote(registry, world.audit_log, info, world.registry.public, actor="test")
 
-    promote_version(world.candidate)  # approved earlier in this module, its gate waived
+    approved = _decide(
+        board,
+        world.candidate,
+        decision="approve",
+        reviewer="A. Khan (chair)",
+        reasons="Gap explained by small numbers.",
+        waive=EOD,
+        key_text=world.private_key_pem,
+    )
+    assert approved.status_code == 303  # type: ignore[attr-defined]
+    promote_version(world.candidate)
     audit_version(world.registry, world.unaudited)
     done = _decide(
         board,

@@ -1,9 +1,10 @@
 """vru release: refusals, the area table at every level, disclosure, exact SHAP dedup, privacy,
 and the Spark engine's release equal to the in-process one.
 
-A small real pipeline is built once (generate, link, features, train into a SQLite MLflow
-store); the board's approval is recorded with a real signed review, as in
-tests/governance/test_approval.py.
+The city and its model are the session's trained city (tests/conftest.py); each test works
+on its own copy of the MLflow store. The board's approval is recorded with a real signed
+review, as in tests/governance/test_approval.py, and released twice once per module; each
+test that reads the releases gets its own copy of that too.
 """
 
 from __future__ import annotations
@@ -13,11 +14,10 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import lightgbm
-import mlflow
 import numpy as np
 import pandas as pd
 import pytest
@@ -43,14 +43,8 @@ from governance.contracts.release_schema import (
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import Decision, generate_keypair
 from governance.disclosure import DisclosureConfig
-from tests.helpers import make_config
-from training.config import PipelineConfig
-from training.features.build import run_features
-from training.generate import run_generate
-from training.linkage.stage import run_link
-from training.model.config import ModelConfig
+from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.model.estimators import CalibratedModel, Calibrator
-from training.model.train import run_train
 from training.release.aggregate import (
     aggregate_areas,
     area_table,
@@ -114,37 +108,55 @@ class City:
         return digest
 
 
-@pytest.fixture(scope="module")
-def city(tmp_path_factory: pytest.TempPathFactory) -> City:
-    root = tmp_path_factory.mktemp("release")
-    data = run_generate(make_config(persons=8_000), root / "data").data_dir
-    pipeline = PipelineConfig.model_validate(
-        {"seed": 1234, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
-    )
-    run_link(pipeline, data)
-    run_features(pipeline.features, data)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.chdir(root)
-        mlflow.set_tracking_uri(uri)
-        trained = run_train(pipeline, ModelConfig(lightgbm={"max_rounds": 60}), data)
-    registry = Registry(uri)
+def _city_at(root: Path, trained: TrainedCity) -> City:
+    """A city under ``root``: the trained city's data (read only), a copy of its store, a board."""
+    root.mkdir(parents=True)
+    registry = Registry(trained.copy_store(root / "store"))
     public = generate_keypair(root / "board.pem", root / "board.pub")
+    log = AuditLog(root / "log.jsonl")
     return City(
-        root,
-        data,
-        registry,
-        trained.version,
-        public,
-        root / "board.pem",
-        AuditLog(root / "log.jsonl"),
+        root, trained.data, registry, trained.result.version, public, root / "board.pem", log
     )
 
 
+@pytest.fixture
+def city(trained_city: TrainedCity, tmp_path: Path) -> City:
+    """This test's own city: the trained version registered @candidate, nothing approved."""
+    return _city_at(tmp_path / "city", trained_city)
+
+
+@dataclass
+class Released:
+    """A city whose trained version was approved, promoted and released twice."""
+
+    city: City
+    first: ReleaseResult
+    second: ReleaseResult
+
+    def moved(self, root: Path) -> Released:
+        """A copy under ``root`` (store, releases, log and keys), for one test to change."""
+        copy_tree(self.city.root, root)
+        old = self.city
+        city = City(
+            root,
+            old.data,
+            Registry(sqlite_uri(root / "store")),
+            old.version,
+            old.public,
+            root / "board.pem",
+            AuditLog(root / "log.jsonl"),
+        )
+        first, second = (
+            replace(r, directory=root / r.directory.relative_to(old.root))
+            for r in (self.first, self.second)
+        )
+        return Released(city, first, second)
+
+
 @pytest.fixture(scope="module")
-def released(city: City) -> tuple[ReleaseResult, ReleaseResult]:
-    """The trained version approved and promoted; released twice."""
+def built_release(trained_city: TrainedCity, tmp_path_factory: pytest.TempPathFactory) -> Released:
+    """Built once per module and never changed: each test gets a copy (``released``)."""
+    city = _city_at(tmp_path_factory.mktemp("release") / "city", trained_city)
     city.audit(NAME, city.version)
     record_review(
         city.registry,
@@ -159,7 +171,13 @@ def released(city: City) -> tuple[ReleaseResult, ReleaseResult]:
     promote(
         city.registry, city.log, city.registry.version(NAME, city.version), city.public, actor="t"
     )
-    return city.release(), city.release()
+    return Released(city, city.release(), city.release())
+
+
+@pytest.fixture
+def released(built_release: Released, tmp_path: Path) -> Released:
+    """This test's own copy of the released city."""
+    return built_release.moved(tmp_path / "released")
 
 
 def _areas(result: ReleaseResult) -> pd.DataFrame:
@@ -231,9 +249,8 @@ def test_refused_when_environments_disagree(city: City) -> None:
     _nothing_written(city, "refused-4")
 
 
-def test_a_factor_flag_not_in_the_features_is_a_config_error(
-    city: City, released: tuple[ReleaseResult, ReleaseResult]
-) -> None:
+def test_a_factor_flag_not_in_the_features_is_a_config_error(released: Released) -> None:
+    city = released.city
     factors = [{"name": "made_up", "label": "Made up", "present_when": ["made_up_ever"]}]
     before = len(city.log.entries())
     with pytest.raises(ConfigError, match=r"factor flag column\(s\) \['made_up_ever'\]"):
@@ -272,10 +289,9 @@ def test_release_config_errors_name_the_key(tmp_path: Path) -> None:
 # -- the release ---------------------------------------------------------------------------
 
 
-def test_every_level_is_released_with_the_contract_columns(
-    city: City, released: tuple[ReleaseResult, ReleaseResult]
-) -> None:
-    first, _ = released
+def test_every_level_is_released_with_the_contract_columns(released: Released) -> None:
+    city = released.city
+    first = released.first
     areas = _areas(first)
     manifest = read_manifest(first.directory)
     expected = [*AREA_COLUMNS, *(c for f in manifest.factors for c in factor_columns(f))]
@@ -298,10 +314,10 @@ def test_every_level_is_released_with_the_contract_columns(
 
 
 def test_published_figures_pass_disclosure_control(
-    released: tuple[ReleaseResult, ReleaseResult],
+    released: Released,
 ) -> None:
     rules = DisclosureConfig()
-    areas = _areas(released[0])
+    areas = _areas(released.first)
     published = areas[~areas["suppressed"]]
     assert (published["population"] >= rules.min_population).all()
     suppressed = areas[areas["suppressed"]]
@@ -317,10 +333,9 @@ def test_published_figures_pass_disclosure_control(
     ).all()
 
 
-def test_the_manifest_verifies_and_the_release_is_recorded(
-    city: City, released: tuple[ReleaseResult, ReleaseResult]
-) -> None:
-    first, second = released
+def test_the_manifest_verifies_and_the_release_is_recorded(released: Released) -> None:
+    city = released.city
+    first, second = released.first, released.second
     manifest = read_manifest(second.directory)
     verify_manifest(manifest, city.public)
     assert manifest.model_version == city.version
@@ -344,9 +359,9 @@ def test_the_manifest_verifies_and_the_release_is_recorded(
 
 
 def test_the_second_release_carries_the_change(
-    released: tuple[ReleaseResult, ReleaseResult],
+    released: Released,
 ) -> None:
-    first, second = (_areas(r) for r in released)
+    first, second = (_areas(r) for r in (released.first, released.second))
     assert first["change_mean_risk"].isna().all()
     published = second[~second["suppressed"]]
     # same data and model: every published area is unchanged
@@ -354,20 +369,18 @@ def test_the_second_release_carries_the_change(
     assert np.allclose(published["change_mean_risk"], 0.0)
 
 
-def test_same_data_gives_the_same_table(
-    city: City, released: tuple[ReleaseResult, ReleaseResult]
-) -> None:
+def test_same_data_gives_the_same_table(released: Released) -> None:
+    city = released.city
     again = city.release("releases-again")
-    pd.testing.assert_frame_equal(_areas(again), _areas(released[0]))
-    assert again.release_id != released[0].release_id
+    pd.testing.assert_frame_equal(_areas(again), _areas(released.first))
+    assert again.release_id != released.first.release_id
 
 
-def test_nothing_about_a_person_is_in_the_release(
-    city: City, released: tuple[ReleaseResult, ReleaseResult]
-) -> None:
+def test_nothing_about_a_person_is_in_the_release(released: Released) -> None:
+    city = released.city
     features = pd.read_parquet(city.data / "features/features.parquet", columns=["person_key"])
     keys = set(features["person_key"].astype(str))
-    for result in released:
+    for result in (released.first, released.second):
         areas = _areas(result)
         assert len(areas) < 1_000  # areas, not people
         assert not {"person_key", "record_id", "person_id", "risk", "score"} & set(areas.columns)
@@ -461,11 +474,10 @@ def test_parents_are_the_sums_of_their_children_and_shrinkage_favours_big_areas(
     ).all()
 
 
-def test_shap_dedup_gives_the_same_values(
-    city: City, released: tuple[ReleaseResult, ReleaseResult]
-) -> None:
-    model = city.registry.load_model(city.registry.version(NAME, city.version))
-    features = pd.read_parquet(city.data / "features/features.parquet")
+def test_shap_dedup_gives_the_same_values(trained_city: TrainedCity) -> None:
+    registry = Registry(trained_city.tracking_uri)  # read only
+    model = registry.load_model(registry.version(NAME, trained_city.result.version))
+    features = pd.read_parquet(trained_city.data / "features/features.parquet")
     cohort = features[features["as_of_date"].astype(str) == LATEST].head(1_500)
     # repeat some rows so that dedup has something to merge
     cohort = pd.concat([cohort, cohort.head(400), cohort.head(100)], ignore_index=True)
@@ -484,8 +496,9 @@ def test_shap_dedup_gives_the_same_values(
 
 
 def test_the_command_refuses_then_releases(
-    city: City, released: tuple[ReleaseResult, ReleaseResult], monkeypatch: pytest.MonkeyPatch
+    released: Released, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    city = released.city
     _other_version(city, "no-champion")
     app = typer.Typer()
     app.command("noop")(lambda: None)
@@ -624,8 +637,9 @@ def test_spark_sums_by_lsoa_are_the_in_process_sums(
 
 @_SPARK_SOCKETS
 def test_spark_and_in_process_engines_release_the_same_figures(
-    city: City, released: tuple[ReleaseResult, ReleaseResult], spark_config: SparkConfig
+    released: Released, spark_config: SparkConfig
 ) -> None:
+    city = released.city
     spark_release = city.config("releases-spark", engine="spark")
     on_spark = run_release(
         spark_release,
@@ -635,7 +649,7 @@ def test_spark_and_in_process_engines_release_the_same_figures(
         disclosure=load_disclosure(spark_release),
         spark=spark_config,
     )
-    in_process = released[0]  # also a first release: no change column to compare
+    in_process = released.first  # also a first release: no change column to compare
     assert in_process.manifest.engine == "duckdb"
     assert on_spark.manifest.engine == "spark"
     # where it ran is not what it means: the engine is not in the release config's hash
@@ -649,11 +663,11 @@ def test_spark_and_in_process_engines_release_the_same_figures(
 
 @_SPARK_SOCKETS
 def test_the_release_command_runs_on_spark(
-    city: City,
-    released: tuple[ReleaseResult, ReleaseResult],
+    released: Released,
     spark_config: SparkConfig,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    city = released.city
     app = typer.Typer()
     app.command("noop")(lambda: None)
     register(app)

@@ -13,11 +13,8 @@ import pandas as pd
 import pytest
 
 from governance.contracts.errors import ConfigError
-from tests.helpers import make_config
+from tests.helpers import TrainedCity
 from training.config import PipelineConfig
-from training.features.build import run_features
-from training.generate import run_generate
-from training.linkage.stage import run_link
 from training.model.config import ModelConfig, Splits
 from training.model.data import model_inputs, split_rows
 from training.model.metrics import evaluate
@@ -120,21 +117,9 @@ def test_feature_policy_and_missing_columns() -> None:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, TrainResult, str]:
-    root = tmp_path_factory.mktemp("train")
-    data = run_generate(make_config(persons=12_000), root / "data").data_dir
-    pipeline = PipelineConfig.model_validate(
-        {"seed": 1234, "link": {"u_max_pairs": 2e5, "em_max_pairs": 2e5}}
-    )
-    run_link(pipeline, data)
-    run_features(pipeline.features, data)
-    uri = f"sqlite:///{root / 'mlflow.db'}"
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("MLFLOW_TRACKING_URI", uri)
-        mp.chdir(root)
-        mlflow.set_tracking_uri(uri)
-        result = run_train(pipeline, ModelConfig(lightgbm={"max_rounds": 150}), data)
-    return data, result, uri
+def trained(trained_city: TrainedCity) -> tuple[Path, TrainResult, str]:
+    """The session's trained city (read only): its data, training result and store."""
+    return trained_city.data, trained_city.result, trained_city.tracking_uri
 
 
 def test_training_registers_a_candidate_that_reproduces_its_test_metrics(
