@@ -27,6 +27,12 @@ from governance.board.approval import REPORT_TAG, promote
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, Registry, RegistryError
 from governance.board.review import record_review
+from governance.contracts.audit_document import (
+    AuditDocument,
+    DriftReport,
+    ExplainabilityReport,
+    MitigationReport,
+)
 from governance.contracts.errors import ExtractError
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import generate_keypair
@@ -132,23 +138,27 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
         "model_card",
         "features",
     ):
-        assert section in audit, section
-    assert set(audit["fairness"]["by"]) >= {"sex", "ethnicity", "deprivation_quintile"}
-    assert any(" × " in d for d in audit["fairness"]["by"])  # the intersection
-    assert audit["fairness"]["fairlearn_check"]["max_abs_difference"] < 1e-9
-    assert audit["ground_truth"]["available"] is True
-    assert audit["linkage"]["available"] is True
-    assert audit["explainability"]["check"]["passed"] is True
-    assert audit["drift"]["available"] is False  # no champion yet
-    assert [g["figure"] for g in audit["gates"]] == [
+        assert getattr(audit, section) is not None, section
+    assert set(audit.fairness.by) >= {"sex", "ethnicity", "deprivation_quintile"}
+    assert any(" × " in d for d in audit.fairness.by)  # the intersection
+    assert audit.fairness.fairlearn_check.max_abs_difference < 1e-9
+    assert audit.ground_truth["available"] is True
+    assert audit.linkage["available"] is True
+    assert isinstance(audit.explainability, ExplainabilityReport)
+    assert audit.explainability.check.passed is True
+    assert audit.drift.available is False  # no champion yet
+    assert [g.figure for g in audit.gates] == [
         "test_roc_auc",
         "test_ece",
         "equalized_odds_difference",
     ]
-    methods = {row["method"] for row in audit["mitigations"]["rows"]}
+    assert isinstance(audit.mitigations, MitigationReport)
+    methods = {row.method for row in audit.mitigations.rows}
     assert any("ThresholdOptimizer" in m for m in methods)
     assert any("ExponentiatedGradient" in m for m in methods)
 
+    written = (first.directory / "audit.json").read_bytes()
+    assert AuditDocument.from_json(written).to_json_bytes() == written
     html = (first.directory / "report.html").read_text()
     assert hashlib.sha256(html.encode()).hexdigest() == first.outcome.sha256
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)
@@ -167,9 +177,7 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
 
 def test_nothing_about_a_person_is_written(city: City, first: AuditRecord) -> None:
     features = pd.read_parquet(city.data / "features/features.parquet")
-    test_rows = features[
-        features["as_of_date"].astype(str) == first.outcome.audit["data"]["test_date"]
-    ]
+    test_rows = features[features["as_of_date"].astype(str) == first.outcome.audit.data.test_date]
     written = (first.directory / "report.html").read_text() + (
         first.directory / "audit.json"
     ).read_text()
@@ -193,7 +201,7 @@ def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
     registry = Registry(city.uri)
     log = AuditLog(city.config.audit_log)
     info = registry.version(NAME, first.info.version)
-    waive = tuple(g["figure"] for g in first.outcome.audit["gates"] if not g["passed"])
+    waive = tuple(g.figure for g in first.outcome.audit.gates if not g.passed)
     record_review(
         registry,
         log,
@@ -210,14 +218,14 @@ def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
 
     second = city.train(rounds=40)
     record = city.audit(second)
-    drift = record.outcome.audit["drift"]
-    assert drift["available"] is True
-    assert drift["champion"]["version"] == info.version
-    assert drift["champion"]["approved_report_sha256"] == first.outcome.sha256
+    drift = record.outcome.audit.drift
+    assert isinstance(drift, DriftReport)
+    assert drift.champion.version == info.version
+    assert drift.champion.approved_report_sha256 == first.outcome.sha256
     # same data, so the features did not drift; the scores of a different model may
-    assert all(row["psi"] < 1e-9 for row in drift["features"])
-    shared = {row["figure"]: row for row in drift["figures"] if row["status"] == "shared"}
-    assert "test_roc_auc" in shared and shared["test_roc_auc"]["change"] is not None
+    assert all(row.psi < 1e-9 for row in drift.features)
+    shared = {row.figure: row for row in drift.figures if row.status == "shared"}
+    assert "test_roc_auc" in shared and shared["test_roc_auc"].change is not None
     assert log.verify().ok
 
 
