@@ -38,7 +38,7 @@ DEFAULT_LONDON = Path(__file__).resolve().parents[2] / "shared/data/london"
 def worker(persons: int, seed: int, data_dir: Path, result_file: Path) -> None:
     """Generate one city (in the child process) and write its manifest and timing to a file."""
     from training.config import PipelineConfig
-    from training.generate import run_generate
+    from training.generate.run import run_generate
 
     config = PipelineConfig.model_validate({"seed": seed, "generate": {"persons": persons}})
     last = [0.0]

@@ -17,7 +17,7 @@ from tests.helpers import (
     make_config,
     sqlite_uri,
 )
-from training.generate import GenerateResult, run_generate
+from training.generate.run import GenerateResult, run_generate
 
 #: the trained city: big enough for the release's areas, the audit's groups and a test
 #: ROC AUC well above chance; small enough to generate, link and train in about half a minute
@@ -45,10 +45,10 @@ def trained_city(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TrainedCi
     from mlflow.tracking._tracking_service.utils import _use_tracking_uri
 
     from training.config import PipelineConfig
-    from training.features import run_features
-    from training.linkage import run_link
-    from training.model import run_train
+    from training.features.build import run_features
+    from training.linkage.stage import run_link
     from training.model.config import ModelConfig
+    from training.model.train import run_train
 
     root = tmp_path_factory.mktemp("trained-city")
     data = run_generate(make_config(persons=TRAINED_PERSONS), root / "data").data_dir

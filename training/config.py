@@ -12,36 +12,11 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from training.features.config import FeaturesConfig
-from training.generate.config import (
-    ETHNIC_GROUPS,
-    EXOGENOUS,
-    FACTOR_ORDER,
-    EthnicGroup,
-    GenerateConfig,
-    GeographyConfig,
-    NoiseConfig,
-    OutcomeConfig,
-    PopulationConfig,
-    RecordingConfig,
-    RiskConfig,
-)
+from training.generate.config import GenerateConfig
 from training.linkage.config import LinkConfig
 from training.spark_config import SparkConfig
 
-__all__ = [
-    "ETHNIC_GROUPS",
-    "EXOGENOUS",
-    "FACTOR_ORDER",
-    "EthnicGroup",
-    "GenerateConfig",
-    "GeographyConfig",
-    "NoiseConfig",
-    "OutcomeConfig",
-    "PipelineConfig",
-    "PopulationConfig",
-    "RecordingConfig",
-    "RiskConfig",
-]
+__all__ = ["PipelineConfig"]
 
 
 class _Section(BaseModel):

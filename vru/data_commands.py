@@ -14,8 +14,8 @@ import typer
 
 from governance.contracts.layout import SOURCES, DataLayout
 from training.extracts import read_extract
-from training.features import run_features
-from training.generate import run_generate
+from training.features.build import run_features
+from training.generate.run import run_generate
 from training.linkage.report import summary_lines
 from training.tracking import log_to_active_run
 from vru.console import (
@@ -85,7 +85,7 @@ def link(
         data_dir = data or cfg.data_dir
         with progress(quiet, "Linking") as advance:
             advance(0, 1)
-            from training.linkage import run_link
+            from training.linkage.stage import run_link
 
             result = run_link(cfg, data_dir)
             advance(1, 1)

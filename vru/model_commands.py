@@ -63,7 +63,7 @@ def train(
         path = default_config(model_config, DEFAULT_MODEL_CONFIG)
         model_cfg = load_config(path, ModelConfig, {"tune.trials": tune})
         default_tracking()
-        from training.model import CANDIDATE, run_train
+        from training.model.train import CANDIDATE, run_train
 
         result = run_train(cfg, model_cfg, data or cfg.data_dir)
         if not quiet:

@@ -32,8 +32,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 
+from governance.audit.arrays import FloatArray, Json
 from governance.contracts.audit_document import (
     AuditDocument,
     ChampionReference,
@@ -67,8 +68,6 @@ __all__ = [
     "reference_bins",
 ]
 
-FloatArray = NDArray[np.float64]
-Json = dict[str, Any]
 FigureStatus = Literal["shared", "champion_only", "candidate_only"]
 
 EPSILON = 1e-4

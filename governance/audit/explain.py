@@ -37,6 +37,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.fairness import NOT_RECORDED
 from governance.contracts.errors import VruError
 
@@ -55,9 +56,6 @@ __all__ = [
     "shap_values",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-Json = dict[str, Any]
 Strategy = Literal["per_tree", "single_call"]
 
 #: Axis label of every SHAP value.

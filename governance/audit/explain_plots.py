@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from governance.audit.arrays import FloatArray, IntArray
 from governance.audit.explain import (
     SHAP_UNIT,
     ExplainInputError,
@@ -31,8 +32,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_MAX_POINTS", "MIN_PLOT_ROWS", "beeswarm_png", "dependence_png"]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 #: Plots are distributions: fewer rows than this are refused.
 MIN_PLOT_ROWS = 100

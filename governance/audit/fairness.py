@@ -38,6 +38,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from governance.audit.arithmetic import divide, float_or_none
+from governance.audit.arrays import BoolArray, FloatArray, IntArray, Json
 from governance.contracts.errors import AuditInputError
 
 __all__ = [
@@ -55,10 +56,6 @@ __all__ = [
     "select",
 ]
 
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
-Json = dict[str, Any]
 
 NOT_RECORDED = "not recorded"
 INTERSECTION_SEPARATOR = " × "

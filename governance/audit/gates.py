@@ -7,34 +7,17 @@ whose figure was not measured fails, saying so, rather than passing silently.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
 
+from governance.contracts.audit_document import GateOutcome
 from governance.contracts.settings import Gates
 
-__all__ = ["GateResult", "evaluate_gates"]
+__all__ = ["evaluate_gates"]
 
 _NOT_MEASURED = "not measured"
 
 
-@dataclass(frozen=True)
-class GateResult:
-    """One gate's verdict."""
-
-    name: str
-    figure: str
-    value: float | None
-    limit: float
-    direction: Literal["at least", "at most"]
-    passed: bool
-    note: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        """For audit.json and the report's gate table."""
-        return asdict(self)
-
-
-def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[GateResult]:
+def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[GateOutcome]:
     """Judge ``figures`` (``test_roc_auc``, ``test_ece``, ``equalized_odds_difference``)."""
     rules: list[tuple[str, str, float, Literal["at least", "at most"]]] = [
         ("minimum test ROC AUC", "test_roc_auc", gates.min_test_roc_auc, "at least"),
@@ -55,8 +38,19 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
     for name, figure, limit, direction in rules:
         value = figures.get(figure)
         if value is None or value != value:  # missing or NaN
-            results.append(GateResult(name, figure, None, limit, direction, False, _NOT_MEASURED))
-            continue
-        passed = value >= limit if direction == "at least" else value <= limit
-        results.append(GateResult(name, figure, float(value), limit, direction, passed))
+            value, passed, note = None, False, _NOT_MEASURED
+        else:
+            value = float(value)
+            passed, note = value >= limit if direction == "at least" else value <= limit, ""
+        results.append(
+            GateOutcome(
+                name=name,
+                figure=figure,
+                value=value,
+                limit=limit,
+                direction=direction,
+                passed=passed,
+                note=note,
+            )
+        )
     return results

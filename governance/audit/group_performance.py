@@ -35,6 +35,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from governance.audit.arithmetic import divide, float_or_none
+from governance.audit.arrays import BoolArray, FloatArray, IntArray, Json
 from governance.audit.fairness import INTERSECTION_SEPARATOR, MIN_POSITIVES, NOT_RECORDED
 from governance.audit.figures import new_figure, save_png
 from governance.contracts.errors import VruError
@@ -48,10 +49,6 @@ __all__ = [
     "thresholds_png",
 ]
 
-Json = dict[str, Any]
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
-BoolArray = NDArray[np.bool_]
 
 _RATES: tuple[str, ...] = ("selection_rate", "tpr", "fpr", "precision")
 

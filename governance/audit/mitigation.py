@@ -46,6 +46,7 @@ from pandas.errors import Pandas4Warning
 from pydantic import BaseModel
 
 from governance.audit.arithmetic import finite_or_none
+from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.fairness import MIN_POSITIVES, select
 from governance.audit.group_performance import group_codes
 from governance.contracts.errors import VruError
@@ -60,9 +61,6 @@ __all__ = [
     "compare_mitigations",
 ]
 
-Json = dict[str, Any]
-IntArray = NDArray[np.int64]
-FloatArray = NDArray[np.float64]
 
 MIN_GROUP_ROWS = 30
 SMALL_GROUPS = "other (small groups)"

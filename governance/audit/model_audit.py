@@ -31,8 +31,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
+from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.drift import (
     HEADLINE,
     ChampionAudit,
@@ -74,7 +74,6 @@ from governance.contracts.audit_document import (
     FairnessSection,
     FeatureDefinition,
     FreeFormSection,
-    GateOutcome,
     GroupContribution,
     MitigationReport,
     ModelCard,
@@ -100,9 +99,6 @@ __all__ = [
     "sensitive_groups",
 ]
 
-Json = dict[str, Any]
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 Progress = Callable[[str], None]
 
 QUINTILE_NAMES = {1: "Q1 most deprived", 2: "Q2", 3: "Q3", 4: "Q4", 5: "Q5 least deprived"}
@@ -542,7 +538,7 @@ def _assemble(
     }
     performance["test_roc_auc_recomputed"] = _auc(y, scored.scores)
     gate_figures = _gate_figures(performance, sections.fairness.summary, config.audit.sensitive)
-    gates = [GateOutcome(**g.as_dict()) for g in evaluate_gates(config.gates, gate_figures)]
+    gates = evaluate_gates(config.gates, gate_figures)
     document = AuditDocument(
         schema_version=AUDIT_SCHEMA_VERSION,
         kind="model",

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from governance.audit.arrays import Json
 from governance.audit.formatting import fmt, text
 from governance.audit.reading import entries, field, is_record
 from governance.contracts.config import load_config
@@ -44,7 +45,6 @@ __all__ = [
     "load_model_card",
 ]
 
-Json = dict[str, Any]
 
 NOT_AVAILABLE = "not available in this audit"
 TO_BE_COMPLETED = "to be completed by the organisation"

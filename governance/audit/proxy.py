@@ -27,10 +27,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from lightgbm import LGBMClassifier
-from numpy.typing import NDArray
 from sklearn.metrics import roc_auc_score
 from sklearn.model_selection import StratifiedKFold
 
+from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.contracts.errors import VruError
 
 __all__ = [
@@ -41,9 +41,6 @@ __all__ = [
     "proxy_strength",
 ]
 
-Json = dict[str, Any]
-FloatArray = NDArray[np.float64]
-IntArray = NDArray[np.int64]
 
 BASELINE_AUC = 0.5
 TOP_INPUTS = 10

@@ -140,7 +140,7 @@ class OperatingPoint(_Part):
 
 
 class GateOutcome(_Part):
-    """One promotion gate's verdict (:class:`governance.audit.gates.GateResult`)."""
+    """One promotion gate's verdict (:func:`governance.audit.gates.evaluate_gates`)."""
 
     name: str
     figure: str

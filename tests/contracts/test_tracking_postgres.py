@@ -23,7 +23,7 @@ from tests.helpers import make_config
 from tests.tracking_server import postgres_mlflow_server
 from training.config import PipelineConfig
 from training.features.build import run_features
-from training.generate import run_generate
+from training.generate.run import run_generate
 from training.linkage.stage import run_link
 from training.model.config import ModelConfig
 

@@ -22,7 +22,7 @@ def test_each_gate_reports_value_limit_and_verdict() -> None:
     assert results["test_roc_auc"].passed and results["test_roc_auc"].limit == 0.70
     assert not results["test_ece"].passed and results["test_ece"].value == 0.05
     assert results["equalized_odds_difference"].passed  # at the limit passes
-    assert results["test_ece"].as_dict()["direction"] == "at most"
+    assert results["test_ece"].direction == "at most"
 
 
 @pytest.mark.parametrize("missing", [None, float("nan")])

@@ -39,8 +39,8 @@ from governance.contracts.signing import generate_keypair
 from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.config import PipelineConfig
 from training.evaluation.recording import linkage_by_group, truth_comparison
-from training.model import run_train
 from training.model.config import ModelConfig
+from training.model.train import run_train
 
 ROOT = Path(__file__).resolve().parents[2]
 NAME = "vru-risk"

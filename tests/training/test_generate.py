@@ -12,8 +12,8 @@ import pytest
 from governance.contracts.errors import ConfigError
 from governance.contracts.layout import SOURCES, DataLayout
 from tests.helpers import make_config
-from training.generate import GenerateResult, run_generate
 from training.generate.geography import london_boroughs
+from training.generate.run import GenerateResult, run_generate
 
 
 def _hashes(result: GenerateResult) -> dict[str, str]:

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 
 from governance.contracts.layout import DataLayout
 from tests.helpers import make_config
-from training.generate import run_generate
 from training.generate.agencies.identifiers import nhs_numbers
 from training.generate.noise import Alternatives, choose_alternative, transpose_dates, typo
+from training.generate.run import run_generate
 
 _NAME = st.text(
     alphabet=st.characters(min_codepoint=97, max_codepoint=122), min_size=3, max_size=20

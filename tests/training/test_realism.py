@@ -10,7 +10,7 @@ import pytest
 
 from governance.contracts.layout import DataLayout
 from tests.helpers import make_config
-from training.generate import run_generate
+from training.generate.run import run_generate
 
 
 @pytest.fixture(scope="module")

@@ -14,12 +14,13 @@ import pytest
 
 from governance.contracts.errors import VruError
 from tests.helpers import make_config
-from training.config import PipelineConfig, RecordingConfig
+from training.config import PipelineConfig
 from training.evaluation.recording import AuditInputError, linkage_by_group, truth_comparison
 from training.evaluation.truth import read_truth
 from training.features.build import run_features
 from training.features.config import FeaturesConfig
-from training.generate import run_generate
+from training.generate.config import RecordingConfig
+from training.generate.run import run_generate
 from training.linkage.stage import run_link
 
 GROUPS = ["sex", "ethnicity", "deprivation_quintile"]

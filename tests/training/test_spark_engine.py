@@ -29,7 +29,7 @@ from training.features.config import FeaturesConfig
 from training.features.definitions import all_features
 from training.features.engines import to_spark_sql
 from training.features.events import events_sql, person_facts_sql, persons_sql, residence_sql
-from training.generate import run_generate
+from training.generate.run import run_generate
 from training.linkage.stage import LinkResult, run_link
 from training.spark import EngineUnavailableError, SparkConfig, spark_session
 from vru.cli import app

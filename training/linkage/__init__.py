@@ -8,23 +8,3 @@ evaluates it and writes ``linked/``.
 """
 
 from __future__ import annotations
-
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from training.linkage.stage import LinkResult, run_link
-
-__all__ = ["LinkResult", "run_link"]
-
-
-def __getattr__(name: str) -> Any:
-    """Import the entry point on first use.
-
-    ``training.config`` imports :mod:`training.linkage.config`, which runs this file first;
-    importing the stage here would import ``training.config`` again, half made.
-    """
-    if name in __all__:
-        from training.linkage import stage
-
-        return getattr(stage, name)
-    raise AttributeError(f"module 'training.linkage' has no attribute {name!r}")

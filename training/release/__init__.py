@@ -17,24 +17,6 @@ Per-person values exist only inside :func:`run_release`; nothing about a person 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from training.release.config import ReleaseConfig, RiskFactor
 
-if TYPE_CHECKING:
-    from training.release.run import ReleaseResult, run_release
-
-__all__ = ["ReleaseConfig", "ReleaseResult", "RiskFactor", "run_release"]
-
-
-def __getattr__(name: str) -> Any:
-    """Import ``run_release`` and ``ReleaseResult`` on first use.
-
-    A Spark worker that imports a scoring module runs this file first; it then needs
-    neither MLflow nor the registry.
-    """
-    if name in ("ReleaseResult", "run_release"):
-        from training.release import run
-
-        return getattr(run, name)
-    raise AttributeError(f"module 'training.release' has no attribute {name!r}")
+__all__ = ["ReleaseConfig", "RiskFactor"]
