@@ -39,7 +39,6 @@ from governance.contracts.settings import GovernanceConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["absence_rate", "prior_incidents", "age"]
-#: The demo's audit, where `make demo` leaves it (not part of the repository).
 TOP_LEVEL = {
     "calibration",
     "created",
