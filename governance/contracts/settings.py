@@ -54,6 +54,12 @@ class Gates(BaseModel):
     min_group_size: int = Field(
         default=30, ge=1, description="Smaller groups are flagged, not judged."
     )
+    max_logged_difference: float = Field(
+        default=1e-6,
+        ge=0.0,
+        description="Largest difference allowed between a figure the training run logged and "
+        "the same figure the audit recomputes from the model and the test rows.",
+    )
 
 
 class AuditSettings(BaseModel):

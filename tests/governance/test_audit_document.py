@@ -169,6 +169,16 @@ def test_the_document_reads_back_and_writes_back_unchanged(
     assert json.loads(written) == outcome.audit.to_dict()
 
 
+def test_the_gates_do_not_take_the_runs_word_for_its_figures(first: AuditOutcome) -> None:
+    """The tiny model's run "logged" ROC AUC 0.75 and ECE 0.01; the audit recomputes both."""
+    gates = {g.figure: g for g in first.audit.gates}
+    performance = first.audit.performance
+    assert gates["test_roc_auc"].value == performance["test_roc_auc_recomputed"] != 0.75
+    assert gates["test_ece"].value == performance["test_ece_recomputed"] != 0.01
+    assert not gates["logged_figure_difference"].passed
+    assert not first.audit.gates_passed
+
+
 def test_every_section_is_written_with_its_own_keys(first: AuditOutcome) -> None:
     written = json.loads(first.audit_json())
     assert set(written) == TOP_LEVEL

@@ -151,7 +151,12 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
         "test_roc_auc",
         "test_ece",
         "equalized_odds_difference",
+        "logged_figure_difference",
     ]
+    # what training logged is what the audit recomputes from the model and the test rows
+    agree = {g.figure: g for g in audit.gates}["logged_figure_difference"]
+    assert agree.passed and agree.value is not None and agree.value < 1e-12
+    assert audit.performance["test_ece"] == audit.performance["test_ece_recomputed"]
     assert isinstance(audit.mitigations, MitigationReport)
     methods = {row.method for row in audit.mitigations.rows}
     assert any("ThresholdOptimizer" in m for m in methods)

@@ -5,33 +5,12 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
+from governance.audit.calibration import calibration_table, expected_calibration_error
+
 __all__ = ["calibration_table", "evaluate", "expected_calibration_error"]
 
 _EPS = 1e-6
 _NEWTON_STEPS = 50
-
-
-def expected_calibration_error(y: np.ndarray, p: np.ndarray, bins: int = 10) -> float:
-    """Mean |observed − predicted| over equal-count bins of the prediction, weighted by size."""
-    table = calibration_table(y, p, bins)
-    return float(
-        sum(
-            n * abs(o - e)
-            for o, e, n in zip(table["observed"], table["predicted"], table["count"], strict=True)
-        )
-        / len(y)
-    )
-
-
-def calibration_table(y: np.ndarray, p: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
-    """Observed rate and mean prediction in each decile of the prediction."""
-    order = np.argsort(p, kind="stable")
-    chunks = np.array_split(order, bins)
-    return {
-        "predicted": [float(p[c].mean()) for c in chunks if len(c)],
-        "observed": [float(y[c].mean()) for c in chunks if len(c)],
-        "count": [len(c) for c in chunks if len(c)],
-    }
 
 
 def _calibration_line(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
