@@ -291,3 +291,41 @@ def test_a_signed_release_is_served_and_says_verified(tmp_path: Path) -> None:
         assert set(manifest["files"]) == {"areas.parquet"}
         assert manifest["disclosure"]["min_count"] == 10
         assert client.get("/v1/areas/L03", headers=headers).status_code == 200
+
+
+def test_release_init_makes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vru.cli import app
+
+    args = ["keys", "release-init", "--private-key", str(tmp_path / "r.pem")]
+    args += ["--public-key", str(tmp_path / "r.pub"), "-q"]
+    made = CliRunner().invoke(app, args)
+    assert made.exit_code == 0, made.output
+    assert len(made.output.strip()) == 44  # the base64 public key, for release_public_key_b64
+    assert (tmp_path / "r.pem").stat().st_mode & 0o777 == 0o600
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_the_demo_configs_sign_releases_and_trust_the_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "board.b64").write_text(make_board(tmp_path / "b").public_key_b64 + "\n")
+    (tmp_path / "release.b64").write_text(release_key().public_key_b64 + "\n")
+    args = ["configs", str(tmp_path / "board.b64"), str(tmp_path), str(tmp_path / "release.b64")]
+    done = subprocess.run(
+        [sys.executable, "scripts/demo_configs.py", *args], cwd=root, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    from governance.contracts.config import load_config
+    from serving.config import load_serving_config
+    from training.release.config import ReleaseConfig
+
+    assert load_config(tmp_path / "release.yaml", ReleaseConfig).release_key == (
+        tmp_path / "release.pem"
+    )
+    serving = load_serving_config(tmp_path / "serving.yaml")
+    assert serving.release_public_key_b64 == release_key().public_key_b64
