@@ -723,6 +723,13 @@ def test_a_release_made_with_a_release_key_is_signed_over_its_files_and_rules(
     assert manifest.disclosure == DisclosureConfig().model_dump(mode="json")
     verify_release_signature(manifest, public, result.directory)
     verify_release_files(manifest, result.directory)
+    from serving.releases import ReleaseLibrary
+
+    served = ReleaseLibrary(result.directory.parent, released.city.public, release_key_b64=public)
+    assert served.load(result.directory.name).release_id == result.directory.name
+    unsigned = released.second.directory.name  # made without a release key: never served
+    with pytest.raises(ReleaseError, match="the manifest is not signed by a release key"):
+        served.load(unsigned)
     other = generate_keypair(tmp_path / "other.pem", tmp_path / "other.pub")
     with pytest.raises(ReleaseError, match="signature does not verify"):
         verify_release_signature(manifest, other, result.directory)

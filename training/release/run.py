@@ -556,6 +556,7 @@ def record_release(
                 "suppression": manifest.suppression,
                 "areas_sha256": hashlib.sha256(files[AREAS]).hexdigest(),
                 "manifest_sha256": hashlib.sha256(files[MANIFEST]).hexdigest(),
+                "signed": manifest.signature is not None,
                 "engine": config.engine,
                 "scoring": stats.as_dict(),
                 "timings": timings,
