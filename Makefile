@@ -28,21 +28,24 @@ demo: $(STAMP)
 	$(BIN)/vru link --data $(DATA)
 	$(BIN)/vru features --data $(DATA)
 	$(TRACKING) $(BIN)/vru train --data $(DATA)
-	@mkdir -p $(DEMO_BOARD)
-	@test -f $(DEMO_BOARD)/board.pem || $(BIN)/vru keys board-init -q \
+	@umask 077; mkdir -p $(DEMO_BOARD)
+	@umask 077; test -f $(DEMO_BOARD)/board.pem || $(BIN)/vru keys board-init -q \
 	    --private-key $(DEMO_BOARD)/board.pem --public-key $(DEMO_BOARD)/board.pub > $(DEMO_BOARD)/board.b64
-	@$(BIN)/python scripts/demo_configs.py configs $(DEMO_BOARD)/board.b64 $(DEMO_BOARD)
+	@umask 077; test -f $(DEMO_BOARD)/release.pem || $(BIN)/vru keys release-init -q \
+	    --private-key $(DEMO_BOARD)/release.pem --public-key $(DEMO_BOARD)/release.pub > $(DEMO_BOARD)/release.b64
+	@$(BIN)/python scripts/demo_configs.py configs $(DEMO_BOARD)/board.b64 $(DEMO_BOARD) $(DEMO_BOARD)/release.b64
 	$(TRACKING) $(BIN)/vru audit --data $(DATA) -g $(DEMO_BOARD)/governance.yaml
 	$(TRACKING) $(BIN)/vru review --demo --version candidate -g $(DEMO_BOARD)/governance.yaml \
 	    --signing-key $(DEMO_BOARD)/board.pem
 	$(TRACKING) $(BIN)/vru promote --version candidate -g $(DEMO_BOARD)/governance.yaml
 	$(TRACKING) $(BIN)/vru release --data $(DATA) -c $(DEMO_BOARD)/release.yaml -g $(DEMO_BOARD)/governance.yaml
-	@test -s $(DEMO_BOARD)/planner.token || $(BIN)/vru keys create -q --role planner \
+	@umask 077; test -s $(DEMO_BOARD)/planner.token || $(BIN)/vru keys create -q --role planner \
 	    --name "demo planner" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/planner.token
-	@test -s $(DEMO_BOARD)/admin.token || $(BIN)/vru keys create -q --role admin \
+	@umask 077; test -s $(DEMO_BOARD)/admin.token || $(BIN)/vru keys create -q --role admin \
 	    --name "demo operator" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/admin.token
-	@test -s $(DEMO_BOARD)/board.token || $(BIN)/vru keys create -q --role board \
+	@umask 077; test -s $(DEMO_BOARD)/board.token || $(BIN)/vru keys create -q --role board \
 	    --name "demo board member" -c $(DEMO_BOARD)/serving.yaml > $(DEMO_BOARD)/board.token
+	@chmod 600 $(DEMO_BOARD)/*.token $(DEMO_BOARD)/*.pem  # also those an older demo wrote 0644
 	@echo ""
 	@echo "Done. Look at:"
 	@echo "  $(DATA)/manifest.json           seed, config hash, row counts of every file"

@@ -55,9 +55,12 @@ from governance.contracts.release_schema import (
     ApprovalRecord,
     ReleaseManifest,
     factor_columns,
+    release_file_hashes,
     set_current_release,
+    sign_manifest,
 )
 from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.disclosure import DisclosureConfig
 from serving.keys import create_key
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -139,7 +142,7 @@ def _rows() -> list[dict[str, Any]]:
             }
             for j, factor in enumerate(FACTORS):
                 count, hidden, prevalence, contrib = factor_columns(factor)
-                share = 0.02 + 0.01 * ((i + j) % 9)
+                share = 0.07 + 0.01 * ((i + j) % 9)  # published counts of 10 or more
                 row[count] = None if suppressed else 5 * round(pop * share / 5)
                 row[hidden] = suppressed
                 row[prevalence] = None if suppressed else round(share, 3)
@@ -157,8 +160,11 @@ def _rows() -> list[dict[str, Any]]:
     return rows
 
 
-def write_release(releases: Path, board_dir: Path) -> str:
-    """Write the release with a real signed approval; return the board's public key."""
+def write_release(releases: Path, board_dir: Path) -> tuple[str, str]:
+    """Write the release with a real signed approval and a signed manifest; the public keys.
+
+    Returns the board's public key and the release key's (as ``vru release`` signs).
+    """
     public_b64 = generate_keypair(board_dir / "board.pem", board_dir / "board.pub")
     decision = Decision(
         model="vru-risk",
@@ -187,11 +193,15 @@ def write_release(releases: Path, board_dir: Path) -> str:
         as_of_date="2024-04-01",
         factors=list(FACTORS),
         rows=len(rows),
+        files=release_file_hashes(directory),
+        disclosure=DisclosureConfig().model_dump(mode="json"),
     )
+    release_b64 = generate_keypair(board_dir / "release.pem", board_dir / "release.pub")
+    manifest = sign_manifest(manifest, load_private_key(board_dir / "release.pem"))
     assert set(AREA_COLUMNS) <= set(rows[0])
     (directory / "manifest.json").write_text(json.dumps(manifest.model_dump(mode="json")))
     set_current_release(releases, RELEASE_ID)
-    return public_b64
+    return public_b64, release_b64
 
 
 # -- servers and wrk ----------------------------------------------------------------------
@@ -306,7 +316,7 @@ def _configure(work: Path) -> tuple[Path, str, dict[str, str]]:
     path, the planner's token and the environment the servers run with.
     """
     log("writing a London-sized release with a signed approval")
-    public_b64 = write_release(work / "releases", work / "board")
+    public_b64, release_b64 = write_release(work / "releases", work / "board")
     audit_path = work / "audit" / "audit-log.jsonl"
     (work / "governance.yaml").write_text(
         json.dumps({"board_public_key_b64": public_b64, "audit_log": str(audit_path)})
@@ -319,6 +329,7 @@ def _configure(work: Path) -> tuple[Path, str, dict[str, str]]:
                 "governance_config": str(work / "governance.yaml"),
                 "rate_limit": {"requests_per_minute": 1_000_000_000, "burst": 1_000_000},
                 "reload_poll_seconds": 30,
+                "release_public_key_b64": release_b64,
             }
         )
     )

@@ -5,7 +5,11 @@ so the demo can record a clearly labelled demo approval (`vru review --demo`), r
 (`environment: demo`) and serve the release with the demo key. Never use them for real data:
 a demo key is not the ethics board's key.
 
-Usage: demo_configs.py CONFIGS_DIR PUBLIC_KEY_B64_FILE DEMO_DIR
+The demo also makes a release key pair (demo-board/release.pem, .pub, .b64): when its
+public key file is given, the release config names the private key (``release_key``) and the
+serving config trusts the public key (``release_public_key_b64``).
+
+Usage: demo_configs.py CONFIGS_DIR PUBLIC_KEY_B64_FILE DEMO_DIR [RELEASE_PUBLIC_KEY_B64_FILE]
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ def _write(target: Path, config: dict[str, Any]) -> None:
     temporary.replace(target)
 
 
-def main(configs: str, public_key_file: str, demo_dir: str) -> None:
+def main(configs: str, public_key_file: str, demo_dir: str, release_key_file: str = "") -> None:
     """Copy the governance, release and serving configs into ``demo_dir`` for the demo."""
     source, demo = Path(configs), Path(demo_dir)
     governance = _load(source / "governance.yaml")
@@ -40,14 +44,18 @@ def main(configs: str, public_key_file: str, demo_dir: str) -> None:
 
     release = _load(source / "release.yaml")
     release["environment"] = "demo"
+    if release_key_file:
+        release["release_key"] = str(Path(release_key_file).with_suffix(".pem"))
     _write(demo / "release.yaml", release)
 
     serving = _load(source / "serving.yaml")
     serving["governance_config"] = str(demo / "governance.yaml")
     serving["keys_file"] = str(demo / "keys.json")
     serving["audit_log"] = str(demo / "requests.jsonl")
+    if release_key_file:
+        serving["release_public_key_b64"] = Path(release_key_file).read_text().strip()
     _write(demo / "serving.yaml", serving)
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main(*sys.argv[1:5])

@@ -71,7 +71,14 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     """Build the API for ``config`` (default: :func:`serving.config.get_settings`)."""
     config = config or get_settings()
     governance = config.governance()
-    holder = ReleaseHolder(ReleaseLibrary(config.releases_dir, governance.board_public_key_b64))
+    holder = ReleaseHolder(
+        ReleaseLibrary(
+            config.releases_dir,
+            governance.board_public_key_b64,
+            release_key_b64=config.release_public_key_b64,
+            floor=config.disclosure_floor,
+        )
+    )
     keys = KeyStore(config.keys_file, check_seconds=config.keys_check_seconds)
     audit = RequestAudit(
         config.audit_log_path(governance), flush_seconds=config.audit_flush_seconds

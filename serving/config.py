@@ -22,6 +22,7 @@ __all__ = [
     "CONFIG_ENV",
     "DEFAULT_SERVING_CONFIG",
     "DEFAULT_TRACKING_URI",
+    "DisclosureFloor",
     "Pages",
     "RateLimit",
     "ServingConfig",
@@ -88,6 +89,26 @@ class Pages(BaseModel):
         return self.signed_out_file or Path(keys_file).parent / "signed-out.sqlite"
 
 
+class DisclosureFloor(BaseModel):
+    """The weakest disclosure rules a release may have been made with and still be served.
+
+    A release's signed rules (``manifest.disclosure``) must be at least this strict, or the
+    server refuses it: a release made with ``min_count: 1`` is never served, however well
+    signed. The defaults are the disclosure defaults (threshold 10, base 5).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    min_count: int = Field(default=10, ge=1, description="The least min_count allowed.")
+    rounding_base: int = Field(default=5, ge=1, description="The least rounding_base allowed.")
+    zeros_disclosive: bool = Field(
+        default=True, description="True: a release must treat zero counts as disclosive."
+    )
+    differencing_margin: float = Field(
+        default=0.1, ge=0.0, le=1.0, description="The least differencing_margin allowed."
+    )
+
+
 class ServingConfig(BaseModel):
     """``configs/serving.yaml``."""
 
@@ -109,6 +130,12 @@ class ServingConfig(BaseModel):
     audit_log: Path | None = Field(
         None, description="Where request audit entries go; None: the governance audit log."
     )
+    release_public_key_b64: str | None = Field(
+        None,
+        description="The operator's release public key (`vru keys release-init` prints it); "
+        "a release whose manifest it does not verify is never served. None: none is served.",
+    )
+    disclosure_floor: DisclosureFloor = DisclosureFloor()
     audit_flush_seconds: float = Field(
         default=0.5,
         gt=0.0,

@@ -1,8 +1,16 @@
 """Releases as the server holds them: verified, parsed and serialised once, then swapped whole.
 
-:class:`ReleaseLibrary` reads ``<releases>/CURRENT``, refuses a release whose manifest does not
-verify against the board's public key (:func:`governance.release_schema.verify_manifest`), reads
-its ``areas.parquet`` with pyarrow, and builds a :class:`Catalog`: an immutable snapshot that
+:class:`ReleaseLibrary` reads ``<releases>/CURRENT`` and serves a release only when all of
+these hold (:meth:`ReleaseLibrary.verified_manifest`, :meth:`ReleaseLibrary.verified_rows`):
+the board's approval in the manifest verifies against the board's public key
+(:func:`governance.contracts.release_schema.verify_manifest`); the manifest is signed by the
+operator's release key the serving config trusts (``release_public_key_b64``); every data file
+has the SHA-256 the signed manifest gives, and no unlisted file is there; the signed
+disclosure rules are at least as strict as the configured floor (``disclosure_floor``); and
+the table, re-checked with :func:`governance.disclosure.check_no_individuals` under those
+rules, shows nothing about a young person. A release that fails any of them is refused with a
+:class:`ReleaseError` naming the file, field or rule, and the server goes on serving what it
+served. It then reads ``areas.parquet`` with pyarrow, and builds a :class:`Catalog`: an immutable snapshot that
 holds, already as JSON bytes, everything the read routes return: each area's response, each
 listing (level, and parent or ancestor) in every sort order, each area's history across the
 verified releases in the directory, and the release listing. A request does no serialisation,
@@ -13,7 +21,7 @@ thread) and the swap is one reference assignment, so a request sees the old snap
 new one, never a mix, and none waits for a load.
 
 Nothing here reads individual-level data: a release holds area figures only, after
-disclosure control (which ran in ``vru release``, not here).
+disclosure control (which ran in ``vru release``; here it is only checked again).
 """
 
 from __future__ import annotations
@@ -30,19 +38,25 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
 from governance.contracts.release_schema import (
     AREA_COLUMNS,
     AREAS,
+    MANIFEST,
     ReleaseError,
     ReleaseManifest,
     current_release_id,
     factor_columns,
     read_manifest,
     verify_manifest,
+    verify_release_files,
+    verify_release_signature,
 )
+from governance.disclosure import DisclosureConfig, DisclosureError, check_no_individuals
+from serving.config import DisclosureFloor
 from serving.schemas import (
     SORT_FIELDS,
     AreaFactor,
@@ -63,6 +77,13 @@ _BAD_ID = "{dir}/CURRENT names {rid!r}, which is not a release id"
 _MISSING_COLUMNS = "{path}: missing column(s) {missing} of the release contract"
 _BAD_ROW = "release {rid}: area {code!r} has a bad value in '{field}': {msg}"
 _ID_MISMATCH = "{dir}: the manifest's release_id is {rid!r}, not the directory's name"
+_NO_RULES = "release {rid}: {path}: field 'disclosure' is empty; the signed rules are needed"
+_BAD_RULES = "release {rid}: {path}: field 'disclosure' is not valid disclosure rules: {msg}"
+_BELOW_FLOOR = (
+    "release {rid}: {path}: the signed disclosure rules are weaker than this server's floor "
+    "(disclosure_floor): {problems}"
+)
+_NOT_SAFE = "release {rid}: {path}: fails the disclosure check under its signed rules: {msg}"
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
 _HISTORY_COLUMNS = (
@@ -128,16 +149,51 @@ def _area(row: Mapping[str, Any], factors: Sequence[str]) -> AreaPublic:
     )
 
 
-def _read_rows(directory: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
+def _read_table(directory: Path) -> pa.Table:
     path = directory / AREAS
     if not path.is_file():
         raise ReleaseError(f"{path}: the release has no areas table")
-    schema = pq.read_schema(path)
-    missing = [c for c in columns if c not in schema.names]
+    return pq.read_table(path)
+
+
+def _rows(table: pa.Table, path: Path, columns: Sequence[str]) -> list[dict[str, Any]]:
+    missing = [c for c in columns if c not in table.column_names]
     if missing:
         raise ReleaseError(_MISSING_COLUMNS.format(path=path, missing=missing))
-    rows: list[dict[str, Any]] = pq.read_table(path, columns=list(columns)).to_pylist()
+    rows: list[dict[str, Any]] = table.select(list(columns)).to_pylist()
     return rows
+
+
+def signed_rules(manifest: ReleaseManifest, directory: Path) -> DisclosureConfig:
+    """The disclosure rules the signed manifest says the table was made with."""
+    path = directory / MANIFEST
+    if not manifest.disclosure:
+        raise ReleaseError(_NO_RULES.format(rid=manifest.release_id, path=path))
+    try:
+        return DisclosureConfig.model_validate(manifest.disclosure)
+    except ValidationError as err:
+        first = err.errors()[0]
+        msg = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
+        raise ReleaseError(_BAD_RULES.format(rid=manifest.release_id, path=path, msg=msg)) from None
+
+
+def check_floor(
+    rules: DisclosureConfig, floor: DisclosureFloor, release_id: str, directory: Path
+) -> None:
+    """Refuse rules weaker than the floor, naming each rule and both values."""
+    problems = [
+        f"{name} {getattr(rules, name)} < {getattr(floor, name)}"
+        for name in ("min_count", "rounding_base", "differencing_margin")
+        if getattr(rules, name) < getattr(floor, name)
+    ]
+    if floor.zeros_disclosive and not rules.zeros_disclosive:
+        problems.append("zeros_disclosive false, the floor requires true")
+    if problems:
+        raise ReleaseError(
+            _BELOW_FLOOR.format(
+                rid=release_id, path=directory / MANIFEST, problems="; ".join(problems)
+            )
+        )
 
 
 def _sort_key(area: AreaPublic, field_name: str, descending: bool) -> tuple[Any, ...]:
@@ -282,11 +338,25 @@ class ReleaseLibrary:
         The directory ``vru release`` writes to (with ``CURRENT``).
     public_key_b64
         The board's public key; a release whose approval does not verify is never served.
+    release_key_b64
+        The operator's release public key; a release whose manifest it does not verify is
+        never served (None: no release is).
+    floor
+        The weakest disclosure rules a release may be made with (default: the defaults).
     """
 
-    def __init__(self, releases_dir: Path, public_key_b64: str | None) -> None:
+    def __init__(
+        self,
+        releases_dir: Path,
+        public_key_b64: str | None,
+        *,
+        release_key_b64: str | None = None,
+        floor: DisclosureFloor | None = None,
+    ) -> None:
         self.releases_dir = Path(releases_dir)
         self.public_key_b64 = public_key_b64
+        self.release_key_b64 = release_key_b64
+        self.floor = floor or DisclosureFloor()
         self._history: dict[str, _HistoryRows] = {}
         self._refused: dict[str, str] = {}
 
@@ -306,19 +376,46 @@ class ReleaseLibrary:
         return rid
 
     def verified_manifest(self, release_id: str) -> ReleaseManifest:
-        """Read and verify one release's manifest.
+        """Read and verify one release's manifest and the files it signs.
 
         Raises
         ------
         ReleaseError
-            If it is missing, malformed, for another id, or its approval does not verify.
+            If it is missing, malformed or for another id; its approval does not verify
+            with the board's key; it is unsigned or its signature does not verify with the
+            release key; a data file differs from its signed SHA-256 (or is not listed); or
+            its signed disclosure rules are weaker than the floor.
         """
         directory = self.releases_dir / release_id
         manifest = read_manifest(directory)
         if manifest.release_id != release_id:
             raise ReleaseError(_ID_MISMATCH.format(dir=directory, rid=manifest.release_id))
         verify_manifest(manifest, self.public_key_b64)
+        verify_release_signature(manifest, self.release_key_b64, directory)
+        verify_release_files(manifest, directory)
+        check_floor(signed_rules(manifest, directory), self.floor, release_id, directory)
         return manifest
+
+    def verified_rows(
+        self, manifest: ReleaseManifest, columns: Sequence[str]
+    ) -> list[dict[str, Any]]:
+        """The rows of a verified release's table, after its disclosure check passes again.
+
+        Raises
+        ------
+        ReleaseError
+            If a column is missing, or :func:`check_no_individuals` refuses the table under
+            the manifest's signed rules (its message names the column and areas).
+        """
+        directory = self.releases_dir / manifest.release_id
+        table = _read_table(directory)
+        try:
+            check_no_individuals(table.to_pandas(), signed_rules(manifest, directory))
+        except DisclosureError as err:
+            raise ReleaseError(
+                _NOT_SAFE.format(rid=manifest.release_id, path=directory / AREAS, msg=err)
+            ) from None
+        return _rows(table, directory / AREAS, columns)
 
     def load(self, release_id: str | None = None) -> Catalog:
         """Build the snapshot serving ``release_id`` (default: the one ``CURRENT`` names).
@@ -326,13 +423,14 @@ class ReleaseLibrary:
         Raises
         ------
         ReleaseError
-            If that release is missing, malformed or not verified. Other releases in the
+            If that release is missing, malformed or not verified (see
+            :meth:`verified_manifest` and :meth:`verified_rows`). Other releases in the
             directory that do not verify are left out of the history (and logged).
         """
         rid = release_id or self.current_id()
         manifest = self.verified_manifest(rid)
         columns = [*AREA_COLUMNS, *(c for f in manifest.factors for c in factor_columns(f))]
-        rows = _read_rows(self.releases_dir / rid, columns)
+        rows = self.verified_rows(manifest, columns)
         current = _build_release(manifest, rows)
         self._history[rid] = _HistoryRows(
             manifest, {str(r["code"]): {c: r[c] for c in _HISTORY_COLUMNS} for r in rows}
@@ -357,7 +455,7 @@ class ReleaseLibrary:
                 continue
             try:
                 manifest = self.verified_manifest(rid)
-                rows = _read_rows(directory, _HISTORY_COLUMNS)
+                rows = self.verified_rows(manifest, _HISTORY_COLUMNS)
             except ReleaseError as err:
                 self._refused[rid] = str(err)
                 _log.warning("release %s left out of the history: %s", rid, err)

@@ -29,7 +29,14 @@ if TYPE_CHECKING:
     from governance.board.registry import Registry
     from governance.contracts.settings import GovernanceConfig
 
-__all__ = ["DEMO_REVIEWER", "audit_log_verify", "board_init", "promote", "review"]
+__all__ = [
+    "DEMO_REVIEWER",
+    "audit_log_verify",
+    "board_init",
+    "promote",
+    "release_init",
+    "review",
+]
 
 DEMO_REVIEWER = "DEMO (not an ethics board)"
 _DEMO_REASON = "Demo approval of a model of generated data; not a decision of an ethics board."
@@ -232,6 +239,35 @@ def board_init(
             err.print(
                 f"private key: {private_key} (mode 600); public key: {public_key}\n"
                 "put the line above in configs/governance.yaml as board_public_key_b64",
+                highlight=False,
+            )
+
+
+def release_init(
+    private_key: Annotated[
+        Path, typer.Option(help="Where the release private key goes (for `vru release`).")
+    ],
+    public_key: Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")],
+    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Create the operator's Ed25519 release key pair; print the public key for serving.
+
+    ``vru release`` signs each manifest (the files' SHA-256, the disclosure rules, the
+    board's approval) with the private key; the server serves only releases whose manifest
+    verifies with the public key in its config (``release_public_key_b64``). The board
+    approves models; this key signs each night's data, and can be rotated without the board.
+    """
+    with stage(quiet):
+        from governance.contracts.signing import generate_keypair
+
+        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
+        typer.echo(public_b64)
+        if not quiet:
+            err.print(
+                f"private key: {private_key} (mode 600; give it to `vru release --release-key` "
+                f"or release.yaml release_key); public key: {public_key}\n"
+                "put the line above in configs/serving.yaml as release_public_key_b64",
                 highlight=False,
             )
 

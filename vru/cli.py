@@ -45,6 +45,7 @@ serving_commands.register(app, keys_app)  # serve; keys create, revoke, list
 release_command.register(app)  # release
 app.command("validate")(data_commands.validate_extracts)
 keys_app.command("board-init")(board_commands.board_init)
+keys_app.command("release-init")(board_commands.release_init)
 audit_log_app.command("verify")(board_commands.audit_log_verify)
 
 

@@ -59,6 +59,14 @@ def release_command(
             "Spark runs as the pipeline config's spark: section says."
         ),
     ] = None,
+    release_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--release-key",
+            help="The operator's release private key, which signs the manifest "
+            "(`vru keys release-init`; default: the config's release_key).",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Release area-level risk figures of the current population from the champion model.
@@ -67,7 +75,8 @@ def release_command(
     version the board approved, by a signature that verifies, for its current audit report.
     Scores the young people at the latest as-of date, sums risk, risk-factor prevalence and
     SHAP contributions to LSOAs, wards, boroughs, BCUs and the city, applies disclosure
-    control, and writes <releases_dir>/<release_id>/ (areas.parquet, manifest.json), logs it
+    control, and writes <releases_dir>/<release_id>/ (areas.parquet, manifest.json: the files'
+    SHA-256 and the disclosure rules, signed with the release key), logs it
     with the model version and in the audit log, and points CURRENT at it.
     """
     with stage(quiet):
@@ -79,6 +88,7 @@ def release_command(
             "model_name": model,
             "releases_dir": None if releases_dir is None else str(releases_dir),
             "engine": engine,
+            "release_key": None if release_key is None else str(release_key),
         }
         cfg = load_config(path, ReleaseConfig, overrides)
         from training.release.run import load_disclosure, run_release

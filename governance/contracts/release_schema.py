@@ -9,23 +9,48 @@ A release is a directory ``<releases>/<release_id>/`` holding
 - ``manifest.json``: :class:`ReleaseManifest`, including the board's signed approval of the
   model version, which the server verifies again before serving.
 
+The manifest is signed (``signature``) with the operator's **release key**, an Ed25519 key
+made by ``vru keys release-init``: the private half is given to ``vru release``, the public
+half is in the serving config (``release_public_key_b64``), which the server trusts. The
+signature covers the canonical JSON of every other field of the manifest
+(:func:`manifest_payload`): the SHA-256 of each data file (``files``), the disclosure rules
+the table was made with (``disclosure``), the board's approval record, everything. So an
+edited ``areas.parquet`` no longer matches its signed hash, and weaker disclosure rules
+cannot be written into a manifest after signing.
+
+Why an operator key and not the board's: the board approves *models* (a signed decision on
+one version's audit report); releases are made nightly from an approved model, by an
+operator, without a board meeting. A release key can be rotated (a new pair, the new public
+half in the serving config) without involving the board, and a stolen release key cannot
+approve a model: every release still carries, and is refused without, the board's approval.
+
 ``<releases>/CURRENT`` names the release to serve (written by a rename, so a reader sees the
 old name or the new one, never half of either). Nothing in a release is about a person.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
 import os
 import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governance.contracts.errors import VruError
 from governance.contracts.levels import LEVELS, Level
-from governance.contracts.signing import Decision, SignatureError, verify_decision
+from governance.contracts.signing import (
+    Decision,
+    SignatureError,
+    load_public_key_b64,
+    verify_decision,
+)
 
 __all__ = [
     "AREA_COLUMNS",
@@ -35,15 +60,44 @@ __all__ = [
     "ReleaseManifest",
     "current_release_id",
     "factor_columns",
+    "file_sha256",
+    "manifest_payload",
     "read_manifest",
+    "release_file_hashes",
     "set_current_release",
+    "sign_manifest",
     "verify_manifest",
+    "verify_release_files",
+    "verify_release_signature",
 ]
 
 CURRENT_POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 AREAS = "areas.parquet"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION: Literal[2] = 2
+_HASH_CHUNK = 1 << 20
+_SIGNATURE_BYTES = 64
+_UNSIGNED = (
+    "release {rid}: {path}: the manifest is not signed by a release key (schema_version "
+    "{version}); make the release again with `vru release --release-key`"
+)
+_NO_RELEASE_KEY = (
+    "release {rid}: no release public key configured to verify it "
+    "(serving config: release_public_key_b64, from `vru keys release-init`)"
+)
+_BAD_SIGNATURE = (
+    "release {rid}: {path}: the manifest's signature does not verify with the configured "
+    "release key: a field was changed after signing (file hashes, disclosure rules, approval, "
+    "...), or it was signed with another key"
+)
+_MALFORMED_SIGNATURE = "release {rid}: {path}: field 'signature' is not a base64 Ed25519 signature"
+_NO_FILES = "release {rid}: {path}: field 'files' lists no data file; {areas} must be listed"
+_MISSING_FILE = "release {rid}: {path}: listed in the signed manifest but missing"
+_CHANGED_FILE = (
+    "release {rid}: {path}: SHA-256 {actual} differs from the signed manifest's {expected}: "
+    "the file was changed after the release was signed"
+)
+_UNLISTED_FILE = "release {rid}: {path}: a file not listed in the signed manifest's 'files'"
 
 # every published figure is rounded or null; `suppressed` rows keep only their identity
 AREA_COLUMNS: tuple[str, ...] = (
@@ -95,7 +149,8 @@ class ReleaseManifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    schema_version: Literal[1] = 1
+    #: 1: made before manifests were signed (refused by the server); 2: signed.
+    schema_version: Literal[1, 2] = SCHEMA_VERSION
     release_id: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     created: str
     environment: str = "production"
@@ -115,6 +170,13 @@ class ReleaseManifest(BaseModel):
     #: where the cohort was scored; both engines give the same figures. Releases made before
     #: the field existed were all scored in process, which is what "duckdb" names.
     engine: Literal["duckdb", "spark"] = "duckdb"
+    #: data file name -> SHA-256 (lower-case hex) of its bytes; signed.
+    files: dict[str, str] = {}
+    #: the disclosure rules the table was made with (``governance.disclosure.DisclosureConfig``
+    #: as JSON); signed, checked against the server's floor and re-applied at load.
+    disclosure: dict[str, Any] = {}
+    #: Ed25519 signature (base64) by the release key of :func:`manifest_payload`.
+    signature: str | None = None
 
 
 def factor_columns(factor: str) -> tuple[str, str, str, str]:
@@ -163,6 +225,97 @@ def verify_manifest(manifest: ReleaseManifest, public_key_b64: str | None) -> No
         problems.append("the approval was given for another report")
     if problems:
         raise ReleaseError(f"release {manifest.release_id}: " + "; ".join(problems))
+
+
+def manifest_payload(manifest: ReleaseManifest) -> bytes:
+    """The signed message: canonical JSON (sorted keys, no spaces) of all but ``signature``."""
+    fields = manifest.model_dump(mode="json", exclude={"signature"})
+    text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return text.encode("utf-8")
+
+
+def sign_manifest(manifest: ReleaseManifest, private_key: Ed25519PrivateKey) -> ReleaseManifest:
+    """The manifest with ``signature`` set: the release key's signature of the rest."""
+    unsigned = manifest.model_copy(update={"signature": None})
+    signature = private_key.sign(manifest_payload(unsigned))
+    return unsigned.model_copy(update={"signature": base64.b64encode(signature).decode("ascii")})
+
+
+def file_sha256(path: Path) -> str:
+    """SHA-256 (lower-case hex) of a file, read in chunks."""
+    digest = hashlib.sha256()
+    with Path(path).open("rb") as handle:
+        while chunk := handle.read(_HASH_CHUNK):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def release_file_hashes(release_dir: Path) -> dict[str, str]:
+    """Every data file of a release directory (all but ``manifest.json``) and its SHA-256."""
+    return {
+        p.name: file_sha256(p)
+        for p in sorted(Path(release_dir).iterdir())
+        if p.is_file() and p.name != MANIFEST
+    }
+
+
+def verify_release_signature(
+    manifest: ReleaseManifest, public_key_b64: str | None, release_dir: Path
+) -> None:
+    """Refuse a manifest not signed, as it is now, by the release key the server trusts.
+
+    Raises
+    ------
+    ReleaseError
+        If no release key is configured, the manifest is unsigned (made before signing) or
+        its signature does not verify (a field changed after signing, or another key).
+    """
+    rid, path = manifest.release_id, Path(release_dir) / MANIFEST
+    if not public_key_b64:
+        raise ReleaseError(_NO_RELEASE_KEY.format(rid=rid))
+    if manifest.signature is None:
+        raise ReleaseError(_UNSIGNED.format(rid=rid, path=path, version=manifest.schema_version))
+    try:
+        key = load_public_key_b64(public_key_b64, field="release_public_key_b64")
+        signature = base64.b64decode(manifest.signature, validate=True)
+    except SignatureError as err:
+        raise ReleaseError(f"release {rid}: {err}") from None
+    except (binascii.Error, ValueError):
+        raise ReleaseError(_MALFORMED_SIGNATURE.format(rid=rid, path=path)) from None
+    if len(signature) != _SIGNATURE_BYTES:
+        raise ReleaseError(_MALFORMED_SIGNATURE.format(rid=rid, path=path))
+    try:
+        key.verify(signature, manifest_payload(manifest))
+    except InvalidSignature:
+        raise ReleaseError(_BAD_SIGNATURE.format(rid=rid, path=path)) from None
+
+
+def verify_release_files(manifest: ReleaseManifest, release_dir: Path) -> None:
+    """Refuse a release whose files are not exactly the signed ones, byte for byte.
+
+    Every file the manifest lists must be there with its SHA-256, ``areas.parquet`` must be
+    listed, and no other file may sit beside them (a reader might take it for release data).
+
+    Raises
+    ------
+    ReleaseError
+        Naming the file and what was expected.
+    """
+    rid, directory = manifest.release_id, Path(release_dir)
+    if AREAS not in manifest.files:
+        raise ReleaseError(_NO_FILES.format(rid=rid, path=directory / MANIFEST, areas=AREAS))
+    for name, expected in sorted(manifest.files.items()):
+        path = directory / name
+        if Path(name).name != name or not path.is_file():
+            raise ReleaseError(_MISSING_FILE.format(rid=rid, path=path))
+        actual = file_sha256(path)
+        if actual != expected:
+            raise ReleaseError(
+                _CHANGED_FILE.format(rid=rid, path=path, actual=actual, expected=expected)
+            )
+    for path in sorted(directory.iterdir()):
+        if path.name != MANIFEST and path.name not in manifest.files:
+            raise ReleaseError(_UNLISTED_FILE.format(rid=rid, path=path))
 
 
 def current_release_id(releases_dir: Path) -> str | None:

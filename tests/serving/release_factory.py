@@ -1,5 +1,10 @@
 """A small valid release built in code: a real board key pair, a real signed approval.
 
+Each release is also signed as ``vru release`` signs it: the SHA-256 of its files and the
+disclosure rules in its manifest, signed with a release key (one per test process,
+:func:`release_key`, unless a test passes its own); :func:`serving_config` trusts that key.
+:func:`london_sized_rows` is a city of London's size (4,835 LSOAs) for timing a load.
+
 The city: 2 BCUs, 3 boroughs, 6 wards, 14 LSOAs. Two LSOAs are suppressed (one primary, one
 complementary sibling), so are a ward's two LSOAs and that ward's figures stay published.
 Figures follow the release contract (``governance.contracts.release_schema``): every published figure
@@ -8,8 +13,10 @@ is rounded, suppressed rows keep only their identity.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
+import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
@@ -25,9 +32,12 @@ from governance.contracts.release_schema import (
     ApprovalRecord,
     ReleaseManifest,
     factor_columns,
+    release_file_hashes,
     set_current_release,
+    sign_manifest,
 )
 from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.disclosure import DisclosureConfig
 from serving.config import RateLimit, ServingConfig
 
 FACTORS = ("domestic_abuse", "persistent_absence", "child_in_need")
@@ -77,6 +87,36 @@ class Board:
 
     def sign(self, decision: Decision) -> str:
         return sign_decision(decision, load_private_key(self.private_key_path))
+
+
+@dataclass(frozen=True)
+class ReleaseKey:
+    """An operator's release key pair (as `vru keys release-init` makes)."""
+
+    private_key_path: Path
+    public_key_b64: str
+
+
+def make_release_key(directory: Path) -> ReleaseKey:
+    directory.mkdir(parents=True, exist_ok=True)
+    public = generate_keypair(directory / "release.pem", directory / "release.pub")
+    return ReleaseKey(directory / "release.pem", public)
+
+
+@functools.cache
+def release_key() -> ReleaseKey:
+    """The release key of this test process (made once, in a temporary directory)."""
+    return make_release_key(Path(tempfile.mkdtemp(prefix="vru-release-key-")))
+
+
+def withhold_small_counts(rows: list[dict[str, Any]], min_count: int = 10) -> None:
+    """Withhold factor counts below ``min_count`` in place, as disclosure control would."""
+    for row in rows:
+        for factor in FACTORS:
+            count_col, hidden_col, prev_col, _ = factor_columns(factor)
+            count = row.get(count_col)
+            if count is not None and count < min_count:
+                row.update({count_col: None, hidden_col: True, prev_col: None})
 
 
 def make_board(directory: Path) -> Board:
@@ -158,7 +198,58 @@ def area_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             blank_suppressed(row)
         rows.append(row)
     rank_published(rows, key=lambda r: -r["mean_risk"])
+    withhold_small_counts(rows)
     return rows
+
+
+def london_sized_rows(lsoas: int = 4835) -> list[dict[str, Any]]:
+    """A city of London's size: ``lsoas`` LSOAs, 5 per ward, 20 wards per borough, 17 per BCU."""
+    rows: list[dict[str, Any]] = []
+    wards, boroughs = -(-lsoas // 5), -(-lsoas // 100)
+    tiers = (("lsoa", lsoas, "W", 5), ("ward", wards, "B", 20), ("borough", boroughs, "P", 17))
+    prefix = {"lsoa": "L", "ward": "W", "borough": "B"}
+    for level, n, up, per in tiers:
+        for i in range(n):
+            pop = 150 + (i * 31) % 900
+            rows.append(_sized_row(level, f"{prefix[level]}{i:05d}", f"{up}{i // per:05d}", pop))
+    for i in range(-(-boroughs // 17)):
+        rows.append(_sized_row("bcu", f"P{i:05d}", "city", 50_000))
+    rows.append(_sized_row("city", "city", None, 100_000))
+    rank_published(rows, key=lambda r: (-r["mean_risk"], r["code"]))
+    return rows
+
+
+def _sized_row(level: str, code: str, parent: str | None, pop: int) -> dict[str, Any]:
+    """One published area of :func:`london_sized_rows`; counts at least 10."""
+    n = sum(map(ord, code))
+    risk = 0.01 + 0.05 * (n % 100) / 100
+    row: dict[str, Any] = {
+        "level": level,
+        "code": code,
+        "name": f"{level} {code}",
+        "parent_code": parent,
+        "suppressed": False,
+        "suppression_reason": None,
+        "population": 5 * round(pop / 5),
+        "expected": float(5 * math.floor(pop * risk / 5 + 0.5)),
+        "rate_per_1000": round(1000 * risk, 1),
+        "mean_risk": round(risk, 3),
+        "mean_risk_raw": round(risk, 3),
+        "risk_low": round(risk * 0.8, 3),
+        "risk_high": round(risk * 1.2, 3),
+        "rank": None,
+        "decile": None,
+        "change_mean_risk": None,
+        "top_drivers": ",".join(FACTORS),
+    }
+    for i, factor in enumerate(FACTORS):
+        count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
+        share = 0.1 + 0.02 * i
+        row[count_col] = 5 * round(pop * share / 5)
+        row[hidden_col] = False
+        row[prev_col] = round(row[count_col] / row["population"], 3)
+        row[contrib_col] = round(0.03 - 0.01 * i, 2)
+    return row
 
 
 def blank_suppressed(row: dict[str, Any]) -> None:
@@ -222,10 +313,19 @@ def write_release(
     make_current: bool = True,
     rows: list[dict[str, Any]] | None = None,
     signed_version: str | None = None,
+    disclosure: DisclosureConfig | None = None,
+    signer: ReleaseKey | None = None,
 ) -> ReleaseManifest:
-    """Write ``<releases_dir>/<release_id>/`` with a signed approval; point CURRENT at it."""
+    """Write ``<releases_dir>/<release_id>/`` with a signed approval; point CURRENT at it.
+
+    The manifest lists the files' SHA-256 and ``disclosure`` (default: the defaults) and is
+    signed with ``signer`` (default: :func:`release_key`).
+    """
     directory = releases_dir / release_id
     directory.mkdir(parents=True)
+    if rows is not None:
+        rows = [dict(r) for r in rows]
+        withhold_small_counts(rows)
     table = _table(rows if rows is not None else area_rows(shift))
     pq.write_table(table, directory / "areas.parquet")
     decision = Decision(
@@ -253,13 +353,29 @@ def write_release(
         methods={"interval": "normal approximation"},
         model_card_summary={"model": "vru-risk", "version": model_version, "test_roc_auc": 0.78},
         rows=table.num_rows,
+        files=release_file_hashes(directory),
+        disclosure=(disclosure or DisclosureConfig()).model_dump(mode="json"),
     )
+    manifest = sign_manifest(manifest, load_private_key((signer or release_key()).private_key_path))
     (directory / "manifest.json").write_text(
         json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True)
     )
     if make_current:
         set_current_release(releases_dir, release_id)
     return manifest
+
+
+def resign(directory: Path, signer: ReleaseKey | None = None, **changes: Any) -> None:
+    """Give a release's manifest ``changes`` and its files' current hashes, and sign it again.
+
+    What an operator holding the release key could do: the server must still refuse what
+    the key signs if it breaks a rule that is not the key's to waive (the disclosure floor).
+    """
+    path = directory / "manifest.json"
+    manifest = ReleaseManifest.model_validate_json(path.read_text())
+    manifest = manifest.model_copy(update={"files": release_file_hashes(directory), **changes})
+    manifest = sign_manifest(manifest, load_private_key((signer or release_key()).private_key_path))
+    path.write_text(json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True))
 
 
 def serving_config(root: Path, board: Board, **overrides: Any) -> ServingConfig:
@@ -281,6 +397,7 @@ def serving_config(root: Path, board: Board, **overrides: Any) -> ServingConfig:
         "keys_check_seconds": 0,
         "audit_flush_seconds": 0.05,
         "rate_limit": RateLimit(requests_per_minute=100_000, burst=10_000),
+        "release_public_key_b64": release_key().public_key_b64,
     }
     settings.update(overrides)
     return ServingConfig(**settings)

@@ -21,7 +21,7 @@ import yaml
 from governance.board.audit_log import AuditLog
 from governance.contracts.release_schema import set_current_release
 from serving.keys import create_key
-from tests.serving.release_factory import T0, make_board, write_release
+from tests.serving.release_factory import T0, make_board, release_key, write_release
 
 ROOT = Path(__file__).resolve().parents[2]
 # `vru serve` as the lead wires it: a Typer app with register(app, keys_app)
@@ -94,6 +94,7 @@ def server(tmp_path: Path) -> Iterator[dict[str, object]]:
                 "reload_poll_seconds": 0.3,
                 "audit_flush_seconds": 0.1,
                 "rate_limit": {"requests_per_minute": 10_000_000, "burst": 100_000},
+                "release_public_key_b64": release_key().public_key_b64,
             }
         )
     )

@@ -3,19 +3,39 @@
 from __future__ import annotations
 
 import json
+import shutil
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from fastapi.testclient import TestClient
 
 from governance.contracts.release_schema import ReleaseError
+from governance.disclosure import DisclosureConfig
 from serving.app import create_app
+from serving.config import DisclosureFloor
 from serving.releases import ReleaseHolder, ReleaseLibrary
 from serving.schemas import AreaList, AreaResponse
-from tests.serving.release_factory import T0, area_rows, make_board, serving_config, write_release
+from tests.serving.release_factory import (
+    T0,
+    area_rows,
+    make_board,
+    make_release_key,
+    release_key,
+    resign,
+    serving_config,
+    write_release,
+)
+
+
+def library(releases: Path, board: Any, **kwargs: Any) -> ReleaseLibrary:
+    """A library trusting ``board``'s key and the test release key."""
+    return ReleaseLibrary(
+        releases, board.public_key_b64, release_key_b64=release_key().public_key_b64, **kwargs
+    )
 
 
 @pytest.fixture
@@ -28,7 +48,7 @@ def test_a_verified_release_is_loaded_with_every_response_ready(
 ) -> None:
     board, releases = board_and_dir
     write_release(releases, board, release_id="r1")
-    catalog = ReleaseLibrary(releases, board.public_key_b64).load()
+    catalog = library(releases, board).load()
     current = catalog.current
     assert catalog.release_id == "r1"
     assert len(current.areas) == len(area_rows()) == 26
@@ -76,7 +96,9 @@ def test_a_release_that_does_not_verify_is_refused(
         (releases / "r1").rename(releases / "r1-copy")
         (releases / "CURRENT").write_text("r1-copy\n")
     key = None if change == "no_key" else board.public_key_b64
-    holder = ReleaseHolder(ReleaseLibrary(releases, key))
+    holder = ReleaseHolder(
+        ReleaseLibrary(releases, key, release_key_b64=release_key().public_key_b64)
+    )
     with pytest.raises(ReleaseError, match=message):
         holder.reload()
     assert holder.catalog is None
@@ -88,7 +110,7 @@ def test_current_must_name_a_release_id(board_and_dir: tuple[Any, Path]) -> None
     write_release(releases, board, release_id="r1")
     (releases / "CURRENT").write_text("../../etc\n")
     with pytest.raises(ReleaseError, match=r"names '\.\./\.\./etc', which is not a release id"):
-        ReleaseLibrary(releases, board.public_key_b64).load()
+        library(releases, board).load()
 
 
 def test_a_release_missing_a_column_is_refused_naming_it(board_and_dir: tuple[Any, Path]) -> None:
@@ -96,8 +118,9 @@ def test_a_release_missing_a_column_is_refused_naming_it(board_and_dir: tuple[An
     write_release(releases, board, release_id="r2")
     table = pq.read_table(releases / "r2" / "areas.parquet").drop(["risk_high"])
     pq.write_table(table, releases / "r2" / "areas.parquet")
+    resign(releases / "r2")
     with pytest.raises(ReleaseError, match=r"missing column\(s\) \['risk_high'\]"):
-        ReleaseLibrary(releases, board.public_key_b64).load("r2")
+        library(releases, board).load("r2")
 
 
 def test_a_bad_new_release_leaves_the_old_one_served(tmp_path: Path) -> None:
@@ -121,3 +144,188 @@ def test_a_bad_new_release_leaves_the_old_one_served(tmp_path: Path) -> None:
         assert detail.endswith("still serving r1.")
         assert client.get("/v1/areas/W1", headers=headers).json()["release_id"] == "r1"
         assert client.get("/readyz").json()["release_id"] == "r1"
+
+
+# -- the release's data and disclosure rules are signed (issue 15, finding 3) ---------------
+
+
+def _admin_client(tmp_path: Path, board: Any) -> tuple[TestClient, dict[str, str]]:
+    config = serving_config(tmp_path, board)
+    from serving.keys import create_key
+
+    _, admin = create_key(config.keys_file, role="admin", name="ops")
+    return TestClient(create_app(config)), {"Authorization": f"Bearer {admin}"}
+
+
+def _tamper_areas(directory: Path) -> None:
+    """Unround a population and publish small withheld counts; the manifest is kept as is."""
+    path = directory / "areas.parquet"
+    table = pq.read_table(path).to_pandas()
+    l03 = table["code"] == "L03"
+    table.loc[l03, "population"] = 156
+    hidden = table["count_child_in_need_suppressed"]
+    table.loc[hidden & ~table["suppressed"], "count_child_in_need"] = 3
+    table.loc[hidden & ~table["suppressed"], "count_child_in_need_suppressed"] = False
+    pq.write_table(pa.Table.from_pandas(table, preserve_index=False), path)
+
+
+def test_a_copied_release_with_edited_data_is_refused_and_the_old_one_served(
+    tmp_path: Path,
+) -> None:
+    board = make_board(tmp_path / "board")
+    releases = tmp_path / "releases"
+    write_release(releases, board, release_id="r1")
+    write_release(releases, board, release_id="r2", created=T0 + timedelta(days=1))
+    (releases / "r3").mkdir()
+    manifest = (releases / "r2" / "manifest.json").read_bytes()
+    shutil.copy(releases / "r2" / "areas.parquet", releases / "r3" / "areas.parquet")
+    (releases / "r3" / "manifest.json").write_bytes(manifest.replace(b'"r2"', b'"r3"'))
+    (releases / "CURRENT").write_text("r2\n")
+    (releases / "r2" / "manifest.json").write_bytes(manifest)  # byte for byte
+    _tamper_areas(releases / "r2")
+    (releases / "CURRENT").write_text("r1\n")
+    client, headers = _admin_client(tmp_path, board)
+    with client:
+        (releases / "CURRENT").write_text("r2\n")
+        refused = client.post("/v1/admin/reload", headers=headers)
+        assert refused.status_code == 409
+        detail = refused.json()["detail"]
+        assert f"{releases / 'r2' / 'areas.parquet'}: SHA-256" in detail
+        assert "differs from the signed manifest's" in detail
+        assert client.get("/v1/areas/L03", headers=headers).json()["release_id"] == "r1"
+        for rid in ("r2", "r3"):  # r3: a renamed copy, its signature no longer verifies
+            assert client.get(f"/v1/releases/{rid}", headers=headers).status_code == 404
+        listed = client.get("/v1/releases", headers=headers).json()["releases"]
+        assert [r["release_id"] for r in listed] == ["r1"]
+
+
+def test_a_release_signed_with_another_key_is_refused(board_and_dir: tuple[Any, Path]) -> None:
+    board, releases = board_and_dir
+    intruder = make_release_key(releases.parent / "intruder")
+    write_release(releases, board, release_id="r1", signer=intruder)
+    with pytest.raises(ReleaseError, match="signature does not verify with the configured"):
+        library(releases, board).load()
+
+
+def test_an_unsigned_release_and_a_server_without_a_release_key_are_refused(
+    board_and_dir: tuple[Any, Path],
+) -> None:
+    board, releases = board_and_dir
+    write_release(releases, board, release_id="r1")
+    with pytest.raises(ReleaseError, match="no release public key configured"):
+        ReleaseLibrary(releases, board.public_key_b64).load()
+    path = releases / "r1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["signature"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ReleaseError, match="the manifest is not signed by a release key"):
+        library(releases, board).load()
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("min_count", 1, "min_count 1 < 10"),
+        ("rounding_base", 1, "rounding_base 1 < 5"),
+        ("zeros_disclosive", False, "zeros_disclosive false"),
+    ],
+)
+def test_a_signed_release_made_with_weak_rules_is_refused_by_the_floor(
+    board_and_dir: tuple[Any, Path], field: str, value: Any, message: str
+) -> None:
+    board, releases = board_and_dir
+    weak = DisclosureConfig(**{field: value})
+    write_release(releases, board, release_id="r1", disclosure=weak)
+    with pytest.raises(ReleaseError, match="weaker than this server's floor") as refused:
+        library(releases, board).load()
+    assert message in str(refused.value)
+    # a server whose floor allows it serves it (the floor, not the signature, refused it)
+    floor = DisclosureFloor(min_count=1, rounding_base=1, zeros_disclosive=False)
+    assert library(releases, board, floor=floor).load().release_id == "r1"
+
+
+def test_disclosure_rules_edited_after_signing_are_refused(
+    board_and_dir: tuple[Any, Path],
+) -> None:
+    board, releases = board_and_dir
+    write_release(releases, board, release_id="r1")
+    path = releases / "r1" / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["disclosure"]["min_count"] = 20
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(ReleaseError, match="signature does not verify with the configured"):
+        library(releases, board).load()
+
+
+def test_a_signed_table_that_fails_the_disclosure_check_is_refused(
+    board_and_dir: tuple[Any, Path],
+) -> None:
+    board, releases = board_and_dir
+    write_release(releases, board, release_id="r1")
+    _tamper_areas(releases / "r1")
+    resign(releases / "r1")  # even the release key cannot publish it
+    with pytest.raises(ReleaseError, match="fails the disclosure check under its signed rules"):
+        library(releases, board).load()
+
+
+def test_a_file_beside_the_signed_ones_is_refused(board_and_dir: tuple[Any, Path]) -> None:
+    board, releases = board_and_dir
+    write_release(releases, board, release_id="r1")
+    (releases / "r1" / "extra.parquet").write_bytes(b"x")
+    with pytest.raises(ReleaseError, match=r"extra\.parquet: a file not listed"):
+        library(releases, board).load()
+    (releases / "r1" / "extra.parquet").unlink()
+    (releases / "r1" / "areas.parquet").unlink()
+    with pytest.raises(ReleaseError, match=r"areas\.parquet: listed in the signed manifest"):
+        library(releases, board).load()
+
+
+def test_a_signed_release_is_served_and_says_verified(tmp_path: Path) -> None:
+    board = make_board(tmp_path / "board")
+    write_release(tmp_path / "releases", board, release_id="r1")
+    client, headers = _admin_client(tmp_path, board)
+    with client:
+        detail = client.get("/v1/releases/r1", headers=headers).json()
+        assert detail["verified"] is True
+        manifest = detail["manifest"]
+        assert set(manifest["files"]) == {"areas.parquet"}
+        assert manifest["disclosure"]["min_count"] == 10
+        assert client.get("/v1/areas/L03", headers=headers).status_code == 200
+
+
+def test_release_init_makes_a_private_key_only_its_owner_reads(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from vru.cli import app
+
+    args = ["keys", "release-init", "--private-key", str(tmp_path / "r.pem")]
+    args += ["--public-key", str(tmp_path / "r.pub"), "-q"]
+    made = CliRunner().invoke(app, args)
+    assert made.exit_code == 0, made.output
+    assert len(made.output.strip()) == 44  # the base64 public key, for release_public_key_b64
+    assert (tmp_path / "r.pem").stat().st_mode & 0o777 == 0o600
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code != 0 and "already exists" in again.output
+
+
+def test_the_demo_configs_sign_releases_and_trust_the_key(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    (tmp_path / "board.b64").write_text(make_board(tmp_path / "b").public_key_b64 + "\n")
+    (tmp_path / "release.b64").write_text(release_key().public_key_b64 + "\n")
+    args = ["configs", str(tmp_path / "board.b64"), str(tmp_path), str(tmp_path / "release.b64")]
+    done = subprocess.run(
+        [sys.executable, "scripts/demo_configs.py", *args], cwd=root, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    from governance.contracts.config import load_config
+    from serving.config import load_serving_config
+    from training.release.config import ReleaseConfig
+
+    assert load_config(tmp_path / "release.yaml", ReleaseConfig).release_key == (
+        tmp_path / "release.pem"
+    )
+    serving = load_serving_config(tmp_path / "serving.yaml")
+    assert serving.release_public_key_b64 == release_key().public_key_b64

@@ -704,3 +704,34 @@ def test_a_background_start_leaves_its_error_to_the_caller(monkeypatch: pytest.M
     assert not thread.is_alive()  # ended quietly: no unhandled exception in the thread
     with pytest.raises(EngineUnavailableError, match=r"pip install -e \.\[spark\]"):
         spark_session(SparkConfig())
+
+
+def test_a_release_made_with_a_release_key_is_signed_over_its_files_and_rules(
+    released: Released, tmp_path: Path
+) -> None:
+    """Issue 15, finding 3: the manifest signs the data's SHA-256 and the disclosure rules."""
+    from governance.contracts.release_schema import (
+        file_sha256,
+        verify_release_files,
+        verify_release_signature,
+    )
+
+    public = generate_keypair(tmp_path / "release.pem", tmp_path / "release.pub")
+    result = released.city.release(release_key=tmp_path / "release.pem")
+    manifest = read_manifest(result.directory)
+    assert manifest.files == {"areas.parquet": file_sha256(result.directory / "areas.parquet")}
+    assert manifest.disclosure == DisclosureConfig().model_dump(mode="json")
+    verify_release_signature(manifest, public, result.directory)
+    verify_release_files(manifest, result.directory)
+    from serving.releases import ReleaseLibrary
+
+    served = ReleaseLibrary(result.directory.parent, released.city.public, release_key_b64=public)
+    assert served.load(result.directory.name).release_id == result.directory.name
+    unsigned = released.second.directory.name  # made without a release key: never served
+    with pytest.raises(ReleaseError, match="the manifest is not signed by a release key"):
+        served.load(unsigned)
+    other = generate_keypair(tmp_path / "other.pem", tmp_path / "other.pub")
+    with pytest.raises(ReleaseError, match="signature does not verify"):
+        verify_release_signature(manifest, other, result.directory)
+    with pytest.raises(ReleaseError, match=r"release_key: .*private key file not found"):
+        released.city.release(release_key=tmp_path / "missing.pem")

@@ -137,6 +137,12 @@ class ReleaseConfig(_Section):
     top_drivers: int = Field(3, ge=1, le=20, description="Factors named per area.")
     factors: tuple[RiskFactor, ...] = Field(DEFAULT_FACTORS, min_length=1)
     shap: ShapConfig = ShapConfig()
+    release_key: Path | None = Field(
+        None,
+        exclude=True,  # a key's location, not what the release means: not in the config hash
+        description="The operator's release private key (`vru keys release-init`); the manifest "
+        "is signed with it. None: the manifest is unsigned and no server will serve it.",
+    )
     engine: Engine = Field(
         "duckdb",
         exclude=True,  # where it runs, not what it means: not in the config hash

@@ -5,7 +5,10 @@ releases and renamed to ``<releases_dir>/<release_id>/`` in one step, so a reade
 release or none. The release id is the creation time and a hash of the table, the time and
 the model version. The manifest says where every figure came from: the approval, the config
 hashes, the suppression counts, the methods (:data:`.aggregate.METHODS`) and a summary of the
-model's audit.
+model's audit, the SHA-256 of every data file and the disclosure rules the table was made
+with; it is signed with the operator's release key (``release_key``), so the server can refuse
+a release whose files or rules were changed afterwards (see
+:mod:`governance.contracts.release_schema` for why a release key and not the board's).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from typing import Any
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.board.approval import Approval
 from governance.board.registry import ModelVersionInfo, Registry, RegistryError
@@ -32,6 +36,8 @@ from governance.contracts.release_schema import (
     ApprovalRecord,
     ReleaseError,
     ReleaseManifest,
+    release_file_hashes,
+    sign_manifest,
 )
 from training.release.aggregate import METHODS
 from training.release.config import ReleaseConfig
@@ -62,6 +68,7 @@ class ReleaseContents:
     suppression: dict[str, int]
     methods: dict[str, str]
     card: dict[str, Any]
+    disclosure: dict[str, Any]  # the DisclosureConfig the table was made with, as JSON
 
     @property
     def published(self) -> int:
@@ -69,8 +76,16 @@ class ReleaseContents:
         return int((~self.table["suppressed"].astype(bool)).sum())
 
 
-def publish_release(config: ReleaseConfig, contents: ReleaseContents, created: datetime) -> Path:
+def publish_release(
+    config: ReleaseConfig,
+    contents: ReleaseContents,
+    created: datetime,
+    signer: Ed25519PrivateKey | None = None,
+) -> Path:
     """Stage ``areas.parquet`` and ``manifest.json``, then rename into place; the directory.
+
+    The manifest records the SHA-256 of every staged data file and is signed with ``signer``
+    (the release key); without one it is written unsigned, which no server serves.
 
     Raises
     ------
@@ -89,6 +104,9 @@ def publish_release(config: ReleaseConfig, contents: ReleaseContents, created: d
         )
         release_id = _release_id(areas_path, created, contents.approval.info)
         manifest = release_manifest(config, contents, release_id=release_id, created=created)
+        manifest = manifest.model_copy(update={"files": release_file_hashes(stage)})
+        if signer is not None:
+            manifest = sign_manifest(manifest, signer)
         (stage / MANIFEST).write_text(
             json.dumps(manifest.model_dump(mode="json"), indent=2, sort_keys=True) + "\n"
         )
@@ -138,6 +156,7 @@ def release_manifest(
         model_card_summary=contents.card,
         rows=len(contents.table),
         engine=config.engine,
+        disclosure=contents.disclosure,
     )
 
 

@@ -42,6 +42,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.board.approval import Approval, verify_serving_version
 from governance.board.audit_log import AuditLog
@@ -58,6 +59,7 @@ from governance.contracts.release_schema import (
     set_current_release,
 )
 from governance.contracts.settings import GovernanceConfig
+from governance.contracts.signing import SignatureError, load_private_key
 from governance.disclosure import (
     DisclosureConfig,
     apply_disclosure_control,
@@ -93,6 +95,7 @@ __all__ = [
     "ReleaseResult",
     "aggregate_to_areas",
     "load_disclosure",
+    "load_release_key",
     "protect_areas",
     "record_release",
     "run_release",
@@ -231,6 +234,7 @@ def run_release(
     clock = _Clock()
     say("verifying the champion's signed approval")  # 1. verify
     approval = verify_champion(config, registry, governance)
+    signer = load_release_key(config)
     rules = disclosure
     clock.lap("verify")
     label = str(config_path) if config_path else "<defaults>"
@@ -246,7 +250,7 @@ def run_release(
     say("writing the release")  # 5. publish
     created = (now or datetime.now(UTC)).astimezone(UTC)
     contents = _contents(config, approval, sums, protected, rules, registry)
-    directory = publish_release(config, contents, created)
+    directory = publish_release(config, contents, created, signer)
     clock.lap("write")
     say("recording the release")  # 6. record
     manifest = record_release(
@@ -289,6 +293,26 @@ def _finished(
         stats=stats,
         timings=timings,
     )
+
+
+def load_release_key(config: ReleaseConfig) -> Ed25519PrivateKey | None:
+    """The release key that signs the manifest (read before any work); None, with a warning.
+
+    Raises
+    ------
+    ReleaseError
+        If a key is named but cannot be read (missing, not an Ed25519 PEM key).
+    """
+    if config.release_key is None:
+        logger.warning(
+            "no release_key: the manifest will be unsigned and no server will serve it "
+            "(make one with `vru keys release-init`)"
+        )
+        return None
+    try:
+        return load_private_key(config.release_key)
+    except SignatureError as err:
+        raise ReleaseError(f"release_key: {err}") from None
 
 
 def load_disclosure(config: ReleaseConfig) -> DisclosureConfig:
@@ -487,6 +511,7 @@ def _contents(
         suppression=protected.suppression,
         methods=release_methods(config, sums.factor_inputs),
         card=model_card_summary(registry, approval.info),
+        disclosure=disclosure.model_dump(mode="json"),
     )
 
 
@@ -531,6 +556,7 @@ def record_release(
                 "suppression": manifest.suppression,
                 "areas_sha256": hashlib.sha256(files[AREAS]).hexdigest(),
                 "manifest_sha256": hashlib.sha256(files[MANIFEST]).hexdigest(),
+                "signed": manifest.signature is not None,
                 "engine": config.engine,
                 "scoring": stats.as_dict(),
                 "timings": timings,
