@@ -81,7 +81,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     )
     keys = KeyStore(config.keys_file, check_seconds=config.keys_check_seconds)
     audit = RequestAudit(
-        config.audit_log_path(governance), flush_seconds=config.audit_flush_seconds
+        config.audit_log_path(governance),
+        flush_seconds=config.audit_flush_seconds,
+        governance=governance,
     )
     limiter = RateLimiter(config.rate_limit.requests_per_minute, config.rate_limit.burst)
     try:

@@ -47,7 +47,9 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
-from governance.board.audit_log import AuditEvent, AuditLog
+from governance.board.audit_log import AuditEvent, AuditLog, anchor_path_for
+from governance.contracts.settings import GovernanceConfig
+from governance.contracts.signing import load_private_key
 
 __all__ = ["AUDIT_EVENT", "RequestAudit"]
 
@@ -72,10 +74,27 @@ class RequestAudit:
         How long records may wait in memory before they are sent to be written.
     max_batch
         At most this many records per batch (one append, one fsync).
+    governance
+        The governance config, for the logs' key (``audit_log_key``) and anchor directory:
+        with a key, the writer process ends every batch with a signed checkpoint. Only the
+        writer process reads the key.
     """
 
-    def __init__(self, path: Path, *, flush_seconds: float = 0.5, max_batch: int = 2000) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_seconds: float = 0.5,
+        max_batch: int = 2000,
+        governance: GovernanceConfig | None = None,
+    ) -> None:
         self.path = Path(path)
+        self._key_path = None if governance is None else governance.audit_log_key
+        self._anchor_path = (
+            self.path.with_name(self.path.name + ".anchor")
+            if governance is None
+            else anchor_path_for(self.path, governance)
+        )
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
         self.written = 0
@@ -196,6 +215,8 @@ class RequestAudit:
                     str(from_parent),
                     str(to_parent),
                     str(self.path),
+                    str(self._anchor_path),
+                    "" if self._key_path is None else str(self._key_path),
                 ],
                 pass_fds=(from_parent, to_parent),
                 stdin=subprocess.DEVNULL,
@@ -227,8 +248,12 @@ class RequestAudit:
                 process.wait()
 
 
-def _writer_main(read_fd: int, write_fd: int, path: str) -> None:
-    """The writer process: append each batch it receives; answer ``(ok, problem)``."""
+def _writer_main(read_fd: int, write_fd: int, path: str, anchor: str, key: str) -> None:
+    """The writer process: append each batch it receives; answer ``(ok, problem)``.
+
+    ``key`` is the logs' private key file (empty: no checkpoints); a key that cannot be
+    read fails every batch, with the reason, so the server reports it and keeps the records.
+    """
     # Ctrl-C or SIGTERM to the server's process group must not stop the writer before the
     # server's last flush: it stops when told to, or when the server's end of the pipe closes
     signal.signal(signal.SIGINT, signal.SIG_IGN)
@@ -237,7 +262,13 @@ def _writer_main(read_fd: int, write_fd: int, path: str) -> None:
     os.nice(_WRITER_NICENESS)
     recv = Connection(read_fd, writable=False)
     send = Connection(write_fd, readable=False)
-    log = AuditLog(Path(path))
+    try:
+        signing_key = load_private_key(Path(key)) if key else None
+        log: AuditLog | Exception = AuditLog(
+            Path(path), signing_key=signing_key, anchor_path=Path(anchor)
+        )
+    except Exception as err:  # answered for each batch below
+        log = err
     while True:
         try:
             data = recv.recv_bytes()
@@ -247,6 +278,8 @@ def _writer_main(read_fd: int, write_fd: int, path: str) -> None:
             return
         records: list[_Record] = pickle.loads(data)  # from our own parent only
         try:
+            if isinstance(log, Exception):
+                raise log
             log.append_many([_entry(r) for r in records])
         except Exception as err:  # reported to the server, which keeps the batch and retries
             send.send((False, f"{type(err).__name__}: {err}"))
@@ -270,4 +303,4 @@ def _entry(record: _Record) -> AuditEvent:
 
 
 if __name__ == "__main__":
-    _writer_main(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3])
+    _writer_main(int(sys.argv[1]), int(sys.argv[2]), *sys.argv[3:6])

@@ -1,8 +1,10 @@
-"""The ethics board's commands: ``review``, ``promote``, ``audit-log verify``, ``keys board-init``.
+"""The board's commands: ``review``, ``promote``, ``audit-log verify``, ``keys board-init|log-init|release-init``.
 
 The board signs a decision on the exact report a version was audited with (``review``); only
 an approved version becomes the champion (``promote``); every step is in the hash-chained
-audit log, which ``audit-log verify`` checks; ``keys board-init`` makes the board's key pair.
+audit log, which ``audit-log verify`` checks; ``keys board-init`` makes the board's key pair,
+``keys log-init`` the key that signs the logs' checkpoints, ``keys release-init`` the
+operator's key that signs releases.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ __all__ = [
     "DEMO_REVIEWER",
     "audit_log_verify",
     "board_init",
+    "log_init",
     "promote",
     "release_init",
     "review",
@@ -94,7 +97,7 @@ def review(
         info = registry.version(model, version)
         signed, _ = record_review(
             registry,
-            AuditLog(gov.audit_log),
+            AuditLog.from_config(gov),
             info,
             decision=decision,  # type: ignore[arg-type]
             reviewer=reviewer,
@@ -203,7 +206,7 @@ def promote(
         try:
             approval = promote_version(
                 registry,
-                AuditLog(gov.audit_log),
+                AuditLog.from_config(gov),
                 info,
                 gov.board_public_key_b64,
                 actor="cli:promote",
@@ -243,6 +246,34 @@ def board_init(
             )
 
 
+def log_init(
+    private_key: Annotated[
+        Path,
+        typer.Option(
+            help="Where the logs' private key goes: readable by the log writers only, on "
+            "another disk or account than the logs."
+        ),
+    ],
+    public_key: Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")],
+    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+    quiet: QuietOpt = False,
+) -> None:
+    """Create the audit logs' Ed25519 key pair, which signs a checkpoint after every append."""
+    with stage(quiet):
+        from governance.contracts.signing import generate_keypair
+
+        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
+        typer.echo(public_b64)
+        if not quiet:
+            err.print(
+                f"private key: {private_key} (mode 600); public key: {public_key}\n"
+                "in configs/governance.yaml put the line above as audit_log_public_key_b64 and "
+                f"{private_key} as audit_log_key (start with new, empty logs: a writer refuses "
+                "to sign over a log that has no checkpoint yet)",
+                highlight=False,
+            )
+
+
 def release_init(
     private_key: Annotated[
         Path, typer.Option(help="Where the release private key goes (for `vru release`).")
@@ -275,18 +306,56 @@ def release_init(
 def audit_log_verify(
     governance: GovernanceOpt = None,
     log: Annotated[
-        Path | None, typer.Option(help="The audit log (default: from the config).")
+        Path | None,
+        typer.Option(help="Another log signed with the same key, e.g. the API's request log."),
     ] = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Check the hash chain; name the first altered or missing entry (exit 1 if any)."""
+    """Check the chain, the board signatures in it and its signed checkpoint (exit 1 if any fails).
+
+    Every problem is one line: an altered entry, a signature that does not verify, a log cut
+    short below its checkpoint, re-chained, a forged or missing anchor, entries no checkpoint
+    covers. Without ``audit_log_public_key_b64`` in the config only the chain and the
+    signatures are checked, and a warning says so.
+    """
     with stage(quiet):
         from governance.board.audit_log import AuditLog
 
-        target = log or governance_config(governance).audit_log
-        result = AuditLog(target).verify()
+        gov = governance_config(governance)
+        target = AuditLog.from_config(gov.model_copy(update={"audit_log_key": None}), log)
+        result = target.verify(
+            gov.audit_log_public_key_b64, board_public_key_b64=gov.board_public_key_b64
+        )
         if result.ok:
-            if not quiet:
-                err.print(f"{target}: {result.entries} entries, chain intact", highlight=False)
+            if quiet:
+                return
+            anchored = result.checkpoint
+            err.print(
+                f"{target.path}: {result.entries} entries, chain intact"
+                + (
+                    f", signed checkpoint at seq {anchored.seq} (hash {anchored.hash}, {anchored.at})"
+                    if anchored is not None
+                    else ""
+                ),
+                highlight=False,
+            )
+            _warn_unchecked(gov, result.signed_entries)
             return
-        refuse(f"[red]{target}: tampered[/] — {result.problem}")
+        lines = "\n".join(f"  {problem}" for problem in result.problems)
+        refuse(f"[red]{target.path}: tampered[/] — {len(result.problems)} problem(s):\n{lines}")
+
+
+def _warn_unchecked(gov: GovernanceConfig, signed_entries: int) -> None:
+    """Say what ``audit-log verify`` could not check for want of a configured key."""
+    if gov.audit_log_public_key_b64 is None:
+        err.print(
+            "[yellow]warning[/]: no audit_log_public_key_b64 configured: a log cut short or "
+            "re-chained is not detected",
+            highlight=False,
+        )
+    if signed_entries and gov.board_public_key_b64 is None:
+        err.print(
+            f"[yellow]warning[/]: {signed_entries} entries carry board signatures, not checked: "
+            "no board_public_key_b64 configured",
+            highlight=False,
+        )

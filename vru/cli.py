@@ -29,7 +29,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-keys_app = typer.Typer(help="The ethics board's signing keys.", no_args_is_help=True)
+keys_app = typer.Typer(help="The signing keys (board, audit logs, API).", no_args_is_help=True)
 audit_log_app = typer.Typer(help="The append-only, hash-chained audit log.", no_args_is_help=True)
 
 app.command("generate")(data_commands.generate)
@@ -45,6 +45,7 @@ serving_commands.register(app, keys_app)  # serve; keys create, revoke, list
 release_command.register(app)  # release
 app.command("validate")(data_commands.validate_extracts)
 keys_app.command("board-init")(board_commands.board_init)
+keys_app.command("log-init")(board_commands.log_init)
 keys_app.command("release-init")(board_commands.release_init)
 audit_log_app.command("verify")(board_commands.audit_log_verify)
 

@@ -10,13 +10,16 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from governance.contracts.errors import ConfigError
 from serving.config import CONFIG_ENV, DEFAULT_SERVING_CONFIG, ServingConfig, load_serving_config
 from vru.console import QuietOpt, config_option, default_config, err, stage
+
+if TYPE_CHECKING:
+    from governance.board.audit_log import AuditLog
 
 __all__ = ["create_command", "list_command", "register", "revoke_command", "serve_command"]
 
@@ -100,12 +103,11 @@ def create_command(
 ) -> None:
     """Create an API key and print its token once (only its hash is stored)."""
     with stage(quiet):
-        from governance.board.audit_log import AuditLog
         from serving.keys import create_key
 
         cfg, audit_log = _serving(config)
         key, token = create_key(cfg.keys_file, role=role, name=name)
-        AuditLog(audit_log).append(
+        audit_log.append(
             "api_key.created",
             {"key_id": key.key_id, "role": key.role, "name": key.name},
             actor="cli:keys",
@@ -126,12 +128,11 @@ def revoke_command(
 ) -> None:
     """Revoke an API key: from the server's next key check on, its requests get 401."""
     with stage(quiet):
-        from governance.board.audit_log import AuditLog
         from serving.keys import revoke_key
 
         cfg, audit_log = _serving(config)
         key = revoke_key(cfg.keys_file, key_id)
-        AuditLog(audit_log).append(
+        audit_log.append(
             "api_key.revoked",
             {"key_id": key.key_id, "role": key.role, "name": key.name},
             actor="cli:keys",
@@ -158,7 +159,10 @@ def list_command(config: ServingConfigOpt = None, quiet: QuietOpt = False) -> No
             typer.echo(f"{key.key_id}  {key.role:<7}  {key.created}  {state:<10}  {key.name}")
 
 
-def _serving(config: Path | None) -> tuple[ServingConfig, Path]:
-    """The serving config and the audit log it writes to."""
+def _serving(config: Path | None) -> tuple[ServingConfig, AuditLog]:
+    """The serving config and the audit log it writes to (with the logs' key, if configured)."""
+    from governance.board.audit_log import AuditLog
+
     cfg = load_serving_config(default_config(config, DEFAULT_SERVING_CONFIG))
-    return cfg, cfg.audit_log_path(cfg.governance())
+    governance = cfg.governance()
+    return cfg, AuditLog.from_config(governance, cfg.audit_log_path(governance))

@@ -140,7 +140,7 @@ def audit_version(
             "audit_failed_gates": ",".join(failed) or "none",
         },
     )
-    AuditLog(config.audit_log).append(
+    AuditLog.from_config(config).append(
         "audit.report",
         {
             "model": name,

@@ -11,8 +11,7 @@ entry::
 ``json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)`` in UTF-8.
 Editing, removing or reordering an entry therefore breaks the chain at that entry or the
 next one, and :meth:`AuditLog.verify` names where. A chain cannot show that entries were cut
-from the *end*: to detect that, record the hash of the latest entry somewhere else (the
-entry returned by :meth:`AuditLog.append` carries it), e.g. as a tag on the model version.
+from the *end*, nor a log rewritten and re-chained: the signed checkpoints below do.
 
 What goes in the log
 --------------------
@@ -48,11 +47,33 @@ last line after a crash in the middle of that write: :meth:`AuditLog.verify` nam
 appends refuse to build on it, and because the batch was never acknowledged, the fix is to
 cut the file after the last complete line (``head -n <entries>``), which loses nothing that
 was reported written.
+
+Signed checkpoints: what the chain alone cannot show
+----------------------------------------------------
+A chain shows an edited line, not a log cut short at the end, nor one rewritten from some
+entry on with the chain recomputed (anyone who can write the file can compute SHA-256). A
+writer given the log's Ed25519 key (``audit_log_key`` in the governance config; see
+:meth:`AuditLog.from_config`) therefore ends every :meth:`AuditLog.append` and every batch of
+:meth:`AuditLog.append_many` with a signed checkpoint ``(log, seq, hash, count, at)`` of the
+last entry, in an anchor file apart from the log (:mod:`governance.board.log_anchor`). Before
+it writes, it checks the log still reaches the anchored entry with the anchored hash, so it
+never signs over a truncated or re-chained log (it refuses, naming which).
+:meth:`AuditLog.verify`, given the public key, then reports: entries missing below the
+anchor (truncation), another hash at the anchored entry (re-chaining), an anchor that does
+not verify (forged), a missing anchor, and entries after the anchor that no checkpoint
+covers (added without the key). It also checks every signature embedded in an entry (the
+board's, on ``review.decision`` entries). Not detected: entries after the last checkpoint can
+be cut (the batch being written when a writer stopped), anyone holding the log key can forge
+everything (keep it apart from the log), and a log cut back to an older genuine checkpoint
+with that older anchor put back (keep the printed ``seq`` and ``hash`` elsewhere). Only the
+latest checkpoint is kept: through the chain, the anchored hash covers every entry before
+it, so checkpoints every N entries within a batch would add nothing.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import fcntl
 import hashlib
 import json
@@ -63,11 +84,30 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from governance.board.log_anchor import AnchorError, Checkpoint, read_anchor, write_anchor
 from governance.contracts.errors import VruError
+from governance.contracts.signing import (
+    Decision,
+    SignatureError,
+    load_private_key,
+    verify_decision,
+)
 
-__all__ = ["GENESIS_HASH", "AuditEvent", "AuditLog", "AuditLogError", "VerifyResult"]
+if TYPE_CHECKING:
+    from governance.contracts.settings import GovernanceConfig
+
+__all__ = [
+    "GENESIS_HASH",
+    "AuditEvent",
+    "AuditLog",
+    "AuditLogError",
+    "VerifyResult",
+    "anchor_path_for",
+]
 
 GENESIS_HASH = "0" * 64
 """The ``prev`` of the first entry."""
@@ -105,6 +145,21 @@ _P_PREV = (
     "entry {line}: prev does not match entry {before}'s hash "
     "(an entry was removed, reordered or altered)"
 )
+_P_TRUNCATED = (
+    "truncated: the signed checkpoint covers {count} entries (up to seq {seq}), the log has "
+    "{entries}; entries {entries}..{seq} were removed"
+)
+_P_RECHAINED = (
+    "entry {seq}: hash differs from the signed checkpoint's (the log was rewritten at or "
+    "before entry {seq} and the chain recomputed)"
+)
+_P_UNCOVERED = (
+    "entries {first}..{last}: after the last signed checkpoint (seq {seq}), covered by no "
+    "signature (added without the log key, or a writer stopped before its checkpoint)"
+)
+_P_NO_ANCHOR = "{path}: no signed checkpoint for a log of {entries} entries (the anchor is missing)"
+_P_SIGNATURE = "entry {line}: its embedded signature does not verify: {err}"
+_WRITE_REFUSED = "{path}: refusing to append and sign a checkpoint over it: {problem}"
 
 
 class AuditLogError(VruError, ValueError):
@@ -125,13 +180,26 @@ class VerifyResult:
         The 0-based line number of the first problem (also the entry's expected ``seq``),
         or None.
     problem
-        What is wrong there, e.g. ``"entry 3: hash does not match its content"``, or None.
+        What is wrong there, e.g. ``"entry 3: hash does not match its content"``, or None
+        (the first of ``problems``).
+    problems
+        Every problem found: the chain's first, each embedded signature that does not
+        verify, and the checkpoint's (truncation, re-chaining, a forged or missing anchor,
+        entries it does not cover); one line each.
+    checkpoint
+        The signed checkpoint that verified, if a public key was given.
+    signed_entries
+        How many intact entries carry an embedded signature (checked only with the board's
+        key).
     """
 
     ok: bool
     entries: int
     first_bad: int | None = None
     problem: str | None = None
+    problems: tuple[str, ...] = ()
+    checkpoint: Checkpoint | None = None
+    signed_entries: int = dataclasses.field(default=0, compare=False)
 
 
 def _canonical_json(obj: Any) -> str:
@@ -177,6 +245,12 @@ class AuditLog:
     ----------
     path
         The log file. It and its parent directory are created by the first append.
+    signing_key
+        The log's private key: each append then ends with a signed checkpoint, after
+        checking the log against the previous one. None: no checkpoints (verify can still
+        check them with the public key; see :meth:`from_config`).
+    anchor_path
+        Where the checkpoint goes; ``<log>.anchor`` by default.
 
     Examples
     --------
@@ -187,8 +261,44 @@ class AuditLog:
     True
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        signing_key: Ed25519PrivateKey | None = None,
+        anchor_path: Path | None = None,
+    ) -> None:
         self.path = Path(path)
+        self.signing_key = signing_key
+        self._anchor_path = None if anchor_path is None else Path(anchor_path)
+
+    @classmethod
+    def from_config(cls, config: GovernanceConfig, path: Path | None = None) -> AuditLog:
+        """The log as the governance config sets it up: its key and where its anchor goes.
+
+        Parameters
+        ----------
+        config
+            The governance config: ``audit_log`` (the default ``path``), ``audit_log_key``
+            (the log's private key; no checkpoints without it) and ``audit_log_anchor_dir``.
+        path
+            Another log written with the same key (the API's request log).
+
+        Raises
+        ------
+        SignatureError
+            If the key file is missing or not an Ed25519 private key.
+        """
+        target = Path(path) if path is not None else config.audit_log
+        key = None if config.audit_log_key is None else load_private_key(config.audit_log_key)
+        return cls(target, signing_key=key, anchor_path=anchor_path_for(target, config))
+
+    @property
+    def anchor_path(self) -> Path:
+        """The anchor file with the latest signed checkpoint (``<log>.anchor`` by default)."""
+        if self._anchor_path is not None:
+            return self._anchor_path
+        return self.path.with_name(self.path.name + ".anchor")
 
     @property
     def lock_path(self) -> Path:
@@ -245,9 +355,11 @@ class AuditLog:
             seq, prev = self._next_link(data)
             entry: dict[str, Any] = {"seq": seq, **body, "prev": prev}
             entry["hash"] = _entry_hash(entry)
+            self._guard_anchor(seq - 1, prev)
             if data and not data.endswith(b"\n"):
                 data += b"\n"
             self._replace(data + _canonical_json(entry).encode("utf-8") + b"\n")
+            self._checkpoint(seq, entry["hash"])
         return entry
 
     def append_many(self, events: Sequence[AuditEvent]) -> list[str]:
@@ -292,6 +404,7 @@ class AuditLog:
                 size = os.fstat(fd).st_size
                 last = _last_line(fd, size)
                 seq, prev = self._next_link_from_tail(last)
+                self._guard_anchor(seq - 1, prev)
                 written: list[str] = []
                 lines: list[str] = []
                 for head in prepared:
@@ -307,6 +420,7 @@ class AuditLog:
                 os.close(fd)
             if created:
                 _fsync_dir(self.path.parent)
+            self._checkpoint(seq - 1, prev)
         return written
 
     def entries(self) -> list[dict[str, Any]]:
@@ -325,37 +439,137 @@ class AuditLog:
             out.append(parsed)
         return out
 
-    def verify(self) -> VerifyResult:
-        """Check every entry and the chain between them; stop at the first problem.
+    def verify(
+        self,
+        public_key_b64: str | None = None,
+        *,
+        board_public_key_b64: str | None = None,
+    ) -> VerifyResult:
+        """Check the chain, every embedded signature and, given the log's key, the checkpoint.
 
         Each line must be a JSON object with exactly the entry fields, whose ``hash``
         matches its content, whose ``seq`` is its 0-based line number and whose ``prev`` is
-        the previous entry's ``hash``. A missing or empty log is valid with 0 entries.
+        the previous entry's ``hash`` (the first break is reported). Every entry whose
+        ``details`` carry a ``signature`` (a board decision) must verify with the board's
+        key, when it is given. With ``public_key_b64`` (``audit_log_public_key_b64``) the anchor must hold a
+        checkpoint signed with that key, the log must reach its ``seq`` with the anchored
+        hash there, and no entry may follow it. A missing or empty log is valid with 0
+        entries (and no anchor).
+
+        Parameters
+        ----------
+        public_key_b64
+            The log's public key; without it the checkpoint is not checked, so truncation
+            and re-chaining go unseen.
+        board_public_key_b64
+            The board's public key, for the signatures in ``review.decision`` entries;
+            without it they are counted (``signed_entries``), not checked.
 
         Returns
         -------
         VerifyResult
-            ``ok`` with the number of entries, or the first bad line and what is wrong there.
+            ``ok`` with the number of entries, or every problem found, one line each.
         """
         lines = _split_lines(self._read())
-        prev = GENESIS_HASH
-        for line, raw in enumerate(lines):
+        hashes, first_bad, problems = _chain(lines)
+        signed = 0
+        for line, raw in enumerate(lines[: len(hashes)]):
             parsed = _parse_line(raw, line)
-            problem = parsed if isinstance(parsed, str) else _entry_problem(parsed, line)
-            if problem is None and isinstance(parsed, dict):
-                if parsed["seq"] != line or isinstance(parsed["seq"], bool):
-                    problem = _P_SEQ.format(line=line, seq=parsed["seq"])
-                elif parsed["prev"] != prev:
-                    problem = (
-                        _P_FIRST_PREV.format(zeros=len(GENESIS_HASH))
-                        if line == 0
-                        else _P_PREV.format(line=line, before=line - 1)
-                    )
-                else:
-                    prev = parsed["hash"]
-            if problem is not None:
-                return VerifyResult(ok=False, entries=len(lines), first_bad=line, problem=problem)
-        return VerifyResult(ok=True, entries=len(lines))
+            if isinstance(parsed, dict) and _signed_details(parsed):
+                signed += 1
+                problem = _signature_problem(parsed, line, board_public_key_b64)
+                if problem is not None:
+                    problems.append(problem)
+        checkpoint = None
+        if public_key_b64 is not None:
+            checkpoint, found = self._anchor_problems(public_key_b64, hashes, len(lines))
+            problems += found
+        return VerifyResult(
+            ok=not problems,
+            entries=len(lines),
+            first_bad=first_bad,
+            problem=problems[0] if problems else None,
+            problems=tuple(problems),
+            checkpoint=checkpoint,
+            signed_entries=signed,
+        )
+
+    def _anchor_problems(
+        self, public_key_b64: str, hashes: list[str], entries: int
+    ) -> tuple[Checkpoint | None, list[str]]:
+        """What is wrong between the log and its signed checkpoint (``hashes``: intact entries)."""
+        try:
+            checkpoint = read_anchor(self.anchor_path, public_key_b64, self.path.name)
+        except AnchorError as err:
+            if entries == 0 and not self.anchor_path.exists():
+                return None, []
+            if not self.anchor_path.exists():
+                return None, [_P_NO_ANCHOR.format(path=self.anchor_path, entries=entries)]
+            return None, [str(err)]
+        if checkpoint.seq >= entries:
+            return checkpoint, [
+                _P_TRUNCATED.format(count=checkpoint.count, seq=checkpoint.seq, entries=entries)
+            ]
+        problems = []
+        if checkpoint.seq < len(hashes) and hashes[checkpoint.seq] != checkpoint.hash:
+            problems.append(_P_RECHAINED.format(seq=checkpoint.seq))
+        if checkpoint.seq < entries - 1:
+            problems.append(
+                _P_UNCOVERED.format(first=checkpoint.seq + 1, last=entries - 1, seq=checkpoint.seq)
+            )
+        return checkpoint, problems
+
+    def _guard_anchor(self, last_seq: int, last_hash: str) -> None:
+        """Before a keyed write: the log must still reach its anchored entry, with its hash.
+
+        ``last_seq`` and ``last_hash`` describe the log's last entry (``-1`` when empty).
+        The anchor is read and verified with the writer's own key, so a forged anchor cannot
+        make the writer sign over a truncated log. Usually the anchored entry *is* the last
+        one; otherwise (entries added without the key) the log is read to find it.
+
+        Raises
+        ------
+        AuditLogError
+            If the anchor is missing for a non-empty log, does not verify, or the log is
+            truncated or re-chained below it. Nothing is written then.
+        """
+        if self.signing_key is None:
+            return
+        if last_seq < 0 and not self.anchor_path.exists():
+            return
+        try:
+            checkpoint = read_anchor(
+                self.anchor_path, self.signing_key.public_key(), self.path.name
+            )
+        except AnchorError as err:
+            raise AuditLogError(_WRITE_REFUSED.format(path=self.path, problem=err)) from None
+        problem = None
+        if checkpoint.seq > last_seq:
+            problem = _P_TRUNCATED.format(
+                count=checkpoint.count, seq=checkpoint.seq, entries=last_seq + 1
+            )
+        elif checkpoint.seq == last_seq:
+            if checkpoint.hash != last_hash:
+                problem = _P_RECHAINED.format(seq=checkpoint.seq)
+        else:
+            hashes, _, _ = _chain(_split_lines(self._read()))
+            if checkpoint.seq >= len(hashes) or hashes[checkpoint.seq] != checkpoint.hash:
+                problem = _P_RECHAINED.format(seq=checkpoint.seq)
+        if problem is not None:
+            raise AuditLogError(_WRITE_REFUSED.format(path=self.path, problem=problem))
+
+    def _checkpoint(self, seq: int, digest: str) -> None:
+        """Sign and write the checkpoint of the last entry (``seq``, ``digest``), if keyed."""
+        if self.signing_key is None:
+            return
+        checkpoint = Checkpoint(
+            log=self.path.name,
+            seq=seq,
+            hash=digest,
+            count=seq + 1,
+            at=datetime.now(UTC).isoformat(timespec="seconds"),
+        )
+        write_anchor(self.anchor_path, checkpoint, self.signing_key)
 
     # -- helpers ---------------------------------------------------------------------------
 
@@ -464,6 +678,69 @@ class AuditLog:
                 os.unlink(tmp)
             raise
         _fsync_dir(self.path.parent)
+
+
+def anchor_path_for(log: Path, config: GovernanceConfig) -> Path:
+    """Where the checkpoint of ``log`` goes: ``<audit_log_anchor_dir>/<log name>.anchor``.
+
+    Beside the log (``<log>.anchor``) when no directory is configured.
+    """
+    directory = config.audit_log_anchor_dir
+    return (directory if directory is not None else Path(log).parent) / (Path(log).name + ".anchor")
+
+
+def _chain(lines: list[bytes]) -> tuple[list[str], int | None, list[str]]:
+    """The hashes of the intact entries before the first break, that line and its problem."""
+    hashes: list[str] = []
+    prev = GENESIS_HASH
+    for line, raw in enumerate(lines):
+        parsed = _parse_line(raw, line)
+        problem = parsed if isinstance(parsed, str) else _entry_problem(parsed, line)
+        if problem is None and isinstance(parsed, dict):
+            if parsed["seq"] != line or isinstance(parsed["seq"], bool):
+                problem = _P_SEQ.format(line=line, seq=parsed["seq"])
+            elif parsed["prev"] != prev:
+                problem = (
+                    _P_FIRST_PREV.format(zeros=len(GENESIS_HASH))
+                    if line == 0
+                    else _P_PREV.format(line=line, before=line - 1)
+                )
+            else:
+                prev = parsed["hash"]
+                hashes.append(prev)
+        if problem is not None:
+            return hashes, line, [problem]
+    return hashes, None, []
+
+
+def _signed_details(entry: dict[str, Any]) -> bool:
+    details = entry.get("details")
+    return isinstance(details, dict) and "signature" in details
+
+
+def _signature_problem(entry: dict[str, Any], line: int, board_key: str | None) -> str | None:
+    """Whether the board's signature embedded in an entry verifies for the decision beside it.
+
+    The entry's ``details`` are the signed :class:`Decision`'s fields plus ``signature``
+    (as :func:`governance.board.review.record_review` writes them).
+    """
+    if board_key is None:
+        return None
+    details = dict(entry["details"])
+    signature = details.pop("signature")
+    try:
+        if isinstance(details.get("waived_gates"), list):
+            details["waived_gates"] = tuple(details["waived_gates"])
+        decision = Decision(**details)
+        verify_decision(decision, signature, board_key)
+    except (SignatureError, TypeError) as err:
+        return _P_SIGNATURE.format(
+            line=line,
+            err=err
+            if isinstance(err, SignatureError)
+            else f"the details of {entry.get('event')!r} are not a board decision's fields",
+        )
+    return None
 
 
 def _chained_line(head: str, *, seq: int, prev: str) -> tuple[str, str]:

@@ -114,3 +114,19 @@ class GovernanceConfig(BaseModel):
         Path("governance-log/audit-log.jsonl"),
         description="The append-only, hash-chained audit log.",
     )
+    audit_log_key: Path | None = Field(
+        None,
+        description="The logs' Ed25519 private key (`vru keys log-init`), held by their "
+        "writers only and kept apart from the logs: every append ends with a checkpoint "
+        "signed with it. None: no checkpoints (a truncated or re-chained log goes unseen).",
+    )
+    audit_log_public_key_b64: str | None = Field(
+        None,
+        description="The public half of audit_log_key (`vru keys log-init` prints it): "
+        "`vru audit-log verify` checks each log's signed checkpoint with it.",
+    )
+    audit_log_anchor_dir: Path | None = Field(
+        None,
+        description="Where each log's checkpoint goes (<log name>.anchor); None: beside the "
+        "log. Somewhere the logs' other writers cannot write is better.",
+    )

@@ -186,7 +186,7 @@ class BoardData:
         self.model_name = model_name
         self.governance = governance
         self.server_key = server_key
-        self.log = AuditLog(governance.audit_log)
+        self.log = AuditLog.from_config(governance)
 
     # -- reads -----------------------------------------------------------------------------
 
@@ -304,7 +304,10 @@ class BoardData:
 
     def audit(self, *, include_requests: bool = False, limit: int = 500) -> AuditView:
         """The audit log's entries (newest first; API requests left out unless asked)."""
-        result = self.log.verify()
+        result = self.log.verify(
+            self.governance.audit_log_public_key_b64,
+            board_public_key_b64=self.governance.board_public_key_b64,
+        )
         try:
             entries = self.log.entries()
         except AuditLogError as err:

@@ -127,7 +127,11 @@ def test_an_edited_entry_is_named(tmp_path: Path) -> None:
     _write_lines(log, lines)
     result = log.verify()
     assert result == VerifyResult(
-        ok=False, entries=5, first_bad=2, problem="entry 2: hash does not match its content"
+        ok=False,
+        entries=5,
+        first_bad=2,
+        problem="entry 2: hash does not match its content",
+        problems=("entry 2: hash does not match its content",),
     )
 
 
@@ -174,7 +178,11 @@ def test_a_truncated_final_line_is_found(tmp_path: Path) -> None:
     data = log.path.read_bytes()
     log.path.write_bytes(data[: len(data) - 20])  # a crash mid-write under another scheme
     assert log.verify() == VerifyResult(
-        ok=False, entries=5, first_bad=4, problem="line 4: not valid JSON"
+        ok=False,
+        entries=5,
+        first_bad=4,
+        problem="line 4: not valid JSON",
+        problems=("line 4: not valid JSON",),
     )
 
 
@@ -184,7 +192,11 @@ def test_an_invalid_json_line_is_found(tmp_path: Path) -> None:
     lines[1] = "{not json"
     _write_lines(log, lines)
     assert log.verify() == VerifyResult(
-        ok=False, entries=5, first_bad=1, problem="line 1: not valid JSON"
+        ok=False,
+        entries=5,
+        first_bad=1,
+        problem="line 1: not valid JSON",
+        problems=("line 1: not valid JSON",),
     )
     with pytest.raises(AuditLogError, match=r"audit\.jsonl: line 1: not valid JSON"):
         log.entries()

@@ -133,3 +133,46 @@ def test_every_request_is_audited_with_key_route_parameters_and_status(fresh: Wo
     for token in fresh.tokens.values():
         assert token not in text and token.split("_", 2)[2] not in text
     assert "xyz" not in text and "guess" not in text
+
+
+def test_the_writer_signs_a_checkpoint_per_batch_and_refuses_a_cut_log(tmp_path: Path) -> None:
+    from governance.contracts.settings import GovernanceConfig
+    from governance.contracts.signing import generate_keypair
+
+    public = generate_keypair(tmp_path / "keys" / "log.pem", tmp_path / "keys" / "log.pub")
+    governance = GovernanceConfig(
+        audit_log_key=tmp_path / "keys" / "log.pem",
+        audit_log_public_key_b64=public,
+        audit_log_anchor_dir=tmp_path / "anchors",
+    )
+    path = tmp_path / "requests.jsonl"
+    audit = RequestAudit(path, flush_seconds=60, max_batch=4, governance=governance)
+    audit.start()
+    _records(audit, 10)
+    assert audit.flush()
+    log = AuditLog(path, anchor_path=tmp_path / "anchors" / "requests.jsonl.anchor")
+    result = log.verify(public)
+    assert result.ok and result.checkpoint is not None and result.checkpoint.count == 10
+
+    lines = path.read_text().splitlines()
+    path.write_text("".join(line + "\n" for line in lines[:7]))  # the last batch cut
+    _records(audit, 2, start=10)
+    assert not audit.flush()  # the writer will not sign over the cut: records kept, not ready
+    assert "truncated" in str(audit.last_error) and audit.backlog == 2
+    assert "truncated" in str(log.verify(public).problem)
+    path.write_text("".join(line + "\n" for line in lines))  # restored from the backup
+    assert audit.close()
+    assert log.verify(public).ok and _codes(log) == [f"E{i}" for i in range(12)]
+
+
+def test_an_unreadable_log_key_fails_every_batch_with_the_reason(tmp_path: Path) -> None:
+    from governance.contracts.settings import GovernanceConfig
+
+    governance = GovernanceConfig(audit_log_key=tmp_path / "missing.pem")
+    audit = RequestAudit(tmp_path / "requests.jsonl", flush_seconds=60, governance=governance)
+    audit.start()
+    _records(audit, 3)
+    assert not audit.flush()
+    assert "missing.pem: private key file not found" in str(audit.last_error)
+    assert audit.backlog == 3
+    audit.close()

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from governance.board.approval import DECISION_TAG, approval_problems
+from governance.board.audit_log import AuditLog
 from governance.contracts.signing import generate_keypair
 from serving.app import create_app
 from tests.governance.test_approval import NAME
@@ -191,6 +192,32 @@ def test_a_tampered_audit_log_is_shown_as_broken(world: BoardWorld) -> None:
         sign_in(client, world.tokens["board"])
         page = client.get("/board/audit-log").text
     assert "Chain broken at entry 0:" in page and "hash does not match" in page
+
+
+def test_a_log_cut_below_its_signed_checkpoint_is_shown_as_not_verifying(
+    world: BoardWorld,
+) -> None:
+    import yaml
+
+    from governance.contracts.signing import generate_keypair
+
+    public = generate_keypair(world.root / "log.pem", world.root / "log.pub")
+    path = world.config.governance_config
+    settings = {
+        **yaml.safe_load(path.read_text()),
+        "audit_log_key": str(world.root / "log.pem"),
+        "audit_log_public_key_b64": public,
+    }
+    path.write_text(yaml.safe_dump(settings))
+    log = AuditLog.from_config(world.config.governance())
+    log.append("audit.report", {"model": NAME, "version": "1"}, actor="test")
+    log.append("model.promote", {"model": NAME, "version": "1"}, actor="test")
+    lines = log.path.read_text().splitlines()
+    log.path.write_text("\n".join(lines[:-1]) + "\n")  # the promotion cut from the end
+    with TestClient(create_app(world.config)) as client:
+        sign_in(client, world.tokens["board"])
+        page = client.get("/board/audit-log").text
+    assert "The log does not verify:" in page and "truncated: the signed checkpoint" in page
 
 
 def test_a_server_held_key_signs_when_configured(world: BoardWorld) -> None:

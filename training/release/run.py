@@ -541,7 +541,7 @@ def record_release(
             info, files, artifact_path=f"{RELEASE_ARTIFACT_DIR}/{directory.name}"
         )
         manifest = ReleaseManifest.model_validate_json(files[MANIFEST])
-        AuditLog(governance.audit_log).append(
+        AuditLog.from_config(governance).append(
             "release.created",
             {
                 "release_id": directory.name,
