@@ -74,9 +74,17 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     holder = ReleaseHolder(ReleaseLibrary(config.releases_dir, governance.board_public_key_b64))
     keys = KeyStore(config.keys_file, check_seconds=config.keys_check_seconds)
     audit = RequestAudit(
-        config.audit_log_path(governance), flush_seconds=config.audit_flush_seconds
+        config.audit_log_path(governance),
+        flush_seconds=config.audit_flush_seconds,
+        max_backlog=config.audit_max_backlog,
+        tally_seconds=config.anonymous.audit_window_seconds,
     )
     limiter = RateLimiter(config.rate_limit.requests_per_minute, config.rate_limit.burst)
+    anonymous = RateLimiter(
+        config.anonymous.requests_per_minute,
+        config.anonymous.burst,
+        config.anonymous.max_addresses,
+    )
     try:
         holder.reload()
     except ReleaseError as err:
@@ -126,6 +134,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         access=access,
         hot_route=areas.AREA_ROUTE,
         hot_area=functools.partial(_published_area, holder),
+        anonymous=anonymous,
     )
     app.openapi = lambda: build_openapi(app, access)  # type: ignore[method-assign]
     return app
