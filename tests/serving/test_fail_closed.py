@@ -16,6 +16,7 @@ from governance.board.audit_log import AuditLog
 from serving.app import create_app
 from serving.audit import RequestAudit
 from serving.config import AnonymousLimit
+from serving.gate import RateLimiter
 from tests.serving.conftest import World, make_world
 from tests.serving.pages_helpers import sign_in
 
@@ -48,6 +49,9 @@ def test_an_unwritable_audit_log_closes_the_data_routes_until_it_is_writable(
             assert refused.headers["content-type"] == "application/problem+json"
             assert "cannot be audited" in refused.json()["detail"]
             assert str(tmp_path) not in refused.text and "Error" not in refused.text
+        page = client.get("/planner", follow_redirects=False)  # the pages are closed too
+        assert page.status_code == 503 and "cannot be audited" in page.text
+        assert page.headers["content-type"].startswith("text/html")
         assert client.get("/readyz").status_code == 503
         assert client.get("/healthz").status_code == 200  # alive, just not serving data
         blocker.unlink()  # the operator repairs the log's directory
@@ -58,7 +62,7 @@ def test_an_unwritable_audit_log_closes_the_data_routes_until_it_is_writable(
     entries = _requests(blocker / "requests.jsonl")
     refused_503 = [e for e in entries if e["details"]["status"] == 503]  # type: ignore[index]
     assert refused_503 and all(e["event"] == "api.refused" for e in refused_503)
-    assert sum(e["details"]["count"] for e in refused_503) == 3  # type: ignore[index]
+    assert sum(e["details"]["count"] for e in refused_503) == 4  # type: ignore[index]
 
 
 def test_a_backlog_past_its_bound_closes_the_data_routes(tmp_path: Path) -> None:
@@ -134,3 +138,16 @@ def test_api_json_is_not_cached_or_sniffed(world: World, client: TestClient) -> 
     ):
         assert response.headers["cache-control"] == "no-store", response.url
         assert response.headers["x-content-type-options"] == "nosniff", response.url
+
+
+def test_the_anonymous_limiter_forgets_idle_addresses_only() -> None:
+    limiter = RateLimiter(60, 2, max_buckets=2)
+    assert limiter.take("a", 0.0) == 0.0 and limiter.take("a", 0.0) == 0.0
+    assert limiter.take("a", 0.0) > 0  # "a" is spent
+    assert limiter.take("b", 0.0) == 0.0
+    assert limiter.take("c", 100.0) == 0.0  # past the bound: the refilled buckets go
+    assert len(limiter._buckets) <= 2
+    limiter = RateLimiter(60, 2, max_buckets=1)
+    limiter.take("a", 0.0), limiter.take("a", 0.0)
+    limiter.take("b", 0.0)  # "a" is still spent: it is kept
+    assert limiter.take("a", 0.0) > 0
