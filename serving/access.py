@@ -7,8 +7,7 @@ requirement carries an :class:`Access`:
 - ``open``: no key, not audited (the probes and the API documentation);
 - ``key``: ``Authorization: Bearer`` of an active key, of one of ``roles`` (any role if empty);
 - ``page``: a web page, which a browser asks for without a key: it checks its own session
-  cookie and is audited under the session's key (a Bearer key, if sent, is checked as for
-  ``key``);
+  cookie and is audited under the session's key (a Bearer header, if sent, is ignored);
 - ``static``: the pages' stylesheet, as ``page`` but not audited.
 
 :class:`AccessTable` reads every route's declaration once, when the app is built, into a

@@ -58,7 +58,7 @@ from serving.pages.tiles import load_grid
 from serving.pages.web import install_page_errors
 from serving.problems import install_handlers
 from serving.releases import ReleaseHolder, ReleaseLibrary
-from serving.routers import admin, areas, operations, pages, releases
+from serving.routers import admin, areas, docs, operations, pages, releases
 from serving.schemas import SORTS
 
 __all__ = ["create_app"]
@@ -84,8 +84,15 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         config.audit_log_path(governance),
         flush_seconds=config.audit_flush_seconds,
         governance=governance,
+        max_backlog=config.audit_max_backlog,
+        tally_seconds=config.anonymous.audit_window_seconds,
     )
     limiter = RateLimiter(config.rate_limit.requests_per_minute, config.rate_limit.burst)
+    anonymous = RateLimiter(
+        config.anonymous.requests_per_minute,
+        config.anonymous.burst,
+        config.anonymous.max_addresses,
+    )
     try:
         holder.reload()
     except ReleaseError as err:
@@ -104,6 +111,8 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
             "`application/problem+json`."
         ),
         lifespan=_lifespan,
+        docs_url=None,  # served offline, with a CSP, by serving.routers.docs
+        redoc_url=None,
         dependencies=[KNOWN_QUERY],
         generate_unique_id_function=lambda route: route.name,
     )
@@ -113,7 +122,9 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.state.keys = keys
     app.state.metrics = metrics
     app.state.config = config
-    app.state.pages = pages.build_pages(config, keys, limiter)
+    app.state.pages = pages.build_pages(
+        config, keys, limiter, production=governance.environment == "production"
+    )
     app.state.grid = load_grid(config.pages.borough_grid)
     app.state.board_store = BoardStore(config, governance)
 
@@ -121,6 +132,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.include_router(areas.listing_router(config.max_page_size))
     for router in (areas.router, releases.router, admin.router, operations.router, pages.router):
         app.include_router(router)
+    app.include_router(docs.docs_router(app.title, app.openapi_url or "/openapi.json"))
     install_page_errors(app, app.state.pages)
 
     app.state.query_names = query_names(app.routes)
@@ -135,6 +147,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         access=access,
         hot_route=areas.AREA_ROUTE,
         hot_area=functools.partial(_published_area, holder),
+        anonymous=anonymous,
     )
     app.openapi = lambda: build_openapi(app, access)  # type: ignore[method-assign]
     return app

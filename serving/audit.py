@@ -22,8 +22,18 @@ fails (a full disk, a damaged log) the batch is kept, the failure counted and lo
 is sent again at the next flush, in order, before anything newer; if the writer process dies
 another is started and the batch sent to it (so a batch the dead writer had written but not
 confirmed can appear twice: a duplicate, never a gap). :meth:`RequestAudit.close` (at shutdown)
-writes what is left, then stops the writer. While writes fail ``/readyz`` answers 503, so a
-load balancer stops sending requests that cannot be audited.
+writes what is left, then stops the writer.
+
+Fail closed: while writes fail, or once the records waiting reach ``max_backlog``, the audit
+is :attr:`~RequestAudit.closed`; the gate then answers 503 on every audited route and
+``/readyz`` says not ready, so nothing is served unaudited and the backlog stays bounded.
+It opens again after a successful write with the backlog under the bound.
+
+Refusals without a valid key (401, 429) and the 503s while closed are not records of their
+own: :meth:`RequestAudit.tally` counts them per route and status, and every
+``tally_seconds`` the counts become one ``event="api.refused"`` entry each (``details``
+``{route, status, count, window_seconds}``), so a flood of anonymous requests costs a few
+entries, not one per request.
 
 An entry is ``event="api.request"``, ``actor="api:<key id>"`` (``api:anonymous`` when no valid
 key was given) and ``details`` ``{key_id, role, method, route, params, status, ms}``: the route
@@ -42,6 +52,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from datetime import UTC, datetime
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -51,9 +62,13 @@ from governance.board.audit_log import AuditEvent, AuditLog, anchor_path_for
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import load_private_key
 
-__all__ = ["AUDIT_EVENT", "RequestAudit"]
+__all__ = ["AUDIT_EVENT", "REFUSED_EVENT", "RequestAudit"]
 
 AUDIT_EVENT = "api.request"
+REFUSED_EVENT = "api.refused"
+"""An aggregate entry: refusals of one route and status counted over a window."""
+_TALLY = "*"
+"""The method field of a record that is a tally of refusals (its params hold the count)."""
 _log = logging.getLogger("serving")
 _STOP = b""
 _JOIN_SECONDS = 30.0
@@ -78,6 +93,17 @@ class RequestAudit:
         The governance config, for the logs' key (``audit_log_key``) and anchor directory:
         with a key, the writer process ends every batch with a signed checkpoint. Only the
         writer process reads the key.
+    max_backlog
+        Records waiting to be written past which the audit is :attr:`closed`.
+    tally_seconds
+        How long refusals are counted (:meth:`tally`) before one aggregate record is queued.
+
+    Attributes
+    ----------
+    closed
+        True while the audited routes must not be served: the last write failed, or the
+        backlog reached ``max_backlog``. A plain attribute, so the gate's check is one load;
+        it opens again when a write succeeds with the backlog under the bound.
     """
 
     def __init__(
@@ -87,6 +113,8 @@ class RequestAudit:
         flush_seconds: float = 0.5,
         max_batch: int = 2000,
         governance: GovernanceConfig | None = None,
+        max_backlog: int = 200_000,
+        tally_seconds: float = 60.0,
     ) -> None:
         self.path = Path(path)
         self._key_path = None if governance is None else governance.audit_log_key
@@ -97,9 +125,14 @@ class RequestAudit:
         )
         self.flush_seconds = flush_seconds
         self.max_batch = max_batch
+        self.max_backlog = max_backlog
+        self.tally_seconds = tally_seconds
         self.written = 0
         self.failures = 0
         self.last_error: str | None = None
+        self.closed = False
+        self._tallies: dict[tuple[str, int], list[float]] = {}  # (route, status) -> [n, first]
+        self._tally_started = time.time()
         self._queue: collections.deque[_Record] = collections.deque()
         self._pending: list[_Record] = []  # taken from the queue, not yet confirmed written
         self._flush_lock = threading.Lock()
@@ -128,7 +161,22 @@ class RequestAudit:
         parameter of ``/v1/areas/{code}``: the hot route's record is then a tuple of atoms,
         which the garbage collector does not keep scanning while it waits to be written.
         """
-        self._queue.append((at, key_id, role, method, route, params, status, ms))
+        queue = self._queue
+        queue.append((at, key_id, role, method, route, params, status, ms))
+        if len(queue) >= self.max_backlog:
+            self.closed = True
+
+    def tally(self, route: str, status: int, at: float) -> None:
+        """Count one refusal without a valid key (or while closed): no record of its own.
+
+        Every ``tally_seconds`` the counts become one ``api.refused`` record per route and
+        status (:meth:`_drain_tallies`), so a flood of refusals costs a few entries.
+        """
+        found = self._tallies.get((route, status))
+        if found is None:
+            self._tallies[(route, status)] = [1.0, at]
+        else:
+            found[0] += 1.0
 
     @property
     def backlog(self) -> int:
@@ -137,8 +185,8 @@ class RequestAudit:
 
     @property
     def healthy(self) -> bool:
-        """False while the last write failed."""
-        return self.last_error is None
+        """False while the audited routes are closed (a failed write, or a full backlog)."""
+        return not self.closed
 
     @property
     def writer_pid(self) -> int | None:
@@ -161,14 +209,38 @@ class RequestAudit:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
-        done = self.flush() or self.flush()  # a second try, with a new writer if it died
+        done = (
+            self.flush(all_tallies=True) or self.flush()
+        )  # a second try, with a new writer if it died
         if not done:
             _log.error("audit: %d request record(s) could not be written at shutdown", self.backlog)
         self._stop_writer()
         return done
 
-    def flush(self) -> bool:
-        """Send everything queued to be written now; False if a write failed (records kept)."""
+    def _drain_tallies(self, now: float, *, force: bool = False) -> None:
+        """Queue the counted refusals as aggregate records once their window has passed."""
+        if not self._tallies or (not force and now - self._tally_started < self.tally_seconds):
+            return
+        tallies, self._tallies = self._tallies, {}
+        window = round(now - self._tally_started, 3)
+        self._tally_started = now
+        for (route, status), (count, first) in sorted(tallies.items()):
+            params = {"count": int(count), "window_seconds": window}
+            self._queue.append((first, None, None, _TALLY, route, params, status, 0.0))
+
+    def flush(self, *, all_tallies: bool = False) -> bool:
+        """Send everything queued to be written now; False if a write failed (records kept).
+
+        Refusals counted for longer than ``tally_seconds`` (all of them if ``all_tallies``)
+        are queued first as aggregate records. The audit is :attr:`closed` after a failed
+        write, and open again after a successful one with the backlog under its bound.
+        """
+        self._drain_tallies(time.time(), force=all_tallies)
+        ok = self._flush()
+        self.closed = not ok or self.backlog >= self.max_backlog
+        return ok
+
+    def _flush(self) -> bool:
         with self._flush_lock:
             while True:
                 if not self._pending:
@@ -289,6 +361,10 @@ def _writer_main(read_fd: int, write_fd: int, path: str, anchor: str, key: str) 
 
 def _entry(record: _Record) -> AuditEvent:
     at, key_id, role, method, route, params, status, ms = record
+    if method == _TALLY:  # refusals counted over a window: route, status and how many
+        assert isinstance(params, dict)
+        details = {"route": route, "status": status, **params}
+        return REFUSED_EVENT, details, "api:anonymous", datetime.fromtimestamp(at, UTC)
     details = {
         "key_id": key_id,
         "role": role,

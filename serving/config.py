@@ -23,6 +23,7 @@ __all__ = [
     "DEFAULT_SERVING_CONFIG",
     "DEFAULT_TRACKING_URI",
     "DisclosureFloor",
+    "AnonymousLimit",
     "Pages",
     "RateLimit",
     "ServingConfig",
@@ -50,13 +51,52 @@ class RateLimit(BaseModel):
     )
 
 
+class AnonymousLimit(BaseModel):
+    """Requests without a valid key: a token bucket per client address, audited in aggregate.
+
+    A refused request (401, or 429 past this limit) is not written to the audit log one by
+    one: the gate counts them, and the audit writes one ``api.refused`` entry per route and
+    status every ``audit_window_seconds``, with the count, so a flood cannot fill the log.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    requests_per_minute: int = Field(
+        default=30, ge=1, description="Sustained refusals per minute for one client address."
+    )
+    burst: int = Field(
+        default=20, ge=1, description="Requests one address may make at once without a key."
+    )
+    max_addresses: int = Field(
+        default=100_000,
+        ge=100,
+        description="Client addresses tracked at once; idle ones are dropped past this.",
+    )
+    audit_window_seconds: float = Field(
+        default=60.0,
+        gt=0.0,
+        le=3600.0,
+        description="How long refusals are counted before one aggregate entry is written.",
+    )
+
+
 class Pages(BaseModel):
     """The web pages for the ethics board and planners (:mod:`serving.pages`)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     session_hours: float = Field(
-        default=8.0, gt=0.0, le=24.0 * 30, description="How long a sign-in lasts."
+        default=8.0, gt=0.0, le=24.0 * 30, description="How long a sign-in lasts at most."
+    )
+    idle_minutes: float = Field(
+        default=30.0,
+        gt=0.0,
+        description="A session unused this long ends (sign in again).",
+    )
+    refresh_seconds: float = Field(
+        default=60.0,
+        ge=0.0,
+        description="A page renews the session's idle clock (a new cookie) at most this often.",
     )
     session_secret_file: Path | None = Field(
         default=None,
@@ -142,7 +182,14 @@ class ServingConfig(BaseModel):
         le=60.0,
         description="How often the background writer appends queued audit entries.",
     )
+    audit_max_backlog: int = Field(
+        default=200_000,
+        ge=1,
+        description="Audit records waiting to be written past which the audited routes answer "
+        "503 (fail closed) until the writer catches up.",
+    )
     rate_limit: RateLimit = RateLimit()
+    anonymous: AnonymousLimit = AnonymousLimit()
     reload_poll_seconds: float = Field(
         default=30.0,
         ge=0.0,

@@ -15,6 +15,7 @@ with a bad parameter is still told so (400) before it is told that no release is
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from typing import Annotated, Any
 
@@ -34,6 +35,7 @@ from serving.releases import Catalog, ReleaseHolder
 
 __all__ = [
     "KNOWN_QUERY",
+    "NOT_READY",
     "OPEN_ROUTE",
     "AdminKey",
     "AnyKey",
@@ -48,7 +50,11 @@ __all__ = [
     "served_catalog",
 ]
 
-_NOT_READY = "No verified release is loaded yet: {why}"
+NOT_READY = (
+    "No verified release is being served yet; the operator has the details in the server log."
+)
+"""The body of every 503 for a missing release: generic, the reason goes to the server log."""
+_log = logging.getLogger("serving")
 _UNKNOWN_QUERY = "Unknown query parameter(s) {names} for {path}."
 
 
@@ -115,12 +121,15 @@ MetricsDep = Annotated[Metrics, Depends(_metrics)]
 
 
 def served_catalog(holder: ReleaseHolder) -> Catalog:
-    """The catalog served; 503 (not ready) while no verified release is loaded."""
+    """The catalog served; 503 (not ready) while no verified release is loaded.
+
+    The body is generic (:data:`NOT_READY`): why no release is served names files and
+    errors, which go to the server log, not to whoever asked.
+    """
     catalog = holder.catalog
     if catalog is None:
-        raise ProblemError(
-            503, _NOT_READY.format(why=holder.last_error or "loading"), kind="not-ready"
-        )
+        _log.warning("not ready: %s", holder.last_error or "loading")
+        raise ProblemError(503, NOT_READY, kind="not-ready")
     return catalog
 
 

@@ -25,7 +25,8 @@ def problem_docs(*statuses: int) -> dict[int | str, dict[str, Any]]:
         409: "The release CURRENT names cannot be served; the previous one stays.",
         422: "A listed area is suppressed: its figures are not published.",
         429: "Over the key's rate limit; retry after `Retry-After` seconds.",
-        503: "No verified release is loaded yet.",
+        503: "No verified release is served yet, or requests cannot be audited right now "
+        "(the body is generic; the reason is in the server log).",
     }
     return {s: {"model": Problem, "description": text[s]} for s in statuses}
 

@@ -16,6 +16,7 @@ the first board request.
 from __future__ import annotations
 
 import functools
+import logging
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -50,7 +51,8 @@ _NO_VERSION = "{model} has no version {version}."
 _NO_VERSION_DO = "Choose a version from the list on the board page."
 _CSRF = "This form has expired or did not come from this site, so nothing was recorded."
 _CSRF_DO = "Reload the page, fill in the form again and send it."
-_REGISTRY_DOWN = "The model registry cannot be read: {err}"
+_log = logging.getLogger("serving")
+_REGISTRY_DOWN = "The model registry cannot be read; the details are in the server log."
 _REGISTRY_DOWN_DO = (
     "Check that the MLflow tracking store (tracking_uri in the serving config, or "
     "MLFLOW_TRACKING_URI) is reachable, then reload the page."
@@ -100,12 +102,12 @@ def _read(fn: Any, *args: Any, **kwargs: Any) -> Any:
     try:
         return fn(*args, **kwargs)
     except VruError as err:
-        raise PageError(503, _REGISTRY_DOWN.format(err=err), _REGISTRY_DOWN_DO) from None
+        _log.warning("model registry: %s", err)
+        raise PageError(503, _REGISTRY_DOWN, _REGISTRY_DOWN_DO) from None
     except Exception as err:  # MLflow's own errors: say so rather than a bare 500
         if type(err).__module__.startswith("mlflow"):
-            raise PageError(
-                503, _REGISTRY_DOWN.format(err=type(err).__name__), _REGISTRY_DOWN_DO
-            ) from None
+            _log.warning("model registry: %s", type(err).__name__)
+            raise PageError(503, _REGISTRY_DOWN, _REGISTRY_DOWN_DO) from None
         raise
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import csv
 import io
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
@@ -100,7 +101,8 @@ CSV_COLUMNS = (
     "as_of_date",
     "model_version",
 )
-_NOT_READY = "No verified release is loaded yet ({why})."
+_log = logging.getLogger("serving")
+_NOT_READY = "No verified release is being served yet; the details are in the server log."
 _NOT_READY_DO = "An operator runs 'vru release' (or fixes the release named in the server log); reload this page after that."
 _UNKNOWN = "There is no area with code '{code}' in release {release}."
 _UNKNOWN_DO = "Choose the area from the lists on the planner page instead of typing its code."
@@ -113,7 +115,8 @@ _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 def _catalog(holder: ReleaseHolder) -> Catalog:
     catalog = holder.catalog
     if catalog is None:
-        raise PageError(503, _NOT_READY.format(why=holder.last_error or "loading"), _NOT_READY_DO)
+        _log.warning("not ready: %s", holder.last_error or "loading")
+        raise PageError(503, _NOT_READY, _NOT_READY_DO)
     return catalog
 
 

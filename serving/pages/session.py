@@ -5,15 +5,20 @@ the sign-in form posts the token, :meth:`KeyStore.lookup` checks it exactly as t
 and the answer sets a cookie holding ``{sid, csrf, key}``: a random session id, a random
 CSRF token and the key's *id* (never its token), signed and time-stamped with
 :mod:`itsdangerous` under a server secret (:func:`load_secret`). The cookie is ``HttpOnly``,
-``SameSite=Strict``, ``Secure`` when the request came over https, and expires with the
-session (``pages.session_hours``).
+``SameSite=Strict``, and ``Secure`` whenever the governance config says ``environment:
+production`` (never decided by a request's scheme or a forwarded header, which a proxy or
+a client may set). A session ends ``pages.session_hours`` after sign-in, or sooner once it
+has been idle ``pages.idle_minutes``: the cookie's signed time stamp is its last use, renewed
+by a page at most every ``pages.refresh_seconds``, and the sign-in time rides in the cookie.
 
 Every request re-checks the key by id (:meth:`KeyStore.active`), so revoking a key ends its
 sessions within ``keys_check_seconds``; signing out clears the cookie and records the session
 id in a table every worker reads (:class:`~serving.pages.signed_out.SignedOut`), so a copy of
 the cookie stops working on every worker too. A visitor who is not signed in still gets a
 session (with no key), so that the sign-in form carries a CSRF token too; signing in replaces
-it with a new id and token (no session fixation).
+it with a new id and token (no session fixation). Only a signed-in session is written to the
+signed-out table: an anonymous one grants nothing, so signing it out only clears the cookie
+(and anonymous visitors cannot grow the table).
 
 CSRF: every form holds the session's token in a hidden field, and :func:`check_csrf`
 refuses a POST whose field is missing or differs (compared in constant time), on top of
@@ -61,6 +66,10 @@ class PageSession:
     csrf: str
     key: ApiKey | None = None
     new: bool = False
+    started: float = 0.0
+    """When it was signed into (or opened), seconds since the epoch."""
+    renew: bool = False
+    """Its cookie is to be written again, to restart the idle clock."""
 
     @property
     def signed_in(self) -> bool:
@@ -101,69 +110,108 @@ class SessionCodec:
     signed_out
         The sessions signed out before they expired (shared by every worker).
     max_age_seconds
-        How long a session lasts after it was issued.
+        How long a session lasts after it was signed into, at most.
+    idle_seconds
+        A session unused this long ends.
+    refresh_seconds
+        A page writes the cookie again (restarting the idle clock) at most this often.
+    secure
+        Whether the cookie is ``Secure`` (sent over https only): ``environment: production``.
     """
 
     def __init__(
-        self, secret: bytes, keys: KeyStore, signed_out: SignedOut, *, max_age_seconds: int
+        self,
+        secret: bytes,
+        keys: KeyStore,
+        signed_out: SignedOut,
+        *,
+        max_age_seconds: int,
+        idle_seconds: float,
+        refresh_seconds: float,
+        secure: bool,
     ) -> None:
         self._serializer = URLSafeTimedSerializer(secret, salt=_SALT)
         self.keys = keys
         self.signed_out = signed_out
         self.max_age_seconds = max_age_seconds
+        self.idle_seconds = max(1, round(min(idle_seconds, max_age_seconds)))  # whole seconds
+        self.refresh_seconds = refresh_seconds
+        self.secure = secure
 
     def read(self, request: Request) -> PageSession:
-        """The request's session: the cookie's if it verifies and is not signed out, else new."""
+        """The request's session: the cookie's if valid (not idle, expired or signed out)."""
         raw = request.cookies.get(COOKIE)
         if raw:
             with contextlib.suppress(BadSignature):
-                data: Any = self._serializer.loads(raw, max_age=self.max_age_seconds)
-                if isinstance(data, dict) and data.get("sid") not in self.signed_out:
-                    sid, csrf, key_id = data.get("sid"), data.get("csrf"), data.get("key")
-                    if isinstance(sid, str) and isinstance(csrf, str):
-                        key = self.keys.active(key_id) if isinstance(key_id, str) else None
-                        if key_id is None or key is not None:
-                            return PageSession(sid=sid, csrf=csrf, key=key)
+                data: Any
+                data, seen = self._serializer.loads(
+                    raw, max_age=self.idle_seconds, return_timestamp=True
+                )
+                session = self._session(data, seen.timestamp())
+                if session is not None:
+                    return session
         return self.fresh()
+
+    def _session(self, data: Any, seen: float) -> PageSession | None:
+        """The session a verified cookie holds, if it is still valid."""
+        if not isinstance(data, dict) or data.get("sid") in self.signed_out:
+            return None
+        sid, csrf, key_id, started = (data.get(n) for n in ("sid", "csrf", "key", "at"))
+        now = time.time()
+        if not (isinstance(sid, str) and isinstance(csrf, str) and isinstance(started, float)):
+            return None
+        if now - started > self.max_age_seconds:
+            return None
+        key = self.keys.active(key_id) if isinstance(key_id, str) else None
+        if key_id is not None and key is None:
+            return None
+        renew = now - seen >= self.refresh_seconds
+        return PageSession(sid=sid, csrf=csrf, key=key, started=started, renew=renew)
 
     @staticmethod
     def fresh(key: ApiKey | None = None) -> PageSession:
         """A new session, with a new id and CSRF token."""
         return PageSession(
-            sid=secrets.token_urlsafe(18), csrf=secrets.token_urlsafe(24), key=key, new=True
+            sid=secrets.token_urlsafe(18),
+            csrf=secrets.token_urlsafe(24),
+            key=key,
+            new=True,
+            started=time.time(),
         )
 
     def write(self, request: Request, response: Response, session: PageSession) -> None:
-        """Set the cookie of ``session`` on ``response`` (only when it is new)."""
-        if not session.new:
+        """Set the cookie of ``session`` on ``response`` (when new, or to renew its idle clock)."""
+        if not (session.new or session.renew):
             return
         value = self._serializer.dumps(
             {
                 "sid": session.sid,
                 "csrf": session.csrf,
                 "key": None if session.key is None else session.key.key_id,
+                "at": session.started,
             }
         )
         response.set_cookie(
             COOKIE,
             value,
-            max_age=self.max_age_seconds,
+            max_age=max(1, round(session.started + self.max_age_seconds - time.time())),
             path="/",
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=self.secure,
         )
 
     def sign_out(self, request: Request, response: Response, session: PageSession) -> None:
-        """End the session on every worker and clear its cookie."""
-        # it was issued at most max_age ago, so it would be dead by then anyway
-        self.signed_out.add(session.sid, time.time() + self.max_age_seconds)
+        """End the session on every worker (if it was signed in) and clear its cookie."""
+        if session.key is not None:
+            # signed in at most max_age ago, so it would be dead by then anyway
+            self.signed_out.add(session.sid, session.started + self.max_age_seconds)
         response.delete_cookie(
             COOKIE,
             path="/",
             httponly=True,
             samesite="strict",
-            secure=request.url.scheme == "https",
+            secure=self.secure,
         )
 
     @staticmethod

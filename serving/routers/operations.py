@@ -7,6 +7,8 @@ by :func:`serving.openapi.build_openapi`.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -26,6 +28,11 @@ from serving.schemas import Health, Ready
 __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
+_log = logging.getLogger("serving")
+_AUDIT_CLOSED = (
+    "Requests cannot be audited right now, so none is served; the operator has the details "
+    "in the server log."
+)
 
 
 @router.get("/healthz", response_model=Health, dependencies=[OPEN_ROUTE])
@@ -36,12 +43,15 @@ async def healthz() -> Health:
 
 @router.get("/readyz", response_model=Ready, responses=problem_docs(503), dependencies=[OPEN_ROUTE])
 async def readyz(holder: HolderDep, audit: AuditDep) -> Ready:
-    """Ready when a verified release is loaded and the request audit is being written."""
+    """Ready when a verified release is loaded and the request audit is being written.
+
+    Anyone may ask, so the body says only that it is not ready; the reason (a file, an
+    error) is in the server log.
+    """
     catalog = served_catalog(holder)
     if not audit.healthy:
-        raise ProblemError(
-            503, f"The request audit cannot be written: {audit.last_error}", kind="not-ready"
-        )
+        _log.warning("not ready: request audit closed: %s", audit.last_error or "backlog full")
+        raise ProblemError(503, _AUDIT_CLOSED, kind="not-ready")
     return Ready(status="ready", release_id=catalog.release_id)
 
 

@@ -28,12 +28,20 @@ router.include_router(planner.router)
 router.include_router(board.router)
 
 
-def build_pages(config: ServingConfig, keys: KeyStore, limiter: RateLimiter) -> Pages:
-    """The pages' templates and sessions: signed cookies checked against ``keys``."""
+def build_pages(
+    config: ServingConfig, keys: KeyStore, limiter: RateLimiter, *, production: bool
+) -> Pages:
+    """The pages' templates and sessions: signed cookies checked against ``keys``.
+
+    ``production`` (the governance config's ``environment``) makes the cookie ``Secure``.
+    """
     codec = SessionCodec(
         load_secret(config.pages.secret_path(config.keys_file)),
         keys,
         SignedOut(config.pages.signed_out_path(config.keys_file)),
         max_age_seconds=round(config.pages.session_hours * 3600),
+        idle_seconds=config.pages.idle_minutes * 60.0,
+        refresh_seconds=config.pages.refresh_seconds,
+        secure=production,
     )
     return Pages(codec, limiter)

@@ -7,6 +7,8 @@ import re
 from fastapi.testclient import TestClient
 from httpx2 import Response
 
+HTTPS = "https://testserver"
+"""The test client's address for pages: their cookie is ``Secure`` (environment production)."""
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 

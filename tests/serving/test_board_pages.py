@@ -14,7 +14,7 @@ from governance.contracts.signing import generate_keypair
 from serving.app import create_app
 from tests.governance.test_approval import NAME
 from tests.serving.board_world import BoardWorld, copy_board_world, make_board_world
-from tests.serving.pages_helpers import csrf_of, sign_in
+from tests.serving.pages_helpers import HTTPS, csrf_of, sign_in
 
 EOD = "equalized_odds_difference"
 
@@ -33,7 +33,7 @@ def world(built: BoardWorld, tmp_path: Path) -> BoardWorld:
 
 @pytest.fixture
 def board(world: BoardWorld) -> Iterator[TestClient]:
-    with TestClient(create_app(world.config)) as client:
+    with TestClient(create_app(world.config), base_url=HTTPS) as client:
         assert sign_in(client, world.tokens["board"]).headers["location"] == "/board"
         yield client
 
@@ -188,7 +188,7 @@ def test_a_tampered_audit_log_is_shown_as_broken(world: BoardWorld) -> None:
     lines = world.audit_log.path.read_text().splitlines()
     lines[0] = lines[0].replace('"version":"1"', '"version":"2"')
     world.audit_log.path.write_text("\n".join(lines) + "\n")
-    with TestClient(create_app(world.config)) as client:
+    with TestClient(create_app(world.config), base_url=HTTPS) as client:
         sign_in(client, world.tokens["board"])
         page = client.get("/board/audit-log").text
     assert "Chain broken at entry 0:" in page and "hash does not match" in page
@@ -224,7 +224,7 @@ def test_a_server_held_key_signs_when_configured(world: BoardWorld) -> None:
     from serving.config import Pages
 
     config = world.config.model_copy(update={"pages": Pages(board_signing_key=world.registry.key)})
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=HTTPS) as client:
         sign_in(client, world.tokens["board"])
         page = client.get(f"/board/versions/{world.candidate}").text
         assert "The server holds the board" in page and 'name="key_file"' not in page
@@ -241,7 +241,7 @@ def test_a_model_not_registered_yet_lists_no_version(world: BoardWorld) -> None:
     from serving.config import Pages
 
     config = world.config.model_copy(update={"pages": Pages(model_name="not-yet")})
-    with TestClient(create_app(config)) as client:
+    with TestClient(create_app(config), base_url=HTTPS) as client:
         sign_in(client, world.tokens["board"])
         page = client.get("/board")
     assert page.status_code == 200

@@ -15,12 +15,14 @@ from hypothesis import HealthCheck, settings
 from schemathesis.python.asgi import shutdown_lifespans
 
 from serving.app import create_app
+from serving.config import AnonymousLimit
 from tests.serving.conftest import make_world
 
 # schemathesis' lazy loader (from_fixture) fails on pytest 9, so the app under test is built
 # when the module is imported, in a directory of its own, and removed after the module's tests
 _FUZZ_ROOT = Path(tempfile.mkdtemp(prefix="vru-fuzz-"))
-_WORLD = make_world(_FUZZ_ROOT)
+# the fuzzer asks without a key many times a second: the anonymous limit is raised for it
+_WORLD = make_world(_FUZZ_ROOT, anonymous=AnonymousLimit(requests_per_minute=10**6, burst=10**5))
 _APP = create_app(_WORLD.config)
 schema = schemathesis.openapi.from_asgi("/openapi.json", _APP)
 

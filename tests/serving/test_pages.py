@@ -19,7 +19,7 @@ from serving.pages.charts import Bar, TrendPoint, bar_chart, nice_ticks, trend_c
 from serving.pages.planner import CSV_COLUMNS
 from serving.pages.tiles import grid_positions, load_grid
 from tests.serving.conftest import World
-from tests.serving.pages_helpers import csrf_of, sign_in
+from tests.serving.pages_helpers import HTTPS, csrf_of, sign_in
 
 HTML = "text/html; charset=utf-8"
 
@@ -27,7 +27,7 @@ HTML = "text/html; charset=utf-8"
 @pytest.fixture
 def planner(app: FastAPI, world: World) -> Iterator[TestClient]:
     """A browser signed in with the planner key."""
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         assert sign_in(client, world.tokens["planner"]).status_code == 303
         yield client
 
@@ -41,7 +41,7 @@ def _rows(html: str) -> list[str]:
 
 
 def test_pages_need_a_sign_in_and_come_back_after_it(app: FastAPI, world: World) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         for path in ("/planner", "/planner/map", "/board", "/planner/areas/W1"):
             response = client.get(path, follow_redirects=False)
             assert response.status_code == 303
@@ -60,27 +60,25 @@ def test_pages_need_a_sign_in_and_come_back_after_it(app: FastAPI, world: World)
     "target", ["https://evil.example/x", "//evil.example/x", "/\\evil.example", "planner"]
 )
 def test_sign_in_never_sends_you_to_another_site(app: FastAPI, world: World, target: str) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         done = sign_in(client, world.tokens["planner"], next_page=target)
         assert done.headers["location"] == "/planner"
 
 
 def test_the_session_cookie_is_httponly_strict_and_holds_no_key(app: FastAPI, world: World) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         done = sign_in(client, world.tokens["board"])
         assert done.headers["location"] == "/board"
         cookie = done.headers["set-cookie"]
         assert cookie.startswith("vru_session=")
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie
-        assert "Secure" not in cookie  # plain http here
+        assert "Secure" in cookie  # environment: production (test_hardening tries demo)
         secret = world.tokens["board"].split("_", 2)[2]  # vru_<key id>_<secret>
         assert len(secret) > 40 and secret not in cookie
-    with TestClient(app, base_url="https://testserver") as client:
-        assert "Secure" in sign_in(client, world.tokens["planner"]).headers["set-cookie"]
 
 
 def test_signing_in_replaces_the_anonymous_session(app: FastAPI, world: World) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         before = csrf_of(client.get("/signin").text)
         sign_in(client, world.tokens["planner"])
         after = csrf_of(client.get("/planner").text)
@@ -90,7 +88,7 @@ def test_signing_in_replaces_the_anonymous_session(app: FastAPI, world: World) -
 def test_a_wrong_key_is_refused_on_the_form_and_signs_nothing_in(
     app: FastAPI, world: World
 ) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         refused = sign_in(client, "vru_000000000000_not-a-secret")
         assert refused.status_code == 401
         assert "That key was not accepted" in refused.text
@@ -102,7 +100,7 @@ def test_a_wrong_key_is_refused_on_the_form_and_signs_nothing_in(
 def test_a_form_without_the_right_csrf_token_is_refused(
     app: FastAPI, world: World, token: str | None
 ) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         client.get("/signin")
         data = {"api_key": world.tokens["planner"]}
         if token is not None:
@@ -115,7 +113,7 @@ def test_a_form_without_the_right_csrf_token_is_refused(
 
 
 def test_a_form_without_a_session_cookie_is_refused(app: FastAPI, world: World) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         token = csrf_of(client.get("/signin").text)
         client.cookies.clear()
         refused = client.post(
@@ -125,7 +123,7 @@ def test_a_form_without_a_session_cookie_is_refused(app: FastAPI, world: World) 
 
 
 def test_sign_out_ends_the_session_even_for_a_copied_cookie(app: FastAPI, world: World) -> None:
-    with TestClient(app) as client:
+    with TestClient(app, base_url=HTTPS) as client:
         sign_in(client, world.tokens["planner"])
         copied = client.cookies.get("vru_session")
         page = client.get("/planner")
@@ -142,7 +140,10 @@ def test_sign_out_ends_the_session_even_for_a_copied_cookie(app: FastAPI, world:
 
 def test_signing_out_on_one_worker_ends_the_session_on_the_others(fresh: World) -> None:
     # two workers of one server: two apps from the same config, sharing only its files
-    with TestClient(create_app(fresh.config)) as one, TestClient(create_app(fresh.config)) as two:
+    with (
+        TestClient(create_app(fresh.config), base_url=HTTPS) as one,
+        TestClient(create_app(fresh.config), base_url=HTTPS) as two,
+    ):
         sign_in(one, fresh.tokens["planner"])
         two.cookies.set("vru_session", one.cookies.get("vru_session") or "")
         assert two.get("/planner", follow_redirects=False).status_code == 200
@@ -154,7 +155,7 @@ def test_signing_out_on_one_worker_ends_the_session_on_the_others(fresh: World) 
 
 
 def test_a_revoked_key_ends_its_sessions(fresh: World) -> None:
-    with TestClient(create_app(fresh.config)) as client:
+    with TestClient(create_app(fresh.config), base_url=HTTPS) as client:
         sign_in(client, fresh.tokens["planner"])
         assert client.get("/planner").status_code == 200
         revoke_key(fresh.config.keys_file, fresh.key_ids["planner"])
@@ -177,7 +178,7 @@ def test_a_planner_cannot_reach_the_board_pages(planner: TestClient) -> None:
 
 
 def test_pages_are_audited_under_the_session_key(fresh: World) -> None:
-    with TestClient(create_app(fresh.config)) as client:
+    with TestClient(create_app(fresh.config), base_url=HTTPS) as client:
         sign_in(client, fresh.tokens["planner"])
         client.get("/planner?level=ward&q=Abbey")
         client.get("/static/style.css")
