@@ -45,6 +45,7 @@ from starlette.types import ASGIApp
 
 from governance.contracts.levels import LEVELS
 from governance.contracts.release_schema import ReleaseError
+from governance.contracts.settings import GovernanceConfig
 from serving.access import AccessTable
 from serving.audit import RequestAudit
 from serving.config import ServingConfig, get_settings
@@ -71,14 +72,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     """Build the API for ``config`` (default: :func:`serving.config.get_settings`)."""
     config = config or get_settings()
     governance = config.governance()
-    holder = ReleaseHolder(
-        ReleaseLibrary(
-            config.releases_dir,
-            governance.board_public_key_b64,
-            release_key_b64=config.release_public_key_b64,
-            floor=config.disclosure_floor,
-        )
-    )
+    holder = _holder(config, governance)
     keys = KeyStore(config.keys_file, check_seconds=config.keys_check_seconds)
     audit = RequestAudit(
         config.audit_log_path(governance),
@@ -93,11 +87,6 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         config.anonymous.burst,
         config.anonymous.max_addresses,
     )
-    try:
-        holder.reload()
-    except ReleaseError as err:
-        _log.warning("not ready: %s", err)
-
     app = _Api(
         title="vru-risk planners' API",
         version="1",
@@ -151,6 +140,23 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     )
     app.openapi = lambda: build_openapi(app, access)  # type: ignore[method-assign]
     return app
+
+
+def _holder(config: ServingConfig, governance: GovernanceConfig) -> ReleaseHolder:
+    """The releases to serve, loaded and verified now if one is ready (else not ready yet)."""
+    holder = ReleaseHolder(
+        ReleaseLibrary(
+            config.releases_dir,
+            governance.board_public_key_b64,
+            release_key_b64=config.release_public_key_b64,
+            floor=config.disclosure_floor,
+        )
+    )
+    try:
+        holder.reload()
+    except ReleaseError as err:
+        _log.warning("not ready: %s", err)
+    return holder
 
 
 class _Api(FastAPI):

@@ -29,6 +29,7 @@ from vru.console import (
 )
 
 if TYPE_CHECKING:
+    from training.release.config import ReleaseConfig
     from training.release.run import ReleaseResult
 
 __all__ = ["DEFAULT_RELEASE_CONFIG", "register", "release_command"]
@@ -80,17 +81,8 @@ def release_command(
     with the model version and in the audit log, and points CURRENT at it.
     """
     with stage(quiet):
-        from governance.contracts.config import load_config
-        from training.release.config import ReleaseConfig
-
         path = default_config(config, DEFAULT_RELEASE_CONFIG)
-        overrides = {
-            "model_name": model,
-            "releases_dir": None if releases_dir is None else str(releases_dir),
-            "engine": engine,
-            "release_key": None if release_key is None else str(release_key),
-        }
-        cfg = load_config(path, ReleaseConfig, overrides)
+        cfg = _release_config(path, model, releases_dir, engine, release_key)
         from training.release.run import load_disclosure, run_release
 
         disclosure = load_disclosure(cfg)
@@ -122,6 +114,26 @@ def release_command(
             refuse(f"[red]{error}[/]")
         if not quiet:
             _print_release(result)
+
+
+def _release_config(
+    path: Path | None,
+    model: str | None,
+    releases_dir: Path | None,
+    engine: str | None,
+    release_key: Path | None,
+) -> ReleaseConfig:
+    """The release config from its file, with the command line's flags over it."""
+    from governance.contracts.config import load_config
+    from training.release.config import ReleaseConfig
+
+    overrides = {
+        "model_name": model,
+        "releases_dir": None if releases_dir is None else str(releases_dir),
+        "engine": engine,
+        "release_key": None if release_key is None else str(release_key),
+    }
+    return load_config(path, ReleaseConfig, overrides)
 
 
 def _print_release(result: ReleaseResult) -> None:
