@@ -10,7 +10,11 @@ trusted on its own. A version is approved only when all of these hold:
    public key in ``configs/governance.yaml``;
 4. the signed decision is for this model, this version and this report hash (a decision
    copied from another version or another report is a replay and fails), and it approves;
-5. every gate that failed in the report is waived, by name, in the signed decision.
+5. every gate that failed in the report is waived, by name, in the signed decision;
+6. the signed decision names the SHA-256 of every file of the version's logged model, and
+   the files in the artifact store still hash to exactly those (none changed, added or
+   missing): a model rewritten after the review is not the model the board approved.
+   A decision signed before decisions named the files binds no model and is refused.
 
 :func:`approval_problems` lists each condition that does not hold, in words a data
 scientist can act on. :func:`promote` moves the ``champion`` alias only when the list is
@@ -29,7 +33,12 @@ from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
 from governance.board.verdict import VerdictError, read_verdict
 from governance.contracts.errors import VruError
-from governance.contracts.signing import Decision, SignatureError, verify_decision
+from governance.contracts.signing import (
+    Decision,
+    SignatureError,
+    artifact_differences,
+    verify_decision,
+)
 
 __all__ = [
     "DECISION_TAG",
@@ -55,6 +64,17 @@ _NO_KEY = (
 )
 
 
+_UNBOUND = (
+    "the board's decision does not name the model's files (it was signed before decisions "
+    "bound the model): a decision that does not bind the model cannot promote; the board "
+    "must review {name} version {version} again (`vru review`)"
+)
+_FILES_CHANGED = (
+    "the logged model is not the one the board approved ({found}): restore the approved "
+    "files, or have the board review the version again"
+)
+
+
 class ApprovalError(VruError, PermissionError):
     """A version may not be promoted or served; the message lists every missing condition."""
 
@@ -71,6 +91,11 @@ class Approval:
     decision: Decision
     signature: str
     report_sha256: str
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The signed ``path -> sha256`` of the model's files, to check again at loading."""
+        return self.decision.model_artifacts
 
 
 def read_decision(tags: dict[str, str]) -> tuple[Decision | None, str | None, str | None]:
@@ -135,6 +160,7 @@ def approval_problems(
         )
     else:
         problems += _decision_problems(info, decision, signature, report_hash, public_key_b64)
+        problems += _binding_problems(registry, info, decision)
         if verdict is not None:
             failed = [g["figure"] for g in verdict.get("gates", []) if not g.get("passed")]
             unwaived = [g for g in failed if g not in decision.waived_gates]
@@ -179,6 +205,18 @@ def _decision_problems(
     return problems
 
 
+def _binding_problems(registry: Registry, info: ModelVersionInfo, decision: Decision) -> list[str]:
+    """Whether the decision names the model's files and the store still holds exactly them."""
+    if not decision.model_artifacts:
+        return [_UNBOUND.format(name=info.name, version=info.version)]
+    try:
+        actual = registry.model_files(info)
+    except RegistryError as err:
+        return [f"the logged model cannot be read: {err}"]
+    found = artifact_differences(decision.model_artifacts, actual)
+    return [_FILES_CHANGED.format(found="; ".join(found))] if found else []
+
+
 def promote(
     registry: Registry,
     log: AuditLog,
@@ -210,6 +248,7 @@ def promote(
             "decided_by": approval.decision.reviewer,
             "decided_at": approval.decision.decided_at,
             "waived_gates": list(approval.decision.waived_gates),
+            "model_artifacts_sha256": approval.decision.model_artifacts_sha256,
         },
         actor=actor,
     )
