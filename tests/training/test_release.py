@@ -49,7 +49,12 @@ from governance.contracts.release_schema import (
     verify_manifest,
 )
 from governance.contracts.settings import GovernanceConfig
-from governance.contracts.signing import Decision, generate_keypair
+from governance.contracts.signing import (
+    Decision,
+    generate_keypair,
+    load_private_key,
+    sign_decision,
+)
 from governance.disclosure import DisclosureConfig
 from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.model.estimators import CalibratedModel, Calibrator
@@ -364,6 +369,27 @@ def test_the_manifest_verifies_and_the_release_is_recorded(released: Released) -
     other_board = generate_keypair(city.root / "other.pem", city.root / "other.pub")
     with pytest.raises(ReleaseError, match="approval does not verify"):
         verify_manifest(manifest, other_board)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"decision": "reject"}, "the signed decision is a rejection"),
+        ({"report_sha256": "0" * 64}, "the approval was given for another report"),
+    ],
+)
+def test_a_signed_rejection_or_another_reports_approval_is_refused_at_load(
+    released: Released, change: dict[str, str], message: str
+) -> None:
+    """Genuinely signed by the board, but not an approval of this release's report."""
+    manifest = read_manifest(released.second.directory)
+    decision = replace(manifest.approval.as_decision(), **change)
+    signature = sign_decision(decision, load_private_key(released.city.key))
+    approval = {"decision": json.loads(json.dumps(asdict(decision))), "signature": signature}
+    forged = manifest.model_copy(update={"approval": type(manifest.approval)(**approval)})
+    with pytest.raises(ReleaseError, match=message):
+        verify_manifest(forged, released.city.public)
+    assert manifest.approval.decision["model_artifacts_sha256"]  # the release names the model
 
 
 def test_the_second_release_carries_the_change(
