@@ -27,7 +27,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
@@ -48,6 +48,7 @@ __all__ = [
     "Approval",
     "ApprovalError",
     "approval_problems",
+    "card_problems",
     "promote",
     "read_decision",
     "verify_serving_version",
@@ -68,6 +69,19 @@ _UNBOUND = (
     "the board's decision does not name the model's files (it was signed before decisions "
     "bound the model): a decision that does not bind the model cannot promote; the board "
     "must review {name} version {version} again (`vru review`)"
+)
+#: where the version's audit document keeps the model card, and what marks an unwritten field
+AUDIT_JSON_ARTIFACT = "audit/audit.json"
+IMPACT_HEADING = "Impact assessment"
+PLACEHOLDER_MARKERS: tuple[str, ...] = ("to be completed", "to be confirmed")
+_CARD_PLACEHOLDERS = (
+    "environment: production needs a completed model card, but its impact assessment still "
+    "reads as a placeholder in: {fields}; complete them in configs/model_card.yaml and audit "
+    "the version again"
+)
+_NO_CARD = (
+    "environment: production needs a completed model card, but the version's audit holds no "
+    "model card with an impact assessment ({artifact}); audit the version again"
 )
 _FILES_CHANGED = (
     "the logged model is not the one the board approved ({found}): restore the approved "
@@ -217,6 +231,33 @@ def _binding_problems(registry: Registry, info: ModelVersionInfo, decision: Deci
     return [_FILES_CHANGED.format(found="; ".join(found))] if found else []
 
 
+def card_problems(registry: Registry, info: ModelVersionInfo) -> list[str]:
+    """The impact-assessment fields of the audited model card that are still placeholders.
+
+    Read from the version's audit document (``audit/audit.json``, written with the report
+    the board read): the items of its "Impact assessment" section whose text contains a
+    :data:`PLACEHOLDER_MARKERS` entry (any case), named by their labels. A production
+    deployment may not promote a model whose DPIA or equality impact assessment is unwritten.
+    """
+    try:
+        audit = registry.read_json_artifact(info, AUDIT_JSON_ARTIFACT)
+    except (RegistryError, ValueError):
+        audit = None
+    card = audit.get("model_card") if isinstance(audit, dict) else None
+    sections = card.get("sections") if isinstance(card, dict) else None
+    impact = [
+        s for s in sections or [] if isinstance(s, dict) and s.get("heading") == IMPACT_HEADING
+    ]
+    if not impact:
+        return [_NO_CARD.format(artifact=AUDIT_JSON_ARTIFACT)]
+    unwritten = [
+        str(item.get("label"))
+        for item in impact[0].get("items", [])
+        if any(m in str(item.get("value", "")).casefold() for m in PLACEHOLDER_MARKERS)
+    ]
+    return [_CARD_PLACEHOLDERS.format(fields=", ".join(unwritten))] if unwritten else []
+
+
 def promote(
     registry: Registry,
     log: AuditLog,
@@ -224,8 +265,16 @@ def promote(
     public_key_b64: str | None,
     *,
     actor: str,
+    environment: Literal["production", "demo"] | None = None,
 ) -> Approval:
     """Move ``champion`` to ``info`` if it is approved; log the promotion.
+
+    Parameters
+    ----------
+    environment
+        The governance config's ``environment``. In ``production`` the audited model card's
+        impact assessments must be written (:func:`card_problems`); ``vru promote`` always
+        passes it. ``None`` (library callers such as tests) checks the approval only.
 
     Raises
     ------
@@ -233,7 +282,9 @@ def promote(
         Listing every missing condition; nothing is changed then.
     """
     problems, approval = approval_problems(registry, info, public_key_b64)
-    if approval is None:
+    if environment == "production":
+        problems += card_problems(registry, info)
+    if approval is None or problems:
         raise ApprovalError(
             f"refused: {info.name} version {info.version} cannot become {CHAMPION}:", problems
         )

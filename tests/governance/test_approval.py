@@ -372,3 +372,76 @@ def test_review_refuses_a_version_without_model_files(board: Board) -> None:
         (_model_dir(board, version) / name).unlink()
     with pytest.raises(ReviewError, match="has no logged model files to approve"):
         board.review(version)
+
+
+# -- production needs a completed model card ---------------------------------------------------
+
+PLACEHOLDER_CARD = [
+    ("Data protection impact assessment (DPIA)", "Status: to be completed by the organisation"),
+    ("Equality impact assessment", "Status: completed\nReference: EIA-12"),
+    ("Other assessments", "TO BE COMPLETED BY THE ORGANISATION: consultation reports."),
+]
+
+
+def log_card(board: Board, version: str, items: list[tuple[str, str]]) -> None:
+    """The version's audit document, holding a model card with these impact items."""
+    card = {
+        "title": "vru-risk",
+        "sections": [
+            {"heading": "Purpose", "items": [{"label": "Summary", "value": "TO BE COMPLETED"}]},
+            {
+                "heading": "Impact assessment",
+                "items": [{"label": label, "value": value} for label, value in items],
+            },
+        ],
+    }
+    info = board.registry.version(NAME, version)
+    board.registry.log_artifacts(info, {"audit.json": json.dumps({"model_card": card}).encode()})
+
+
+@pytest.mark.parametrize("environment", ["production", "demo"])
+def test_production_refuses_a_card_whose_impact_assessments_are_placeholders(
+    board: Board, environment: str
+) -> None:
+    version = board.new_version()
+    log_card(board, version, PLACEHOLDER_CARD)
+    board.review(version)
+    info = board.registry.version(NAME, version)
+    if environment == "demo":
+        promote(board.registry, board.log, info, board.public, actor="t", environment="demo")
+        assert board.registry.alias_version(NAME, CHAMPION) == version
+        return
+    with pytest.raises(ApprovalError) as caught:
+        promote(board.registry, board.log, info, board.public, actor="t", environment="production")
+    assert caught.value.problems == [
+        "environment: production needs a completed model card, but its impact assessment "
+        "still reads as a placeholder in: Data protection impact assessment (DPIA), Other "
+        "assessments; complete them in configs/model_card.yaml and audit the version again"
+    ]
+    assert board.registry.alias_version(NAME, CHAMPION) is None
+
+
+def test_production_promotes_a_completed_card_and_refuses_a_missing_one(board: Board) -> None:
+    done = board.new_version()
+    log_card(board, done, [("Data protection impact assessment (DPIA)", "Status: completed")])
+    board.review(done)
+    promote(
+        board.registry,
+        board.log,
+        board.registry.version(NAME, done),
+        board.public,
+        actor="t",
+        environment="production",
+    )
+    assert board.registry.alias_version(NAME, CHAMPION) == done
+    bare = board.new_version()
+    board.review(bare)
+    with pytest.raises(ApprovalError, match="the version's audit holds no model card"):
+        promote(
+            board.registry,
+            board.log,
+            board.registry.version(NAME, bare),
+            board.public,
+            actor="t",
+            environment="production",
+        )
