@@ -188,7 +188,9 @@ def promote(
 
     Refused (exit 1), with every missing condition listed, unless the version was audited,
     passed every gate or had it waived, and carries the board's approval of that very report
-    with a signature that verifies against the configured public key. Rolling back to an
+    and of the model's files as they are, with a signature that verifies against the
+    configured public key. With environment: production, the audited model card's impact
+    assessments must be written (no "TO BE COMPLETED"). Rolling back to an
     earlier approved version works the same way.
     """
     with stage(quiet):
@@ -210,6 +212,7 @@ def promote(
                 info,
                 gov.board_public_key_b64,
                 actor="cli:promote",
+                environment=gov.environment,
             )
         except ApprovalError as error:
             refuse(f"[red]{error}[/]")

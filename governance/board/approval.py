@@ -10,7 +10,11 @@ trusted on its own. A version is approved only when all of these hold:
    public key in ``configs/governance.yaml``;
 4. the signed decision is for this model, this version and this report hash (a decision
    copied from another version or another report is a replay and fails), and it approves;
-5. every gate that failed in the report is waived, by name, in the signed decision.
+5. every gate that failed in the report is waived, by name, in the signed decision;
+6. the signed decision names the SHA-256 of every file of the version's logged model, and
+   the files in the artifact store still hash to exactly those (none changed, added or
+   missing): a model rewritten after the review is not the model the board approved.
+   A decision signed before decisions named the files binds no model and is refused.
 
 :func:`approval_problems` lists each condition that does not hold, in words a data
 scientist can act on. :func:`promote` moves the ``champion`` alias only when the list is
@@ -23,13 +27,18 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
 from governance.board.verdict import VerdictError, read_verdict
 from governance.contracts.errors import VruError
-from governance.contracts.signing import Decision, SignatureError, verify_decision
+from governance.contracts.signing import (
+    Decision,
+    SignatureError,
+    artifact_differences,
+    verify_decision,
+)
 
 __all__ = [
     "DECISION_TAG",
@@ -39,6 +48,7 @@ __all__ = [
     "Approval",
     "ApprovalError",
     "approval_problems",
+    "card_problems",
     "promote",
     "read_decision",
     "verify_serving_version",
@@ -52,6 +62,30 @@ REPORT_ARTIFACT = "audit/report.html"
 _NO_KEY = (
     "no board public key is configured (board_public_key_b64 in configs/governance.yaml); "
     "run `vru keys board-init` and paste the public key it prints"
+)
+
+
+_UNBOUND = (
+    "the board's decision does not name the model's files (it was signed before decisions "
+    "bound the model): a decision that does not bind the model cannot promote; the board "
+    "must review {name} version {version} again (`vru review`)"
+)
+#: where the version's audit document keeps the model card, and what marks an unwritten field
+AUDIT_JSON_ARTIFACT = "audit/audit.json"
+IMPACT_HEADING = "Impact assessment"
+PLACEHOLDER_MARKERS: tuple[str, ...] = ("to be completed", "to be confirmed")
+_CARD_PLACEHOLDERS = (
+    "environment: production needs a completed model card, but its impact assessment still "
+    "reads as a placeholder in: {fields}; complete them in configs/model_card.yaml and audit "
+    "the version again"
+)
+_NO_CARD = (
+    "environment: production needs a completed model card, but the version's audit holds no "
+    "model card with an impact assessment ({artifact}); audit the version again"
+)
+_FILES_CHANGED = (
+    "the logged model is not the one the board approved ({found}): restore the approved "
+    "files, or have the board review the version again"
 )
 
 
@@ -71,6 +105,11 @@ class Approval:
     decision: Decision
     signature: str
     report_sha256: str
+
+    @property
+    def files(self) -> dict[str, str]:
+        """The signed ``path -> sha256`` of the model's files, to check again at loading."""
+        return self.decision.model_artifacts
 
 
 def read_decision(tags: dict[str, str]) -> tuple[Decision | None, str | None, str | None]:
@@ -135,6 +174,7 @@ def approval_problems(
         )
     else:
         problems += _decision_problems(info, decision, signature, report_hash, public_key_b64)
+        problems += _binding_problems(registry, info, decision)
         if verdict is not None:
             failed = [g["figure"] for g in verdict.get("gates", []) if not g.get("passed")]
             unwaived = [g for g in failed if g not in decision.waived_gates]
@@ -179,6 +219,45 @@ def _decision_problems(
     return problems
 
 
+def _binding_problems(registry: Registry, info: ModelVersionInfo, decision: Decision) -> list[str]:
+    """Whether the decision names the model's files and the store still holds exactly them."""
+    if not decision.model_artifacts:
+        return [_UNBOUND.format(name=info.name, version=info.version)]
+    try:
+        actual = registry.model_files(info)
+    except RegistryError as err:
+        return [f"the logged model cannot be read: {err}"]
+    found = artifact_differences(decision.model_artifacts, actual)
+    return [_FILES_CHANGED.format(found="; ".join(found))] if found else []
+
+
+def card_problems(registry: Registry, info: ModelVersionInfo) -> list[str]:
+    """The impact-assessment fields of the audited model card that are still placeholders.
+
+    Read from the version's audit document (``audit/audit.json``, written with the report
+    the board read): the items of its "Impact assessment" section whose text contains a
+    :data:`PLACEHOLDER_MARKERS` entry (any case), named by their labels. A production
+    deployment may not promote a model whose DPIA or equality impact assessment is unwritten.
+    """
+    try:
+        audit = registry.read_json_artifact(info, AUDIT_JSON_ARTIFACT)
+    except (RegistryError, ValueError):
+        audit = None
+    card = audit.get("model_card") if isinstance(audit, dict) else None
+    sections = card.get("sections") if isinstance(card, dict) else None
+    impact = [
+        s for s in sections or [] if isinstance(s, dict) and s.get("heading") == IMPACT_HEADING
+    ]
+    if not impact:
+        return [_NO_CARD.format(artifact=AUDIT_JSON_ARTIFACT)]
+    unwritten = [
+        str(item.get("label"))
+        for item in impact[0].get("items", [])
+        if any(m in str(item.get("value", "")).casefold() for m in PLACEHOLDER_MARKERS)
+    ]
+    return [_CARD_PLACEHOLDERS.format(fields=", ".join(unwritten))] if unwritten else []
+
+
 def promote(
     registry: Registry,
     log: AuditLog,
@@ -186,8 +265,16 @@ def promote(
     public_key_b64: str | None,
     *,
     actor: str,
+    environment: Literal["production", "demo"] | None = None,
 ) -> Approval:
     """Move ``champion`` to ``info`` if it is approved; log the promotion.
+
+    Parameters
+    ----------
+    environment
+        The governance config's ``environment``. In ``production`` the audited model card's
+        impact assessments must be written (:func:`card_problems`); ``vru promote`` always
+        passes it. ``None`` (library callers such as tests) checks the approval only.
 
     Raises
     ------
@@ -195,7 +282,9 @@ def promote(
         Listing every missing condition; nothing is changed then.
     """
     problems, approval = approval_problems(registry, info, public_key_b64)
-    if approval is None:
+    if environment == "production":
+        problems += card_problems(registry, info)
+    if approval is None or problems:
         raise ApprovalError(
             f"refused: {info.name} version {info.version} cannot become {CHAMPION}:", problems
         )
@@ -210,6 +299,7 @@ def promote(
             "decided_by": approval.decision.reviewer,
             "decided_at": approval.decision.decided_at,
             "waived_gates": list(approval.decision.waived_gates),
+            "model_artifacts_sha256": approval.decision.model_artifacts_sha256,
         },
         actor=actor,
     )

@@ -8,9 +8,11 @@ fail says which model, version or alias was asked for and what exists instead.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,11 +21,13 @@ from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from governance.contracts.errors import VruError
+from governance.contracts.signing import artifact_differences
 
 __all__ = [
     "AUDIT_ARTIFACT_DIR",
     "CANDIDATE",
     "CHAMPION",
+    "ModelArtifactsError",
     "ModelVersionInfo",
     "Registry",
     "RegistryError",
@@ -37,10 +41,21 @@ _NO_MODEL = "registered model {name!r} not found; registered models: {have}"
 _NO_ALIAS = "model {name!r} has no alias {alias!r}; its aliases: {have}"
 _NO_VERSION = "model {name!r} has no version {version!r}; its versions: {have}"
 _NO_ARTIFACT = "model {name!r} version {version}: the run {run} has no artifact {path!r}"
+_NO_MODEL_FILES = "model {name!r} version {version}: its logged model at {location} cannot be read"
+_NOT_APPROVED_FILES = (
+    "model {name!r} version {version}: the logged model is not the one the board approved "
+    "({found}); refusing to load it. Restore the approved files, or have the board review "
+    "the version again"
+)
+_HASH_CHUNK = 1 << 20
 
 
 class RegistryError(VruError, LookupError):
     """A model, version, alias or artifact asked for is not in the registry."""
+
+
+class ModelArtifactsError(VruError, ValueError):
+    """A version's logged model files are not the ones the board's signed decision names."""
 
 
 @dataclass(frozen=True)
@@ -186,18 +201,67 @@ class Registry:
         """An artifact parsed as JSON."""
         return json.loads(self.read_artifact(info, path))
 
-    def load_model(self, info: ModelVersionInfo) -> Any:
+    def model_files(self, info: ModelVersionInfo) -> dict[str, str]:
+        """The SHA-256 of every file of the version's logged model, by relative path, sorted.
+
+        Everything under the model's root counts (``MLmodel``, the pickles, the environment
+        files, the code), so the board's decision can name exactly what it approved.
+        """
+        with tempfile.TemporaryDirectory() as tmp:
+            return _hash_tree(self._download_model(info, Path(tmp)))
+
+    def load_model(
+        self, info: ModelVersionInfo, *, expected_files: Mapping[str, str] | None = None
+    ) -> Any:
         """The version's logged model, unwrapped from its pyfunc shell.
 
         What training logged: an object with ``predict(frame)`` (calibrated risk), ``raw``,
         ``columns`` (the inputs) and ``scorer`` (the LightGBM booster).
+
+        Parameters
+        ----------
+        info
+            The version.
+        expected_files
+            The board's signed ``path -> sha256`` mapping (``Decision.model_artifacts``).
+            When given, the model is downloaded, every file hashed and compared before
+            anything is unpickled, and loaded from that very copy; scoring for a release
+            always passes it.
+
+        Raises
+        ------
+        ModelArtifactsError
+            If a file was changed, added or removed since the board signed; the message
+            names each one.
         """
         import mlflow.pyfunc
 
-        # load from the artifacts' own location: no process-wide tracking state is touched
+        with tempfile.TemporaryDirectory() as tmp:
+            local = self._download_model(info, Path(tmp))
+            if expected_files is not None:
+                found = artifact_differences(expected_files, _hash_tree(local))
+                if found:
+                    raise ModelArtifactsError(
+                        _NOT_APPROVED_FILES.format(
+                            name=info.name, version=info.version, found="; ".join(found)
+                        )
+                    )
+            pyfunc = mlflow.pyfunc.load_model(str(local))
+            return pyfunc.unwrap_python_model().model
+
+    def _download_model(self, info: ModelVersionInfo, target: Path) -> Path:
+        """A local copy of the version's logged model (from the artifacts' own location)."""
+        import mlflow.artifacts
+
+        # no process-wide tracking state is touched: the location is the store's own
         location = self.client.get_model_version_download_uri(info.name, info.version)
-        pyfunc = mlflow.pyfunc.load_model(location)
-        return pyfunc.unwrap_python_model().model
+        try:
+            local = mlflow.artifacts.download_artifacts(artifact_uri=location, dst_path=str(target))
+        except (MlflowException, OSError):
+            raise RegistryError(
+                _NO_MODEL_FILES.format(name=info.name, version=info.version, location=location)
+            ) from None
+        return Path(local)
 
     def _check_model(self, name: str) -> None:
         try:
@@ -205,6 +269,18 @@ class Registry:
         except MlflowException:
             have = sorted(m.name for m in self.client.search_registered_models())
             raise RegistryError(_NO_MODEL.format(name=name, have=have)) from None
+
+
+def _hash_tree(root: Path) -> dict[str, str]:
+    """``relative/posix/path -> sha256`` of every file under ``root``, sorted by path."""
+    found: dict[str, str] = {}
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        with path.open("rb") as handle:
+            while chunk := handle.read(_HASH_CHUNK):
+                digest.update(chunk)
+        found[path.relative_to(root).as_posix()] = digest.hexdigest()
+    return found
 
 
 def _quote(text: str) -> str:

@@ -1,7 +1,8 @@
 """The ethics board's review: a signed decision on the exact report the reviewer read.
 
 :func:`record_review` signs the decision (model, version, report hash, decision, time,
-reviewer, reasons, waived gates) with the board's private key, appends it to the audit log
+reviewer, reasons, waived gates, and the SHA-256 of every file of the version's logged
+model, read through the registry when the board decides) with the board's private key, appends it to the audit log
 and stores it, with its signature, as tags on the model version. :func:`review_status`
 lists every version: audited or not, gates, the decision on it and whether its signature
 still verifies, and which versions await review.
@@ -32,6 +33,7 @@ from governance.contracts.errors import VruError
 from governance.contracts.signing import (
     Decision,
     SignatureError,
+    artifacts_digest,
     load_private_key,
     sign_decision,
     verify_decision,
@@ -54,6 +56,10 @@ _WRONG_KEY = (
     "board_public_key_b64 in the governance config"
 )
 _LONG_REASONS = "--reason: at most {n} characters (got {got})"
+_NO_MODEL_FILES = (
+    "{name} version {version} has no logged model files to approve; a decision must name "
+    "the model it is about"
+)
 
 
 class ReviewError(VruError, ValueError):
@@ -82,25 +88,18 @@ def record_review(
     ------
     ReviewError, SignatureError
         If the version has no (intact) audit report, a waived gate is not in it, the reasons
-        are too long, or the key is unreadable or is not the configured board key.
+        are too long, the version has no logged model files, or the key is unreadable or is not the configured board key.
     """
-    report_hash = info.tags.get(REPORT_TAG)
-    if report_hash is None:
-        raise ReviewError(_NOT_AUDITED.format(name=info.name, version=info.version))
-    report = registry.read_artifact(info, REPORT_ARTIFACT)
-    actual = hashlib.sha256(report).hexdigest()
-    if actual != report_hash:
-        raise ReviewError(
-            _REPORT_CHANGED.format(
-                name=info.name, version=info.version, actual=actual, tagged=report_hash
-            )
-        )
+    report_hash, report = _intact_report(registry, info)
     if len(reasons) > MAX_REASONS:
         raise ReviewError(_LONG_REASONS.format(n=MAX_REASONS, got=len(reasons)))
     gates = [g["figure"] for g in read_verdict(report.decode("utf-8"))["gates"]]
     for gate in waive:
         if gate not in gates:
             raise ReviewError(_UNKNOWN_GATE.format(gate=gate, names=gates))
+    files = registry.model_files(info)
+    if not files:
+        raise ReviewError(_NO_MODEL_FILES.format(name=info.name, version=info.version))
     when = (now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds")
     signed = Decision(
         model=info.name,
@@ -111,6 +110,8 @@ def record_review(
         reasons=reasons,
         decided_at=when,
         waived_gates=tuple(waive),
+        model_artifacts=files,
+        model_artifacts_sha256=artifacts_digest(files),
     )
     private = (
         signing_key if isinstance(signing_key, Ed25519PrivateKey) else load_private_key(signing_key)
@@ -139,6 +140,22 @@ def record_review(
         },
     )
     return signed, signature
+
+
+def _intact_report(registry: Registry, info: ModelVersionInfo) -> tuple[str, bytes]:
+    """The tagged report hash and the logged report, which must hash to it."""
+    report_hash = info.tags.get(REPORT_TAG)
+    if report_hash is None:
+        raise ReviewError(_NOT_AUDITED.format(name=info.name, version=info.version))
+    report = registry.read_artifact(info, REPORT_ARTIFACT)
+    actual = hashlib.sha256(report).hexdigest()
+    if actual != report_hash:
+        raise ReviewError(
+            _REPORT_CHANGED.format(
+                name=info.name, version=info.version, actual=actual, tagged=report_hash
+            )
+        )
+    return report_hash, report
 
 
 def review_status(

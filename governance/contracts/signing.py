@@ -4,8 +4,10 @@ A board decision (approve or reject one model version, for the exact report hash
 read) is signed with the board's private key; promotion verifies it against the public key
 in configuration (``public_key_b64``) before moving the serving alias. The signed message,
 :meth:`Decision.payload`, covers every field: model name, version, report hash, decision,
-time, reviewer, reasons and waived gates. So a signature cannot be replayed for another
-version or another report, and no field can be changed after signing.
+time, reviewer, reasons, waived gates, and the SHA-256 of every file of the version's
+logged model (``model_artifacts``, with one digest over them). So a signature cannot be
+replayed for another version or another report, no field can be changed after signing, and
+a model file rewritten after the review no longer matches what the board signed.
 
 Keys are files: the private key as unencrypted PEM PKCS8 (mode ``0o600``, readable only by
 its owner), the public key as PEM SubjectPublicKeyInfo, and in configuration as the base64
@@ -17,11 +19,14 @@ from __future__ import annotations
 import base64
 import binascii
 import contextlib
+import hashlib
 import json
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
+from dataclasses import field as dataclass_field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
@@ -35,6 +40,8 @@ from governance.contracts.errors import VruError
 __all__ = [
     "Decision",
     "SignatureError",
+    "artifact_differences",
+    "artifacts_digest",
     "generate_keypair",
     "load_private_key",
     "load_public_key_b64",
@@ -65,10 +72,17 @@ _SIGNATURE_EXPECTED = "the base64 of a 64-byte Ed25519 signature (88 characters)
 _DOES_NOT_VERIFY = (
     "signature does not verify for model {model!r} version {version!r} "
     "({decision}, report hash {report}): the decision was changed after signing "
-    "(report hash, version, decision, time, reviewer, reasons or waivers), the signature "
-    "belongs to another decision, or it was made with another key"
+    "(report hash, version, decision, time, reviewer, reasons, waivers or model files), the "
+    "signature belongs to another decision, or it was made with another key"
 )
 _BAD_FIELD = "Decision: '{field}' must be {expected}, got {value!r}"
+_BAD_ARTIFACTS = (
+    "Decision: 'model_artifacts' must map relative file paths to 64 lower-case hex "
+    "characters; {path!r} does not"
+)
+_BAD_ARTIFACTS_DIGEST = (
+    "Decision: 'model_artifacts_sha256' is {given!r}, but the artifacts listed digest to {actual}"
+)
 
 
 class SignatureError(VruError, ValueError):
@@ -97,6 +111,13 @@ class Decision:
         When, as ISO-8601 in UTC (e.g. ``"2024-05-01T09:30:00+00:00"``).
     waived_gates
         Names of promotion gates the board chose to waive for this version.
+    model_artifacts
+        The SHA-256 of every file of the version's logged model (``MLmodel``, pickles,
+        environment files, code), by path relative to the model's root, sorted. Empty only
+        in decisions signed before decisions named them; such a decision binds no model and
+        cannot promote (:mod:`governance.board.approval` refuses it).
+    model_artifacts_sha256
+        :func:`artifacts_digest` of ``model_artifacts``, one value to quote and compare.
 
     Raises
     ------
@@ -112,6 +133,8 @@ class Decision:
     reasons: str
     decided_at: str
     waived_gates: tuple[str, ...] = ()
+    model_artifacts: dict[str, str] = dataclass_field(default_factory=dict)
+    model_artifacts_sha256: str = ""
 
     def __post_init__(self) -> None:
         for field in ("model", "version", "reviewer", "reasons"):
@@ -152,11 +175,65 @@ class Decision:
                     value=self.waived_gates,
                 )
             )
+        self._check_artifacts()
+
+    def _check_artifacts(self) -> None:
+        """Paths relative and hashes hex; the digest the one of the mapping; stored sorted."""
+        if not isinstance(self.model_artifacts, Mapping):
+            raise SignatureError(_BAD_ARTIFACTS.format(path=self.model_artifacts))
+        for path, digest in self.model_artifacts.items():
+            if (
+                not isinstance(path, str)
+                or not path
+                or path.startswith("/")
+                or ".." in path.split("/")
+                or not isinstance(digest, str)
+                or not _SHA256_HEX.fullmatch(digest)
+            ):
+                raise SignatureError(_BAD_ARTIFACTS.format(path=path))
+        object.__setattr__(self, "model_artifacts", dict(sorted(self.model_artifacts.items())))
+        expected = artifacts_digest(self.model_artifacts) if self.model_artifacts else ""
+        if self.model_artifacts_sha256 != expected:
+            raise SignatureError(
+                _BAD_ARTIFACTS_DIGEST.format(given=self.model_artifacts_sha256, actual=expected)
+            )
 
     def payload(self) -> bytes:
-        """The signed message: canonical JSON (sorted keys, no spaces) of every field, UTF-8."""
-        text = json.dumps(asdict(self), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        """The signed message: canonical JSON (sorted keys, no spaces) of every field, UTF-8.
+
+        A decision that names no model artifacts (signed before decisions did) leaves the two
+        artifact fields out, so its old signature still verifies; it is refused elsewhere for
+        binding no model, not mistaken for a forgery.
+        """
+        fields = asdict(self)
+        if not self.model_artifacts:
+            del fields["model_artifacts"], fields["model_artifacts_sha256"]
+        text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
+
+
+def artifacts_digest(artifacts: Mapping[str, str]) -> str:
+    """One SHA-256 over a ``path -> sha256`` mapping: of its canonical JSON, keys sorted."""
+    text = json.dumps(dict(sorted(artifacts.items())), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def artifact_differences(expected: Mapping[str, str], actual: Mapping[str, str]) -> list[str]:
+    """Each file that is not as signed: ``changed: p``, ``added: p`` or ``missing: p``, sorted.
+
+    Parameters
+    ----------
+    expected
+        The mapping the board signed (``Decision.model_artifacts``).
+    actual
+        The mapping of the files as they are now.
+    """
+    found = [
+        f"changed: {p}" for p in sorted(expected.keys() & actual.keys()) if expected[p] != actual[p]
+    ]
+    found += [f"added: {p}" for p in sorted(actual.keys() - expected.keys())]
+    found += [f"missing: {p}" for p in sorted(expected.keys() - actual.keys())]
+    return found
 
 
 def generate_keypair(private_path: Path, public_path: Path, *, overwrite: bool = False) -> str:

@@ -30,9 +30,21 @@ from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, Registry
 from governance.board.review import ReviewError, record_review, review_status
 from governance.board.verdict import embed_verdict
-from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.contracts.signing import (
+    Decision,
+    artifacts_digest,
+    generate_keypair,
+    load_private_key,
+    sign_decision,
+)
 
 NAME = "vru-risk"
+#: a stand-in for a logged model: what the board's decision must name, file by file
+MODEL_FILES = {
+    "MLmodel": b"flavors: {python_function: {}}\n",
+    "python_model.pkl": b"wrapper bytes",
+    "artifacts/calibrated_model.pkl": b"calibrated model bytes",
+}
 
 
 class Board:
@@ -58,6 +70,9 @@ class Board:
             NAME, source=f"{run.info.artifact_uri}/model", run_id=run.info.run_id
         )
         version = str(mv.version)
+        self.registry.log_artifacts(
+            self.registry.version(NAME, version), dict(MODEL_FILES), artifact_path="model"
+        )
         if audited:
             self.audit(version, gates_pass)
         return version
@@ -114,6 +129,12 @@ class Board:
 @pytest.fixture
 def board(tmp_path: Path) -> Board:
     return Board(tmp_path)
+
+
+def _model_dir(board: Board, version: str) -> Path:
+    """Where the artifact store keeps a version's model files (the attacker's target)."""
+    location = board.registry.client.get_model_version_download_uri(NAME, version)
+    return Path(location.removeprefix("file://"))
 
 
 def _refused(board: Board, version: str, fragment: str) -> None:
@@ -242,3 +263,185 @@ def test_review_list_shows_decisions_and_signature_state(board: Board) -> None:
     board.registry.set_tags(NAME, approved, {SIGNATURE_TAG: rows[approved]["report_sha256"][:4]})
     rows = {r["version"]: r for r in review_status(board.registry, NAME, board.public)}
     assert rows[approved]["signature"] == "INVALID"
+
+
+# -- the decision binds the model's files ------------------------------------------------------
+
+
+def test_the_signed_decision_names_every_model_file(board: Board) -> None:
+    version = board.new_version()
+    signed = board.review(version)
+    expected = {p: hashlib.sha256(c).hexdigest() for p, c in MODEL_FILES.items()}
+    assert signed.model_artifacts == dict(sorted(expected.items()))
+    assert signed.model_artifacts_sha256 == artifacts_digest(expected)
+    assert b"calibrated_model.pkl" in signed.payload()
+    entry = board.log.entries()[-1]["details"]
+    assert entry["model_artifacts_sha256"] == signed.model_artifacts_sha256
+
+
+@pytest.mark.parametrize(
+    ("attack", "named"),
+    [
+        ("flip", "changed: artifacts/calibrated_model.pkl"),
+        ("add", "added: artifacts/extra.pkl"),
+        ("remove", "missing: python_model.pkl"),
+    ],
+)
+def test_a_model_file_changed_after_the_review_is_refused(
+    board: Board, attack: str, named: str
+) -> None:
+    version = board.new_version()
+    board.review(version)
+    root = _model_dir(board, version)
+    if attack == "flip":
+        path = root / "artifacts" / "calibrated_model.pkl"
+        path.write_bytes(bytes(b ^ 0xFF for b in path.read_bytes()))
+    elif attack == "add":
+        (root / "artifacts" / "extra.pkl").write_bytes(b"not approved")
+    else:
+        (root / "python_model.pkl").unlink()
+    _refused(board, version, named)
+
+
+def test_a_file_changed_after_promotion_stops_the_release_check(board: Board) -> None:
+    version = board.new_version()
+    board.review(version)
+    board.promote(version)
+    (_model_dir(board, version) / "MLmodel").write_bytes(b"flavors: {other: {}}\n")
+    with pytest.raises(ApprovalError, match="moved by hand") as caught:
+        verify_serving_version(board.registry, NAME, board.public)
+    assert any("changed: MLmodel" in p for p in caught.value.problems), caught.value.problems
+
+
+def test_a_decision_that_binds_no_model_cannot_promote(board: Board) -> None:
+    """A decision signed before decisions named the files: genuine, but it binds nothing."""
+    version = board.new_version()
+    report = board.registry.version(NAME, version).tags[REPORT_TAG]
+    old = Decision(
+        model=NAME,
+        version=version,
+        report_sha256=report,
+        decision="approve",
+        reviewer="A. Khan",
+        reasons="Signed the old way.",
+        decided_at="2025-01-01T00:00:00+00:00",
+    )
+    signature = sign_decision(old, load_private_key(board.key))
+    board.registry.set_tags(
+        NAME, version, {DECISION_TAG: json.dumps(asdict(old)), SIGNATURE_TAG: signature}
+    )
+    with pytest.raises(ApprovalError) as caught:
+        board.promote(version)
+    assert caught.value.problems == [
+        "the board's decision does not name the model's files (it was signed before decisions "
+        "bound the model): a decision that does not bind the model cannot promote; the board "
+        f"must review {NAME} version {version} again (`vru review`)"
+    ]
+
+
+def test_stripping_the_files_from_a_signed_decision_breaks_its_signature(board: Board) -> None:
+    version = board.new_version()
+    signed = board.review(version)
+    stripped = replace(signed, model_artifacts={}, model_artifacts_sha256="")
+    board.registry.set_tags(NAME, version, {DECISION_TAG: json.dumps(asdict(stripped))})
+    _refused(board, version, "signature does not verify")
+
+
+def test_a_decision_made_for_another_report_is_refused(board: Board) -> None:
+    version = board.new_version()
+    board.review(version)
+    other = board.new_version()
+    signed_other = board.review(other)
+    # the second version's report re-tagged onto the first: the decision no longer matches
+    board.registry.set_tags(NAME, version, {REPORT_TAG: signed_other.report_sha256})
+    _refused(board, version, "changed after the audit")
+
+
+def test_promotion_without_a_board_key_is_refused(board: Board) -> None:
+    version = board.new_version()
+    board.review(version)
+    with pytest.raises(ApprovalError) as caught:
+        promote(board.registry, board.log, board.registry.version(NAME, version), None, actor="t")
+    assert any("no board public key is configured" in p for p in caught.value.problems)
+    assert board.registry.alias_version(NAME, CHAMPION) is None
+
+
+def test_review_refuses_a_version_without_model_files(board: Board) -> None:
+    version = board.new_version()
+    for name in MODEL_FILES:
+        (_model_dir(board, version) / name).unlink()
+    with pytest.raises(ReviewError, match="has no logged model files to approve"):
+        board.review(version)
+
+
+# -- production needs a completed model card ---------------------------------------------------
+
+PLACEHOLDER_CARD = [
+    ("Data protection impact assessment (DPIA)", "Status: to be completed by the organisation"),
+    ("Equality impact assessment", "Status: completed\nReference: EIA-12"),
+    ("Other assessments", "TO BE COMPLETED BY THE ORGANISATION: consultation reports."),
+]
+
+
+def log_card(board: Board, version: str, items: list[tuple[str, str]]) -> None:
+    """The version's audit document, holding a model card with these impact items."""
+    card = {
+        "title": "vru-risk",
+        "sections": [
+            {"heading": "Purpose", "items": [{"label": "Summary", "value": "TO BE COMPLETED"}]},
+            {
+                "heading": "Impact assessment",
+                "items": [{"label": label, "value": value} for label, value in items],
+            },
+        ],
+    }
+    info = board.registry.version(NAME, version)
+    board.registry.log_artifacts(info, {"audit.json": json.dumps({"model_card": card}).encode()})
+
+
+@pytest.mark.parametrize("environment", ["production", "demo"])
+def test_production_refuses_a_card_whose_impact_assessments_are_placeholders(
+    board: Board, environment: str
+) -> None:
+    version = board.new_version()
+    log_card(board, version, PLACEHOLDER_CARD)
+    board.review(version)
+    info = board.registry.version(NAME, version)
+    if environment == "demo":
+        promote(board.registry, board.log, info, board.public, actor="t", environment="demo")
+        assert board.registry.alias_version(NAME, CHAMPION) == version
+        return
+    with pytest.raises(ApprovalError) as caught:
+        promote(board.registry, board.log, info, board.public, actor="t", environment="production")
+    assert caught.value.problems == [
+        "environment: production needs a completed model card, but its impact assessment "
+        "still reads as a placeholder in: Data protection impact assessment (DPIA), Other "
+        "assessments; complete them in configs/model_card.yaml and audit the version again"
+    ]
+    assert board.registry.alias_version(NAME, CHAMPION) is None
+
+
+def test_production_promotes_a_completed_card_and_refuses_a_missing_one(board: Board) -> None:
+    done = board.new_version()
+    log_card(board, done, [("Data protection impact assessment (DPIA)", "Status: completed")])
+    board.review(done)
+    promote(
+        board.registry,
+        board.log,
+        board.registry.version(NAME, done),
+        board.public,
+        actor="t",
+        environment="production",
+    )
+    assert board.registry.alias_version(NAME, CHAMPION) == done
+    bare = board.new_version()
+    board.review(bare)
+    with pytest.raises(ApprovalError, match="the version's audit holds no model card"):
+        promote(
+            board.registry,
+            board.log,
+            board.registry.version(NAME, bare),
+            board.public,
+            actor="t",
+            environment="production",
+        )

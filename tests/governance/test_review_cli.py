@@ -9,7 +9,7 @@ import yaml
 from typer.testing import CliRunner
 
 from governance.board.registry import CHAMPION
-from tests.governance.test_approval import NAME, Board
+from tests.governance.test_approval import NAME, PLACEHOLDER_CARD, Board, log_card
 from vru.cli import app
 
 runner = CliRunner()
@@ -50,6 +50,13 @@ def test_review_then_promote(setup: tuple[Board, Path]) -> None:
     done = runner.invoke(app, [*review, "--waive", "equalized_odds_difference"])
     assert done.exit_code == 0, done.output
     assert "waived: equalized_odds_difference" in done.output
+    log_card(board, version, PLACEHOLDER_CARD)  # the config says environment: production
+    refused = runner.invoke(app, ["promote", "--version", version, "-g", str(config)])
+    assert refused.exit_code == 1
+    assert "placeholder in: Data protection impact assessment (DPIA)" in " ".join(
+        refused.output.split()
+    )
+    log_card(board, version, [("Equality impact assessment", "Status: completed")])
     promoted = runner.invoke(app, ["promote", "--version", version, "-g", str(config)])
     assert promoted.exit_code == 0, promoted.output
     assert board.registry.alias_version(NAME, CHAMPION) == version

@@ -18,6 +18,8 @@ from governance.contracts.errors import VruError
 from governance.contracts.signing import (
     Decision,
     SignatureError,
+    artifact_differences,
+    artifacts_digest,
     generate_keypair,
     load_private_key,
     load_public_key_b64,
@@ -27,6 +29,7 @@ from governance.contracts.signing import (
 
 REPORT = "ab" * 32
 OTHER_REPORT = "cd" * 32
+FILES = {"artifacts/calibrated_model.pkl": "01" * 32, "MLmodel": "02" * 32}
 
 
 def _decision(**changes: Any) -> Decision:
@@ -39,6 +42,8 @@ def _decision(**changes: Any) -> Decision:
         reasons="Disparities within the configured bounds; drivers are plausible.",
         decided_at="2024-05-01T09:30:00+00:00",
         waived_gates=("drift",),
+        model_artifacts=FILES,
+        model_artifacts_sha256=artifacts_digest(FILES),
     )
     return dataclasses.replace(base, **changes)
 
@@ -199,7 +204,10 @@ def test_the_payload_is_canonical_json_of_every_field() -> None:
         "reasons": "Disparities within the configured bounds; drivers are plausible.",
         "decided_at": "2024-05-01T09:30:00+00:00",
         "waived_gates": ["drift"],
+        "model_artifacts": dict(sorted(FILES.items())),
+        "model_artifacts_sha256": artifacts_digest(FILES),
     }
+    assert list(_decision().model_artifacts) == ["MLmodel", "artifacts/calibrated_model.pkl"]
     assert _decision().payload() == json.dumps(
         payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False
     ).encode("utf-8")
@@ -217,6 +225,11 @@ def test_the_payload_is_canonical_json_of_every_field() -> None:
         {"reasons": "Approved without reading."},
         {"waived_gates": ("drift", "fairness")},
         {"waived_gates": ()},
+        {
+            "model_artifacts": {**FILES, "MLmodel": "03" * 32},
+            "model_artifacts_sha256": artifacts_digest({**FILES, "MLmodel": "03" * 32}),
+        },
+        {"model_artifacts": {}, "model_artifacts_sha256": ""},
     ],
     ids=lambda c: next(iter(c)),
 )
@@ -264,3 +277,37 @@ def test_a_malformed_signature_is_explained(keys: tuple[Path, Path, str]) -> Non
 def test_a_malformed_decision_is_refused(changes: dict[str, Any], message: str) -> None:
     with pytest.raises(SignatureError, match=message):
         _decision(**changes)
+
+
+# -- the model's files -------------------------------------------------------------------------
+
+
+def test_a_decision_naming_no_files_signs_what_it_signed_before() -> None:
+    """Old decisions keep verifying as what they are; approval refuses them for binding nothing."""
+    old = _decision(model_artifacts={}, model_artifacts_sha256="")
+    assert "model_artifacts" not in json.loads(old.payload())
+
+
+@pytest.mark.parametrize(
+    ("changes", "message"),
+    [
+        ({"model_artifacts": {"/etc/passwd": "01" * 32}}, "'/etc/passwd' does not"),
+        ({"model_artifacts": {"../x.pkl": "01" * 32}}, "'../x.pkl' does not"),
+        ({"model_artifacts": {"MLmodel": "not a hash"}}, "'MLmodel' does not"),
+        ({"model_artifacts_sha256": "00" * 32}, "but the artifacts listed digest to"),
+        ({"model_artifacts_sha256": ""}, "but the artifacts listed digest to"),
+    ],
+)
+def test_malformed_model_files_are_refused(changes: dict[str, Any], message: str) -> None:
+    with pytest.raises(SignatureError, match=message):
+        _decision(**changes)
+
+
+def test_artifact_differences_name_each_file() -> None:
+    actual = {"MLmodel": "09" * 32, "extra.pkl": "01" * 32}
+    assert artifact_differences(FILES, actual) == [
+        "changed: MLmodel",
+        "added: extra.pkl",
+        "missing: artifacts/calibrated_model.pkl",
+    ]
+    assert artifact_differences(FILES, dict(FILES)) == []

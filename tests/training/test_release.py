@@ -12,6 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import pickle
+import re
 import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
@@ -24,9 +26,15 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from governance.board.approval import DECISION_TAG, REPORT_TAG, ApprovalError, promote
+from governance.board.approval import (
+    DECISION_TAG,
+    REPORT_TAG,
+    ApprovalError,
+    promote,
+    verify_serving_version,
+)
 from governance.board.audit_log import AuditLog
-from governance.board.registry import CHAMPION, Registry
+from governance.board.registry import CHAMPION, ModelArtifactsError, Registry
 from governance.board.review import record_review
 from governance.board.verdict import embed_verdict
 from governance.contracts.config import config_hash, load_config
@@ -41,7 +49,12 @@ from governance.contracts.release_schema import (
     verify_manifest,
 )
 from governance.contracts.settings import GovernanceConfig
-from governance.contracts.signing import Decision, generate_keypair
+from governance.contracts.signing import (
+    Decision,
+    generate_keypair,
+    load_private_key,
+    sign_decision,
+)
 from governance.disclosure import DisclosureConfig
 from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.model.estimators import CalibratedModel, Calibrator
@@ -356,6 +369,27 @@ def test_the_manifest_verifies_and_the_release_is_recorded(released: Released) -
     other_board = generate_keypair(city.root / "other.pem", city.root / "other.pub")
     with pytest.raises(ReleaseError, match="approval does not verify"):
         verify_manifest(manifest, other_board)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"decision": "reject"}, "the signed decision is a rejection"),
+        ({"report_sha256": "0" * 64}, "the approval was given for another report"),
+    ],
+)
+def test_a_signed_rejection_or_another_reports_approval_is_refused_at_load(
+    released: Released, change: dict[str, str], message: str
+) -> None:
+    """Genuinely signed by the board, but not an approval of this release's report."""
+    manifest = read_manifest(released.second.directory)
+    decision = replace(manifest.approval.as_decision(), **change)
+    signature = sign_decision(decision, load_private_key(released.city.key))
+    approval = {"decision": json.loads(json.dumps(asdict(decision))), "signature": signature}
+    forged = manifest.model_copy(update={"approval": type(manifest.approval)(**approval)})
+    with pytest.raises(ReleaseError, match=message):
+        verify_manifest(forged, released.city.public)
+    assert manifest.approval.decision["model_artifacts_sha256"]  # the release names the model
 
 
 def test_the_second_release_carries_the_change(
@@ -735,3 +769,104 @@ def test_a_release_made_with_a_release_key_is_signed_over_its_files_and_rules(
         verify_release_signature(manifest, other, result.directory)
     with pytest.raises(ReleaseError, match=r"release_key: .*private key file not found"):
         released.city.release(release_key=tmp_path / "missing.pem")
+
+
+# -- the approval binds the model's artifacts ------------------------------------------------
+
+_CALIBRATED = "artifacts/calibrated_model.pkl"
+
+
+def _model_dir(city: City) -> Path:
+    """Where the artifact store keeps the version's logged model (the attacker's target)."""
+    location = city.registry.client.get_model_version_download_uri(NAME, city.version)
+    return Path(location.removeprefix("file://"))
+
+
+def _triple_the_odds(city: City) -> None:
+    """Rewrite the logged calibrated model so that everyone's odds are three times higher."""
+    path = _model_dir(city) / _CALIBRATED
+    model = pickle.loads(path.read_bytes())
+    model.calibrator.model.intercept_ = model.calibrator.model.intercept_ + np.log(3.0)
+    path.write_bytes(pickle.dumps(model))
+
+
+def _approve_and_promote(city: City) -> None:
+    city.audit(NAME, city.version)
+    record_review(
+        city.registry,
+        city.log,
+        city.registry.version(NAME, city.version),
+        decision="approve",
+        reviewer="A. Khan",
+        reasons="Gaps within limits; drivers plausible.",
+        signing_key=city.key,
+        public_key_b64=city.public,
+    )
+    promote(
+        city.registry, city.log, city.registry.version(NAME, city.version), city.public, actor="t"
+    )
+
+
+def test_a_model_rewritten_after_approval_is_not_promoted(city: City) -> None:
+    city.audit(NAME, city.version)
+    record_review(
+        city.registry,
+        city.log,
+        city.registry.version(NAME, city.version),
+        decision="approve",
+        reviewer="A. Khan",
+        reasons="Gaps within limits; drivers plausible.",
+        signing_key=city.key,
+        public_key_b64=city.public,
+    )
+    _triple_the_odds(city)
+    with pytest.raises(ApprovalError) as caught:
+        promote(
+            city.registry,
+            city.log,
+            city.registry.version(NAME, city.version),
+            city.public,
+            actor="t",
+        )
+    assert any(f"changed: {_CALIBRATED}" in p for p in caught.value.problems), caught.value
+    assert city.registry.alias_version(NAME, CHAMPION) is None
+
+
+def test_a_model_rewritten_after_promotion_is_not_released(city: City) -> None:
+    _approve_and_promote(city)
+    _triple_the_odds(city)
+    with pytest.raises(ApprovalError) as caught:
+        city.release("tampered")
+    assert any(f"changed: {_CALIBRATED}" in p for p in caught.value.problems), caught.value
+    _nothing_written(city, "tampered")
+
+
+def test_a_model_rewritten_after_the_check_is_not_loaded(city: City) -> None:
+    """Rewritten between the release's check and its loading: refused, naming the file."""
+    _approve_and_promote(city)
+    approval = verify_serving_version(city.registry, NAME, city.public)
+    honest = city.registry.load_model(approval.info, expected_files=approval.files)
+    _triple_the_odds(city)
+    with pytest.raises(ModelArtifactsError, match=re.escape(f"changed: {_CALIBRATED}")):
+        city.registry.load_model(approval.info, expected_files=approval.files)
+    # without the check the tampered model is what would have scored everyone
+    tampered = city.registry.load_model(approval.info)
+    rows = pd.read_parquet(city.data / "features/features.parquet").head(500)
+    before, after = honest.predict(rows), tampered.predict(rows)
+    odds = (after / (1 - after)) / (before / (1 - before))
+    assert np.allclose(odds, 3.0)
+
+
+def test_an_added_or_missing_model_file_is_refused(city: City) -> None:
+    _approve_and_promote(city)
+    approval = verify_serving_version(city.registry, NAME, city.public)
+    (_model_dir(city) / "artifacts" / "extra.pkl").write_bytes(b"not approved")
+    with pytest.raises(ModelArtifactsError, match=r"added: artifacts/extra\.pkl"):
+        city.registry.load_model(approval.info, expected_files=approval.files)
+    (_model_dir(city) / "artifacts" / "extra.pkl").unlink()
+    (_model_dir(city) / "conda.yaml").unlink()
+    with pytest.raises(ModelArtifactsError, match=r"missing: conda\.yaml"):
+        city.registry.load_model(approval.info, expected_files=approval.files)
+    with pytest.raises(ApprovalError) as caught:
+        city.release("tampered")
+    assert any("missing: conda.yaml" in p for p in caught.value.problems), caught.value

@@ -3,8 +3,10 @@
 The order of work is the privacy argument, and :func:`run_release` does it in six named steps:
 
 1. **verify** (:func:`verify_champion`): the ``champion`` version's signed board approval is
-   verified end to end (:func:`governance.board.approval.verify_serving_version`); anything
-   else is refused before a byte is read or written;
+   verified end to end (:func:`governance.board.approval.verify_serving_version`), the
+   model's files included (each must hash to what the signed decision names); anything
+   else is refused before a byte is read or written. The files are hashed once more as the
+   model is loaded for scoring, so a file rewritten between the two is refused too;
 2. **score** (:func:`score_population`): the cohort at the latest as-of date is read (model
    inputs, LSOA and factor flags only: no identifier, no label) and scored, with exact SHAP
    contributions (:mod:`.score`); per-person values are summed to LSOAs and go no further (in
@@ -371,7 +373,8 @@ def score_population(
     """
     info = approval.info
     say(f"loading {info.name} version {info.version}")
-    model = registry.load_model(info)
+    # the files are hashed again as they are loaded: the very bytes the board signed
+    model = registry.load_model(info, expected_files=approval.files)
     columns = list(model.columns)
     try:
         factor_inputs = config.factor_inputs(columns)
