@@ -214,7 +214,7 @@ def test_a_log_cut_below_its_signed_checkpoint_is_shown_as_not_verifying(
     log.append("model.promote", {"model": NAME, "version": "1"}, actor="test")
     lines = log.path.read_text().splitlines()
     log.path.write_text("\n".join(lines[:-1]) + "\n")  # the promotion cut from the end
-    with TestClient(create_app(world.config)) as client:
+    with TestClient(create_app(world.config), base_url=HTTPS) as client:
         sign_in(client, world.tokens["board"])
         page = client.get("/board/audit-log").text
     assert "The log does not verify:" in page and "truncated: the signed checkpoint" in page
