@@ -13,6 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from governance.contracts.config import load_config
 from governance.contracts.errors import ConfigError, ExtractError
 from training.config import PipelineConfig
 from training.features.build import features_sql, run_features
@@ -193,3 +194,24 @@ def test_features_need_a_spine(small_city_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ExtractError, match=r"spine.parquet: no linked spine; run `vru link"):
         run_features(FeaturesConfig(), bare)
     assert not (bare / "features").exists()
+
+
+def test_a_policy_entry_keeps_the_protected_defaults() -> None:
+    """Issue 15: one entry used to replace the whole policy, allowing sex and ethnicity."""
+    config = FeaturesConfig(policy={"offences_ever": "prohibited"})
+    assert config.policy == {
+        "sex": "prohibited",
+        "ethnicity": "prohibited",
+        "offences_ever": "prohibited",
+    }
+
+
+def test_allowing_a_protected_attribute_needs_it_named_in_allow_protected(tmp_path: Path) -> None:
+    path = tmp_path / "pipeline.yaml"
+    path.write_text("features:\n  policy:\n    ethnicity: allowed\n")
+    with pytest.raises(ConfigError, match=r"'ethnicity' is a protected attribute.*allow_protected"):
+        load_config(path, PipelineConfig)
+    allowed = FeaturesConfig(policy={"ethnicity": "allowed"}, allow_protected=("ethnicity",))
+    assert allowed.policy["ethnicity"] == "allowed" and allowed.policy["sex"] == "prohibited"
+    with pytest.raises(ValueError, match=r"\['age'\] not protected attributes"):
+        FeaturesConfig(allow_protected=("age",))

@@ -12,9 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError
 from tests.helpers import TrainedCity
 from training.config import PipelineConfig
+from training.features.config import FeaturesConfig
 from training.model.config import ModelConfig, Splits
 from training.model.data import model_inputs, split_rows
 from training.model.metrics import evaluate
@@ -192,3 +194,16 @@ def test_tuning_logs_one_nested_run_per_trial(
         c.data.metrics["validation_roc_auc"] for c in children
     )
     assert result.version == "1"
+
+
+def test_training_refuses_features_built_with_another_features_config(tmp_path: Path) -> None:
+    """Issue 15: a policy changed after `vru features` was logged while the model used the old."""
+    features = tmp_path / "data" / "features"
+    features.mkdir(parents=True)
+    built_with = FeaturesConfig()
+    (features / "manifest.json").write_text(json.dumps({"config_hash": config_hash(built_with)}))
+    changed = PipelineConfig.model_validate(
+        {"features": {"policy": {"offences_ever": "prohibited"}}}
+    )
+    with pytest.raises(ConfigError, match=r"another features config.*run `vru features` again"):
+        run_train(changed, ModelConfig(), tmp_path / "data")

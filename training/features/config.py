@@ -9,7 +9,16 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from training.spark_config import Engine
 
-__all__ = ["ExpiresAfter", "FeaturesConfig", "Outcome", "Policy"]
+__all__ = ["PROTECTED", "ExpiresAfter", "FeaturesConfig", "Outcome", "Policy"]
+
+#: Protected characteristics the extracts carry: kept on every row for the audits, never a
+#: model input unless ``allow_protected`` names them.
+PROTECTED: tuple[str, ...] = ("sex", "ethnicity")
+_PROTECTED_ALLOWED = (
+    "features.policy.{name}: '{name}' is a protected attribute; allowing it as a model input "
+    "needs features.allow_protected: [{name}] as well (the run and the model card show it)"
+)
+_NOT_PROTECTED = "features.allow_protected: {names} not protected attributes; they are {protected}"
 
 Outcome = Literal["victim", "perpetrator", "either"]
 
@@ -56,8 +65,15 @@ class FeaturesConfig(BaseModel):
         description="Last day the extracts cover; default: the generator's manifest period end.",
     )
     policy: dict[str, Policy] = Field(
-        default_factory=lambda: {"sex": "prohibited", "ethnicity": "prohibited"},
-        description="Per feature: allowed (default), prohibited, or {expires_after: years}.",
+        default_factory=lambda: dict.fromkeys(PROTECTED, "prohibited"),
+        description="Per feature: allowed (default), prohibited, or {expires_after: years}. "
+        "Merged over the protected defaults: sex and ethnicity stay prohibited unless "
+        "named here and in allow_protected.",
+    )
+    allow_protected: tuple[str, ...] = Field(
+        (),
+        description="Protected attributes the policy may allow as model inputs: an explicit "
+        "choice, logged with the run and shown in the model card.",
     )
     engine: Engine = Field(
         "duckdb",
@@ -73,6 +89,24 @@ class FeaturesConfig(BaseModel):
         if len(set(dates)) != len(dates):
             raise ValueError("as-of dates must be distinct")
         return sorted(dates)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _over_protected_defaults(cls, data: object) -> object:
+        """A given policy adds to the protected defaults; it never drops them by omission."""
+        if isinstance(data, dict) and isinstance(data.get("policy"), dict):
+            data = {**data, "policy": dict.fromkeys(PROTECTED, "prohibited") | data["policy"]}
+        return data
+
+    @model_validator(mode="after")
+    def _protected_only_by_name(self) -> FeaturesConfig:
+        stray = [a for a in self.allow_protected if a not in PROTECTED]
+        if stray:
+            raise ValueError(_NOT_PROTECTED.format(names=stray, protected=list(PROTECTED)))
+        for name in PROTECTED:
+            if self.policy.get(name) != "prohibited" and name not in self.allow_protected:
+                raise ValueError(_PROTECTED_ALLOWED.format(name=name))
+        return self
 
     @model_validator(mode="after")
     def _ages(self) -> FeaturesConfig:

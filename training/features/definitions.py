@@ -11,13 +11,15 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+from training.features.config import PROTECTED
+
 __all__ = ["SENSITIVE", "EventFeatures", "FeatureSpec", "Recency", "all_features", "feature_sql"]
 
 Aggregate = Literal["count", "flag", "days_since", "mean"]
 Source = Literal["health", "education", "social_care", "police", "area", "person"]
 
 #: Kept on every row for audits; model inputs only where the policy allows them.
-SENSITIVE: tuple[str, ...] = ("sex", "ethnicity")
+SENSITIVE: tuple[str, ...] = PROTECTED
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from governance.contracts.config import config_hash
-from governance.contracts.errors import ExtractError
+from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import DataLayout
 from training.config import PipelineConfig
 from training.model.config import ModelConfig
@@ -39,6 +39,10 @@ __all__ = ["CANDIDATE", "TrainResult", "run_train"]
 logger = logging.getLogger("vru.train")
 CANDIDATE = "candidate"
 _NO_FEATURES = "{path}: no features; run `vru features --data {data}` first"
+_STALE_FEATURES = (
+    "{path}: the features were built with another features config than this one (policy, "
+    "windows, dates or label differ); run `vru features` again"
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +65,8 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
         raise ExtractError(_NO_FEATURES.format(path=features_dir, data=data_dir))
     tracking = _Tracking(config.experiment)
     manifest = json.loads((features_dir / "manifest.json").read_text())
+    if manifest.get("config_hash") != config_hash(pipeline.features):
+        raise ConfigError(_STALE_FEATURES.format(path=features_dir / "manifest.json"))
     features = pd.read_parquet(features_dir / "features.parquet")
     inputs = model_inputs(config, manifest, list(features.columns))
     rows = split_rows(config, manifest, features)
@@ -257,6 +263,7 @@ def _log_run(
             "spine_sha256": manifest["inputs"]["spine_sha256"],
             "model_config_hash": config_hash(config),
             "features_config_hash": manifest["config_hash"],
+            "protected_inputs_allowed": ", ".join(pipeline.features.allow_protected) or "none",
             "stage": "train",
         }
     )
