@@ -224,6 +224,39 @@ def promote(
             )
 
 
+_BOARD_KEY_WHERE = (
+    "private key: {private} (mode 600); public key: {public}\n"
+    "put the line above in configs/governance.yaml as board_public_key_b64"
+)
+
+_LOG_KEY_WHERE = (
+    "private key: {private} (mode 600); public key: {public}\n"
+    "in configs/governance.yaml put the line above as audit_log_public_key_b64 and "
+    "{private} as audit_log_key (start with new, empty logs: a writer refuses "
+    "to sign over a log that has no checkpoint yet)"
+)
+
+_RELEASE_KEY_WHERE = (
+    "private key: {private} (mode 600; give it to `vru release --release-key` "
+    "or release.yaml release_key); public key: {public}\n"
+    "put the line above in configs/serving.yaml as release_public_key_b64"
+)
+
+PublicKeyOpt = Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")]
+ForceOpt = Annotated[bool, typer.Option(help="Overwrite existing key files.")]
+
+
+def _init_key(private_key: Path, public_key: Path, force: bool, quiet: bool, where: str) -> None:
+    """Write an Ed25519 key pair (private 0600), print the public key, say where it goes."""
+    with stage(quiet):
+        from governance.contracts.signing import generate_keypair
+
+        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
+        typer.echo(public_b64)
+        if not quiet:
+            err.print(where.format(private=private_key, public=public_key), highlight=False)
+
+
 def board_init(
     private_key: Annotated[
         Path,
@@ -231,22 +264,12 @@ def board_init(
             help="Where the board's private key goes (keep it off this machine's shared disks)."
         ),
     ],
-    public_key: Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")],
-    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+    public_key: PublicKeyOpt,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Create the board's Ed25519 key pair; print the public key for configs/governance.yaml."""
-    with stage(quiet):
-        from governance.contracts.signing import generate_keypair
-
-        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
-        typer.echo(public_b64)
-        if not quiet:
-            err.print(
-                f"private key: {private_key} (mode 600); public key: {public_key}\n"
-                "put the line above in configs/governance.yaml as board_public_key_b64",
-                highlight=False,
-            )
+    _init_key(private_key, public_key, force, quiet, _BOARD_KEY_WHERE)
 
 
 def log_init(
@@ -257,32 +280,20 @@ def log_init(
             "another disk or account than the logs."
         ),
     ],
-    public_key: Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")],
-    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+    public_key: PublicKeyOpt,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Create the audit logs' Ed25519 key pair, which signs a checkpoint after every append."""
-    with stage(quiet):
-        from governance.contracts.signing import generate_keypair
-
-        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
-        typer.echo(public_b64)
-        if not quiet:
-            err.print(
-                f"private key: {private_key} (mode 600); public key: {public_key}\n"
-                "in configs/governance.yaml put the line above as audit_log_public_key_b64 and "
-                f"{private_key} as audit_log_key (start with new, empty logs: a writer refuses "
-                "to sign over a log that has no checkpoint yet)",
-                highlight=False,
-            )
+    _init_key(private_key, public_key, force, quiet, _LOG_KEY_WHERE)
 
 
 def release_init(
     private_key: Annotated[
         Path, typer.Option(help="Where the release private key goes (for `vru release`).")
     ],
-    public_key: Annotated[Path, typer.Option(help="Where the public key (PEM) goes.")],
-    force: Annotated[bool, typer.Option(help="Overwrite existing key files.")] = False,
+    public_key: PublicKeyOpt,
+    force: ForceOpt = False,
     quiet: QuietOpt = False,
 ) -> None:
     """Create the operator's Ed25519 release key pair; print the public key for serving.
@@ -292,18 +303,7 @@ def release_init(
     verifies with the public key in its config (``release_public_key_b64``). The board
     approves models; this key signs each night's data, and can be rotated without the board.
     """
-    with stage(quiet):
-        from governance.contracts.signing import generate_keypair
-
-        public_b64 = generate_keypair(private_key, public_key, overwrite=force)
-        typer.echo(public_b64)
-        if not quiet:
-            err.print(
-                f"private key: {private_key} (mode 600; give it to `vru release --release-key` "
-                f"or release.yaml release_key); public key: {public_key}\n"
-                "put the line above in configs/serving.yaml as release_public_key_b64",
-                highlight=False,
-            )
+    _init_key(private_key, public_key, force, quiet, _RELEASE_KEY_WHERE)
 
 
 def audit_log_verify(

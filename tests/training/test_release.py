@@ -170,20 +170,7 @@ class Released:
 def built_release(trained_city: TrainedCity, tmp_path_factory: pytest.TempPathFactory) -> Released:
     """Built once per module and never changed: each test gets a copy (``released``)."""
     city = _city_at(tmp_path_factory.mktemp("release") / "city", trained_city)
-    city.audit(NAME, city.version)
-    record_review(
-        city.registry,
-        city.log,
-        city.registry.version(NAME, city.version),
-        decision="approve",
-        reviewer="A. Khan",
-        reasons="Gaps within limits; drivers plausible.",
-        signing_key=city.key,
-        public_key_b64=city.public,
-    )
-    promote(
-        city.registry, city.log, city.registry.version(NAME, city.version), city.public, actor="t"
-    )
+    _approve_and_promote(city)
     return Released(city, city.release(), city.release())
 
 
@@ -790,7 +777,8 @@ def _triple_the_odds(city: City) -> None:
     path.write_bytes(pickle.dumps(model))
 
 
-def _approve_and_promote(city: City) -> None:
+def _approve(city: City) -> None:
+    """The board reviews this city's version and approves it, signed."""
     city.audit(NAME, city.version)
     record_review(
         city.registry,
@@ -802,23 +790,17 @@ def _approve_and_promote(city: City) -> None:
         signing_key=city.key,
         public_key_b64=city.public,
     )
+
+
+def _approve_and_promote(city: City) -> None:
+    _approve(city)
     promote(
         city.registry, city.log, city.registry.version(NAME, city.version), city.public, actor="t"
     )
 
 
 def test_a_model_rewritten_after_approval_is_not_promoted(city: City) -> None:
-    city.audit(NAME, city.version)
-    record_review(
-        city.registry,
-        city.log,
-        city.registry.version(NAME, city.version),
-        decision="approve",
-        reviewer="A. Khan",
-        reasons="Gaps within limits; drivers plausible.",
-        signing_key=city.key,
-        public_key_b64=city.public,
-    )
+    _approve(city)
     _triple_the_odds(city)
     with pytest.raises(ApprovalError) as caught:
         promote(
