@@ -30,6 +30,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.board.approval import Approval
 from governance.board.registry import ModelVersionInfo, Registry, RegistryError
+from governance.contracts.audit_document import AuditDocument
 from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
@@ -178,31 +179,27 @@ def release_methods(config: ReleaseConfig, factor_inputs: dict[str, list[str]]) 
 def model_card_summary(registry: Registry, info: ModelVersionInfo) -> dict[str, Any]:
     """A few headline fields of the version's audit (``audit/audit.json``), if it has one."""
     try:
-        audit = registry.read_json_artifact(info, AUDIT_JSON)
-    except (RegistryError, ValueError):
+        audit = AuditDocument.model_validate(registry.read_json_artifact(info, AUDIT_JSON))
+    except (RegistryError, ValueError):  # none, or not an audit this version can read
         return {}
-    if not isinstance(audit, dict):
-        return {}
-    data = audit.get("data") or {}
-    performance = audit.get("performance") or {}
+    performance = audit.performance
     summary: dict[str, Any] = {
         "model": info.name,
         "version": info.version,
-        "audited": audit.get("created"),
-        "gates_passed": audit.get("gates_passed"),
-        "test_date": data.get("test_date"),
-        "test_rows": data.get("rows"),
-        "test_prevalence": data.get("prevalence"),
+        "audited": audit.created,
+        "gates_passed": audit.gates_passed,
+        "test_date": audit.data.test_date,
+        "test_rows": audit.data.rows,
+        "test_prevalence": audit.data.prevalence,
         "test_roc_auc": performance.get("test_roc_auc"),
         "test_pr_auc": performance.get("test_pr_auc"),
         "test_ece": performance.get("test_ece"),
-        "failed_gates": [g.get("figure") for g in audit.get("gates", []) if not g.get("passed")],
+        "failed_gates": [g.figure for g in audit.gates if not g.passed],
     }
-    card = audit.get("model_card")
-    if isinstance(card, dict):
+    if audit.model_card is not None:
         summary["model_card"] = {
             k: v
-            for k, v in card.items()
+            for k, v in audit.model_card.model_dump().items()
             if isinstance(v, str | int | float | bool) and len(str(v)) <= 500
         }
     return {k: v for k, v in summary.items() if v is not None}
