@@ -165,10 +165,10 @@ class Gate:
         access: AccessTable,
         hot_route: str,
         hot_area: Callable[[str], bytes | None] | None = None,
-        anonymous: RateLimiter | None = None,
+        anonymous: RateLimiter,
     ) -> None:
         self.app = app
-        self.anonymous = anonymous or RateLimiter(30, 20)
+        self.anonymous = anonymous
         self.closed_retry = str(max(1, math.ceil(audit.flush_seconds))).encode()
         self.keys = keys
         self.limiter = limiter

@@ -23,7 +23,7 @@ _NOT_MEASURED = "not measured"
 
 
 def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[GateOutcome]:
-    """Judge ``figures`` (``test_roc_auc``, ``test_ece``, ``equalized_odds_difference``)."""
+    """Judge ``figures`` (as :func:`gate_figures` makes them) against the configured limits."""
     rules: list[tuple[str, str, float, Literal["at least", "at most"]]] = [
         ("minimum test ROC AUC", "test_roc_auc", gates.min_test_roc_auc, "at least"),
         (

@@ -196,8 +196,12 @@ def test_tuning_logs_one_nested_run_per_trial(
     assert result.version == "1"
 
 
-def test_training_refuses_features_built_with_another_features_config(tmp_path: Path) -> None:
+def test_training_refuses_features_built_with_another_features_config(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Issue 15: a policy changed after `vru features` was logged while the model used the old."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     features = tmp_path / "data" / "features"
     features.mkdir(parents=True)
     built_with = FeaturesConfig()
@@ -207,3 +211,4 @@ def test_training_refuses_features_built_with_another_features_config(tmp_path: 
     )
     with pytest.raises(ConfigError, match=r"another features config.*run `vru features` again"):
         run_train(changed, ModelConfig(), tmp_path / "data")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no tracking store opened

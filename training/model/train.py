@@ -63,10 +63,10 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
     features_dir = DataLayout(data_dir).features_dir
     if not (features_dir / "manifest.json").is_file():
         raise ExtractError(_NO_FEATURES.format(path=features_dir, data=data_dir))
-    tracking = _Tracking(config.experiment)
     manifest = json.loads((features_dir / "manifest.json").read_text())
-    if manifest.get("config_hash") != config_hash(pipeline.features):
+    if manifest.get("config_hash") != config_hash(pipeline.features):  # refused before MLflow
         raise ConfigError(_STALE_FEATURES.format(path=features_dir / "manifest.json"))
+    tracking = _Tracking(config.experiment)
     features = pd.read_parquet(features_dir / "features.parquet")
     inputs = model_inputs(config, manifest, list(features.columns))
     rows = split_rows(config, manifest, features)
