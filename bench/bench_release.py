@@ -210,13 +210,20 @@ def _release_each(
 ) -> Json:
     """Run `vru release` once per engine, each in its own process; each run's figures.
 
-    Each engine writes to its own ``<work>/releases-<engine>``, so the two can be compared.
+    Each engine writes to its own ``<work>/releases-<engine>``, so the two can be compared;
+    both are signed with one throwaway release key, as production requires.
     """
+    from governance.contracts.signing import generate_keypair
+
     script = write_launcher(work / "release.py")
+    key = work / "bench-release.pem"  # a production release is signed by the operator's key
+    generate_keypair(key, work / "bench-release.pub")
     runs: Json = {}
     for engine in engines:
         config = work / f"release-{engine}.yaml"
-        config.write_text(f"releases_dir: {work / f'releases-{engine}'}\nengine: {engine}\n")
+        config.write_text(
+            f"releases_dir: {work / f'releases-{engine}'}\nengine: {engine}\nrelease_key: {key}\n"
+        )
         log(f"vru release --engine {engine} (its own process)")
         runs[engine] = measure(
             [sys.executable, str(script), "release", "-q", "--data", str(data),

@@ -133,6 +133,8 @@ class ModelAuditInputs:
     champion: ChampionAudit | None = None
     truth: Callable[[pd.DataFrame], Json] | None = None
     linkage: Json = field(default_factory=lambda: {"available": False, "reason": "not given"})
+    #: ``artifacts_digest`` of the files ``model`` was loaded from (None: not from a registry)
+    model_artifacts_sha256: str | None = None
 
 
 @dataclass(frozen=True)
@@ -555,6 +557,7 @@ def _assemble(
             git_commit=info.tags.get("git_commit"),
             features_sha256=info.tags.get("features_sha256"),
             inputs=scored.columns,
+            model_artifacts_sha256=inputs.model_artifacts_sha256,
         ),
         data=DataSummary(
             test_date=inputs.splits.get("test"),
@@ -600,6 +603,7 @@ def _verdict(document: AuditDocument) -> Json:
         "version": document.model.version,
         "gates": [g.model_dump() for g in document.gates],
         "gates_passed": document.gates_passed,
+        "model_artifacts_sha256": document.model.model_artifacts_sha256,
     }
 
 

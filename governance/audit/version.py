@@ -37,6 +37,7 @@ from governance.contracts.audit_document import AuditDocument
 from governance.contracts.errors import AuditInputError, ExtractError
 from governance.contracts.layout import DataLayout
 from governance.contracts.settings import GovernanceConfig
+from governance.contracts.signing import artifacts_digest
 
 __all__ = ["AuditRecord", "audit_version", "load_split_rows"]
 
@@ -111,10 +112,11 @@ def audit_version(
     splits = registry.read_json_artifact(info, "splits.json")
     definitions = registry.read_json_artifact(info, "features/definitions.json")
     test, validation, manifest = load_split_rows(data_dir, info, splits)
-    model = registry.load_model(info)
+    model, model_files = registry.load_model_and_files(info)
     inputs = ModelAuditInputs(
         info=info,
         model=model,
+        model_artifacts_sha256=artifacts_digest(model_files),
         test=test,
         validation=validation,
         features=definitions["features"],

@@ -234,12 +234,23 @@ class Registry:
             If a file was changed, added or removed since the board signed; the message
             names each one.
         """
+        return self.load_model_and_files(info, expected_files=expected_files)[0]
+
+    def load_model_and_files(
+        self, info: ModelVersionInfo, *, expected_files: Mapping[str, str] | None = None
+    ) -> tuple[Any, dict[str, str]]:
+        """:meth:`load_model`, and the ``path -> sha256`` of the very files it loaded.
+
+        The audit records what it audited this way (the digest goes into the report the
+        board signs), so a model rewritten between the audit and the review is caught.
+        """
         import mlflow.pyfunc
 
         with tempfile.TemporaryDirectory() as tmp:
             local = self._download_model(info, Path(tmp))
+            files = _hash_tree(local)
             if expected_files is not None:
-                found = artifact_differences(expected_files, _hash_tree(local))
+                found = artifact_differences(expected_files, files)
                 if found:
                     raise ModelArtifactsError(
                         _NOT_APPROVED_FILES.format(
@@ -247,7 +258,7 @@ class Registry:
                         )
                     )
             pyfunc = mlflow.pyfunc.load_model(str(local))
-            return pyfunc.unwrap_python_model().model
+            return pyfunc.unwrap_python_model().model, files
 
     def _download_model(self, info: ModelVersionInfo, target: Path) -> Path:
         """A local copy of the version's logged model (from the artifacts' own location)."""

@@ -118,6 +118,9 @@ class ModelSummary(_Part):
     git_commit: str | None
     features_sha256: str | None
     inputs: list[str]
+    #: ``artifacts_digest`` of the model files the audit loaded and scored with; the board's
+    #: decision must name the same files. None: audited from memory, not from the registry.
+    model_artifacts_sha256: str | None = None
 
 
 class DataSummary(_Part):

@@ -27,6 +27,7 @@ from governance.board.approval import REPORT_TAG, promote
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, Registry, RegistryError
 from governance.board.review import record_review
+from governance.board.verdict import read_verdict
 from governance.contracts.audit_document import (
     AuditDocument,
     DriftReport,
@@ -35,7 +36,7 @@ from governance.contracts.audit_document import (
 )
 from governance.contracts.errors import ExtractError
 from governance.contracts.settings import GovernanceConfig
-from governance.contracts.signing import generate_keypair
+from governance.contracts.signing import artifacts_digest, generate_keypair
 from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.config import PipelineConfig
 from training.evaluation.recording import linkage_by_group, truth_comparison
@@ -178,6 +179,19 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
     )
     log = AuditLog(city.config.audit_log)
     assert [e["event"] for e in log.entries()][-1] == "audit.report"
+
+
+def test_the_report_names_the_model_files_it_audited(city: City, first: AuditRecord) -> None:
+    """The digest of the files the audit scored with is in the verdict the board signs."""
+    registry = Registry(city.uri)
+    info = registry.version(NAME, first.info.version)
+    files = registry.model_files(info)
+    assert files and "MLmodel" in files
+    digest = artifacts_digest(files)
+    assert first.outcome.audit.model.model_artifacts_sha256 == digest
+    verdict = read_verdict(first.outcome.html)
+    assert verdict["model_artifacts_sha256"] == digest
+    assert digest in first.outcome.html  # shown to the board beside the run
 
 
 def test_nothing_about_a_person_is_written(city: City, first: AuditRecord) -> None:

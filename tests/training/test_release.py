@@ -96,7 +96,10 @@ class City:
         return GovernanceConfig(board_public_key_b64=self.public, audit_log=self.log.path)
 
     def config(self, releases: str = "releases", **kw: object) -> ReleaseConfig:
-        return ReleaseConfig.model_validate({"releases_dir": self.root / releases, **kw})
+        release_key = self.root / "release.pem"  # production releases are signed
+        return ReleaseConfig.model_validate(
+            {"releases_dir": self.root / releases, "release_key": release_key, **kw}
+        )
 
     def release(self, releases: str = "releases", **kw: object) -> ReleaseResult:
         config = self.config(releases, **kw)
@@ -126,6 +129,7 @@ def _city_at(root: Path, trained: TrainedCity) -> City:
     root.mkdir(parents=True)
     registry = Registry(trained.copy_store(root / "store"))
     public = generate_keypair(root / "board.pem", root / "board.pub")
+    generate_keypair(root / "release.pem", root / "release.pub")
     log = AuditLog(root / "log.jsonl")
     return City(
         root, trained.data, registry, trained.result.version, public, root / "board.pem", log
@@ -547,16 +551,22 @@ def test_the_command_refuses_then_releases(
     assert result.exit_code == 1, result.output
     assert "has no champion" in result.output
     assert not (city.root / "refused-cli").exists()
+    args = ["release", "--data", str(city.data), "-g", str(gov)]
+    # in production a release without the operator's key would be unservable: refused first
+    unsigned = runner.invoke(app, [*args, "--releases-dir", str(city.root / "unsigned-cli")])
+    assert unsigned.exit_code == 2, unsigned.output
+    assert "release_key: environment production needs the operator's release key" in (
+        unsigned.output
+    )
+    assert not (city.root / "unsigned-cli").exists()
     done = runner.invoke(
         app,
         [
-            "release",
-            "--data",
-            str(city.data),
-            "-g",
-            str(gov),
+            *args,
             "--releases-dir",
             str(city.root / "releases-cli"),
+            "--release-key",
+            str(city.root / "release.pem"),
         ],
     )
     assert done.exit_code == 0, done.output
@@ -700,6 +710,7 @@ def test_the_release_command_runs_on_spark(
     gov.write_text(f"board_public_key_b64: {city.public}\naudit_log: {city.log.path}\n")
     out = city.root / "releases-spark-cli"
     args = ["release", "--data", str(city.data), "-g", str(gov), "--releases-dir", str(out)]
+    args += ["--release-key", str(city.root / "release.pem")]
     done = CliRunner().invoke(app, [*args, "--engine", "spark"])
     assert done.exit_code == 0, done.output
     assert "young people on spark" in done.output
@@ -748,9 +759,15 @@ def test_a_release_made_with_a_release_key_is_signed_over_its_files_and_rules(
 
     served = ReleaseLibrary(result.directory.parent, released.city.public, release_key_b64=public)
     assert served.load(result.directory.name).release_id == result.directory.name
-    unsigned = released.second.directory.name  # made without a release key: never served
+    # another operator's key (the city's own) does not verify with this server's key
+    with pytest.raises(ReleaseError, match="signature does not verify"):
+        served.load(released.second.directory.name)
+    # and a manifest whose signature was stripped is never served
+    path = released.second.directory / "manifest.json"
+    stripped = read_manifest(released.second.directory).model_copy(update={"signature": None})
+    path.write_text(stripped.model_dump_json())
     with pytest.raises(ReleaseError, match="the manifest is not signed by a release key"):
-        served.load(unsigned)
+        served.load(released.second.directory.name)
     other = generate_keypair(tmp_path / "other.pem", tmp_path / "other.pub")
     with pytest.raises(ReleaseError, match="signature does not verify"):
         verify_release_signature(manifest, other, result.directory)

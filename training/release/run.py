@@ -121,6 +121,11 @@ _ENVIRONMENTS = (
     "the release config says environment {release!r} but the governance config says "
     "{governance!r}; they must agree"
 )
+_NO_RELEASE_KEY = (
+    "release_key: environment production needs the operator's release key to sign the "
+    "manifest (no server serves an unsigned release); make one with `vru keys release-init` "
+    "and name it in configs/release.yaml (release_key) or with --release-key"
+)
 _DEMO_APPROVAL = (
     "refused: {name} version {version} was approved by {reviewer!r}, a demo approval; "
     "it may be released only with environment: demo"
@@ -298,13 +303,20 @@ def _finished(
 
 
 def load_release_key(config: ReleaseConfig) -> Ed25519PrivateKey | None:
-    """The release key that signs the manifest (read before any work); None, with a warning.
+    """The release key that signs the manifest (read before any work).
+
+    Without one the manifest is unsigned, and no server serves it: allowed in a demo (with a
+    warning, to try the pipeline without keys), refused in production, where an unsigned
+    release would only fail later, at the server.
 
     Raises
     ------
     ReleaseError
-        If a key is named but cannot be read (missing, not an Ed25519 PEM key).
+        If a key is named but cannot be read (missing, not an Ed25519 PEM key), or none is
+        named in production.
     """
+    if config.release_key is None and config.environment == "production":
+        raise ReleaseError(_NO_RELEASE_KEY)
     if config.release_key is None:
         logger.warning(
             "no release_key: the manifest will be unsigned and no server will serve it "
