@@ -66,6 +66,14 @@ def train(
         from training.model.train import CANDIDATE, run_train
 
         result = run_train(cfg, model_cfg, data or cfg.data_dir)
+        for shortfall in result.shortfalls:  # shown even with --quiet: a worse model moved
+            err.print(
+                f"[bold yellow]warning:[/] version {result.version}, now '{CANDIDATE}', is worse "
+                f"than version {shortfall.version} (@{shortfall.alias}): "
+                f"{shortfall.describe()}; tagged candidate_worse_than on version "
+                f"{result.version}",
+                highlight=False,
+            )
         if not quiet:
             m = result.metrics
             err.print(
