@@ -75,9 +75,11 @@ def stage_run(experiment: str, run_name: str) -> Iterator[str]:
 
     Under ``mlflow run`` (``MLFLOW_RUN_ID`` set) the launched run is used when it is in
     ``experiment``. Otherwise a new run is started there with the launch's ``mlflow.source.*``
-    and ``mlflow.project.*`` tags; the launched run gets a note naming it, is ended with the
-    same status, and is deleted unless an earlier stage (of ``-e main``) logged to it: nothing
-    is left in Default. The experiment is tagged for the UI's model-training view.
+    and ``mlflow.project.*`` tags, and the launched run is renamed and given a note pointing
+    to it. MLflow forces the launched run's experiment (``--experiment-name``,
+    ``MLFLOW_EXPERIMENT_NAME``, else Default) and fails at the end if that run was deleted,
+    so it stays: launching with ``MLFLOW_EXPERIMENT_NAME`` set to ``experiment`` leaves
+    nothing elsewhere. The experiment is tagged for the UI's model-training view.
     An exception in the body ends the run FAILED with an ``error`` tag, then propagates.
     """
     import mlflow
@@ -98,18 +100,13 @@ def stage_run(experiment: str, run_name: str) -> Iterator[str]:
         mlflow.set_tags(
             {k: v for k, v in launched.data.tags.items() if k.startswith(_LAUNCH_TAG_PREFIXES)}
         )
-    status = "FAILED"
-    try:
-        with run:
-            try:
-                yield run.info.run_id
-            except BaseException as error:
-                mlflow.set_tag(ERROR_TAG, describe_error(error))
-                raise
-        status = "FINISHED"
-    finally:
-        if launched is not None and not resume:
-            _hand_over(client, launched, run.info.run_id, experiment, status)
+        _hand_over(client, launched.info.run_id, run.info.run_id, run_name, experiment)
+    with run:
+        try:
+            yield run.info.run_id
+        except BaseException as error:
+            mlflow.set_tag(ERROR_TAG, describe_error(error))
+            raise
 
 
 def describe_error(error: BaseException) -> str:
@@ -127,16 +124,12 @@ def describe_error(error: BaseException) -> str:
     return f"{kind} (message not recorded: it may quote data values; see the log){where}"
 
 
-def _hand_over(client: Any, launched: Any, run_id: str, experiment: str, status: str) -> None:
-    """Point the run ``mlflow run`` launched at the stage's run, end it, and delete it if empty.
+def _hand_over(client: Any, launched_id: str, run_id: str, run_name: str, experiment: str) -> None:
+    """Rename the run ``mlflow run`` launched and point it at the stage's run.
 
-    Empty: no metrics, and no parameters but the entry point's own (the data stages log
-    theirs as ``<stage>.<name>`` through :func:`log_to_active_run`).
+    It is not ended nor deleted: ``mlflow run`` sets its status when the command exits, and
+    fails if it was deleted.
     """
-    launched_id = launched.info.run_id
+    client.update_run(launched_id, name=f"launched {run_name} in {experiment}")
     client.set_tag(launched_id, HANDED_TO_TAG, run_id)
     client.set_tag(launched_id, NOTE_TAG, _HANDED_NOTE.format(run_id=run_id, experiment=experiment))
-    client.set_terminated(launched_id, status)
-    staged = [key for key in launched.data.params if "." in key]
-    if not staged and not launched.data.metrics:
-        client.delete_run(launched_id)

@@ -8,8 +8,10 @@ Real SQLite MLflow stores in ``tmp_path`` and real (small) training runs; nothin
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import subprocess
+import sys
 from pathlib import Path
 
 import mlflow
@@ -18,7 +20,7 @@ import pandas as pd
 import pytest
 
 from governance.contracts.errors import ConfigError
-from tests.helpers import TrainedCity
+from tests.helpers import SEED, TrainedCity
 from training.model.config import ModelConfig
 from training.model.run_record import git_state
 from training.model.train import CANDIDATE, run_train
@@ -70,29 +72,6 @@ def _launch(
     return run.info.run_id
 
 
-def _active_runs(client: mlflow.MlflowClient, experiment_id: str) -> list[str]:
-    return [r.info.run_id for r in client.search_runs([experiment_id])]
-
-
-def test_training_under_mlflow_run_lands_in_the_configured_experiment(
-    trained_city: TrainedCity, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Issue 15: `mlflow run . -e train` logged the training run to the Default experiment."""
-    client = _store(tmp_path, monkeypatch)
-    launched = _launch(client, monkeypatch, None, {"data": "data", "tune": "0"})
-    result = run_train(trained_city.pipeline, ModelConfig.model_validate(SMALL), trained_city.data)
-    run = client.get_run(result.run_id)
-    experiment = client.get_experiment_by_name("vru-risk")
-    assert experiment is not None and run.info.experiment_id == experiment.experiment_id
-    assert experiment.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
-    assert NAME.match(run.info.run_name), run.info.run_name
-    assert run.data.tags["mlflow.source.git.commit"] == "0" * 40  # the launch's provenance
-    assert _active_runs(client, "0") == []  # nothing left dangling in Default
-    left = client.get_run(launched)
-    assert left.info.lifecycle_stage == "deleted" and left.info.status == "FINISHED"
-    assert left.data.tags["vru.stage_run"] == result.run_id
-
-
 @pytest.mark.parametrize("where", ["Default", "another"])
 def test_a_launched_run_elsewhere_points_to_the_stage_run_and_is_ended(
     where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -106,21 +85,8 @@ def test_a_launched_run_elsewhere_points_to_the_stage_run_and_is_ended(
     assert client.get_experiment(run.info.experiment_id).name == "vru-risk"
     assert run.info.run_name == "train 2023-03-31 00000000" and run.info.status == "FINISHED"
     left = client.get_run(launched)
-    assert left.info.lifecycle_stage == "deleted" and left.data.tags["vru.stage_run"] == run_id
-    assert run_id in left.data.tags[NOTE_TAG]
-
-
-def test_a_launched_run_holding_earlier_stages_is_kept_with_a_pointer(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """`mlflow run -e main`: generate, link and features logged to the launched run; kept."""
-    client = _store(tmp_path, monkeypatch)
-    launched = _launch(client, monkeypatch, None, {"data": "data", "link.threshold": "0.9"})
-    with stage_run("vru-risk", "train 2023-03-31 00000000") as run_id:
-        pass
-    left = client.get_run(launched)
-    assert left.info.lifecycle_stage == "active" and left.info.status == "FINISHED"
-    assert left.data.tags["vru.stage_run"] == run_id
+    assert left.data.tags["vru.stage_run"] == run_id and run_id in left.data.tags[NOTE_TAG]
+    assert left.data.params == {"tune": "0"}  # what a launched stage logged there stays
 
 
 def test_a_launched_run_in_the_configured_experiment_is_the_stage_run(
@@ -241,3 +207,51 @@ def test_the_registered_model_scores_the_features_table_as_written(
     assert p.shape == (len(features),) and ((p >= 0) & (p <= 1)).all()
     unwrapped = model.unwrap_python_model().model
     assert np.allclose(p, unwrapped.predict(features[columns].astype(float)))
+
+
+def test_a_real_mlflow_run_ends_with_the_training_run_in_the_configured_experiment(
+    trained_city: TrainedCity, tmp_path: Path
+) -> None:
+    """Issue 15: `mlflow run . -e train` logged the training run to the Default experiment.
+
+    For real (``--env-manager local``): it succeeds, the training run is in vru-risk with the
+    launch's provenance, and the run MLflow launched in Default (kept: MLflow ends it and
+    fails if it was deleted) is named after the training run and points to it.
+    """
+    root = Path(__file__).resolve().parents[2]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = mlflow.MlflowClient(uri)
+    # artifacts in tmp_path: the entry point runs in the project directory
+    client.create_experiment("vru-risk", artifact_location=str(tmp_path / "artifacts"))
+    (tmp_path / "pipeline.yaml").write_text(f"config_version: 1\nseed: {SEED}\n")
+    (tmp_path / "model.yaml").write_text("config_version: 1\nlightgbm: {max_rounds: 20}\n")
+    bin_dir = Path(sys.executable).parent
+    env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    for key in ("MLFLOW_RUN_ID", "MLFLOW_EXPERIMENT_ID", "MLFLOW_EXPERIMENT_NAME"):
+        env.pop(key, None)
+    params = {
+        "config": tmp_path / "pipeline.yaml",
+        "model_config": tmp_path / "model.yaml",
+        "data": trained_city.data,
+    }
+    done = subprocess.run(
+        [str(bin_dir / "mlflow"), "run", str(root), "-e", "train", "--env-manager", "local"]
+        + [arg for key, value in params.items() for arg in ("-P", f"{key}={value}")],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    experiment = client.get_experiment_by_name("vru-risk")
+    assert experiment is not None
+    assert experiment.tags[EXPERIMENT_KIND_TAG] == MODEL_TRAINING_KIND
+    (run,) = client.search_runs([experiment.experiment_id])
+    assert NAME.match(run.info.run_name) and run.info.status == "FINISHED"
+    (launched,) = client.search_runs(["0"])
+    assert launched.data.tags["vru.stage_run"] == run.info.run_id
+    assert launched.info.run_name == f"launched {run.info.run_name} in vru-risk"
+    assert launched.info.status == "FINISHED"
+    commit = launched.data.tags["mlflow.source.git.commit"]
+    assert run.data.tags["mlflow.source.git.commit"] == commit
