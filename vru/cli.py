@@ -4,7 +4,7 @@ This module only builds the Typer app (``vru.cli:app``, the script entry point) 
 command modules, in the order ``vru --help`` lists them:
 
 - :mod:`vru.data_commands`: ``generate``, ``link``, ``features``, ``validate``;
-- :mod:`vru.model_commands`: ``train``, ``audit``;
+- :mod:`vru.model_commands`: ``train``, ``compare``, ``audit``;
 - :mod:`vru.board_commands`: ``review``, ``promote``, ``keys board-init``, ``audit-log verify``;
 - :mod:`vru.serving_commands`: ``serve``, ``keys create|revoke|list``;
 - :mod:`vru.release_command`: ``release``.
@@ -36,6 +36,7 @@ app.command("generate")(data_commands.generate)
 app.command("link")(data_commands.link)
 app.command("features")(data_commands.features)
 app.command("train")(model_commands.train)
+app.command("compare")(model_commands.compare)
 app.command("audit")(model_commands.audit)
 app.command("review")(board_commands.review)
 app.command("promote")(board_commands.promote)

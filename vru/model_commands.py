@@ -1,12 +1,14 @@
-"""The model stages: ``vru train`` and ``vru audit``.
+"""The model stages: ``vru train``, ``vru compare`` and ``vru audit``.
 
-``train`` fits the model on the feature table and registers the candidate; ``audit`` judges a
-registered version (or, with ``--table``, any scored table) for the ethics board. lightgbm,
-shap and mlflow load when these commands run, so ``vru --help`` starts quickly.
+``train`` fits the model on the feature table and registers the candidate; ``compare`` sets
+two registered versions side by side; ``audit`` judges a registered version (or, with
+``--table``, any scored table) for the ethics board. lightgbm, shap and mlflow load when
+these commands run, so ``vru --help`` starts quickly.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -37,8 +39,9 @@ if TYPE_CHECKING:
     from governance.audit.version import AuditRecord
     from governance.contracts.audit_document import ScoredTableAudit
     from governance.contracts.settings import GovernanceConfig
+    from training.model.compare import Comparison
 
-__all__ = ["DEFAULT_MODEL_CARD", "DEFAULT_MODEL_CONFIG", "audit", "train"]
+__all__ = ["DEFAULT_MODEL_CARD", "DEFAULT_MODEL_CONFIG", "audit", "compare", "train"]
 
 DEFAULT_MODEL_CONFIG = Path("configs/model.yaml")
 DEFAULT_MODEL_CARD = Path("configs/model_card.yaml")
@@ -66,6 +69,14 @@ def train(
         from training.model.train import CANDIDATE, run_train
 
         result = run_train(cfg, model_cfg, data or cfg.data_dir)
+        for shortfall in result.shortfalls:  # shown even with --quiet: a worse model moved
+            err.print(
+                f"[bold yellow]warning:[/] version {result.version}, now '{CANDIDATE}', is worse "
+                f"than version {shortfall.version} (@{shortfall.alias}): "
+                f"{shortfall.describe()}; tagged candidate_worse_than on version "
+                f"{result.version}",
+                highlight=False,
+            )
         if not quiet:
             m = result.metrics
             err.print(
@@ -80,6 +91,82 @@ def train(
                 f"{m['test_recall_at_top_k']:.3f}",
                 highlight=False,
             )
+
+
+# -- vru compare -----------------------------------------------------------------------------
+
+
+def compare(
+    a: Annotated[str, typer.Argument(help="A version number or alias, e.g. champion.")],
+    b: Annotated[str, typer.Argument(help="The other, e.g. candidate.")],
+    model: ModelOpt = DEFAULT_MODEL_NAME,
+    model_config: Annotated[
+        Path | None,
+        typer.Option("--model-config", "-m", help="Its headline figures come first."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")] = False,
+) -> None:
+    """Two registered versions side by side: figures, differing config, data, code, audit.
+
+    Read from the registry and the versions' training runs; the difference is B − A.
+    """
+    with stage(quiet=True):
+        path = default_config(model_config, DEFAULT_MODEL_CONFIG)
+        headline = load_config(path, ModelConfig, {}).headline
+        default_tracking()
+        import mlflow
+
+        from training.model.compare import compare_versions
+
+        found = compare_versions(mlflow.MlflowClient(), model, a, b, headline)
+    if as_json:
+        typer.echo(json.dumps(found.to_json(), indent=2))
+    else:
+        _print_comparison(found)
+
+
+def _print_comparison(found: Comparison) -> None:
+    """Three tables on stdout: versions, metrics with their difference, differing params."""
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(highlight=False)
+    a, b = found.a, found.b
+    versions = Table("", f"A: {a.ref}", f"B: {b.ref}", title=f"{found.model}")
+    for label, field in _FACT_ROWS:
+        versions.add_row(label, str(getattr(a, field)), str(getattr(b, field)))
+    for key in sorted(a.audit.keys() | b.audit.keys()):
+        versions.add_row(key, a.audit.get(key, "not audited"), b.audit.get(key, "not audited"))
+    if not a.audit and not b.audit:
+        versions.add_row("audit", "not audited", "not audited")
+    out.print(versions)
+    metrics = Table("metric", "A", "B", "B − A", title="figures (headline first)")
+    for name, x, y in found.metrics:
+        diff = "" if x is None or y is None else f"{y - x:+.4f}"
+        metrics.add_row(name, _figure(x), _figure(y), diff)
+    out.print(metrics)
+    if found.params:
+        params = Table("parameter", "A", "B", title="config that differs")
+        for key, left, right in found.params:
+            params.add_row(key, left or "—", right or "—")
+        out.print(params)
+    else:
+        out.print("same config (every parameter equal)")
+
+
+_FACT_ROWS = (
+    ("version", "version"),
+    ("run", "run_name"),
+    ("run id", "run_id"),
+    ("test as-of date", "test_as_of"),
+    ("features sha256", "features_sha256"),
+    ("git commit", "git_commit"),
+    ("uncommitted changes", "git_dirty"),
+)
+
+
+def _figure(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
 
 
 # -- vru audit -------------------------------------------------------------------------------

@@ -81,7 +81,7 @@ def test_vru_train_registers_on_a_postgres_backed_server(
             f"models:/{MODEL_NAME}@{CANDIDATE}", dst_path=str(downloaded)
         )
         features = pd.read_parquet(data / "features/features.parquet")
-        sample = features[result.inputs].astype(float).head(200)
+        sample = features[result.inputs].head(200)
         assert np.asarray(loaded.predict(sample)).shape == (200,)
         run = client.get_run(result.run_id)
         assert run.info.status == "FINISHED"

@@ -7,7 +7,14 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["BaselineParams", "LightGBMParams", "ModelConfig", "Splits", "TuneConfig"]
+__all__ = [
+    "BaselineParams",
+    "HeadlineFigure",
+    "LightGBMParams",
+    "ModelConfig",
+    "Splits",
+    "TuneConfig",
+]
 
 
 class _Section(BaseModel):
@@ -75,6 +82,32 @@ class TuneConfig(_Section):
     min_child_samples: tuple[int, int] = (10, 300)
 
 
+class HeadlineFigure(_Section):
+    """A figure that judges whether a new version is worse than the current one.
+
+    A new version is worse on this figure when it falls short of the other version's by more
+    than ``tolerance`` (below it when higher is better, above it when lower is better).
+    """
+
+    metric: str = Field(description="A metric logged by training, e.g. test_roc_auc.")
+    better: Literal["higher", "lower"]
+    tolerance: float = Field(0.0, ge=0, description="Differences this small are not worse.")
+
+
+def _headline() -> list[HeadlineFigure]:
+    return [
+        HeadlineFigure(metric="test_roc_auc", better="higher", tolerance=0.005),
+        HeadlineFigure(metric="test_ece", better="lower", tolerance=0.002),
+    ]
+
+
+_DESCRIPTION = (
+    "Calibrated LightGBM estimate of a young person's risk of involvement in serious violence "
+    "within the label window, trained on linked multi-agency records for area-level planning; "
+    "scores are published by area only, never per person."
+)
+
+
 class ModelConfig(_Section):
     """``configs/model.yaml``."""
 
@@ -96,3 +129,11 @@ class ModelConfig(_Section):
     )
     exclude: list[str] = Field(default_factory=list, description="Features left out of the model.")
     tune: TuneConfig = TuneConfig()
+    description: str = Field(
+        _DESCRIPTION, min_length=1, description="The registered model's description in MLflow."
+    )
+    headline: list[HeadlineFigure] = Field(
+        default_factory=_headline,
+        description="Figures on which a new @candidate is compared with the current "
+        "@candidate and @champion (a warning when worse), and shown first by `vru compare`.",
+    )

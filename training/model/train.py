@@ -5,13 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import pickle
 import subprocess
 import tempfile
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -22,11 +21,14 @@ from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import DataLayout
 from training.config import PipelineConfig
+from training.model.candidate import CHAMPION, WORSE_TAG, Shortfall, shortfalls
 from training.model.config import ModelConfig
 from training.model.data import Matrix, model_inputs, split_rows
 from training.model.estimators import CalibratedModel, Calibrator, fit_baseline, fit_lightgbm
 from training.model.metrics import evaluate
 from training.model.plots import draw_run_figures
+from training.model.run_record import config_digest, git_state, run_name, run_note
+from training.tracking import NOTE_TAG, stage_run
 
 if TYPE_CHECKING:
     from mlflow.data.meta_dataset import MetaDataset
@@ -56,6 +58,7 @@ class TrainResult:
     splits: dict[str, Any]
     inputs: list[str]
     model_uri: str
+    shortfalls: tuple[Shortfall, ...] = field(default=())
 
 
 def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> TrainResult:
@@ -66,7 +69,7 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
     manifest = json.loads((features_dir / "manifest.json").read_text())
     if manifest.get("config_hash") != config_hash(pipeline.features):  # refused before MLflow
         raise ConfigError(_STALE_FEATURES.format(path=features_dir / "manifest.json"))
-    tracking = _Tracking(config.experiment)
+    tracking = _Tracking()
     features = pd.read_parquet(features_dir / "features.parquet")
     inputs = model_inputs(config, manifest, list(features.columns))
     rows = split_rows(config, manifest, features)
@@ -75,13 +78,19 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
         for name, frame in rows.items()
     }
 
-    fitted = None if config.tune.trials else _fit(pipeline, config, data, inputs, {})
-    mlflow = tracking.ready()
-    with mlflow.start_run(run_name=f"train {config.splits.test}") as run:
-        result = _fit_and_log(
-            pipeline, config, data_dir, manifest, data, inputs, run.info.run_id, fitted
-        )
-    result = replace(result, version=_register(config, result))
+    fitted: _Fitted | None = None
+    failed: Exception | None = None
+    try:  # fitted while MLflow opens; a failure is recorded on the run below
+        fitted = None if config.tune.trials else _fit(pipeline, config, data, inputs, {})
+    except Exception as error:
+        failed = error
+    tracking.ready()
+    digest = config_digest(config_hash(config), manifest["config_hash"])
+    with stage_run(config.experiment, run_name("train", config.splits.test, digest)) as run_id:
+        if failed is not None:
+            raise failed
+        result = _fit_and_log(pipeline, config, data_dir, manifest, data, inputs, run_id, fitted)
+        result = _register(config, result)
     logger.info(
         "trained %s version %s: test ROC AUC %.3f (baseline %.3f)",
         result.model_name,
@@ -95,8 +104,7 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
 class _Tracking:
     """MLflow, imported and its store opened on a thread; :meth:`ready` waits for it."""
 
-    def __init__(self, experiment: str) -> None:
-        self._experiment = experiment
+    def __init__(self) -> None:
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._open, name="mlflow-start", daemon=True)
         self._thread.start()
@@ -105,9 +113,6 @@ class _Tracking:
         try:
             import mlflow
 
-            # under `mlflow run`, its run (and experiment) is ours
-            if not os.environ.get("MLFLOW_RUN_ID"):
-                mlflow.set_experiment(self._experiment)
             mlflow.MlflowClient().search_registered_models(max_results=1)
         except BaseException as err:  # re-raised on the main thread by ready()
             self._error = err
@@ -256,9 +261,11 @@ def _log_run(
             }
         )
     )
+    code = Path(__file__).parent
+    git = {"git_commit": _git_commit(), **git_state(code)}
     mlflow.set_tags(
         {
-            "git_commit": _git_commit(),
+            **git,
             "features_sha256": manifest["sha256"],
             "spine_sha256": manifest["inputs"]["spine_sha256"],
             "model_config_hash": config_hash(config),
@@ -271,6 +278,15 @@ def _log_run(
         mlflow.log_input(_dataset(matrix, split, features_path, manifest["sha256"]), context=split)
     mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
     mlflow.log_dict(split_info, "splits.json")
+    note = run_note(
+        features_sha256=manifest["sha256"],
+        splits=split_info,
+        model_config_hash=config_hash(config),
+        features_config_hash=manifest["config_hash"],
+        git_commit=git["git_commit"],
+        git_dirty=git["git_dirty"],
+    )
+    mlflow.set_tag(NOTE_TAG, note)
     mlflow.log_dict(
         {"features": manifest["features"], "inputs": model.columns}, "features/definitions.json"
     )
@@ -282,8 +298,10 @@ def _log_run(
             mlflow.log_artifact(str(path), artifact_path="figures")
         pickled = Path(tmp) / "calibrated_model.pkl"
         pickled.write_bytes(pickle.dumps(model))
-        # an input example made of column medians: no one person's row is stored with the model
-        example = data["train"].x.median().to_frame().T
+        # an input example made of column medians: no one person's row is stored with the model;
+        # its types are the features table's (integers stay integers), so that the table as
+        # `vru features` writes it is what the signature accepts
+        example = _example(data["train"].frame[model.columns])
         clock = time.perf_counter()
         info = mlflow.pyfunc.log_model(
             name="model",
@@ -297,6 +315,13 @@ def _log_run(
         timings["log_model_s"] = time.perf_counter() - clock
     mlflow.log_dict({k: round(v, 3) for k, v in timings.items()}, "timings.json")
     return info
+
+
+def _example(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row of column medians, each in its column's type as the features table holds it."""
+    medians = frame.median(numeric_only=False).to_frame().T
+    dtypes = frame.dtypes.to_dict()
+    return medians.round({c: 0 for c, t in dtypes.items() if t.kind in "iub"}).astype(dtypes)
 
 
 def _dataset(matrix: Matrix, split: str, features_path: Path, features_sha256: str) -> MetaDataset:
@@ -318,26 +343,54 @@ def _dataset(matrix: Matrix, split: str, features_path: Path, features_sha256: s
     )
 
 
-def _register(config: ModelConfig, result: TrainResult) -> str:
-    """Register the logged model as a new version, tag it, and point ``candidate`` at it."""
+def _register(config: ModelConfig, result: TrainResult) -> TrainResult:
+    """Register the logged model as a new version, describe and tag it, point ``candidate`` at it.
+
+    Before the alias moves, the new version is compared on the headline figures with the
+    current ``candidate`` and ``champion``: each shortfall is logged as a warning, tagged
+    (``candidate_worse_than``) and returned for the CLI to show; the alias moves regardless
+    (see :mod:`training.model.candidate`).
+    """
     import mlflow
 
     client = mlflow.MlflowClient()
-    version = mlflow.register_model(result.model_uri, config.registered_model_name)
-    m = result.metrics
+    name = config.registered_model_name
+    version = mlflow.register_model(result.model_uri, name)
+    client.update_registered_model(name, description=config.description)
     run = client.get_run(result.run_id)
+    client.update_model_version(
+        name, version.version, description=_version_description(run, result.metrics)
+    )
+    worse = shortfalls(client, name, (CANDIDATE, CHAMPION), config.headline, result.metrics)
+    m = result.metrics
     tags = {
         "git_commit": run.data.tags.get("git_commit", "unknown"),
+        "git_dirty": run.data.tags.get("git_dirty", "unknown"),
         "features_sha256": run.data.tags.get("features_sha256", ""),
         "test_roc_auc": f"{m['test_roc_auc']:.4f}",
         "test_pr_auc": f"{m['test_pr_auc']:.4f}",
+        "test_ece": f"{m['test_ece']:.4f}",
         "baseline_test_roc_auc": f"{m['baseline_test_roc_auc']:.4f}",
         "run_id": result.run_id,
     }
+    if worse:
+        tags[WORSE_TAG] = ",".join(dict.fromkeys(s.version for s in worse))
+        for shortfall in worse:
+            logger.warning("new version %s is worse: %s", version.version, shortfall.describe())
     for key, value in tags.items():
-        client.set_model_version_tag(config.registered_model_name, version.version, key, value)
-    client.set_registered_model_alias(config.registered_model_name, CANDIDATE, version.version)
-    return str(version.version)
+        client.set_model_version_tag(name, version.version, key, value)
+    client.set_registered_model_alias(name, CANDIDATE, version.version)
+    return replace(result, version=str(version.version), shortfalls=tuple(worse))
+
+
+def _version_description(run: Any, metrics: dict[str, float]) -> str:
+    """The version's description: the run that made it, its note, its headline figures."""
+    note = run.data.tags.get(NOTE_TAG, "")
+    return (
+        f"Trained by run '{run.info.run_name}' ({run.info.run_id}). {note} "
+        f"Test ROC AUC {metrics['test_roc_auc']:.4f}, ECE {metrics['test_ece']:.4f} "
+        f"(baseline ROC AUC {metrics['baseline_test_roc_auc']:.4f})."
+    )
 
 
 def _flat(tree: dict[str, Any], prefix: str = "") -> dict[str, str]:
