@@ -147,7 +147,7 @@ def _holder(config: ServingConfig, governance: GovernanceConfig) -> ReleaseHolde
     holder = ReleaseHolder(
         ReleaseLibrary(
             config.releases_dir,
-            governance.board_public_key_b64,
+            governance.board_roster(),
             release_key_b64=config.release_public_key_b64,
             floor=config.disclosure_floor,
         )

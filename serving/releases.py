@@ -34,6 +34,7 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -55,6 +56,7 @@ from governance.contracts.release_schema import (
     verify_release_files,
     verify_release_signature,
 )
+from governance.contracts.roster import BoardSettings
 from governance.disclosure import DisclosureConfig, DisclosureError, check_no_individuals
 from serving.config import DisclosureFloor
 from serving.schemas import (
@@ -337,7 +339,10 @@ class ReleaseLibrary:
     releases_dir
         The directory ``vru release`` writes to (with ``CURRENT``).
     public_key_b64
-        The board's public key; a release whose approval does not verify is never served.
+        The board's roster (``GovernanceConfig.board_roster()``; a bare public key is a
+        roster of one): a release whose approval is not the quorum's, verified with the
+        members' keys, is never served; nor one whose approval lapsed more than the roster's
+        ``grace_days`` ago.
     release_key_b64
         The operator's release public key; a release whose manifest it does not verify is
         never served (None: no release is).
@@ -348,13 +353,17 @@ class ReleaseLibrary:
     def __init__(
         self,
         releases_dir: Path,
-        public_key_b64: str | None,
+        public_key_b64: BoardSettings | str | None,
         *,
         release_key_b64: str | None = None,
         floor: DisclosureFloor | None = None,
     ) -> None:
         self.releases_dir = Path(releases_dir)
-        self.public_key_b64 = public_key_b64
+        self.board = (
+            BoardSettings.single(public_key_b64)
+            if isinstance(public_key_b64, str) and public_key_b64
+            else public_key_b64 or None
+        )
         self.release_key_b64 = release_key_b64
         self.floor = floor or DisclosureFloor()
         self._history: dict[str, _HistoryRows] = {}
@@ -390,11 +399,16 @@ class ReleaseLibrary:
         manifest = read_manifest(directory)
         if manifest.release_id != release_id:
             raise ReleaseError(_ID_MISMATCH.format(dir=directory, rid=manifest.release_id))
-        verify_manifest(manifest, self.public_key_b64)
+        verify_manifest(manifest, self.board, now=self._lapse_clock())
         verify_release_signature(manifest, self.release_key_b64, directory)
         verify_release_files(manifest, directory)
         check_floor(signed_rules(manifest, directory), self.floor, release_id, directory)
         return manifest
+
+    def _lapse_clock(self, now: datetime | None = None) -> datetime:
+        """The time an approval's lapse is judged at: now less the roster's grace period."""
+        grace = self.board.grace_days if isinstance(self.board, BoardSettings) else 0
+        return (now or datetime.now(UTC)) - timedelta(days=grace)
 
     def verified_rows(
         self, manifest: ReleaseManifest, columns: Sequence[str]
