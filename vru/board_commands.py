@@ -76,6 +76,13 @@ def review(
     list_: Annotated[
         bool, typer.Option("--list", help="Show versions awaiting review and past decisions.")
     ] = False,
+    revoke: Annotated[
+        bool,
+        typer.Option(
+            help="Withdraw the board's approval of --version, signed with your member key and "
+            "with --reason; one member's revocation suffices. The server stops serving it."
+        ),
+    ] = False,
     demo: Annotated[
         bool,
         typer.Option(
@@ -96,6 +103,9 @@ def review(
         registry = Registry()
         if list_:
             _print_reviews(model, review_status(registry, model, gov.board_roster()))
+            return
+        if revoke:
+            _revoke(registry, gov, model, version, reason, signing_key, quiet)
             return
         if demo:
             _require_demo(gov, signing_key)
@@ -126,6 +136,44 @@ def review(
                 + (f"; waived: {', '.join(signed.waived_gates)}" if signed.waived_gates else ""),
                 highlight=False,
             )
+
+
+def _revoke(
+    registry: Registry,
+    gov: GovernanceConfig,
+    model: str,
+    version: str | None,
+    reason: str | None,
+    signing_key: Path | None,
+    quiet: bool,
+) -> None:
+    """``vru review --revoke``: sign and record one member's revocation."""
+    from governance.board.audit_log import AuditLog
+    from governance.board.review import record_revocation
+
+    missing = [
+        k
+        for k, v in {"--version": version, "--reason": reason, "--signing-key": signing_key}.items()
+        if not v
+    ]
+    if missing:
+        raise ConfigError(f"vru review --revoke needs {', '.join(missing)}")
+    assert version and reason and signing_key
+    revocation, _, path = record_revocation(
+        registry,
+        AuditLog.from_config(gov),
+        registry.version(model, version),
+        reasons=reason,
+        signing_key=signing_key,
+        board=gov.board_roster(),
+        revocations_dir=gov.revocations_dir,
+    )
+    if not quiet:
+        err.print(
+            f"revoked: {model} version {version} by {revocation.member} at "
+            f"{revocation.revoked_at}; written to {path}",
+            highlight=False,
+        )
 
 
 def _require_demo(gov: GovernanceConfig, signing_key: Path | None) -> None:
@@ -258,6 +306,7 @@ def promote(
                 gov.board_roster(),
                 actor="cli:promote",
                 environment=gov.environment,
+                revocations_dir=gov.revocations_dir,
             )
         except ApprovalError as error:
             refuse(f"[red]{error}[/]")

@@ -33,12 +33,19 @@ import hashlib
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
 from governance.board.verdict import VerdictError, read_verdict
 from governance.contracts.errors import VruError
+from governance.contracts.revocation import (
+    Revocation,
+    SignedRevocation,
+    read_revocation_files,
+    verified_revocations,
+)
 from governance.contracts.roster import (
     BoardSettings,
     SignedDecision,
@@ -55,6 +62,8 @@ __all__ = [
     "DECISION_TAG",
     "REPORT_ARTIFACT",
     "REPORT_TAG",
+    "REVOCATION_SIGNATURE_TAG",
+    "REVOCATION_TAG",
     "SIGNATURE_TAG",
     "Approval",
     "ApprovalError",
@@ -65,6 +74,8 @@ __all__ = [
     "promote",
     "read_decision",
     "read_decisions",
+    "revocation_tags",
+    "revocations_of",
     "verify_serving_version",
 ]
 
@@ -72,6 +83,8 @@ REPORT_TAG = "audit_report_sha256"
 DECISION_TAG = "board_decision"
 SIGNATURE_TAG = "board_signature"
 REPORT_ARTIFACT = "audit/report.html"
+REVOCATION_TAG = "board_revocation"
+REVOCATION_SIGNATURE_TAG = "board_revocation_signature"
 
 _NO_KEY = (
     "no board is configured (neither a roster `board` nor board_public_key_b64 in "
@@ -156,6 +169,34 @@ def as_roster(board: BoardSettings | str | None) -> BoardSettings | None:
 def decision_tags(member: str) -> tuple[str, str]:
     """The tags holding one member's decision and signature on a version."""
     return f"{DECISION_TAG}/{member}", f"{SIGNATURE_TAG}/{member}"
+
+
+def revocation_tags(member: str) -> tuple[str, str]:
+    """The tags holding one member's revocation and its signature on a version."""
+    return f"{REVOCATION_TAG}/{member}", f"{REVOCATION_SIGNATURE_TAG}/{member}"
+
+
+def revocations_of(
+    info: ModelVersionInfo, roster: BoardSettings, revocations_dir: Path | None
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The verified revocations of ``info``, from its tags and the revocations directory.
+
+    Returns ``(revoked_at, member, reasons)`` of each, and a line for each one ignored (not
+    signed by the roster member it names, or unreadable).
+    """
+    found, problems = read_revocation_files(revocations_dir, info.name, info.version)
+    prefix = REVOCATION_TAG + "/"
+    for key in sorted(k for k in info.tags if k.startswith(prefix)):
+        try:
+            revocation = Revocation.from_fields(json.loads(info.tags[key]))
+        except (ValueError, SignatureError) as err:
+            problems.append(f"the revocation in tag {key} is malformed: {err}; ignored")
+            continue
+        signature = info.tags.get(revocation_tags(key.removeprefix(prefix))[1], "")
+        found.append(SignedRevocation(revocation, signature))
+    valid, ignored = verified_revocations(found, roster)
+    mine = [r for r in valid if (r.model, r.version) == (info.name, info.version)]
+    return [(r.revoked_at, r.member, r.reasons) for r in mine], problems + ignored
 
 
 def read_decisions(tags: dict[str, str]) -> tuple[list[SignedDecision], list[str]]:
@@ -245,6 +286,7 @@ def approval_problems(
     board: BoardSettings | str | None,
     *,
     now: datetime | None = None,
+    revocations_dir: Path | None = None,
 ) -> tuple[list[str], Approval | None]:
     """Every reason ``info`` may not be served (empty when approved), and the approval.
 
@@ -255,6 +297,9 @@ def approval_problems(
         of one; None refuses (no board configured).
     now
         When to judge lapse; the current time if None.
+    revocations_dir
+        Where signed revocation files are (the governance config's ``revocations_dir``);
+        revocations recorded on the version's tags are read too.
     """
     roster = as_roster(board)
     problems = [] if roster is not None else [_NO_KEY]
@@ -273,7 +318,8 @@ def approval_problems(
         signed, forged = verified_decisions(recorded, roster)
         problems += forged
         current, notes = _current_decisions(registry, info, signed, report_hash, failed)
-        found, counted = quorum_problems(current, roster, now or datetime.now(UTC))
+        revoked, _ = revocations_of(info, roster, revocations_dir)
+        found, counted = quorum_problems(current, roster, now or datetime.now(UTC), revoked)
         problems += found + (notes if found else [])
     if problems or not counted or report_hash is None:
         return problems, None
@@ -392,6 +438,7 @@ def promote(
     actor: str,
     environment: Literal["production", "demo"] | None = None,
     now: datetime | None = None,
+    revocations_dir: Path | None = None,
 ) -> Approval:
     """Move ``champion`` to ``info`` if it is approved; log the promotion.
 
@@ -407,7 +454,9 @@ def promote(
     ApprovalError
         Listing every missing condition; nothing is changed then.
     """
-    problems, approval = approval_problems(registry, info, board, now=now)
+    problems, approval = approval_problems(
+        registry, info, board, now=now, revocations_dir=revocations_dir
+    )
     if environment == "production":
         problems += card_problems(registry, info)
     if approval is None or problems:
@@ -441,6 +490,7 @@ def verify_serving_version(
     board: BoardSettings | str | None,
     *,
     now: datetime | None = None,
+    revocations_dir: Path | None = None,
 ) -> Approval:
     """The ``champion`` version and its verified approval, or refuse.
 
@@ -454,7 +504,9 @@ def verify_serving_version(
             [f"promote an approved version first (`vru promote --model {name} --version V`)"],
         )
     info = registry.version(name, version)
-    problems, approval = approval_problems(registry, info, board, now=now)
+    problems, approval = approval_problems(
+        registry, info, board, now=now, revocations_dir=revocations_dir
+    )
     if approval is None:
         raise ApprovalError(
             f"refused: {CHAMPION} points at {name} version {version}, which is not approved "

@@ -26,11 +26,18 @@ from governance.board.approval import (
     decision_tags,
     read_decision,
     read_decisions,
+    revocation_tags,
 )
 from governance.board.audit_log import AuditLog
 from governance.board.registry import ModelVersionInfo, Registry
 from governance.board.verdict import read_verdict
 from governance.contracts.errors import VruError
+from governance.contracts.revocation import (
+    Revocation,
+    SignedRevocation,
+    sign_revocation,
+    write_revocation_file,
+)
 from governance.contracts.roster import BoardSettings, add_months
 from governance.contracts.signing import (
     Decision,
@@ -41,7 +48,7 @@ from governance.contracts.signing import (
     verify_decision,
 )
 
-__all__ = ["ReviewError", "record_review", "review_status"]
+__all__ = ["ReviewError", "record_review", "record_revocation", "review_status"]
 
 MAX_REASONS = 2000
 _NOT_AUDITED = (
@@ -61,6 +68,7 @@ _WRONG_REVIEWER = (
     "--reviewer: {given!r} is not the signing key's member; the key is {id!r}'s, whose "
     "roster name {name!r} is recorded as the reviewer (leave --reviewer out)"
 )
+_REVOKE_REASONS = "--reason: a revocation needs its reasons (1 to {n} characters)"
 _PAST_DATE = "--valid-until: {given} is in the past (today is {today}, UTC)"
 _FAR_DATE = (
     "--valid-until: {given} is after {latest}: a review date at most {months} months ahead "
@@ -296,3 +304,66 @@ def _signature_state(
     except SignatureError:
         return "INVALID"
     return "valid"
+
+
+def record_revocation(
+    registry: Registry,
+    log: AuditLog,
+    info: ModelVersionInfo,
+    *,
+    reasons: str,
+    signing_key: Path | Ed25519PrivateKey,
+    board: BoardSettings | str | None,
+    revocations_dir: Path,
+    now: datetime | None = None,
+) -> tuple[Revocation, str, Path]:
+    """Sign and record one member's revocation of the board's approval of ``info``.
+
+    Recorded in the audit log, on the version (tags :data:`REVOCATION_TAG`/<member> and its
+    signature) and as a signed file in ``revocations_dir``, which the server reads. One
+    member's revocation withdraws every decision on the version made before it.
+
+    Raises
+    ------
+    ReviewError, SignatureError
+        If no board is configured, the key is not a roster member's, the version was never
+        audited (there is no approval to revoke), or the reasons are empty or too long;
+        nothing is written then.
+    """
+    roster = as_roster(board)
+    if roster is None:
+        raise ReviewError(_NO_BOARD)
+    if not reasons.strip() or len(reasons) > MAX_REASONS:
+        raise ReviewError(_REVOKE_REASONS.format(n=MAX_REASONS))
+    report_hash = info.tags.get(REPORT_TAG)
+    if report_hash is None:
+        raise ReviewError(_NOT_AUDITED.format(name=info.name, version=info.version))
+    private = (
+        signing_key if isinstance(signing_key, Ed25519PrivateKey) else load_private_key(signing_key)
+    )
+    try:
+        member = roster.signer(private)
+    except SignatureError as err:
+        raise ReviewError(f"--signing-key: {err}") from None
+    revocation = Revocation(
+        model=info.name,
+        version=info.version,
+        report_sha256=report_hash,
+        member=member.id,
+        reasons=reasons,
+        revoked_at=(now or datetime.now(UTC)).astimezone(UTC).isoformat(timespec="seconds"),
+    )
+    signature = sign_revocation(revocation, private)
+    log.append(
+        "review.revocation",
+        {**asdict(revocation), "revocation_signature": signature},
+        actor=f"board:{member.id}",
+    )
+    tag, signature_tag = revocation_tags(member.id)
+    registry.set_tags(
+        info.name,
+        info.version,
+        {tag: json.dumps(asdict(revocation), sort_keys=True), signature_tag: signature},
+    )
+    path = write_revocation_file(revocations_dir, SignedRevocation(revocation, signature))
+    return revocation, signature, path

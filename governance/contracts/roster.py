@@ -61,6 +61,10 @@ _NO_REVIEW_DATE = (
 )
 _VETO = "{who} rejected this version ({reasons}): one member's rejection is a veto"
 _QUORUM = "{quorum} of {members} board members must approve, have {count}{names}"
+_REVOKED = (
+    "the approval was revoked by {who} at {at} ({reasons}): one member's signed revocation "
+    "withdraws it; the board must approve the version again"
+)
 _LAPSED = (
     "the approval lapsed on {until} (review date of {who}): the board must review the "
     "version again (`vru review`)"
@@ -217,10 +221,34 @@ def verified_decisions(
     return kept, problems
 
 
+def _withdrawn(
+    valid: dict[str, Decision], revoked: Sequence[tuple[str, str, str]], roster: BoardSettings
+) -> list[str]:
+    """A problem for each revocation that withdraws decisions made before it."""
+    if not revoked:
+        return []
+    return [
+        _REVOKED.format(who=_who_id(roster, member), at=at, reasons=reasons)
+        for at, member, reasons in sorted(revoked)
+        if any(_t(d.decided_at) <= _t(at) for d in valid.values())
+    ]
+
+
+def _t(text: str) -> datetime:
+    """An ISO-8601 time with its offset, to compare times written in different forms."""
+    return datetime.fromisoformat(text)
+
+
+def _who_id(roster: BoardSettings, member_id: str) -> str:
+    member = roster.member(member_id)
+    return member.name if member is not None else member_id
+
+
 def quorum_problems(
     decisions: Sequence[SignedDecision],
     roster: BoardSettings,
     now: datetime,
+    revoked: Sequence[tuple[str, str, str]] = (),
 ) -> tuple[list[str], list[SignedDecision]]:
     """Whether ``decisions`` (already about this version and report) make a board approval.
 
@@ -232,6 +260,10 @@ def quorum_problems(
         The board's roster from the governance config.
     now
         The time to judge lapse at (a parameter so tests fix it).
+    revoked
+        ``(revoked_at, member, reasons)`` of each verified revocation of the version: every
+        decision made at or before the latest one is withdrawn (one member's revocation
+        suffices; the board approves again with new decisions).
 
     Returns
     -------
@@ -239,6 +271,11 @@ def quorum_problems(
         Every unmet condition in words (empty when approved), and the counted approvals.
     """
     valid, problems = _valid_member_decisions(decisions, roster)
+    withdrawn = _withdrawn(valid, revoked, roster)
+    problems += withdrawn
+    if withdrawn:
+        latest = max(_t(r[0]) for r in revoked)
+        valid = {m: d for m, d in valid.items() if _t(d.decided_at) > latest}
     for decision in valid.values():
         if decision.decision == "reject":
             problems.append(_VETO.format(who=_who(roster, decision), reasons=decision.reasons))

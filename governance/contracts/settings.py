@@ -117,6 +117,11 @@ class GovernanceConfig(BaseModel):
         description="The board's roster (members' ids, names, public keys), its quorum, the "
         "default review period and the server's grace period after an approval lapses.",
     )
+    revocations_dir: Path = Field(
+        Path("releases/revocations"),
+        description="Where `vru review --revoke` writes each member's signed revocation, and "
+        "where promotion, `vru release` and the server look for them.",
+    )
     audit: AuditSettings = AuditSettings()
     mitigation: MitigationConfig = MitigationConfig()
     audit_log: Path = Field(

@@ -47,6 +47,7 @@ __all__ = [
     "load_public_key_b64",
     "sign_decision",
     "verify_decision",
+    "verify_payload",
 ]
 
 _PRIVATE_MODE = 0o600
@@ -415,6 +416,26 @@ def verify_decision(decision: Decision, signature_b64: str, public_key_b64: str)
                 report=decision.report_sha256,
             )
         ) from None
+
+
+def verify_payload(payload: bytes, signature_b64: str, public_key_b64: str) -> None:
+    """Check an Ed25519 signature (base64) of ``payload`` with a key from configuration.
+
+    Raises
+    ------
+    SignatureError
+        If the key or signature is malformed, or the signature does not verify.
+    """
+    public_key = load_public_key_b64(public_key_b64)
+    signature = _b64decode(signature_b64, field="signature", expected=_SIGNATURE_EXPECTED)
+    if len(signature) != _SIGNATURE_BYTES:
+        raise SignatureError(
+            _B64_LENGTH.format(field="signature", n=len(signature), expected=_SIGNATURE_EXPECTED)
+        )
+    try:
+        public_key.verify(signature, payload)
+    except InvalidSignature:
+        raise SignatureError("signature does not verify with the key given") from None
 
 
 # -- helpers -------------------------------------------------------------------------------

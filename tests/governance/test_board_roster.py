@@ -19,9 +19,23 @@ import pytest
 import yaml
 from pydantic import ValidationError
 
-from governance.board.approval import REPORT_TAG, ApprovalError, decision_tags, promote
-from governance.board.review import ReviewError, review_status
+from governance.board.approval import (
+    REPORT_TAG,
+    ApprovalError,
+    approval_problems,
+    decision_tags,
+    promote,
+    revocations_of,
+    verify_serving_version,
+)
+from governance.board.review import ReviewError, record_revocation, review_status
 from governance.board.verdict import embed_verdict
+from governance.contracts.revocation import (
+    Revocation,
+    SignedRevocation,
+    sign_revocation,
+    write_revocation_file,
+)
 from governance.contracts.roster import BoardMember, BoardSettings, add_months
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import (
@@ -248,3 +262,104 @@ def test_a_review_date_or_member_changed_after_signing_breaks_the_signature(
         assert any("approval does not verify" in p or "names member" in p for p in problems)
     stretched = replace(signed, valid_until="2036-01-01")
     assert stretched.payload() != signed.payload() and b'"valid_until"' in signed.payload()
+
+
+# -- revocation ---------------------------------------------------------------------------------
+
+
+def _revoke(roster: Roster, version: str, member: str, root: Path, **kw: Any) -> Path:
+    _, _, path = record_revocation(
+        roster.board.registry,
+        roster.board.log,
+        roster.board.registry.version(NAME, version),
+        reasons=kw.pop("reasons", "A data-sharing agreement was withdrawn."),
+        signing_key=kw.pop("signing_key", roster.keys[member]),
+        board=roster.settings,
+        revocations_dir=root / "revocations",
+        now=kw.pop("now", NOW + timedelta(days=1)),
+    )
+    return path
+
+
+def _promote_problems(roster: Roster, version: str, root: Path) -> list[str]:
+    info = roster.board.registry.version(NAME, version)
+    problems, _ = approval_problems(
+        roster.board.registry,
+        info,
+        roster.settings,
+        now=NOW + timedelta(days=2),
+        revocations_dir=root / "revocations",
+    )
+    return problems
+
+
+def test_one_members_revocation_withdraws_the_approval_at_promote_and_release(
+    roster: Roster, tmp_path: Path
+) -> None:
+    version = roster.board.new_version()
+    roster.review(version, "alice")
+    roster.review(version, "bob")
+    roster.promote(version)
+    path = _revoke(roster, version, "carol", tmp_path)
+    assert path.parent == tmp_path / "revocations" and path.is_file()
+    assert not list(path.parent.glob("*.tmp"))
+    withdrawn = "the approval was revoked by Carol"
+    assert withdrawn in _text(_promote_problems(roster, version, tmp_path))
+    with pytest.raises(ApprovalError) as caught:
+        verify_serving_version(
+            roster.board.registry,
+            NAME,
+            roster.settings,
+            now=NOW + timedelta(days=2),
+            revocations_dir=tmp_path / "revocations",
+        )
+    assert withdrawn in _text(caught.value.problems)
+    events = [e["event"] for e in roster.board.log.entries()]
+    assert events[-1] == "review.revocation" and roster.board.log.verify().ok
+    # the file alone suffices (tags removed), and the tags alone (file removed)
+    tags = [k for k in roster.board.registry.version(NAME, version).tags if "revocation" in k]
+    roster.board.registry.delete_tags(NAME, version, tags)
+    assert withdrawn in _text(_promote_problems(roster, version, tmp_path))
+    path.unlink()
+    assert withdrawn not in _text(_promote_problems(roster, version, tmp_path))
+    _revoke(roster, version, "carol", tmp_path)
+    path.unlink()
+    assert withdrawn in _text(_promote_problems(roster, version, tmp_path))
+
+
+def test_the_board_can_approve_again_after_a_revocation(roster: Roster, tmp_path: Path) -> None:
+    version = roster.board.new_version()
+    roster.review(version, "alice")
+    roster.review(version, "bob")
+    _revoke(roster, version, "alice", tmp_path)
+    later = NOW + timedelta(days=1, hours=1)
+    roster.review(version, "alice", now=later)
+    assert "have 1: alice" in _text(_promote_problems(roster, version, tmp_path))
+    roster.review(version, "bob", now=later)
+    assert _promote_problems(roster, version, tmp_path) == []
+
+
+def test_a_revocation_not_signed_by_a_member_is_ignored_and_reported(
+    roster: Roster, tmp_path: Path
+) -> None:
+    version = roster.board.new_version()
+    roster.review(version, "alice")
+    roster.review(version, "bob")
+    outsider = tmp_path / "outsider.pem"
+    generate_keypair(outsider, tmp_path / "outsider.pub")
+    with pytest.raises(ReviewError, match="not the key of any member"):
+        _revoke(roster, version, "carol", tmp_path, signing_key=outsider)
+    # forged: a revocation naming carol, signed with the outsider's key, dropped in the directory
+    report = roster.board.registry.version(NAME, version).tags[REPORT_TAG]
+    forged = Revocation(NAME, version, report, "carol", "forged", "2026-03-02T00:00:00+00:00")
+    signature = sign_revocation(forged, load_private_key(outsider))
+    write_revocation_file(tmp_path / "revocations", SignedRevocation(forged, signature))
+    assert _promote_problems(roster, version, tmp_path) == []
+    revoked, ignored = revocations_of(
+        roster.board.registry.version(NAME, version), roster.settings, tmp_path / "revocations"
+    )
+    assert revoked == []
+    assert ignored == [
+        f"a revocation of {NAME} version {version} by 'carol' does not verify with the "
+        "member's key; ignored"
+    ]

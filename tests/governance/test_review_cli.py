@@ -96,3 +96,25 @@ def test_review_needs_its_options_and_demo_needs_a_demo_environment(
     done = runner.invoke(app, demo)
     assert done.exit_code == 0, done.output
     assert "DEMO" in done.output
+
+
+def test_review_revoke_withdraws_the_approval(setup: tuple[Board, Path], tmp_path: Path) -> None:
+    board, config = setup
+    settings = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**settings, "revocations_dir": str(tmp_path / "rev")}))
+    version = board.new_version()
+    board.review(version)
+    log_card(board, version, [("Equality impact assessment", "Status: completed")])
+    assert runner.invoke(app, ["promote", "--version", version, "-g", str(config)]).exit_code == 0
+    revoke = ["review", "--revoke", "--version", version, "-g", str(config)]
+    missing = runner.invoke(app, revoke)
+    assert missing.exit_code == 2 and "needs --reason, --signing-key" in missing.output
+    revoke += ["--reason", "Agreement withdrawn", "--signing-key", str(board.key)]
+    done = runner.invoke(app, revoke)
+    assert done.exit_code == 0, done.output
+    assert len(list((tmp_path / "rev").glob("*.json"))) == 1
+    refused = runner.invoke(app, ["promote", "--version", version, "-g", str(config)])
+    assert refused.exit_code == 1
+    assert "the approval was revoked by board" in " ".join(refused.output.split())
+    verified = runner.invoke(app, ["audit-log", "verify", "-g", str(config)])
+    assert verified.exit_code == 0, verified.output

@@ -36,7 +36,7 @@ from governance.board.approval import (
 )
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelArtifactsError, Registry
-from governance.board.review import record_review
+from governance.board.review import record_review, record_revocation
 from governance.board.verdict import embed_verdict
 from governance.contracts.config import config_hash, load_config
 from governance.contracts.errors import ConfigError
@@ -449,6 +449,31 @@ def test_a_lapsed_approval_is_refused_at_promote_and_release(city: City) -> None
         )
     assert f"the approval lapsed on {until}" in " ".join(caught.value.problems)
     _nothing_written(city, "lapsed")
+
+
+def test_a_revoked_approval_is_refused_at_release(city: City) -> None:
+    _approve_and_promote(city)
+    governance = city.governance().model_copy(update={"revocations_dir": city.root / "rev"})
+    record_revocation(
+        city.registry,
+        city.log,
+        city.registry.version(NAME, city.version),
+        reasons="Agreement withdrawn.",
+        signing_key=city.key,
+        board=city.public,
+        revocations_dir=city.root / "rev",
+    )
+    config = city.config("revoked")
+    with pytest.raises(ApprovalError) as caught:
+        run_release(
+            config,
+            city.data,
+            registry=city.registry,
+            governance=governance,
+            disclosure=load_disclosure(config),
+        )
+    assert "the approval was revoked by board" in " ".join(caught.value.problems)
+    _nothing_written(city, "revoked")
 
 
 def _review_date(city: City) -> str:

@@ -351,7 +351,11 @@ def verify_champion(
             _ENVIRONMENTS.format(release=config.environment, governance=governance.environment)
         )
     approval = verify_serving_version(
-        registry, config.model_name, governance.board_roster(), now=now
+        registry,
+        config.model_name,
+        governance.board_roster(),
+        now=now,
+        revocations_dir=governance.revocations_dir,
     )
     demo = [r for r in approval.reviewers if r.upper().startswith("DEMO")]
     if config.environment != "demo" and demo:
