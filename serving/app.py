@@ -150,6 +150,7 @@ def _holder(config: ServingConfig, governance: GovernanceConfig) -> ReleaseHolde
             governance.board_roster(),
             release_key_b64=config.release_public_key_b64,
             floor=config.disclosure_floor,
+            revocations_dir=governance.revocations_dir,
         )
     )
     try:

@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -227,6 +228,7 @@ def verify_manifest(
     board: BoardSettings | str | None,
     *,
     now: datetime | None = None,
+    revoked: Sequence[tuple[str, str, str]] = (),
 ) -> str:
     """Refuse a release whose approval is not the board's, by quorum, of its model and report.
 
@@ -241,6 +243,10 @@ def verify_manifest(
         of one.
     now
         When to judge lapse (the server passes its clock less the grace period).
+    revoked
+        ``(revoked_at, member, reasons)`` of each verified revocation of the version
+        (:func:`governance.contracts.revocation.verified_revocations`): decisions made
+        before one are withdrawn.
 
     Returns
     -------
@@ -265,7 +271,7 @@ def verify_manifest(
             raise ReleaseError(f"release {rid}: approval does not verify: {err}") from None
         problems += _record_problems(manifest, decision)
         signed.append(SignedDecision(decision, record.signature))
-    found, counted = quorum_problems(signed, roster, now or datetime.now(UTC))
+    found, counted = quorum_problems(signed, roster, now or datetime.now(UTC), revoked)
     problems += found
     if problems or not counted:
         raise ReleaseError(f"release {rid}: " + "; ".join(dict.fromkeys(problems)))
