@@ -136,6 +136,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         access=access,
         hot_route=areas.AREA_ROUTE,
         hot_area=functools.partial(_published_area, holder),
+        extra_headers=lambda: holder.warning_headers,
         anonymous=anonymous,
     )
     app.openapi = lambda: build_openapi(app, access)  # type: ignore[method-assign]

@@ -75,7 +75,14 @@ from serving.schemas import (
     ReleaseSummary,
 )
 
-__all__ = ["Catalog", "LoadedRelease", "ReleaseHolder", "ReleaseLibrary", "parse_sort"]
+__all__ = [
+    "LAPSED_HEADER",
+    "Catalog",
+    "LoadedRelease",
+    "ReleaseHolder",
+    "ReleaseLibrary",
+    "parse_sort",
+]
 
 _log = logging.getLogger("serving")
 _RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -91,6 +98,8 @@ _BELOW_FLOOR = (
     "(disclosure_floor): {problems}"
 )
 _NONE_APPROVED = "no approved release is being served"
+#: the Warning header (RFC 7234, code 299: a persistent warning) while an approval has lapsed
+LAPSED_HEADER = '299 - "approval lapsed on {date}; board review overdue"'
 _NOT_SAFE = "release {rid}: {path}: fails the disclosure check under its signed rules: {msg}"
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -627,8 +636,22 @@ class ReleaseHolder:
         self.library = library
         self.catalog: Catalog | None = None
         self.last_error: str | None = None
-        self.lapsed_on: str | None = None
+        #: response headers every API answer carries now: the lapse warning, or none
+        self.warning_headers: tuple[tuple[bytes, bytes], ...] = ()
+        self._lapsed_on: str | None = None
         self._lock = threading.Lock()
+
+    @property
+    def lapsed_on(self) -> str | None:
+        """The review date of the served release's approval, if it has passed (within grace)."""
+        return self._lapsed_on
+
+    @lapsed_on.setter
+    def lapsed_on(self, value: str | None) -> None:
+        self._lapsed_on = value
+        self.warning_headers = (
+            () if value is None else ((b"warning", LAPSED_HEADER.format(date=value).encode()),)
+        )
 
     def reload(
         self, *, force: bool = False, now: datetime | None = None

@@ -30,6 +30,7 @@ __all__ = ["router"]
 router = APIRouter(tags=["operations"])
 _log = logging.getLogger("serving")
 LAPSED_WARNING = "the board's approval lapsed on {date}; board review overdue"
+"""``/readyz``'s warning while the served release's approval has lapsed (within grace)."""
 _AUDIT_CLOSED = (
     "Requests cannot be audited right now, so none is served; the operator has the details "
     "in the server log."

@@ -26,6 +26,7 @@ from governance.contracts.revocation import (
 )
 from governance.contracts.signing import generate_keypair, load_private_key
 from serving.app import create_app
+from serving.keys import create_key
 from serving.releases import ReleaseHolder, ReleaseLibrary
 from tests.serving.release_factory import (
     REPORT,
@@ -112,13 +113,20 @@ def test_a_lapsed_approval_is_served_with_a_warning_within_grace_then_refused(
     releases = tmp_path / "releases"
     write_release(releases, board, release_id="r1", valid_until="2026-03-01")
     config = serving_config(tmp_path, board)
+    _, token = create_key(config.keys_file, role="planner", name="test planner")
+    auth = {"Authorization": f"Bearer {token}"}
     app = create_app(config)
     holder: ReleaseHolder = app.state.holder
     with TestClient(app) as client:
         holder.reload(now=NOW)
         assert holder.lapsed_on is None
+        assert "warning" not in client.get("/v1/areas/L03", headers=auth).headers
         holder.reload(now=NOW + timedelta(days=1))  # lapsed, within the 14 days of grace
         assert holder.lapsed_on == "2026-03-01"
+        warning = '299 - "approval lapsed on 2026-03-01; board review overdue"'
+        for path in ("/v1/areas/L03", "/v1/areas?level=borough"):  # the hot route and another
+            served = client.get(path, headers=auth)
+            assert served.status_code == 200 and served.headers["warning"] == warning
         ready = client.get("/readyz").json()
         assert ready["warning"] == (
             "the board's approval lapsed on 2026-03-01; board review overdue"
@@ -128,6 +136,9 @@ def test_a_lapsed_approval_is_served_with_a_warning_within_grace_then_refused(
         with pytest.raises(ReleaseError, match="the approval lapsed on 2026-03-01"):
             holder.reload(now=NOW + timedelta(days=15))
         assert holder.catalog is None
+        closed = client.get("/v1/areas/L03", headers=auth)
+        assert closed.status_code == 503 and "lapsed" not in closed.text
+        assert "warning" not in closed.headers
         refused = client.get("/readyz")
         assert refused.status_code == 503
         assert "2026-03-01" not in refused.text and "lapsed" not in refused.text  # generic
