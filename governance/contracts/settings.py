@@ -8,6 +8,7 @@ from typing import Literal, Self
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from governance.contracts.roster import BoardSettings
+from governance.contracts.signing import SignatureError, load_public_key_b64
 
 __all__ = ["AuditSettings", "BoardSettings", "Gates", "GovernanceConfig", "MitigationConfig"]
 
@@ -153,6 +154,11 @@ class GovernanceConfig(BaseModel):
                 "board and board_public_key_b64 are both set: keep the roster (`board`) and "
                 "move the single key into it as a member"
             )
+        if self.board_public_key_b64:
+            try:
+                load_public_key_b64(self.board_public_key_b64, field="board_public_key_b64")
+            except SignatureError as err:
+                raise ValueError(str(err)) from None
         return self
 
     def board_roster(self) -> BoardSettings | None:

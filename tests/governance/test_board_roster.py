@@ -245,6 +245,8 @@ def test_the_older_single_key_is_a_roster_of_one(tmp_path: Path) -> None:
     both = {"board_public_key_b64": key, "board": {"members": [_member("alice", key)]}}
     with pytest.raises(ValidationError, match="both set"):
         GovernanceConfig.model_validate(both)
+    with pytest.raises(ValidationError, match="board_public_key_b64: decodes to 9 bytes"):
+        GovernanceConfig(board_public_key_b64="bm90IGEga2V5")
     text = yaml.safe_dump({"board": {"members": [_member("alice", key)], "quorum": 1}})
     assert GovernanceConfig.model_validate(yaml.safe_load(text)).board_roster() is not None
 
