@@ -422,7 +422,7 @@ def audit_log_verify(
         gov = governance_config(governance)
         target = AuditLog.from_config(gov.model_copy(update={"audit_log_key": None}), log)
         result = target.verify(
-            gov.audit_log_public_key_b64, board_public_key_b64=gov.board_public_key_b64
+            gov.audit_log_public_key_b64, board_public_key_b64=gov.board_roster()
         )
         if result.ok:
             if quiet:
@@ -451,9 +451,9 @@ def _warn_unchecked(gov: GovernanceConfig, signed_entries: int) -> None:
             "re-chained is not detected",
             highlight=False,
         )
-    if signed_entries and gov.board_public_key_b64 is None:
+    if signed_entries and gov.board_roster() is None:
         err.print(
             f"[yellow]warning[/]: {signed_entries} entries carry board signatures, not checked: "
-            "no board_public_key_b64 configured",
+            "no board (roster) configured",
             highlight=False,
         )

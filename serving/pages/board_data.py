@@ -305,7 +305,7 @@ class BoardData:
         """The audit log's entries (newest first; API requests left out unless asked)."""
         result = self.log.verify(
             self.governance.audit_log_public_key_b64,
-            board_public_key_b64=self.governance.board_public_key_b64,
+            board_public_key_b64=self.governance.board_roster(),
         )
         try:
             entries = self.log.entries()

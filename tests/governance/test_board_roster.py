@@ -365,3 +365,15 @@ def test_a_revocation_not_signed_by_a_member_is_ignored_and_reported(
         f"a revocation of {NAME} version {version} by 'carol' does not verify with the "
         "member's key; ignored"
     ]
+
+
+def test_the_audit_log_checks_each_decision_with_its_members_key(roster: Roster) -> None:
+    version = roster.board.new_version()
+    roster.review(version, "alice")
+    roster.review(version, "bob")
+    result = roster.board.log.verify(board_public_key_b64=roster.settings)
+    assert result.ok and result.signed_entries == 2
+    without_bob = BoardSettings(members=roster.settings.members[:1] + roster.settings.members[2:])
+    result = roster.board.log.verify(board_public_key_b64=without_bob)
+    assert not result.ok
+    assert any("names 'bob', who is not on the roster" in p for p in result.problems)
