@@ -1,11 +1,14 @@
 """The ethics board's review: a signed decision on the exact report the reviewer read.
 
-:func:`record_review` signs the decision (model, version, report hash, decision, time,
-reviewer, reasons, waived gates, and the SHA-256 of every file of the version's logged
-model, read through the registry when the board decides) with the board's private key, appends it to the audit log
-and stores it, with its signature, as tags on the model version. :func:`review_status`
-lists every version: audited or not, gates, the decision on it and whether its signature
-still verifies, and which versions await review.
+:func:`record_review` signs one board member's decision (model, version, report hash,
+decision, time, review date, the member and their roster name as reviewer, reasons, waived
+gates, and the SHA-256 of every file of the version's logged model, read through the
+registry when the member decides) with the member's own private key, appends it to the audit
+log and stores it, with its signature, as the member's tags on the model version.
+:func:`record_revocation` records a member's signed revocation the same way, and as a file
+the server reads. :func:`review_status` lists every version: audited or not, gates, each
+member's decision on it and whether its signature still verifies, and which versions await
+review.
 """
 
 from __future__ import annotations

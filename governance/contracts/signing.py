@@ -1,11 +1,12 @@
 """Ed25519 signatures on the ethics board's decisions.
 
 A board decision (approve or reject one model version, for the exact report hash the board
-read) is signed with the board's private key; promotion verifies it against the public key
-in configuration (``public_key_b64``) before moving the serving alias. The signed message,
-:meth:`Decision.payload`, covers every field: model name, version, report hash, decision,
-time, reviewer, reasons, waived gates, and the SHA-256 of every file of the version's
-logged model (``model_artifacts``, with one digest over them). So a signature cannot be
+read) is signed with one board member's private key; promotion verifies it against that
+member's public key on the roster in configuration (:mod:`governance.contracts.roster`)
+before moving the serving alias. The signed message, :meth:`Decision.payload`, covers every
+field: model name, version, report hash, decision, time, reviewer, reasons, waived gates,
+the member and the review date (``valid_until``), and the SHA-256 of every file of the
+version's logged model (``model_artifacts``, with one digest over them). So a signature cannot be
 replayed for another version or another report, no field can be changed after signing, and
 a model file rewritten after the review no longer matches what the board signed.
 
