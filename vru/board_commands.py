@@ -46,29 +46,40 @@ DEMO_REVIEWER = "DEMO (not an ethics board)"
 _DEMO_REASON = "Demo approval of a model of generated data; not a decision of an ethics board."
 
 
+ReviewerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Optional check: the signing member's roster name (the reviewer recorded is "
+        "always the roster name of the key's member)."
+    ),
+]
+SigningKeyOpt = Annotated[
+    Path | None, typer.Option(help="Your own member private key (from `vru keys board-init`).")
+]
+ValidUntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The review date, YYYY-MM-DD (UTC): the approval lapses after it. Default: "
+        "today plus board.review_months."
+    ),
+]
+RevokeOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Withdraw the board's approval of --version, signed with your member key and "
+        "with --reason; one member's revocation suffices. The server stops serving it."
+    ),
+]
+
+
 def review(
     model: ModelOpt = DEFAULT_MODEL_NAME,
     version: Annotated[str | None, typer.Option(help="The version decided on.")] = None,
     decision: Annotated[str | None, typer.Option(help="approve or reject.")] = None,
-    reviewer: Annotated[
-        str | None,
-        typer.Option(
-            help="Optional check: the signing member's roster name (the reviewer recorded is "
-            "always the roster name of the key's member)."
-        ),
-    ] = None,
+    reviewer: ReviewerOpt = None,
     reason: Annotated[str | None, typer.Option(help="Why, in the reviewer's words.")] = None,
-    signing_key: Annotated[
-        Path | None,
-        typer.Option(help="Your own member private key (from `vru keys board-init`)."),
-    ] = None,
-    valid_until: Annotated[
-        str | None,
-        typer.Option(
-            help="The review date, YYYY-MM-DD (UTC): the approval lapses after it. Default: "
-            "today plus board.review_months."
-        ),
-    ] = None,
+    signing_key: SigningKeyOpt = None,
+    valid_until: ValidUntilOpt = None,
     waive: Annotated[
         list[str] | None,
         typer.Option(help="A failed gate the board accepts, by figure name (repeatable)."),
@@ -76,13 +87,7 @@ def review(
     list_: Annotated[
         bool, typer.Option("--list", help="Show versions awaiting review and past decisions.")
     ] = False,
-    revoke: Annotated[
-        bool,
-        typer.Option(
-            help="Withdraw the board's approval of --version, signed with your member key and "
-            "with --reason; one member's revocation suffices. The server stops serving it."
-        ),
-    ] = False,
+    revoke: RevokeOpt = False,
     demo: Annotated[
         bool,
         typer.Option(
@@ -115,11 +120,10 @@ def review(
             version=version, decision=decision, reason=reason, signing_key=signing_key
         )
         assert version and reason and signing_key
-        info = registry.version(model, version)
         signed, _ = record_review(
             registry,
             AuditLog.from_config(gov),
-            info,
+            registry.version(model, version),
             decision=decision,  # type: ignore[arg-type]
             reviewer=reviewer,
             reasons=reason,

@@ -130,16 +130,7 @@ def record_review(
     roster = as_roster(board)
     if roster is None:
         raise ReviewError(_NO_BOARD)
-    report_hash, report = _intact_report(registry, info)
-    if len(reasons) > MAX_REASONS:
-        raise ReviewError(_LONG_REASONS.format(n=MAX_REASONS, got=len(reasons)))
-    gates = [g["figure"] for g in read_verdict(report.decode("utf-8"))["gates"]]
-    for gate in waive:
-        if gate not in gates:
-            raise ReviewError(_UNKNOWN_GATE.format(gate=gate, names=gates))
-    files = registry.model_files(info)
-    if not files:
-        raise ReviewError(_NO_MODEL_FILES.format(name=info.name, version=info.version))
+    report_hash, files = _checked_request(registry, info, reasons, waive)
     private = (
         signing_key if isinstance(signing_key, Ed25519PrivateKey) else load_private_key(signing_key)
     )
@@ -169,6 +160,23 @@ def record_review(
     signature = sign_decision(signed, private)
     _record(registry, log, info, signed, signature)
     return signed, signature
+
+
+def _checked_request(
+    registry: Registry, info: ModelVersionInfo, reasons: str, waive: tuple[str, ...]
+) -> tuple[str, dict[str, str]]:
+    """The intact report's hash and the model's files; refuse bad reasons or waivers."""
+    report_hash, report = _intact_report(registry, info)
+    if len(reasons) > MAX_REASONS:
+        raise ReviewError(_LONG_REASONS.format(n=MAX_REASONS, got=len(reasons)))
+    gates = [g["figure"] for g in read_verdict(report.decode("utf-8"))["gates"]]
+    for gate in waive:
+        if gate not in gates:
+            raise ReviewError(_UNKNOWN_GATE.format(gate=gate, names=gates))
+    files = registry.model_files(info)
+    if not files:
+        raise ReviewError(_NO_MODEL_FILES.format(name=info.name, version=info.version))
+    return report_hash, files
 
 
 def _review_date(roster: BoardSettings, today: date, given: date | None) -> date:
