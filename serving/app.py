@@ -247,4 +247,5 @@ async def _poll(holder: ReleaseHolder, seconds: float) -> None:
         try:
             await anyio.to_thread.run_sync(holder.reload)
         except ReleaseError as err:
-            _log.warning("poll: keeping the release served: %s", err)
+            served = holder.catalog.release_id if holder.catalog is not None else "nothing"
+            _log.warning("poll: %s (now serving %s)", err, served)
