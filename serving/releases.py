@@ -504,6 +504,11 @@ class ReleaseLibrary:
         self._scan_others(rid)
         return self._catalog(current)
 
+    def forget(self, release_id: str, reason: str) -> None:
+        """Leave a release out of the history from now on (its approval no longer holds)."""
+        self._history.pop(release_id, None)
+        self._refused[release_id] = reason
+
     def release_ids_newest_first(self) -> list[tuple[str, str]]:
         """``(release_id, created)`` of every release directory with a readable manifest."""
         found = []
@@ -723,6 +728,7 @@ class ReleaseHolder:
             except ReleaseError as err:
                 reason = f"release {served.release_id} is no longer served: {err}"
                 _log.warning("%s", reason)
+                self.library.forget(served.release_id, reason)
                 self.catalog, self.lapsed_on = None, None
                 self._fall_back(served.current.manifest.created, now, reason)
                 return

@@ -78,6 +78,7 @@ def test_a_revoked_release_gives_way_to_the_earlier_one_then_to_none(
     with caplog.at_level(logging.WARNING, "serving"), pytest.raises(ReleaseError):
         holder.reload(now=NOW)
     assert holder.catalog is not None and holder.catalog.release_id == "r1"
+    assert set(holder.catalog.manifests) == {"r1"}  # r2 no longer listed as verified
     assert "the approval was revoked by board" in caplog.text
     assert "serving the earlier release r1" in (holder.last_error or "")
     with pytest.raises(ReleaseError, match="revoked"):  # CURRENT still names r2: refused
