@@ -31,12 +31,16 @@ demo: $(STAMP)
 	@umask 077; mkdir -p $(DEMO_BOARD)
 	@umask 077; test -f $(DEMO_BOARD)/board.pem || $(BIN)/vru keys board-init -q \
 	    --private-key $(DEMO_BOARD)/board.pem --public-key $(DEMO_BOARD)/board.pub > $(DEMO_BOARD)/board.b64
+	@umask 077; test -f $(DEMO_BOARD)/board2.pem || $(BIN)/vru keys board-init -q \
+	    --private-key $(DEMO_BOARD)/board2.pem --public-key $(DEMO_BOARD)/board2.pub > $(DEMO_BOARD)/board2.b64
 	@umask 077; test -f $(DEMO_BOARD)/release.pem || $(BIN)/vru keys release-init -q \
 	    --private-key $(DEMO_BOARD)/release.pem --public-key $(DEMO_BOARD)/release.pub > $(DEMO_BOARD)/release.b64
-	@$(BIN)/python scripts/demo_configs.py configs $(DEMO_BOARD)/board.b64 $(DEMO_BOARD) $(DEMO_BOARD)/release.b64
+	@$(BIN)/python scripts/demo_configs.py configs $(DEMO_BOARD)/board.b64,$(DEMO_BOARD)/board2.b64 $(DEMO_BOARD) $(DEMO_BOARD)/release.b64
 	$(TRACKING) $(BIN)/vru audit --data $(DATA) -g $(DEMO_BOARD)/governance.yaml
 	$(TRACKING) $(BIN)/vru review --demo --version candidate -g $(DEMO_BOARD)/governance.yaml \
 	    --signing-key $(DEMO_BOARD)/board.pem
+	$(TRACKING) $(BIN)/vru review --demo --version candidate -g $(DEMO_BOARD)/governance.yaml \
+	    --signing-key $(DEMO_BOARD)/board2.pem
 	$(TRACKING) $(BIN)/vru promote --version candidate -g $(DEMO_BOARD)/governance.yaml
 	$(TRACKING) $(BIN)/vru release --data $(DATA) -c $(DEMO_BOARD)/release.yaml -g $(DEMO_BOARD)/governance.yaml
 	@umask 077; test -s $(DEMO_BOARD)/planner.token || $(BIN)/vru keys create -q --role planner \

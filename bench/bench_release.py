@@ -83,10 +83,9 @@ def _approve(tracking: Path) -> tuple[str, str]:
         audit_log,
         registry.version(NAME, info.version),
         decision="approve",
-        reviewer="benchmark (not an ethics board)",
-        reasons="Throwaway approval to time vru release.",
+        reasons="Throwaway approval to time vru release (not an ethics board).",
         signing_key=tracking / "bench-board.pem",
-        public_key_b64=public,
+        board=public,
     )
     promote(registry, audit_log, registry.version(NAME, info.version), public, actor="bench")
     return public, info.version

@@ -59,7 +59,13 @@ from governance.contracts.release_schema import (
     set_current_release,
     sign_manifest,
 )
-from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.contracts.signing import (
+    Decision,
+    artifacts_digest,
+    generate_keypair,
+    load_private_key,
+    sign_decision,
+)
 from governance.disclosure import DisclosureConfig
 from serving.keys import create_key
 
@@ -171,9 +177,13 @@ def write_release(releases: Path, board_dir: Path) -> tuple[str, str]:
         version="1",
         report_sha256="b" * 64,
         decision="approve",
-        reviewer="bench",
+        reviewer="board",
         reasons="benchmark release of generated figures",
         decided_at="2024-06-01T09:00:00+00:00",
+        model_artifacts={"MLmodel": "c" * 64},
+        model_artifacts_sha256=artifacts_digest({"MLmodel": "c" * 64}),
+        member="board",
+        valid_until="2999-01-01",
     )
     signature = sign_decision(decision, load_private_key(board_dir / "board.pem"))
     rows = _rows()
@@ -187,8 +197,8 @@ def write_release(releases: Path, board_dir: Path) -> tuple[str, str]:
         model_name="vru-risk",
         model_version="1",
         report_sha256="b" * 64,
-        approval=ApprovalRecord(
-            decision={**asdict(decision), "waived_gates": []}, signature=signature
+        approval=(
+            ApprovalRecord(decision={**asdict(decision), "waived_gates": []}, signature=signature),
         ),
         as_of_date="2024-04-01",
         factors=list(FACTORS),

@@ -136,6 +136,7 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         access=access,
         hot_route=areas.AREA_ROUTE,
         hot_area=functools.partial(_published_area, holder),
+        extra_headers=lambda: holder.warning_headers,
         anonymous=anonymous,
     )
     app.openapi = lambda: build_openapi(app, access)  # type: ignore[method-assign]
@@ -147,9 +148,10 @@ def _holder(config: ServingConfig, governance: GovernanceConfig) -> ReleaseHolde
     holder = ReleaseHolder(
         ReleaseLibrary(
             config.releases_dir,
-            governance.board_public_key_b64,
+            governance.board_roster(),
             release_key_b64=config.release_public_key_b64,
             floor=config.disclosure_floor,
+            revocations_dir=governance.revocations_dir,
         )
     )
     try:
@@ -245,4 +247,5 @@ async def _poll(holder: ReleaseHolder, seconds: float) -> None:
         try:
             await anyio.to_thread.run_sync(holder.reload)
         except ReleaseError as err:
-            _log.warning("poll: keeping the release served: %s", err)
+            served = holder.catalog.release_id if holder.catalog is not None else "nothing"
+            _log.warning("poll: %s (now serving %s)", err, served)

@@ -152,6 +152,9 @@ class Gate:
         The pre-serialised body of the hot route for a code, or None: a hit is answered here,
         with those bytes; a miss (unknown code, no release) goes on to the app, whose
         documented route answers the problem.
+    extra_headers
+        Headers every API answer carries at the moment (the release holder's warning that
+        the board's approval has lapsed, within its grace period); none by default.
     """
 
     def __init__(
@@ -166,8 +169,10 @@ class Gate:
         hot_route: str,
         hot_area: Callable[[str], bytes | None] | None = None,
         anonymous: RateLimiter,
+        extra_headers: Callable[[], tuple[tuple[bytes, bytes], ...]] = tuple,
     ) -> None:
         self.app = app
+        self.extra_headers = extra_headers
         self.anonymous = anonymous
         self.closed_retry = str(max(1, math.ceil(audit.flush_seconds))).encode()
         self.keys = keys
@@ -295,6 +300,7 @@ class Gate:
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
                     *API_HEADERS,
+                    *self.extra_headers(),
                 ],
             }
         )
@@ -356,7 +362,11 @@ class Gate:
             if message["type"] == "http.response.start":
                 status = message["status"]
                 if api:
-                    message["headers"] = [*message.get("headers", ()), *API_HEADERS]
+                    message["headers"] = [
+                        *message.get("headers", ()),
+                        *API_HEADERS,
+                        *self.extra_headers(),
+                    ]
             await send(message)
 
         try:

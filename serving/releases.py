@@ -34,6 +34,7 @@ import re
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -55,6 +56,12 @@ from governance.contracts.release_schema import (
     verify_release_files,
     verify_release_signature,
 )
+from governance.contracts.revocation import (
+    Revocation,
+    read_revocation_files,
+    verified_revocations,
+)
+from governance.contracts.roster import BoardSettings
 from governance.disclosure import DisclosureConfig, DisclosureError, check_no_individuals
 from serving.config import DisclosureFloor
 from serving.schemas import (
@@ -68,7 +75,14 @@ from serving.schemas import (
     ReleaseSummary,
 )
 
-__all__ = ["Catalog", "LoadedRelease", "ReleaseHolder", "ReleaseLibrary", "parse_sort"]
+__all__ = [
+    "LAPSED_HEADER",
+    "Catalog",
+    "LoadedRelease",
+    "ReleaseHolder",
+    "ReleaseLibrary",
+    "parse_sort",
+]
 
 _log = logging.getLogger("serving")
 _RELEASE_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
@@ -83,6 +97,9 @@ _BELOW_FLOOR = (
     "release {rid}: {path}: the signed disclosure rules are weaker than this server's floor "
     "(disclosure_floor): {problems}"
 )
+_NONE_APPROVED = "no approved release is being served"
+#: the Warning header (RFC 7234, code 299: a persistent warning) while an approval has lapsed
+LAPSED_HEADER = '299 - "approval lapsed on {date}; board review overdue"'
 _NOT_SAFE = "release {rid}: {path}: fails the disclosure check under its signed rules: {msg}"
 
 _JSON = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
@@ -337,25 +354,38 @@ class ReleaseLibrary:
     releases_dir
         The directory ``vru release`` writes to (with ``CURRENT``).
     public_key_b64
-        The board's public key; a release whose approval does not verify is never served.
+        The board's roster (``GovernanceConfig.board_roster()``; a bare public key is a
+        roster of one): a release whose approval is not the quorum's, verified with the
+        members' keys, is never served; nor one whose approval lapsed more than the roster's
+        ``grace_days`` ago.
     release_key_b64
         The operator's release public key; a release whose manifest it does not verify is
         never served (None: no release is).
     floor
         The weakest disclosure rules a release may be made with (default: the defaults).
+    revocations_dir
+        Where the board's signed revocations are (the governance config's
+        ``revocations_dir``): a release whose model version a roster member revoked is not
+        served; a revocation not signed by the member it names is ignored and logged.
     """
 
     def __init__(
         self,
         releases_dir: Path,
-        public_key_b64: str | None,
+        public_key_b64: BoardSettings | str | None,
         *,
         release_key_b64: str | None = None,
         floor: DisclosureFloor | None = None,
+        revocations_dir: Path | None = None,
     ) -> None:
         self.releases_dir = Path(releases_dir)
-        self.public_key_b64 = public_key_b64
+        self.board = (
+            BoardSettings.single(public_key_b64)
+            if isinstance(public_key_b64, str) and public_key_b64
+            else public_key_b64 or None
+        )
         self.release_key_b64 = release_key_b64
+        self.revocations_dir = revocations_dir
         self.floor = floor or DisclosureFloor()
         self._history: dict[str, _HistoryRows] = {}
         self._refused: dict[str, str] = {}
@@ -375,7 +405,38 @@ class ReleaseLibrary:
             raise ReleaseError(_BAD_ID.format(dir=self.releases_dir, rid=rid))
         return rid
 
-    def verified_manifest(self, release_id: str) -> ReleaseManifest:
+    def approval_lapsed_on(
+        self, manifest: ReleaseManifest, now: datetime | None = None
+    ) -> str | None:
+        """Check the release's approval at ``now``: the review date if it has passed, else None.
+
+        A lapsed approval is still served for the roster's ``grace_days`` after its review
+        date (the caller warns); after that, and if a roster member revoked the version, it is
+        refused.
+
+        Raises
+        ------
+        ReleaseError
+            If the approval is not the board's quorum, was revoked, or lapsed beyond grace.
+        """
+        moment = now or datetime.now(UTC)
+        found, unreadable = read_revocation_files(
+            self.revocations_dir, manifest.model_name, manifest.model_version
+        )
+        revoked: list[Revocation] = []
+        if isinstance(self.board, BoardSettings):
+            revoked, ignored = verified_revocations(found, self.board)
+            for line in unreadable + ignored:
+                _log.warning("release %s: %s", manifest.release_id, line)
+        until = verify_manifest(
+            manifest,
+            self.board,
+            now=self._lapse_clock(moment),
+            revoked=[(r.revoked_at, r.member, r.reasons) for r in revoked],
+        )
+        return until if moment.date() > date.fromisoformat(until) else None
+
+    def verified_manifest(self, release_id: str, now: datetime | None = None) -> ReleaseManifest:
         """Read and verify one release's manifest and the files it signs.
 
         Raises
@@ -390,11 +451,16 @@ class ReleaseLibrary:
         manifest = read_manifest(directory)
         if manifest.release_id != release_id:
             raise ReleaseError(_ID_MISMATCH.format(dir=directory, rid=manifest.release_id))
-        verify_manifest(manifest, self.public_key_b64)
+        self.approval_lapsed_on(manifest, now)
         verify_release_signature(manifest, self.release_key_b64, directory)
         verify_release_files(manifest, directory)
         check_floor(signed_rules(manifest, directory), self.floor, release_id, directory)
         return manifest
+
+    def _lapse_clock(self, now: datetime | None = None) -> datetime:
+        """The time an approval's lapse is judged at: now less the roster's grace period."""
+        grace = self.board.grace_days if isinstance(self.board, BoardSettings) else 0
+        return (now or datetime.now(UTC)) - timedelta(days=grace)
 
     def verified_rows(
         self, manifest: ReleaseManifest, columns: Sequence[str]
@@ -417,7 +483,7 @@ class ReleaseLibrary:
             ) from None
         return _rows(table, directory / AREAS, columns)
 
-    def load(self, release_id: str | None = None) -> Catalog:
+    def load(self, release_id: str | None = None, now: datetime | None = None) -> Catalog:
         """Build the snapshot serving ``release_id`` (default: the one ``CURRENT`` names).
 
         Raises
@@ -428,7 +494,7 @@ class ReleaseLibrary:
             directory that do not verify are left out of the history (and logged).
         """
         rid = release_id or self.current_id()
-        manifest = self.verified_manifest(rid)
+        manifest = self.verified_manifest(rid, now)
         columns = [*AREA_COLUMNS, *(c for f in manifest.factors for c in factor_columns(f))]
         rows = self.verified_rows(manifest, columns)
         current = _build_release(manifest, rows)
@@ -437,6 +503,24 @@ class ReleaseLibrary:
         )
         self._scan_others(rid)
         return self._catalog(current)
+
+    def forget(self, release_id: str, reason: str) -> None:
+        """Leave a release out of the history from now on (its approval no longer holds)."""
+        self._history.pop(release_id, None)
+        self._refused[release_id] = reason
+
+    def release_ids_newest_first(self) -> list[tuple[str, str]]:
+        """``(release_id, created)`` of every release directory with a readable manifest."""
+        found = []
+        if self.releases_dir.is_dir():
+            for directory in self.releases_dir.iterdir():
+                if not directory.is_dir() or not _RELEASE_ID.fullmatch(directory.name):
+                    continue
+                try:
+                    found.append((directory.name, read_manifest(directory).created))
+                except ReleaseError:
+                    continue
+        return sorted(found, key=lambda pair: pair[1], reverse=True)
 
     def _scan_others(self, current: str) -> None:
         """Read the history columns of every other verified release not read before."""
@@ -544,16 +628,45 @@ class ReleaseHolder:
     ``catalog`` is read without a lock (one attribute read); :meth:`reload` builds a new
     snapshot, then assigns it. Reloads are serialised by a lock so that two at once (the
     poll and an admin request) do not both load.
+
+    Each reload (the periodic poll included) also checks again that the board's approval of
+    what is served still holds at that time: a release whose version a roster member has
+    revoked, or whose approval lapsed more than ``grace_days`` ago, stops being served; the
+    server then serves the newest earlier release whose approval holds, or none (data routes
+    answer 503 with a generic body; the reason is in the server log). While an approval has
+    lapsed but is within grace, :attr:`lapsed_on` holds its review date, for the warning.
     """
 
     def __init__(self, library: ReleaseLibrary) -> None:
         self.library = library
         self.catalog: Catalog | None = None
         self.last_error: str | None = None
+        #: response headers every API answer carries now: the lapse warning, or none
+        self.warning_headers: tuple[tuple[bytes, bytes], ...] = ()
+        self._lapsed_on: str | None = None
         self._lock = threading.Lock()
 
-    def reload(self, *, force: bool = False) -> tuple[Catalog, str | None]:
+    @property
+    def lapsed_on(self) -> str | None:
+        """The review date of the served release's approval, if it has passed (within grace)."""
+        return self._lapsed_on
+
+    @lapsed_on.setter
+    def lapsed_on(self, value: str | None) -> None:
+        self._lapsed_on = value
+        self.warning_headers = (
+            () if value is None else ((b"warning", LAPSED_HEADER.format(date=value).encode()),)
+        )
+
+    def reload(
+        self, *, force: bool = False, now: datetime | None = None
+    ) -> tuple[Catalog, str | None]:
         """Load what ``CURRENT`` names if it is not being served (or ``force``); swap it in.
+
+        Parameters
+        ----------
+        now
+            The time approvals are judged at (tests fix it; default the clock).
 
         Returns
         -------
@@ -564,26 +677,78 @@ class ReleaseHolder:
         Raises
         ------
         ReleaseError
-            If the named release cannot be served; the old snapshot stays.
+            If the named release cannot be served (the old snapshot stays, if its approval
+            still holds), or the one served was refused at this check.
         """
         with self._lock:
             before = self.catalog
+            rid: str | None = None
             try:
                 rid = self.library.current_id()
                 if before is not None and before.release_id == rid and not force:
-                    return before, None
-                catalog = self.library.load(rid)
+                    self._recheck(now)
+                    return self._served(before), None
+                catalog = self.library.load(rid, now)
             except ReleaseError as err:
                 self.last_error = str(err)
+                self._recheck(now, failed=rid)
                 raise
-            self.catalog = catalog  # the swap: one reference assignment
-            # A snapshot is hundreds of thousands of long-lived objects; a full collection
-            # walking them took ~120 ms for a London-sized release, a pause of every request
-            # in flight. Freezing moves what exists now out of the collector's generations
-            # (reference counting still frees a replaced snapshot).
-            gc.freeze()
-            self.last_error = None
-            _log.info(
-                "serving release %s (%d areas)", catalog.release_id, len(catalog.current.areas)
-            )
+            self._swap(catalog, now)
             return catalog, None if before is None else before.release_id
+
+    def _served(self, before: Catalog) -> Catalog:
+        """What is served after a re-check; refuse if it changed (the caller logs why)."""
+        if self.catalog is before:
+            return before
+        raise ReleaseError(self.last_error or _NONE_APPROVED)
+
+    def _swap(self, catalog: Catalog, now: datetime | None) -> None:
+        """Serve ``catalog`` (one reference assignment) and note whether its approval lapsed."""
+        self.lapsed_on = self.library.approval_lapsed_on(catalog.current.manifest, now)
+        self.catalog = catalog  # the swap: one reference assignment
+        # A snapshot is hundreds of thousands of long-lived objects; a full collection
+        # walking them took ~120 ms for a London-sized release, a pause of every request
+        # in flight. Freezing moves what exists now out of the collector's generations
+        # (reference counting still frees a replaced snapshot).
+        gc.freeze()
+        self.last_error = None
+        _log.info("serving release %s (%d areas)", catalog.release_id, len(catalog.current.areas))
+
+    def _recheck(self, now: datetime | None, failed: str | None = None) -> None:
+        """Check the served release's approval again; on refusal fall back to an earlier one.
+
+        With nothing served (``failed`` is the release ``CURRENT`` names that was refused),
+        the newest release older than it whose approval holds is served instead, if any.
+        """
+        served = self.catalog
+        if served is not None:
+            try:
+                self.lapsed_on = self.library.approval_lapsed_on(served.current.manifest, now)
+                return
+            except ReleaseError as err:
+                reason = f"release {served.release_id} is no longer served: {err}"
+                _log.warning("%s", reason)
+                self.library.forget(served.release_id, reason)
+                self.catalog, self.lapsed_on = None, None
+                self._fall_back(served.current.manifest.created, now, reason)
+                return
+        if failed is not None:
+            self._fall_back(None, now, self.last_error or _NONE_APPROVED, skip=failed)
+
+    def _fall_back(
+        self, before: str | None, now: datetime | None, reason: str, skip: str | None = None
+    ) -> None:
+        """Serve the newest release created before ``before`` whose approval holds, or none."""
+        for rid, created in self.library.release_ids_newest_first():
+            if rid == skip or (before is not None and created >= before):
+                continue
+            try:
+                catalog = self.library.load(rid, now)
+            except ReleaseError as err:
+                _log.warning("release %s cannot stand in: %s", rid, err)
+                continue
+            self._swap(catalog, now)
+            self.last_error = f"{reason}; serving the earlier release {rid}"
+            return
+        self.last_error = f"{reason}; {_NONE_APPROVED}"
+        _log.warning("%s", self.last_error)

@@ -298,6 +298,8 @@ class Ready(BaseModel):
 
     status: Literal["ready"]
     release_id: str
+    warning: str | None = None
+    """Set while the release's board approval has lapsed but is within its grace period."""
 
 
 class ReloadResult(BaseModel):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from governance.contracts.config import load_config
 from governance.contracts.settings import GovernanceConfig
+from governance.contracts.signing import generate_keypair
 from serving.config import load_serving_config
 from training.release.config import ReleaseConfig
 
@@ -15,11 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_demo_configs_are_labelled_demo_and_point_at_the_demo_key(tmp_path: Path) -> None:
-    public = tmp_path / "board.b64"
-    public.write_text("AAAAC3NzaC1lZDI1NTE5AAAAIDemoKeyOnlyForTests00000000000=\n")
+    public, second = tmp_path / "board.b64", tmp_path / "board2.b64"
+    public.write_text(generate_keypair(tmp_path / "b.pem", tmp_path / "b.pub") + "\n")
+    second.write_text(generate_keypair(tmp_path / "c.pem", tmp_path / "c.pub") + "\n")
     before = {p.name: p.read_bytes() for p in (ROOT / "configs").glob("*.yaml")}
     done = subprocess.run(
-        [sys.executable, "scripts/demo_configs.py", "configs", str(public), str(tmp_path)],
+        [
+            sys.executable,
+            "scripts/demo_configs.py",
+            "configs",
+            f"{public},{second}",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -29,7 +37,10 @@ def test_demo_configs_are_labelled_demo_and_point_at_the_demo_key(tmp_path: Path
 
     governance = load_config(tmp_path / "governance.yaml", GovernanceConfig)
     assert governance.environment == "demo"
-    assert governance.board_public_key_b64 == public.read_text().strip()
+    roster = governance.board_roster()  # two DEMO members, both needed
+    assert roster is not None and roster.ids == ["demo-1", "demo-2"] and roster.quorum == 2
+    assert roster.members[0].public_key_b64 == public.read_text().strip()
+    assert all(m.name.startswith("DEMO") for m in roster.members)
     assert governance.audit_log == tmp_path / "audit-log.jsonl"
     assert load_config(tmp_path / "release.yaml", ReleaseConfig).environment == "demo"
     serving = load_serving_config(tmp_path / "serving.yaml")

@@ -9,6 +9,7 @@ operator's key that signs releases.
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -45,15 +46,40 @@ DEMO_REVIEWER = "DEMO (not an ethics board)"
 _DEMO_REASON = "Demo approval of a model of generated data; not a decision of an ethics board."
 
 
+ReviewerOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="Optional check: the signing member's roster name (the reviewer recorded is "
+        "always the roster name of the key's member)."
+    ),
+]
+SigningKeyOpt = Annotated[
+    Path | None, typer.Option(help="Your own member private key (from `vru keys board-init`).")
+]
+ValidUntilOpt = Annotated[
+    str | None,
+    typer.Option(
+        help="The review date, YYYY-MM-DD (UTC): the approval lapses after it. Default: "
+        "today plus board.review_months."
+    ),
+]
+RevokeOpt = Annotated[
+    bool,
+    typer.Option(
+        help="Withdraw the board's approval of --version, signed with your member key and "
+        "with --reason; one member's revocation suffices. The server stops serving it."
+    ),
+]
+
+
 def review(
     model: ModelOpt = DEFAULT_MODEL_NAME,
     version: Annotated[str | None, typer.Option(help="The version decided on.")] = None,
     decision: Annotated[str | None, typer.Option(help="approve or reject.")] = None,
-    reviewer: Annotated[str | None, typer.Option(help="Who decides (recorded and signed).")] = None,
+    reviewer: ReviewerOpt = None,
     reason: Annotated[str | None, typer.Option(help="Why, in the reviewer's words.")] = None,
-    signing_key: Annotated[
-        Path | None, typer.Option(help="The board's private key (from `vru keys board-init`).")
-    ] = None,
+    signing_key: SigningKeyOpt = None,
+    valid_until: ValidUntilOpt = None,
     waive: Annotated[
         list[str] | None,
         typer.Option(help="A failed gate the board accepts, by figure name (repeatable)."),
@@ -61,6 +87,7 @@ def review(
     list_: Annotated[
         bool, typer.Option("--list", help="Show versions awaiting review and past decisions.")
     ] = False,
+    revoke: RevokeOpt = False,
     demo: Annotated[
         bool,
         typer.Option(
@@ -80,55 +107,117 @@ def review(
 
         registry = Registry()
         if list_:
-            _print_reviews(model, review_status(registry, model, gov.board_public_key_b64))
+            _print_reviews(model, review_status(registry, model, gov.board_roster()))
+            return
+        if revoke:
+            _revoke(registry, gov, model, version, reason, signing_key, quiet)
             return
         if demo:
-            _require_demo(gov)
-            decision, reviewer, reason = "approve", DEMO_REVIEWER, _DEMO_REASON
+            _require_demo(gov, signing_key)
+            decision, reason = "approve", _DEMO_REASON
             waive = _failed_gates(registry, model, version)
         _check_review_arguments(
-            version=version,
-            decision=decision,
-            reviewer=reviewer,
-            reason=reason,
-            signing_key=signing_key,
+            version=version, decision=decision, reason=reason, signing_key=signing_key
         )
-        assert version and reviewer and reason and signing_key
-        info = registry.version(model, version)
+        assert version and reason and signing_key
         signed, _ = record_review(
             registry,
             AuditLog.from_config(gov),
-            info,
+            registry.version(model, version),
             decision=decision,  # type: ignore[arg-type]
             reviewer=reviewer,
             reasons=reason,
             signing_key=signing_key,
-            public_key_b64=gov.board_public_key_b64,
+            board=gov.board_roster(),
             waive=tuple(waive or ()),
+            valid_until=_review_date(valid_until),
         )
         if not quiet:
             err.print(
-                f"recorded: {signed.decision} {model} version {signed.version} by {signed.reviewer} at "
-                f"{signed.decided_at}, for report {signed.report_sha256[:12]}…"
+                f"recorded: {signed.decision} {model} version {signed.version} by {signed.reviewer} "
+                f"({signed.member}) at {signed.decided_at}, review by {signed.valid_until}, for "
+                f"report {signed.report_sha256[:12]}…"
                 + (f"; waived: {', '.join(signed.waived_gates)}" if signed.waived_gates else ""),
                 highlight=False,
             )
 
 
-def _require_demo(gov: GovernanceConfig) -> None:
-    """Refuse ``--demo`` unless the governance config says this is a demo environment."""
+def _revoke(
+    registry: Registry,
+    gov: GovernanceConfig,
+    model: str,
+    version: str | None,
+    reason: str | None,
+    signing_key: Path | None,
+    quiet: bool,
+) -> None:
+    """``vru review --revoke``: sign and record one member's revocation."""
+    from governance.board.audit_log import AuditLog
+    from governance.board.review import record_revocation
+
+    missing = [
+        k
+        for k, v in {"--version": version, "--reason": reason, "--signing-key": signing_key}.items()
+        if not v
+    ]
+    if missing:
+        raise ConfigError(f"vru review --revoke needs {', '.join(missing)}")
+    assert version and reason and signing_key
+    revocation, _, path = record_revocation(
+        registry,
+        AuditLog.from_config(gov),
+        registry.version(model, version),
+        reasons=reason,
+        signing_key=signing_key,
+        board=gov.board_roster(),
+        revocations_dir=gov.revocations_dir,
+    )
+    if not quiet:
+        err.print(
+            f"revoked: {model} version {version} by {revocation.member} at "
+            f"{revocation.revoked_at}; written to {path}",
+            highlight=False,
+        )
+
+
+def _require_demo(gov: GovernanceConfig, signing_key: Path | None) -> None:
+    """Refuse ``--demo`` unless this is a demo environment and the key a DEMO member's.
+
+    The reviewer recorded is the member's roster name, so a demo approval is labelled only
+    if that name says DEMO (``vru release`` refuses such an approval outside a demo).
+    """
     if gov.environment != "demo":
         raise ConfigError(
             "--demo: allowed only when the governance config says environment: demo "
             f"(it says {gov.environment!r})"
         )
+    roster = gov.board_roster()
+    if signing_key is None or roster is None:
+        return  # the missing option or board is named by the checks that follow
+    from governance.contracts.signing import load_private_key
+
+    member = roster.signer(load_private_key(signing_key))
+    if not member.name.upper().startswith("DEMO"):
+        raise ConfigError(
+            f"--demo: the signing key is member {member.id!r}, whose roster name does not "
+            "start with DEMO; a demo approval must be labelled (name demo members 'DEMO ...')"
+        )
+
+
+def _review_date(text: str | None) -> date | None:
+    """``--valid-until`` as a date (its range is checked against the roster when signing)."""
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ConfigError(f"--valid-until: expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def _check_review_arguments(
     *,
     version: str | None,
     decision: str | None,
-    reviewer: str | None,
     reason: str | None,
     signing_key: Path | None,
 ) -> None:
@@ -136,7 +225,6 @@ def _check_review_arguments(
     needed = {
         "--version": version,
         "--decision": decision,
-        "--reviewer": reviewer,
         "--reason": reason,
         "--signing-key": signing_key,
     }
@@ -176,6 +264,15 @@ def _print_reviews(model: str, rows: list[dict[str, Any]]) -> None:
         audited = "audited" if row["audited"] else "not audited"
         parts = [f"{model} v{row['version']}{aliases}", audited, gates, decided, state]
         typer.echo("  ".join(p for p in parts if p))
+        for m in row.get("members", []):
+            said = (
+                f"{m['decision']} at {m['decided_at']}, review by {m['valid_until']}, "
+                f"signature {m['signature']}"
+                + ("" if m["for_current_report"] else " (for an earlier report)")
+                if m["decision"]
+                else "no decision"
+            )
+            typer.echo(f"    {m['member']} ({m['name']}): {said}")
 
 
 def promote(
@@ -210,23 +307,25 @@ def promote(
                 registry,
                 AuditLog.from_config(gov),
                 info,
-                gov.board_public_key_b64,
+                gov.board_roster(),
                 actor="cli:promote",
                 environment=gov.environment,
+                revocations_dir=gov.revocations_dir,
             )
         except ApprovalError as error:
             refuse(f"[red]{error}[/]")
         if not quiet:
             err.print(
                 f"{model} version {approval.info.version} is now 'champion' (approved by "
-                f"{approval.decision.reviewer} at {approval.decision.decided_at})",
+                f"{', '.join(approval.reviewers)}; review by {approval.valid_until})",
                 highlight=False,
             )
 
 
 _BOARD_KEY_WHERE = (
     "private key: {private} (mode 600); public key: {public}\n"
-    "put the line above in configs/governance.yaml as board_public_key_b64"
+    "add a member to board.members in configs/governance.yaml with the line above as "
+    "its public_key_b64 (or, for a board of one, set it as board_public_key_b64)"
 )
 
 _LOG_KEY_WHERE = (
@@ -327,7 +426,7 @@ def audit_log_verify(
         gov = governance_config(governance)
         target = AuditLog.from_config(gov.model_copy(update={"audit_log_key": None}), log)
         result = target.verify(
-            gov.audit_log_public_key_b64, board_public_key_b64=gov.board_public_key_b64
+            gov.audit_log_public_key_b64, board_public_key_b64=gov.board_roster()
         )
         if result.ok:
             if quiet:
@@ -356,9 +455,9 @@ def _warn_unchecked(gov: GovernanceConfig, signed_entries: int) -> None:
             "re-chained is not detected",
             highlight=False,
         )
-    if signed_entries and gov.board_public_key_b64 is None:
+    if signed_entries and gov.board_roster() is None:
         err.print(
             f"[yellow]warning[/]: {signed_entries} entries carry board signatures, not checked: "
-            "no board_public_key_b64 configured",
+            "no board (roster) configured",
             highlight=False,
         )

@@ -65,9 +65,9 @@ def serve_command(
         path = default_config(config, DEFAULT_SERVING_CONFIG)
         cfg = load_serving_config(path, {"host": host, "port": port, "workers": workers})
         governance = cfg.governance()  # a bad governance file fails here, not in a worker
-        if not governance.board_public_key_b64:
+        if governance.board_roster() is None:
             err.print(
-                "[yellow]warning:[/] no board_public_key_b64 in the governance config: no "
+                "[yellow]warning:[/] no board (roster) in the governance config: no "
                 "release can be verified, the server will not be ready",
                 highlight=False,
             )

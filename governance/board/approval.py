@@ -6,11 +6,16 @@ trusted on its own. A version is approved only when all of these hold:
 1. it was audited: the tag ``audit_report_sha256`` names a report, and the report logged
    with the version hashes to exactly that value;
 2. the report's embedded verdict is about this model and version;
-3. the board's decision on the version is signed, and the signature verifies against the
-   public key in ``configs/governance.yaml``;
-4. the signed decision is for this model, this version and this report hash (a decision
-   copied from another version or another report is a replay and fails), and it approves;
-5. every gate that failed in the report is waived, by name, in the signed decision;
+3. at least ``quorum`` distinct members of the board's roster (``board`` in
+   ``configs/governance.yaml``) have each signed, with their own key, a decision that names
+   them; each signature verifies against that member's public key, and a member counts once
+   (:func:`governance.contracts.roster.quorum_problems`);
+4. each counted decision is for this model, this version and this report hash (a decision
+   copied from another version or another report is a replay and does not count), and
+   approves; a current rejection by any member is a veto;
+5. every gate that failed in the report is waived, by name, in each counted decision;
+   the approval has not lapsed: today is not after the earliest review date
+   (``valid_until``) among the counted decisions;
 6. the signed decision names the SHA-256 of every file of the version's logged model, and
    the files in the artifact store still hash to exactly those (none changed, added or
    missing): a model rewritten after the review is not the model the board approved.
@@ -27,30 +32,50 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal
 
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
 from governance.board.verdict import VerdictError, read_verdict
 from governance.contracts.errors import VruError
+from governance.contracts.revocation import (
+    Revocation,
+    SignedRevocation,
+    read_revocation_files,
+    verified_revocations,
+)
+from governance.contracts.roster import (
+    BoardSettings,
+    SignedDecision,
+    quorum_problems,
+    verified_decisions,
+)
 from governance.contracts.signing import (
     Decision,
     SignatureError,
     artifact_differences,
-    verify_decision,
 )
 
 __all__ = [
     "DECISION_TAG",
     "REPORT_ARTIFACT",
     "REPORT_TAG",
+    "REVOCATION_SIGNATURE_TAG",
+    "REVOCATION_TAG",
     "SIGNATURE_TAG",
     "Approval",
     "ApprovalError",
     "approval_problems",
+    "as_roster",
     "card_problems",
+    "decision_tags",
     "promote",
     "read_decision",
+    "read_decisions",
+    "revocation_tags",
+    "revocations_of",
     "verify_serving_version",
 ]
 
@@ -58,10 +83,13 @@ REPORT_TAG = "audit_report_sha256"
 DECISION_TAG = "board_decision"
 SIGNATURE_TAG = "board_signature"
 REPORT_ARTIFACT = "audit/report.html"
+REVOCATION_TAG = "board_revocation"
+REVOCATION_SIGNATURE_TAG = "board_revocation_signature"
 
 _NO_KEY = (
-    "no board public key is configured (board_public_key_b64 in configs/governance.yaml); "
-    "run `vru keys board-init` and paste the public key it prints"
+    "no board is configured (neither a roster `board` nor board_public_key_b64 in "
+    "configs/governance.yaml): run `vru keys board-init` for each member and list the "
+    "public keys it prints under board.members"
 )
 
 
@@ -99,12 +127,31 @@ class ApprovalError(VruError, PermissionError):
 
 @dataclass(frozen=True)
 class Approval:
-    """A verified approval: the decision, its signature and the report it covers."""
+    """A verified approval: the counted members' decisions and signatures, and the report."""
 
     info: ModelVersionInfo
-    decision: Decision
-    signature: str
+    decisions: tuple[SignedDecision, ...]
     report_sha256: str
+
+    @property
+    def decision(self) -> Decision:
+        """One counted decision (the first member's); all of them name the same files."""
+        return self.decisions[0].decision
+
+    @property
+    def reviewers(self) -> list[str]:
+        """The counted members' roster names."""
+        return [s.decision.reviewer for s in self.decisions]
+
+    @property
+    def valid_until(self) -> str:
+        """The earliest review date among the counted approvals: the approval's own."""
+        return min(s.decision.valid_until for s in self.decisions)
+
+    @property
+    def waived_gates(self) -> list[str]:
+        """The failed gates the counted members waived (each waived every failed one)."""
+        return sorted({g for s in self.decisions for g in s.decision.waived_gates})
 
     @property
     def files(self) -> dict[str, str]:
@@ -112,88 +159,213 @@ class Approval:
         return self.decision.model_artifacts
 
 
+def as_roster(board: BoardSettings | str | None) -> BoardSettings | None:
+    """The roster to check against; a bare public key (older callers) is a roster of one."""
+    if isinstance(board, str):
+        return BoardSettings.single(board) if board else None
+    return board
+
+
+def decision_tags(member: str) -> tuple[str, str]:
+    """The tags holding one member's decision and signature on a version."""
+    return f"{DECISION_TAG}/{member}", f"{SIGNATURE_TAG}/{member}"
+
+
+def revocation_tags(member: str) -> tuple[str, str]:
+    """The tags holding one member's revocation and its signature on a version."""
+    return f"{REVOCATION_TAG}/{member}", f"{REVOCATION_SIGNATURE_TAG}/{member}"
+
+
+def revocations_of(
+    info: ModelVersionInfo, roster: BoardSettings, revocations_dir: Path | None
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The verified revocations of ``info``, from its tags and the revocations directory.
+
+    Returns ``(revoked_at, member, reasons)`` of each, and a line for each one ignored (not
+    signed by the roster member it names, or unreadable).
+    """
+    found, problems = read_revocation_files(revocations_dir, info.name, info.version)
+    prefix = REVOCATION_TAG + "/"
+    for key in sorted(k for k in info.tags if k.startswith(prefix)):
+        try:
+            revocation = Revocation.from_fields(json.loads(info.tags[key]))
+        except (ValueError, SignatureError) as err:
+            problems.append(f"the revocation in tag {key} is malformed: {err}; ignored")
+            continue
+        signature = info.tags.get(revocation_tags(key.removeprefix(prefix))[1], "")
+        found.append(SignedRevocation(revocation, signature))
+    valid, ignored = verified_revocations(found, roster)
+    mine = [r for r in valid if (r.model, r.version) == (info.name, info.version)]
+    return [(r.revoked_at, r.member, r.reasons) for r in mine], problems + ignored
+
+
+def read_decisions(tags: dict[str, str]) -> tuple[list[SignedDecision], list[str]]:
+    """Every member decision recorded on a version, with its signature; malformed ones named.
+
+    A decision whose tag names another member than the decision itself, or that has no
+    signature tag, is a problem, not a decision.
+    """
+    found: list[SignedDecision] = []
+    problems: list[str] = []
+    prefix = DECISION_TAG + "/"
+    for key in sorted(k for k in tags if k.startswith(prefix)):
+        member = key.removeprefix(prefix)
+        try:
+            fields: dict[str, Any] = json.loads(tags[key])
+            fields["waived_gates"] = tuple(fields.get("waived_gates", ()))
+            decision = Decision(**fields)
+        except (ValueError, TypeError, SignatureError) as err:
+            problems.append(f"the recorded decision (tag {key}) is malformed: {err}")
+            continue
+        signature = tags.get(decision_tags(member)[1])
+        if decision.member != member:
+            problems.append(
+                f"the decision in tag {key} names member {decision.member!r}: a decision "
+                "moved from another member's tag does not count"
+            )
+        elif signature is None:
+            problems.append(f"{member}'s decision is not signed (no tag {SIGNATURE_TAG}/{member})")
+        else:
+            found.append(SignedDecision(decision, signature))
+    return found, problems
+
+
 def read_decision(tags: dict[str, str]) -> tuple[Decision | None, str | None, str | None]:
-    """The decision and signature recorded on a version; a problem description if malformed."""
-    raw = tags.get(DECISION_TAG)
-    if raw is None:
-        return None, None, None
+    """The newest member decision on a version and its signature, for one-line summaries."""
+    found, problems = read_decisions(tags)
+    if not found:
+        return None, None, (problems[0] if problems else None)
+    newest = max(found, key=lambda s: s.decision.decided_at)
+    return newest.decision, newest.signature, None
+
+
+def _report_problems(
+    registry: Registry, info: ModelVersionInfo
+) -> tuple[str | None, dict[str, Any] | None, list[str]]:
+    """The tagged report hash, the report's verdict if intact and about this version, problems."""
+    report_hash = info.tags.get(REPORT_TAG)
+    if report_hash is None:
+        return (
+            None,
+            None,
+            [f"not audited: run `vru audit --model {info.name} --version {info.version}`"],
+        )
     try:
-        fields: dict[str, Any] = json.loads(raw)
-        fields["waived_gates"] = tuple(fields.get("waived_gates", ()))
-        decision = Decision(**fields)
-    except (ValueError, TypeError, SignatureError) as err:
-        return None, None, f"the recorded decision (tag {DECISION_TAG}) is malformed: {err}"
-    return decision, tags.get(SIGNATURE_TAG), None
+        report = registry.read_artifact(info, REPORT_ARTIFACT)
+    except RegistryError as err:
+        return report_hash, None, [f"the audit report is missing: {err}"]
+    actual = hashlib.sha256(report).hexdigest()
+    if actual != report_hash:
+        return (
+            report_hash,
+            None,
+            [
+                f"the logged report hashes to {actual}, not to the tagged {report_hash}: "
+                "the report or its tag was changed after the audit"
+            ],
+        )
+    try:
+        verdict = read_verdict(report.decode("utf-8"))
+    except VerdictError as err:
+        return report_hash, None, [f"the report's verdict cannot be read: {err}"]
+    if str(verdict.get("model")) != info.name or str(verdict.get("version")) != info.version:
+        return (
+            report_hash,
+            verdict,
+            [
+                f"the report is about {verdict.get('model')} version {verdict.get('version')}, "
+                f"not {info.name} version {info.version}"
+            ],
+        )
+    return report_hash, verdict, []
 
 
 def approval_problems(
-    registry: Registry, info: ModelVersionInfo, public_key_b64: str | None
+    registry: Registry,
+    info: ModelVersionInfo,
+    board: BoardSettings | str | None,
+    *,
+    now: datetime | None = None,
+    revocations_dir: Path | None = None,
 ) -> tuple[list[str], Approval | None]:
-    """Every reason ``info`` may not be served (empty when approved), and the approval."""
-    problems: list[str] = []
-    if not public_key_b64:
-        problems.append(_NO_KEY)
-    report_hash = info.tags.get(REPORT_TAG)
-    verdict: dict[str, Any] | None = None
-    if report_hash is None:
-        problems.append(
-            f"not audited: run `vru audit --model {info.name} --version {info.version}`"
-        )
-    else:
-        try:
-            report = registry.read_artifact(info, REPORT_ARTIFACT)
-        except RegistryError as err:
-            problems.append(f"the audit report is missing: {err}")
-        else:
-            actual = hashlib.sha256(report).hexdigest()
-            if actual != report_hash:
-                problems.append(
-                    f"the logged report hashes to {actual}, not to the tagged {report_hash}: "
-                    "the report or its tag was changed after the audit"
-                )
-            else:
-                try:
-                    verdict = read_verdict(report.decode("utf-8"))
-                except VerdictError as err:
-                    problems.append(f"the report's verdict cannot be read: {err}")
-    if verdict is not None and (
-        str(verdict.get("model")) != info.name or str(verdict.get("version")) != info.version
-    ):
-        problems.append(
-            f"the report is about {verdict.get('model')} version {verdict.get('version')}, "
-            f"not {info.name} version {info.version}"
-        )
+    """Every reason ``info`` may not be served (empty when approved), and the approval.
 
-    decision, signature, malformed = read_decision(info.tags)
-    if malformed:
-        problems.append(malformed)
-    elif decision is None:
+    Parameters
+    ----------
+    board
+        The roster (``GovernanceConfig.board_roster()``); a bare public key means a roster
+        of one; None refuses (no board configured).
+    now
+        When to judge lapse; the current time if None.
+    revocations_dir
+        Where signed revocation files are (the governance config's ``revocations_dir``);
+        revocations recorded on the version's tags are read too.
+    """
+    roster = as_roster(board)
+    problems = [] if roster is not None else [_NO_KEY]
+    report_hash, verdict, report_problems = _report_problems(registry, info)
+    problems += report_problems
+    recorded, malformed = read_decisions(info.tags)
+    problems += malformed
+    if not recorded and not malformed:
         problems.append(
             "no board decision: the board has not reviewed this version "
             f"(`vru review --model {info.name} --version {info.version} ...`)"
         )
-    else:
-        problems += _decision_problems(info, decision, signature, report_hash, public_key_b64)
-        problems += _binding_problems(registry, info, decision)
-        if verdict is not None:
-            failed = [g["figure"] for g in verdict.get("gates", []) if not g.get("passed")]
+    failed = [g["figure"] for g in (verdict or {}).get("gates", []) if not g.get("passed")]
+    counted: list[SignedDecision] = []
+    if roster is not None and recorded:
+        signed, forged = verified_decisions(recorded, roster)
+        problems += forged
+        current, notes = _current_decisions(registry, info, signed, report_hash, failed)
+        revoked, _ = revocations_of(info, roster, revocations_dir)
+        found, counted = quorum_problems(current, roster, now or datetime.now(UTC), revoked)
+        problems += found + (notes if found else [])
+    if problems or not counted or report_hash is None:
+        return problems, None
+    return [], Approval(info, tuple(counted), report_hash)
+
+
+def _current_decisions(
+    registry: Registry,
+    info: ModelVersionInfo,
+    recorded: list[SignedDecision],
+    report_hash: str | None,
+    failed: list[str],
+) -> tuple[list[SignedDecision], list[str]]:
+    """The decisions about this version, its report and (approvals) its files, gates waived.
+
+    Others do not count (nor veto); why each does not is returned, to show when the board's
+    approval is then incomplete.
+    """
+    current: list[SignedDecision] = []
+    notes: list[str] = []
+    files: dict[str, str] | None = None
+    for signed in recorded:
+        decision = signed.decision
+        found = _decision_problems(info, decision, report_hash)
+        if not found and decision.decision == "approve":
+            if files is None:
+                files, file_problems = _store_files(registry, info)
+                notes += file_problems
+            found = _binding_problems(info, decision, files)
             unwaived = [g for g in failed if g not in decision.waived_gates]
             if unwaived:
-                problems.append(
-                    f"gate(s) failed and not waived by the board: {', '.join(unwaived)}"
+                found.append(
+                    f"gate(s) failed and not waived by the board: {', '.join(unwaived)} "
+                    f"(in {decision.reviewer}'s decision)"
                 )
-    if problems or decision is None or signature is None or report_hash is None:
-        return problems, None
-    return [], Approval(info, decision, signature, report_hash)
+        if found:
+            notes += found
+        else:
+            current.append(signed)
+    return current, notes
 
 
 def _decision_problems(
-    info: ModelVersionInfo,
-    decision: Decision,
-    signature: str | None,
-    report_hash: str | None,
-    public_key_b64: str | None,
+    info: ModelVersionInfo, decision: Decision, report_hash: str | None
 ) -> list[str]:
+    """Whether a decision is about this model, version and report."""
     problems = []
     if decision.model != info.name or decision.version != info.version:
         problems.append(
@@ -202,31 +374,30 @@ def _decision_problems(
         )
     if report_hash is not None and decision.report_sha256 != report_hash:
         problems.append(
-            f"the decision was made on report {decision.report_sha256}, but the version's "
-            f"report is now {report_hash}: the board must review the current report"
-        )
-    if signature is None:
-        problems.append(f"the decision is not signed (no tag {SIGNATURE_TAG})")
-    elif public_key_b64:
-        try:
-            verify_decision(decision, signature, public_key_b64)
-        except SignatureError as err:
-            problems.append(f"the board's signature does not verify: {err}")
-    if decision.decision != "approve":
-        problems.append(
-            f"the board rejected this version ({decision.reviewer}: {decision.reasons})"
+            f"{decision.reviewer}'s decision was made on report {decision.report_sha256}, but "
+            f"the version's report is now {report_hash}: the board must review the current report"
         )
     return problems
 
 
-def _binding_problems(registry: Registry, info: ModelVersionInfo, decision: Decision) -> list[str]:
+def _store_files(
+    registry: Registry, info: ModelVersionInfo
+) -> tuple[dict[str, str] | None, list[str]]:
+    """The model's files as the artifact store holds them now."""
+    try:
+        return registry.model_files(info), []
+    except RegistryError as err:
+        return None, [f"the logged model cannot be read: {err}"]
+
+
+def _binding_problems(
+    info: ModelVersionInfo, decision: Decision, actual: dict[str, str] | None
+) -> list[str]:
     """Whether the decision names the model's files and the store still holds exactly them."""
     if not decision.model_artifacts:
         return [_UNBOUND.format(name=info.name, version=info.version)]
-    try:
-        actual = registry.model_files(info)
-    except RegistryError as err:
-        return [f"the logged model cannot be read: {err}"]
+    if actual is None:
+        return ["the logged model cannot be read"]
     found = artifact_differences(decision.model_artifacts, actual)
     return [_FILES_CHANGED.format(found="; ".join(found))] if found else []
 
@@ -262,10 +433,12 @@ def promote(
     registry: Registry,
     log: AuditLog,
     info: ModelVersionInfo,
-    public_key_b64: str | None,
+    board: BoardSettings | str | None,
     *,
     actor: str,
     environment: Literal["production", "demo"] | None = None,
+    now: datetime | None = None,
+    revocations_dir: Path | None = None,
 ) -> Approval:
     """Move ``champion`` to ``info`` if it is approved; log the promotion.
 
@@ -281,7 +454,9 @@ def promote(
     ApprovalError
         Listing every missing condition; nothing is changed then.
     """
-    problems, approval = approval_problems(registry, info, public_key_b64)
+    problems, approval = approval_problems(
+        registry, info, board, now=now, revocations_dir=revocations_dir
+    )
     if environment == "production":
         problems += card_problems(registry, info)
     if approval is None or problems:
@@ -296,9 +471,11 @@ def promote(
             "version": info.version,
             "previous_champion": previous,
             "report_sha256": approval.report_sha256,
-            "decided_by": approval.decision.reviewer,
-            "decided_at": approval.decision.decided_at,
-            "waived_gates": list(approval.decision.waived_gates),
+            "decided_by": approval.reviewers,
+            "members": [s.decision.member for s in approval.decisions],
+            "decided_at": [s.decision.decided_at for s in approval.decisions],
+            "valid_until": approval.valid_until,
+            "waived_gates": approval.waived_gates,
             "model_artifacts_sha256": approval.decision.model_artifacts_sha256,
         },
         actor=actor,
@@ -307,8 +484,19 @@ def promote(
     return approval
 
 
-def verify_serving_version(registry: Registry, name: str, public_key_b64: str | None) -> Approval:
-    """The ``champion`` version and its verified approval, or refuse (an alias moved by hand)."""
+def verify_serving_version(
+    registry: Registry,
+    name: str,
+    board: BoardSettings | str | None,
+    *,
+    now: datetime | None = None,
+    revocations_dir: Path | None = None,
+) -> Approval:
+    """The ``champion`` version and its verified approval, or refuse.
+
+    Refused when the alias was moved by hand to an unapproved version, or its approval has
+    lapsed since promotion.
+    """
     version = registry.alias_version(name, CHAMPION)
     if version is None:
         raise ApprovalError(
@@ -316,11 +504,13 @@ def verify_serving_version(registry: Registry, name: str, public_key_b64: str | 
             [f"promote an approved version first (`vru promote --model {name} --version V`)"],
         )
     info = registry.version(name, version)
-    problems, approval = approval_problems(registry, info, public_key_b64)
+    problems, approval = approval_problems(
+        registry, info, board, now=now, revocations_dir=revocations_dir
+    )
     if approval is None:
         raise ApprovalError(
             f"refused: {CHAMPION} points at {name} version {version}, which is not approved "
-            "(was the alias moved by hand?):",
+            "(was the alias moved by hand, or has the approval lapsed?):",
             problems,
         )
     return approval

@@ -90,6 +90,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.board.log_anchor import AnchorError, Checkpoint, read_anchor, write_anchor
 from governance.contracts.errors import VruError
+from governance.contracts.roster import BoardSettings
 from governance.contracts.signing import (
     Decision,
     SignatureError,
@@ -443,7 +444,7 @@ class AuditLog:
         self,
         public_key_b64: str | None = None,
         *,
-        board_public_key_b64: str | None = None,
+        board_public_key_b64: str | BoardSettings | None = None,
     ) -> VerifyResult:
         """Check the chain, every embedded signature and, given the log's key, the checkpoint.
 
@@ -462,7 +463,8 @@ class AuditLog:
             The log's public key; without it the checkpoint is not checked, so truncation
             and re-chaining go unseen.
         board_public_key_b64
-            The board's public key, for the signatures in ``review.decision`` entries;
+            The board's public key, or its roster (each decision is checked with the key of
+            the member it names), for the signatures in ``review.decision`` entries;
             without it they are counted (``signed_entries``), not checked.
 
         Returns
@@ -713,12 +715,24 @@ def _chain(lines: list[bytes]) -> tuple[list[str], int | None, list[str]]:
     return hashes, None, []
 
 
+def _member_key(board: str | BoardSettings, decision: Decision) -> str:
+    """The key a decision must verify with: the board's one key, or its member's on the roster."""
+    if isinstance(board, str):
+        return board
+    member = board.member(decision.member)
+    if member is None:
+        raise SignatureError(f"the decision names {decision.member!r}, who is not on the roster")
+    return member.public_key_b64
+
+
 def _signed_details(entry: dict[str, Any]) -> bool:
     details = entry.get("details")
     return isinstance(details, dict) and "signature" in details
 
 
-def _signature_problem(entry: dict[str, Any], line: int, board_key: str | None) -> str | None:
+def _signature_problem(
+    entry: dict[str, Any], line: int, board_key: str | BoardSettings | None
+) -> str | None:
     """Whether the board's signature embedded in an entry verifies for the decision beside it.
 
     The entry's ``details`` are the signed :class:`Decision`'s fields plus ``signature``
@@ -732,7 +746,7 @@ def _signature_problem(entry: dict[str, Any], line: int, board_key: str | None) 
         if isinstance(details.get("waived_gates"), list):
             details["waived_gates"] = tuple(details["waived_gates"])
         decision = Decision(**details)
-        verify_decision(decision, signature, board_key)
+        verify_decision(decision, signature, _member_key(board_key, decision))
     except (SignatureError, TypeError) as err:
         return _P_SIGNATURE.format(
             line=line,

@@ -36,6 +36,8 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -45,11 +47,11 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from governance.contracts.errors import VruError
 from governance.contracts.levels import LEVELS, Level
+from governance.contracts.roster import BoardSettings, SignedDecision, quorum_problems
 from governance.contracts.signing import (
     Decision,
     SignatureError,
     load_public_key_b64,
-    verify_decision,
 )
 
 __all__ = [
@@ -74,7 +76,7 @@ __all__ = [
 CURRENT_POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 AREAS = "areas.parquet"
-SCHEMA_VERSION: Literal[2] = 2
+SCHEMA_VERSION: Literal[3] = 3
 _HASH_CHUNK = 1 << 20
 _SIGNATURE_BYTES = 64
 _UNSIGNED = (
@@ -91,6 +93,10 @@ _BAD_SIGNATURE = (
     "...), or it was signed with another key"
 )
 _MALFORMED_SIGNATURE = "release {rid}: {path}: field 'signature' is not a base64 Ed25519 signature"
+_OLD_SCHEMA = (
+    "{path}: manifest schema_version {version} predates approvals by the board's roster "
+    "(member keys, quorum, review dates): make the release again with `vru release`"
+)
 _NO_FILES = "release {rid}: {path}: field 'files' lists no data file; {areas} must be listed"
 _MISSING_FILE = "release {rid}: {path}: listed in the signed manifest but missing"
 _CHANGED_FILE = (
@@ -130,7 +136,7 @@ def _all_levels() -> list[Level]:
 
 
 class ApprovalRecord(BaseModel):
-    """The board's signed decision, as carried by a release."""
+    """One board member's signed decision, as carried by a release."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -149,15 +155,17 @@ class ReleaseManifest(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    #: 1: made before manifests were signed (refused by the server); 2: signed.
-    schema_version: Literal[1, 2] = SCHEMA_VERSION
+    #: 3: signed, approval by the board's roster. 1 (unsigned) and 2 (one board key) are
+    #: refused when read (:func:`read_manifest`): make the release again.
+    schema_version: Literal[3] = SCHEMA_VERSION
     release_id: str = Field(pattern=r"^[A-Za-z0-9._-]+$")
     created: str
     environment: str = "production"
     model_name: str
     model_version: str
     report_sha256: str
-    approval: ApprovalRecord
+    #: every counted member's signed decision (at least the board's quorum)
+    approval: tuple[ApprovalRecord, ...] = Field(min_length=1)
     as_of_date: str
     previous_release_id: str | None = None
     factors: list[str]
@@ -195,24 +203,83 @@ def read_manifest(release_dir: Path) -> ReleaseManifest:
     if not path.is_file():
         raise ReleaseError(f"{path}: no release manifest here")
     try:
-        return ReleaseManifest.model_validate(json.loads(path.read_text()))
+        raw = json.loads(path.read_text())
+    except ValueError as err:
+        raise ReleaseError(f"{path}: not a valid release manifest: {err}") from None
+    old = _old_schema(raw, path)
+    if old is not None:
+        raise ReleaseError(old)
+    try:
+        return ReleaseManifest.model_validate(raw)
     except (ValueError, ValidationError) as err:
         raise ReleaseError(f"{path}: not a valid release manifest: {err}") from None
 
 
-def verify_manifest(manifest: ReleaseManifest, public_key_b64: str | None) -> None:
-    """Refuse a release whose approval is not the board's signature of its model and report."""
-    if not public_key_b64:
-        raise ReleaseError(
-            f"release {manifest.release_id}: no board public key configured to verify it"
-        )
-    try:
-        decision = manifest.approval.as_decision()
-        verify_decision(decision, manifest.approval.signature, public_key_b64)
-    except (SignatureError, TypeError) as err:
-        raise ReleaseError(
-            f"release {manifest.release_id}: approval does not verify: {err}"
-        ) from None
+def _old_schema(raw: object, path: Path) -> str | None:
+    """The refusal for a manifest older than the roster's (schema_version 1 or 2), if it is."""
+    version = raw.get("schema_version") if isinstance(raw, dict) else None
+    if version in (1, 2):
+        return _OLD_SCHEMA.format(path=path, version=version)
+    return None
+
+
+def verify_manifest(
+    manifest: ReleaseManifest,
+    board: BoardSettings | str | None,
+    *,
+    now: datetime | None = None,
+    revoked: Sequence[tuple[str, str, str]] = (),
+) -> str:
+    """Refuse a release whose approval is not the board's, by quorum, of its model and report.
+
+    Every decision the manifest carries must be an approval of this model, version and
+    report that names the model's files; at least ``quorum`` distinct roster members' must
+    verify with their own keys; and none may have lapsed at ``now``.
+
+    Parameters
+    ----------
+    board
+        The server's roster (``GovernanceConfig.board_roster()``); a bare key is a roster
+        of one.
+    now
+        When to judge lapse (the server passes its clock less the grace period).
+    revoked
+        ``(revoked_at, member, reasons)`` of each verified revocation of the version
+        (:func:`governance.contracts.revocation.verified_revocations`): decisions made
+        before one are withdrawn.
+
+    Returns
+    -------
+    str
+        The approval's review date: the earliest ``valid_until`` of the counted decisions.
+
+    Raises
+    ------
+    ReleaseError
+        Naming the release and every problem found.
+    """
+    rid = manifest.release_id
+    roster = BoardSettings.single(board) if isinstance(board, str) and board else board
+    if not isinstance(roster, BoardSettings):
+        raise ReleaseError(f"release {rid}: no board public key configured to verify it")
+    signed: list[SignedDecision] = []
+    problems: list[str] = []
+    for record in manifest.approval:
+        try:
+            decision = record.as_decision()
+        except (SignatureError, TypeError) as err:
+            raise ReleaseError(f"release {rid}: approval does not verify: {err}") from None
+        problems += _record_problems(manifest, decision)
+        signed.append(SignedDecision(decision, record.signature))
+    found, counted = quorum_problems(signed, roster, now or datetime.now(UTC), revoked)
+    problems += found
+    if problems or not counted:
+        raise ReleaseError(f"release {rid}: " + "; ".join(dict.fromkeys(problems)))
+    return min(s.decision.valid_until for s in counted)
+
+
+def _record_problems(manifest: ReleaseManifest, decision: Decision) -> list[str]:
+    """Whether one carried decision approves this release's model version, report and files."""
     problems = []
     if decision.decision != "approve":
         problems.append("the signed decision is a rejection")
@@ -223,8 +290,12 @@ def verify_manifest(manifest: ReleaseManifest, public_key_b64: str | None) -> No
         )
     if decision.report_sha256 != manifest.report_sha256:
         problems.append("the approval was given for another report")
-    if problems:
-        raise ReleaseError(f"release {manifest.release_id}: " + "; ".join(problems))
+    if not decision.model_artifacts:
+        problems.append(
+            "the approval names no model files (model_artifacts is empty): it does not bind "
+            "the model the release was computed with"
+        )
+    return problems
 
 
 def manifest_payload(manifest: ReleaseManifest) -> bytes:

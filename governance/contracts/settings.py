@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-__all__ = ["AuditSettings", "Gates", "GovernanceConfig", "MitigationConfig"]
+from governance.contracts.roster import BoardSettings
+from governance.contracts.signing import SignatureError, load_public_key_b64
+
+__all__ = ["AuditSettings", "BoardSettings", "Gates", "GovernanceConfig", "MitigationConfig"]
 
 
 class MitigationConfig(BaseModel):
@@ -106,7 +109,19 @@ class GovernanceConfig(BaseModel):
     )
     gates: Gates = Gates()
     board_public_key_b64: str | None = Field(
-        None, description="The ethics board's Ed25519 public key (`vru keys board-init` prints it)."
+        None,
+        description="Older form of the board: one Ed25519 public key (`vru keys board-init` "
+        "prints it), read as a roster of one member, id 'board', quorum 1. Use `board` instead.",
+    )
+    board: BoardSettings | None = Field(
+        None,
+        description="The board's roster (members' ids, names, public keys), its quorum, the "
+        "default review period and the server's grace period after an approval lapses.",
+    )
+    revocations_dir: Path = Field(
+        Path("releases/revocations"),
+        description="Where `vru review --revoke` writes each member's signed revocation, and "
+        "where promotion, `vru release` and the server look for them.",
     )
     audit: AuditSettings = AuditSettings()
     mitigation: MitigationConfig = MitigationConfig()
@@ -130,3 +145,26 @@ class GovernanceConfig(BaseModel):
         description="Where each log's checkpoint goes (<log name>.anchor); None: beside the "
         "log. Somewhere the logs' other writers cannot write is better.",
     )
+
+    @model_validator(mode="after")
+    def _one_board(self) -> Self:
+        """The board is either the roster or the older single key, never both."""
+        if self.board is not None and self.board_public_key_b64:
+            raise ValueError(
+                "board and board_public_key_b64 are both set: keep the roster (`board`) and "
+                "move the single key into it as a member"
+            )
+        if self.board_public_key_b64:
+            try:
+                load_public_key_b64(self.board_public_key_b64, field="board_public_key_b64")
+            except SignatureError as err:
+                raise ValueError(str(err)) from None
+        return self
+
+    def board_roster(self) -> BoardSettings | None:
+        """The board's roster: ``board``, or the single key as a roster of one; None if neither."""
+        if self.board is not None:
+            return self.board
+        if self.board_public_key_b64:
+            return BoardSettings.single(self.board_public_key_b64)
+        return None

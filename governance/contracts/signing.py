@@ -1,11 +1,12 @@
 """Ed25519 signatures on the ethics board's decisions.
 
 A board decision (approve or reject one model version, for the exact report hash the board
-read) is signed with the board's private key; promotion verifies it against the public key
-in configuration (``public_key_b64``) before moving the serving alias. The signed message,
-:meth:`Decision.payload`, covers every field: model name, version, report hash, decision,
-time, reviewer, reasons, waived gates, and the SHA-256 of every file of the version's
-logged model (``model_artifacts``, with one digest over them). So a signature cannot be
+read) is signed with one board member's private key; promotion verifies it against that
+member's public key on the roster in configuration (:mod:`governance.contracts.roster`)
+before moving the serving alias. The signed message, :meth:`Decision.payload`, covers every
+field: model name, version, report hash, decision, time, reviewer, reasons, waived gates,
+the member and the review date (``valid_until``), and the SHA-256 of every file of the
+version's logged model (``model_artifacts``, with one digest over them). So a signature cannot be
 replayed for another version or another report, no field can be changed after signing, and
 a model file rewritten after the review no longer matches what the board signed.
 
@@ -27,7 +28,7 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -47,6 +48,7 @@ __all__ = [
     "load_public_key_b64",
     "sign_decision",
     "verify_decision",
+    "verify_payload",
 ]
 
 _PRIVATE_MODE = 0o600
@@ -54,6 +56,7 @@ _PUBLIC_MODE = 0o644
 _RAW_KEY_BYTES = 32
 _SIGNATURE_BYTES = 64
 _SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+_MEMBER_ID = re.compile(r"[a-z0-9_-]+")
 
 _EXISTS = "{path}: {what} key file already exists; pass overwrite=True to replace it"
 _SAME_PATH = "{path}: the private and public key paths must differ"
@@ -118,6 +121,12 @@ class Decision:
         cannot promote (:mod:`governance.board.approval` refuses it).
     model_artifacts_sha256
         :func:`artifacts_digest` of ``model_artifacts``, one value to quote and compare.
+    member
+        The roster id of the board member whose key signs this decision
+        (:mod:`governance.contracts.roster`); ``reviewer`` is that member's roster name.
+    valid_until
+        The review date (ISO date, UTC): an approval lapses after it. Empty (with
+        ``member``) only in decisions signed before decisions lapsed; those count for nothing.
 
     Raises
     ------
@@ -135,6 +144,8 @@ class Decision:
     waived_gates: tuple[str, ...] = ()
     model_artifacts: dict[str, str] = dataclass_field(default_factory=dict)
     model_artifacts_sha256: str = ""
+    member: str = ""
+    valid_until: str = ""
 
     def __post_init__(self) -> None:
         for field in ("model", "version", "reviewer", "reasons"):
@@ -176,6 +187,34 @@ class Decision:
                 )
             )
         self._check_artifacts()
+        self._check_member()
+
+    def _check_member(self) -> None:
+        """A roster id and an ISO date, or both empty (a decision signed before either)."""
+        if not isinstance(self.member, str) or (
+            self.member and not _MEMBER_ID.fullmatch(self.member)
+        ):
+            raise SignatureError(
+                _BAD_FIELD.format(field="member", expected="a roster id", value=self.member)
+            )
+        if not isinstance(self.valid_until, str) or (
+            self.valid_until and not _is_iso_date(self.valid_until)
+        ):
+            raise SignatureError(
+                _BAD_FIELD.format(
+                    field="valid_until",
+                    expected="an ISO date, e.g. '2025-05-01'",
+                    value=self.valid_until,
+                )
+            )
+        if bool(self.member) != bool(self.valid_until):
+            raise SignatureError(
+                _BAD_FIELD.format(
+                    field="member and valid_until",
+                    expected="both given or both empty",
+                    value=(self.member, self.valid_until),
+                )
+            )
 
     def _check_artifacts(self) -> None:
         """Paths relative and hashes hex; the digest the one of the mapping; stored sorted."""
@@ -203,11 +242,14 @@ class Decision:
 
         A decision that names no model artifacts (signed before decisions did) leaves the two
         artifact fields out, so its old signature still verifies; it is refused elsewhere for
-        binding no model, not mistaken for a forgery.
+        binding no model, not mistaken for a forgery. Likewise one without ``member`` and
+        ``valid_until`` (signed before the roster), refused for having no review date.
         """
         fields = asdict(self)
         if not self.model_artifacts:
             del fields["model_artifacts"], fields["model_artifacts_sha256"]
+        if not self.member:
+            del fields["member"], fields["valid_until"]
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
 
@@ -377,6 +419,26 @@ def verify_decision(decision: Decision, signature_b64: str, public_key_b64: str)
         ) from None
 
 
+def verify_payload(payload: bytes, signature_b64: str, public_key_b64: str) -> None:
+    """Check an Ed25519 signature (base64) of ``payload`` with a key from configuration.
+
+    Raises
+    ------
+    SignatureError
+        If the key or signature is malformed, or the signature does not verify.
+    """
+    public_key = load_public_key_b64(public_key_b64)
+    signature = _b64decode(signature_b64, field="signature", expected=_SIGNATURE_EXPECTED)
+    if len(signature) != _SIGNATURE_BYTES:
+        raise SignatureError(
+            _B64_LENGTH.format(field="signature", n=len(signature), expected=_SIGNATURE_EXPECTED)
+        )
+    try:
+        public_key.verify(signature, payload)
+    except InvalidSignature:
+        raise SignatureError("signature does not verify with the key given") from None
+
+
 # -- helpers -------------------------------------------------------------------------------
 
 
@@ -405,6 +467,14 @@ def _is_utc_iso(text: object) -> bool:
     except ValueError:
         return False
     return when.utcoffset() == timedelta(0)
+
+
+def _is_iso_date(text: str) -> bool:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return False
+    return len(text) == len("YYYY-MM-DD")
 
 
 def _write_atomic(path: Path, content: bytes, mode: int, *, overwrite: bool, what: str) -> None:

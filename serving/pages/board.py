@@ -46,7 +46,6 @@ REPORT_HEADERS = {
         "frame-ancestors 'self'"
     ),
 }
-_MAX_REVIEWER = 200
 _NO_VERSION = "{model} has no version {version}."
 _NO_VERSION_DO = "Choose a version from the list on the board page."
 _CSRF = "This form has expired or did not come from this site, so nothing was recorded."
@@ -143,8 +142,7 @@ def _version_page(
             "history": _read(board.decisions, version),
             "recorded": recorded,
             "server_key": board.server_key is not None,
-            "form": form
-            or {"decision": "", "reviewer": viewer.key.name, "reasons": "", "waive": []},
+            "form": form or {"decision": "", "reasons": "", "waive": []},
             "problem": problem,
         },
         status=status,
@@ -238,7 +236,6 @@ async def _decision_form(request: Request, viewer: Viewer) -> tuple[dict[str, An
             key_bytes = pasted.encode("utf-8", "replace")
         fields = {
             "decision": str(raw.get("decision") or ""),
-            "reviewer": str(raw.get("reviewer") or "").strip(),
             "reasons": str(raw.get("reasons") or "").strip(),
             "waive": [str(w) for w in raw.getlist("waive") if isinstance(w, str) and w],
         }
@@ -269,17 +266,12 @@ def _check(fields: dict[str, Any]) -> tuple[str | None, DecisionForm | None]:
     problems = []
     if fields["decision"] not in ("approve", "reject"):
         problems.append("choose approve or reject")
-    if not fields["reviewer"]:
-        problems.append("give the reviewer's name")
-    elif len(fields["reviewer"]) > _MAX_REVIEWER:
-        problems.append(f"the reviewer's name is longer than {_MAX_REVIEWER} characters")
     if not fields["reasons"]:
         problems.append("give the reasons for the decision (they are signed and published)")
     if problems:
         return "Nothing was recorded: " + "; ".join(problems) + ".", None
     return None, DecisionForm(
         decision=fields["decision"],
-        reviewer=fields["reviewer"],
         reasons=fields["reasons"],
         waive=tuple(fields["waive"]),
     )

@@ -106,7 +106,6 @@ class DecisionForm:
     """A decision as the board member filled it in (the key is passed apart, never kept)."""
 
     decision: Literal["approve", "reject"]
-    reviewer: str
     reasons: str
     waive: tuple[str, ...]
 
@@ -223,7 +222,7 @@ class BoardData:
         """
         if not self.registry.versions(self.model_name):  # not registered yet: nothing to list
             return []
-        rows = review_status(self.registry, self.model_name, self.governance.board_public_key_b64)
+        rows = review_status(self.registry, self.model_name, self.governance.board_roster())
         promoted = self._promoted()
         created = self._created()
         views = []
@@ -306,7 +305,7 @@ class BoardData:
         """The audit log's entries (newest first; API requests left out unless asked)."""
         result = self.log.verify(
             self.governance.audit_log_public_key_b64,
-            board_public_key_b64=self.governance.board_public_key_b64,
+            board_public_key_b64=self.governance.board_roster(),
         )
         try:
             entries = self.log.entries()
@@ -358,10 +357,9 @@ class BoardData:
             self.log,
             self._info(version),
             decision=form.decision,
-            reviewer=form.reviewer,
             reasons=form.reasons,
             signing_key=signing,
-            public_key_b64=self.governance.board_public_key_b64,
+            board=self.governance.board_roster(),
             waive=form.waive,
         )
         return signed

@@ -29,6 +29,8 @@ __all__ = ["router"]
 
 router = APIRouter(tags=["operations"])
 _log = logging.getLogger("serving")
+LAPSED_WARNING = "the board's approval lapsed on {date}; board review overdue"
+"""``/readyz``'s warning while the served release's approval has lapsed (within grace)."""
 _AUDIT_CLOSED = (
     "Requests cannot be audited right now, so none is served; the operator has the details "
     "in the server log."
@@ -41,7 +43,13 @@ async def healthz() -> Health:
     return Health(status="ok")
 
 
-@router.get("/readyz", response_model=Ready, responses=problem_docs(503), dependencies=[OPEN_ROUTE])
+@router.get(
+    "/readyz",
+    response_model=Ready,
+    response_model_exclude_none=True,
+    responses=problem_docs(503),
+    dependencies=[OPEN_ROUTE],
+)
 async def readyz(holder: HolderDep, audit: AuditDep) -> Ready:
     """Ready when a verified release is loaded and the request audit is being written.
 
@@ -52,7 +60,9 @@ async def readyz(holder: HolderDep, audit: AuditDep) -> Ready:
     if not audit.healthy:
         _log.warning("not ready: request audit closed: %s", audit.last_error or "backlog full")
         raise ProblemError(503, _AUDIT_CLOSED, kind="not-ready")
-    return Ready(status="ready", release_id=catalog.release_id)
+    lapsed = holder.lapsed_on
+    warning = None if lapsed is None else LAPSED_WARNING.format(date=lapsed)
+    return Ready(status="ready", release_id=catalog.release_id, warning=warning)
 
 
 @router.get(

@@ -18,11 +18,10 @@ import mlflow
 import pytest
 
 from governance.board.approval import (
-    DECISION_TAG,
     REPORT_TAG,
-    SIGNATURE_TAG,
     ApprovalError,
     approval_problems,
+    decision_tags,
     promote,
     verify_serving_version,
 )
@@ -39,6 +38,8 @@ from governance.contracts.signing import (
 )
 
 NAME = "vru-risk"
+#: the one member a config with only board_public_key_b64 has, and its tags
+DECISION_TAG, SIGNATURE_TAG = decision_tags("board")
 #: a stand-in for a logged model: what the board's decision must name, file by file
 MODEL_FILES = {
     "MLmodel": b"flavors: {python_function: {}}\n",
@@ -102,10 +103,9 @@ class Board:
             self.log,
             self.registry.version(NAME, version),
             decision=decision,  # type: ignore[arg-type]
-            reviewer=kw.pop("reviewer", "A. Khan"),
             reasons=kw.pop("reasons", "Gaps within limits; drivers plausible."),
             signing_key=kw.pop("signing_key", self.key),
-            public_key_b64=kw.pop("public_key_b64", self.public),
+            board=kw.pop("board", self.public),
             **kw,
         )
         return signed
@@ -245,7 +245,7 @@ def test_review_refuses_bad_requests_and_writes_nothing(board: Board) -> None:
     version = board.new_version()
     with pytest.raises(ReviewError, match="no gate named 'auc'"):
         board.review(version, waive=("auc",))
-    with pytest.raises(ReviewError, match="not the board's key"):
+    with pytest.raises(ReviewError, match="not the key of any member of the board's roster"):
         board.review(version, signing_key=board.other_key)
     assert board.log.entries() == []
     assert DECISION_TAG not in board.registry.version(NAME, version).tags
@@ -322,9 +322,11 @@ def test_a_decision_that_binds_no_model_cannot_promote(board: Board) -> None:
         version=version,
         report_sha256=report,
         decision="approve",
-        reviewer="A. Khan",
+        reviewer="board",
         reasons="Signed the old way.",
         decided_at="2025-01-01T00:00:00+00:00",
+        member="board",
+        valid_until="2999-01-01",
     )
     signature = sign_decision(old, load_private_key(board.key))
     board.registry.set_tags(
@@ -332,11 +334,11 @@ def test_a_decision_that_binds_no_model_cannot_promote(board: Board) -> None:
     )
     with pytest.raises(ApprovalError) as caught:
         board.promote(version)
-    assert caught.value.problems == [
+    assert (
         "the board's decision does not name the model's files (it was signed before decisions "
         "bound the model): a decision that does not bind the model cannot promote; the board "
         f"must review {NAME} version {version} again (`vru review`)"
-    ]
+    ) in caught.value.problems
 
 
 def test_stripping_the_files_from_a_signed_decision_breaks_its_signature(board: Board) -> None:
@@ -362,7 +364,7 @@ def test_promotion_without_a_board_key_is_refused(board: Board) -> None:
     board.review(version)
     with pytest.raises(ApprovalError) as caught:
         promote(board.registry, board.log, board.registry.version(NAME, version), None, actor="t")
-    assert any("no board public key is configured" in p for p in caught.value.problems)
+    assert any("no board is configured" in p for p in caught.value.problems)
     assert board.registry.alias_version(NAME, CHAMPION) is None
 
 

@@ -226,10 +226,9 @@ def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
         log,
         info,
         decision="approve",
-        reviewer="Test Board",
         reasons="Synthetic test city.",
         signing_key=city.key,
-        public_key_b64=city.public,
+        board=city.public,
         waive=waive,
     )
     promote(registry, log, registry.version(NAME, info.version), city.public, actor="test")

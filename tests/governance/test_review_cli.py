@@ -37,7 +37,7 @@ def test_review_then_promote(setup: tuple[Board, Path]) -> None:
     assert "gate" not in refused.output  # nothing to waive before a decision exists
 
     review = [
-        "review", "--version", version, "--decision", "approve", "--reviewer", "A. Khan",
+        "review", "--version", version, "--decision", "approve",
         "--reason", "Gap explained by small numbers", "--signing-key", str(board.key),
         "-g", str(config),
     ]  # fmt: skip
@@ -75,7 +75,7 @@ def test_review_needs_its_options_and_demo_needs_a_demo_environment(
     version = board.new_version()
     missing = runner.invoke(app, ["review", "--version", version, "-g", str(config)])
     assert missing.exit_code == 2
-    assert "--decision, --reviewer, --reason, --signing-key" in missing.output
+    assert "--decision, --reason, --signing-key" in missing.output
     demo = [
         "review", "--demo", "--version", version, "--signing-key", str(board.key),
         "-g", str(config),
@@ -83,6 +83,38 @@ def test_review_needs_its_options_and_demo_needs_a_demo_environment(
     refused = runner.invoke(app, demo)
     assert refused.exit_code == 2 and "environment: demo" in refused.output
     config.write_text(config.read_text() + "environment: demo\n")
+    unlabelled = runner.invoke(app, demo)  # the legacy member's roster name is 'board'
+    assert unlabelled.exit_code == 2
+    assert "roster name does not start with DEMO" in " ".join(unlabelled.output.split())
+    settings = yaml.safe_load(config.read_text())
+    member = {
+        "id": "demo-1",
+        "name": "DEMO member",
+        "public_key_b64": settings.pop("board_public_key_b64"),
+    }
+    config.write_text(yaml.safe_dump({**settings, "board": {"members": [member]}}))
     done = runner.invoke(app, demo)
     assert done.exit_code == 0, done.output
     assert "DEMO" in done.output
+
+
+def test_review_revoke_withdraws_the_approval(setup: tuple[Board, Path], tmp_path: Path) -> None:
+    board, config = setup
+    settings = yaml.safe_load(config.read_text())
+    config.write_text(yaml.safe_dump({**settings, "revocations_dir": str(tmp_path / "rev")}))
+    version = board.new_version()
+    board.review(version)
+    log_card(board, version, [("Equality impact assessment", "Status: completed")])
+    assert runner.invoke(app, ["promote", "--version", version, "-g", str(config)]).exit_code == 0
+    revoke = ["review", "--revoke", "--version", version, "-g", str(config)]
+    missing = runner.invoke(app, revoke)
+    assert missing.exit_code == 2 and "needs --reason, --signing-key" in missing.output
+    revoke += ["--reason", "Agreement withdrawn", "--signing-key", str(board.key)]
+    done = runner.invoke(app, revoke)
+    assert done.exit_code == 0, done.output
+    assert len(list((tmp_path / "rev").glob("*.json"))) == 1
+    refused = runner.invoke(app, ["promote", "--version", version, "-g", str(config)])
+    assert refused.exit_code == 1
+    assert "the approval was revoked by board" in " ".join(refused.output.split())
+    verified = runner.invoke(app, ["audit-log", "verify", "-g", str(config)])
+    assert verified.exit_code == 0, verified.output

@@ -36,12 +36,20 @@ from governance.contracts.release_schema import (
     set_current_release,
     sign_manifest,
 )
-from governance.contracts.signing import Decision, generate_keypair, load_private_key, sign_decision
+from governance.contracts.signing import (
+    Decision,
+    artifacts_digest,
+    generate_keypair,
+    load_private_key,
+    sign_decision,
+)
 from governance.disclosure import DisclosureConfig
 from serving.config import RateLimit, ServingConfig
 
 FACTORS = ("domestic_abuse", "persistent_absence", "child_in_need")
 REPORT = "a" * 64
+#: the model file the approval names (a release's approval must bind the model)
+MODEL_FILES = {"MLmodel": "c" * 64}
 T0 = datetime(2024, 6, 1, 9, 0, tzinfo=UTC)
 
 # (code, name, parent) per level; LSOAs carry their population
@@ -315,8 +323,13 @@ def write_release(
     signed_version: str | None = None,
     disclosure: DisclosureConfig | None = None,
     signer: ReleaseKey | None = None,
+    valid_until: str | None = None,
 ) -> ReleaseManifest:
     """Write ``<releases_dir>/<release_id>/`` with a signed approval; point CURRENT at it.
+
+    The approval is the board's one member's (``board``, as a config with only
+    ``board_public_key_b64`` means), naming a model file, with a review date ``valid_until``
+    (default: a year from today, so the server's clock finds it current).
 
     The manifest lists the files' SHA-256 and ``disclosure`` (default: the defaults) and is
     signed with ``signer`` (default: :func:`release_key`).
@@ -333,9 +346,13 @@ def write_release(
         version=signed_version or model_version,
         report_sha256=REPORT,
         decision="approve",
-        reviewer="A. Khan",
+        reviewer="board",
         reasons="Fair across groups; calibrated.",
         decided_at=(created - timedelta(days=1)).isoformat(),
+        model_artifacts=MODEL_FILES,
+        model_artifacts_sha256=artifacts_digest(MODEL_FILES),
+        member="board",
+        valid_until=valid_until or (datetime.now(UTC) + timedelta(days=365)).date().isoformat(),
     )
     manifest = ReleaseManifest(
         release_id=release_id,
@@ -343,8 +360,10 @@ def write_release(
         model_name="vru-risk",
         model_version=model_version,
         report_sha256=REPORT,
-        approval=ApprovalRecord(
-            decision={**asdict(decision), "waived_gates": []}, signature=board.sign(decision)
+        approval=(
+            ApprovalRecord(
+                decision={**asdict(decision), "waived_gates": []}, signature=board.sign(decision)
+            ),
         ),
         as_of_date=as_of,
         previous_release_id=previous,

@@ -316,7 +316,7 @@ def test_a_release_shows_its_signed_approval_and_model_card(
     )
     on_disk = json.loads((world.root / "releases" / "r1" / "manifest.json").read_text())
     assert detail.verified and detail.current
-    assert detail.manifest.approval.signature == on_disk["approval"]["signature"]
+    assert detail.manifest.approval[0].signature == on_disk["approval"][0]["signature"]
     assert detail.model_card_summary["test_roc_auc"] == 0.78
     _problem(client.get("/v1/releases/r9", headers=world.headers()), 404)
 

@@ -89,7 +89,7 @@ def test_a_release_that_does_not_verify_is_refused(
     manifest_path = releases / "r1" / "manifest.json"
     if change == "edited_version":
         manifest = json.loads(manifest_path.read_text())
-        manifest["approval"]["decision"]["version"] = "4"
+        manifest["approval"][0]["decision"]["version"] = "4"
         manifest["model_version"] = "4"
         manifest_path.write_text(json.dumps(manifest))
     if change == "renamed":

@@ -18,6 +18,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import lightgbm
 import numpy as np
@@ -27,27 +28,30 @@ import typer
 from typer.testing import CliRunner
 
 from governance.board.approval import (
-    DECISION_TAG,
     REPORT_TAG,
     ApprovalError,
+    decision_tags,
     promote,
     verify_serving_version,
 )
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelArtifactsError, Registry
-from governance.board.review import record_review
+from governance.board.review import record_review, record_revocation
 from governance.board.verdict import embed_verdict
 from governance.contracts.config import config_hash, load_config
 from governance.contracts.errors import ConfigError
 from governance.contracts.release_schema import (
     AREA_COLUMNS,
     LEVELS,
+    ApprovalRecord,
     ReleaseError,
+    ReleaseManifest,
     current_release_id,
     factor_columns,
     read_manifest,
     verify_manifest,
 )
+from governance.contracts.roster import BoardMember, BoardSettings
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import (
     Decision,
@@ -233,11 +237,14 @@ def test_refused_when_the_decision_is_unsigned(city: City) -> None:
         version=version,
         report_sha256=report,
         decision="approve",
-        reviewer="A. Khan",
+        reviewer="board",
         reasons="looks fine",
         decided_at="2025-01-01T00:00:00+00:00",
+        member="board",
+        valid_until="2999-01-01",
     )
-    city.registry.set_tags("unsigned", version, {DECISION_TAG: json.dumps(asdict(decision))})
+    tag = decision_tags("board")[0]
+    city.registry.set_tags("unsigned", version, {tag: json.dumps(asdict(decision))})
     city.registry.set_alias("unsigned", CHAMPION, version)
     with pytest.raises(ApprovalError) as caught:
         city.release("refused-3", model_name="unsigned")
@@ -358,8 +365,17 @@ def test_the_manifest_verifies_and_the_release_is_recorded(released: Released) -
     ]
     assert city.log.verify().ok
     other_board = generate_keypair(city.root / "other.pem", city.root / "other.pub")
-    with pytest.raises(ReleaseError, match="approval does not verify"):
+    with pytest.raises(ReleaseError, match="does not verify with the key of member 'board'"):
         verify_manifest(manifest, other_board)
+
+
+def _with_decision(released: Released, **change: Any) -> ReleaseManifest:
+    """The release's manifest carrying the board's own signature of a changed decision."""
+    manifest = read_manifest(released.second.directory)
+    decision = replace(manifest.approval[0].as_decision(), **change)
+    signature = sign_decision(decision, load_private_key(released.city.key))
+    record = {"decision": json.loads(json.dumps(asdict(decision))), "signature": signature}
+    return manifest.model_copy(update={"approval": (ApprovalRecord(**record),)})
 
 
 @pytest.mark.parametrize(
@@ -367,20 +383,107 @@ def test_the_manifest_verifies_and_the_release_is_recorded(released: Released) -
     [
         ({"decision": "reject"}, "the signed decision is a rejection"),
         ({"report_sha256": "0" * 64}, "the approval was given for another report"),
+        ({"version": "999"}, "the approval is for vru-risk version 999"),
+        (
+            {"model_artifacts": {}, "model_artifacts_sha256": ""},
+            "the approval names no model files",
+        ),
+        ({"valid_until": "2020-01-01"}, "the approval lapsed on 2020-01-01"),
     ],
 )
-def test_a_signed_rejection_or_another_reports_approval_is_refused_at_load(
-    released: Released, change: dict[str, str], message: str
+def test_a_signed_decision_that_is_not_this_releases_approval_is_refused_at_load(
+    released: Released, change: dict[str, Any], message: str
 ) -> None:
-    """Genuinely signed by the board, but not an approval of this release's report."""
-    manifest = read_manifest(released.second.directory)
-    decision = replace(manifest.approval.as_decision(), **change)
-    signature = sign_decision(decision, load_private_key(released.city.key))
-    approval = {"decision": json.loads(json.dumps(asdict(decision))), "signature": signature}
-    forged = manifest.model_copy(update={"approval": type(manifest.approval)(**approval)})
+    """Genuinely signed by the board, but not an approval of this release's model and report."""
+    forged = _with_decision(released, **change)
     with pytest.raises(ReleaseError, match=message):
         verify_manifest(forged, released.city.public)
-    assert manifest.approval.decision["model_artifacts_sha256"]  # the release names the model
+    manifest = read_manifest(released.second.directory)
+    assert manifest.approval[0].decision["model_artifacts_sha256"]  # the release names the model
+    verify_manifest(manifest, released.city.public)  # the genuine one passes
+
+
+def test_a_release_needs_a_board_and_its_quorum_at_load(released: Released) -> None:
+    manifest = read_manifest(released.second.directory)
+    with pytest.raises(ReleaseError, match="no board public key configured"):
+        verify_manifest(manifest, None)
+    city = released.city
+    second = generate_keypair(city.root / "second.pem", city.root / "second.pub")
+    roster = BoardSettings(
+        members=(
+            BoardMember(id="board", name="board", public_key_b64=city.public),
+            BoardMember(id="bob", name="Bob", public_key_b64=second),
+        ),
+        quorum=2,
+    )
+    with pytest.raises(ReleaseError, match="2 of 2 board members must approve, have 1: board"):
+        verify_manifest(manifest, roster)
+    twice = manifest.model_copy(update={"approval": manifest.approval * 2})
+    with pytest.raises(ReleaseError, match="have 1: board"):  # one member counts once
+        verify_manifest(twice, roster)
+
+
+def test_a_manifest_older_than_the_roster_is_refused(released: Released, tmp_path: Path) -> None:
+    directory = copy_tree(released.second.directory, tmp_path / "old")
+    raw = json.loads((directory / "manifest.json").read_text())
+    raw.update(schema_version=2, approval=dict(raw["approval"][0]))
+    (directory / "manifest.json").write_text(json.dumps(raw))
+    with pytest.raises(ReleaseError, match="schema_version 2 predates approvals by the board"):
+        read_manifest(directory)
+
+
+def test_a_lapsed_approval_is_refused_at_promote_and_release(city: City) -> None:
+    _approve(city)
+    info = city.registry.version(NAME, city.version)
+    until = dt.date.fromisoformat(_review_date(city))
+    after = dt.datetime.combine(until + dt.timedelta(days=1), dt.time(), dt.UTC)
+    with pytest.raises(ApprovalError) as caught:
+        promote(city.registry, city.log, info, city.public, actor="t", now=after)
+    assert f"the approval lapsed on {until}" in " ".join(caught.value.problems)
+    promote(city.registry, city.log, info, city.public, actor="t", now=after - dt.timedelta(days=1))
+    config = city.config("lapsed")
+    with pytest.raises(ApprovalError, match="has the approval lapsed") as caught:
+        run_release(
+            config,
+            city.data,
+            registry=city.registry,
+            governance=city.governance(),
+            disclosure=load_disclosure(config),
+            now=after,
+        )
+    assert f"the approval lapsed on {until}" in " ".join(caught.value.problems)
+    _nothing_written(city, "lapsed")
+
+
+def test_a_revoked_approval_is_refused_at_release(city: City) -> None:
+    _approve_and_promote(city)
+    governance = city.governance().model_copy(update={"revocations_dir": city.root / "rev"})
+    record_revocation(
+        city.registry,
+        city.log,
+        city.registry.version(NAME, city.version),
+        reasons="Agreement withdrawn.",
+        signing_key=city.key,
+        board=city.public,
+        revocations_dir=city.root / "rev",
+    )
+    config = city.config("revoked")
+    with pytest.raises(ApprovalError) as caught:
+        run_release(
+            config,
+            city.data,
+            registry=city.registry,
+            governance=governance,
+            disclosure=load_disclosure(config),
+        )
+    assert "the approval was revoked by board" in " ".join(caught.value.problems)
+    _nothing_written(city, "revoked")
+
+
+def _review_date(city: City) -> str:
+    """The review date of the version's recorded decision (the board's default period)."""
+    tags = city.registry.version(NAME, city.version).tags
+    return str(json.loads(tags[decision_tags("board")[0]])["valid_until"])
 
 
 def test_the_second_release_carries_the_change(
@@ -802,10 +905,9 @@ def _approve(city: City) -> None:
         city.log,
         city.registry.version(NAME, city.version),
         decision="approve",
-        reviewer="A. Khan",
         reasons="Gaps within limits; drivers plausible.",
         signing_key=city.key,
-        public_key_b64=city.public,
+        board=city.public,
     )
 
 

@@ -136,7 +136,6 @@ def release_manifest(
 ) -> ReleaseManifest:
     """The manifest of a release (pure)."""
     approval = contents.approval
-    decision = approval.decision
     return ReleaseManifest(
         release_id=release_id,
         created=created.isoformat(timespec="seconds"),
@@ -144,9 +143,12 @@ def release_manifest(
         model_name=approval.info.name,
         model_version=approval.info.version,
         report_sha256=approval.report_sha256,
-        approval=ApprovalRecord(
-            decision={**asdict(decision), "waived_gates": list(decision.waived_gates)},
-            signature=approval.signature,
+        approval=tuple(
+            ApprovalRecord(
+                decision={**asdict(s.decision), "waived_gates": list(s.decision.waived_gates)},
+                signature=s.signature,
+            )
+            for s in approval.decisions
         ),
         as_of_date=contents.as_of,
         previous_release_id=contents.previous_id,

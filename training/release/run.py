@@ -240,7 +240,7 @@ def run_release(
     say = progress or (lambda _: None)
     clock = _Clock()
     say("verifying the champion's signed approval")  # 1. verify
-    approval = verify_champion(config, registry, governance)
+    approval = verify_champion(config, registry, governance, now=now)
     signer = load_release_key(config)
     rules = disclosure
     clock.lap("verify")
@@ -338,9 +338,16 @@ def load_disclosure(config: ReleaseConfig) -> DisclosureConfig:
 
 
 def verify_champion(
-    config: ReleaseConfig, registry: Registry, governance: GovernanceConfig
+    config: ReleaseConfig,
+    registry: Registry,
+    governance: GovernanceConfig,
+    *,
+    now: datetime | None = None,
 ) -> Approval:
     """Step 1: the champion's verified approval, or a refusal before anything is read.
+
+    The approval is judged against the governance config's board roster and quorum, at
+    ``now`` (the release's time): one that has lapsed since promotion is refused.
 
     Raises
     ------
@@ -355,13 +362,18 @@ def verify_champion(
         raise ConfigError(
             _ENVIRONMENTS.format(release=config.environment, governance=governance.environment)
         )
-    approval = verify_serving_version(registry, config.model_name, governance.board_public_key_b64)
-    if config.environment != "demo" and approval.decision.reviewer.upper().startswith("DEMO"):
+    approval = verify_serving_version(
+        registry,
+        config.model_name,
+        governance.board_roster(),
+        now=now,
+        revocations_dir=governance.revocations_dir,
+    )
+    demo = [r for r in approval.reviewers if r.upper().startswith("DEMO")]
+    if config.environment != "demo" and demo:
         raise ReleaseError(
             _DEMO_APPROVAL.format(
-                name=approval.info.name,
-                version=approval.info.version,
-                reviewer=approval.decision.reviewer,
+                name=approval.info.name, version=approval.info.version, reviewer=demo[0]
             )
         )
     return approval
