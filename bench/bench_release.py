@@ -66,13 +66,19 @@ def _approve(tracking: Path) -> tuple[str, str]:
     from governance.board.registry import CANDIDATE, Registry
     from governance.board.review import record_review
     from governance.board.verdict import embed_verdict
-    from governance.contracts.signing import generate_keypair
+    from governance.contracts.signing import artifacts_digest, generate_keypair
 
     registry = Registry(f"sqlite:///{tracking / 'mlflow.db'}")
     info = registry.version(NAME, alias=CANDIDATE)
     html = embed_verdict(
         "<html><body><h1>Benchmark stand-in report (not an audit)</h1></body></html>",
-        {"model": NAME, "version": info.version, "gates": [], "gates_passed": True},
+        {
+            "model": NAME,
+            "version": info.version,
+            "gates": [],
+            "gates_passed": True,
+            "model_artifacts_sha256": artifacts_digest(registry.model_files(info)),
+        },
     )
     registry.log_artifacts(info, {"report.html": html.encode()})
     registry.set_tags(NAME, info.version, {REPORT_TAG: hashlib.sha256(html.encode()).hexdigest()})

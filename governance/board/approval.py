@@ -38,7 +38,7 @@ from typing import Any, Literal
 
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CHAMPION, ModelVersionInfo, Registry, RegistryError
-from governance.board.verdict import VerdictError, read_verdict
+from governance.board.verdict import VerdictError, audited_files_problem, read_verdict
 from governance.contracts.errors import VruError
 from governance.contracts.revocation import (
     Revocation,
@@ -312,12 +312,11 @@ def approval_problems(
             "no board decision: the board has not reviewed this version "
             f"(`vru review --model {info.name} --version {info.version} ...`)"
         )
-    failed = [g["figure"] for g in (verdict or {}).get("gates", []) if not g.get("passed")]
     counted: list[SignedDecision] = []
     if roster is not None and recorded:
         signed, forged = verified_decisions(recorded, roster)
         problems += forged
-        current, notes = _current_decisions(registry, info, signed, report_hash, failed)
+        current, notes = _current_decisions(registry, info, signed, report_hash, verdict)
         revoked, _ = revocations_of(info, roster, revocations_dir)
         found, counted = quorum_problems(current, roster, now or datetime.now(UTC), revoked)
         problems += found + (notes if found else [])
@@ -331,13 +330,16 @@ def _current_decisions(
     info: ModelVersionInfo,
     recorded: list[SignedDecision],
     report_hash: str | None,
-    failed: list[str],
+    verdict: dict[str, Any] | None,
 ) -> tuple[list[SignedDecision], list[str]]:
     """The decisions about this version, its report and (approvals) its files, gates waived.
 
-    Others do not count (nor veto); why each does not is returned, to show when the board's
-    approval is then incomplete.
+    An approval must name the files the store holds now and the files the report's audit
+    scored (the verdict's digest): a model changed between the audit and the review was
+    approved unaudited. Others do not count (nor veto); why each does not is returned, to
+    show when the board's approval is then incomplete.
     """
+    failed = [g["figure"] for g in (verdict or {}).get("gates", []) if not g.get("passed")]
     current: list[SignedDecision] = []
     notes: list[str] = []
     files: dict[str, str] | None = None
@@ -349,6 +351,13 @@ def _current_decisions(
                 files, file_problems = _store_files(registry, info)
                 notes += file_problems
             found = _binding_problems(info, decision, files)
+            unaudited = (
+                None
+                if verdict is None
+                else audited_files_problem(verdict, decision.model_artifacts)
+            )
+            if unaudited and decision.model_artifacts:
+                found.append(unaudited)
             unwaived = [g for g in failed if g not in decision.waived_gates]
             if unwaived:
                 found.append(

@@ -33,7 +33,7 @@ from governance.board.approval import (
 )
 from governance.board.audit_log import AuditLog
 from governance.board.registry import ModelVersionInfo, Registry
-from governance.board.verdict import read_verdict
+from governance.board.verdict import audited_files_problem, read_verdict
 from governance.contracts.errors import VruError
 from governance.contracts.revocation import (
     Revocation,
@@ -169,13 +169,17 @@ def _checked_request(
     report_hash, report = _intact_report(registry, info)
     if len(reasons) > MAX_REASONS:
         raise ReviewError(_LONG_REASONS.format(n=MAX_REASONS, got=len(reasons)))
-    gates = [g["figure"] for g in read_verdict(report.decode("utf-8"))["gates"]]
+    verdict = read_verdict(report.decode("utf-8"))
+    gates = [g["figure"] for g in verdict["gates"]]
     for gate in waive:
         if gate not in gates:
             raise ReviewError(_UNKNOWN_GATE.format(gate=gate, names=gates))
     files = registry.model_files(info)
     if not files:
         raise ReviewError(_NO_MODEL_FILES.format(name=info.name, version=info.version))
+    problem = audited_files_problem(verdict, files)
+    if problem:
+        raise ReviewError(f"{info.name} version {info.version}: {problem}")
     return report_hash, files
 
 

@@ -12,8 +12,15 @@ import json
 from typing import Any
 
 from governance.contracts.errors import VruError
+from governance.contracts.signing import artifacts_digest
 
-__all__ = ["VERDICT_BLOCK_ID", "VerdictError", "embed_verdict", "read_verdict"]
+__all__ = [
+    "VERDICT_BLOCK_ID",
+    "VerdictError",
+    "audited_files_problem",
+    "embed_verdict",
+    "read_verdict",
+]
 
 VERDICT_BLOCK_ID = "vru-audit-verdict"
 _START = f'<script type="application/json" id="{VERDICT_BLOCK_ID}">'
@@ -45,3 +52,26 @@ def read_verdict(report: str) -> dict[str, Any]:
     if not isinstance(parsed, dict) or not isinstance(parsed.get("gates"), list):
         raise VerdictError("the report's embedded verdict has no list of gates")
     return parsed
+
+
+_UNNAMED_FILES = (
+    "the audit report does not name the model files it audited (made before audits did): "
+    "run `vru audit` on the version again before the board decides"
+)
+_OTHER_FILES = (
+    "the model's files ({found}) are not the ones the audit scored ({audited}): the model was "
+    "changed after the audit; restore it, or audit the version again before the board decides"
+)
+
+
+def audited_files_problem(verdict: dict[str, Any], files: dict[str, str]) -> str | None:
+    """Why ``files`` (``path -> sha256``) are not the model files the verdict's audit scored.
+
+    The audit records the digest of the files it loaded (``model_artifacts_sha256``); a board
+    decision about other files would approve a model nobody audited. None when they agree.
+    """
+    audited = verdict.get("model_artifacts_sha256")
+    if not isinstance(audited, str) or not audited:
+        return _UNNAMED_FILES
+    found = artifacts_digest(files)
+    return None if found == audited else _OTHER_FILES.format(found=found, audited=audited)

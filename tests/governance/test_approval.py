@@ -90,7 +90,13 @@ class Board:
         ]
         html = embed_verdict(
             f"<html><body><h1>{text}</h1></body></html>",
-            {"model": NAME, "version": version, "gates": gates, "gates_passed": gates_pass},
+            {
+                "model": NAME,
+                "version": version,
+                "gates": gates,
+                "gates_passed": gates_pass,
+                "model_artifacts_sha256": artifacts_digest(self.registry.model_files(info)),
+            },
         )
         self.registry.log_artifacts(info, {"report.html": html.encode()})
         digest = hashlib.sha256(html.encode()).hexdigest()
@@ -447,3 +453,53 @@ def test_production_promotes_a_completed_card_and_refuses_a_missing_one(board: B
             actor="t",
             environment="production",
         )
+
+
+def _sign_by_hand(board: Board, version: str) -> None:
+    """A genuine board signature on the files the store holds now, bypassing `vru review`."""
+    info = board.registry.version(NAME, version)
+    files = board.registry.model_files(info)
+    decision = Decision(
+        model=NAME,
+        version=version,
+        report_sha256=info.tags[REPORT_TAG],
+        decision="approve",
+        reviewer="board",
+        reasons="Signed outside the review command.",
+        decided_at="2025-01-01T00:00:00+00:00",
+        model_artifacts=files,
+        model_artifacts_sha256=artifacts_digest(files),
+        member="board",
+        valid_until="2999-01-01",
+    )
+    signature = sign_decision(decision, load_private_key(board.key))
+    board.registry.set_tags(
+        NAME, version, {DECISION_TAG: json.dumps(asdict(decision)), SIGNATURE_TAG: signature}
+    )
+
+
+def test_a_model_changed_between_the_audit_and_the_review_is_neither_reviewed_nor_promoted(
+    board: Board,
+) -> None:
+    """The audit names the files it scored; the board may only approve those very files."""
+    version = board.new_version()
+    path = _model_dir(board, version) / "artifacts" / "calibrated_model.pkl"
+    path.write_bytes(b"tripled odds")  # after the audit, before the board decides
+    with pytest.raises(ReviewError, match="are not the ones the audit scored"):
+        board.review(version)
+    _sign_by_hand(board, version)  # a signature on the changed files: still not audited
+    _refused(board, version, "the model was changed after the audit")
+
+
+def test_a_report_that_does_not_name_the_audited_files_is_refused(board: Board) -> None:
+    version = board.new_version()
+    info = board.registry.version(NAME, version)
+    html = embed_verdict(
+        "<html><body>old</body></html>", {"model": NAME, "version": version, "gates": []}
+    )
+    board.registry.log_artifacts(info, {"report.html": html.encode()})
+    board.registry.set_tags(NAME, version, {REPORT_TAG: hashlib.sha256(html.encode()).hexdigest()})
+    with pytest.raises(ReviewError, match="does not name the model files it audited"):
+        board.review(version)
+    _sign_by_hand(board, version)
+    _refused(board, version, "does not name the model files it audited")

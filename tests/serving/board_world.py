@@ -17,6 +17,7 @@ from governance.board.approval import REPORT_TAG
 from governance.board.audit_log import AuditLog
 from governance.board.registry import Registry as ModelRegistry
 from governance.board.verdict import embed_verdict
+from governance.contracts.signing import artifacts_digest
 from serving.config import ServingConfig
 from serving.keys import create_key
 from tests.governance.test_approval import NAME
@@ -75,11 +76,17 @@ def audit_version(registry: Registry, version: str) -> str:
         f"{'passed' if g['passed'] else 'failed'}</td></tr>"
         for g in GATES
     )
+    info = registry.registry.version(NAME, version)
     html = embed_verdict(
         REPORT.format(model=NAME, version=version, rows=rows),
-        {"model": NAME, "version": version, "gates": GATES, "gates_passed": False},
+        {
+            "model": NAME,
+            "version": version,
+            "gates": GATES,
+            "gates_passed": False,
+            "model_artifacts_sha256": artifacts_digest(registry.registry.model_files(info)),
+        },
     )
-    info = registry.registry.version(NAME, version)
     registry.registry.log_artifacts(info, {"report.html": html.encode()})
     digest = hashlib.sha256(html.encode()).hexdigest()
     registry.registry.set_tags(

@@ -55,6 +55,7 @@ from governance.contracts.roster import BoardMember, BoardSettings
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import (
     Decision,
+    artifacts_digest,
     generate_keypair,
     load_private_key,
     sign_decision,
@@ -120,7 +121,13 @@ class City:
         info = self.registry.version(name, version)
         html = embed_verdict(
             "<html><body><h1>report</h1></body></html>",
-            {"model": name, "version": version, "gates": [], "gates_passed": True},
+            {
+                "model": name,
+                "version": version,
+                "gates": [],
+                "gates_passed": True,
+                "model_artifacts_sha256": artifacts_digest(self.registry.model_files(info)),
+            },
         )
         self.registry.log_artifacts(info, {"report.html": html.encode()})
         digest = hashlib.sha256(html.encode()).hexdigest()
