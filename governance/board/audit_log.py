@@ -90,12 +90,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.board.log_anchor import AnchorError, Checkpoint, read_anchor, write_anchor
 from governance.contracts.errors import VruError
+from governance.contracts.revocation import Revocation
 from governance.contracts.roster import BoardSettings
 from governance.contracts.signing import (
     Decision,
     SignatureError,
     load_private_key,
     verify_decision,
+    verify_payload,
 )
 
 if TYPE_CHECKING:
@@ -160,6 +162,8 @@ _P_UNCOVERED = (
 )
 _P_NO_ANCHOR = "{path}: no signed checkpoint for a log of {entries} entries (the anchor is missing)"
 _P_SIGNATURE = "entry {line}: its embedded signature does not verify: {err}"
+#: where a ``review.revocation`` entry keeps the member's signature of the revocation
+_REVOCATION_SIGNATURE = "revocation_signature"
 _WRITE_REFUSED = "{path}: refusing to append and sign a checkpoint over it: {problem}"
 
 
@@ -715,19 +719,36 @@ def _chain(lines: list[bytes]) -> tuple[list[str], int | None, list[str]]:
     return hashes, None, []
 
 
-def _member_key(board: str | BoardSettings, decision: Decision) -> str:
-    """The key a decision must verify with: the board's one key, or its member's on the roster."""
+def _member_key(board: str | BoardSettings, member_id: str, what: str = "decision") -> str:
+    """The key a member's signature must verify with: the board's one key, or the member's."""
     if isinstance(board, str):
         return board
-    member = board.member(decision.member)
+    member = board.member(member_id)
     if member is None:
-        raise SignatureError(f"the decision names {decision.member!r}, who is not on the roster")
+        raise SignatureError(f"the {what} names {member_id!r}, who is not on the roster")
     return member.public_key_b64
 
 
 def _signed_details(entry: dict[str, Any]) -> bool:
     details = entry.get("details")
-    return isinstance(details, dict) and "signature" in details
+    return isinstance(details, dict) and (
+        "signature" in details or _REVOCATION_SIGNATURE in details
+    )
+
+
+def _revocation_problem(
+    entry: dict[str, Any], line: int, board_key: str | BoardSettings
+) -> str | None:
+    """Whether the member's signature in a ``review.revocation`` entry verifies for it."""
+    details = dict(entry["details"])
+    signature = details.pop(_REVOCATION_SIGNATURE)
+    try:
+        revocation = Revocation.from_fields(details)
+        key = _member_key(board_key, revocation.member, "revocation")
+        verify_payload(revocation.payload(), signature, key)
+    except SignatureError as err:
+        return _P_SIGNATURE.format(line=line, err=err)
+    return None
 
 
 def _signature_problem(
@@ -740,13 +761,15 @@ def _signature_problem(
     """
     if board_key is None:
         return None
+    if _REVOCATION_SIGNATURE in entry["details"]:
+        return _revocation_problem(entry, line, board_key)
     details = dict(entry["details"])
     signature = details.pop("signature")
     try:
         if isinstance(details.get("waived_gates"), list):
             details["waived_gates"] = tuple(details["waived_gates"])
         decision = Decision(**details)
-        verify_decision(decision, signature, _member_key(board_key, decision))
+        verify_decision(decision, signature, _member_key(board_key, decision.member))
     except (SignatureError, TypeError) as err:
         return _P_SIGNATURE.format(
             line=line,

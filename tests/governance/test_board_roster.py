@@ -377,3 +377,28 @@ def test_the_audit_log_checks_each_decision_with_its_members_key(roster: Roster)
     result = roster.board.log.verify(board_public_key_b64=without_bob)
     assert not result.ok
     assert any("names 'bob', who is not on the roster" in p for p in result.problems)
+
+
+def test_the_audit_log_checks_each_revocation_with_its_members_key(
+    roster: Roster, tmp_path: Path
+) -> None:
+    version = roster.board.new_version()
+    roster.review(version, "alice")
+    _revoke(roster, version, "carol", tmp_path)
+    result = roster.board.log.verify(board_public_key_b64=roster.settings)
+    assert result.ok and result.signed_entries == 2
+    # a roster on which carol's key is another: her logged revocation no longer verifies
+    other = generate_keypair(tmp_path / "forger.pem", tmp_path / "forger.pub")
+    members = [
+        m if m.id != "carol" else BoardMember(id="carol", name="Carol", public_key_b64=other)
+        for m in roster.settings.members
+    ]
+    result = roster.board.log.verify(board_public_key_b64=BoardSettings(members=tuple(members)))
+    assert not result.ok
+    [problem] = result.problems
+    assert problem.startswith("entry ") and "embedded signature does not verify" in problem
+    gone = BoardSettings(members=tuple(m for m in roster.settings.members if m.id != "carol"))
+    result = roster.board.log.verify(board_public_key_b64=gone)
+    assert any(
+        "the revocation names 'carol', who is not on the roster" in p for p in result.problems
+    )
