@@ -70,7 +70,7 @@ demo: $(STAMP)
 	@echo "       'http://127.0.0.1:8000/v1/areas?level=borough&sort=-rate_per_1000&limit=5'"
 	@echo "  API docs: http://127.0.0.1:8000/docs"
 	@echo "  web pages: http://127.0.0.1:8000/ - sign in with the key in $(DEMO_BOARD)/planner.token"
-	@echo "             or $(DEMO_BOARD)/board.token (board decisions are signed with $(DEMO_BOARD)/board.pem)"
+	@echo "             or $(DEMO_BOARD)/board.token (a decision is signed with a member key: $(DEMO_BOARD)/board.pem or board2.pem; quorum 2)"
 
 ## test: the whole test suite on two workers, a module per worker (--dist loadfile in
 ## pyproject.toml), in a random order (pytest-randomly); fails if no test ran
