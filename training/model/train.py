@@ -252,28 +252,7 @@ def _log_run(
 
     from training.model.pyfunc import RiskModel
 
-    mlflow.log_params(
-        _flat(
-            {
-                "model": config.model_dump(mode="json"),
-                "features": pipeline.features.model_dump(mode="json"),
-                "seed": pipeline.seed,
-            }
-        )
-    )
-    code = Path(__file__).parent
-    git = {"git_commit": _git_commit(), **git_state(code)}
-    mlflow.set_tags(
-        {
-            **git,
-            "features_sha256": manifest["sha256"],
-            "spine_sha256": manifest["inputs"]["spine_sha256"],
-            "model_config_hash": config_hash(config),
-            "features_config_hash": manifest["config_hash"],
-            "protected_inputs_allowed": ", ".join(pipeline.features.allow_protected) or "none",
-            "stage": "train",
-        }
-    )
+    git = _log_identity(pipeline, config, manifest)
     for split, matrix in data.items():
         mlflow.log_input(_dataset(matrix, split, features_path, manifest["sha256"]), context=split)
     mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
@@ -315,6 +294,36 @@ def _log_run(
         timings["log_model_s"] = time.perf_counter() - clock
     mlflow.log_dict({k: round(v, 3) for k, v in timings.items()}, "timings.json")
     return info
+
+
+def _log_identity(
+    pipeline: PipelineConfig, config: ModelConfig, manifest: dict[str, Any]
+) -> dict[str, str]:
+    """Log the configs as parameters and what the run was made from as tags; the git tags."""
+    import mlflow
+
+    mlflow.log_params(
+        _flat(
+            {
+                "model": config.model_dump(mode="json"),
+                "features": pipeline.features.model_dump(mode="json"),
+                "seed": pipeline.seed,
+            }
+        )
+    )
+    git = {"git_commit": _git_commit(), **git_state(Path(__file__).parent)}
+    mlflow.set_tags(
+        {
+            **git,
+            "features_sha256": manifest["sha256"],
+            "spine_sha256": manifest["inputs"]["spine_sha256"],
+            "model_config_hash": config_hash(config),
+            "features_config_hash": manifest["config_hash"],
+            "protected_inputs_allowed": ", ".join(pipeline.features.allow_protected) or "none",
+            "stage": "train",
+        }
+    )
+    return git
 
 
 def _example(frame: pd.DataFrame) -> pd.DataFrame:
