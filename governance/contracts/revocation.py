@@ -23,14 +23,18 @@ import re
 import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.contracts.roster import BoardSettings
-from governance.contracts.signing import SignatureError, verify_payload
+from governance.contracts.signing import (
+    SignatureError,
+    check_signed_fields,
+    is_utc_iso,
+    verify_payload,
+)
 
 __all__ = [
     "Revocation",
@@ -42,7 +46,6 @@ __all__ = [
     "write_revocation_file",
 ]
 
-_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 _MEMBER_ID = re.compile(r"[a-z0-9_-]+")
 _BAD_FIELD = "Revocation: '{field}' must be {expected}, got {value!r}"
 _NOT_A_MEMBER = (
@@ -67,23 +70,12 @@ class Revocation:
     revoked_at: str
 
     def __post_init__(self) -> None:
-        for field in ("model", "version", "reasons"):
-            value = getattr(self, field)
-            if not isinstance(value, str) or not value.strip():
-                raise SignatureError(
-                    _BAD_FIELD.format(field=field, expected="a non-empty string", value=value)
-                )
-        if not isinstance(self.report_sha256, str) or not _SHA256_HEX.fullmatch(self.report_sha256):
-            raise SignatureError(
-                _BAD_FIELD.format(
-                    field="report_sha256", expected="64 hex characters", value=self.report_sha256
-                )
-            )
+        check_signed_fields(self, ("model", "version", "reasons"), self.report_sha256)
         if not isinstance(self.member, str) or not _MEMBER_ID.fullmatch(self.member):
             raise SignatureError(
                 _BAD_FIELD.format(field="member", expected="a roster id", value=self.member)
             )
-        if not _is_utc(self.revoked_at):
+        if not is_utc_iso(self.revoked_at):
             raise SignatureError(
                 _BAD_FIELD.format(
                     field="revoked_at", expected="an ISO-8601 time in UTC", value=self.revoked_at
@@ -197,12 +189,3 @@ def read_revocation_files(
         if (revocation.model, revocation.version) == (model, version):
             found.append(SignedRevocation(revocation, signature))
     return found, problems
-
-
-def _is_utc(text: object) -> bool:
-    if not isinstance(text, str):
-        return False
-    try:
-        return datetime.fromisoformat(text).utcoffset() == timedelta(0)
-    except ValueError:
-        return False

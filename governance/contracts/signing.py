@@ -25,7 +25,7 @@ import json
 import os
 import re
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from dataclasses import field as dataclass_field
 from datetime import date, datetime, timedelta
@@ -43,7 +43,9 @@ __all__ = [
     "SignatureError",
     "artifact_differences",
     "artifacts_digest",
+    "check_signed_fields",
     "generate_keypair",
+    "is_utc_iso",
     "load_private_key",
     "load_public_key_b64",
     "sign_decision",
@@ -78,6 +80,7 @@ _DOES_NOT_VERIFY = (
     "(report hash, version, decision, time, reviewer, reasons, waivers or model files), the "
     "signature belongs to another decision, or it was made with another key"
 )
+_BAD_RECORD_FIELD = "{kind}: '{field}' must be {expected}, got {value!r}"
 _BAD_FIELD = "Decision: '{field}' must be {expected}, got {value!r}"
 _BAD_ARTIFACTS = (
     "Decision: 'model_artifacts' must map relative file paths to 64 lower-case hex "
@@ -90,6 +93,10 @@ _BAD_ARTIFACTS_DIGEST = (
 
 class SignatureError(VruError, ValueError):
     """A key, a signature or a signed decision is missing, malformed or does not verify."""
+
+
+class _NotVerified(SignatureError):
+    """Well-formed key and signature, but the signature is not of this payload with this key."""
 
 
 @dataclass(frozen=True)
@@ -148,27 +155,14 @@ class Decision:
     valid_until: str = ""
 
     def __post_init__(self) -> None:
-        for field in ("model", "version", "reviewer", "reasons"):
-            value = getattr(self, field)
-            if not isinstance(value, str) or not value.strip():
-                raise SignatureError(
-                    _BAD_FIELD.format(field=field, expected="a non-empty string", value=value)
-                )
-        if not isinstance(self.report_sha256, str) or not _SHA256_HEX.fullmatch(self.report_sha256):
-            raise SignatureError(
-                _BAD_FIELD.format(
-                    field="report_sha256",
-                    expected="64 lower-case hex characters",
-                    value=self.report_sha256,
-                )
-            )
+        check_signed_fields(self, ("model", "version", "reviewer", "reasons"), self.report_sha256)
         if self.decision not in ("approve", "reject"):
             raise SignatureError(
                 _BAD_FIELD.format(
                     field="decision", expected="'approve' or 'reject'", value=self.decision
                 )
             )
-        if not _is_utc_iso(self.decided_at):
+        if not is_utc_iso(self.decided_at):
             raise SignatureError(
                 _BAD_FIELD.format(
                     field="decided_at",
@@ -252,6 +246,37 @@ class Decision:
             del fields["member"], fields["valid_until"]
         text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode("utf-8")
+
+
+def check_signed_fields(record: object, texts: Sequence[str], digest: object) -> None:
+    """Refuse a signed record with an empty text field or a report hash that is not hex.
+
+    ``digest`` is the record's ``report_sha256``: 64 lower-case hex characters. Shared by every record the board signs (decisions, revocations); the message names the
+    record's type, the field and what was expected.
+
+    Raises
+    ------
+    SignatureError
+        On the first field that is not as expected.
+    """
+    kind = type(record).__name__
+    for field in texts:
+        value = getattr(record, field)
+        if not isinstance(value, str) or not value.strip():
+            raise SignatureError(
+                _BAD_RECORD_FIELD.format(
+                    kind=kind, field=field, expected="a non-empty string", value=value
+                )
+            )
+    if not isinstance(digest, str) or not _SHA256_HEX.fullmatch(digest):
+        raise SignatureError(
+            _BAD_RECORD_FIELD.format(
+                kind=kind,
+                field="report_sha256",
+                expected="64 lower-case hex characters",
+                value=digest,
+            )
+        )
 
 
 def artifacts_digest(artifacts: Mapping[str, str]) -> str:
@@ -400,15 +425,9 @@ def verify_decision(decision: Decision, signature_b64: str, public_key_b64: str)
         changed since signing (e.g. another report hash or version, so a replayed
         signature), or a different key.
     """
-    public_key = load_public_key_b64(public_key_b64)
-    signature = _b64decode(signature_b64, field="signature", expected=_SIGNATURE_EXPECTED)
-    if len(signature) != _SIGNATURE_BYTES:
-        raise SignatureError(
-            _B64_LENGTH.format(field="signature", n=len(signature), expected=_SIGNATURE_EXPECTED)
-        )
     try:
-        public_key.verify(signature, decision.payload())
-    except InvalidSignature:
+        verify_payload(decision.payload(), signature_b64, public_key_b64)
+    except _NotVerified:
         raise SignatureError(
             _DOES_NOT_VERIFY.format(
                 model=decision.model,
@@ -436,7 +455,7 @@ def verify_payload(payload: bytes, signature_b64: str, public_key_b64: str) -> N
     try:
         public_key.verify(signature, payload)
     except InvalidSignature:
-        raise SignatureError("signature does not verify with the key given") from None
+        raise _NotVerified("signature does not verify with the key given") from None
 
 
 # -- helpers -------------------------------------------------------------------------------
@@ -459,7 +478,8 @@ def _b64decode(text: str, *, field: str, expected: str) -> bytes:
         raise SignatureError(_NOT_B64.format(field=field, given=given, expected=expected)) from None
 
 
-def _is_utc_iso(text: object) -> bool:
+def is_utc_iso(text: object) -> bool:
+    """Whether ``text`` is an ISO-8601 time with a UTC offset of zero."""
     if not isinstance(text, str):
         return False
     try:
