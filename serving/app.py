@@ -152,6 +152,7 @@ def _holder(config: ServingConfig, governance: GovernanceConfig) -> ReleaseHolde
             release_key_b64=config.release_public_key_b64,
             floor=config.disclosure_floor,
             revocations_dir=governance.revocations_dir,
+            revocation_log=governance.audit_log,
         )
     )
     try:

@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from pydantic import ValidationError
 
+from governance.board.revocation_log import logged_revocations
 from governance.contracts.release_schema import (
     AREA_COLUMNS,
     AREAS,
@@ -367,6 +368,10 @@ class ReleaseLibrary:
         Where the board's signed revocations are (the governance config's
         ``revocations_dir``): a release whose model version a roster member revoked is not
         served; a revocation not signed by the member it names is ignored and logged.
+    revocation_log
+        The governance audit log (the governance config's ``audit_log``), where every
+        revocation is also recorded: read too, so deleting a revocation's file is not enough
+        to have a revoked release served again.
     """
 
     def __init__(
@@ -377,6 +382,7 @@ class ReleaseLibrary:
         release_key_b64: str | None = None,
         floor: DisclosureFloor | None = None,
         revocations_dir: Path | None = None,
+        revocation_log: Path | None = None,
     ) -> None:
         self.releases_dir = Path(releases_dir)
         self.board = (
@@ -386,6 +392,7 @@ class ReleaseLibrary:
         )
         self.release_key_b64 = release_key_b64
         self.revocations_dir = revocations_dir
+        self.revocation_log = revocation_log
         self.floor = floor or DisclosureFloor()
         self._history: dict[str, _HistoryRows] = {}
         self._refused: dict[str, str] = {}
@@ -423,6 +430,10 @@ class ReleaseLibrary:
         found, unreadable = read_revocation_files(
             self.revocations_dir, manifest.model_name, manifest.model_version
         )
+        logged, unread = logged_revocations(
+            self.revocation_log, manifest.model_name, manifest.model_version
+        )
+        found, unreadable = found + logged, unreadable + unread
         revoked: list[Revocation] = []
         if isinstance(self.board, BoardSettings):
             revoked, ignored = verified_revocations(found, self.board)

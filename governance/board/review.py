@@ -33,6 +33,7 @@ from governance.board.approval import (
 )
 from governance.board.audit_log import AuditLog
 from governance.board.registry import ModelVersionInfo, Registry
+from governance.board.revocation_log import REVOCATION_EVENT
 from governance.board.verdict import audited_files_problem, read_verdict
 from governance.contracts.errors import VruError
 from governance.contracts.revocation import (
@@ -370,7 +371,7 @@ def record_revocation(
     )
     signature = sign_revocation(revocation, private)
     log.append(
-        "review.revocation",
+        REVOCATION_EVENT,
         {**asdict(revocation), "revocation_signature": signature},
         actor=f"board:{member.id}",
     )

@@ -10,6 +10,7 @@ period. The server goes on with the newest earlier release whose approval holds,
 from __future__ import annotations
 
 import logging
+from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from governance.board.audit_log import AuditLog
 from governance.contracts.release_schema import ReleaseError
 from governance.contracts.revocation import (
     Revocation,
@@ -40,12 +42,15 @@ from tests.serving.release_factory import (
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
 
-def _holder(releases: Path, board: Any, revocations: Path) -> ReleaseHolder:
+def _holder(
+    releases: Path, board: Any, revocations: Path, log: Path | None = None
+) -> ReleaseHolder:
     library = ReleaseLibrary(
         releases,
         board.public_key_b64,
         release_key_b64=release_key().public_key_b64,
         revocations_dir=revocations,
+        revocation_log=log,
     )
     return ReleaseHolder(library)
 
@@ -91,6 +96,46 @@ def test_a_revoked_release_gives_way_to_the_earlier_one_then_to_none(
     assert (holder.last_error or "").endswith("no approved release is being served")
 
 
+def test_a_revocation_whose_file_was_deleted_still_stops_the_release_from_the_log(
+    world: tuple[Any, Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Deleting the revocation's file (beside the releases) does not bring the release back."""
+    board, releases, revocations = world
+    log = AuditLog(tmp_path / "governance-log.jsonl")
+    holder = _holder(releases, board, revocations, log.path)
+    assert holder.reload(now=NOW)[0].release_id == "r2"
+    revocation = Revocation(
+        "vru-risk", "3", REPORT, "board", "Agreement withdrawn.", "2026-02-01T00:00:00+00:00"
+    )
+    signature = sign_revocation(revocation, load_private_key(board.private_key_path))
+    log.append(
+        "review.revocation",
+        {**asdict(revocation), "revocation_signature": signature},
+        actor="board:board",
+    )  # as `vru review --revoke` records it; its file is deleted by the attacker
+    assert not revocations.exists()
+    with pytest.raises(ReleaseError, match="revoked"):
+        holder.reload(now=NOW)
+    assert holder.catalog is not None and holder.catalog.release_id == "r1"
+    # a revocation in the log that its member did not sign is ignored, and said so
+    generate_keypair(tmp_path / "forger.pem", tmp_path / "forger.pub")
+    forged = Revocation("vru-risk", "2", REPORT, "board", "Forged.", "2026-02-01T00:00:00+00:00")
+    log.append(
+        "review.revocation",
+        {
+            **asdict(forged),
+            "revocation_signature": sign_revocation(
+                forged, load_private_key(tmp_path / "forger.pem")
+            ),
+        },
+        actor="board:board",
+    )
+    with caplog.at_level(logging.WARNING, "serving"), pytest.raises(ReleaseError):
+        holder.reload(now=NOW)
+    assert holder.catalog is not None and holder.catalog.release_id == "r1"
+    assert "does not verify with the member's key; ignored" in caplog.text
+
+
 def test_a_revocation_not_signed_by_a_member_is_ignored_and_logged(
     world: tuple[Any, Path, Path], tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -118,6 +163,8 @@ def test_a_lapsed_approval_is_served_with_a_warning_within_grace_then_refused(
     auth = {"Authorization": f"Bearer {token}"}
     app = create_app(config)
     holder: ReleaseHolder = app.state.holder
+    # the server reads revocations from the governance log too, not only their directory
+    assert holder.library.revocation_log == config.governance().audit_log
     with TestClient(app) as client:
         holder.reload(now=NOW)
         assert holder.lapsed_on is None
