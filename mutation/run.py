@@ -11,9 +11,10 @@ survived, timeout, no tests, score) is printed and written to ``mutation/results
 (git-ignored), with the surviving mutants' names; ``.mutation/<name>/survivors.txt`` holds
 their diffs.
 
-The score counts a mutant as killed when a test failed on it; a timeout is counted apart
-and *not* as killed (a mutant that makes a test run forever would be noticed by a user, but
-mutmut's timeout also fires on a merely slow test). ``no tests``: no selected test called the
+The score counts a mutant as killed when a test failed on it. A timeout is counted apart and
+not as killed, unless it is listed in the module's ``infinite_loops`` (read and found to loop
+forever, e.g. a write loop that never advances): mutmut's timeout also fires on a test that
+is merely slow, which proves nothing. ``no tests``: no selected test called the
 mutated function (a gap in the selection, counted as not killed).
 
 Usage: ``python mutation/run.py [NAME ...]`` (all modules when no name is given).
@@ -50,6 +51,7 @@ class Module:
     files: list[str]
     tests: list[str]
     functions: list[str] = field(default_factory=list)
+    infinite_loops: list[str] = field(default_factory=list)
 
 
 def load_modules(path: Path) -> tuple[list[Module], int]:
@@ -91,6 +93,8 @@ def summarise(module: Module, work: Path, seconds: float) -> dict[str, object]:
             if module.functions and not any(_matches(name, g) for g in module.functions):
                 continue
             status = STATUS.get(code, "other")
+            if status == "timeout" and name in module.infinite_loops:
+                status = "killed"
             counts[status] += 1
             if status != "killed":
                 survivors.append(f"{name} ({status})")
