@@ -7,6 +7,8 @@ tests below notice.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -221,3 +223,34 @@ def test_the_tail_read_returns_exactly_the_last_line(
         assert audit_log_module._last_line(fd, len(content)) == last
     finally:
         os.close(fd)
+
+
+def test_a_new_log_from_append_many_is_group_readable_whatever_the_umask(tmp_path: Path) -> None:
+    """The new file's mode is set, not left to the umask (which may take more away)."""
+    previous = os.umask(0o077)
+    try:
+        log = AuditLog(tmp_path / "audit.jsonl")
+        log.append_many([("x", {}, "a", None)])
+    finally:
+        os.umask(previous)
+    assert log.path.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize("seq", [-1, True, "0"])
+def test_a_last_entry_with_a_bad_seq_is_refused_even_when_rehashed(
+    tmp_path: Path, seq: object
+) -> None:
+    """An attacker rewrites the last entry's seq and recomputes its hash: no append follows it."""
+    log = AuditLog(tmp_path / "audit.jsonl")
+    entry = log.append("x", {}, actor="a", at=T0)
+    entry["seq"] = seq
+    body = {k: v for k, v in entry.items() if k != "hash"}
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    entry["hash"] = hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+    log.path.write_text(json.dumps(entry) + "\n", encoding="utf-8")
+    message = _refused(log, "y", {}, actor="a")
+    assert message.startswith(f"{log.path}: refusing to append, the last entry (line 0) is damaged")
+    assert message.endswith(
+        f"damaged: entry 0: seq is {seq}, expected 0 (an entry is missing or out of order). "
+        "Run verify() and restore the log from a backup before appending"
+    )
