@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.board import log_anchor as log_anchor_module
 from governance.board.log_anchor import AnchorError, Checkpoint, read_anchor, write_anchor
+from governance.contracts.signing import SignatureError
 
 POINT = Checkpoint(
     log="audit.jsonl", seq=4, hash="ab" * 32, count=5, at="2024-05-01T09:30:00+00:00"
@@ -205,3 +206,25 @@ def test_a_failed_rename_keeps_the_old_anchor_and_leaves_no_temp_file(
         write_anchor(anchor, later, key)
     assert anchor.read_bytes() == before
     assert sorted(p.name for p in anchor.parent.iterdir()) == [anchor.name]
+
+
+def test_a_signature_with_stray_characters_is_refused_not_cleaned(
+    anchor: Path, key: Ed25519PrivateKey
+) -> None:
+    """Strict base64: a lenient decoder would drop the junk and accept the signature."""
+    body = json.loads(anchor.read_text(encoding="utf-8"))
+    _rewrite(anchor, signature=body["signature"][:10] + "!*" + body["signature"][10:])
+    assert _refusal(anchor, key) == (
+        f"{anchor}: the anchor is not a checkpoint (signature not base64)"
+    )
+
+
+def test_a_bad_public_key_is_named_as_the_log_key(anchor: Path) -> None:
+    with pytest.raises(SignatureError, match="audit_log_public_key_b64") as refused:
+        read_anchor(anchor, "not-a-key", "audit.jsonl")
+    assert str(refused.value).startswith("audit_log_public_key_b64")
+
+
+def test_the_anchor_file_lists_its_fields_in_order(anchor: Path) -> None:
+    text = anchor.read_text(encoding="utf-8")
+    assert list(json.loads(text)) == ["at", "count", "hash", "log", "seq", "signature"]
