@@ -7,12 +7,18 @@ serving/gate.py and serving/audit.py (mutation/modules.toml).
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from serving import audit as audit_module
+from serving import gate as gate_module
+from serving.access import Access
 from serving.app import create_app
 from serving.audit import RequestAudit
+from serving.config import AnonymousLimit
+from serving.gate import RateLimiter
 from tests.serving.conftest import make_world
 
 NOT_READY = (
@@ -37,3 +43,90 @@ def test_readyz_ignoring_a_failing_audit_is_caught(tmp_path: Path) -> None:
         assert str(tmp_path) not in refused.text
         assert audit.flush()  # written: open again
         assert audit.healthy and client.get("/readyz").status_code == 200
+
+
+def test_a_key_of_another_role_is_refused_naming_the_path_and_the_roles(tmp_path: Path) -> None:
+    world = make_world(tmp_path)
+    with TestClient(create_app(world.config)) as client:
+        refused = client.get("/metrics", headers=world.headers("planner"))
+    assert refused.status_code == 403
+    assert (
+        refused.json()["detail"] == "/metrics needs the admin role; this key has the planner role."
+    )
+    several = Access(kind="key", roles=("board", "admin"))
+    assert gate_module._not_allowed("/v1/x", several, "planner") == (
+        "/v1/x needs the board or admin role; this key has the planner role."
+    )
+
+
+def test_anonymous_requests_are_limited_per_client_address(tmp_path: Path) -> None:
+    """One address past its limit does not shut out another (nor share its bucket by port)."""
+    limit = AnonymousLimit(requests_per_minute=1, burst=2, audit_window_seconds=60.0)
+    world = make_world(tmp_path, anonymous=limit)
+    app = create_app(world.config)
+    with (
+        TestClient(app, client=("192.0.2.1", 50000)) as first,
+        TestClient(app, client=("192.0.2.2", 50000)) as second,
+        TestClient(app, client=("192.0.2.1", 50001)) as first_again,
+    ):
+        assert [first.get("/v1/areas/W1").status_code for _ in range(3)] == [401, 401, 429]
+        assert [second.get("/v1/areas/W1").status_code for _ in range(2)] == [401, 401]
+        assert first_again.get("/v1/areas/W1").status_code == 429  # same address, other port
+
+
+def test_a_limiter_forgets_exactly_the_buckets_that_are_full_again() -> None:
+    """Pruning drops a bucket once refilled to its burst (at the boundary too), never sooner."""
+    limiter = RateLimiter(120, 2, max_buckets=1)  # 2 tokens a second
+    start = 1000.0
+    assert limiter.take("a", start) == 0.0  # one token left, full again at start + 0.5
+    limiter.take("b", start + 0.25)  # past the bound: "a" holds 1.5 tokens, kept
+    assert set(limiter._buckets) == {"a", "b"}
+    limiter.take("c", start + 0.75)  # "a" refilled (2.5 -> 2), "b" exactly full: both go
+    assert set(limiter._buckets) == {"c"}
+
+
+def test_user_text_is_cut_and_made_valid_utf8_for_the_audit() -> None:
+    assert gate_module._safe("x" * 500) == "x" * 200
+    assert gate_module._safe("Zoë") == "Zoë"
+    assert gate_module._safe("a\ud800b") == "a?b"  # a lone surrogate cannot be written as UTF-8
+
+
+def test_a_request_record_becomes_an_entry_naming_key_route_and_status() -> None:
+    at = 1_714_555_800.0  # 2024-05-01T09:30:00Z
+    event, details, actor, when = audit_module._entry(
+        (at, "k1", "planner", "GET", "/v1/areas/{code}", "E01", 200, 1.23456)
+    )
+    assert (event, actor, when) == (
+        "api.request",
+        "api:k1",
+        datetime(2024, 5, 1, 9, 30, tzinfo=UTC),
+    )
+    assert details == {
+        "key_id": "k1",
+        "role": "planner",
+        "method": "GET",
+        "route": "/v1/areas/{code}",
+        "params": {"code": "E01"},
+        "status": 200,
+        "ms": 1.23,
+    }
+    _, anonymous, who, _ = audit_module._entry(
+        (at, None, None, "GET", "/v1/areas", {"level": "ward"}, 401, 0.5)
+    )
+    assert who == "api:anonymous" and anonymous["params"] == {"level": "ward"}
+
+
+def test_a_tally_record_becomes_an_aggregate_refusal_entry() -> None:
+    at = 1_714_555_800.0
+    params = {"count": 181, "window_seconds": 60.0}
+    event, details, actor, when = audit_module._entry(
+        (at, None, None, "*", "/v1/areas/{code}", params, 429, 0.0)
+    )
+    assert (event, actor) == ("api.refused", "api:anonymous")
+    assert details == {
+        "route": "/v1/areas/{code}",
+        "status": 429,
+        "count": 181,
+        "window_seconds": 60.0,
+    }
+    assert when == datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
