@@ -7,6 +7,7 @@ tests below notice.
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 import os
@@ -17,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from governance.board import audit_log as audit_log_module
 from governance.board.audit_log import GENESIS_HASH, AuditLog, AuditLogError
@@ -253,4 +256,69 @@ def test_a_last_entry_with_a_bad_seq_is_refused_even_when_rehashed(
     assert message.endswith(
         f"damaged: entry 0: seq is {seq}, expected 0 (an entry is missing or out of order). "
         "Run verify() and restore the log from a backup before appending"
+    )
+
+
+def test_the_tail_read_of_several_short_lines_is_the_last_one(tmp_path: Path) -> None:
+    path = tmp_path / "log"
+    path.write_bytes(b"a\nb\nc\n")
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        assert audit_log_module._last_line(fd, 6) == b"c\n"
+    finally:
+        os.close(fd)
+
+
+def _keyed(tmp_path: Path, n: int) -> tuple[AuditLog, str]:
+    key = Ed25519PrivateKey.generate()
+    log = AuditLog(tmp_path / "audit.jsonl", signing_key=key)
+    for i in range(n):
+        log.append("model.registered", {"version": str(i)}, actor="cli:train", at=T0)
+    raw = key.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return log, base64.b64encode(raw).decode("ascii")
+
+
+def test_an_empty_log_needs_no_anchor_but_one_entry_does(tmp_path: Path) -> None:
+    log, public = _keyed(tmp_path, 0)
+    assert log.verify(public).ok
+    log.path.write_text("")
+    assert log.verify(public).ok
+    log.append("x", {}, actor="a")
+    log.anchor_path.unlink()
+    assert log.verify(public).problems == (
+        f"{log.anchor_path}: no signed checkpoint for a log of 1 entries (the anchor is missing)",
+    )
+
+
+def test_a_bad_anchor_beside_an_empty_log_is_reported(tmp_path: Path) -> None:
+    """Emptying the log and leaving a damaged anchor must not pass as a fresh log."""
+    log, public = _keyed(tmp_path, 2)
+    log.path.write_text("")
+    log.anchor_path.write_text("{}")
+    result = log.verify(public)
+    assert not result.ok
+    assert result.problems == (f"{log.anchor_path}: the anchor is not a checkpoint (fields [])",)
+
+
+def test_an_edited_anchored_entry_is_reported_not_crashed_on(tmp_path: Path) -> None:
+    """The last entry, the one the checkpoint names, is edited: the chain names it."""
+    log, public = _keyed(tmp_path, 3)
+    lines = log.path.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace('"2"', '"99"')
+    log.path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    result = log.verify(public)
+    assert result.first_bad == 2
+    assert result.problems == ("entry 2: hash does not match its content",)
+
+
+def test_a_signature_beside_fields_that_are_no_decision_is_named(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("review.decision", {"signature": "c2ln", "colour": "red"}, actor="board:x")
+    board = Ed25519PrivateKey.generate().public_key()
+    raw = board.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    result = log.verify(board_public_key_b64=base64.b64encode(raw).decode("ascii"))
+    assert result.signed_entries == 1
+    assert result.problems == (
+        "entry 0: its embedded signature does not verify: the details of 'review.decision' "
+        "are not a board decision's fields",
     )
