@@ -322,3 +322,81 @@ def test_a_signature_beside_fields_that_are_no_decision_is_named(tmp_path: Path)
         "entry 0: its embedded signature does not verify: the details of 'review.decision' "
         "are not a board decision's fields",
     )
+
+
+REFUSED = "{path}: refusing to append and sign a checkpoint over it: {problem}"
+
+
+def test_a_keyed_append_to_a_cut_log_is_refused_with_the_whole_story(tmp_path: Path) -> None:
+    log, _ = _keyed(tmp_path, 6)
+    lines = log.path.read_text(encoding="utf-8").splitlines()
+    log.path.write_text("".join(line + "\n" for line in lines[:4]), encoding="utf-8")
+    assert _refused(log, "x", {}, actor="a") == REFUSED.format(
+        path=log.path,
+        problem="truncated: the signed checkpoint covers 6 entries (up to seq 5), the log has 4; "
+        "entries 4..5 were removed",
+    )
+
+
+def test_a_keyed_append_without_the_anchor_is_refused(tmp_path: Path) -> None:
+    """One entry, anchor deleted: signing a fresh checkpoint would hide what was removed."""
+    log, _ = _keyed(tmp_path, 1)
+    log.anchor_path.unlink()
+    assert _refused(log, "x", {}, actor="a") == REFUSED.format(
+        path=log.path, problem=f"{log.anchor_path}: no signed checkpoint (anchor file missing)"
+    )
+
+
+def test_a_keyed_append_after_unkeyed_entries_finds_the_anchored_one(tmp_path: Path) -> None:
+    """Entries added without the key sit after the checkpoint: the writer goes on from them."""
+    log, public = _keyed(tmp_path, 3)
+    AuditLog(log.path).append("added.without.key", {}, actor="b")
+    log.append("x", {}, actor="a")
+    result = log.verify(public)
+    assert result.ok and result.entries == 5
+    assert result.checkpoint is not None and result.checkpoint.seq == 4
+
+
+def test_a_keyed_append_refuses_an_edited_anchored_entry_behind_later_ones(
+    tmp_path: Path,
+) -> None:
+    log, _ = _keyed(tmp_path, 3)
+    AuditLog(log.path).append("added.without.key", {}, actor="b")
+    lines = log.path.read_text(encoding="utf-8").splitlines()
+    lines[2] = lines[2].replace('"2"', '"99"')
+    log.path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    assert _refused(log, "x", {}, actor="a") == REFUSED.format(
+        path=log.path,
+        problem="entry 2: hash differs from the signed checkpoint's (the log was rewritten at or "
+        "before entry 2 and the chain recomputed)",
+    )
+
+
+def test_checkpoints_are_dated_in_utc(tmp_path: Path, local_time_not_utc: None) -> None:
+    log, public = _keyed(tmp_path, 1)
+    result = log.verify(public)
+    assert result.checkpoint is not None and result.checkpoint.at.endswith("+00:00")
+
+
+def test_non_ascii_text_is_kept_as_written_and_hashed_alike(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.append("x", {"name": "Zoë"}, actor="a")
+    log.append_many([("y", {"name": "Zoë"}, "a", None)])
+    assert log.path.read_text(encoding="utf-8").count('"Zoë"') == 2
+    assert log.verify().ok
+
+
+def test_a_line_with_other_fields_is_named_with_the_expected_ones(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    log.path.write_text('{"seq": 0}\n', encoding="utf-8")
+    assert log.verify().problems == (
+        "entry 0: fields are ['seq'], expected "
+        "['actor', 'at', 'details', 'event', 'hash', 'prev', 'seq']",
+    )
+
+
+def test_every_signed_entry_is_counted(tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    for _ in range(2):
+        log.append("review.decision", {"signature": "c2ln"}, actor="board:x")
+    assert log.verify().signed_entries == 2
