@@ -12,6 +12,7 @@ from pathlib import Path
 
 from fastapi.testclient import TestClient
 
+from governance.board.audit_log import AuditLog
 from serving import audit as audit_module
 from serving import gate as gate_module
 from serving.access import Access
@@ -130,3 +131,32 @@ def test_a_tally_record_becomes_an_aggregate_refusal_entry() -> None:
         "window_seconds": 60.0,
     }
     assert when == datetime(2024, 5, 1, 9, 30, tzinfo=UTC)
+
+
+def test_a_closed_audit_answers_503_counted_under_the_route(tmp_path: Path) -> None:
+    """While closed: a problem for the API, an HTML page for pages, Retry-After, counted."""
+    world = make_world(tmp_path, audit_flush_seconds=60.0, audit_max_backlog=2)
+    with TestClient(create_app(world.config), base_url="https://testserver") as client:
+        audit: RequestAudit = client.app.state.audit  # type: ignore[attr-defined]
+        metrics = client.app.state.metrics  # type: ignore[attr-defined]
+        for _ in range(2):
+            client.get("/v1/areas/W1", headers=world.headers())
+        assert audit.closed
+        api = client.get("/v1/areas/W1", headers=world.headers())
+        page = client.get("/planner", follow_redirects=False)
+        for answer in (api, page):
+            assert answer.status_code == 503
+            assert answer.headers["retry-after"] == "60"
+            assert answer.headers["content-length"] == str(len(answer.content))
+        assert api.headers["content-type"] == "application/problem+json"
+        assert page.headers["content-type"] == "text/html; charset=utf-8"
+        assert page.text.startswith("<!doctype html>") and "Not available" in page.text
+        assert metrics.requests[("/v1/areas/{code}", "GET", 503)] == 1.0
+        assert metrics.requests[("/planner", "GET", 503)] == 1.0
+        assert audit.flush(all_tallies=True)
+    refused = sorted(
+        (e["details"]["route"], e["details"]["status"], e["details"]["count"])  # type: ignore[index]
+        for e in AuditLog(world.audit_log).entries()
+        if e["event"] == "api.refused"
+    )
+    assert refused == [("/planner", 503, 1), ("/v1/areas/{code}", 503, 1)]
