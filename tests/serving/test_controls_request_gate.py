@@ -160,3 +160,36 @@ def test_a_closed_audit_answers_503_counted_under_the_route(tmp_path: Path) -> N
         if e["event"] == "api.refused"
     )
     assert refused == [("/planner", 503, 1), ("/v1/areas/{code}", 503, 1)]
+
+
+def test_anonymous_refusals_are_whole_problems_with_their_headers(tmp_path: Path) -> None:
+    """A 401 says how to authenticate, a 429 when to retry; both are counted under the route."""
+    limit = AnonymousLimit(requests_per_minute=1, burst=1, audit_window_seconds=60.0)
+    world = make_world(tmp_path, anonymous=limit)
+    with TestClient(create_app(world.config)) as client:
+        metrics = client.app.state.metrics  # type: ignore[attr-defined]
+        unauthenticated, limited = (client.get("/v1/areas/W1") for _ in range(2))
+    assert unauthenticated.status_code == 401
+    assert unauthenticated.headers["www-authenticate"] == 'Bearer realm="vru-risk"'
+    assert "retry-after" not in unauthenticated.headers
+    assert unauthenticated.json() == {
+        "type": "https://vru-risk.example/problems/unauthenticated",
+        "title": "Not authenticated",
+        "status": 401,
+        "detail": "This API needs a key: send 'Authorization: Bearer <token>' "
+        "(an operator creates one with `vru keys create`).",
+    }
+    assert limited.status_code == 429 and 1 <= int(limited.headers["retry-after"]) <= 60
+    assert "www-authenticate" not in limited.headers
+    assert limited.json() == {
+        "type": "https://vru-risk.example/problems/rate-limited",
+        "title": "Too many requests",
+        "status": 429,
+        "detail": "Too many requests without a valid key from this address (1 a minute); "
+        "send 'Authorization: Bearer <token>' with a valid key.",
+    }
+    for answer in (unauthenticated, limited):
+        assert answer.headers["content-type"] == "application/problem+json"
+        assert answer.headers["content-length"] == str(len(answer.content))
+    assert metrics.requests[("/v1/areas/{code}", "GET", 401)] == 1.0
+    assert metrics.requests[("/v1/areas/{code}", "GET", 429)] == 1.0
