@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -21,6 +22,7 @@ from serving.audit import RequestAudit
 from serving.config import AnonymousLimit
 from serving.gate import RateLimiter
 from tests.serving.conftest import make_world
+from tests.serving.pages_helpers import HTTPS, sign_in
 
 NOT_READY = (
     "Requests cannot be audited right now, so none is served; the operator has the details "
@@ -193,3 +195,86 @@ def test_anonymous_refusals_are_whole_problems_with_their_headers(tmp_path: Path
         assert answer.headers["content-length"] == str(len(answer.content))
     assert metrics.requests[("/v1/areas/{code}", "GET", 401)] == 1.0
     assert metrics.requests[("/v1/areas/{code}", "GET", 429)] == 1.0
+
+
+def _requests(world: Any, client: TestClient) -> list[dict[str, Any]]:
+    """The request entries written so far (the audit flushed first)."""
+    assert client.app.state.audit.flush()  # type: ignore[attr-defined]
+    entries = AuditLog(world.audit_log).entries()
+    return [e for e in entries if e["event"] == "api.request"]
+
+
+def test_the_hot_route_is_answered_and_audited_field_by_field(tmp_path: Path) -> None:
+    """The gate's own answer for ``GET /v1/areas/{code}``: the app's bytes, one whole record."""
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config)) as client:
+        answered = client.get("/v1/areas/W1", headers=world.headers())
+        assert answered.status_code == 200 and answered.json()["area"]["code"] == "W1"
+        assert answered.headers["content-type"] == "application/json"
+        assert int(answered.headers["content-length"]) == len(answered.content)
+        assert answered.headers["cache-control"] == "no-store"
+        unknown = client.get("/v1/areas/NOPE", headers=world.headers("board"))
+        assert unknown.status_code == 404  # not published: the app answers, and is audited
+        hot, missed = _requests(world, client)[-2:]
+    assert hot["actor"] == f"api:{world.key_ids['planner']}"
+    details = dict(hot["details"])
+    assert 0 <= details.pop("ms") < 60_000
+    assert details == {
+        "key_id": world.key_ids["planner"],
+        "role": "planner",
+        "method": "GET",
+        "route": "/v1/areas/{code}",
+        "params": {"code": "W1"},
+        "status": 200,
+    }
+    assert missed["details"]["key_id"] == world.key_ids["board"]
+    assert missed["details"]["role"] == "board"
+    assert (missed["details"]["route"], missed["details"]["status"]) == ("/v1/areas/{code}", 404)
+    assert missed["details"]["params"] == {"code": "NOPE"}
+
+
+def test_query_parameters_are_audited_by_name_and_only_known_values(tmp_path: Path) -> None:
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config)) as client:
+        listed = client.get("/v1/areas?level=ward&sort=rank", headers=world.headers())
+        assert listed.status_code == 200
+        refused = client.get("/v1/areas?level=ward&secret=P000123", headers=world.headers())
+        assert refused.status_code == 400
+        ok, bad = _requests(world, client)[-2:]
+    assert ok["details"]["params"] == {"level": "ward", "sort": "rank"}
+    assert ok["details"]["route"] == "/v1/areas" and ok["details"]["status"] == 200
+    # an unknown parameter is named, its value never written
+    assert bad["details"]["params"] == {"level": "ward", "other_query_names": ["secret"]}
+    assert bad["details"]["status"] == 400
+    assert "P000123" not in world.audit_log.read_text()
+
+
+def test_a_page_is_audited_under_its_session_and_the_stylesheet_not_at_all(
+    tmp_path: Path,
+) -> None:
+    """A signed-in page: the session's key, the route's template, the path's code, the status."""
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config), base_url=HTTPS) as client:
+        assert sign_in(client, world.tokens["planner"]).status_code == 303
+        before = len(_requests(world, client))
+        page = client.get("/planner/areas/W1", headers=world.headers("admin"))
+        assert page.status_code == 200 and "text/html" in page.headers["content-type"]
+        style = client.get("/static/style.css")
+        assert style.status_code == 200
+        listed = client.get("/planner?level=ward&sort=rank")
+        assert listed.status_code == 200
+        written = _requests(world, client)[before:]
+    entry, listing = written  # the pages only: the stylesheet is not audited
+    assert listing["details"]["route"] == "/planner"
+    assert listing["details"]["key_id"] == world.key_ids["planner"]
+    assert listing["details"]["params"] == {"level": "ward", "sort": "rank"}
+    details = dict(entry["details"])
+    assert 0 <= details.pop("ms") < 60_000
+    assert details == {
+        "key_id": world.key_ids["planner"],  # the session's key, not the Bearer header's
+        "role": "planner",
+        "method": "GET",
+        "route": "/planner/areas/{code}",
+        "params": {"code": "W1"},
+        "status": 200,
+    }
