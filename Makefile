@@ -9,7 +9,7 @@ PERSONS ?= 20000
 DEMO_BOARD := demo-board
 TRACKING := MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
 
-.PHONY: install demo test lint format bench serve lock clean
+.PHONY: install demo test lint format bench serve lock clean mutation
 
 install: $(STAMP)
 
@@ -102,6 +102,14 @@ bench: $(STAMP)
 SERVING_CONFIG ?= configs/serving.yaml
 serve: $(STAMP)
 	$(BIN)/vru serve -c $(SERVING_CONFIG)
+
+## mutation: mutmut over the control modules, one at a time (mutation/modules.toml names each
+## module and the tests that guard it; MODULES="gates disclosure" runs only those). Scratch
+## copies in .mutation/, the summary in mutation/results.json (both git-ignored); not part
+## of `make test`. README "Testing" has the scores and the survivors.
+MODULES ?=
+mutation: $(STAMP)
+	$(BIN)/python mutation/run.py $(MODULES)
 
 ## lock: recompile requirements.lock from pyproject.toml (needs the network)
 lock: $(STAMP)

@@ -1,0 +1,246 @@
+"""Attacks on the release table's last check, :func:`check_no_individuals`.
+
+Each test makes the table unsafe in one way and asserts the refusal and its message; a
+one-line change to the check (``make mutation``) trips at least one of them. The table is a
+ward of four LSOAs, disclosure-controlled for real, then edited as an attacker would.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from governance.disclosure import (
+    DisclosureConfig,
+    DisclosureError,
+    apply_disclosure_control,
+    check_no_individuals,
+)
+from tests.governance.test_disclosure import _hand_table
+
+RULES = DisclosureConfig(hierarchy=(("ward", "lsoa"),))
+COUNT = "count_looked_after"
+
+
+@pytest.fixture
+def table() -> pd.DataFrame:
+    """Published: the ward (count 70) and L1, L2 (15, 20); L0 and L3 withheld as complements."""
+    made = apply_disclosure_control(_hand_table([12, 15, 20, 25]), RULES).table
+    check_no_individuals(made, RULES)
+    assert made[COUNT].isna().tolist() == [False, True, False, False, True]
+    return made
+
+
+def _refusal(table: pd.DataFrame, rules: DisclosureConfig = RULES) -> str:
+    with pytest.raises(DisclosureError) as refused:
+        check_no_individuals(table, rules)
+    return str(refused.value)
+
+
+def _with(table: pd.DataFrame, code: str, **values: object) -> pd.DataFrame:
+    changed = table.copy()
+    row = changed.index[changed["code"] == code][0]
+    for column, value in values.items():
+        changed.loc[row, column] = value
+    return changed
+
+
+def test_check_no_individuals_refuses_small_published_counts(table: pd.DataFrame) -> None:
+    """The attack: let a count of 5 (a multiple of the base) through below the threshold of 10."""
+    message = _refusal(_with(table, "L1", **{COUNT: 5}))
+    assert message == (
+        "release table: column 'count_looked_after' has 1 published count(s) below 10, "
+        "e.g. in ['L1']"
+    )
+
+
+def test_a_published_count_at_the_threshold_is_allowed(table: pd.DataFrame) -> None:
+    check_no_individuals(_with(table, "L1", **{COUNT: 10}), RULES)
+
+
+def test_a_published_zero_count_is_refused_unless_zeros_are_structural(table: pd.DataFrame) -> None:
+    zero = _with(table, "L2", **{COUNT: 0})
+    assert "has 1 published count(s) below 10, e.g. in ['L2']" in _refusal(zero)
+    structural = RULES.model_copy(update={"zeros_disclosive": False})
+    check_no_individuals(zero, structural)
+    # a structural zero does not let a small non-zero count through
+    small = _with(zero, "L1", **{COUNT: 5})
+    assert "has 1 published count(s) below 10, e.g. in ['L1']" in _refusal(small, structural)
+
+
+def test_the_threshold_is_min_count_rounded_to_the_base(table: pd.DataFrame) -> None:
+    """min_count 13 publishes as 15 under base 5: a count of 10 is then too small."""
+    rules = RULES.model_copy(update={"min_count": 13})
+    assert "below 15, e.g. in ['L1']" in _refusal(_with(table, "L1", **{COUNT: 10}), rules)
+    check_no_individuals(_with(table, "L1", **{COUNT: 15}), rules)
+    # 12 rounds down to 10
+    check_no_individuals(
+        _with(table, "L1", **{COUNT: 10}), RULES.model_copy(update={"min_count": 12})
+    )
+
+
+def test_an_unrounded_count_is_refused(table: pd.DataFrame) -> None:
+    message = _refusal(_with(table, "L2", **{COUNT: 21}))
+    assert message == (
+        "release table: column 'count_looked_after' has 1 published value(s) that are not "
+        "multiples of rounding_base 5, e.g. in ['L2']"
+    )
+
+
+def test_a_count_published_while_flagged_withheld_is_refused(table: pd.DataFrame) -> None:
+    flagged = _with(table, "L1", **{f"{COUNT}_suppressed": True})
+    assert _refusal(flagged) == (
+        "release table: 'count_looked_after' is published where "
+        "'count_looked_after_suppressed' is true, e.g. in ['L1']"
+    )
+
+
+def test_a_withheld_count_put_back_is_refused(table: pd.DataFrame) -> None:
+    """L0's count was withheld (12, a complement): publishing it with the flag still set."""
+    assert "published where 'count_looked_after_suppressed' is true, e.g. in ['L0']" in (
+        _refusal(_with(table, "L0", **{COUNT: 10}))
+    )
+
+
+def test_a_small_published_area_is_refused(table: pd.DataFrame) -> None:
+    message = _refusal(_with(table, "L2", population=5))
+    assert message == (
+        "release table: 1 published area(s) have population below 10 "
+        "(min_count 10 rounded to base 5), e.g. ['L2']"
+    )
+
+
+def test_a_published_area_at_the_threshold_is_allowed(table: pd.DataFrame) -> None:
+    check_no_individuals(_with(table, "L2", population=10), RULES)
+
+
+def test_a_published_area_without_a_population_is_refused(table: pd.DataFrame) -> None:
+    assert "1 published area(s) have population below 10" in _refusal(
+        _with(table, "L1", population=np.nan)
+    )
+
+
+def test_an_unrounded_population_is_refused(table: pd.DataFrame) -> None:
+    assert "column 'population' has 1 published value(s) that are not multiples" in _refusal(
+        _with(table, "L1", population=31)
+    )
+
+
+def test_a_suppressed_area_may_publish_a_small_population_of_nothing(
+    table: pd.DataFrame,
+) -> None:
+    """A suppressed area publishes only its identity: every figure null, flags aside."""
+    hidden = _with(table, "L3", suppressed=True, suppression_reason="primary")
+    figures = [
+        c
+        for c in table.columns
+        if c not in ("level", "code", "name", "parent_code")
+        and c not in ("suppressed", "suppression_reason")
+        and not c.endswith("_suppressed")
+    ]
+    hidden.loc[hidden["code"] == "L3", figures] = None
+    check_no_individuals(hidden, RULES)
+    for column in figures:
+        leaky = _with(hidden, "L3", **{column: 5})
+        assert _refusal(leaky) == (
+            f"release table: suppressed area(s) ['L3'] still publish figures in "
+            f"column(s) ['{column}']"
+        ), column
+
+
+@pytest.mark.parametrize(
+    "column", ["person_key", "person_id", "record_id", "score", "risk", "shrinkage_weight"]
+)
+def test_a_forbidden_column_is_refused(table: pd.DataFrame, column: str) -> None:
+    assert _refusal(table.assign(**{column: 1})) == (
+        f"release table: column(s) ['{column}'] may not be published "
+        "(identifiers, scores or inputs)"
+    )
+
+
+@pytest.mark.parametrize(
+    "column",
+    ["age", "count_Looked", "prevalence_a-b", "contrib_", "counts_x", "count_x_suppressed_y!"],
+)
+def test_a_column_outside_the_contract_is_refused(table: pd.DataFrame, column: str) -> None:
+    assert _refusal(table.assign(**{column: 1})) == (
+        f"release table: column(s) [{column!r}] may not be published (not in the release contract)"
+    )
+
+
+@pytest.mark.parametrize("column", ["code", "suppressed", "population"])
+def test_a_table_without_a_column_the_checks_read_is_refused(
+    table: pd.DataFrame, column: str
+) -> None:
+    message = _refusal(table.drop(columns=[column]))
+    assert message == (
+        f"areas: missing column(s) ['{column}']; disclosure control needs ['code', 'suppressed']"
+    )
+
+
+def test_the_default_rules_are_applied_when_none_are_given(table: pd.DataFrame) -> None:
+    check_no_individuals(table)
+    with pytest.raises(DisclosureError, match="below 10"):
+        check_no_individuals(_with(table, "L1", **{COUNT: 5}))
+
+
+@pytest.fixture
+def eight() -> pd.DataFrame:
+    """A ward of eight published LSOAs, for refusals that name at most five areas."""
+    return apply_disclosure_control(_hand_table([15] * 8), RULES).table
+
+
+SIX = [f"L{i}" for i in range(6)]
+FIVE = SIX[:5]
+
+
+def _six(table: pd.DataFrame, **values: object) -> pd.DataFrame:
+    changed = table.copy()
+    rows = changed["code"].isin(SIX)
+    for column, value in values.items():
+        changed.loc[rows, column] = value
+    return changed
+
+
+def test_a_refusal_names_at_most_five_small_counts(eight: pd.DataFrame) -> None:
+    assert _refusal(_six(eight, **{COUNT: 5})) == (
+        f"release table: column 'count_looked_after' has 6 published count(s) below 10, "
+        f"e.g. in {FIVE}"
+    )
+
+
+def test_a_refusal_names_at_most_five_unrounded_counts(eight: pd.DataFrame) -> None:
+    assert _refusal(_six(eight, **{COUNT: 16})) == (
+        "release table: column 'count_looked_after' has 6 published value(s) that are not "
+        f"multiples of rounding_base 5, e.g. in {FIVE}"
+    )
+
+
+def test_a_refusal_names_at_most_five_flagged_counts(eight: pd.DataFrame) -> None:
+    assert _refusal(_six(eight, **{f"{COUNT}_suppressed": True})) == (
+        "release table: 'count_looked_after' is published where "
+        f"'count_looked_after_suppressed' is true, e.g. in {FIVE}"
+    )
+
+
+def test_a_refusal_names_at_most_five_small_areas(eight: pd.DataFrame) -> None:
+    assert _refusal(_six(eight, population=5)) == (
+        "release table: 6 published area(s) have population below 10 "
+        f"(min_count 10 rounded to base 5), e.g. {FIVE}"
+    )
+
+
+def test_a_refusal_names_at_most_five_leaking_suppressed_areas(eight: pd.DataFrame) -> None:
+    figures = [
+        c
+        for c in eight.columns
+        if c not in ("level", "code", "name", "parent_code", "suppressed", "suppression_reason")
+        and not c.endswith("_suppressed")
+    ]
+    hidden = _six(eight, suppressed=True)
+    hidden.loc[hidden["code"].isin(SIX), figures] = None
+    check_no_individuals(hidden, RULES)
+    assert _refusal(_six(hidden, mean_risk=0.1)) == (
+        f"release table: suppressed area(s) {FIVE} still publish figures in column(s) ['mean_risk']"
+    )
