@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -72,8 +73,8 @@ def _signed(key: str = "alice", **changes: Any) -> SignedRevocation:
         ({"model": " "}, "'model' must be a non-empty string, got ' '"),
         ({"version": ""}, "'version' must be a non-empty string, got ''"),
         ({"reasons": None}, "'reasons' must be a non-empty string, got None"),
-        ({"report_sha256": "AB" * 32}, "'report_sha256' must be 64 hex characters"),
-        ({"report_sha256": 7}, "'report_sha256' must be 64 hex characters, got 7"),
+        ({"report_sha256": "AB" * 32}, "'report_sha256' must be 64 (lower-case )?hex characters"),
+        ({"report_sha256": 7}, "'report_sha256' must be 64 (lower-case )?hex characters, got 7$"),
         ({"member": "Alice Smith"}, "'member' must be a roster id, got 'Alice Smith'"),
         ({"member": None}, "'member' must be a roster id, got None"),
         ({"revoked_at": "2026-03-02T12:00:00+01:00"}, "'revoked_at' must be an ISO-8601 time"),
@@ -88,7 +89,7 @@ def test_a_malformed_revocation_is_refused_naming_the_field(
     with pytest.raises(SignatureError) as caught:
         Revocation(**{**FIELDS, **changes})
     assert str(caught.value).startswith("Revocation: ")
-    assert message in str(caught.value)
+    assert re.search(message, str(caught.value))
 
 
 def test_the_payload_is_canonical_json_of_every_field_tagged_as_a_revocation() -> None:

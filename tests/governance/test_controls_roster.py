@@ -89,6 +89,11 @@ def test_one_approval_is_refused_naming_the_quorum_and_who_approved() -> None:
     assert _problems(_signed("alice")) == ["2 of 3 board members must approve, have 1: alice"]
 
 
+def test_a_refusal_names_every_member_who_approved() -> None:
+    problems = _problems(_signed("bob"), _signed("alice"), quorum=3)
+    assert problems == ["3 of 3 board members must approve, have 2: alice, bob"]
+
+
 def test_no_approval_at_all_names_no_one() -> None:
     assert _problems(quorum=1) == ["1 of 3 board members must approve, have 0"]
 
