@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,33 @@ def test_a_written_revocation_is_read_back_for_its_version_only(tmp_path: Path) 
     found, problems = read_revocation_files(directory, "vru-risk", "3")
     assert (found, problems) == ([mine], [])
     assert read_revocation_files(directory, "other", "3") == ([], [])
+
+
+def test_a_revocation_file_is_written_whole_through_a_hidden_temporary_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server reads ``*.json``: it must never see a half-written revocation."""
+    import governance.contracts.revocation as module
+
+    renamed: list[tuple[Path, Path]] = []
+    real_replace = os.replace
+
+    def replace(source: str, target: Path) -> None:
+        renamed.append((Path(source), Path(target)))
+        assert not Path(source).match("*.json")
+        real_replace(source, target)
+
+    monkeypatch.setattr(module.os, "replace", replace)
+    signed = _signed()
+    path = write_revocation_file(tmp_path, signed)
+    ((source, target),) = renamed
+    assert target == path
+    assert source.parent == path.parent  # same directory: the rename is atomic
+    assert source.name.startswith(f".{path.name}.")
+    assert source.name.endswith(".tmp")
+    body = {"revocation": FIELDS, "signature": signed.signature}
+    assert path.read_text() == json.dumps(body, indent=2) + "\n"  # readable by a person
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
 
 
 def test_a_second_revocation_by_the_same_member_replaces_the_first(tmp_path: Path) -> None:
