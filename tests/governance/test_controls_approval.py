@@ -148,8 +148,8 @@ def store() -> Store:
     return made
 
 
-def _problems(store: Store, **kw: Any) -> list[str]:
-    found, approval = approval_problems(store, store.version(NAME, "3"), ROSTER, now=NOW, **kw)  # type: ignore[arg-type]
+def _problems(store: Store, roster: BoardSettings = ROSTER, **kw: Any) -> list[str]:
+    found, approval = approval_problems(store, store.version(NAME, "3"), roster, now=NOW, **kw)  # type: ignore[arg-type]
     assert approval is None or not found
     return found
 
@@ -166,6 +166,7 @@ def test_a_quorum_of_current_approvals_promotes_and_logs_who_and_what(
     store: Store, tmp_path: Path
 ) -> None:
     _approved(store)
+    store.aliases[CHAMPION] = "2"
     log = AuditLog(tmp_path / "audit.jsonl")
     approval = promote(store, log, store.version(NAME, "3"), ROSTER, actor="ops", now=NOW)  # type: ignore[arg-type]
     assert store.aliases == {CHAMPION: "3"}
@@ -183,7 +184,7 @@ def test_a_quorum_of_current_approvals_promotes_and_logs_who_and_what(
     assert details["valid_until"] == "2026-06-30"
     assert details["model_artifacts_sha256"] == artifacts_digest(FILES)
     assert details["report_sha256"] == store.tags[REPORT_TAG]
-    assert details["previous_champion"] is None
+    assert details["previous_champion"] == "2"
     assert details["waived_gates"] == []
     assert (details["model"], details["version"]) == (NAME, "3")
 
@@ -533,3 +534,81 @@ def test_production_refuses_a_missing_card_and_accepts_a_written_one(store: Stor
     assert card_problems(store, info) == [missing]  # type: ignore[arg-type]
     _card(store, [{"label": "DPIA", "value": "Signed off 2026-01-10"}])
     assert card_problems(store, info) == []  # type: ignore[arg-type]
+
+
+# -- found by the second mutation run ------------------------------------------------------------
+
+THREE = BoardSettings(
+    members=tuple(
+        BoardMember(id=m, name=m.title(), public_key_b64=_public(m))
+        for m in ("alice", "bob", "carol")
+    ),
+    quorum=2,
+)
+
+
+def test_a_decision_that_no_longer_counts_is_not_reported_when_a_quorum_holds(
+    store: Store,
+) -> None:
+    _decide(store, "carol", "reject")
+    _audit(store, note="re-run")
+    _approved(store)
+    assert _problems(store, THREE) == []
+    _decide(store, "bob", version="2")
+    problems = _problems(store, THREE)
+    assert problems[0] == "2 of 3 board members must approve, have 1: alice"
+    assert "(a decision copied from another version)" in problems[1]
+    assert "Carol's decision was made on report" in problems[2]
+
+
+def test_only_a_malformed_decision_is_not_reported_as_no_decision(store: Store) -> None:
+    store.tags["board_decision/alice"] = "{not json"
+    problems = _problems(store)
+    assert len(problems) == 1
+    assert problems[0].startswith("the recorded decision (tag board_decision/alice) is malformed")
+
+
+def test_a_recorded_decision_without_waived_gates_reads_as_none_waived(store: Store) -> None:
+    _approved(store)
+    fields = json.loads(store.tags["board_decision/alice"])
+    del fields["waived_gates"]
+    store.tags["board_decision/alice"] = json.dumps(fields)
+    assert _problems(store) == []
+
+
+def test_without_a_time_given_the_approval_is_judged_now(store: Store) -> None:
+    _decide(store, "alice", valid_until="2999-12-31")
+    _decide(store, "bob", valid_until="2999-12-31")
+    info = store.version(NAME, "3")
+    assert approval_problems(store, info, ROSTER)[0] == []  # type: ignore[arg-type]
+    _decide(store, "bob", valid_until="2026-01-31")
+    info = store.version(NAME, "3")
+    problems, approval = approval_problems(store, info, ROSTER)  # type: ignore[arg-type]
+    assert approval is None
+    assert problems[0].startswith("the approval lapsed on 2026-01-31 (review date of Bob)")
+
+
+def test_a_revocation_file_in_the_revocations_directory_withdraws_the_approval(
+    store: Store, tmp_path: Path
+) -> None:
+    from governance.contracts.revocation import SignedRevocation, write_revocation_file
+
+    _approved(store)
+    revocation = Revocation(
+        NAME, "3", store.tags[REPORT_TAG], "alice", "withdrawn", "2026-02-10T00:00:00+00:00"
+    )
+    signed = SignedRevocation(revocation, sign_revocation(revocation, KEYS["alice"]))
+    write_revocation_file(tmp_path / "revocations", signed)
+    problems = _problems(store, revocations_dir=tmp_path / "revocations")
+    assert problems[0].startswith("the approval was revoked by Alice at 2026-02-10")
+    error = _refused_promotion(store, tmp_path, revocations_dir=tmp_path / "revocations")
+    assert error.problems == problems
+    store.aliases[CHAMPION] = "3"
+    with pytest.raises(ApprovalError, match="the approval was revoked by Alice"):
+        verify_serving_version(
+            store,  # type: ignore[arg-type]
+            NAME,
+            ROSTER,
+            now=NOW,
+            revocations_dir=tmp_path / "revocations",
+        )
