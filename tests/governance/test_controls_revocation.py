@@ -101,8 +101,9 @@ def test_the_payload_is_canonical_json_of_every_field_tagged_as_a_revocation() -
 
 def test_from_fields_refuses_what_is_not_an_object_or_has_unknown_fields() -> None:
     assert Revocation.from_fields(dict(FIELDS)) == Revocation(**FIELDS)
-    with pytest.raises(SignatureError, match="Revocation: expected an object of fields"):
+    with pytest.raises(SignatureError) as caught:
         Revocation.from_fields([FIELDS])
+    assert str(caught.value) == "Revocation: expected an object of fields"
     with pytest.raises(SignatureError, match=r"Revocation: .*unexpected keyword argument 'x'"):
         Revocation.from_fields({**FIELDS, "x": 1})
 
@@ -142,6 +143,7 @@ def test_a_revocation_changed_after_signing_or_signed_by_another_member_is_forge
 def test_file_names_are_one_per_member_and_version_and_stay_in_the_directory() -> None:
     assert revocation_file_name("vru-risk", "3", "alice") == "vru-risk--v3--alice.json"
     assert revocation_file_name("../x y", "1/2", "bob") == ".._x_y--v1_2--bob.json"
+    assert revocation_file_name("VRU.Risk_2", "3", "alice") == "VRU.Risk_2--v3--alice.json"
 
 
 def test_a_written_revocation_is_read_back_for_its_version_only(tmp_path: Path) -> None:
@@ -186,6 +188,26 @@ def test_a_revocation_file_is_written_whole_through_a_hidden_temporary_file(
     body = {"revocation": FIELDS, "signature": signed.signature}
     assert path.read_text() == json.dumps(body, indent=2) + "\n"  # readable by a person
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize("moved", [False, True], ids=["temporary file left", "already gone"])
+def test_a_failed_write_leaves_no_temporary_file_and_raises_its_own_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, moved: bool
+) -> None:
+    import governance.contracts.revocation as module
+
+    boom = OSError("disk full")
+
+    def replace(source: str, target: Path) -> None:
+        if moved:
+            Path(source).unlink()
+        raise boom
+
+    monkeypatch.setattr(module.os, "replace", replace)
+    with pytest.raises(OSError) as caught:
+        write_revocation_file(tmp_path, _signed())
+    assert caught.value is boom
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_a_second_revocation_by_the_same_member_replaces_the_first(tmp_path: Path) -> None:
