@@ -144,6 +144,7 @@ def test_file_names_are_one_per_member_and_version_and_stay_in_the_directory() -
     assert revocation_file_name("vru-risk", "3", "alice") == "vru-risk--v3--alice.json"
     assert revocation_file_name("../x y", "1/2", "bob") == ".._x_y--v1_2--bob.json"
     assert revocation_file_name("VRU.Risk_2", "3", "alice") == "VRU.Risk_2--v3--alice.json"
+    assert revocation_file_name("vru", "2Ab", "alice") == "vru--v2Ab--alice.json"
 
 
 def test_a_written_revocation_is_read_back_for_its_version_only(tmp_path: Path) -> None:
