@@ -13,7 +13,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from datetime import UTC, datetime
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -372,3 +373,33 @@ def test_the_release_file_hashes_leave_out_the_manifest_and_directories(tmp_path
         "areas.parquet": hashlib.sha256(b"areas").hexdigest(),
         "b.txt": hashlib.sha256(b"b").hexdigest(),
     }
+
+
+def test_a_signature_with_stray_characters_is_malformed_not_skipped(tmp_path: Path) -> None:
+    signed = sign_manifest(_manifest(), RELEASE_KEY)
+    assert signed.signature is not None
+    padded = signed.model_copy(update={"signature": "!" + signed.signature})
+    with pytest.raises(ReleaseError, match="field 'signature' is not a base64 Ed25519"):
+        verify_release_signature(padded, _public(RELEASE_KEY), tmp_path)
+
+
+def test_lapse_is_judged_on_the_utc_date_whatever_the_servers_time_zone(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    today = datetime.now(UTC)
+    if today.hour >= 12:  # UTC+14 is already tomorrow: an approval due today still holds
+        zone, until, lapsed = "Etc/GMT-14", today.date(), False
+    else:  # UTC-12 is still yesterday: an approval due yesterday has lapsed
+        zone, until, lapsed = "Etc/GMT+12", today.date() - timedelta(days=1), True
+    manifest = _manifest(_record("alice", valid_until=until.isoformat()), _record("bob"))
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        if lapsed:
+            with pytest.raises(ReleaseError, match="the approval lapsed on"):
+                verify_manifest(manifest, _roster())
+        else:
+            assert verify_manifest(manifest, _roster()) == until.isoformat()
+    finally:
+        monkeypatch.undo()
+        time.tzset()
