@@ -229,8 +229,8 @@ def test_no_directory_holds_no_revocations(tmp_path: Path) -> None:
     [
         ("{not json", "Expecting property name"),
         ("[1, 2]", "'list' object has no attribute 'get'"),
-        (json.dumps({"revocation": FIELDS}), "no signature"),
-        (json.dumps({"revocation": FIELDS, "signature": 5}), "no signature"),
+        (json.dumps({"revocation": FIELDS}), "(no signature)"),
+        (json.dumps({"revocation": FIELDS, "signature": 5}), "(no signature)"),
         (json.dumps({"revocation": "x", "signature": "s"}), "expected an object of fields"),
         (json.dumps({"revocation": {**FIELDS, "member": "A"}, "signature": "s"}), "'member'"),
     ],
