@@ -612,3 +612,9 @@ def test_a_revocation_file_in_the_revocations_directory_withdraws_the_approval(
             now=NOW,
             revocations_dir=tmp_path / "revocations",
         )
+
+
+def test_an_impact_section_without_items_has_no_placeholder(store: Store) -> None:
+    card = {"model_card": {"sections": [{"heading": "Impact assessment"}]}}
+    store.artifacts[AUDIT_JSON_ARTIFACT] = json.dumps(card).encode()
+    assert card_problems(store, store.version(NAME, "3")) == []  # type: ignore[arg-type]
