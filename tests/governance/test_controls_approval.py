@@ -618,3 +618,13 @@ def test_an_impact_section_without_items_has_no_placeholder(store: Store) -> Non
     card = {"model_card": {"sections": [{"heading": "Impact assessment"}]}}
     store.artifacts[AUDIT_JSON_ARTIFACT] = json.dumps(card).encode()
     assert card_problems(store, store.version(NAME, "3")) == []  # type: ignore[arg-type]
+
+
+def test_a_refusal_lists_each_problem_on_its_own_line(store: Store, tmp_path: Path) -> None:
+    log = AuditLog(tmp_path / "audit.jsonl")
+    with pytest.raises(ApprovalError) as caught:
+        promote(store, log, store.version(NAME, "3"), None, actor="ops", now=NOW)  # type: ignore[arg-type]
+    first, second = caught.value.problems
+    assert str(caught.value) == (
+        f"refused: vru-risk version 3 cannot become champion:\n  - {first}\n  - {second}"
+    )
