@@ -628,3 +628,12 @@ def test_a_refusal_lists_each_problem_on_its_own_line(store: Store, tmp_path: Pa
     assert str(caught.value) == (
         f"refused: vru-risk version 3 cannot become champion:\n  - {first}\n  - {second}"
     )
+
+
+def test_every_reason_a_decision_does_not_count_is_kept(store: Store) -> None:
+    _decide(store, "alice", version="2")
+    _decide(store, "bob")
+    store.files = None
+    problems = _problems(store)
+    assert "(a decision copied from another version)" in problems[1]
+    assert "the logged model cannot be read: the store is down" in problems
