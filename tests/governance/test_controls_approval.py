@@ -637,3 +637,16 @@ def test_every_reason_a_decision_does_not_count_is_kept(store: Store) -> None:
     problems = _problems(store)
     assert "(a decision copied from another version)" in problems[1]
     assert "the logged model cannot be read: the store is down" in problems
+
+
+def test_every_failed_gate_not_waived_is_named(store: Store) -> None:
+    verdict_gates = [
+        {"figure": "ece", "passed": False},
+        {"figure": "equalized_odds_difference", "passed": False},
+    ]
+    _audit(store, gates=verdict_gates)
+    _approved(store)
+    assert _problems(store)[1] == (
+        "gate(s) failed and not waived by the board: ece, equalized_odds_difference (in "
+        "Alice's decision)"
+    )
