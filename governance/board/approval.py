@@ -211,7 +211,9 @@ def read_decisions(tags: dict[str, str]) -> tuple[list[SignedDecision], list[str
     for key in sorted(k for k in tags if k.startswith(prefix)):
         member = key.removeprefix(prefix)
         try:
-            fields: dict[str, Any] = json.loads(tags[key])
+            fields = json.loads(tags[key])
+            if not isinstance(fields, dict):
+                raise TypeError(f"expected a JSON object, got {type(fields).__name__}")
             fields["waived_gates"] = tuple(fields.get("waived_gates", ()))
             decision = Decision(**fields)
         except (ValueError, TypeError, SignatureError) as err:

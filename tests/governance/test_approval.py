@@ -230,6 +230,10 @@ def test_forged_replayed_and_unsigned_decisions_are_refused(board: Board) -> Non
     board.registry.delete_tags(NAME, second, [SIGNATURE_TAG])
     _refused(board, second, "not signed")
 
+    # a decision tag that is not a JSON object is malformed, not a crash
+    board.registry.set_tags(NAME, second, {DECISION_TAG: json.dumps([asdict(edited)])})
+    _refused(board, second, "is malformed: expected a JSON object, got list")
+
 
 def test_an_alias_moved_by_hand_achieves_nothing(board: Board) -> None:
     approved = board.new_version()
