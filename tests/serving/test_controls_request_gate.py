@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
 from fastapi.testclient import TestClient
 
 from governance.board.audit_log import AuditLog
@@ -19,7 +20,7 @@ from serving import gate as gate_module
 from serving.access import Access
 from serving.app import create_app
 from serving.audit import RequestAudit
-from serving.config import AnonymousLimit
+from serving.config import AnonymousLimit, RateLimit
 from serving.gate import RateLimiter
 from tests.serving.conftest import make_world
 from tests.serving.pages_helpers import HTTPS, sign_in
@@ -278,3 +279,38 @@ def test_a_page_is_audited_under_its_session_and_the_stylesheet_not_at_all(
         "params": {"code": "W1"},
         "status": 200,
     }
+
+
+def test_while_closed_the_stylesheet_is_served_and_retry_after_is_at_least_a_second(
+    tmp_path: Path,
+) -> None:
+    """The stylesheet is not audited, so a closed audit does not withhold it; and a flush
+    interval under a second still asks clients to wait one whole second, not two."""
+    world = make_world(tmp_path, audit_flush_seconds=1.0, audit_max_backlog=1)
+    with TestClient(create_app(world.config), base_url=HTTPS) as client:
+        audit: RequestAudit = client.app.state.audit  # type: ignore[attr-defined]
+        for _ in range(20):  # one queued record closes it, until the writer's next flush
+            closed = client.get("/v1/areas/W1", headers=world.headers())
+            if closed.status_code == 503:
+                break
+        assert closed.status_code == 503 and closed.headers["retry-after"] == "1"
+        for _ in range(20):
+            client.get("/v1/areas/W1", headers=world.headers())
+            if audit.closed:
+                break
+        assert audit.closed
+        assert client.get("/static/style.css").status_code == 200
+
+
+def test_a_keys_retry_after_is_the_seconds_until_its_next_token(tmp_path: Path) -> None:
+    """120 requests a minute is 2 tokens a second: the next one comes within a second."""
+    limit = RateLimit(requests_per_minute=120, burst=1)
+    world = make_world(tmp_path, rate_limit=limit)
+    with TestClient(create_app(world.config)) as client:
+        assert client.get("/v1/areas/W1", headers=world.headers()).status_code == 200
+        refused = client.get("/v1/areas/W1", headers=world.headers())
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    limiter = RateLimiter(120, 1)
+    assert limiter.take("k", 100.0) == 0.0
+    assert limiter.take("k", 100.0) == pytest.approx(0.5)  # (1 - 0 tokens) / 2 per second
