@@ -130,7 +130,9 @@ def test_a_board_member_reviews_and_approves_a_candidate(page: Page, world: Boar
 
     page.get_by_label("Approve").check()
     page.get_by_label(f"Waive {EOD}").check()
-    expect(page.get_by_label("Reviewer")).to_have_value("A. Khan (chair)")
+    # no free-text reviewer: the decision names the roster member whose key signs it
+    expect(page.get_by_label("Reviewer")).to_have_count(0)
+    expect(page.get_by_text("The reviewer recorded is the board roster's name")).to_be_visible()
     page.get_by_label("Reasons").fill("Gap explained by small groups; drivers plausible.")
     page.get_by_label("Key file").set_input_files(
         files=[
@@ -159,7 +161,7 @@ def test_a_board_member_reviews_and_approves_a_candidate(page: Page, world: Boar
     expect(page.locator("#verification")).to_contain_text("Chain intact")
     entry = page.get_by_role("row").filter(has_text="review.decision")
     expect(entry).to_have_count(1)
-    expect(entry).to_contain_text("board:A. Khan (chair)")
+    expect(entry).to_contain_text("board:board")  # the signing member (a roster of one)
     shot(page, "board-audit-log")
 
     page.get_by_role("link", name="Model versions").click()
