@@ -224,6 +224,21 @@ def _sort_key(area: AreaPublic, field_name: str, descending: bool) -> tuple[Any,
     return (0, -value if descending else value, area.code)
 
 
+def _ranks(areas: list[AreaPublic]) -> dict[str, dict[str, int]]:
+    """Each sort's position of every area (``rank`` and ``-rank``, ...), over all areas.
+
+    :func:`_sort_key` orders areas totally (ties end on the unique code), so a group's areas
+    sorted by these positions are in the same order as sorted by the key itself: each area's
+    key is computed once per sort instead of once per group it belongs to.
+    """
+    ranks: dict[str, dict[str, int]] = {}
+    for name in SORT_FIELDS:
+        for descending in (False, True):
+            ordered = sorted(areas, key=lambda a: _sort_key(a, name, descending))
+            ranks[f"-{name}" if descending else name] = {a.code: i for i, a in enumerate(ordered)}
+    return ranks
+
+
 @dataclass(frozen=True)
 class _Reversed:
     """Orders strings backwards."""
@@ -322,14 +337,13 @@ def _build_release(manifest: ReleaseManifest, rows: list[dict[str, Any]]) -> Loa
         groups.setdefault((area.level, None), []).append(area)
         for above in ancestors[code]:
             groups.setdefault((area.level, above), []).append(area)
+    ranks = _ranks(list(areas.values()))
     listings: dict[tuple[str, str | None], Mapping[str, tuple[bytes, ...]]] = {}
     for key, members in groups.items():
+        codes = [a.code for a in members]
         orders: dict[str, tuple[bytes, ...]] = {}
-        for name in SORT_FIELDS:
-            for descending in (False, True):
-                ordered = sorted(members, key=lambda a: _sort_key(a, name, descending))
-                sort = f"-{name}" if descending else name
-                orders[sort] = tuple(items[a.code] for a in ordered)
+        for sort, rank in ranks.items():
+            orders[sort] = tuple(items[c] for c in sorted(codes, key=rank.__getitem__))
         listings[key] = MappingProxyType(orders)
     return LoadedRelease(
         manifest=manifest,

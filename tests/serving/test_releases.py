@@ -17,7 +17,7 @@ from governance.contracts.release_schema import ReleaseError
 from governance.disclosure import DisclosureConfig
 from serving.app import create_app
 from serving.config import DisclosureFloor
-from serving.releases import ReleaseHolder, ReleaseLibrary
+from serving.releases import ReleaseHolder, ReleaseLibrary, _sort_key
 from serving.schemas import AreaList, AreaResponse
 from tests.serving.release_factory import (
     T0,
@@ -63,6 +63,30 @@ def test_a_verified_release_is_loaded_with_every_response_ready(
     assert [a.code for a in AreaList.model_validate_json(page).items] == [
         f"L0{i}" for i in range(1, 10)
     ]
+
+
+def test_every_prepared_listing_is_in_the_order_of_its_sort(
+    board_and_dir: tuple[Any, Path],
+) -> None:
+    """Listings are ordered once over all areas and read per group: the same order as sorting
+    each group's areas by the sort itself (published first, nulls last, ties by code)."""
+    board, releases = board_and_dir
+    write_release(releases, board, release_id="r1")
+    current = library(releases, board).load().current
+    body_of = {area.model_dump_json().encode("utf-8"): code for code, area in current.areas.items()}
+    checked = 0
+    for (level, parent), orders in current.listings.items():
+        members = [
+            a
+            for a in current.areas.values()
+            if a.level == level and (parent is None or parent in current.ancestors[a.code])
+        ]
+        for sort, listed in orders.items():
+            name, descending = sort.lstrip("-"), sort.startswith("-")
+            expected = sorted(members, key=lambda a: _sort_key(a, name, descending))
+            assert [body_of[item] for item in listed] == [a.code for a in expected], sort
+            checked += 1
+    assert checked > 100
 
 
 @pytest.mark.parametrize(
