@@ -326,22 +326,7 @@ def test_a_file_changed_after_promotion_stops_the_release_check(board: Board) ->
 def test_a_decision_that_binds_no_model_cannot_promote(board: Board) -> None:
     """A decision signed before decisions named the files: genuine, but it binds nothing."""
     version = board.new_version()
-    report = board.registry.version(NAME, version).tags[REPORT_TAG]
-    old = Decision(
-        model=NAME,
-        version=version,
-        report_sha256=report,
-        decision="approve",
-        reviewer="board",
-        reasons="Signed the old way.",
-        decided_at="2025-01-01T00:00:00+00:00",
-        member="board",
-        valid_until="2999-01-01",
-    )
-    signature = sign_decision(old, load_private_key(board.key))
-    board.registry.set_tags(
-        NAME, version, {DECISION_TAG: json.dumps(asdict(old)), SIGNATURE_TAG: signature}
-    )
+    _sign_by_hand(board, version, bind_files=False)
     with pytest.raises(ApprovalError) as caught:
         board.promote(version)
     assert (
@@ -459,10 +444,11 @@ def test_production_promotes_a_completed_card_and_refuses_a_missing_one(board: B
         )
 
 
-def _sign_by_hand(board: Board, version: str) -> None:
-    """A genuine board signature on the files the store holds now, bypassing `vru review`."""
+def _sign_by_hand(board: Board, version: str, *, bind_files: bool = True) -> None:
+    """A genuine board signature bypassing `vru review`: on the files the store holds now, or
+    (``bind_files`` false) on none, as decisions were signed before they named the model."""
     info = board.registry.version(NAME, version)
-    files = board.registry.model_files(info)
+    files = board.registry.model_files(info) if bind_files else {}
     decision = Decision(
         model=NAME,
         version=version,
@@ -472,7 +458,7 @@ def _sign_by_hand(board: Board, version: str) -> None:
         reasons="Signed outside the review command.",
         decided_at="2025-01-01T00:00:00+00:00",
         model_artifacts=files,
-        model_artifacts_sha256=artifacts_digest(files),
+        model_artifacts_sha256=artifacts_digest(files) if files else "",
         member="board",
         valid_until="2999-01-01",
     )
