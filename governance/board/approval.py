@@ -22,7 +22,9 @@ trusted on its own. A version is approved only when all of these hold:
    A decision signed before decisions named the files binds no model and is refused.
 
 :func:`approval_problems` lists each condition that does not hold, in words a data
-scientist can act on. :func:`promote` moves the ``champion`` alias only when the list is
+scientist can act on. It reads what the registry and the revocations directory hold about
+the version once (:func:`read_version_record`, the only I/O) and judges that record with the
+pure :func:`judge_approval`, so every condition can be attacked with records built in code. :func:`promote` moves the ``champion`` alias only when the list is
 empty; :func:`verify_serving_version` is what ``vru release`` runs, so an alias moved by hand
 to an unapproved version achieves nothing.
 """
@@ -31,6 +33,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -67,14 +70,19 @@ __all__ = [
     "SIGNATURE_TAG",
     "Approval",
     "ApprovalError",
+    "VersionRecord",
     "approval_problems",
     "as_roster",
     "card_problems",
+    "card_problems_in",
     "decision_tags",
+    "judge_approval",
     "promote",
     "read_decision",
     "read_decisions",
+    "read_version_record",
     "revocation_tags",
+    "revocations_in",
     "revocations_of",
     "verify_serving_version",
 ]
@@ -184,7 +192,21 @@ def revocations_of(
     Returns ``(revoked_at, member, reasons)`` of each, and a line for each one ignored (not
     signed by the roster member it names, or unreadable).
     """
-    found, problems = read_revocation_files(revocations_dir, info.name, info.version)
+    files, problems = read_revocation_files(revocations_dir, info.name, info.version)
+    revoked, ignored = revocations_in(info, files, roster)
+    return revoked, problems + ignored
+
+
+def revocations_in(
+    info: ModelVersionInfo, files: Sequence[SignedRevocation], roster: BoardSettings
+) -> tuple[list[tuple[str, str, str]], list[str]]:
+    """The verified revocations of ``info`` among ``files`` and its tags; the ignored ones.
+
+    Returns ``(revoked_at, member, reasons)`` of each, and a line for each one ignored
+    (malformed, unsigned, or not signed by the roster member it names).
+    """
+    found = list(files)
+    problems: list[str] = []
     prefix = REVOCATION_TAG + "/"
     for key in sorted(k for k in info.tags if k.startswith(prefix)):
         try:
@@ -192,8 +214,13 @@ def revocations_of(
         except (ValueError, SignatureError) as err:
             problems.append(f"the revocation in tag {key} is malformed: {err}; ignored")
             continue
-        signature = info.tags.get(revocation_tags(key.removeprefix(prefix))[1], "")
-        found.append(SignedRevocation(revocation, signature))
+        signature_tag = revocation_tags(key.removeprefix(prefix))[1]
+        if signature_tag not in info.tags:
+            problems.append(
+                f"the revocation in tag {key} is not signed (no tag {signature_tag}); ignored"
+            )
+            continue
+        found.append(SignedRevocation(revocation, info.tags[signature_tag]))
     valid, ignored = verified_revocations(found, roster)
     mine = [r for r in valid if (r.model, r.version) == (info.name, info.version)]
     return [(r.revoked_at, r.member, r.reasons) for r in mine], problems + ignored
@@ -241,10 +268,54 @@ def read_decision(tags: dict[str, str]) -> tuple[Decision | None, str | None, st
     return newest.decision, newest.signature, None
 
 
+@dataclass(frozen=True)
+class VersionRecord:
+    """What the registry and the revocations directory hold about one version, read once.
+
+    The input of :func:`judge_approval`. ``report`` is the logged audit report's bytes (None
+    with ``report_error`` when it cannot be read, or when the version has no report tag);
+    ``model_files`` the SHA-256 of each file of the logged model as the store holds it now
+    (None with ``model_files_error`` when unreadable, or when no decision is recorded and
+    nothing needs them); ``revocation_files`` the signed revocation files naming the version,
+    not yet verified, and a line for each file that could not be parsed.
+    """
+
+    info: ModelVersionInfo
+    report: bytes | None = None
+    report_error: str | None = None
+    model_files: dict[str, str] | None = None
+    model_files_error: str | None = None
+    revocation_files: tuple[SignedRevocation, ...] = ()
+    revocation_file_problems: tuple[str, ...] = ()
+
+
+def read_version_record(
+    registry: Registry, info: ModelVersionInfo, revocations_dir: Path | None = None
+) -> VersionRecord:
+    """Read everything :func:`judge_approval` needs about ``info``; the approval's only I/O."""
+    report, report_error = None, None
+    if REPORT_TAG in info.tags:
+        try:
+            report = registry.read_artifact(info, REPORT_ARTIFACT)
+        except RegistryError as err:
+            report_error = str(err)
+    files, files_error = None, None
+    if any(key.startswith(DECISION_TAG + "/") for key in info.tags):
+        try:
+            files = registry.model_files(info)
+        except RegistryError as err:
+            files_error = str(err)
+    revocations, unreadable = read_revocation_files(revocations_dir, info.name, info.version)
+    return VersionRecord(
+        info, report, report_error, files, files_error, tuple(revocations), tuple(unreadable)
+    )
+
+
 def _report_problems(
-    registry: Registry, info: ModelVersionInfo
+    record: VersionRecord,
 ) -> tuple[str | None, dict[str, Any] | None, list[str]]:
     """The tagged report hash, the report's verdict if intact and about this version, problems."""
+    info = record.info
     report_hash = info.tags.get(REPORT_TAG)
     if report_hash is None:
         return (
@@ -252,11 +323,9 @@ def _report_problems(
             None,
             [f"not audited: run `vru audit --model {info.name} --version {info.version}`"],
         )
-    try:
-        report = registry.read_artifact(info, REPORT_ARTIFACT)
-    except RegistryError as err:
-        return report_hash, None, [f"the audit report is missing: {err}"]
-    actual = hashlib.sha256(report).hexdigest()
+    if record.report is None:
+        return report_hash, None, [f"the audit report is missing: {record.report_error}"]
+    actual = hashlib.sha256(record.report).hexdigest()
     if actual != report_hash:
         return (
             report_hash,
@@ -267,8 +336,8 @@ def _report_problems(
             ],
         )
     try:
-        verdict = read_verdict(report.decode("utf-8"))
-    except VerdictError as err:
+        verdict = read_verdict(record.report.decode("utf-8"))
+    except (VerdictError, UnicodeDecodeError) as err:
         return report_hash, None, [f"the report's verdict cannot be read: {err}"]
     if str(verdict.get("model")) != info.name or str(verdict.get("version")) != info.version:
         return (
@@ -303,9 +372,21 @@ def approval_problems(
         Where signed revocation files are (the governance config's ``revocations_dir``);
         revocations recorded on the version's tags are read too.
     """
-    roster = as_roster(board)
+    record = read_version_record(registry, info, revocations_dir)
+    return judge_approval(record, as_roster(board), now or datetime.now(UTC))
+
+
+def judge_approval(
+    record: VersionRecord, roster: BoardSettings | None, now: datetime
+) -> tuple[list[str], Approval | None]:
+    """Every reason the recorded version may not be served (empty when approved), and the approval.
+
+    The conditions of this module's docstring, judged on ``record`` alone: no registry, no
+    files, no clock (``now`` decides lapse).
+    """
+    info = record.info
     problems = [] if roster is not None else [_NO_KEY]
-    report_hash, verdict, report_problems = _report_problems(registry, info)
+    report_hash, verdict, report_problems = _report_problems(record)
     problems += report_problems
     recorded, malformed = read_decisions(info.tags)
     problems += malformed
@@ -314,22 +395,21 @@ def approval_problems(
             "no board decision: the board has not reviewed this version "
             f"(`vru review --model {info.name} --version {info.version} ...`)"
         )
-    counted: list[SignedDecision] = []
-    if roster is not None and recorded:
-        signed, forged = verified_decisions(recorded, roster)
-        problems += forged
-        current, notes = _current_decisions(registry, info, signed, report_hash, verdict)
-        revoked, _ = revocations_of(info, roster, revocations_dir)
-        found, counted = quorum_problems(current, roster, now or datetime.now(UTC), revoked)
-        problems += found + (notes if found else [])
-    if problems or not counted or report_hash is None:
+    if roster is None or not recorded:
+        return problems, None
+    signed, forged = verified_decisions(recorded, roster)
+    problems += forged
+    current, notes = _current_decisions(record, signed, report_hash, verdict)
+    revoked, _ = revocations_in(info, record.revocation_files, roster)
+    found, counted = quorum_problems(current, roster, now, revoked)
+    problems += found + (notes if found else [])
+    if problems or report_hash is None:
         return problems, None
     return [], Approval(info, tuple(counted), report_hash)
 
 
 def _current_decisions(
-    registry: Registry,
-    info: ModelVersionInfo,
+    record: VersionRecord,
     recorded: list[SignedDecision],
     report_hash: str | None,
     verdict: dict[str, Any] | None,
@@ -341,18 +421,15 @@ def _current_decisions(
     approved unaudited. Others do not count (nor veto); why each does not is returned, to
     show when the board's approval is then incomplete.
     """
+    info = record.info
     failed = [g["figure"] for g in (verdict or {}).get("gates", []) if not g.get("passed")]
     current: list[SignedDecision] = []
     notes: list[str] = []
-    files: dict[str, str] | None = None
     for signed in recorded:
         decision = signed.decision
         found = _decision_problems(info, decision, report_hash)
         if not found and decision.decision == "approve":
-            if files is None:
-                files, file_problems = _store_files(registry, info)
-                notes += file_problems
-            found = _binding_problems(info, decision, files)
+            found = _binding_problems(record, decision)
             unaudited = (
                 None
                 if verdict is None
@@ -367,7 +444,7 @@ def _current_decisions(
                     f"(in {decision.reviewer}'s decision)"
                 )
         if found:
-            notes += found
+            notes += [n for n in found if n not in notes]
         else:
             current.append(signed)
     return current, notes
@@ -391,53 +468,55 @@ def _decision_problems(
     return problems
 
 
-def _store_files(
-    registry: Registry, info: ModelVersionInfo
-) -> tuple[dict[str, str] | None, list[str]]:
-    """The model's files as the artifact store holds them now."""
-    try:
-        return registry.model_files(info), []
-    except RegistryError as err:
-        return None, [f"the logged model cannot be read: {err}"]
-
-
-def _binding_problems(
-    info: ModelVersionInfo, decision: Decision, actual: dict[str, str] | None
-) -> list[str]:
+def _binding_problems(record: VersionRecord, decision: Decision) -> list[str]:
     """Whether the decision names the model's files and the store still holds exactly them."""
     if not decision.model_artifacts:
-        return [_UNBOUND.format(name=info.name, version=info.version)]
-    if actual is None:
-        return ["the logged model cannot be read"]
-    found = artifact_differences(decision.model_artifacts, actual)
+        return [_UNBOUND.format(name=record.info.name, version=record.info.version)]
+    if record.model_files is None:
+        return [f"the logged model cannot be read: {record.model_files_error}"]
+    found = artifact_differences(decision.model_artifacts, record.model_files)
     return [_FILES_CHANGED.format(found="; ".join(found))] if found else []
 
 
 def card_problems(registry: Registry, info: ModelVersionInfo) -> list[str]:
-    """The impact-assessment fields of the audited model card that are still placeholders.
+    """The impact-assessment fields of the version's audited model card still unwritten.
 
     Read from the version's audit document (``audit/audit.json``, written with the report
-    the board read): the items of its "Impact assessment" section whose text contains a
-    :data:`PLACEHOLDER_MARKERS` entry (any case), named by their labels. A production
-    deployment may not promote a model whose DPIA or equality impact assessment is unwritten.
+    the board read) and judged by :func:`card_problems_in`.
     """
     try:
         audit = registry.read_json_artifact(info, AUDIT_JSON_ARTIFACT)
     except (RegistryError, ValueError):
         audit = None
+    return card_problems_in(audit)
+
+
+def card_problems_in(audit: Any) -> list[str]:
+    """The impact-assessment fields of an audit document's model card that are placeholders.
+
+    The items of the card's "Impact assessment" section whose text is empty or contains a
+    :data:`PLACEHOLDER_MARKERS` entry (any case), named by their labels; a document with no
+    such section, or a section with no items, is a problem too. A production deployment may not promote a model whose DPIA
+    or equality impact assessment is unwritten.
+    """
     card = audit.get("model_card") if isinstance(audit, dict) else None
     sections = card.get("sections") if isinstance(card, dict) else None
     impact = [
         s for s in sections or [] if isinstance(s, dict) and s.get("heading") == IMPACT_HEADING
     ]
-    if not impact:
+    items = impact[0].get("items") if impact else None
+    if not isinstance(items, list) or not items:
         return [_NO_CARD.format(artifact=AUDIT_JSON_ARTIFACT)]
     unwritten = [
-        str(item.get("label"))
-        for item in impact[0].get("items", [])
-        if any(m in str(item.get("value", "")).casefold() for m in PLACEHOLDER_MARKERS)
+        str(item.get("label")) for item in items if isinstance(item, dict) and _unwritten(item)
     ]
     return [_CARD_PLACEHOLDERS.format(fields=", ".join(unwritten))] if unwritten else []
+
+
+def _unwritten(item: dict[str, Any]) -> bool:
+    """An item with no text, or text that is still a placeholder."""
+    value = str(item.get("value") or "").strip().casefold()
+    return not value or any(marker in value for marker in PLACEHOLDER_MARKERS)
 
 
 def promote(
