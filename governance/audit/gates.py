@@ -4,6 +4,15 @@ Pure: the figures come from a model's audit, recomputed from the model and the t
 never as the training run logged them (anyone who can write to the tracking store can log a
 figure); a logged figure that disagrees with the recomputed one is itself a failed gate. A
 gate whose figure was not measured fails, saying so, rather than passing silently.
+
+The calibration gates are decided on interval bounds, so that chance alone rarely fails a
+calibrated model and a miscalibrated one cannot pass: observed over expected outcomes
+(overall, and in every group with enough outcomes to judge) fails when its interval lies
+wholly outside ``[min_observed_expected, max_observed_expected]``, and so does the
+calibration slope outside its band. Each band is two gates, one per bound: "the interval's
+upper end is at least the band's lower limit" and "its lower end is at most the upper limit".
+A model that predicts zero for everyone, or triples or divides everyone's odds, fails them at
+the demo's size, where the ECE gate passes all three.
 """
 
 from __future__ import annotations
@@ -11,13 +20,30 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Literal
 
-from governance.contracts.audit_document import GateOutcome
+from governance.contracts.audit_document import CalibrationCheck, GateOutcome
 from governance.contracts.settings import Gates
 
-__all__ = ["CHECKED_FIGURES", "evaluate_gates", "gate_figures", "logged_difference"]
+__all__ = [
+    "CALIBRATION_FIGURES",
+    "CHECKED_FIGURES",
+    "calibration_figures",
+    "evaluate_gates",
+    "gate_figures",
+    "logged_difference",
+]
 
 #: Figures the training run logs and the audit recomputes: the two must agree.
 CHECKED_FIGURES: tuple[str, ...] = ("test_roc_auc", "test_ece")
+
+#: The calibration gates' figures (:func:`calibration_figures`).
+CALIBRATION_FIGURES: tuple[str, ...] = (
+    "observed_expected_high",
+    "observed_expected_low",
+    "calibration_slope_high",
+    "calibration_slope_low",
+    "group_observed_expected_high",
+    "group_observed_expected_low",
+)
 
 _NOT_MEASURED = "not measured"
 
@@ -44,6 +70,7 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
             gates.max_logged_difference,
             "at most",
         ),
+        *_calibration_rules(gates),
     ]
     results = []
     for name, figure, limit, direction in rules:
@@ -67,10 +94,91 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
     return results
 
 
+def _calibration_rules(
+    gates: Gates,
+) -> list[tuple[str, str, float, Literal["at least", "at most"]]]:
+    """The calibration gates, two per band (see the module docstring)."""
+    level = f"{gates.gate_confidence:.0%}"
+    oe_low, oe_high = gates.min_observed_expected, gates.max_observed_expected
+    slope_low, slope_high = gates.min_calibration_slope, gates.max_calibration_slope
+    return [
+        (
+            f"observed/expected outcomes: not clearly too many expected ({level} upper bound)",
+            "observed_expected_high",
+            oe_low,
+            "at least",
+        ),
+        (
+            f"observed/expected outcomes: not clearly too few expected ({level} lower bound)",
+            "observed_expected_low",
+            oe_high,
+            "at most",
+        ),
+        (
+            f"calibration slope: risks not clearly too extreme ({level} upper bound)",
+            "calibration_slope_high",
+            slope_low,
+            "at least",
+        ),
+        (
+            f"calibration slope: risks not clearly too timid ({level} lower bound)",
+            "calibration_slope_low",
+            slope_high,
+            "at most",
+        ),
+        (
+            f"observed/expected in every group judged: none clearly too many expected "
+            f"({level} upper bounds)",
+            "group_observed_expected_high",
+            oe_low,
+            "at least",
+        ),
+        (
+            f"observed/expected in every group judged: none clearly too few expected "
+            f"({level} lower bounds)",
+            "group_observed_expected_low",
+            oe_high,
+            "at most",
+        ),
+    ]
+
+
+def calibration_figures(check: CalibrationCheck | None) -> dict[str, float | None]:
+    """The calibration gates' figures from the audit's check: interval bounds, or None.
+
+    Overall O/E is judged when the check judged it (enough recorded outcomes); the group
+    gates take the worst bound over the groups judged (the smallest upper, the largest
+    lower). No judged group, no calibration line, a model expecting no outcome, or no check
+    at all: None, so the gate fails as not measured.
+    """
+    if check is None:
+        return dict.fromkeys(CALIBRATION_FIGURES)
+    overall = check.overall
+    judged = [
+        g
+        for dimension in check.by.values()
+        for g in dimension.values()
+        if g.judged and g.low is not None and g.high is not None
+    ]
+    return {
+        "observed_expected_high": overall.high if overall.judged else None,
+        "observed_expected_low": overall.low if overall.judged else None,
+        "calibration_slope_high": check.slope_high,
+        "calibration_slope_low": check.slope_low,
+        "group_observed_expected_high": min(_f(g.high) for g in judged) if judged else None,
+        "group_observed_expected_low": max(_f(g.low) for g in judged) if judged else None,
+    }
+
+
+def _f(value: float | None) -> float:
+    return float("nan") if value is None else value
+
+
 def gate_figures(
     logged: Mapping[str, float | None],
     recomputed: Mapping[str, float | None],
     gaps: Sequence[float | None],
+    calibration: Mapping[str, float | None] | None = None,
 ) -> dict[str, float | None]:
     """The figures the gates judge: the audit's own, and how far the logged ones stray.
 
@@ -83,6 +191,8 @@ def gate_figures(
     gaps
         Each single dimension's equalized-odds difference (None: too small to judge); the
         gate takes the worst.
+    calibration
+        :func:`calibration_figures` (None: not measured, so those gates fail).
     """
     known = [g for g in gaps if g is not None]
     return {
@@ -90,6 +200,7 @@ def gate_figures(
         "test_ece": recomputed.get("test_ece"),
         "equalized_odds_difference": max(known) if known else None,
         "logged_figure_difference": logged_difference(logged, recomputed),
+        **(calibration if calibration is not None else calibration_figures(None)),
     }
 
 

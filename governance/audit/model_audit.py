@@ -34,6 +34,7 @@ import pandas as pd
 
 from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.calibration import expected_calibration_error
+from governance.audit.calibration_check import calibration_check
 from governance.audit.drift import (
     HEADLINE,
     ChampionAudit,
@@ -49,7 +50,7 @@ from governance.audit.explain import (
 )
 from governance.audit.explain_plots import beeswarm_png, dependence_png
 from governance.audit.fairness import audit_scored_table, select
-from governance.audit.gates import evaluate_gates, gate_figures
+from governance.audit.gates import calibration_figures, evaluate_gates, gate_figures
 from governance.audit.group_performance import (
     calibration_by_group,
     calibration_png,
@@ -368,12 +369,21 @@ def _thresholds_and_calibration(
     calibration = calibration_by_group(
         y, scores, groups, bins=settings.calibration_bins, min_group_size=min_size
     )
+    gates = config.gates
+    check = calibration_check(
+        y,
+        scores,
+        groups,
+        confidence=gates.gate_confidence,
+        min_outcomes=gates.min_outcomes,
+        min_group_size=min_size,
+    )
     for dimension in settings.sensitive:
         figures[f"thresholds_{dimension}.png"] = _png(thresholds_png, sweep, dimension)
         figures[f"calibration_{dimension}.png"] = _png(calibration_png, calibration, dimension)
     return (
         {d: ThresholdDimension.model_validate(v) for d, v in sweep.items()},
-        CalibrationSection.model_validate(calibration),
+        CalibrationSection.model_validate({**calibration, "check": check}),
     )
 
 
@@ -545,7 +555,8 @@ def _assemble(
     performance.update({f"{k}_recomputed": v for k, v in recomputed.items()})
     summary = sections.fairness.summary
     gaps = [summary[d].equalized_odds_difference for d in config.audit.sensitive if d in summary]
-    gates = evaluate_gates(config.gates, gate_figures(performance, recomputed, gaps))
+    checked = calibration_figures(sections.calibration.check)
+    gates = evaluate_gates(config.gates, gate_figures(performance, recomputed, gaps, checked))
     document = AuditDocument(
         schema_version=AUDIT_SCHEMA_VERSION,
         kind="model",

@@ -35,6 +35,7 @@ __all__ = [
     "AUDIT_SCHEMA_VERSION",
     "AuditDocument",
     "CalibrationBin",
+    "CalibrationCheck",
     "CalibrationEntry",
     "CalibrationSection",
     "ChampionReference",
@@ -68,6 +69,7 @@ __all__ = [
     "ModelCardItem",
     "ModelCardSection",
     "ModelSummary",
+    "ObservedExpectedEntry",
     "OperatingPoint",
     "ProxyInput",
     "ProxyStrength",
@@ -296,11 +298,47 @@ class CalibrationEntry(_Part):
     deciles: list[CalibrationBin] | None
 
 
+class ObservedExpectedEntry(_Part):
+    """Outcomes recorded against the sum of predicted risks, for everyone or one group.
+
+    ``ratio`` is observed over expected with its exact interval (``low``, ``high``);
+    ``judged`` says whether the group had enough outcomes for the gates to judge it. A group
+    too small to publish (fewer rows than the audit's minimum group size) keeps its row count
+    only (``withheld``).
+    """
+
+    count: int
+    observed: int | None
+    expected: float | None
+    ratio: float | None
+    low: float | None
+    high: float | None
+    judged: bool
+    withheld: bool
+
+
+class CalibrationCheck(_Part):
+    """What the calibration gates judge: expected against observed, and the calibration line."""
+
+    method: str
+    confidence: float
+    min_outcomes: int
+    overall: ObservedExpectedEntry
+    slope: float | None
+    slope_low: float | None
+    slope_high: float | None
+    intercept: float | None
+    intercept_low: float | None
+    intercept_high: float | None
+    by: dict[str, dict[str, ObservedExpectedEntry]]
+
+
 class CalibrationSection(_Part):
-    """Calibration overall and by dimension and group."""
+    """Calibration overall and by dimension and group; ``check`` is what the gates judge."""
 
     overall: CalibrationEntry
     by: dict[str, dict[str, CalibrationEntry]]
+    check: CalibrationCheck | None = None
 
 
 # -- mitigations ----------------------------------------------------------------------------

@@ -63,6 +63,53 @@ class Gates(BaseModel):
         description="Largest difference allowed between a figure the training run logged and "
         "the same figure the audit recomputes from the model and the test rows.",
     )
+    min_observed_expected: float = Field(
+        default=0.8,
+        gt=0.0,
+        description="Observed over expected outcomes (recorded / sum of predicted risks): the "
+        "gate fails when the upper end of its interval is below this (the model clearly "
+        "expects too many), overall and in any group judged.",
+    )
+    max_observed_expected: float = Field(
+        default=1.25,
+        gt=0.0,
+        description="The gate fails when the lower end of the O/E interval is above this (the "
+        "model clearly expects too few), overall and in any group judged.",
+    )
+    min_calibration_slope: float = Field(
+        default=0.8,
+        gt=0.0,
+        description="The calibration slope's gate fails when its interval lies wholly below "
+        "this (risks too extreme).",
+    )
+    max_calibration_slope: float = Field(
+        default=1.25,
+        gt=0.0,
+        description="The calibration slope's gate fails when its interval lies wholly above "
+        "this (risks too timid).",
+    )
+    min_outcomes: int = Field(
+        default=30,
+        ge=1,
+        description="Outcomes a group needs before its O/E is judged (smaller groups are "
+        "shown with their counts, not judged); overall, fewer fails the O/E gates.",
+    )
+    gate_confidence: float = Field(
+        default=0.95,
+        gt=0.5,
+        lt=1.0,
+        description="Confidence of the intervals the calibration gates are decided on.",
+    )
+
+    @model_validator(mode="after")
+    def _bands(self) -> Self:
+        for low, high in (
+            ("min_observed_expected", "max_observed_expected"),
+            ("min_calibration_slope", "max_calibration_slope"),
+        ):
+            if getattr(self, low) >= getattr(self, high):
+                raise ValueError(f"gates.{low} must be below gates.{high}")
+        return self
 
 
 class AuditSettings(BaseModel):

@@ -19,12 +19,22 @@ GATES = Gates(
     max_expected_calibration_error=0.125,
     max_equalized_odds_difference=0.25,
     max_logged_difference=0.0625,
+    min_observed_expected=0.75,
+    max_observed_expected=1.5,
+    min_calibration_slope=0.625,
+    max_calibration_slope=1.375,
 )
 GOOD = {
     "test_roc_auc": 0.875,
     "test_ece": 0.0625,
     "equalized_odds_difference": 0.125,
     "logged_figure_difference": 0.0,
+    "observed_expected_high": 1.25,
+    "observed_expected_low": 0.875,
+    "calibration_slope_high": 1.125,
+    "calibration_slope_low": 0.875,
+    "group_observed_expected_high": 1.0,
+    "group_observed_expected_low": 0.5,
 }
 
 
@@ -32,12 +42,23 @@ def _judge(**changed: float | None) -> dict[str, GateOutcome]:
     return {r.figure: r for r in evaluate_gates(GATES, {**GOOD, **changed})}
 
 
-def test_a_gate_at_exactly_its_minimum_passes_so_ge_turned_to_gt_is_caught() -> None:
+@pytest.mark.parametrize(
+    ("figure", "limit"),
+    [
+        ("test_roc_auc", 0.75),
+        ("observed_expected_high", 0.75),
+        ("calibration_slope_high", 0.625),
+        ("group_observed_expected_high", 0.75),
+    ],
+)
+def test_a_gate_at_exactly_its_minimum_passes_so_ge_turned_to_gt_is_caught(
+    figure: str, limit: float
+) -> None:
     """The attack ``value >= limit`` turned to ``value > limit``: a model at the limit fails."""
-    at_limit = _judge(test_roc_auc=0.75)["test_roc_auc"]
-    assert at_limit.passed and at_limit.value == 0.75 and at_limit.note == ""
-    below = _judge(test_roc_auc=0.75 - 2**-10)["test_roc_auc"]
-    assert not below.passed and below.direction == "at least" and below.limit == 0.75
+    at_limit = _judge(**{figure: limit})[figure]
+    assert at_limit.passed and at_limit.value == limit and at_limit.note == ""
+    below = _judge(**{figure: limit - 2**-10})[figure]
+    assert not below.passed and below.direction == "at least" and below.limit == limit
 
 
 @pytest.mark.parametrize(
@@ -46,6 +67,9 @@ def test_a_gate_at_exactly_its_minimum_passes_so_ge_turned_to_gt_is_caught() -> 
         ("test_ece", 0.125),
         ("equalized_odds_difference", 0.25),
         ("logged_figure_difference", 0.0625),
+        ("observed_expected_low", 1.5),
+        ("calibration_slope_low", 1.375),
+        ("group_observed_expected_low", 1.5),
     ],
 )
 def test_a_gate_at_exactly_its_maximum_passes_so_le_turned_to_lt_is_caught(
@@ -65,9 +89,47 @@ def test_every_gate_is_judged_once_with_its_name_and_limit() -> None:
         ("maximum calibration error (ECE)", "test_ece", 0.125, "at most"),
         ("maximum equalized odds difference", "equalized_odds_difference", 0.25, "at most"),
         ("logged figures agree with the audit's", "logged_figure_difference", 0.0625, "at most"),
+        (
+            "observed/expected outcomes: not clearly too many expected (95% upper bound)",
+            "observed_expected_high",
+            0.75,
+            "at least",
+        ),
+        (
+            "observed/expected outcomes: not clearly too few expected (95% lower bound)",
+            "observed_expected_low",
+            1.5,
+            "at most",
+        ),
+        (
+            "calibration slope: risks not clearly too extreme (95% upper bound)",
+            "calibration_slope_high",
+            0.625,
+            "at least",
+        ),
+        (
+            "calibration slope: risks not clearly too timid (95% lower bound)",
+            "calibration_slope_low",
+            1.375,
+            "at most",
+        ),
+        (
+            "observed/expected in every group judged: none clearly too many expected "
+            "(95% upper bounds)",
+            "group_observed_expected_high",
+            0.75,
+            "at least",
+        ),
+        (
+            "observed/expected in every group judged: none clearly too few expected "
+            "(95% lower bounds)",
+            "group_observed_expected_low",
+            1.5,
+            "at most",
+        ),
     ]
     assert all(r.passed and r.note == "" for r in results)
-    assert [r.value for r in results] == [0.875, 0.0625, 0.125, 0.0]
+    assert [r.value for r in results] == list(GOOD.values())
 
 
 @pytest.mark.parametrize("figure", list(GOOD))

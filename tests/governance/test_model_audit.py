@@ -21,6 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from governance.audit.gates import CALIBRATION_FIGURES
 from governance.audit.model_card import load_model_card
 from governance.audit.version import AuditRecord, audit_version
 from governance.board.approval import REPORT_TAG, promote
@@ -153,7 +154,18 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
         "test_ece",
         "equalized_odds_difference",
         "logged_figure_difference",
+        *CALIBRATION_FIGURES,
     ]
+    # the calibration gates judge the audit's own check, whose figures the document keeps
+    check = audit.calibration.check
+    assert check is not None and check.overall.observed == int(audit.data.positives)
+    assert check.overall.low is not None and check.overall.high is not None
+    assert check.overall.low < check.overall.ratio < check.overall.high  # type: ignore[operator]
+    values = {g.figure: g.value for g in audit.gates}
+    assert values["observed_expected_high"] == check.overall.high
+    assert values["observed_expected_low"] == check.overall.low
+    assert values["calibration_slope_low"] == check.slope_low
+    assert set(check.by) == {"sex", "ethnicity", "deprivation_quintile"}
     # what training logged is what the audit recomputes from the model and the test rows
     agree = {g.figure: g for g in audit.gates}["logged_figure_difference"]
     assert agree.passed and agree.value is not None and agree.value < 1e-12

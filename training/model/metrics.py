@@ -5,34 +5,19 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-from governance.audit.calibration import calibration_table, expected_calibration_error
+from governance.audit.calibration import (
+    calibration_line,
+    calibration_table,
+    expected_calibration_error,
+)
 
 __all__ = ["calibration_table", "evaluate", "expected_calibration_error"]
 
-_EPS = 1e-6
-_NEWTON_STEPS = 50
-
 
 def _calibration_line(y: np.ndarray, p: np.ndarray) -> tuple[float, float]:
-    """Slope and intercept of the logistic recalibration of y on logit(p) (ideal: 1 and 0)."""
-    if y.min() == y.max():
-        return float("nan"), float("nan")
-    q = np.clip(np.asarray(p, dtype=float), _EPS, 1 - _EPS)
-    x = np.log(q / (1 - q))
-    t = np.asarray(y, dtype=float)
-    # Newton's method for the two-parameter logistic regression (unpenalised, as the metric is
-    # defined); a million rows take milliseconds, where a general solver takes seconds
-    beta = np.array([0.0, 1.0])
-    design = np.column_stack([np.ones_like(x), x])
-    for _ in range(_NEWTON_STEPS):
-        mu = 1.0 / (1.0 + np.exp(-(design @ beta)))
-        w = mu * (1.0 - mu)
-        hessian = design.T @ (design * w[:, None])
-        step = np.linalg.solve(hessian, design.T @ (t - mu))
-        beta += step
-        if np.max(np.abs(step)) < 1e-10:
-            break
-    return float(beta[1]), float(beta[0])
+    """Slope and intercept of the logistic recalibration (ideal: 1 and 0); NaN if undefined."""
+    line = calibration_line(y, p)
+    return (line.slope, line.intercept) if line is not None else (float("nan"), float("nan"))
 
 
 def evaluate(y: np.ndarray, p: np.ndarray, top_k_percent: float) -> dict[str, float]:

@@ -7,11 +7,23 @@ saying so, rather than disappearing.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from governance.audit.formatting import bounds, fmt, kind_of, points, ratio, sci, sentence, text
+from governance.audit.formatting import (
+    DASH,
+    bounds,
+    fmt,
+    kind_of,
+    number,
+    points,
+    ratio,
+    sci,
+    sentence,
+    text,
+)
 from governance.audit.reading import entries, field, is_record
 from governance.audit.report.blocks import (
     TOO_SMALL,
@@ -69,6 +81,9 @@ _CALIBRATION_HEADERS = (
     "Mean predicted risk",
     "Observed rate",
     "Calibration error (ECE)",
+    "Outcomes",
+    "Expected",
+    "Observed ÷ expected (interval)",
     "Note",
 )
 _TRUTH_HEADERS = (
@@ -277,9 +292,13 @@ def calibration_view(calibration: Any, figures: Mapping[str, bytes]) -> GroupsVi
             f"observed rate {fmt(field(overall, 'observed_rate'), 'rate')}, calibration "
             f"error {fmt(field(overall, 'ece'), 'decimal')}.",
         )
+    check = field(calibration, "check")
+    said += _check_sentences(check)
+    checked = field(check, "by")
     by = field(calibration, "by")
     result = []
     for dimension, groups in dimensions(by if is_record(by) else calibration):
+        oe = field(checked, dimension)
         rows = [
             row(
                 str(group),
@@ -287,6 +306,7 @@ def calibration_view(calibration: Any, figures: Mapping[str, bytes]) -> GroupsVi
                 fmt(field(g, "mean_predicted"), "rate"),
                 fmt(field(g, "observed_rate"), "rate"),
                 fmt(field(g, "ece"), "decimal"),
+                *_oe_cells(field(oe, str(group)), field(check, "min_outcomes")),
                 _small_badge(g),
                 small=_small(g),
             )
@@ -300,9 +320,69 @@ def calibration_view(calibration: Any, figures: Mapping[str, bytes]) -> GroupsVi
             f"Observed against predicted risk by {dimension}.",
         )
         result.append(
-            ByDimension(dimension, table(_CALIBRATION_HEADERS, rows, numeric=(1, 2, 3, 4)), chart)
+            ByDimension(
+                dimension, table(_CALIBRATION_HEADERS, rows, numeric=(1, 2, 3, 4, 5, 6)), chart
+            )
         )
     return GroupsView(sentences=said, by=tuple(result))
+
+
+def _outward(entry: Any) -> str:
+    """``ratio (low–high)``, the bounds rounded outward so the printed interval still holds."""
+    value, low, high = (number(field(entry, k)) for k in ("ratio", "low", "high"))
+    if value is None or low is None or high is None:
+        return DASH
+    return f"{value:.2f} ({math.floor(low * 100) / 100:.2f}–{math.ceil(high * 100) / 100:.2f})"
+
+
+def _oe_cells(entry: Any, min_outcomes: Any) -> tuple[str, str, str]:
+    """Outcomes, expected and O/E with its interval; why a group is not judged."""
+    if not is_record(entry) or field(entry, "withheld"):
+        return DASH, DASH, DASH
+    observed = fmt(field(entry, "observed"), "count")
+    expected = fmt(field(entry, "expected"), "decimal")
+    if not field(entry, "judged"):
+        return (
+            observed,
+            expected,
+            f"{_outward(entry)}; not judged: fewer than {min_outcomes} outcomes",
+        )
+    return observed, expected, _outward(entry)
+
+
+def _check_sentences(check: Any) -> tuple[str, ...]:
+    """What the calibration gates judge, in words."""
+    if not is_record(check):
+        return ()
+    overall = field(check, "overall")
+    level = f"{fmt(field(check, 'confidence'), 'rate')}"
+    said = [
+        f"Expected against recorded outcomes (what an area's expected count rests on): the "
+        f"model expects {fmt(field(overall, 'expected'), 'decimal')} outcomes where "
+        f"{fmt(field(overall, 'observed'), 'count')} were recorded, observed ÷ expected "
+        f"{_outward(overall)} ({level} interval). Above 1 the model expects too few, below "
+        "1 too many; the calibration gates fail only when the whole interval lies outside "
+        "their band.",
+    ]
+    slope = number(field(check, "slope"))
+    if slope is None:
+        said.append(
+            "The calibration slope cannot be estimated (every prediction, or every outcome, "
+            "is the same): the slope gates fail as not measured."
+        )
+    else:
+        said.append(
+            f"Calibration slope {slope:.2f} ({fmt(field(check, 'slope_low'), 'decimal')}–"
+            f"{fmt(field(check, 'slope_high'), 'decimal')}), intercept "
+            f"{fmt(field(check, 'intercept'), 'decimal')}: a slope of 1 means risks spread as "
+            "much as outcomes do; below 1 they are too extreme, above 1 too timid."
+        )
+    said.append(
+        f"A group is judged with at least {fmt(field(check, 'min_outcomes'), 'count')} "
+        f"recorded outcomes; smaller groups are shown with their counts. Method: "
+        f"{field(check, 'method')}."
+    )
+    return tuple(said)
 
 
 def truth_view(truth: Any) -> GroupsView:
