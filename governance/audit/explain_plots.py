@@ -3,9 +3,11 @@
 Each feature's rows are put in bins of the feature's value (:func:`feature_bins`: quantile
 bins, or one bin per value for a flag or a small count, or per category, plus a bin for rows
 with no value). A bin is drawn as one mark: the mean SHAP contribution of its young people,
-with an interval for that mean, and their number rounded as the release rounds counts. Bins
+with an interval for that mean, and their number rounded as the release rounds counts. A bin
 of fewer than ``min_count`` young people (the governance threshold, ``audit.withhold_below``)
-are not drawn, and the figure says how many bins that hid.
+is merged with its neighbour, so that the drawn bins hold everyone with a value and no small
+bin can be had by subtraction; small categories are pooled, and a pool or the "no value" bin
+still too small is not drawn. The figure says how many bins were merged or not drawn.
 
 :func:`summary_png` shows the bins of the most important features side by side (what a
 beeswarm shows, without its one dot per person); :func:`binned_dependence_png` one feature's
@@ -18,7 +20,6 @@ that size, is refused. A future plot that draws persons fails there.
 
 from __future__ import annotations
 
-import itertools
 import math
 import re
 from collections.abc import Sequence
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 from scipy import stats
 
 from governance.audit.arrays import FloatArray, IntArray
@@ -86,7 +88,7 @@ _MISDECLARED = (
 )
 _TOO_FEW_PEOPLE = (
     "Figure {title!r}: a {kind} draws {small:,} mark(s) summarising fewer than {min_count} "
-    "young people; such bins must be hidden"
+    "young people; such bins must be merged or not drawn"
 )
 _CROWDED = (
     "Figure {title!r}: a {kind} draws {marks:,} marks, more than the {rows:,} rows could fill "
@@ -117,11 +119,16 @@ class ValueBin:
 
 @dataclass(frozen=True)
 class FeatureBins:
-    """A feature's drawn bins in order of value (no value last) and how many were hidden."""
+    """A feature's drawn bins in order of value (no value last).
+
+    ``hidden``: bins not drawn (too few people even pooled: small categories, no value);
+    ``merged``: fine bins merged into a neighbour because they were too small.
+    """
 
     feature: str
     shown: tuple[ValueBin, ...]
     hidden: int
+    merged: int = 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -137,6 +144,13 @@ def feature_bins(
 ) -> FeatureBins:
     """The bins of one feature's value, each with its people and mean contribution.
 
+    Values are first cut finely (quantile ranges, or one bin per distinct value or category);
+    then an ordered bin of fewer than `min_count` young people is merged with its neighbour
+    (the next, or for the last the one before), so that every young person with a value is
+    in a drawn bin and no small bin can be found by subtracting the drawn ones from a total.
+    Small categories are pooled as "other categories". Only a pool, or the bin of rows with
+    no value, that is still too small is hidden.
+
     Parameters
     ----------
     shap_col : numpy.ndarray
@@ -146,7 +160,7 @@ def feature_bins(
     settings : ShapBinSettings
         How many quantile bins, how edges and counts are rounded, the interval's coverage.
     min_count : int
-        Bins of fewer young people are hidden (counted in ``hidden``, never drawn).
+        The fewest young people a drawn bin may hold.
 
     Returns
     -------
@@ -155,44 +169,97 @@ def feature_bins(
         Each bin's interval is the `settings.confidence` Student-t interval of its mean.
     """
     check_count(min_count, "min_count")
-    labels, bins, order = _bin_rows(column, settings)
-    shown: list[ValueBin] = []
-    hidden = 0
-    for b, label in enumerate(labels):
-        inside = shap_col[bins == b]
-        if len(inside) == 0:
-            continue
-        if len(inside) < min_count:
-            hidden += 1
-            continue
-        mean, low, high = _mean_interval(inside, settings.confidence)
-        rounded = _round_count(len(inside), settings.count_rounding)
-        shown.append(ValueBin(label, len(inside), rounded, mean, low, high, order[b]))
-    return FeatureBins(str(column.name), tuple(shown), hidden)
-
-
-def _bin_rows(
-    column: pd.Series, settings: ShapBinSettings
-) -> tuple[list[str], IntArray, FloatArray]:
-    """Each row's bin (labels in order of value, then no value) and each bin's colour order."""
     position, categories = _positions(column)
     known = ~np.isnan(position)
     if categories is not None:
-        labels = list(categories)
-        bins = np.where(known, np.nan_to_num(position), -1).astype(np.int64)
+        groups, merged = _pooled_categories(position, categories, min_count)
     else:
-        distinct = np.unique(position[known])
-        if len(distinct) <= settings.bins:
-            labels = [_number(v) for v in distinct]
-            bins = np.searchsorted(distinct, np.nan_to_num(position)).astype(np.int64)
-        else:
-            edges = _edges(position[known], settings)
-            labels = _range_labels(edges)
-            bins = np.searchsorted(edges, np.nan_to_num(position), side="left").astype(np.int64)
-    k = len(labels)
-    order = np.linspace(0.0, 1.0, k) if k > 1 else np.full(k, 0.5)
-    bins = np.where(known, bins, k)
-    return [*labels, NO_VALUE], bins, np.append(order, np.nan)
+        groups, merged = _merged_ranges(position, known, settings, min_count)
+    valued = len(groups)
+    order = np.append(np.linspace(0.0, 1.0, valued) if valued > 1 else np.full(valued, 0.5), np.nan)
+    groups.append((NO_VALUE, ~known))
+    shown: list[ValueBin] = []
+    hidden = 0
+    for (label, rows), colour in zip(groups, order, strict=True):
+        inside = shap_col[rows]
+        if 0 < len(inside) < min_count:
+            hidden += 1
+        elif len(inside):
+            mean, low, high = _mean_interval(inside, settings.confidence)
+            rounded = _round_count(len(inside), settings.count_rounding)
+            shown.append(ValueBin(label, len(inside), rounded, mean, low, high, float(colour)))
+    return FeatureBins(str(column.name), tuple(shown), hidden, merged)
+
+
+_Groups = list[tuple[str, NDArray[np.bool_]]]
+
+
+def _merged_ranges(
+    position: FloatArray, known: NDArray[np.bool_], settings: ShapBinSettings, min_count: int
+) -> tuple[_Groups, int]:
+    """Ordered bins of a numeric feature, small ones merged; and how many fine bins merged."""
+    present = position[known]
+    distinct = np.unique(present)
+    filled = np.nan_to_num(position)
+    if len(distinct) <= settings.bins:
+        fine = np.searchsorted(distinct, filled)
+        names = [_number(v) for v in distinct]
+
+        def label(a: int, b: int) -> str:
+            return names[a] if a == b else f"{names[a]} to {names[b]}"
+
+        k = len(distinct)
+    else:
+        edges = _edges(present, settings)
+        fine = np.searchsorted(edges, filled, side="left")
+        text = [_number(e) for e in edges]
+
+        def label(a: int, b: int) -> str:
+            if a == 0:
+                return "all values" if b == len(text) else f"≤ {text[b]}"
+            return f"> {text[a - 1]}" if b == len(text) else f"{text[a - 1]} to {text[b]}"
+
+        k = len(edges) + 1
+    sizes = np.bincount(fine[known], minlength=k)
+    runs = _runs(sizes, min_count)
+    merged = int((sizes > 0).sum()) - len(runs)
+    return [(label(a, b), known & (fine >= a) & (fine <= b)) for a, b in runs], merged
+
+
+def _runs(sizes: IntArray, min_count: int) -> list[tuple[int, int]]:
+    """Consecutive fine bins joined until each run holds ``min_count`` people.
+
+    A short tail joins the run before it; fine bins with no one in them join a run too.
+    """
+    runs: list[tuple[int, int]] = []
+    start, total = 0, 0
+    for i, n in enumerate(sizes):
+        total += int(n)
+        if total >= min_count:
+            runs.append((start, i))
+            start, total = i + 1, 0
+    if total > 0:
+        runs[-1:] = [(runs[-1][0] if runs else start, len(sizes) - 1)]
+    return runs
+
+
+def _pooled_categories(
+    position: FloatArray, categories: list[str], min_count: int
+) -> tuple[_Groups, int]:
+    """One bin per category of at least ``min_count`` people; the others pooled."""
+    groups: _Groups = []
+    pooled = np.zeros(len(position), dtype=bool)
+    small = 0
+    for code, name in enumerate(categories):
+        rows = position == code
+        if rows.sum() >= min_count:
+            groups.append((name, rows))
+        elif rows.any():
+            pooled |= rows
+            small += 1
+    if small:
+        groups.append(("other categories", pooled))
+    return groups, max(small - 1, 0)
 
 
 def _edges(present: FloatArray, settings: ShapBinSettings) -> FloatArray:
@@ -211,15 +278,6 @@ def _significant(value: float, digits: int) -> float:
 def _number(value: float) -> str:
     """A value for a label: no trailing zeros, no negative zero."""
     return f"{value + 0.0:g}"
-
-
-def _range_labels(edges: FloatArray) -> list[str]:
-    """``≤ e0``, ``e0 to e1`` (above e0, up to e1), ..., ``> e_last``."""
-    if len(edges) == 0:
-        return ["all values"]
-    text = [_number(e) for e in edges]
-    middle = [f"{a} to {b}" for a, b in itertools.pairwise(text)]
-    return [f"≤ {text[0]}", *middle, f"> {text[-1]}"]
 
 
 def _mean_interval(inside: FloatArray, confidence: float) -> tuple[float, float, float]:
@@ -286,7 +344,7 @@ def summary_png(
     settings : ShapBinSettings
         The bins (see :func:`feature_bins`).
     min_count : int
-        Bins of fewer young people are not drawn.
+        The fewest young people a drawn bin holds (smaller ones merged or not drawn).
     max_display : int, default 15
         How many features to show; the order comes from all rows.
     min_rows : int, default 100
@@ -311,14 +369,12 @@ def summary_png(
     ranking = global_importance(matrix, names)
     shown = [list(names).index(r["feature"]) for r in ranking[:max_display]]
     fig, ax = new_figure(width=8.0, height=1.6 + 0.5 * len(shown))
-    hidden = sum(
-        _draw_strip(
-            ax,
-            feature_bins(matrix[:, j], x.iloc[:, j], settings=settings, min_count=min_count),
-            position,
-        )
-        for position, j in enumerate(reversed(shown))
-    )
+    binned = [
+        feature_bins(matrix[:, j], x.iloc[:, j], settings=settings, min_count=min_count)
+        for j in reversed(shown)
+    ]
+    for position, bins in enumerate(binned):
+        _draw_strip(ax, bins, position)
     _reference(ax.axvline(0.0, color="#555555", linewidth=0.8, zorder=0))
     ax.set_yticks(range(len(shown)), [str(names[j]) for j in reversed(shown)])
     ax.set_ylim(-0.6, len(shown) - 0.4)
@@ -329,7 +385,7 @@ def summary_png(
         ha="left",
     )
     ax.set_title(
-        _bins_note(settings, min_count, hidden, len(names) - len(shown)), fontsize=8.5, loc="left"
+        _bins_note(settings, min_count, binned, len(names) - len(shown)), fontsize=8.5, loc="left"
     )
     _colour_key(fig, ax)
     return _checked_png(fig, path, matrix, min_count)
@@ -349,8 +405,8 @@ def binned_dependence_png(
 
     Above, each bin's mean SHAP value with its interval; below, the young people in each bin
     (rounded to a multiple of ``settings.count_rounding``). Bins are those of
-    :func:`feature_bins`; bins of fewer than `min_count` people are not drawn and the
-    subtitle says how many there were.
+    :func:`feature_bins` (small ones merged or, if they cannot be, not drawn); the subtitle
+    says how many.
 
     Parameters
     ----------
@@ -365,7 +421,7 @@ def binned_dependence_png(
     settings : ShapBinSettings
         The bins.
     min_count : int
-        Bins of fewer young people are not drawn.
+        The fewest young people a drawn bin holds (smaller ones merged or not drawn).
     min_rows : int, default 100
         Fewer rows are refused.
 
@@ -395,7 +451,7 @@ def binned_dependence_png(
     counts.set_xlabel(f"{feature}: bin of its value")
     counts.set_ylabel("Young people")
     fig.suptitle(f"How {feature} moves the score, by bin of its value", x=0.02, ha="left")
-    ax.set_title(_bins_note(settings, min_count, binned.hidden, 0), fontsize=8.5, loc="left")
+    ax.set_title(_bins_note(settings, min_count, [binned], 0), fontsize=8.5, loc="left")
     return _checked_png(fig, path, matrix, min_count)
 
 
@@ -419,17 +475,22 @@ def _checked_png(fig: Figure, path: Path | str, matrix: FloatArray, min_count: i
     return save_png(fig, path, dpi=150)
 
 
-def _bins_note(settings: ShapBinSettings, min_count: int, hidden: int, unshown: int) -> str:
-    """The subtitle: what a mark is, then the rounding and what is not drawn."""
+def _bins_note(
+    settings: ShapBinSettings, min_count: int, binned: Sequence[FeatureBins], unshown: int
+) -> str:
+    """The subtitle: what a mark is, then the rounding and what was merged or not drawn."""
     first = (
         f"Each mark: the mean over a bin of at least {min_count} young people, "
         f"{settings.confidence:.0%} interval; no mark is a person"
     )
+    merged, hidden = sum(b.merged for b in binned), sum(b.hidden for b in binned)
     then = []
     if settings.count_rounding > 1:
         then.append(f"people rounded to {settings.count_rounding}")
+    if merged:
+        then.append(f"{merged} small bin(s) merged with a neighbour")
     if hidden:
-        then.append(f"{hidden} bin(s) of fewer than {min_count} young people not shown")
+        then.append(f"{hidden} bin(s) of fewer than {min_count} not shown")
     if unshown:
         then.append(f"{unshown} less important features not shown")
     return "\n".join([first, "; ".join(then)]) if then else first
@@ -445,13 +506,10 @@ def _reference(artist: Artist) -> None:
     artist.set_gid(_REFERENCE)
 
 
-def _draw_strip(ax: Axes, binned: FeatureBins, position: int) -> int:
-    """One feature's bins on the strip at ``position``: dots at the means, interval lines.
-
-    Returns the number of bins hidden (too few people), for the subtitle.
-    """
+def _draw_strip(ax: Axes, binned: FeatureBins, position: int) -> None:
+    """One feature's bins on the strip at ``position``: dots at the means, interval lines."""
     if not binned.shown:
-        return binned.hidden
+        return
     k = len(binned.shown)
     y = position + (np.linspace(-0.3, 0.3, k) if k > 1 else np.zeros(1))
     people = [b.people for b in binned.shown]
@@ -475,7 +533,6 @@ def _draw_strip(ax: Axes, binned: FeatureBins, position: int) -> int:
     ]
     means = [b.mean for b in binned.shown]
     _declare(ax.scatter(means, y, s=22, c=colours, linewidths=0, zorder=3), people)
-    return binned.hidden
 
 
 def _draw_dependence(ax: Axes, counts: Axes, binned: FeatureBins) -> None:

@@ -76,8 +76,9 @@ class ShapBinSettings(BaseModel):
     """How the report's SHAP figures summarise young people: bins of each feature's value.
 
     A figure draws one mark per bin (never one per person): its mean contribution with an
-    interval and its number of young people, rounded. Bins of fewer than
-    ``audit.withhold_below`` young people are not drawn, and the figure says how many.
+    interval and its number of young people, rounded. A bin of fewer than
+    ``audit.withhold_below`` young people is merged with its neighbour (small categories are
+    pooled; a pool or "no value" bin still too small is not drawn), and the figure says so.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

@@ -40,7 +40,7 @@ from governance.audit.explain_plots import (
 from governance.audit.model_audit import _shap_figures
 from governance.audit.report import render_report
 from governance.contracts.errors import VruError
-from governance.contracts.settings import GovernanceConfig
+from governance.contracts.settings import GovernanceConfig, ShapBinSettings
 
 ROWS = 2_000
 CONFIG = GovernanceConfig(audit={"dependence_plots": 4})
@@ -174,28 +174,74 @@ def test_no_plot_in_the_report_gives_away_a_young_persons_contribution(
 # the bins
 
 
-def test_bins_under_the_threshold_are_hidden_and_counts_rounded(
+def test_small_bins_are_merged_with_a_neighbour_and_counts_rounded(
     explained: tuple[np.ndarray, pd.DataFrame],
 ) -> None:
     values, x = explained
     settings = CONFIG.audit.shap_bins
     j = list(x.columns).index("rare_flag")
     flagged = int(x["rare_flag"].sum())
-    assert 0 < flagged < MIN_COUNT  # the flag's "1" bin is too small to draw
+    assert 0 < flagged < MIN_COUNT  # the flag's "1" bin is too small to draw on its own
     binned = feature_bins(values[:, j], x["rare_flag"], settings=settings, min_count=MIN_COUNT)
-    assert binned.hidden == 1
-    assert [b.label for b in binned.shown] == ["0"]
+    assert (binned.hidden, binned.merged) == (0, 1)
     (only,) = binned.shown
-    assert only.people == ROWS - flagged
-    assert only.rounded == round((ROWS - flagged) / 5) * 5
-    assert only.mean == pytest.approx(values[x["rare_flag"].to_numpy() == 0, j].mean())
-    # a feature with no value for some: its own bin, last, never coloured as a value
+    assert only.label == "0 to 1"
+    assert only.people == ROWS
+    assert only.rounded == round(ROWS / 5) * 5
+    assert only.mean == pytest.approx(values[:, j].mean())
+    counts = x["exclusions"].value_counts()
+    top = counts.index.max()
+    assert counts[top] < MIN_COUNT  # the highest count is too rare: it joins the one below
+    k = list(x.columns).index("exclusions")
+    binned = feature_bins(values[:, k], x["exclusions"], settings=settings, min_count=MIN_COUNT)
+    assert binned.shown[-1].label.endswith(f" to {top:g}")
+    assert all(b.people >= MIN_COUNT and b.rounded % 5 == 0 for b in binned.shown)
+
+
+def test_no_value_is_its_own_bin_and_hidden_when_small(
+    explained: tuple[np.ndarray, pd.DataFrame],
+) -> None:
+    values, x = explained
+    settings = CONFIG.audit.shap_bins
     k = list(x.columns).index("noise")
     noise = feature_bins(values[:, k], x["noise"], settings=settings, min_count=MIN_COUNT)
     assert noise.shown[-1].label == NO_VALUE and np.isnan(noise.shown[-1].order)
     assert noise.shown[-1].people == int(x["noise"].isna().sum())
     assert len(noise.shown) == settings.bins + 1
-    assert sum(b.people for b in noise.shown) == ROWS
+    few = pd.Series(np.where(np.arange(ROWS) < 3, np.nan, x["driver"]), name="noise")  # 3 none
+    binned = feature_bins(values[:, k], few, settings=settings, min_count=MIN_COUNT)
+    assert binned.hidden == 1 and NO_VALUE not in [b.label for b in binned.shown]
+    assert sum(b.people for b in binned.shown) == ROWS - 3
+
+
+def test_small_categories_are_pooled_and_a_small_pool_hidden() -> None:
+    rng = np.random.default_rng(5)
+    names = np.array(["a"] * 300 + ["b"] * 200 + ["c"] * 6 + ["d"] * 5 + ["e"] * 3)
+    column = pd.Series(pd.Categorical(names), name="area")
+    shap_col = rng.normal(size=len(names))
+    settings = ShapBinSettings()
+    binned = feature_bins(shap_col, column, settings=settings, min_count=MIN_COUNT)
+    assert [b.label for b in binned.shown] == ["a", "b", "other categories"]
+    assert binned.shown[-1].people == 14 and (binned.hidden, binned.merged) == (0, 2)
+    assert binned.shown[-1].mean == pytest.approx(shap_col[names >= "c"].mean())
+    alone = feature_bins(shap_col[:506], column[:506], settings=settings, min_count=MIN_COUNT)
+    assert [b.label for b in alone.shown] == ["a", "b"] and alone.hidden == 1
+
+
+def test_the_drawn_bins_of_a_value_add_up_to_everyone_with_one(
+    explained: tuple[np.ndarray, pd.DataFrame],
+) -> None:
+    """Differencing: with a total (the rows, a group's mean) and the drawn bins, a hidden bin
+    next to them could be worked out. Every young person with a value is in a drawn bin."""
+    values, x = explained
+    for j, feature in enumerate(x.columns):
+        binned = feature_bins(
+            values[:, j], x[feature], settings=CONFIG.audit.shap_bins, min_count=MIN_COUNT
+        )
+        valued = [b for b in binned.shown if b.label != NO_VALUE]
+        assert sum(b.people for b in valued) == int(x[feature].notna().sum()), feature
+        total = sum(b.people * b.mean for b in valued)
+        assert total == pytest.approx(values[x[feature].notna().to_numpy(), j].sum(), abs=1e-9)
 
 
 def test_each_bin_is_its_rows_mean_with_a_t_interval(
@@ -257,7 +303,8 @@ def test_the_report_says_what_the_plots_show(
     assert "beeswarm.png" not in report and "dependence_" not in report
     text = " ".join(report.split())
     assert "The plots summarise bins of young people, never a person." in text
-    assert "is not drawn, and the plot says how many bins that hid" in text
+    assert "is merged with its neighbour" in text
+    assert "The plot says how many bins were merged or not drawn." in text
     assert "no point is a person" in text
 
 
@@ -324,7 +371,7 @@ def test_a_bin_under_the_threshold_or_a_wrong_count_is_refused(rare: np.ndarray)
         check_no_persons(fig, rare, rows=ROWS, min_count=MIN_COUNT)
     assert str(err.value) == (
         "Figure 'Bins': a Line2D draws 1 mark(s) summarising fewer than 10 young people; "
-        "such bins must be hidden"
+        "such bins must be merged or not drawn"
     )
     line.set_gid("people=40,25")
     with pytest.raises(IndividualMarksError) as err:
