@@ -9,9 +9,10 @@ bias), which is the same for every row: ``raw score = expected value + sum of co
 
 The report holds aggregates only: mean absolute contributions per feature
 (:func:`global_importance`), mean contributions per group (:func:`group_contributions`, with
-small groups flagged ``too_small`` and given no values) and plots of distributions over many
-rows (:mod:`governance.audit.explain_plots`), which carry no identifier. The per-row array of
-:func:`shap_values` is an intermediate: it must not leave the governance environment.
+small groups flagged ``too_small`` and given no values) and plots of bins of young people by
+a feature's value (:mod:`governance.audit.explain_plots`: each mark a bin's mean, never a
+person). The per-row array of :func:`shap_values` is an intermediate: it must not leave the
+governance environment.
 
 Speed. TreeSHAP costs O(leaves × depth²) per tree and row: a 200-tree, 31-leaf model (depth
 about 11) explains 700 to 1,400 rows a second on two cores, whether through one LightGBM call

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["new_figure", "save_png"]
+__all__ = ["new_figure", "new_panels", "save_png"]
 
 
 def new_figure(*, width: float, height: float) -> tuple[Figure, Axes]:
@@ -25,6 +25,19 @@ def new_figure(*, width: float, height: float) -> tuple[Figure, Axes]:
     fig = Figure(figsize=(width, height), layout="constrained")
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
+
+
+def new_panels(
+    *, width: float, height: float, ratios: tuple[int, ...]
+) -> tuple[Figure, list[Axes]]:
+    """A figure on the Agg canvas with one set of axes per ratio, stacked, sharing x."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(width, height), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(len(ratios), 1, sharex=True, height_ratios=list(ratios), squeeze=False)
+    return fig, [a for (a,) in axes]
 
 
 def save_png(fig: Figure, path: Path | str, *, dpi: int) -> Path:

@@ -48,7 +48,7 @@ from governance.audit.explain import (
     group_contributions,
     shap_values,
 )
-from governance.audit.explain_plots import beeswarm_png, dependence_png
+from governance.audit.explain_plots import binned_dependence_png, summary_png
 from governance.audit.fairness import audit_scored_table, select
 from governance.audit.gates import calibration_figures, evaluate_gates, gate_figures
 from governance.audit.group_performance import (
@@ -458,7 +458,7 @@ def _explain(
         )
         for dimension in groups.columns
     }
-    _shap_figures(values, x, [r["feature"] for r in importance], config, seed, figures)
+    _shap_figures(values, x, [r["feature"] for r in importance], config, figures)
     proxy = {
         attribute: proxy_strength(x, groups[attribute], seed=seed, max_rows=settings.proxy_max_rows)
         for attribute in ("ethnicity", "sex")
@@ -496,18 +496,24 @@ def _shap_figures(
     x: pd.DataFrame,
     ranked: list[str],
     config: GovernanceConfig,
-    seed: int,
     figures: dict[str, bytes],
 ) -> None:
-    """The beeswarm and a dependence plot of each of the most important inputs."""
+    """The bins summary and a binned plot of each of the most important inputs.
+
+    Every mark summarises a bin of at least ``audit.withhold_below`` young people (at least
+    one); the plotting module refuses a figure that draws fewer.
+    """
     names = list(x.columns)
+    bins, min_count = config.audit.shap_bins, max(config.audit.withhold_below, 1)
     with TemporaryDirectory() as tmp:
-        figures["shap_beeswarm.png"] = beeswarm_png(
-            values, x, names, Path(tmp) / "b.png", seed=seed
+        figures["shap_summary.png"] = summary_png(
+            values, x, names, Path(tmp) / "s.png", settings=bins, min_count=min_count
         ).read_bytes()
         for feature in ranked[: config.audit.dependence_plots]:
-            path = dependence_png(values, x, feature, Path(tmp) / "d.png", seed=seed)
-            figures[f"shap_dependence_{feature}.png"] = path.read_bytes()
+            path = binned_dependence_png(
+                values, x, feature, Path(tmp) / "d.png", settings=bins, min_count=min_count
+            )
+            figures[f"shap_bins_{feature}.png"] = path.read_bytes()
 
 
 def _drift(

@@ -10,7 +10,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from governance.contracts.roster import BoardSettings
 from governance.contracts.signing import SignatureError, load_public_key_b64
 
-__all__ = ["AuditSettings", "BoardSettings", "Gates", "GovernanceConfig", "MitigationConfig"]
+__all__ = [
+    "AuditSettings",
+    "BoardSettings",
+    "Gates",
+    "GovernanceConfig",
+    "MitigationConfig",
+    "ShapBinSettings",
+]
 
 
 class MitigationConfig(BaseModel):
@@ -112,6 +119,45 @@ class Gates(BaseModel):
         return self
 
 
+class ShapBinSettings(BaseModel):
+    """How the report's SHAP figures summarise young people: bins of each feature's value.
+
+    A figure draws one mark per bin (never one per person): its mean contribution with an
+    interval and its number of young people, rounded. A bin of fewer than
+    ``audit.withhold_below`` young people is merged with its neighbour (small categories are
+    pooled; a pool or "no value" bin still too small is not drawn), and the figure says so.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    bins: int = Field(
+        default=10,
+        ge=2,
+        le=50,
+        description="Quantile bins of a feature's value; a feature with no more distinct "
+        "values than this (a flag, a small count) gets one bin per value.",
+    )
+    count_rounding: int = Field(
+        default=5,
+        ge=1,
+        description="People per bin are shown rounded to a multiple of this, as the release "
+        "rounds its counts.",
+    )
+    confidence: float = Field(
+        default=0.95,
+        gt=0.0,
+        lt=1.0,
+        description="Coverage of the interval drawn around each bin's mean contribution.",
+    )
+    edge_digits: int = Field(
+        default=2,
+        ge=1,
+        le=6,
+        description="Significant digits of quantile bin edges, so that no edge is one "
+        "person's exact value.",
+    )
+
+
 class AuditSettings(BaseModel):
     """How the model audit measures: groups, uncertainty, thresholds, explanations."""
 
@@ -138,7 +184,11 @@ class AuditSettings(BaseModel):
     )
     shap_tolerance: float = Field(default=1e-6, gt=0.0)
     dependence_plots: int = Field(
-        default=4, ge=0, description="Dependence plots of the top factors."
+        default=4, ge=0, description="Binned plots (by value) of the top factors' contributions."
+    )
+    shap_bins: ShapBinSettings = Field(
+        default_factory=ShapBinSettings,
+        description="The bins the SHAP figures summarise young people in (no per-person marks).",
     )
     proxy_max_rows: int = Field(default=50_000, ge=100)
     top_drivers: int = Field(default=10, ge=1, description="Factors shown per group and compared.")

@@ -23,11 +23,13 @@ from governance.audit.explain import (
     group_contributions,
     shap_values,
 )
-from governance.audit.explain_plots import beeswarm_png, dependence_png
+from governance.audit.explain_plots import binned_dependence_png, summary_png
 from governance.contracts.errors import VruError
+from governance.contracts.settings import ShapBinSettings
 
 FEATURES = ["driver", "age", "noise_a", "noise_b", "noise_c", "noise_d"]
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+BINS = {"settings": ShapBinSettings(), "min_count": 10}
 PARAMS: dict[str, Any] = {
     "objective": "binary",
     "num_leaves": 15,
@@ -228,8 +230,8 @@ def test_group_contributions_flag_small_groups(values):
 
 def test_pngs_are_written(values, data, tmp_path: Path):
     x, _ = data
-    bees = beeswarm_png(values, x, FEATURES, tmp_path / "beeswarm.png", max_display=4)
-    dep = dependence_png(values, x, "driver", tmp_path / "dependence.png", max_points=500)
+    bees = summary_png(values, x, FEATURES, tmp_path / "summary.png", max_display=4, **BINS)
+    dep = binned_dependence_png(values, x, "driver", tmp_path / "bins.png", **BINS)
     for path in (bees, dep):
         content = path.read_bytes()
         assert content.startswith(PNG_MAGIC)
@@ -248,9 +250,10 @@ def test_plots_handle_missing_values_and_categories(tmp_path: Path):
     )
     values = rng.normal(size=(n, 3))
     names = list(x.columns)
-    assert beeswarm_png(values, x, names, tmp_path / "b.png").read_bytes().startswith(PNG_MAGIC)
+    summary = summary_png(values, x, names, tmp_path / "b.png", **BINS)
+    assert summary.read_bytes().startswith(PNG_MAGIC)
     for feature in names:
-        path = dependence_png(values, x, feature, tmp_path / f"{feature}.png")
+        path = binned_dependence_png(values, x, feature, tmp_path / f"{feature}.png", **BINS)
         assert path.read_bytes().startswith(PNG_MAGIC)
 
 
@@ -284,7 +287,7 @@ def test_multiclass_models_are_refused(data):
 def test_plots_refuse_too_few_rows(values, data, tmp_path: Path):
     x, _ = data
     with pytest.raises(ExplainInputError) as err:
-        beeswarm_png(values[:50], x.iloc[:50], FEATURES, tmp_path / "b.png")
+        summary_png(values[:50], x.iloc[:50], FEATURES, tmp_path / "b.png", **BINS)
     assert str(err.value) == (
         "A plot needs at least 100 rows so that it shows a distribution, not people (got 50)"
     )

@@ -223,6 +223,10 @@ def test_nothing_about_a_person_is_written(city: City, first: AuditRecord) -> No
     printed = {f"{s:.12g}" for s in values[counts < 10]}
     assert len(printed) > 100
     assert not [s for s in printed if len(s) > 8 and s in written]
+    # the SHAP figures are bins of young people, each checked for marks of a person when drawn
+    shap = [n for n in first.outcome.figures if n.startswith("shap_")]
+    assert "shap_summary.png" in shap and any(n.startswith("shap_bins_") for n in shap)
+    assert not [n for n in shap if "beeswarm" in n or "dependence" in n]
 
 
 def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(

@@ -268,9 +268,9 @@ def figures() -> dict[str, bytes]:
     return {
         "thresholds_sex.png": PNG,
         "calibration_ethnicity.png": PNG + b"c",
-        "shap_beeswarm.png": PNG + b"b",
-        "shap_dependence_exclusions_ever.png": PNG + b"d1",
-        "shap_dependence_assault_injury_12m.png": PNG + b"d2",
+        "shap_summary.png": PNG + b"b",
+        "shap_bins_exclusions_ever.png": PNG + b"d1",
+        "shap_bins_assault_injury_12m.png": PNG + b"d2",
     }
 
 
@@ -358,13 +358,9 @@ def test_figures_are_embedded_as_data_uris_with_alt_text(
     for name, data in figures.items():
         assert f"data:image/png;base64,{base64.b64encode(data).decode()}" in report, name
     explain = _section(report, "explainability")
-    first = explain.index(
-        base64.b64encode(figures["shap_dependence_assault_injury_12m.png"]).decode()
-    )
-    second = explain.index(
-        base64.b64encode(figures["shap_dependence_exclusions_ever.png"]).decode()
-    )
-    assert first < second  # dependence plots in order of importance
+    first = explain.index(base64.b64encode(figures["shap_bins_assault_injury_12m.png"]).decode())
+    second = explain.index(base64.b64encode(figures["shap_bins_exclusions_ever.png"]).decode())
+    assert first < second  # binned plots in order of importance
 
 
 # ----------------------------------------------------------------------------------------------

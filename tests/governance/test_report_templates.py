@@ -99,7 +99,7 @@ def test_every_template_ships_with_the_package() -> None:
 
 
 def test_a_typed_document_renders_the_same_bytes_as_its_dict() -> None:
-    figures = {"thresholds_sex.png": PNG, "shap_beeswarm.png": PNG + b"b"}
+    figures = {"thresholds_sex.png": PNG, "shap_summary.png": PNG + b"b"}
     typed = _typed(AUDIT)
     assert isinstance(typed, _Document)
     assert render_report(typed, figures) == render_report(AUDIT, figures)

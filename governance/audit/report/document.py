@@ -128,7 +128,7 @@ def render_report(audit: Any, figures: Mapping[str, bytes]) -> str:
         ``features``, ``timings`` and ``schema_version``.
     figures : mapping of str to bytes
         PNG images by name: ``thresholds_<dimension>.png``, ``calibration_<dimension>.png``,
-        ``shap_beeswarm.png`` and ``shap_dependence_<feature>.png``; each is embedded in its
+        ``shap_summary.png`` and ``shap_bins_<feature>.png``; each is embedded in its
         section as a ``data:image/png;base64`` URI. Others are not shown.
 
     Returns

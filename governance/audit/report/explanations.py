@@ -53,7 +53,7 @@ _PROXY_HEADERS = (
     "Inputs that carry it (share)",
     "Groups too small to include",
 )
-_DEPENDENCE = ("shap_dependence_", ".png")
+_BINNED = ("shap_bins_", ".png")
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,8 @@ class ExplainabilityView:
     check: tuple[Badge, str] | None = None
     speed: str | None = None
     importance: Table | None = None
-    beeswarm: Figure | None = None
-    dependence: tuple[Figure | None, ...] = ()
+    summary: Figure | None = None
+    binned: tuple[Figure | None, ...] = ()
     by: tuple[ByDimension, ...] = ()
     proxy: Table | None = None
 
@@ -173,9 +173,9 @@ def _importance(importance: Any) -> tuple[Table | None, list[str]]:
     return table(headers, rows, numeric=(0, 2, 3)), ranked
 
 
-def _dependence(figures: Mapping[str, bytes], ranked: list[str]) -> tuple[Figure | None, ...]:
-    """The dependence plots, most important feature first (None: an empty file, not shown)."""
-    prefix, suffix = _DEPENDENCE
+def _binned(figures: Mapping[str, bytes], ranked: list[str]) -> tuple[Figure | None, ...]:
+    """The binned plots by feature, most important first (None: an empty file, not shown)."""
+    prefix, suffix = _BINNED
     names = [n for n in figures if n.startswith(prefix) and n.endswith(suffix)]
     rank = {name: i for i, name in enumerate(ranked)}
     names.sort(key=lambda n: (rank.get(n[len(prefix) : -len(suffix)], len(rank)), n))
@@ -183,8 +183,11 @@ def _dependence(figures: Mapping[str, bytes], ranked: list[str]) -> tuple[Figure
         figure(
             figures,
             name,
-            f"SHAP dependence plot for {feature}: its contribution to the score against its value",
-            f"Contribution of {feature} to the score, by its value.",
+            f"Binned SHAP plot for {feature}: the mean contribution to the score, with its "
+            f"interval, of the young people in each bin of {feature}'s value, and how many "
+            "young people each bin holds (rounded)",
+            f"Contribution of {feature} to the score, by bin of its value (bins of at least "
+            "the threshold of young people; no point is a person).",
         )
         for name in names
         for feature in [name[len(prefix) : -len(suffix)]]
@@ -247,20 +250,22 @@ def explainability_view(explained: Any, figures: Mapping[str, bytes]) -> Explain
         return ExplainabilityView(missing)
     speed = field(explained, "rows_per_second")
     importance, ranked = _importance(field(explained, "importance"))
-    beeswarm = figure(
+    summary = figure(
         figures,
-        "shap_beeswarm.png",
-        "Beeswarm plot of SHAP values for the most important features: each point is a "
-        "contribution to a score, coloured by the feature's value",
-        "How each important feature moves the scores (SHAP summary).",
+        "shap_summary.png",
+        "Summary of SHAP values for the most important features: each point is the mean "
+        "contribution of the young people in one bin of the feature's value, with its interval, "
+        "coloured from the lowest bin to the highest",
+        "How each important feature moves the scores, by bin of its value (SHAP summary; "
+        "no point is a person).",
     )
     return ExplainabilityView(
         method=f"Method: {text(field(explained, 'method'))}.",
         check=_check(field(explained, "check")),
         speed=None if speed is None else f"Speed: {fmt(speed, 'count')} rows explained per second.",
         importance=importance,
-        beeswarm=beeswarm,
-        dependence=_dependence(figures, ranked),
+        summary=summary,
+        binned=_binned(figures, ranked),
         by=_by_group(field(explained, "by_group")),
         proxy=_proxy(field(explained, "proxy")),
     )
