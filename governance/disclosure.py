@@ -9,13 +9,17 @@ true values and round only at the end (:func:`apply_disclosure_control`):
 
 1. **Primary area suppression.** An area with fewer than ``min_count`` young people publishes
    nothing but its identity (``level``, ``code``, ``name``, ``parent_code``), with
-   ``suppressed`` true and a ``suppression_reason``.
+   ``suppressed`` true and :data:`SUPPRESSION_REASON`, the same for every suppressed area
+   (rule 3's too: a reason that told them apart would say which areas are under
+   ``min_count``).
 2. **Primary prevalence suppression.** A factor count is withheld (``count_F`` null,
    ``count_F_suppressed`` true) when the young people with the factor, or those without it,
    number fewer than ``min_count``: a small count identifies the few who have it, a small
    complement the few who do not. A zero on either side says that *nobody* (or *everybody*)
    has the factor; with ``zeros_disclosive`` (the default) a zero counts as small. The
-   factor's mean contribution ``contrib_F`` is not a count and stays published.
+   factor's prevalence and mean contribution ``contrib_F`` are withheld with the count: the
+   contribution of a factor nobody has is the model's constant for its absence (say -0.01),
+   so a published contribution told a withheld zero from a withheld one or two.
 3. **Complementary suppression.** Every (parent level, child level) pair in ``hierarchy`` gives
    one equation per parent, ``parent = sum of children``, for each additive quantity: the
    whole area (population and expected, withheld together) and each factor count. Until no
@@ -81,9 +85,8 @@ from governance.contracts.levels import LEVELS, PARENT_OF, Level
 from governance.contracts.release_schema import AREA_COLUMNS
 
 __all__ = [
-    "COMPLEMENTARY_REASON",
     "DEFAULT_HIERARCHY",
-    "PRIMARY_REASON",
+    "SUPPRESSION_REASON",
     "DisclosureConfig",
     "DisclosureError",
     "DisclosureResult",
@@ -91,6 +94,7 @@ __all__ = [
     "apply_disclosure_control",
     "check_no_individuals",
     "load_disclosure_config",
+    "without_negative_zeros",
 ]
 
 IntArray = NDArray[np.int64]
@@ -101,8 +105,12 @@ ArrayLikeInt = Sequence[int] | NDArray[np.int64] | NDArray[np.float64] | pd.Seri
 DEFAULT_HIERARCHY: tuple[tuple[Level, Level], ...] = tuple(
     (parent, child) for child, parent in reversed(PARENT_OF.items())
 )
-PRIMARY_REASON = "primary: fewer than {min_count} young people"
-COMPLEMENTARY_REASON = "complementary: protects a suppressed neighbour"
+#: the one reason every suppressed area gives: telling primary suppressions (fewer than
+#: ``min_count``) from complementary ones (at least ``min_count``) narrows their populations
+SUPPRESSION_REASON = (
+    "suppressed: fewer than {min_count} young people here, or withheld so that small "
+    "numbers in a neighbouring area cannot be worked out"
+)
 
 IDENTITY: tuple[str, ...] = ("level", "code", "name", "parent_code")
 FLAGS: tuple[str, ...] = ("suppressed", "suppression_reason")
@@ -171,6 +179,14 @@ _FIGURES_OF_SUPPRESSED = (
     "release table: suppressed area(s) {codes} still publish figures in column(s) {columns}"
 )
 _FLAG_DISAGREES = "release table: {column!r} is published where {flag!r} is true, e.g. in {codes}"
+_NEGATIVE_ZERO = (
+    "release table: column {column!r} has {n} negative zero(s) (-0.0), e.g. in {codes}; the "
+    "sign of a zero tells on which side of zero the unrounded figure was"
+)
+_REASONS = (
+    "release table: suppressed areas give {n} different suppression_reason values {values}; "
+    "one reason for all, or the reason tells primary from complementary suppressions"
+)
 
 
 class DisclosureError(VruError, ValueError):
@@ -347,8 +363,7 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     hidden = _protect_factors(frame, factors, config, area_hidden, equations, code_rank)
     table, rounded = _publish(frame, config, factors, shrunk, area_hidden, hidden.by_factor)
     reason = np.full(len(frame), None, dtype=object)
-    reason[area_hidden] = COMPLEMENTARY_REASON
-    reason[primary_area] = PRIMARY_REASON.format(min_count=min_count)
+    reason[area_hidden] = SUPPRESSION_REASON.format(min_count=min_count)
     table.insert(len(IDENTITY), "suppression_reason", reason)
     table.insert(len(IDENTITY), "suppressed", area_hidden)
     check_no_individuals(table, config)
@@ -438,7 +453,9 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
     population of at least ``min_count`` rounded to ``rounding_base`` (the least a true
     population of ``min_count`` can publish as); that published counts are multiples of the
     base and not below that threshold (zeros allowed only when ``zeros_disclosive`` is off);
-    and that suppressed areas and withheld counts publish nothing.
+    that suppressed areas publish nothing and a withheld count neither its prevalence nor its
+    contribution; that all suppressed areas give one reason; and that no figure is a
+    negative zero.
 
     Parameters
     ----------
@@ -479,6 +496,41 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
         )
     for column in ["population", *(c for c in columns if _is_count(c))]:
         _check_count_column(table, column, codes, threshold, rules)
+    _check_reasons_and_zeros(table, suppressed, codes)
+
+
+def without_negative_zeros(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every float ``-0.0`` made ``0.0`` (other values and nulls unchanged).
+
+    A figure rounded to zero keeps the sign of its unrounded value (``round(-0.001, 2)`` is
+    ``-0.0``, printed ``-0.0`` in JSON), which tells a small negative from a small positive.
+    """
+    out = table.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column] + 0.0  # -0.0 + 0.0 is 0.0; NaN stays NaN
+    return out
+
+
+def _check_reasons_and_zeros(
+    table: pd.DataFrame, suppressed: BoolArray, codes: NDArray[np.object_]
+) -> None:
+    """One suppression reason for every suppressed area, and no negative zero anywhere."""
+    if "suppression_reason" in table.columns:
+        reasons = sorted({str(r) for r in table.loc[suppressed, "suppression_reason"]})
+        if len(reasons) > 1:
+            raise DisclosureError(_REASONS.format(n=len(reasons), values=reasons))
+    for column in table.columns:
+        if not pd.api.types.is_float_dtype(table[column]):
+            continue
+        values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
+        negative = (values == 0) & np.signbit(values)
+        if negative.any():
+            raise DisclosureError(
+                _NEGATIVE_ZERO.format(
+                    column=str(column), n=int(negative.sum()), codes=list(codes[negative][:5])
+                )
+            )
 
 
 def _check_columns(columns: list[str]) -> None:
@@ -529,11 +581,17 @@ def _check_count_column(
             )
         )
     flag = f"{column}_suppressed"
-    if flag in table.columns:
-        disagree = shown & table[flag].astype(bool).to_numpy()
+    if flag not in table.columns:
+        return
+    flagged = table[flag].astype(bool).to_numpy()
+    factor = column.removeprefix("count_")
+    for figure in (column, f"prevalence_{factor}", f"contrib_{factor}"):
+        if figure not in table.columns:
+            continue
+        disagree = flagged & table[figure].notna().to_numpy()
         if disagree.any():
             raise DisclosureError(
-                _FLAG_DISAGREES.format(column=column, flag=flag, codes=list(codes[disagree][:5]))
+                _FLAG_DISAGREES.format(column=figure, flag=flag, codes=list(codes[disagree][:5]))
             )
 
 
@@ -809,5 +867,7 @@ def _publish(
             np.round(prevalence, config.risk_decimals),
         )
         contrib = _round_rows(_float(frame, f"contrib_{factor}"), contrib_d)
-        out[f"contrib_{factor}"] = np.where(shown, contrib, np.nan)
-    return out.reset_index(drop=True), rounded
+        # withheld with the count: a published contribution of a withheld count told a
+        # count of zero (the absent factor's constant contribution) from one or more
+        out[f"contrib_{factor}"] = np.where(shown & ~hidden, contrib, np.nan)
+    return without_negative_zeros(out.reset_index(drop=True)), rounded

@@ -14,14 +14,19 @@ from pathlib import Path
 from typing import Any
 
 from governance.contracts.release_schema import factor_columns
-from tests.serving.release_factory import FACTORS, blank_suppressed, rank_published
+from tests.serving.release_factory import (
+    FACTORS,
+    SUPPRESSION_REASON,
+    blank_suppressed,
+    rank_published,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BOROUGHS_CSV = ROOT / "training" / "generate" / "data" / "london_boroughs.csv"
 SUPPRESSED_WARD = "X05000013"  # Camden's first ward
 SUPPRESSED = {
-    "X01000025": "primary: fewer than 10 young people",
-    "X01000026": "complementary: protects a suppressed neighbour",
+    "X01000025": SUPPRESSION_REASON,
+    "X01000026": SUPPRESSION_REASON,
 }
 
 

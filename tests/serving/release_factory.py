@@ -43,8 +43,12 @@ from governance.contracts.signing import (
     load_private_key,
     sign_decision,
 )
+from governance.disclosure import SUPPRESSION_REASON as _SUPPRESSION_REASON
 from governance.disclosure import DisclosureConfig
 from serving.config import RateLimit, ServingConfig
+
+#: the one reason every suppressed area gives (as disclosure control writes it)
+SUPPRESSION_REASON = _SUPPRESSION_REASON.format(min_count=10)
 
 FACTORS = ("domestic_abuse", "persistent_absence", "child_in_need")
 REPORT = "a" * 64
@@ -80,8 +84,8 @@ LSOAS = [
     ("L14", "Elm 003", "W6", 90),
 ]
 SUPPRESSED = {
-    "L04": "primary: fewer than 10 young people",
-    "L05": "complementary: protects a suppressed neighbour",
+    "L04": SUPPRESSION_REASON,
+    "L05": SUPPRESSION_REASON,
 }
 PUBLISHED_LSOAS = [c for c, *_ in LSOAS if c not in SUPPRESSED]
 
@@ -121,10 +125,12 @@ def withhold_small_counts(rows: list[dict[str, Any]], min_count: int = 10) -> No
     """Withhold factor counts below ``min_count`` in place, as disclosure control would."""
     for row in rows:
         for factor in FACTORS:
-            count_col, hidden_col, prev_col, _ = factor_columns(factor)
+            count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
             count = row.get(count_col)
             if count is not None and count < min_count:
                 row.update({count_col: None, hidden_col: True, prev_col: None})
+            if row.get(hidden_col):  # the contribution is withheld with its count
+                row[contrib_col] = None
 
 
 def make_board(directory: Path) -> Board:

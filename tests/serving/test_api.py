@@ -21,7 +21,7 @@ from serving.schemas import (
     ReleaseList,
 )
 from tests.serving.conftest import World
-from tests.serving.release_factory import FACTORS, make_board, write_release
+from tests.serving.release_factory import FACTORS, SUPPRESSION_REASON, make_board, write_release
 
 PROBLEM = "application/problem+json"
 
@@ -62,7 +62,7 @@ def test_an_area_has_its_figures_drivers_prevalence_release_and_model(
 def test_a_suppressed_area_says_so_and_publishes_nothing(client: TestClient, world: World) -> None:
     area = client.get("/v1/areas/L04", headers=world.headers()).json()["area"]
     assert area["suppressed"] is True
-    assert area["suppression_reason"] == "primary: fewer than 10 young people"
+    assert area["suppression_reason"] == SUPPRESSION_REASON
     figures = {k: v for k, v in area.items() if k not in ("level", "code", "name", "parent_code")}
     assert {k for k, v in figures.items() if v not in (None, [], True)} == {
         "suppression_reason",

@@ -67,6 +67,7 @@ from governance.disclosure import (
     apply_disclosure_control,
     check_no_individuals,
     load_disclosure_config,
+    without_negative_zeros,
 )
 from training.release.aggregate import (
     area_table,
@@ -506,7 +507,7 @@ def protect_areas(
     table = rank_and_decile(controlled.table)
     table = name_top_drivers(table, factors, config.top_drivers)
     table = change_against(table, previous)
-    table = order_columns(table, factors)
+    table = without_negative_zeros(order_columns(table, factors))
     check_no_individuals(table, disclosure)  # again, on exactly what will be written
     return ProtectedAreas(
         table=table,
