@@ -42,17 +42,26 @@ true values and round only at the end (:func:`apply_disclosure_control`):
    Counts of 1 or 2 may publish as 0 under base 5; that is the intended uncertainty.
    Differencing rounded figures leaves an error of up to ``k * base / 2`` over ``k`` cells.
 
-Mean-like figures (``mean_risk``, ``mean_risk_raw``, ``risk_low``, ``risk_high``,
-``shrunk_*``, ``contrib_F``) are rounded to at most the configured decimals, and fewer for
+Figures that are functions of ``expected`` are made from the *published* figures only
+(post-processing: a function of protected values tells nothing more than they do).
+``mean_risk_raw`` is the published expected over the published population, and
+``rate_per_1000`` 1000 times that; before, a raw mean published to 3 decimals times the
+population gave ``expected`` to about +/- 0.16 where its rounding says +/- 2.5. Prevalence is
+the published count over the published population. ``mean_risk``, ``risk_low`` and
+``risk_high`` are optional inputs here, rounded as given: they are not functions of the
+protected figures, so the release does not pass them but makes them after disclosure control
+from the published table (``training.release.aggregate.risk_from_published``).
+
+Mean-like figures that are not functions of protected counts (``contrib_F``, ``shrunk_*`` and
+the optional risk inputs) are rounded to at most the configured decimals, and fewer for
 small areas: comparing two releases between which one young person joined an area of ``n``
 moves its mean by ``(r - mean) / (n + 1)``, so a mean published to a step ``g`` pins the
 newcomer's value ``r`` to an interval of width about ``g (2n + 1)``. The step is chosen so that
 ``g * n_low >= differencing_margin``, where ``n_low`` is the smallest true population the
 published (rounded) population allows; any one such figure then leaves an interval at least
 ``2 * differencing_margin`` wide (0.1 of risk by default: at most 2 decimals below about 100
-young people). ``rate_per_1000`` is published as ``1000 *`` the published raw mean, so it never
-says more than the mean does. Prevalence is published as the published count over the
-published population, so it says nothing that the counts do not.
+young people). No published figure is a negative zero (:func:`without_negative_zeros`): the
+sign of a zero tells which side of zero its unrounded value was.
 
 What this does not do. Rounding is deterministic, so figures combined across levels or across
 columns of the same area can narrow the interval further than any one figure, and a rounded
@@ -114,12 +123,18 @@ SUPPRESSION_REASON = (
 
 IDENTITY: tuple[str, ...] = ("level", "code", "name", "parent_code")
 FLAGS: tuple[str, ...] = ("suppressed", "suppression_reason")
+#: optional inputs, rounded as given: they are not functions of the protected figures, so a
+#: caller that publishes them must make them from the published table (the release does:
+#: ``training.release.aggregate.risk_from_published``)
 RISK_FIGURES: tuple[str, ...] = ("mean_risk", "risk_low", "risk_high")
-REQUIRED: tuple[str, ...] = (*IDENTITY, "population", "expected", "rate_per_1000", *RISK_FIGURES)
+REQUIRED: tuple[str, ...] = (*IDENTITY, "population", "expected")
+#: published as the published expected over the published population, whatever its input
 OPTIONAL_RISK = "mean_risk_raw"
 SHRUNK_PREFIX = "shrunk_"
 # computed from published figures after disclosure control; never an input
-DERIVED: tuple[str, ...] = tuple(c for c in AREA_COLUMNS if c not in (*REQUIRED, OPTIONAL_RISK))
+DERIVED: tuple[str, ...] = tuple(
+    c for c in AREA_COLUMNS if c not in (*REQUIRED, "rate_per_1000", OPTIONAL_RISK, *RISK_FIGURES)
+)
 # names that must never reach a release, whatever else the table holds
 FORBIDDEN: tuple[str, ...] = (
     "person_key",
@@ -128,6 +143,7 @@ FORBIDDEN: tuple[str, ...] = (
     "score",
     "risk",
     "shrinkage_weight",
+    "within_variance",
 )
 _NAME = r"[a-z][a-z0-9_]*"
 _FACTOR_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -319,8 +335,9 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     ----------
     areas
         One row per area: ``level``, ``code``, ``name``, ``parent_code``, ``population``
-        (whole number), ``expected``, ``rate_per_1000``, ``mean_risk``, ``risk_low``,
-        ``risk_high``; optionally ``mean_risk_raw`` and ``shrunk_*`` (risk-scale figures); per
+        (whole number), ``expected``; optionally ``rate_per_1000`` and ``mean_risk_raw``
+        (ignored: both are made from the published figures), ``mean_risk``, ``risk_low``,
+        ``risk_high`` and ``shrunk_*`` (risk-scale figures, rounded as given); per
         factor ``F``: ``count_F`` (whole number), ``contrib_F`` and optionally
         ``prevalence_F`` (recomputed). Parents' population, expected and counts are the sums
         of their children's over each pair in ``config.hierarchy``.
@@ -332,8 +349,9 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     DisclosureResult
         ``table`` has, in order: ``level``, ``code``, ``name``, ``parent_code``,
         ``suppressed`` (bool), ``suppression_reason`` (str or None), ``population`` (Int64),
-        ``expected``, ``rate_per_1000``, ``mean_risk``, [``mean_risk_raw``], ``risk_low``,
-        ``risk_high``, [``shrunk_*``], then per factor ``count_F`` (Int64),
+        ``expected``, ``rate_per_1000``, [``mean_risk``], [``mean_risk_raw``],
+        [``risk_low``, ``risk_high``], [``shrunk_*``] (each bracketed one if given), then per
+        factor ``count_F`` (Int64),
         ``count_F_suppressed`` (bool), ``prevalence_F`` and ``contrib_F``. Suppressed areas
         keep only their identity; every other figure is null.
 
@@ -618,7 +636,7 @@ def _validate_areas(areas: pd.DataFrame) -> tuple[list[str], list[str]]:
         raise DisclosureError(_DERIVED_INPUT.format(columns=derived))
     unknown = [c for c in columns if c in FORBIDDEN or not _publishable(c)]
     if unknown:
-        allowed = [*REQUIRED, OPTIONAL_RISK]
+        allowed = [*REQUIRED, "rate_per_1000", OPTIONAL_RISK, *RISK_FIGURES]
         raise DisclosureError(_UNKNOWN_COLUMNS.format(columns=unknown, allowed=allowed))
 
     factors = [c.removeprefix("count_") for c in columns if c.startswith("count_")]
@@ -837,18 +855,15 @@ def _publish(
     out = frame[list(IDENTITY)].copy()
     out["population"] = _nullable(published_population, area_hidden)
     out["expected"] = np.where(shown, published_expected, np.nan)
-    if OPTIONAL_RISK in frame.columns:
-        raw = risk(OPTIONAL_RISK)
-    else:
-        raw = np.where(shown, _round_rows(_float(frame, "rate_per_1000") / 1000.0, risk_d), np.nan)
+    # post-processing: the raw mean and the rate are the published expected over the
+    # published population, so they say nothing that those two do not
+    raw = np.where(shown, published_expected / np.maximum(published_population, 1), np.nan)
     out["rate_per_1000"] = np.round(1000.0 * raw, config.rate_decimals)
-    out["mean_risk"] = risk("mean_risk")
-    if OPTIONAL_RISK in frame.columns:
-        out[OPTIONAL_RISK] = raw
-    out["risk_low"] = risk("risk_low")
-    out["risk_high"] = risk("risk_high")
-    for column in shrunk:
-        out[column] = risk(column)
+    for column in (*RISK_FIGURES[:1], OPTIONAL_RISK, *RISK_FIGURES[1:], *shrunk):
+        if column == OPTIONAL_RISK and column in frame.columns:
+            out[column] = _round_rows(raw, risk_d)
+        elif column in frame.columns:
+            out[column] = risk(column)
 
     rounded = int((shown & (published_population != population)).sum())
     rounded += int((shown & (published_expected != expected)).sum())

@@ -151,7 +151,16 @@ def test_a_suppressed_area_may_publish_a_small_population_of_nothing(
 
 
 @pytest.mark.parametrize(
-    "column", ["person_key", "person_id", "record_id", "score", "risk", "shrinkage_weight"]
+    "column",
+    [
+        "person_key",
+        "person_id",
+        "record_id",
+        "score",
+        "risk",
+        "shrinkage_weight",
+        "within_variance",
+    ],
 )
 def test_a_forbidden_column_is_refused(table: pd.DataFrame, column: str) -> None:
     assert _refusal(table.assign(**{column: 1})) == (
