@@ -199,6 +199,11 @@ _NEGATIVE_ZERO = (
     "release table: column {column!r} has {n} negative zero(s) (-0.0), e.g. in {codes}; the "
     "sign of a zero tells on which side of zero the unrounded figure was"
 )
+_NOT_DERIVED = (
+    "release table: column {column!r} is not the published expected over the published "
+    "population in {n} area(s), e.g. {codes}; a mean or rate made from the unrounded expected "
+    "undoes its rounding"
+)
 _REASONS = (
     "release table: suppressed areas give {n} different suppression_reason values {values}; "
     "one reason for all, or the reason tells primary from complementary suppressions"
@@ -472,8 +477,9 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
     population of ``min_count`` can publish as); that published counts are multiples of the
     base and not below that threshold (zeros allowed only when ``zeros_disclosive`` is off);
     that suppressed areas publish nothing and a withheld count neither its prevalence nor its
-    contribution; that all suppressed areas give one reason; and that no figure is a
-    negative zero.
+    contribution; that all suppressed areas give one reason; that no figure is a negative
+    zero; and that ``mean_risk_raw`` and ``rate_per_1000`` are the published expected over
+    the published population (within their rounding).
 
     Parameters
     ----------
@@ -515,6 +521,7 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
     for column in ["population", *(c for c in columns if _is_count(c))]:
         _check_count_column(table, column, codes, threshold, rules)
     _check_reasons_and_zeros(table, suppressed, codes)
+    _check_derived_means(table, ~suppressed, codes, rules)
 
 
 def without_negative_zeros(table: pd.DataFrame) -> pd.DataFrame:
@@ -548,6 +555,37 @@ def _check_reasons_and_zeros(
                 _NEGATIVE_ZERO.format(
                     column=str(column), n=int(negative.sum()), codes=list(codes[negative][:5])
                 )
+            )
+
+
+def _check_derived_means(
+    table: pd.DataFrame, shown: BoolArray, codes: NDArray[np.object_], rules: DisclosureConfig
+) -> None:
+    """``mean_risk_raw`` and ``rate_per_1000`` are the published expected over the population.
+
+    Each may be rounded (to the decimals the area's population allows, at most the configured
+    ones), so it must lie within half its rounding step of the ratio; anything further away
+    was made from something else, such as the unrounded expected.
+    """
+    if "expected" not in table.columns:
+        return
+    population = pd.to_numeric(table["population"]).to_numpy(np.float64, na_value=np.nan)
+    expected = pd.to_numeric(table["expected"]).to_numpy(np.float64, na_value=np.nan)
+    rows = shown & (population > 0)
+    ratio = np.divide(expected, population, out=np.full(len(table), np.nan), where=rows)
+    decimals = np.minimum(adaptive_decimals(np.nan_to_num(population), rules), rules.risk_decimals)
+    checks = (
+        ("mean_risk_raw", ratio, 10.0 ** -decimals.astype(np.float64) / 2),
+        ("rate_per_1000", 1000.0 * ratio, np.full(len(table), 10.0**-rules.rate_decimals / 2)),
+    )
+    for column, want, tolerance in checks:
+        if column not in table.columns:
+            continue
+        values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
+        off = rows & ~(np.abs(values - want) <= tolerance + 1e-9)
+        if off.any():
+            raise DisclosureError(
+                _NOT_DERIVED.format(column=column, n=int(off.sum()), codes=list(codes[off][:5]))
             )
 
 

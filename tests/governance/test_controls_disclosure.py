@@ -113,7 +113,32 @@ def test_a_small_published_area_is_refused(table: pd.DataFrame) -> None:
 
 
 def test_a_published_area_at_the_threshold_is_allowed(table: pd.DataFrame) -> None:
-    check_no_individuals(_with(table, "L2", population=10), RULES)
+    expected = float(table.loc[table["code"] == "L2", "expected"].iloc[0])
+    at_threshold = _with(table, "L2", population=10, rate_per_1000=round(100 * expected, 1))
+    check_no_individuals(at_threshold, RULES)
+
+
+@pytest.mark.parametrize(
+    ("column", "scale", "step"), [("mean_risk_raw", 1, 0.01), ("rate_per_1000", 1000, 0.1)]
+)
+def test_a_mean_or_rate_not_made_from_the_published_expected_is_refused(
+    table: pd.DataFrame, column: str, scale: int, step: float
+) -> None:
+    """The attack it stops: a raw mean times the population undid the rounding of expected.
+
+    L1 publishes 30 young people, so its raw mean has 2 decimals and its rate 1.
+    """
+    ratio = table["expected"] / table["population"].astype(float)
+    derived = table.assign(mean_risk_raw=ratio.round(3), rate_per_1000=(1000 * ratio).round(1))
+    check_no_individuals(derived)
+    want = scale * float(ratio[derived["code"] == "L1"].iloc[0])
+    check_no_individuals(_with(derived, "L1", **{column: want + 0.99 * step / 2}))
+    leaky = _with(derived, "L1", **{column: want + 1.01 * step / 2})
+    assert _refusal(leaky) == (
+        f"release table: column {column!r} is not the published expected over the published "
+        "population in 1 area(s), e.g. ['L1']; a mean or rate made from the unrounded expected "
+        "undoes its rounding"
+    )
 
 
 def test_a_published_area_without_a_population_is_refused(table: pd.DataFrame) -> None:
@@ -268,7 +293,7 @@ def test_a_withheld_counts_contribution_or_prevalence_put_back_is_refused(
     )
 
 
-@pytest.mark.parametrize("column", ["contrib_looked_after", "mean_risk", "expected"])
+@pytest.mark.parametrize("column", ["contrib_looked_after", "mean_risk", "risk_low"])
 def test_a_negative_zero_is_refused(table: pd.DataFrame, column: str) -> None:
     """JSON -0.0 against 0.0 told a withheld zero from a withheld non-zero count."""
     check_no_individuals(_with(table, "L1", **{column: 0.0}), RULES)

@@ -19,6 +19,7 @@ from tests.serving.release_factory import (
     SUPPRESSION_REASON,
     blank_suppressed,
     rank_published,
+    set_published_means,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,9 +93,7 @@ def london_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "suppression_reason": SUPPRESSED.get(code),
             "population": 5 * round(pop / 5),
             "expected": float(5 * math.floor(expected / 5 + 0.5)),
-            "rate_per_1000": round(1000 * mean, 1),
             "mean_risk": round(mean, 4),
-            "mean_risk_raw": round(mean * 1.02, 4),
             "risk_low": round(mean * 0.85, 4),
             "risk_high": round(mean * 1.15, 4),
             "rank": None,
@@ -102,6 +101,7 @@ def london_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "change_mean_risk": round(shift, 4) if shift else None,
             "top_drivers": None,
         }
+        set_published_means(row)
         contribs = {}
         for i, factor in enumerate(FACTORS):
             count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)

@@ -186,9 +186,7 @@ def area_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "suppression_reason": SUPPRESSED.get(code),
             "population": 5 * round(pop / 5),
             "expected": float(5 * math.floor(expected / 5 + 0.5)),
-            "rate_per_1000": round(1000 * risk, 1),
             "mean_risk": round(risk, 4),
-            "mean_risk_raw": round(risk * 1.02, 4),
             "risk_low": round(risk * 0.8, 4),
             "risk_high": round(risk * 1.2, 4),
             "rank": None,
@@ -196,6 +194,7 @@ def area_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "change_mean_risk": None,
             "top_drivers": None,
         }
+        set_published_means(row)
         contribs = {}
         for i, factor in enumerate(FACTORS):
             count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
@@ -246,9 +245,7 @@ def _sized_row(level: str, code: str, parent: str | None, pop: int) -> dict[str,
         "suppression_reason": None,
         "population": 5 * round(pop / 5),
         "expected": float(5 * math.floor(pop * risk / 5 + 0.5)),
-        "rate_per_1000": round(1000 * risk, 1),
         "mean_risk": round(risk, 3),
-        "mean_risk_raw": round(risk, 3),
         "risk_low": round(risk * 0.8, 3),
         "risk_high": round(risk * 1.2, 3),
         "rank": None,
@@ -256,6 +253,7 @@ def _sized_row(level: str, code: str, parent: str | None, pop: int) -> dict[str,
         "change_mean_risk": None,
         "top_drivers": ",".join(FACTORS),
     }
+    set_published_means(row)
     for i, factor in enumerate(FACTORS):
         count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
         share = 0.1 + 0.02 * i
@@ -264,6 +262,14 @@ def _sized_row(level: str, code: str, parent: str | None, pop: int) -> dict[str,
         row[prev_col] = round(row[count_col] / row["population"], 3)
         row[contrib_col] = round(0.03 - 0.01 * i, 2)
     return row
+
+
+def set_published_means(row: dict[str, Any]) -> None:
+    """``mean_risk_raw`` and ``rate_per_1000`` as a release makes them: from the published
+    expected over the published population (the server refuses anything else)."""
+    ratio = row["expected"] / row["population"]
+    row["mean_risk_raw"] = round(ratio, 4)
+    row["rate_per_1000"] = round(1000 * ratio, 1)
 
 
 def blank_suppressed(row: dict[str, Any]) -> None:
