@@ -236,3 +236,27 @@ def test_small_areas_move_toward_their_parent() -> None:
     assert abs(small["mean_risk"] - ward["mean_risk"]) < 0.01
     for _, row in out.iterrows():
         assert row["risk_low"] < row["mean_risk"] < row["risk_high"]
+
+
+def test_an_area_whose_parent_is_suppressed_is_shrunk_toward_the_next_published_one() -> None:
+    """A ward hidden as a complement: its LSOAs' prior is the borough's published mean."""
+    table = pd.DataFrame(
+        {
+            "level": ["lsoa", "lsoa", "lsoa", "ward", "borough"],
+            "code": ["L1", "L2", "L3", "W", "B"],
+            "parent_code": ["W", "W", "B", "B", None],
+            "suppressed": [False, False, False, True, False],
+            "population": pd.array([20, 30, 400, None, 900], dtype="Int64"),
+            "expected": [0.0, 5.0, 10.0, None, 45.0],
+        }
+    )
+    out = risk_from_published(table, {"lsoa": 0.002, "borough": 0.002}, RULES).set_index("code")
+    assert out.loc["W", ["mean_risk", "risk_low", "risk_high"]].isna().all()
+    borough = out.loc["B", "mean_risk"]
+    assert borough == 0.05
+    # L1 (published 0) moves from 0 toward the borough's 0.05, not toward a hidden figure
+    assert 0.0 < out.loc["L1", "mean_risk"] <= borough
+    for code in ("L1", "L2", "L3", "B"):
+        row = out.loc[code]
+        assert row["risk_low"] <= row["mean_risk"] <= row["risk_high"]
+        assert not np.signbit(row[["mean_risk", "risk_low", "risk_high"]].to_numpy(float)).any()
