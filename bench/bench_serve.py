@@ -66,7 +66,7 @@ from governance.contracts.signing import (
     load_private_key,
     sign_decision,
 )
-from governance.disclosure import DisclosureConfig
+from governance.disclosure import SUPPRESSION_REASON, DisclosureConfig
 from serving.keys import create_key
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -125,18 +125,23 @@ def _rows() -> list[dict[str, Any]]:
             suppressed = level == "lsoa" and i % 33 == 7
             risk = 0.01 + 0.05 * ((i * 7919) % 1000) / 1000
             pop = 150 + (i * 31) % 900 if level == "lsoa" else 150 * (SIZES["lsoa"] // n)
+            # the raw mean and rate as a release makes them (the server checks): the
+            # published expected over the published population
+            ratio = float(5 * round(pop * risk / 5)) / (5 * round(pop / 5))
             row: dict[str, Any] = {
                 "level": level,
                 "code": code,
                 "name": f"{level.upper()} {i}",
                 "parent_code": parent,
                 "suppressed": suppressed,
-                "suppression_reason": "primary: fewer than 10 young people" if suppressed else None,
+                "suppression_reason": SUPPRESSION_REASON.format(min_count=10)
+                if suppressed
+                else None,
                 "population": None if suppressed else 5 * round(pop / 5),
                 "expected": None if suppressed else float(5 * round(pop * risk / 5)),
-                "rate_per_1000": None if suppressed else round(1000 * risk, 1),
+                "rate_per_1000": None if suppressed else round(1000 * ratio, 1),
                 "mean_risk": None if suppressed else round(risk, 4),
-                "mean_risk_raw": None if suppressed else round(risk * 1.03, 4),
+                "mean_risk_raw": None if suppressed else round(ratio, 4),
                 "risk_low": None if suppressed else round(risk * 0.82, 4),
                 "risk_high": None if suppressed else round(risk * 1.18, 4),
                 "rank": None,

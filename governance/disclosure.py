@@ -9,13 +9,17 @@ true values and round only at the end (:func:`apply_disclosure_control`):
 
 1. **Primary area suppression.** An area with fewer than ``min_count`` young people publishes
    nothing but its identity (``level``, ``code``, ``name``, ``parent_code``), with
-   ``suppressed`` true and a ``suppression_reason``.
+   ``suppressed`` true and :data:`SUPPRESSION_REASON`, the same for every suppressed area
+   (rule 3's too: a reason that told them apart would say which areas are under
+   ``min_count``).
 2. **Primary prevalence suppression.** A factor count is withheld (``count_F`` null,
    ``count_F_suppressed`` true) when the young people with the factor, or those without it,
    number fewer than ``min_count``: a small count identifies the few who have it, a small
    complement the few who do not. A zero on either side says that *nobody* (or *everybody*)
    has the factor; with ``zeros_disclosive`` (the default) a zero counts as small. The
-   factor's mean contribution ``contrib_F`` is not a count and stays published.
+   factor's prevalence and mean contribution ``contrib_F`` are withheld with the count: the
+   contribution of a factor nobody has is the model's constant for its absence (say -0.01),
+   so a published contribution told a withheld zero from a withheld one or two.
 3. **Complementary suppression.** Every (parent level, child level) pair in ``hierarchy`` gives
    one equation per parent, ``parent = sum of children``, for each additive quantity: the
    whole area (population and expected, withheld together) and each factor count. Until no
@@ -38,17 +42,26 @@ true values and round only at the end (:func:`apply_disclosure_control`):
    Counts of 1 or 2 may publish as 0 under base 5; that is the intended uncertainty.
    Differencing rounded figures leaves an error of up to ``k * base / 2`` over ``k`` cells.
 
-Mean-like figures (``mean_risk``, ``mean_risk_raw``, ``risk_low``, ``risk_high``,
-``shrunk_*``, ``contrib_F``) are rounded to at most the configured decimals, and fewer for
+Figures that are functions of ``expected`` are made from the *published* figures only
+(post-processing: a function of protected values tells nothing more than they do).
+``mean_risk_raw`` is the published expected over the published population, and
+``rate_per_1000`` 1000 times that; before, a raw mean published to 3 decimals times the
+population gave ``expected`` to about +/- 0.16 where its rounding says +/- 2.5. Prevalence is
+the published count over the published population. ``mean_risk``, ``risk_low`` and
+``risk_high`` are optional inputs here, rounded as given: they are not functions of the
+protected figures, so the release does not pass them but makes them after disclosure control
+from the published table (``training.release.aggregate.risk_from_published``).
+
+Mean-like figures that are not functions of protected counts (``contrib_F``, ``shrunk_*`` and
+the optional risk inputs) are rounded to at most the configured decimals, and fewer for
 small areas: comparing two releases between which one young person joined an area of ``n``
 moves its mean by ``(r - mean) / (n + 1)``, so a mean published to a step ``g`` pins the
 newcomer's value ``r`` to an interval of width about ``g (2n + 1)``. The step is chosen so that
 ``g * n_low >= differencing_margin``, where ``n_low`` is the smallest true population the
 published (rounded) population allows; any one such figure then leaves an interval at least
 ``2 * differencing_margin`` wide (0.1 of risk by default: at most 2 decimals below about 100
-young people). ``rate_per_1000`` is published as ``1000 *`` the published raw mean, so it never
-says more than the mean does. Prevalence is published as the published count over the
-published population, so it says nothing that the counts do not.
+young people). No published figure is a negative zero (:func:`without_negative_zeros`): the
+sign of a zero tells which side of zero its unrounded value was.
 
 What this does not do. Rounding is deterministic, so figures combined across levels or across
 columns of the same area can narrow the interval further than any one figure, and a rounded
@@ -81,9 +94,8 @@ from governance.contracts.levels import LEVELS, PARENT_OF, Level
 from governance.contracts.release_schema import AREA_COLUMNS
 
 __all__ = [
-    "COMPLEMENTARY_REASON",
     "DEFAULT_HIERARCHY",
-    "PRIMARY_REASON",
+    "SUPPRESSION_REASON",
     "DisclosureConfig",
     "DisclosureError",
     "DisclosureResult",
@@ -91,6 +103,7 @@ __all__ = [
     "apply_disclosure_control",
     "check_no_individuals",
     "load_disclosure_config",
+    "without_negative_zeros",
 ]
 
 IntArray = NDArray[np.int64]
@@ -101,17 +114,27 @@ ArrayLikeInt = Sequence[int] | NDArray[np.int64] | NDArray[np.float64] | pd.Seri
 DEFAULT_HIERARCHY: tuple[tuple[Level, Level], ...] = tuple(
     (parent, child) for child, parent in reversed(PARENT_OF.items())
 )
-PRIMARY_REASON = "primary: fewer than {min_count} young people"
-COMPLEMENTARY_REASON = "complementary: protects a suppressed neighbour"
+#: the one reason every suppressed area gives: telling primary suppressions (fewer than
+#: ``min_count``) from complementary ones (at least ``min_count``) narrows their populations
+SUPPRESSION_REASON = (
+    "suppressed: fewer than {min_count} young people here, or withheld so that small "
+    "numbers in a neighbouring area cannot be worked out"
+)
 
 IDENTITY: tuple[str, ...] = ("level", "code", "name", "parent_code")
 FLAGS: tuple[str, ...] = ("suppressed", "suppression_reason")
+#: optional inputs, rounded as given: they are not functions of the protected figures, so a
+#: caller that publishes them must make them from the published table (the release does:
+#: ``training.release.aggregate.risk_from_published``)
 RISK_FIGURES: tuple[str, ...] = ("mean_risk", "risk_low", "risk_high")
-REQUIRED: tuple[str, ...] = (*IDENTITY, "population", "expected", "rate_per_1000", *RISK_FIGURES)
+REQUIRED: tuple[str, ...] = (*IDENTITY, "population", "expected")
+#: published as the published expected over the published population, whatever its input
 OPTIONAL_RISK = "mean_risk_raw"
 SHRUNK_PREFIX = "shrunk_"
 # computed from published figures after disclosure control; never an input
-DERIVED: tuple[str, ...] = tuple(c for c in AREA_COLUMNS if c not in (*REQUIRED, OPTIONAL_RISK))
+DERIVED: tuple[str, ...] = tuple(
+    c for c in AREA_COLUMNS if c not in (*REQUIRED, "rate_per_1000", OPTIONAL_RISK, *RISK_FIGURES)
+)
 # names that must never reach a release, whatever else the table holds
 FORBIDDEN: tuple[str, ...] = (
     "person_key",
@@ -120,6 +143,7 @@ FORBIDDEN: tuple[str, ...] = (
     "score",
     "risk",
     "shrinkage_weight",
+    "within_variance",
 )
 _NAME = r"[a-z][a-z0-9_]*"
 _FACTOR_PATTERNS: tuple[re.Pattern[str], ...] = (
@@ -171,6 +195,19 @@ _FIGURES_OF_SUPPRESSED = (
     "release table: suppressed area(s) {codes} still publish figures in column(s) {columns}"
 )
 _FLAG_DISAGREES = "release table: {column!r} is published where {flag!r} is true, e.g. in {codes}"
+_NEGATIVE_ZERO = (
+    "release table: column {column!r} has {n} negative zero(s) (-0.0), e.g. in {codes}; the "
+    "sign of a zero tells on which side of zero the unrounded figure was"
+)
+_NOT_DERIVED = (
+    "release table: column {column!r} is not the published expected over the published "
+    "population in {n} area(s), e.g. {codes}; a mean or rate made from the unrounded expected "
+    "undoes its rounding"
+)
+_REASONS = (
+    "release table: suppressed areas give {n} different suppression_reason values {values}; "
+    "one reason for all, or the reason tells primary from complementary suppressions"
+)
 
 
 class DisclosureError(VruError, ValueError):
@@ -303,8 +340,9 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     ----------
     areas
         One row per area: ``level``, ``code``, ``name``, ``parent_code``, ``population``
-        (whole number), ``expected``, ``rate_per_1000``, ``mean_risk``, ``risk_low``,
-        ``risk_high``; optionally ``mean_risk_raw`` and ``shrunk_*`` (risk-scale figures); per
+        (whole number), ``expected``; optionally ``rate_per_1000`` and ``mean_risk_raw``
+        (ignored: both are made from the published figures), ``mean_risk``, ``risk_low``,
+        ``risk_high`` and ``shrunk_*`` (risk-scale figures, rounded as given); per
         factor ``F``: ``count_F`` (whole number), ``contrib_F`` and optionally
         ``prevalence_F`` (recomputed). Parents' population, expected and counts are the sums
         of their children's over each pair in ``config.hierarchy``.
@@ -316,8 +354,9 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     DisclosureResult
         ``table`` has, in order: ``level``, ``code``, ``name``, ``parent_code``,
         ``suppressed`` (bool), ``suppression_reason`` (str or None), ``population`` (Int64),
-        ``expected``, ``rate_per_1000``, ``mean_risk``, [``mean_risk_raw``], ``risk_low``,
-        ``risk_high``, [``shrunk_*``], then per factor ``count_F`` (Int64),
+        ``expected``, ``rate_per_1000``, [``mean_risk``], [``mean_risk_raw``],
+        [``risk_low``, ``risk_high``], [``shrunk_*``] (each bracketed one if given), then per
+        factor ``count_F`` (Int64),
         ``count_F_suppressed`` (bool), ``prevalence_F`` and ``contrib_F``. Suppressed areas
         keep only their identity; every other figure is null.
 
@@ -347,8 +386,7 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     hidden = _protect_factors(frame, factors, config, area_hidden, equations, code_rank)
     table, rounded = _publish(frame, config, factors, shrunk, area_hidden, hidden.by_factor)
     reason = np.full(len(frame), None, dtype=object)
-    reason[area_hidden] = COMPLEMENTARY_REASON
-    reason[primary_area] = PRIMARY_REASON.format(min_count=min_count)
+    reason[area_hidden] = SUPPRESSION_REASON.format(min_count=min_count)
     table.insert(len(IDENTITY), "suppression_reason", reason)
     table.insert(len(IDENTITY), "suppressed", area_hidden)
     check_no_individuals(table, config)
@@ -438,7 +476,10 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
     population of at least ``min_count`` rounded to ``rounding_base`` (the least a true
     population of ``min_count`` can publish as); that published counts are multiples of the
     base and not below that threshold (zeros allowed only when ``zeros_disclosive`` is off);
-    and that suppressed areas and withheld counts publish nothing.
+    that suppressed areas publish nothing and a withheld count neither its prevalence nor its
+    contribution; that all suppressed areas give one reason; that no figure is a negative
+    zero; and that ``mean_risk_raw`` and ``rate_per_1000`` are the published expected over
+    the published population (within their rounding).
 
     Parameters
     ----------
@@ -479,6 +520,73 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
         )
     for column in ["population", *(c for c in columns if _is_count(c))]:
         _check_count_column(table, column, codes, threshold, rules)
+    _check_reasons_and_zeros(table, suppressed, codes)
+    _check_derived_means(table, ~suppressed, codes, rules)
+
+
+def without_negative_zeros(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with every float ``-0.0`` made ``0.0`` (other values and nulls unchanged).
+
+    A figure rounded to zero keeps the sign of its unrounded value (``round(-0.001, 2)`` is
+    ``-0.0``, printed ``-0.0`` in JSON), which tells a small negative from a small positive.
+    """
+    out = table.copy()
+    for column in out.columns:
+        if pd.api.types.is_float_dtype(out[column]):
+            out[column] = out[column] + 0.0  # -0.0 + 0.0 is 0.0; NaN stays NaN
+    return out
+
+
+def _check_reasons_and_zeros(
+    table: pd.DataFrame, suppressed: BoolArray, codes: NDArray[np.object_]
+) -> None:
+    """One suppression reason for every suppressed area, and no negative zero anywhere."""
+    if "suppression_reason" in table.columns:
+        reasons = sorted({str(r) for r in table.loc[suppressed, "suppression_reason"]})
+        if len(reasons) > 1:
+            raise DisclosureError(_REASONS.format(n=len(reasons), values=reasons))
+    for column in table.columns:
+        if not pd.api.types.is_float_dtype(table[column]):
+            continue
+        values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
+        negative = (values == 0) & np.signbit(values)
+        if negative.any():
+            raise DisclosureError(
+                _NEGATIVE_ZERO.format(
+                    column=str(column), n=int(negative.sum()), codes=list(codes[negative][:5])
+                )
+            )
+
+
+def _check_derived_means(
+    table: pd.DataFrame, shown: BoolArray, codes: NDArray[np.object_], rules: DisclosureConfig
+) -> None:
+    """``mean_risk_raw`` and ``rate_per_1000`` are the published expected over the population.
+
+    Each may be rounded (to the decimals the area's population allows, at most the configured
+    ones), so it must lie within half its rounding step of the ratio; anything further away
+    was made from something else, such as the unrounded expected.
+    """
+    if "expected" not in table.columns:
+        return
+    population = pd.to_numeric(table["population"]).to_numpy(np.float64, na_value=np.nan)
+    expected = pd.to_numeric(table["expected"]).to_numpy(np.float64, na_value=np.nan)
+    rows = shown & (population > 0)
+    ratio = np.divide(expected, population, out=np.full(len(table), np.nan), where=rows)
+    decimals = np.minimum(adaptive_decimals(np.nan_to_num(population), rules), rules.risk_decimals)
+    checks = (
+        ("mean_risk_raw", ratio, 10.0 ** -decimals.astype(np.float64) / 2),
+        ("rate_per_1000", 1000.0 * ratio, np.full(len(table), 10.0**-rules.rate_decimals / 2)),
+    )
+    for column, want, tolerance in checks:
+        if column not in table.columns:
+            continue
+        values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
+        off = rows & ~(np.abs(values - want) <= tolerance + 1e-9)
+        if off.any():
+            raise DisclosureError(
+                _NOT_DERIVED.format(column=column, n=int(off.sum()), codes=list(codes[off][:5]))
+            )
 
 
 def _check_columns(columns: list[str]) -> None:
@@ -529,11 +637,17 @@ def _check_count_column(
             )
         )
     flag = f"{column}_suppressed"
-    if flag in table.columns:
-        disagree = shown & table[flag].astype(bool).to_numpy()
+    if flag not in table.columns:
+        return
+    flagged = table[flag].astype(bool).to_numpy()
+    factor = column.removeprefix("count_")
+    for figure in (column, f"prevalence_{factor}", f"contrib_{factor}"):
+        if figure not in table.columns:
+            continue
+        disagree = flagged & table[figure].notna().to_numpy()
         if disagree.any():
             raise DisclosureError(
-                _FLAG_DISAGREES.format(column=column, flag=flag, codes=list(codes[disagree][:5]))
+                _FLAG_DISAGREES.format(column=figure, flag=flag, codes=list(codes[disagree][:5]))
             )
 
 
@@ -560,7 +674,7 @@ def _validate_areas(areas: pd.DataFrame) -> tuple[list[str], list[str]]:
         raise DisclosureError(_DERIVED_INPUT.format(columns=derived))
     unknown = [c for c in columns if c in FORBIDDEN or not _publishable(c)]
     if unknown:
-        allowed = [*REQUIRED, OPTIONAL_RISK]
+        allowed = [*REQUIRED, "rate_per_1000", OPTIONAL_RISK, *RISK_FIGURES]
         raise DisclosureError(_UNKNOWN_COLUMNS.format(columns=unknown, allowed=allowed))
 
     factors = [c.removeprefix("count_") for c in columns if c.startswith("count_")]
@@ -779,18 +893,15 @@ def _publish(
     out = frame[list(IDENTITY)].copy()
     out["population"] = _nullable(published_population, area_hidden)
     out["expected"] = np.where(shown, published_expected, np.nan)
-    if OPTIONAL_RISK in frame.columns:
-        raw = risk(OPTIONAL_RISK)
-    else:
-        raw = np.where(shown, _round_rows(_float(frame, "rate_per_1000") / 1000.0, risk_d), np.nan)
+    # post-processing: the raw mean and the rate are the published expected over the
+    # published population, so they say nothing that those two do not
+    raw = np.where(shown, published_expected / np.maximum(published_population, 1), np.nan)
     out["rate_per_1000"] = np.round(1000.0 * raw, config.rate_decimals)
-    out["mean_risk"] = risk("mean_risk")
-    if OPTIONAL_RISK in frame.columns:
-        out[OPTIONAL_RISK] = raw
-    out["risk_low"] = risk("risk_low")
-    out["risk_high"] = risk("risk_high")
-    for column in shrunk:
-        out[column] = risk(column)
+    for column in (*RISK_FIGURES[:1], OPTIONAL_RISK, *RISK_FIGURES[1:], *shrunk):
+        if column == OPTIONAL_RISK and column in frame.columns:
+            out[column] = _round_rows(raw, risk_d)
+        elif column in frame.columns:
+            out[column] = risk(column)
 
     rounded = int((shown & (published_population != population)).sum())
     rounded += int((shown & (published_expected != expected)).sum())
@@ -809,5 +920,7 @@ def _publish(
             np.round(prevalence, config.risk_decimals),
         )
         contrib = _round_rows(_float(frame, f"contrib_{factor}"), contrib_d)
-        out[f"contrib_{factor}"] = np.where(shown, contrib, np.nan)
-    return out.reset_index(drop=True), rounded
+        # withheld with the count: a published contribution of a withheld count told a
+        # count of zero (the absent factor's constant contribution) from one or more
+        out[f"contrib_{factor}"] = np.where(shown & ~hidden, contrib, np.nan)
+    return without_negative_zeros(out.reset_index(drop=True)), rounded

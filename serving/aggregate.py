@@ -7,8 +7,11 @@ together with one that contains it (it would be counted twice).
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
+
 from serving.problems import InvalidParam, ProblemError
-from serving.releases import LoadedRelease
+from serving.releases import LoadedRelease, manifest_rounding_base
 from serving.schemas import AggregateFactor, AggregateResponse, AreaPublic
 
 __all__ = ["AGGREGATE_METHOD", "combine_areas"]
@@ -20,11 +23,18 @@ _AGG_SUPPRESSED = (
 _AGG_OVERLAP = "Area(s) lie within other listed areas and would be counted twice: {codes}."
 _AGG_REPEATED = "Area code(s) listed more than once: {codes}."
 AGGREGATE_METHOD = (
-    "Sums of the areas' published (rounded) population and expected count; population-weighted "
-    "means of the published mean risk, rate per 1,000, interval bounds (a conservative "
-    "interval: at least as wide as that of the combined mean), prevalence and contribution "
-    "of each factor. A factor's figure is null if any area's is hidden."
+    "Sum of the areas' published (rounded) populations; population-weighted means of the "
+    "published mean risk, interval bounds (a conservative interval: at least as wide as that "
+    "of the combined mean, rounded outward), prevalence and contribution of each factor. The "
+    "expected number is the combined mean risk times the population, kept within what the "
+    "areas' rounded expected numbers allow (expected_low to expected_high: each area's "
+    "published figure +/- half the rounding base, at least 0), never a sum of rounded zeros; "
+    "the rate per 1,000 is 1,000 times it over the population. A factor's figure is null if "
+    "any area's is hidden."
 )
+#: decimals of the combined expected number and its bounds (rounded outward)
+_EXPECTED_DECIMALS = 1
+_DECIMALS = 6
 
 
 def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse:
@@ -57,9 +67,15 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
     )
     m = release.manifest
 
-    def figure(name: str) -> float:
+    def combined(name: str) -> float:
         return _published_figure(name, mean([getattr(a, name) for a in areas]))
 
+    def figure(name: str) -> float:
+        return _round(combined(name)) or 0.0
+
+    low, high = _expected_bounds(release, areas)
+    mean_risk = figure("mean_risk")
+    expected = min(max(round(mean_risk * total, _EXPECTED_DECIMALS), low), high)
     return AggregateResponse(
         release_id=m.release_id,
         model_name=m.model_name,
@@ -68,15 +84,37 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
         codes=codes,
         areas=len(areas),
         population=int(total),
-        expected=float(sum(a.expected or 0.0 for a in areas)),
-        rate_per_1000=figure("rate_per_1000"),
-        mean_risk=figure("mean_risk"),
-        risk_low=figure("risk_low"),
-        risk_high=figure("risk_high"),
+        expected=expected + 0.0,
+        expected_low=low,
+        expected_high=high,
+        rate_per_1000=round(1000.0 * expected / total, 1) + 0.0,
+        mean_risk=mean_risk,
+        risk_low=_outward(combined("risk_low"), math.floor),
+        risk_high=_outward(combined("risk_high"), math.ceil),
         top_drivers=[f.factor for f in drivers[:3]],
         factors=factors,
         method=AGGREGATE_METHOD,
     )
+
+
+def _expected_bounds(release: LoadedRelease, areas: list[AreaPublic]) -> tuple[float, float]:
+    """What the areas' rounded expected numbers allow for their total, rounded outward.
+
+    Each published expected ``e`` says the truth lies in ``[e - base / 2, e + base / 2]``,
+    and an expected number is never negative.
+    """
+    half = manifest_rounding_base(release.manifest) / 2.0
+    published = [float(a.expected or 0.0) for a in areas]
+    low = sum(max(e - half, 0.0) for e in published)
+    high = sum(e + half for e in published)
+    scale = 10.0**_EXPECTED_DECIMALS
+    return math.floor(low * scale) / scale + 0.0, math.ceil(high * scale) / scale + 0.0
+
+
+def _outward(value: float, direction: Callable[[float], int]) -> float:
+    """``value`` to the figures' decimals, rounded away from the mean (``floor`` or ``ceil``)."""
+    scale = 10.0**_DECIMALS
+    return direction(round(value * scale, 3)) / scale + 0.0
 
 
 def _combinable(release: LoadedRelease, codes: list[str]) -> list[AreaPublic]:
@@ -146,8 +184,9 @@ def _published_figure(name: str, value: float | None) -> float:
             f"An area listed has no published {name}; it cannot be combined.",
             kind="suppressed-area",
         )
-    return _round(value) or 0.0
+    return value
 
 
 def _round(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
+    """To the figures' decimals; never a negative zero (its sign would tell a side of 0)."""
+    return None if value is None else round(value, _DECIMALS) + 0.0

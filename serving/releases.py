@@ -82,6 +82,7 @@ __all__ = [
     "LoadedRelease",
     "ReleaseHolder",
     "ReleaseLibrary",
+    "manifest_rounding_base",
     "parse_sort",
 ]
 
@@ -131,7 +132,8 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _area(row: Mapping[str, Any], factors: Sequence[str]) -> AreaPublic:
+def _area(row: Mapping[str, Any], factors: Sequence[str], below: float) -> AreaPublic:
+    """An area's published figures; ``below`` is what a published expected of 0 means."""
     figures: list[AreaFactor] = []
     for factor in factors:
         count, hidden, prevalence, contrib = factor_columns(factor)
@@ -154,6 +156,7 @@ def _area(row: Mapping[str, Any], factors: Sequence[str]) -> AreaPublic:
         suppression_reason=row["suppression_reason"],
         population=_clean(row["population"]),
         expected=_clean(row["expected"]),
+        expected_fewer_than=below if _clean(row["expected"]) == 0 else None,
         rate_per_1000=_clean(row["rate_per_1000"]),
         mean_risk=_clean(row["mean_risk"]),
         mean_risk_raw=_clean(row["mean_risk_raw"]),
@@ -180,6 +183,12 @@ def _rows(table: pa.Table, path: Path, columns: Sequence[str]) -> list[dict[str,
         raise ReleaseError(_MISSING_COLUMNS.format(path=path, missing=missing))
     rows: list[dict[str, Any]] = table.select(list(columns)).to_pylist()
     return rows
+
+
+def manifest_rounding_base(manifest: ReleaseManifest) -> int:
+    """The rounding base of the (verified) manifest's signed disclosure rules."""
+    base = manifest.disclosure.get("rounding_base", DisclosureConfig().rounding_base)
+    return int(base)
 
 
 def signed_rules(manifest: ReleaseManifest, directory: Path) -> DisclosureConfig:
@@ -302,7 +311,7 @@ def _build_release(manifest: ReleaseManifest, rows: list[dict[str, Any]]) -> Loa
     areas: dict[str, AreaPublic] = {}
     for row in rows:
         try:
-            areas[str(row["code"])] = _area(row, factors)
+            areas[str(row["code"])] = _area(row, factors, manifest_rounding_base(manifest) / 2)
         except ValidationError as err:
             first = err.errors()[0]
             raise ReleaseError(

@@ -57,6 +57,7 @@ _AREA_EXAMPLE: dict[str, Any] = {
     "suppression_reason": None,
     "population": 1450,
     "expected": 35,
+    "expected_fewer_than": None,
     "rate_per_1000": 24.1,
     "mean_risk": 0.0241,
     "mean_risk_raw": 0.0253,
@@ -108,6 +109,13 @@ class AreaPublic(BaseModel):
     population: int | None = Field(description="Young people in the cohort, rounded.")
     expected: float | None = Field(
         description="Expected number involved in violence, rounded to the disclosure base."
+    )
+    expected_fewer_than: float | None = Field(
+        default=None,
+        description=(
+            "Set where the published expected number is 0: the true expected number is below "
+            "this (half the rounding base), not 0. Null otherwise."
+        ),
     )
     rate_per_1000: float | None
     mean_risk: float | None = Field(description="Mean calibrated risk (shrunk toward the parent).")
@@ -236,7 +244,18 @@ class AggregateResponse(BaseModel):
     codes: list[str]
     areas: int
     population: int
-    expected: float
+    expected: float = Field(
+        description=(
+            "Estimated expected number: the combined mean risk times the population, within "
+            "[expected_low, expected_high]."
+        )
+    )
+    expected_low: float = Field(
+        description="The least the areas' rounded expected numbers allow (each at least 0)."
+    )
+    expected_high: float = Field(
+        description="The most the areas' rounded expected numbers allow (half a base each)."
+    )
     rate_per_1000: float
     mean_risk: float
     risk_low: float

@@ -16,6 +16,7 @@ from governance.disclosure import (
     DisclosureError,
     apply_disclosure_control,
     check_no_individuals,
+    without_negative_zeros,
 )
 from tests.governance.test_disclosure import _hand_table
 
@@ -112,7 +113,32 @@ def test_a_small_published_area_is_refused(table: pd.DataFrame) -> None:
 
 
 def test_a_published_area_at_the_threshold_is_allowed(table: pd.DataFrame) -> None:
-    check_no_individuals(_with(table, "L2", population=10), RULES)
+    expected = float(table.loc[table["code"] == "L2", "expected"].iloc[0])
+    at_threshold = _with(table, "L2", population=10, rate_per_1000=round(100 * expected, 1))
+    check_no_individuals(at_threshold, RULES)
+
+
+@pytest.mark.parametrize(
+    ("column", "scale", "step"), [("mean_risk_raw", 1, 0.01), ("rate_per_1000", 1000, 0.1)]
+)
+def test_a_mean_or_rate_not_made_from_the_published_expected_is_refused(
+    table: pd.DataFrame, column: str, scale: int, step: float
+) -> None:
+    """The attack it stops: a raw mean times the population undid the rounding of expected.
+
+    L1 publishes 30 young people, so its raw mean has 2 decimals and its rate 1.
+    """
+    ratio = table["expected"] / table["population"].astype(float)
+    derived = table.assign(mean_risk_raw=ratio.round(3), rate_per_1000=(1000 * ratio).round(1))
+    check_no_individuals(derived)
+    want = scale * float(ratio[derived["code"] == "L1"].iloc[0])
+    check_no_individuals(_with(derived, "L1", **{column: want + 0.99 * step / 2}))
+    leaky = _with(derived, "L1", **{column: want + 1.01 * step / 2})
+    assert _refusal(leaky) == (
+        f"release table: column {column!r} is not the published expected over the published "
+        "population in 1 area(s), e.g. ['L1']; a mean or rate made from the unrounded expected "
+        "undoes its rounding"
+    )
 
 
 def test_a_published_area_without_a_population_is_refused(table: pd.DataFrame) -> None:
@@ -150,7 +176,16 @@ def test_a_suppressed_area_may_publish_a_small_population_of_nothing(
 
 
 @pytest.mark.parametrize(
-    "column", ["person_key", "person_id", "record_id", "score", "risk", "shrinkage_weight"]
+    "column",
+    [
+        "person_key",
+        "person_id",
+        "record_id",
+        "score",
+        "risk",
+        "shrinkage_weight",
+        "within_variance",
+    ],
 )
 def test_a_forbidden_column_is_refused(table: pd.DataFrame, column: str) -> None:
     assert _refusal(table.assign(**{column: 1})) == (
@@ -244,3 +279,52 @@ def test_a_refusal_names_at_most_five_leaking_suppressed_areas(eight: pd.DataFra
     assert _refusal(_six(hidden, mean_risk=0.1)) == (
         f"release table: suppressed area(s) {FIVE} still publish figures in column(s) ['mean_risk']"
     )
+
+
+@pytest.mark.parametrize("figure", ["contrib_looked_after", "prevalence_looked_after"])
+def test_a_withheld_counts_contribution_or_prevalence_put_back_is_refused(
+    table: pd.DataFrame, figure: str
+) -> None:
+    """L0's count is withheld: its contribution told a count of zero from one or two."""
+    assert table.loc[table["code"] == "L0", figure].isna().all()
+    assert _refusal(_with(table, "L0", **{figure: -0.01})) == (
+        f"release table: {figure!r} is published where 'count_looked_after_suppressed' is "
+        "true, e.g. in ['L0']"
+    )
+
+
+@pytest.mark.parametrize("column", ["contrib_looked_after", "mean_risk", "risk_low"])
+def test_a_negative_zero_is_refused(table: pd.DataFrame, column: str) -> None:
+    """JSON -0.0 against 0.0 told a withheld zero from a withheld non-zero count."""
+    check_no_individuals(_with(table, "L1", **{column: 0.0}), RULES)
+    assert _refusal(_with(table, "L1", **{column: -0.0})) == (
+        f"release table: column {column!r} has 1 negative zero(s) (-0.0), e.g. in ['L1']; the "
+        "sign of a zero tells on which side of zero the unrounded figure was"
+    )
+
+
+def test_suppression_reasons_that_tell_primary_from_complementary_are_refused(
+    table: pd.DataFrame,
+) -> None:
+    blank = [c for c in table.columns if c not in ("level", "code", "name", "parent_code")]
+    hidden = table.copy()
+    rows = hidden["code"].isin(["L0", "L3"])
+    for column in blank:
+        hidden.loc[rows, column] = True if column.endswith("suppressed") else None
+    hidden.loc[rows, "suppression_reason"] = "suppressed"
+    check_no_individuals(hidden, RULES)
+    hidden.loc[hidden["code"] == "L3", "suppression_reason"] = "complementary"
+    assert _refusal(hidden) == (
+        "release table: suppressed areas give 2 different suppression_reason values "
+        "['complementary', 'suppressed']; one reason for all, or the reason tells primary "
+        "from complementary suppressions"
+    )
+
+
+def test_without_negative_zeros_keeps_every_other_value() -> None:
+    frame = pd.DataFrame({"a": [-0.0, 0.0, -0.01, np.nan], "b": ["x", "y", "z", None]})
+    cleaned = without_negative_zeros(frame)
+    assert not np.signbit(cleaned["a"].to_numpy()[:2]).any()
+    assert cleaned["a"].iloc[2] == -0.01 and np.isnan(cleaned["a"].iloc[3])
+    pd.testing.assert_series_equal(cleaned["b"], frame["b"])
+    assert np.signbit(frame["a"].iloc[0])  # the input is not changed

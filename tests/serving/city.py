@@ -14,14 +14,20 @@ from pathlib import Path
 from typing import Any
 
 from governance.contracts.release_schema import factor_columns
-from tests.serving.release_factory import FACTORS, blank_suppressed, rank_published
+from tests.serving.release_factory import (
+    FACTORS,
+    SUPPRESSION_REASON,
+    blank_suppressed,
+    rank_published,
+    set_published_means,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 BOROUGHS_CSV = ROOT / "training" / "generate" / "data" / "london_boroughs.csv"
 SUPPRESSED_WARD = "X05000013"  # Camden's first ward
 SUPPRESSED = {
-    "X01000025": "primary: fewer than 10 young people",
-    "X01000026": "complementary: protects a suppressed neighbour",
+    "X01000025": SUPPRESSION_REASON,
+    "X01000026": SUPPRESSION_REASON,
 }
 
 
@@ -87,9 +93,7 @@ def london_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "suppression_reason": SUPPRESSED.get(code),
             "population": 5 * round(pop / 5),
             "expected": float(5 * math.floor(expected / 5 + 0.5)),
-            "rate_per_1000": round(1000 * mean, 1),
             "mean_risk": round(mean, 4),
-            "mean_risk_raw": round(mean * 1.02, 4),
             "risk_low": round(mean * 0.85, 4),
             "risk_high": round(mean * 1.15, 4),
             "rank": None,
@@ -97,6 +101,7 @@ def london_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "change_mean_risk": round(shift, 4) if shift else None,
             "top_drivers": None,
         }
+        set_published_means(row)
         contribs = {}
         for i, factor in enumerate(FACTORS):
             count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)

@@ -43,8 +43,12 @@ from governance.contracts.signing import (
     load_private_key,
     sign_decision,
 )
+from governance.disclosure import SUPPRESSION_REASON as _SUPPRESSION_REASON
 from governance.disclosure import DisclosureConfig
 from serving.config import RateLimit, ServingConfig
+
+#: the one reason every suppressed area gives (as disclosure control writes it)
+SUPPRESSION_REASON = _SUPPRESSION_REASON.format(min_count=10)
 
 FACTORS = ("domestic_abuse", "persistent_absence", "child_in_need")
 REPORT = "a" * 64
@@ -80,8 +84,8 @@ LSOAS = [
     ("L14", "Elm 003", "W6", 90),
 ]
 SUPPRESSED = {
-    "L04": "primary: fewer than 10 young people",
-    "L05": "complementary: protects a suppressed neighbour",
+    "L04": SUPPRESSION_REASON,
+    "L05": SUPPRESSION_REASON,
 }
 PUBLISHED_LSOAS = [c for c, *_ in LSOAS if c not in SUPPRESSED]
 
@@ -121,10 +125,12 @@ def withhold_small_counts(rows: list[dict[str, Any]], min_count: int = 10) -> No
     """Withhold factor counts below ``min_count`` in place, as disclosure control would."""
     for row in rows:
         for factor in FACTORS:
-            count_col, hidden_col, prev_col, _ = factor_columns(factor)
+            count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
             count = row.get(count_col)
             if count is not None and count < min_count:
                 row.update({count_col: None, hidden_col: True, prev_col: None})
+            if row.get(hidden_col):  # the contribution is withheld with its count
+                row[contrib_col] = None
 
 
 def make_board(directory: Path) -> Board:
@@ -180,9 +186,7 @@ def area_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "suppression_reason": SUPPRESSED.get(code),
             "population": 5 * round(pop / 5),
             "expected": float(5 * math.floor(expected / 5 + 0.5)),
-            "rate_per_1000": round(1000 * risk, 1),
             "mean_risk": round(risk, 4),
-            "mean_risk_raw": round(risk * 1.02, 4),
             "risk_low": round(risk * 0.8, 4),
             "risk_high": round(risk * 1.2, 4),
             "rank": None,
@@ -190,6 +194,7 @@ def area_rows(shift: float = 0.0) -> list[dict[str, Any]]:
             "change_mean_risk": None,
             "top_drivers": None,
         }
+        set_published_means(row)
         contribs = {}
         for i, factor in enumerate(FACTORS):
             count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
@@ -240,9 +245,7 @@ def _sized_row(level: str, code: str, parent: str | None, pop: int) -> dict[str,
         "suppression_reason": None,
         "population": 5 * round(pop / 5),
         "expected": float(5 * math.floor(pop * risk / 5 + 0.5)),
-        "rate_per_1000": round(1000 * risk, 1),
         "mean_risk": round(risk, 3),
-        "mean_risk_raw": round(risk, 3),
         "risk_low": round(risk * 0.8, 3),
         "risk_high": round(risk * 1.2, 3),
         "rank": None,
@@ -250,6 +253,7 @@ def _sized_row(level: str, code: str, parent: str | None, pop: int) -> dict[str,
         "change_mean_risk": None,
         "top_drivers": ",".join(FACTORS),
     }
+    set_published_means(row)
     for i, factor in enumerate(FACTORS):
         count_col, hidden_col, prev_col, contrib_col = factor_columns(factor)
         share = 0.1 + 0.02 * i
@@ -258,6 +262,14 @@ def _sized_row(level: str, code: str, parent: str | None, pop: int) -> dict[str,
         row[prev_col] = round(row[count_col] / row["population"], 3)
         row[contrib_col] = round(0.03 - 0.01 * i, 2)
     return row
+
+
+def set_published_means(row: dict[str, Any]) -> None:
+    """``mean_risk_raw`` and ``rate_per_1000`` as a release makes them: from the published
+    expected over the published population (the server refuses anything else)."""
+    ratio = row["expected"] / row["population"]
+    row["mean_risk_raw"] = round(ratio, 4)
+    row["rate_per_1000"] = round(1000 * ratio, 1)
 
 
 def blank_suppressed(row: dict[str, Any]) -> None:

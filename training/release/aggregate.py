@@ -11,7 +11,10 @@ release manifest (:data:`METHODS`):
 Mean risk and expected count
     ``expected`` is the sum of the cohort's calibrated risks (the expected number of young
     people involved in the label window); ``mean_risk_raw`` is ``expected / population``;
-    ``rate_per_1000`` is ``1000 * expected / population``. All three are unshrunk.
+    ``rate_per_1000`` is ``1000 * expected / population``. All three are unshrunk. What is
+    *published* is made after disclosure control from the published (rounded) expected and
+    population (:func:`risk_from_published` for the mean and interval; the raw mean and rate
+    in :mod:`governance.disclosure`), so that no mean times a population undoes the rounding.
 
 Interval (``normal_pooled``)
     A 95% (configurable) interval for the area's mean risk, treating its cohort as a sample
@@ -58,6 +61,7 @@ from numpy.typing import NDArray
 from governance.contracts.errors import ExtractError
 from governance.contracts.levels import LEVELS, PARENT_OF
 from governance.contracts.release_schema import AREA_COLUMNS, factor_columns
+from governance.disclosure import DisclosureConfig, adaptive_decimals
 
 __all__ = [
     "METHODS",
@@ -72,6 +76,7 @@ __all__ = [
     "order_columns",
     "partial_sums",
     "rank_and_decile",
+    "risk_from_published",
     "sum_columns",
 ]
 
@@ -80,15 +85,17 @@ FloatArray = NDArray[np.float64]
 METHODS: dict[str, str] = {
     "population": "young people in the cohort at the latest as-of date, by LSOA of residence",
     "expected": "sum of calibrated individual risks (expected number involved in the label window)",
-    "rate_per_1000": "1000 * expected / population (unshrunk)",
+    "rate_per_1000": "1000 * published expected / published population (unshrunk)",
     "mean_risk": (
         "mean calibrated risk; LSOA and ward shrunk toward the parent by empirical Bayes "
-        "(normal-normal, between-area variance by method of moments per level); raw in mean_risk_raw"
+        "(normal-normal, between-area variance by method of moments per level), made from the "
+        "published expected and population after disclosure control; raw in mean_risk_raw"
     ),
     "interval": (
         "normal interval for the mean risk with the pooled within-area variance of individual "
-        "risks at the level (se = sqrt(V / n)), posterior interval where shrunk, clipped to [0, 1]; "
-        "sampling only, not model error"
+        "risks at the level (se^2 = V / n + base^2 / 12 / n^2 with n the published population: "
+        "sampling and the rounding of expected), posterior interval where shrunk, rounded "
+        "outward, clipped to [0, 1]; not model error"
     ),
     "prevalence": "young people with the factor (any of its flags > 0) / population",
     "contributions": (
@@ -355,7 +362,9 @@ def areas_from_sums(
     pandas.DataFrame
         One row per area in ``areas`` order: identity, ``population``, ``expected``,
         ``rate_per_1000``, ``mean_risk``, ``mean_risk_raw``, ``risk_low``, ``risk_high``,
-        ``shrinkage_weight`` (0 where not shrunk) and per factor ``count_F``,
+        ``shrinkage_weight`` (0 where not shrunk), ``within_variance`` (the level's pooled
+        within-area variance of individual risks, for :func:`risk_from_published`) and per
+        factor ``count_F``,
         ``prevalence_F``, ``contrib_F``. Areas without young people have population 0 and
         null figures.
     """
@@ -376,6 +385,7 @@ def areas_from_sums(
     table["risk_low"] = np.clip(mean - half, 0.0, 1.0)
     table["risk_high"] = np.clip(mean + half, 0.0, 1.0)
     table["shrinkage_weight"] = weight
+    table["within_variance"] = table["level"].map(pooled).to_numpy(np.float64)
     for factor in factors:
         count = table[f"count_{factor}"].to_numpy()
         table[f"count_{factor}"] = np.rint(count).astype(np.int64)
@@ -402,6 +412,7 @@ _FIGURE_COLUMNS = (
     "risk_low",
     "risk_high",
     "shrinkage_weight",
+    "within_variance",
 )
 
 
@@ -517,6 +528,85 @@ def _shrink(
 
 
 # -- after disclosure control: figures derived from published values only ----------------
+
+
+def risk_from_published(
+    table: pd.DataFrame,
+    variance: Mapping[str, float],
+    rules: DisclosureConfig,
+    *,
+    shrink_levels: Sequence[str] = ("lsoa", "ward"),
+    interval_level: float = 0.95,
+) -> pd.DataFrame:
+    """``mean_risk``, ``risk_low`` and ``risk_high`` made from published figures only.
+
+    Post-processing of the disclosure-controlled table: the raw mean of a published area is
+    its published ``expected`` over its published ``population``, shrunk (``shrink_levels``)
+    toward the raw mean of its nearest published ancestor, with the between-area variance
+    estimated from the published raw means of the level. The sampling variance is the one of
+    the module notes with ``n`` the published population, plus the rounding's
+    (``rounding_base**2 / 12 / n**2``: expected is known to within half a base), so small
+    areas, whose rounded figure says least, move furthest toward their parent. The interval
+    is the normal one on that variance, rounded outward to the area's decimals so that it
+    always contains the published mean, strictly unless it touches 0 or 1. ``variance`` is each level's pooled within-area variance of individual
+    risks (``within_variance`` of :func:`areas_from_sums`): a figure over the whole level,
+    not a cell's. Suppressed areas get nulls.
+    """
+    out = table.copy()
+    n = pd.to_numeric(out["population"]).to_numpy(np.float64, na_value=np.nan)
+    e = pd.to_numeric(out["expected"]).to_numpy(np.float64, na_value=np.nan)
+    shown = ~out["suppressed"].astype(bool).to_numpy() & (n > 0)
+    n = np.where(shown, n, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        raw = e / n
+        # sampling variance plus the rounding's: expected is known to +/- base / 2, whose
+        # variance as an even spread is base^2 / 12
+        s2 = out["level"].map(dict(variance)).to_numpy(np.float64) / n
+        s2 = s2 + rules.rounding_base**2 / 12.0 / (n * n)
+    prior = _nearest_published_ancestor(out, shown)
+    mean, var = raw.copy(), s2.copy()
+    for level in shrink_levels:
+        rows = np.flatnonzero(shown & (out["level"] == level).to_numpy() & (prior >= 0))
+        if len(rows) == 0:
+            continue
+        p = prior[rows]
+        tau2 = max(float(np.mean((raw[rows] - raw[p]) ** 2) - np.mean(s2[rows])), 0.0)
+        total = s2[rows] + tau2
+        b = np.divide(s2[rows], total, out=np.zeros_like(total), where=total > 0)
+        mean[rows] = b * raw[p] + (1.0 - b) * raw[rows]
+        var[rows] = (1.0 - b) * s2[rows] + b * b * s2[p]
+    half = NormalDist().inv_cdf(0.5 + interval_level / 2.0) * np.sqrt(var)
+    decimals = np.minimum(adaptive_decimals(np.nan_to_num(n).astype(np.int64), rules), 12)
+    decimals = np.minimum(decimals, rules.risk_decimals)
+    step = 10.0 ** -decimals.astype(np.float64)
+    published = np.round(mean / step) * step
+    low = np.minimum(np.floor((mean - half) / step + 1e-9) * step, published - step)
+    high = np.maximum(np.ceil((mean + half) / step - 1e-9) * step, published + step)
+    for column, values in (("mean_risk", published), ("risk_low", low), ("risk_high", high)):
+        clipped = np.clip(values, 0.0, 1.0)
+        rounded = np.array(
+            [round(float(v), int(d)) for v, d in zip(clipped, decimals, strict=True)]
+        )
+        out[column] = np.where(shown, rounded + 0.0, np.nan)
+    return out
+
+
+def _nearest_published_ancestor(table: pd.DataFrame, shown: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """Row of each area's nearest published ancestor (-1 if none): its shrinkage prior."""
+    row_of = pd.Series(np.arange(len(table)), index=table["code"].to_numpy())
+    parents = table["parent_code"]
+    parent_row = np.full(len(table), -1, dtype=np.int64)
+    has = parents.notna().to_numpy()
+    parent_row[has] = row_of.loc[parents[has].to_numpy()].to_numpy()
+    found = np.full(len(table), -1, dtype=np.int64)
+    current = parent_row.copy()
+    for _ in LEVELS:  # at most one step per level
+        live = (current >= 0) & (found < 0)
+        hit = live.copy()
+        hit[live] = shown[current[live]]
+        found[hit] = current[hit]
+        current = np.where(live & ~hit, parent_row[np.maximum(current, 0)], -1)
+    return found
 
 
 def rank_and_decile(table: pd.DataFrame) -> pd.DataFrame:

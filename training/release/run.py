@@ -67,6 +67,7 @@ from governance.disclosure import (
     apply_disclosure_control,
     check_no_individuals,
     load_disclosure_config,
+    without_negative_zeros,
 )
 from training.release.aggregate import (
     area_table,
@@ -78,6 +79,7 @@ from training.release.aggregate import (
     name_top_drivers,
     order_columns,
     rank_and_decile,
+    risk_from_published,
 )
 from training.release.config import ReleaseConfig
 from training.release.distributed import spark_lsoa_sums
@@ -108,6 +110,10 @@ __all__ = [
 logger = logging.getLogger("training.release")
 
 RELEASE_ARTIFACT_DIR = "release"
+#: unpublished figures replaced by ones made from the protected table after disclosure control
+_MADE_AFTER_PROTECTION = ("mean_risk", "risk_low", "risk_high")
+#: inputs of those, never published
+_AGGREGATION_INPUTS = ("shrinkage_weight", "within_variance")
 DEFAULT_DISCLOSURE_CONFIG = Path("configs/disclosure.yaml")
 
 _NO_FEATURES = "{path}: no features; run `vru features --data {data}` first"
@@ -495,18 +501,29 @@ def protect_areas(
 ) -> ProtectedAreas:
     """Step 4: disclosure control, then what is derived from the controlled figures.
 
-    Rank, decile, top drivers and change against the current release are made from what
-    disclosure control publishes, and the finished table is checked again.
+    The mean risk and its interval (:func:`.aggregate.risk_from_published`), rank, decile,
+    top drivers and change against the current release are made from what disclosure
+    control publishes, never from the unpublished figures, and the finished table is
+    checked again.
     """
+    unpublished = figures.table
+    variance = unpublished.groupby("level", sort=False)["within_variance"].first().to_dict()
     controlled = apply_disclosure_control(
-        figures.table.drop(columns="shrinkage_weight"), disclosure
+        unpublished.drop(columns=[*_MADE_AFTER_PROTECTION, *_AGGREGATION_INPUTS]), disclosure
     )
     previous_id = current_release_id(config.releases_dir) if config.releases_dir.is_dir() else None
     previous = _previous_table(config.releases_dir, previous_id)
-    table = rank_and_decile(controlled.table)
+    table = risk_from_published(
+        controlled.table,
+        {str(k): float(v) for k, v in variance.items()},
+        disclosure,
+        shrink_levels=config.shrinkage.levels,
+        interval_level=config.interval.level,
+    )
+    table = rank_and_decile(table)
     table = name_top_drivers(table, factors, config.top_drivers)
     table = change_against(table, previous)
-    table = order_columns(table, factors)
+    table = without_negative_zeros(order_columns(table, factors))
     check_no_individuals(table, disclosure)  # again, on exactly what will be written
     return ProtectedAreas(
         table=table,
