@@ -33,7 +33,7 @@ from serving.dependencies import HolderDep, PageDep
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
-from serving.releases import Catalog, LoadedRelease, ReleaseHolder
+from serving.releases import Catalog, LoadedRelease, ReleaseHolder, sort_value
 from serving.schemas import AreaHistory, AreaPublic
 
 __all__ = ["CSV_COLUMNS", "LISTED_LEVELS", "AreaSelection", "areas_csv", "router", "select_areas"]
@@ -71,7 +71,12 @@ SortName = Literal[
 ]
 COLUMNS: tuple[tuple[str, str | None, str], ...] = (
     # (header, sort field or None, what the column holds, for its header's description)
-    ("Rank", "rank", "1 = highest mean risk among published areas of the level"),
+    (
+        "Band",
+        "rank",
+        "the 95% interval against the level's median mean risk: wholly above (higher), "
+        "containing it (similar), wholly below (lower); sorted by band, then mean risk",
+    ),
     ("Area", "name", "name and code; follow it to the areas within"),
     ("Mean risk", "mean_risk", "mean calibrated risk of the area's young people"),
     ("95% interval", None, "interval of the mean risk"),
@@ -93,6 +98,7 @@ CSV_COLUMNS = (
     "mean_risk",
     "risk_low",
     "risk_high",
+    "band",
     "rank",
     "decile",
     "change_mean_risk",
@@ -122,11 +128,13 @@ def _catalog(holder: ReleaseHolder) -> Catalog:
 
 def _sort_key(area: AreaPublic, field: str, descending: bool) -> tuple[Any, ...]:
     """As the API orders: published figures in the order asked, suppressed or empty last."""
-    value = getattr(area, field)
+    value = sort_value(area, field)  # rank: by band first, as the API
     if value is None:
         return (1, 0, area.code)
     if isinstance(value, str):
         return (0, value.casefold(), area.code)
+    if isinstance(value, tuple):
+        return (0, tuple(-v for v in value) if descending else value, area.code)
     return (0, -value if descending else value, area.code)
 
 
@@ -503,7 +511,7 @@ def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
     m = release.manifest
     for a in areas:
         figures: list[object] = (
-            [None] * 10
+            [None] * 11
             if a.suppressed
             else [
                 a.population,
@@ -512,6 +520,7 @@ def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
                 a.mean_risk,
                 a.risk_low,
                 a.risk_high,
+                a.band,
                 a.rank,
                 a.decile,
                 a.change_mean_risk,

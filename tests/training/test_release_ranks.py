@@ -10,6 +10,7 @@ or flipping the sign of a change between releases, fails these tests.
 from __future__ import annotations
 
 import math
+import statistics
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ import pandas as pd
 import pytest
 
 from governance.contracts.release_schema import AREAS, CURRENT_POINTER
+from governance.disclosure import DisclosureError, apply_disclosure_control, check_no_individuals
 from tests.training.test_release_leaks import (
     FACTORS,
     RULES,
@@ -24,6 +26,7 @@ from tests.training.test_release_leaks import (
     generated_city,
     unprotected,
 )
+from training.release.aggregate import band_by_interval, rank_and_decile
 from training.release.config import ReleaseConfig
 from training.release.run import AreaFigures, protect_areas
 
@@ -144,3 +147,98 @@ def test_an_area_new_or_suppressed_in_the_previous_release_has_no_change(
     rest = second.drop(index=codes)
     shown_now = rest[~rest["suppressed"]]
     assert np.allclose(shown_now["change_mean_risk"].astype(float), 0.0)
+
+
+# ----------------------------------------------------------------------------------------------
+# bands: no ranking within the noise
+
+
+def expected_bands(table: pd.DataFrame) -> dict[str, str]:
+    """``code -> band``: the published interval against the median of the level's means."""
+    by_level: dict[str, list[dict[str, object]]] = {}
+    for row in published_rows(table):
+        if _number(row["mean_risk"]) is not None:
+            by_level.setdefault(str(row["level"]), []).append(row)
+    out: dict[str, str] = {}
+    for members in by_level.values():
+        median = round(statistics.median(float(r["mean_risk"]) for r in members), 12)  # type: ignore[arg-type]
+        for r in members:
+            low, high = float(r["risk_low"]), float(r["risk_high"])  # type: ignore[arg-type]
+            out[str(r["code"])] = (
+                "higher" if low > median else "lower" if high < median else "similar"
+            )
+    return out
+
+
+def test_band_is_the_published_interval_against_the_levels_median(release: pd.DataFrame) -> None:
+    want = expected_bands(release)
+    got = {str(r["code"]): r["band"] for r in published_rows(release)}
+    wrong = {c: (got[c], want[c]) for c in want if got[c] != want[c]}
+    assert not wrong, (
+        f"{len(wrong)} areas' bands differ, e.g. (got, want): {list(wrong.items())[:5]}"
+    )
+    lsoas = [want[c] for c in want if c.startswith("L")]
+    assert {"higher", "similar", "lower"} <= set(lsoas)  # the city exercises all three
+    assert release.loc[release["suppressed"], "band"].isna().all()
+
+
+def test_an_area_in_a_higher_band_has_its_interval_above_every_lower_band_area(
+    release: pd.DataFrame,
+) -> None:
+    """'higher' lies wholly above the median and 'lower' wholly below: never in the noise."""
+    for _, rows in release[~release["suppressed"]].groupby("level"):
+        higher, lower = rows[rows["band"] == "higher"], rows[rows["band"] == "lower"]
+        if len(higher) and len(lower):
+            assert higher["risk_low"].min() > lower["risk_high"].max()
+
+
+def _two_lsoas_and_others() -> pd.DataFrame:
+    """Published LSOAs as a release has them: a small uncertain one whose rounded mean looks
+    highest, a large certain one just below it, and eight others around 3%."""
+    rows = [
+        # code, population, mean, low, high
+        ("SMALL", 15, 0.070, 0.000, 0.150),
+        ("LARGE", 1500, 0.060, 0.055, 0.065),
+        *(
+            (f"O{i}", 300, 0.028 + 0.001 * i, 0.020 + 0.001 * i, 0.036 + 0.001 * i)
+            for i in range(8)
+        ),
+    ]
+    return pd.DataFrame(
+        {
+            "level": "lsoa",
+            "code": [r[0] for r in rows],
+            "suppressed": False,
+            "population": [r[1] for r in rows],
+            "mean_risk": [r[2] for r in rows],
+            "risk_low": [r[3] for r in rows],
+            "risk_high": [r[4] for r in rows],
+        }
+    )
+
+
+def test_a_smaller_less_certain_area_is_not_placed_above_a_larger_one() -> None:
+    """The issue's finding: a small LSOA ranked above a larger one on a figure that only
+    looked certain. Its interval overlaps the level's median; the larger one's lies above."""
+    table = rank_and_decile(_two_lsoas_and_others())
+    banded = band_by_interval(table).set_index("code")
+    assert banded.at["SMALL", "rank"] == 1 and banded.at["LARGE", "rank"] == 2  # the exact rank
+    assert banded.at["LARGE", "band"] == "higher"
+    assert banded.at["SMALL", "band"] == "similar"
+
+
+def test_the_disclosure_check_accepts_the_band_and_refuses_it_where_suppressed(
+    release: pd.DataFrame,
+) -> None:
+    check_no_individuals(release, RULES)  # what the release writes passes, band and all
+    leaked = release.copy()
+    row = leaked.index[leaked["suppressed"]][0]
+    leaked.loc[row, "band"] = "higher"
+    with pytest.raises(DisclosureError, match=r"still publish figures in column\(s\) \['band'\]"):
+        check_no_individuals(leaked, RULES)
+
+
+def test_the_band_is_refused_as_an_input_to_disclosure_control(city: Generated) -> None:
+    areas = unprotected(city).assign(band="similar")
+    with pytest.raises(DisclosureError, match=r"\['band'\] are computed from published figures"):
+        apply_disclosure_control(areas, RULES)
