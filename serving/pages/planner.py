@@ -503,6 +503,13 @@ def _cell(value: object) -> object:
     return "" if value is None else value
 
 
+def _expected_cell(area: AreaPublic) -> object:
+    """The expected number as the pages print it: "fewer than N" where 0 is published."""
+    if area.expected_fewer_than is not None:
+        return f"fewer than {area.expected_fewer_than:,.1f}"  # as the pages print it
+    return area.expected
+
+
 def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
     """Published figures of ``areas`` as CSV; a suppressed area's figures are empty."""
     out = io.StringIO()
@@ -515,7 +522,7 @@ def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
             if a.suppressed
             else [
                 a.population,
-                a.expected,
+                _expected_cell(a),
                 a.rate_per_1000,
                 a.mean_risk,
                 a.risk_low,

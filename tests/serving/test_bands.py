@@ -144,6 +144,24 @@ def test_the_csv_has_the_band(served: tuple[TestClient, World], table: pd.DataFr
     assert all(r["band"] == "" for r in rows.values() if r["status"] == "suppressed")
 
 
+def test_the_csv_says_fewer_than_where_the_page_does(
+    served: tuple[TestClient, World], table: pd.DataFrame
+) -> None:
+    """The page shows "fewer than 2.5" where the published expected is 0; so does the CSV."""
+    client, world = served
+    rows = _csv_rows(client, world, "level=lsoa")
+    page = client.get("/planner?level=lsoa").text
+    published = table[(table["level"] == "lsoa") & ~table["suppressed"]]
+    zeros = published.loc[published["expected"] == 0, "code"].astype(str)
+    assert len(zeros) >= 3
+    assert page.count(">fewer than 2.5</td>") == len(zeros)
+    for code in zeros:
+        assert rows[code]["expected"] == "fewer than 2.5", rows[code]
+    others = published.loc[published["expected"] > 0]
+    for code, expected in zip(others["code"], others["expected"], strict=True):
+        assert float(rows[str(code)]["expected"]) == expected
+
+
 def test_a_release_with_an_unknown_band_is_refused_naming_it(tmp_path: Path) -> None:
     board, releases = make_board(tmp_path / "board"), tmp_path / "releases"
     write_release(releases, board, release_id="r1")
