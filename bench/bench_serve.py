@@ -146,6 +146,7 @@ def _rows() -> list[dict[str, Any]]:
                 "risk_high": None if suppressed else round(risk * 1.18, 4),
                 "rank": None,
                 "decile": None,
+                "band": None,
                 "change_mean_risk": None if suppressed else round(0.001 * (i % 7 - 3), 4),
                 "top_drivers": None
                 if suppressed
@@ -166,8 +167,11 @@ def _rows() -> list[dict[str, Any]]:
             (r for r in rows if r["level"] == level and not r["suppressed"]),
             key=lambda r: -r["mean_risk"],
         )
+        median = statistics.median(r["mean_risk"] for r in published)
         for rank, r in enumerate(published, start=1):
             r["rank"], r["decile"] = rank, max(1, -(-10 * rank // len(published)))
+            low, high = r["risk_low"] > median, r["risk_high"] < median
+            r["band"] = "higher" if low else "lower" if high else "similar"
     return rows
 
 

@@ -47,6 +47,7 @@ from governance.board.revocation_log import logged_revocations
 from governance.contracts.release_schema import (
     AREA_COLUMNS,
     AREAS,
+    BANDS,
     MANIFEST,
     ReleaseError,
     ReleaseManifest,
@@ -84,6 +85,7 @@ __all__ = [
     "ReleaseLibrary",
     "manifest_rounding_base",
     "parse_sort",
+    "sort_value",
 ]
 
 _log = logging.getLogger("serving")
@@ -164,6 +166,7 @@ def _area(row: Mapping[str, Any], factors: Sequence[str], below: float) -> AreaP
         risk_high=_clean(row["risk_high"]),
         rank=_clean(row["rank"]),
         decile=_clean(row["decile"]),
+        band=row["band"],
         change_mean_risk=_clean(row["change_mean_risk"]),
         top_drivers=[d for d in (drivers or "").split(",") if d],
         factors=figures,
@@ -223,13 +226,30 @@ def check_floor(
         )
 
 
+def sort_value(area: AreaPublic, field_name: str) -> Any:
+    """What ``field_name`` sorts ``area`` by: the field, except ``rank``, which is by band first.
+
+    ``rank`` gives ``(band, rank)`` with the band's position in :data:`BANDS` (``higher``
+    first), so that an area is listed above another of its level in a higher band whatever
+    their exact ranks: no ordering within the noise. A band missing beside a rank sorts after
+    the known ones.
+    """
+    value = getattr(area, field_name)
+    if field_name != "rank" or value is None:
+        return value
+    band = BANDS.index(area.band) if area.band in BANDS else len(BANDS)
+    return (band, value)
+
+
 def _sort_key(area: AreaPublic, field_name: str, descending: bool) -> tuple[Any, ...]:
     """Published areas first in the order asked, suppressed or null ones after, then by code."""
-    value = getattr(area, field_name)
+    value = sort_value(area, field_name)
     if value is None:
         return (1, 0, area.code)
     if isinstance(value, str):
         return (0, value, area.code) if not descending else (0, _Reversed(value), area.code)
+    if isinstance(value, tuple):
+        return (0, tuple(-v for v in value) if descending else value, area.code)
     return (0, -value if descending else value, area.code)
 
 

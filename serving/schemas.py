@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from governance.contracts.levels import Level
-from governance.contracts.release_schema import ReleaseManifest
+from governance.contracts.release_schema import Band, ReleaseManifest
 
 __all__ = [
     "SORTS",
@@ -44,7 +44,8 @@ SORT_FIELDS: tuple[str, ...] = (
     "name",
 )
 SORTS: tuple[str, ...] = tuple(s for f in SORT_FIELDS for s in (f, f"-{f}"))
-"""``sort`` values: a field, ascending, or ``-field``, descending; suppressed areas last."""
+"""``sort`` values: a field, ascending, or ``-field``, descending; suppressed areas last.
+``rank`` sorts by ``band`` first (``higher``, ``similar``, ``lower``), then by the exact rank."""
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True)
 
@@ -65,6 +66,7 @@ _AREA_EXAMPLE: dict[str, Any] = {
     "risk_high": 0.0289,
     "rank": 12,
     "decile": 1,
+    "band": "higher",
     "change_mean_risk": 0.0012,
     "top_drivers": ["domestic_abuse", "persistent_absence", "child_in_need"],
     "factors": [
@@ -123,9 +125,19 @@ class AreaPublic(BaseModel):
     risk_low: float | None = Field(description="Lower end of the interval of the mean risk.")
     risk_high: float | None = Field(description="Upper end of the interval of the mean risk.")
     rank: int | None = Field(
-        description="1 = highest mean risk among published areas of its level."
+        description=(
+            "1 = highest mean risk among published areas of its level (exact order of the "
+            "rounded means, which may lie within the noise: see band)."
+        )
     )
     decile: int | None = Field(description="1 = highest-risk tenth of its level.")
+    band: Band | None = Field(
+        description=(
+            "The interval of the mean risk against the median mean risk of the level's "
+            "published areas: wholly above it (higher), containing it (similar), wholly below "
+            "it (lower). Areas of one band are not told apart; sort=rank sorts by band first."
+        )
+    )
     change_mean_risk: float | None = Field(description="Against the previous release.")
     top_drivers: list[str] = Field(description="Factors with the largest contribution, first.")
     factors: list[AreaFactor]

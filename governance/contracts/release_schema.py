@@ -39,7 +39,7 @@ import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -56,8 +56,10 @@ from governance.contracts.signing import (
 
 __all__ = [
     "AREA_COLUMNS",
+    "BANDS",
     "CURRENT_POINTER",
     "ApprovalRecord",
+    "Band",
     "ReleaseError",
     "ReleaseManifest",
     "current_release_id",
@@ -122,9 +124,15 @@ AREA_COLUMNS: tuple[str, ...] = (
     "risk_high",
     "rank",  # 1 = highest mean risk among published areas of the same level
     "decile",  # 1 = highest-risk tenth of published areas of the same level
+    "band",  # the interval against the level's median mean risk: one of BANDS
     "change_mean_risk",  # against the previous release; null if none or not comparable
     "top_drivers",  # comma-separated factor names, largest mean contribution first
 )
+
+Band = Literal["higher", "similar", "lower"]
+"""``band`` values, highest first: the area's interval of the mean risk lies wholly above the
+median mean risk of its level's published areas, contains it, or lies wholly below it."""
+BANDS: tuple[str, ...] = get_args(Band)
 
 
 class ReleaseError(VruError, ValueError):

@@ -33,7 +33,7 @@ from serving.dependencies import HolderDep, PageDep
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
-from serving.releases import Catalog, LoadedRelease, ReleaseHolder
+from serving.releases import Catalog, LoadedRelease, ReleaseHolder, sort_value
 from serving.schemas import AreaHistory, AreaPublic
 
 __all__ = ["CSV_COLUMNS", "LISTED_LEVELS", "AreaSelection", "areas_csv", "router", "select_areas"]
@@ -71,7 +71,12 @@ SortName = Literal[
 ]
 COLUMNS: tuple[tuple[str, str | None, str], ...] = (
     # (header, sort field or None, what the column holds, for its header's description)
-    ("Rank", "rank", "1 = highest mean risk among published areas of the level"),
+    (
+        "Band",
+        "rank",
+        "the 95% interval against the level's median mean risk: wholly above (higher), "
+        "containing it (similar), wholly below (lower); sorted by band, then mean risk",
+    ),
     ("Area", "name", "name and code; follow it to the areas within"),
     ("Mean risk", "mean_risk", "mean calibrated risk of the area's young people"),
     ("95% interval", None, "interval of the mean risk"),
@@ -93,6 +98,7 @@ CSV_COLUMNS = (
     "mean_risk",
     "risk_low",
     "risk_high",
+    "band",
     "rank",
     "decile",
     "change_mean_risk",
@@ -122,11 +128,13 @@ def _catalog(holder: ReleaseHolder) -> Catalog:
 
 def _sort_key(area: AreaPublic, field: str, descending: bool) -> tuple[Any, ...]:
     """As the API orders: published figures in the order asked, suppressed or empty last."""
-    value = getattr(area, field)
+    value = sort_value(area, field)  # rank: by band first, as the API
     if value is None:
         return (1, 0, area.code)
     if isinstance(value, str):
         return (0, value.casefold(), area.code)
+    if isinstance(value, tuple):
+        return (0, tuple(-v for v in value) if descending else value, area.code)
     return (0, -value if descending else value, area.code)
 
 
@@ -495,6 +503,13 @@ def _cell(value: object) -> object:
     return "" if value is None else value
 
 
+def _expected_cell(area: AreaPublic) -> object:
+    """The expected number as the pages print it: "fewer than N" where 0 is published."""
+    if area.expected_fewer_than is not None:
+        return f"fewer than {area.expected_fewer_than:,.1f}"  # as the pages print it
+    return area.expected
+
+
 def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
     """Published figures of ``areas`` as CSV; a suppressed area's figures are empty."""
     out = io.StringIO()
@@ -503,15 +518,16 @@ def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
     m = release.manifest
     for a in areas:
         figures: list[object] = (
-            [None] * 10
+            [None] * 11
             if a.suppressed
             else [
                 a.population,
-                a.expected,
+                _expected_cell(a),
                 a.rate_per_1000,
                 a.mean_risk,
                 a.risk_low,
                 a.risk_high,
+                a.band,
                 a.rank,
                 a.decile,
                 a.change_mean_risk,

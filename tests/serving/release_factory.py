@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import json
 import math
+import statistics
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -282,14 +283,28 @@ def blank_suppressed(row: dict[str, Any]) -> None:
 
 
 def rank_published(rows: list[dict[str, Any]], key: Callable[[dict[str, Any]], Any]) -> None:
-    """Rank (1 first by `key`) and decile of each level's published areas, in place."""
+    """Rank (1 first by `key`), decile and band of each level's published areas, in place.
+
+    The band is the interval against the median of the level's published mean risks:
+    ``higher`` wholly above it, ``lower`` wholly below, ``similar`` otherwise.
+    """
     for level in ("lsoa", "ward", "borough", "bcu", "city"):
         published = sorted(
             (r for r in rows if r["level"] == level and not r["suppressed"]), key=key
         )
+        if not published:
+            continue
+        median = round(statistics.median(r["mean_risk"] for r in published), 12)
         for i, r in enumerate(published, start=1):
             r["rank"] = i
             r["decile"] = max(1, min(10, math.ceil(10 * i / len(published))))
+            r["band"] = (
+                "higher"
+                if r["risk_low"] > median
+                else "lower"
+                if r["risk_high"] < median
+                else "similar"
+            )
 
 
 def _table(rows: list[dict[str, Any]]) -> pa.Table:
@@ -303,6 +318,7 @@ def _table(rows: list[dict[str, Any]]) -> pa.Table:
         "population": pa.int64(),
         "rank": pa.int64(),
         "decile": pa.int64(),
+        "band": pa.string(),
         "top_drivers": pa.string(),
     }
     columns = [*AREA_COLUMNS, *(c for f in FACTORS for c in factor_columns(f))]

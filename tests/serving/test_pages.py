@@ -291,7 +291,7 @@ def test_the_csv_holds_the_visible_published_figures_only(planner: TestClient) -
     published, *hidden = rows
     assert published["status"] == "published" and float(published["mean_risk"]) > 0
     assert published["population"] == "140" and published["release_id"] == "r1"
-    figures = CSV_COLUMNS[5:15]
+    figures = CSV_COLUMNS[5:16]
     for row in hidden:
         assert row["status"] == "suppressed"
         assert all(row[c] == "" for c in figures)

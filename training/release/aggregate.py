@@ -46,6 +46,16 @@ Rank, decile and change
     ``decile`` ``ceil(10 * rank / published areas)``; ``change_mean_risk`` is the published mean
     risk minus the previous release's published mean risk of the same area, null when either
     is suppressed or the area is new.
+
+Band (no ranking within the noise)
+    ``band`` compares each published area's interval of the mean risk with the median of its
+    level's published mean risks, as England's public-health profiles (Fingertips) compare an
+    area with a benchmark by its 95% interval: ``higher`` when the interval lies wholly above
+    the median, ``lower`` when wholly below, ``similar`` when it contains it. So an area is
+    placed in a higher band than another only when its interval lies wholly above a point
+    that the other's does not, and a ``higher`` area's interval lies wholly above every
+    ``lower`` one's; a small area whose wide interval reaches the median is ``similar``
+    however high its rounded mean looks. Sorting by rank sorts by band first.
 """
 
 from __future__ import annotations
@@ -60,7 +70,7 @@ from numpy.typing import NDArray
 
 from governance.contracts.errors import ExtractError
 from governance.contracts.levels import LEVELS, PARENT_OF
-from governance.contracts.release_schema import AREA_COLUMNS, factor_columns
+from governance.contracts.release_schema import AREA_COLUMNS, BANDS, factor_columns
 from governance.disclosure import DisclosureConfig, adaptive_decimals
 
 __all__ = [
@@ -68,6 +78,7 @@ __all__ = [
     "aggregate_areas",
     "area_table",
     "areas_from_sums",
+    "band_by_interval",
     "change_against",
     "combine_sums",
     "factor_present",
@@ -105,6 +116,10 @@ METHODS: dict[str, str] = {
     "rank": "1 = highest published mean risk among published areas of the level; ties share the lower rank",
     "decile": "ceil(10 * rank / published areas of the level); 1 = highest-risk tenth",
     "change": "published mean risk minus the previous release's published mean risk, same area",
+    "band": (
+        "published interval of the mean risk against the median published mean risk of the "
+        "level: higher (wholly above), similar (contains it), lower (wholly below)"
+    ),
 }
 
 _GEO_COLUMNS = ("lsoa_code", "lsoa_name", "ward_code", "ward_name", "borough_code", "borough_name")
@@ -621,6 +636,30 @@ def rank_and_decile(table: pd.DataFrame) -> pd.DataFrame:
         decile.loc[rows.index] = np.clip(np.ceil(10.0 * r / len(rows)), 1, 10).astype("int64")
     out["rank"] = rank
     out["decile"] = decile
+    return out
+
+
+def band_by_interval(table: pd.DataFrame) -> pd.DataFrame:
+    """``band`` within each level among published areas: the interval against the median.
+
+    ``higher`` where ``risk_low`` is above the median published ``mean_risk`` of the level,
+    ``lower`` where ``risk_high`` is below it, ``similar`` otherwise; null where suppressed.
+    Made from published figures only, so that areas whose intervals reach the same middle
+    ground are not ordered one above the other on figures the data cannot tell apart.
+    """
+    out = table.copy()
+    published = ~out["suppressed"].astype(bool) & out["mean_risk"].notna()
+    band = pd.Series(None, index=out.index, dtype=object)
+    higher, similar, lower = BANDS
+    for _, rows in out[published].groupby("level", sort=False):
+        mean = rows["mean_risk"].to_numpy(np.float64)
+        median = float(np.round(np.median(mean), 12))
+        low = rows["risk_low"].to_numpy(np.float64)
+        high = rows["risk_high"].to_numpy(np.float64)
+        band.loc[rows.index] = np.where(
+            low > median, higher, np.where(high < median, lower, similar)
+        )
+    out["band"] = band
     return out
 
 

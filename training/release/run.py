@@ -14,7 +14,7 @@ The order of work is the privacy argument, and :func:`run_release` does it in si
 3. **aggregate** (:func:`aggregate_to_areas`): every area's figures at every level are made
    from those sums, by the same code for both engines (:mod:`.aggregate`);
 4. **protect** (:func:`protect_areas`): statistical disclosure control
-   (:mod:`governance.disclosure`) runs on the area table; rank, decile, drivers and change are
+   (:mod:`governance.disclosure`) runs on the area table; rank, decile, band, drivers and change are
    derived from what it publishes;
 5. **publish** (:func:`.publish.publish_release`): only then is anything written:
    ``areas.parquet`` and ``manifest.json`` in a staging directory that is renamed to
@@ -72,6 +72,7 @@ from governance.disclosure import (
 from training.release.aggregate import (
     area_table,
     areas_from_sums,
+    band_by_interval,
     change_against,
     combine_sums,
     factor_present,
@@ -502,7 +503,7 @@ def protect_areas(
     """Step 4: disclosure control, then what is derived from the controlled figures.
 
     The mean risk and its interval (:func:`.aggregate.risk_from_published`), rank, decile,
-    top drivers and change against the current release are made from what disclosure
+    band, top drivers and change against the current release are made from what disclosure
     control publishes, never from the unpublished figures, and the finished table is
     checked again.
     """
@@ -520,7 +521,7 @@ def protect_areas(
         shrink_levels=config.shrinkage.levels,
         interval_level=config.interval.level,
     )
-    table = rank_and_decile(table)
+    table = band_by_interval(rank_and_decile(table))
     table = name_top_drivers(table, factors, config.top_drivers)
     table = change_against(table, previous)
     table = without_negative_zeros(order_columns(table, factors))
