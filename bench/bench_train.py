@@ -44,13 +44,13 @@ cohort = f'''
          date_sub('year', p.dob, h.as_of_date) AS age, p.sex, p.ethnicity, g.deprivation_score, g.deprivation_decile
   FROM (SELECT r.person_key, a.as_of_date, arg_max(r.postcode, r.event_date) AS postcode
         FROM residence r JOIN (VALUES {values}) a(as_of_date) ON r.event_date < a.as_of_date GROUP BY ALL) h
-  JOIN persons p USING (person_key)
+  JOIN persons p USING (person_key, as_of_date)
   JOIN read_parquet('{data / 'postcodes.parquet'}') pc ON pc.postcode = h.postcode
   JOIN read_parquet('{data / 'geography.parquet'}') g ON g.lsoa_code = pc.lsoa_code
   WHERE date_sub('year', p.dob, h.as_of_date) BETWEEN 10 AND 17'''
 body = features_sql(config, all_features(config.windows_months), "2025-03-31").strip()
 assert body.startswith("WITH ")
-query = (f"COPY (WITH events AS ({events_sql(x, spine)}), person_facts AS ({person_facts_sql(x, spine)}), persons AS ({persons_sql('person_facts')}), "
+query = (f"COPY (WITH events AS ({events_sql(x, spine)}), person_facts AS ({person_facts_sql(x, spine)}), persons AS ({persons_sql('person_facts', dates)}), "
          f"residence AS ({residence_sql(x, spine)}), cohort AS ({cohort}), {body[5:]}) "
          f"TO '{sys.argv[3]}' (FORMAT parquet, COMPRESSION zstd)")
 duckdb.connect().execute(query)

@@ -15,13 +15,17 @@ from hypothesis import strategies as st
 
 from governance.contracts.config import load_config
 from governance.contracts.errors import ConfigError, ExtractError
+from governance.contracts.layout import DataLayout
 from training.config import PipelineConfig
 from training.features.build import features_sql, run_features
 from training.features.config import FeaturesConfig
 from training.features.definitions import all_features
+from training.features.events import RECORD_DATE, persons_sql
 from training.linkage.stage import run_link
 
 AS_OF = dt.date(2020, 4, 1)
+#: the only output columns that may look past the as-of date
+LABEL_COLUMNS = ("label", "label_complete")
 KINDS = [
     "accidental_injury",
     "assault",
@@ -100,7 +104,9 @@ def test_events_on_or_after_the_as_of_date_change_no_feature(
     moved = frame.copy()
     moved.loc[later, "event_date"] += pd.Timedelta(days=shift)  # later events move further on
     before_only = frame[~later]
-    names = [s.name for s in all_features(config.windows_months)]
+    # every output column but the label's: features, the ward's rate, context, sensitive
+    names = [c for c in base.columns if c not in LABEL_COLUMNS]
+    assert "ward_violence_rate_36m" in names
     pd.testing.assert_frame_equal(_run(con, moved, config)[names], base[names])
     pd.testing.assert_frame_equal(_run(con, before_only, config)[names], base[names])
     # and the label sees exactly the serious-violence events in the 24 months from the as-of date
@@ -215,3 +221,72 @@ def test_allowing_a_protected_attribute_needs_it_named_in_allow_protected(tmp_pa
     assert allowed.policy["ethnicity"] == "allowed" and allowed.policy["sex"] == "prohibited"
     with pytest.raises(ValueError, match=r"\['age'\] not protected attributes"):
         FeaturesConfig(allow_protected=("age",))
+
+
+def _truncated_copy(city: Path, target: Path, as_of: dt.date) -> Path:
+    """A copy of ``city`` whose every extract keeps only records dated before ``as_of``."""
+    shutil.copytree(city, target)
+    layout = DataLayout(target)
+    for source, column in RECORD_DATE.items():
+        path = layout.extract(source)
+        table = pd.read_parquet(path)
+        kept = table[pd.to_datetime(table[column]) < pd.Timestamp(as_of)]
+        assert 0 < len(kept) < len(table), (source, len(kept), len(table))
+        kept.to_parquet(path, index=False)
+    return target
+
+
+def test_features_are_the_same_from_extracts_cut_at_the_as_of_date(
+    linked_city: Path, tmp_path: Path
+) -> None:
+    """Every output column but the label is computed from what was known on the as-of date.
+
+    Each extract is cut at the as-of date (the spine kept as linked): the cohort, every
+    feature, the ward's rate, the home area, age, sex and ethnicity must come out identical.
+    A ward rate counting later months, a home postcode or a date of birth taken from a later
+    record, or any feature reading a later event, changes some row.
+    """
+    as_of = dt.date(2021, 3, 31)
+    config = FeaturesConfig(as_of_dates=[as_of], data_end=dt.date(2025, 3, 31))
+    full = pd.read_parquet(run_features(config, linked_city).path)
+    cut = _truncated_copy(linked_city, tmp_path / "cut", as_of)
+    known = pd.read_parquet(run_features(config, cut).path)
+    columns = [c for c in full.columns if c not in LABEL_COLUMNS]
+    assert len(full) > 100
+    pd.testing.assert_frame_equal(
+        known[columns].reset_index(drop=True), full[columns].reset_index(drop=True)
+    )
+    # and the cut really removed what the label sees: the label is where they differ
+    assert known["label"].sum() < full["label"].sum()
+
+
+def test_person_facts_recorded_after_the_as_of_date_are_not_known_then(
+    con: duckdb.DuckDBPyConnection,
+) -> None:
+    """A sex, ethnic group or date of birth first recorded later does not reach the cohort."""
+    later = AS_OF + dt.timedelta(days=30)
+    earlier = AS_OF - dt.timedelta(days=30)
+    facts = pd.DataFrame(
+        [
+            ("P1", earlier, dt.date(2008, 5, 1), "F", "White"),
+            ("P1", earlier, dt.date(2008, 5, 1), "F", None),
+            ("P1", later, dt.date(2005, 1, 1), "M", "Black"),
+            ("P1", later, dt.date(2005, 1, 1), "M", "Black"),
+            ("P1", later, dt.date(2005, 1, 1), "M", "Black"),
+            ("P2", later, dt.date(2007, 1, 1), "M", "Asian"),
+        ],
+        columns=["person_key", "event_date", "dob", "sex", "ethnicity"],
+    )
+    con.register("facts_df", facts)
+    con.execute(
+        "CREATE OR REPLACE TABLE facts AS SELECT person_key, CAST(event_date AS DATE) AS "
+        "event_date, CAST(dob AS DATE) AS dob, sex, ethnicity FROM facts_df"
+    )
+    rows = con.execute(persons_sql("facts", [AS_OF, later + dt.timedelta(days=1)])).df()
+    at = {
+        (r.person_key, r.as_of_date.date()): (r.dob.date(), r.sex, r.ethnicity)
+        for r in rows.itertuples()
+    }
+    assert at[("P1", AS_OF)] == (dt.date(2008, 5, 1), "F", "White")
+    assert ("P2", AS_OF) not in at  # nothing was known about P2 yet
+    assert at[("P1", later + dt.timedelta(days=1))] == (dt.date(2005, 1, 1), "M", "Black")

@@ -159,7 +159,7 @@ def test_every_feature_statement_transpiles_to_spark_sql() -> None:
     statements = [
         events_sql(relations, "spine"),
         person_facts_sql(relations, "spine"),
-        persons_sql("person_facts"),
+        persons_sql("person_facts", config.as_of_dates),
         residence_sql(relations, "spine"),
         cohort_sql(config),
         features_sql(config, all_features(config.windows_months), dt.date(2025, 3, 31)),

@@ -212,3 +212,37 @@ def test_training_refuses_features_built_with_another_features_config(
     with pytest.raises(ConfigError, match=r"another features config.*run `vru features` again"):
         run_train(changed, ModelConfig(), tmp_path / "data")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["data"]  # no tracking store opened
+
+
+def test_with_shuffled_labels_the_model_learns_nothing(trained_city: TrainedCity) -> None:
+    """Nothing but the labels carries the outcome into training.
+
+    The features of the trained city, fitted as training fits them but on training and
+    validation labels shuffled: the test ROC AUC against the true labels falls to about 0.5
+    (a test label reaching the fit through the features, early stopping or the split would
+    keep it up), while the same fit on the true labels ranks better (so the check can tell
+    the two apart).
+    """
+    from sklearn.metrics import roc_auc_score
+
+    from training.model.estimators import fit_lightgbm
+
+    manifest = json.loads((trained_city.data / "features/manifest.json").read_text())
+    features = pd.read_parquet(trained_city.data / "features/features.parquet")
+    config = ModelConfig(lightgbm={"max_rounds": 60})
+    rows = split_rows(config, manifest, features)
+    inputs = model_inputs(config, manifest, list(features.columns))
+    x = {name: rows[name][inputs].astype(float) for name in rows}
+    y = {name: rows[name]["label"].to_numpy() for name in rows}
+    rng = np.random.default_rng(trained_city.pipeline.seed)
+    aucs = {}
+    for kind in ("true", "shuffled"):
+        train_y, val_y = y["train"], y["validation"]
+        if kind == "shuffled":
+            train_y, val_y = rng.permutation(train_y), rng.permutation(val_y)
+        booster = fit_lightgbm(
+            config.lightgbm, trained_city.pipeline.seed, x["train"], train_y, x["validation"], val_y
+        )
+        aucs[kind] = roc_auc_score(y["test"], booster.predict(x["test"]))
+    assert aucs["true"] > 0.6, aucs
+    assert abs(aucs["shuffled"] - 0.5) < 0.1, aucs

@@ -204,7 +204,7 @@ def _run_sql(
     steps = [
         Step("events", events_sql(relations, "spine")),
         Step("person_facts", person_facts_sql(relations, "spine")),
-        Step("persons", persons_sql("person_facts")),
+        Step("persons", persons_sql("person_facts", config.as_of_dates)),
         Step("residence", residence_sql(relations, "spine")),
         Step("cohort", cohort_sql(config)),
     ]
@@ -250,7 +250,7 @@ def cohort_sql(config: FeaturesConfig) -> str:
         SELECT h.person_key, h.as_of_date, g.lsoa_code, g.ward_code, g.borough_code, g.bcu_code,
                {age} AS age, p.sex, p.ethnicity, g.deprivation_score, g.deprivation_decile
         FROM home h
-        JOIN persons p ON p.person_key = h.person_key
+        JOIN persons p ON p.person_key = h.person_key AND p.as_of_date = h.as_of_date
         JOIN postcodes pc ON pc.postcode = h.postcode
         JOIN geography g ON g.lsoa_code = pc.lsoa_code
         WHERE {age} BETWEEN {config.min_age} AND {config.max_age}"""

@@ -12,9 +12,25 @@ relations (views) that the caller has registered; the SQL does not know where th
 
 from __future__ import annotations
 
-__all__ = ["events_sql", "label_condition", "person_facts_sql", "persons_sql", "residence_sql"]
+from collections.abc import Sequence
+
+__all__ = [
+    "RECORD_DATE",
+    "events_sql",
+    "label_condition",
+    "person_facts_sql",
+    "persons_sql",
+    "residence_sql",
+]
 
 _SERIOUS_GROUPS = ("violence_against_person", "possession_of_weapons", "robbery")
+#: each extract's record date: when the agency saw the young person (and what it recorded)
+RECORD_DATE = {
+    "health": "arrival_date",
+    "education": "event_date",
+    "social_care": "event_date",
+    "police": "incident_date",
+}
 
 
 def events_sql(extract: dict[str, str], spine: str) -> str:
@@ -76,7 +92,11 @@ def label_condition(outcome: str) -> str:
 
 
 def person_facts_sql(extract: dict[str, str], spine: str) -> str:
-    """Every date of birth, sex and ethnic group an agency recorded for a linked person."""
+    """Every date of birth, sex and ethnic group an agency recorded for a linked person, and when.
+
+    ``event_date`` is the record's date (:data:`RECORD_DATE`): what an agency recorded after
+    an as-of date was not known then, so :func:`persons_sql` reads only earlier records.
+    """
     nhs_group = (
         "CASE WHEN x.ethnic_category IN ('A','B','C') THEN 'White' "
         "WHEN x.ethnic_category IN ('D','E','F','G') THEN 'Mixed' "
@@ -97,40 +117,52 @@ def person_facts_sql(extract: dict[str, str], spine: str) -> str:
 
     return "\nUNION ALL\n".join(
         [
-            f"SELECT s.person_key, x.date_of_birth AS dob, x.sex, {nhs_group} AS ethnicity {joined('health')}",
-            f"SELECT s.person_key, x.date_of_birth, x.gender, {dfe_group} {joined('education')}",
-            f"SELECT s.person_key, x.dob, CASE x.gender WHEN '1' THEN 'M' WHEN '2' THEN 'F' END, {dfe_group} "
+            f"SELECT s.person_key, x.{RECORD_DATE['health']} AS event_date, x.date_of_birth AS dob, "
+            f"x.sex, {nhs_group} AS ethnicity {joined('health')}",
+            f"SELECT s.person_key, x.{RECORD_DATE['education']}, x.date_of_birth, x.gender, "
+            f"{dfe_group} {joined('education')}",
+            f"SELECT s.person_key, x.{RECORD_DATE['social_care']}, x.dob, "
+            f"CASE x.gender WHEN '1' THEN 'M' WHEN '2' THEN 'F' END, {dfe_group} "
             f"{joined('social_care')}",
-            f"SELECT s.person_key, {_day_month_year('x.date_of_birth')}, x.sex, NULL "
-            f"{joined('police')}",
+            f"SELECT s.person_key, x.{RECORD_DATE['police']}, "
+            f"{_day_month_year('x.date_of_birth')}, x.sex, NULL {joined('police')}",
         ]
     )
 
 
-def persons_sql(facts: str) -> str:
-    """One row per linked person: most common date of birth, sex and ethnic group.
+def persons_sql(facts: str, as_of_dates: Sequence[object]) -> str:
+    """One row per linked person and as-of date: most common date of birth, sex and ethnic group.
 
-    ``facts`` is a relation of :func:`person_facts_sql`. A tie between values seen equally often
-    goes to the smallest (the earliest date of birth), on every engine.
+    ``facts`` is a relation of :func:`person_facts_sql`. Only records dated before the as-of
+    date count: a sex, ethnic group or date of birth first recorded later was not known then
+    (and a corrected date of birth would move a young person in or out of the cohort). A tie
+    between values seen equally often goes to the smallest (the earliest date of birth), on
+    every engine.
     """
     fields = ("dob", "sex", "ethnicity")
+    dates = " UNION ALL ".join(f"SELECT DATE '{d}' AS as_of_date" for d in as_of_dates)
+    known = (
+        f"(SELECT f.*, a.as_of_date FROM {facts} f JOIN ({dates}) a ON f.event_date < a.as_of_date)"
+    )
     joins = "\n".join(
-        f"LEFT JOIN ({_most_common(facts, f)}) m_{f} USING (person_key)" for f in fields
+        f"LEFT JOIN ({_most_common(known, f)}) m_{f} USING (person_key, as_of_date)" for f in fields
     )
     return f"""
-    SELECT p.person_key, {", ".join(f"m_{f}.{f}" for f in fields)}
-    FROM (SELECT DISTINCT person_key FROM {facts}) p
+    SELECT p.person_key, p.as_of_date, {", ".join(f"m_{f}.{f}" for f in fields)}
+    FROM (SELECT DISTINCT person_key, as_of_date FROM {known} k) p
     {joins}
     """
 
 
 def _most_common(table: str, field: str) -> str:
-    """Each person's most frequent non-null ``field``; ties go to the smallest value."""
+    """Each person's most frequent non-null ``field`` by as-of date; ties go to the smallest."""
     return f"""
-    SELECT person_key, {field} FROM (
-        SELECT person_key, {field},
-               row_number() OVER (PARTITION BY person_key ORDER BY count(*) DESC, {field}) AS rank
-        FROM {table} WHERE {field} IS NOT NULL GROUP BY person_key, {field})
+    SELECT person_key, as_of_date, {field} FROM (
+        SELECT person_key, as_of_date, {field},
+               row_number() OVER (
+                   PARTITION BY person_key, as_of_date ORDER BY count(*) DESC, {field}
+               ) AS rank
+        FROM {table} t WHERE {field} IS NOT NULL GROUP BY person_key, as_of_date, {field})
     WHERE rank = 1"""
 
 
@@ -142,12 +174,13 @@ def _day_month_year(column: str) -> str:
 
 def residence_sql(extract: dict[str, str], spine: str) -> str:
     """Every (person, date, postcode) an agency recorded: where a person lived, and when."""
-    columns = {
-        "health": ("arrival_date", "postcode"),
-        "education": ("event_date", "home_postcode"),
-        "social_care": ("event_date", "postcode"),
-        "police": ("incident_date", "address_postcode"),
+    postcodes = {
+        "health": "postcode",
+        "education": "home_postcode",
+        "social_care": "postcode",
+        "police": "address_postcode",
     }
+    columns = {source: (RECORD_DATE[source], postcode) for source, postcode in postcodes.items()}
     return "\nUNION ALL\n".join(
         f"SELECT s.person_key, x.{date} AS event_date, x.{postcode} AS postcode "
         f"FROM {extract[source]} x "
