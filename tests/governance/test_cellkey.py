@@ -201,3 +201,54 @@ def test_a_count_is_withheld_when_those_without_the_factor_are_few() -> None:
     assert table["count_excluded"].isna().all()
     assert table["count_excluded_suppressed"].all()
     assert table["contrib_excluded"].isna().all() and table["prevalence_excluded"].isna().all()
+
+
+# ----------------------------------------------------------------------------------------------
+# the release's cell keys (training.release.cellkey_release)
+
+
+def test_the_release_refuses_features_without_person_keys_or_with_unknown_lsoas(
+    tmp_path: Path,
+) -> None:
+    import datetime as dt
+
+    from governance.contracts.errors import ExtractError
+    from training.release.cellkey_release import lsoa_key_sums, release_cell_keys
+
+    cohort = make_cohort(lsoas=10)
+    areas = unpublished(cohort)
+    features = tmp_path / "features.parquet"
+    frame = cohort.people.drop(columns="person_key").assign(as_of_date=dt.date(2025, 1, 31))
+    frame.to_parquet(features)
+    with pytest.raises(ExtractError, match=r"no column 'person_key'; the cell-key method needs"):
+        release_cell_keys(
+            features,
+            JANUARY,
+            cohort.geography,
+            areas,
+            {"excluded": ["has_excluded"]},
+            CELLKEY.cellkey,
+        )
+    keys = np.zeros(3, dtype=np.int64)
+    with pytest.raises(ExtractError, match=r"2 young people live in LSOA code\(s\) not in"):
+        lsoa_key_sums(
+            cohort.geography, ["L0000", "nowhere", "elsewhere"], keys, np.zeros((3, 0), bool), []
+        )
+
+
+def test_the_release_cell_keys_are_the_ones_summed_from_the_people(tmp_path: Path) -> None:
+    import datetime as dt
+
+    from training.release.cellkey_release import release_cell_keys
+
+    cohort = make_cohort(lsoas=10)
+    areas = unpublished(cohort)
+    features = tmp_path / "features.parquet"
+    other_date = cohort.people.assign(as_of_date=dt.date(2024, 12, 31), person_key="X")
+    both = pd.concat([cohort.people.assign(as_of_date=dt.date(2025, 1, 31)), other_date])
+    both.to_parquet(features)
+    present_when = {f: [f"has_{f}"] for f in FACTORS}
+    got = release_cell_keys(
+        features, JANUARY, cohort.geography, areas, present_when, CELLKEY.cellkey
+    )
+    pd.testing.assert_frame_equal(got, keys_of(cohort, areas, JANUARY), check_names=False)
