@@ -29,6 +29,7 @@ from governance.cellkey import DEMO_SEED, CellKeyConfig, cell_keys, record_keys
 from governance.contracts.errors import ExtractError
 from governance.contracts.levels import LEVELS
 from governance.contracts.release_schema import ReleaseError
+from governance.disclosure import DisclosureConfig
 from training.release.aggregate import factor_present
 
 __all__ = [
@@ -53,15 +54,17 @@ _NO_PERSON_KEY = (
 _UNKNOWN_LSOA = "{path}: {n} young people live in LSOA code(s) not in the geography"
 
 
-def check_seed(rules: CellKeyConfig, environment: str) -> None:
-    """Refuse the demo's public seed outside a demo.
+def check_seed(rules: DisclosureConfig, environment: str) -> None:
+    """Refuse the demo's public seed outside a demo, when the method is ``cellkey``.
 
     Raises
     ------
     ReleaseError
-        If ``environment`` is ``production`` and the seed is :data:`DEMO_SEED`.
+        If ``environment`` is ``production``, the method ``cellkey`` and its seed
+        :data:`DEMO_SEED`.
     """
-    if environment == "production" and rules.seed.get_secret_value() == DEMO_SEED:
+    demo_seed = rules.cellkey.seed.get_secret_value() == DEMO_SEED
+    if rules.method == "cellkey" and environment == "production" and demo_seed:
         raise ReleaseError(_DEMO_SEED_IN_PRODUCTION)
 
 

@@ -250,8 +250,7 @@ def run_release(
     approval = verify_champion(config, registry, governance, now=now)
     signer = load_release_key(config)
     rules = disclosure
-    if rules.method == "cellkey":
-        check_seed(rules.cellkey, config.environment)
+    check_seed(rules, config.environment)  # the cell-key method's secret, before any work
     clock.lap("verify")
     label = str(config_path) if config_path else "<defaults>"
     sums = score_population(  # 2. score, up to the LSOA sums
