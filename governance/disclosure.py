@@ -82,12 +82,14 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from governance.cellkey import CellKeyConfig, build_ptable, cell_keys, perturb_expected
 from governance.contracts.config import load_config
 from governance.contracts.errors import VruError
 from governance.contracts.levels import LEVELS, PARENT_OF, Level
@@ -271,6 +273,18 @@ class DisclosureConfig(BaseModel):
             "+/- this (risk or log-odds). 0 uses the configured decimals everywhere."
         ),
     )
+    method: Literal["threshold", "cellkey"] = Field(
+        default="threshold",
+        description=(
+            "threshold: suppression under min_count, complementary suppression and rounding "
+            "to rounding_base. cellkey: the ONS cell-key perturbation (governance.cellkey), "
+            "with counts under min_count after perturbation withheld and no rounding."
+        ),
+    )
+    cellkey: CellKeyConfig = Field(
+        default_factory=CellKeyConfig,
+        description="The cell-key method's ptable and seed (method cellkey only).",
+    )
     hierarchy: tuple[tuple[Level, Level], ...] = Field(
         default=DEFAULT_HIERARCHY,
         min_length=1,
@@ -296,6 +310,13 @@ class DisclosureConfig(BaseModel):
         return pairs
 
     @property
+    def published_margin(self) -> int:
+        """How far a published count may lie from the true one (half a base, or D)."""
+        if self.method == "cellkey":
+            return self.cellkey.max_perturbation
+        return self.rounding_base // 2
+
+    @property
     def min_population(self) -> int:
         """``min_count`` under the name the release contract's readers use for areas."""
         return self.min_count
@@ -314,7 +335,8 @@ class DisclosureResult:
         ``areas_suppressed_complementary``, ``prevalence_suppressed_primary`` and
         ``prevalence_suppressed_complementary`` (factor counts withheld in published areas),
         ``cells_rounded`` (published population, expected and factor counts that rounding
-        changed). Aggregates only: safe to log and to put in the manifest.
+        changed; ``cells_perturbed`` with method ``cellkey``, which has no complementary
+        suppressions). Aggregates only: safe to log and to put in the manifest.
     """
 
     table: pd.DataFrame
@@ -333,8 +355,15 @@ def load_disclosure_config(path: Path | str | None) -> DisclosureConfig:
     return load_config(path, DisclosureConfig)
 
 
-def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> DisclosureResult:
-    """Suppress, protect and round the area table; the input is not changed.
+def apply_disclosure_control(
+    areas: pd.DataFrame, config: DisclosureConfig, *, cell_keys: pd.DataFrame | None = None
+) -> DisclosureResult:
+    """Suppress, protect and round (or perturb) the area table; the input is not changed.
+
+    With ``config.method`` ``cellkey`` the counts are perturbed by the cell-key method
+    instead (:func:`_apply_cell_key`): nothing is rounded, and an area or count is withheld
+    only when its *perturbed* figure is under ``min_count`` (no complementary suppression:
+    the perturbation is what stops differencing).
 
     Parameters
     ----------
@@ -348,6 +377,10 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
         of their children's over each pair in ``config.hierarchy``.
     config
         The rules.
+    cell_keys
+        Method ``cellkey`` only: one row per area indexed by ``code``, with the cell key
+        (``[0, 255]``) of ``population`` and of each ``count_F`` (the sum of the record keys of
+        the young people counted, modulo 256).
 
     Returns
     -------
@@ -364,10 +397,13 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
     ------
     DisclosureError
         If a column is missing, not publishable or malformed, or an area's chain of parents
-        does not reach the parent level of a hierarchy pair.
+        does not reach the parent level of a hierarchy pair; with method ``cellkey``, if
+        ``cell_keys`` is missing or does not give a key in ``[0, 255]`` for every cell.
     """
     factors, shrunk = _validate_areas(areas)
     frame = areas.reset_index(drop=True)
+    if config.method == "cellkey":
+        return _apply_cell_key(frame, config, factors, shrunk, cell_keys)
     codes = frame["code"].astype(str).to_numpy()
     code_rank = np.argsort(np.argsort(codes, kind="stable"), kind="stable").astype(np.int64)
     population = frame["population"].to_numpy(np.int64)
@@ -384,12 +420,10 @@ def apply_disclosure_control(areas: pd.DataFrame, config: DisclosureConfig) -> D
         code_rank=code_rank,
     )
     hidden = _protect_factors(frame, factors, config, area_hidden, equations, code_rank)
-    table, rounded = _publish(frame, config, factors, shrunk, area_hidden, hidden.by_factor)
-    reason = np.full(len(frame), None, dtype=object)
-    reason[area_hidden] = SUPPRESSION_REASON.format(min_count=min_count)
-    table.insert(len(IDENTITY), "suppression_reason", reason)
-    table.insert(len(IDENTITY), "suppressed", area_hidden)
-    check_no_individuals(table, config)
+    figures = _rounded_figures(frame, factors, config.rounding_base)
+    table = _publish(frame, config, factors, shrunk, area_hidden, hidden.by_factor, figures)
+    rounded = _changed_cells(frame, figures, area_hidden, hidden.by_factor)
+    table = _flagged(table, area_hidden, config)
     summary = {
         "areas": len(frame),
         "areas_published": int((~area_hidden).sum()),
@@ -444,8 +478,9 @@ def _protect_factors(
 def adaptive_decimals(published_population: ArrayLikeInt, config: DisclosureConfig) -> IntArray:
     """The most decimals a mean-like figure of an area may have, before the configured caps.
 
-    With ``n_low = max(population - rounding_base // 2, min_count)``, the smallest true
-    population the published one allows, the result is the largest ``d`` (at most 12) with
+    With ``n_low = max(population - margin, min_count)``, the smallest true population the
+    published one allows (``margin`` half the rounding base, or the cell-key method's
+    largest perturbation), the result is the largest ``d`` (at most 12) with
     ``10**-d * n_low >= differencing_margin``; 12 when the margin is 0.
 
     Parameters
@@ -463,7 +498,7 @@ def adaptive_decimals(published_population: ArrayLikeInt, config: DisclosureConf
     published = np.asarray(published_population, dtype=np.float64)
     if config.differencing_margin == 0:
         return np.full(published.shape, _MAX_DECIMALS, dtype=np.int64)
-    low = np.maximum(published - config.rounding_base // 2, config.min_count)
+    low = np.maximum(published - config.published_margin, config.min_count)
     decimals = np.floor(np.log10(low / config.differencing_margin) + 1e-9)
     return np.clip(decimals, 0, _MAX_DECIMALS).astype(np.int64)
 
@@ -479,7 +514,11 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
     that suppressed areas publish nothing and a withheld count neither its prevalence nor its
     contribution; that all suppressed areas give one reason; that no figure is a negative
     zero; and that ``mean_risk_raw`` and ``rate_per_1000`` are the published expected over
-    the published population (within their rounding).
+    the published population (within their rounding). Under the cell-key method
+    (``method: cellkey``) counts are perturbed, not rounded: they need not be multiples of
+    the base, and the threshold is ``min_count`` itself; no complementary suppression is
+    expected, since a perturbed parent minus its children leaves the sum of their
+    perturbations.
 
     Parameters
     ----------
@@ -498,7 +537,7 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
     _check_columns(columns)
     suppressed = table["suppressed"].astype(bool).to_numpy()
     codes = table["code"].astype(str).to_numpy()
-    threshold = _round_counts(np.array([rules.min_count]), rules.rounding_base)[0]
+    threshold = _least_published(rules)
     population = pd.to_numeric(table["population"]).to_numpy(np.float64, na_value=np.nan)
     small = ~suppressed & ~(population >= threshold)
     if small.any():
@@ -522,6 +561,18 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
         _check_count_column(table, column, codes, threshold, rules)
     _check_reasons_and_zeros(table, suppressed, codes)
     _check_derived_means(table, ~suppressed, codes, rules)
+
+
+def _least_published(rules: DisclosureConfig) -> int:
+    """The least population or count a release may publish.
+
+    ``min_count`` rounded to the base under the threshold method (a true ``min_count`` can
+    publish as that); ``min_count`` itself under the cell-key method, which withholds every
+    perturbed figure under it.
+    """
+    if rules.method == "cellkey":
+        return rules.min_count
+    return int(_round_counts(np.array([rules.min_count]), rules.rounding_base)[0])
 
 
 def without_negative_zeros(table: pd.DataFrame) -> pd.DataFrame:
@@ -613,16 +664,20 @@ def _check_count_column(
     threshold: int,
     rules: DisclosureConfig,
 ) -> None:
-    """A published count is a multiple of the base, not below the threshold, and not flagged."""
+    """A published count is a multiple of the base, not below the threshold, and not flagged.
+
+    Under the cell-key method counts are not rounded (any whole number is a multiple of 1).
+    """
     values = pd.to_numeric(table[column]).to_numpy(np.float64, na_value=np.nan)
     shown = ~np.isnan(values)
-    off_base = shown & (np.mod(values, rules.rounding_base) != 0)
+    base = rules.rounding_base if rules.method == "threshold" else 1
+    off_base = shown & (np.mod(values, base) != 0)
     if off_base.any():
         raise DisclosureError(
             _NOT_ROUNDED.format(
                 column=column,
                 n=int(off_base.sum()),
-                base=rules.rounding_base,
+                base=base,
                 codes=list(codes[off_base][:5]),
             )
         )
@@ -868,6 +923,51 @@ def _float(frame: pd.DataFrame, column: str) -> FloatArray:
     return pd.to_numeric(frame[column]).to_numpy(np.float64, na_value=np.nan)
 
 
+@dataclass(frozen=True)
+class _Figures:
+    """The published additive figures of every area, before any is hidden."""
+
+    population: IntArray
+    expected: FloatArray
+    counts: dict[str, IntArray]
+
+
+def _rounded_figures(frame: pd.DataFrame, factors: list[str], base: int) -> _Figures:
+    """Population, expected and counts rounded to the nearest multiple of ``base``."""
+    expected = _float(frame, "expected")
+    return _Figures(
+        population=_round_counts(frame["population"].to_numpy(np.int64), base),
+        expected=np.floor(expected / base + 0.5) * base,
+        counts={f: _round_counts(frame[f"count_{f}"].to_numpy(np.int64), base) for f in factors},
+    )
+
+
+def _changed_cells(
+    frame: pd.DataFrame,
+    figures: _Figures,
+    area_hidden: BoolArray,
+    factor_hidden: dict[str, BoolArray],
+) -> int:
+    """Published population, expected and factor counts that protection changed."""
+    shown = ~area_hidden
+    changed = int((shown & (figures.population != frame["population"].to_numpy())).sum())
+    changed += int((shown & (figures.expected != _float(frame, "expected"))).sum())
+    for factor, published in figures.counts.items():
+        count = frame[f"count_{factor}"].to_numpy(np.int64)
+        changed += int((~factor_hidden[factor] & (published != count)).sum())
+    return changed
+
+
+def _flagged(table: pd.DataFrame, area_hidden: BoolArray, config: DisclosureConfig) -> pd.DataFrame:
+    """``table`` with ``suppressed`` and the one ``suppression_reason``, checked."""
+    reason = np.full(len(table), None, dtype=object)
+    reason[area_hidden] = SUPPRESSION_REASON.format(min_count=config.min_count)
+    table.insert(len(IDENTITY), "suppression_reason", reason)
+    table.insert(len(IDENTITY), "suppressed", area_hidden)
+    check_no_individuals(table, config)
+    return table
+
+
 def _publish(
     frame: pd.DataFrame,
     config: DisclosureConfig,
@@ -875,12 +975,12 @@ def _publish(
     shrunk: list[str],
     area_hidden: BoolArray,
     factor_hidden: dict[str, BoolArray],
-) -> tuple[pd.DataFrame, int]:
-    """The published columns (without the flags) and how many additive cells rounding moved."""
-    base = config.rounding_base
+    figures: _Figures,
+) -> pd.DataFrame:
+    """The published columns (without the flags), from the protected ``figures``."""
     shown = ~area_hidden
-    population = frame["population"].to_numpy(np.int64)
-    published_population = _round_counts(population, base)
+    published_population = figures.population
+    published_expected = figures.expected
     decimals = adaptive_decimals(published_population, config)
     risk_d = np.minimum(decimals, config.risk_decimals)
     contrib_d = np.minimum(decimals, config.contribution_decimals)
@@ -888,8 +988,6 @@ def _publish(
     def risk(column: str) -> FloatArray:
         return np.where(shown, _round_rows(_float(frame, column), risk_d), np.nan)
 
-    expected = _float(frame, "expected")
-    published_expected = np.floor(expected / base + 0.5) * base
     out = frame[list(IDENTITY)].copy()
     out["population"] = _nullable(published_population, area_hidden)
     out["expected"] = np.where(shown, published_expected, np.nan)
@@ -903,13 +1001,9 @@ def _publish(
         elif column in frame.columns:
             out[column] = risk(column)
 
-    rounded = int((shown & (published_population != population)).sum())
-    rounded += int((shown & (published_expected != expected)).sum())
     for factor in factors:
-        count = frame[f"count_{factor}"].to_numpy(np.int64)
         hidden = factor_hidden[factor]
-        published_count = _round_counts(count, base)
-        rounded += int((~hidden & (published_count != count)).sum())
+        published_count = figures.counts[factor]
         out[f"count_{factor}"] = _nullable(published_count, hidden)
         out[f"count_{factor}_suppressed"] = hidden
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -923,4 +1017,100 @@ def _publish(
         # withheld with the count: a published contribution of a withheld count told a
         # count of zero (the absent factor's constant contribution) from one or more
         out[f"contrib_{factor}"] = np.where(shown & ~hidden, contrib, np.nan)
-    return without_negative_zeros(out.reset_index(drop=True)), rounded
+    return without_negative_zeros(out.reset_index(drop=True))
+
+
+# --------------------------------------------------------------------------------------------
+# the cell-key method (governance.cellkey)
+
+_NO_CELL_KEYS = (
+    "disclosure method cellkey needs cell keys (one row per area code with 'population' and "
+    "each 'count_F'); none were given"
+)
+_BAD_CELL_KEYS = (
+    "cell_keys: {problem}; expected one row per area code with whole-number keys in "
+    "[0, 255] in columns {columns}"
+)
+
+
+def _apply_cell_key(
+    frame: pd.DataFrame,
+    config: DisclosureConfig,
+    factors: list[str],
+    shrunk: list[str],
+    keys: pd.DataFrame | None,
+) -> DisclosureResult:
+    """Perturb population and counts with their cell keys, and expected with the area's key.
+
+    An area whose perturbed population is under ``min_count`` is suppressed; a count is
+    withheld when its perturbed value, or the perturbed count of those *without* the factor
+    (its own cell, keyed by the population's key minus the count's), is under ``min_count``
+    (zeros as ``zeros_disclosive`` says). A published count never exceeds the published
+    population. Nothing else is suppressed or rounded.
+    """
+    key = _cell_key_columns(frame, factors, keys)
+    rules = config.cellkey
+    ptable = build_ptable(rules)
+    population = frame["population"].to_numpy(np.int64)
+    published_population = ptable.perturb(population, key["population"])
+    area_hidden = published_population < config.min_count
+    expected = perturb_expected(
+        _float(frame, "expected"), population, published_population, key["population"], rules
+    )
+    counts: dict[str, IntArray] = {}
+    by_factor: dict[str, BoolArray] = {}
+    withheld = 0
+    for factor in factors:
+        count = frame[f"count_{factor}"].to_numpy(np.int64)
+        published = ptable.perturb(count, key[f"count_{factor}"])
+        without = ptable.perturb(
+            population - count, cell_keys(key["population"] - key[f"count_{factor}"])
+        )
+        small = _small_prevalence(published, without, config) & ~area_hidden
+        withheld += int(small.sum())
+        by_factor[factor] = small | area_hidden
+        counts[factor] = np.minimum(published, published_population)
+    figures = _Figures(published_population, expected, counts)
+    table = _publish(frame, config, factors, shrunk, area_hidden, by_factor, figures)
+    table = _flagged(table, area_hidden, config)
+    summary = {
+        "areas": len(frame),
+        "areas_published": int((~area_hidden).sum()),
+        "areas_suppressed_primary": int(area_hidden.sum()),
+        "areas_suppressed_complementary": 0,
+        "prevalence_suppressed_primary": withheld,
+        "prevalence_suppressed_complementary": 0,
+        "cells_perturbed": _changed_cells(frame, figures, area_hidden, by_factor),
+    }
+    return DisclosureResult(table=table, counts=summary)
+
+
+def _cell_key_columns(
+    frame: pd.DataFrame, factors: list[str], keys: pd.DataFrame | None
+) -> dict[str, IntArray]:
+    """Each cell's key, in ``frame`` order, checked to be whole numbers in ``[0, 255]``."""
+    if keys is None:
+        raise DisclosureError(_NO_CELL_KEYS)
+    columns = ["population", *(f"count_{f}" for f in factors)]
+
+    def bad(problem: str) -> DisclosureError:
+        return DisclosureError(_BAD_CELL_KEYS.format(problem=problem, columns=columns))
+
+    missing = [c for c in columns if c not in keys.columns]
+    if missing:
+        raise bad(f"missing column(s) {missing}")
+    if keys.index.has_duplicates:
+        raise bad("an area code is repeated")
+    codes = frame["code"].to_numpy()
+    absent = ~pd.Index(codes).isin(keys.index)
+    if absent.any():
+        raise bad(f"no keys for {int(absent.sum())} area(s), e.g. {list(codes[absent][:5])}")
+    out: dict[str, IntArray] = {}
+    for column in columns:
+        values = pd.to_numeric(keys.loc[codes, column], errors="coerce").to_numpy(
+            np.float64, na_value=np.nan
+        )
+        if not np.all((values >= 0) & (values < 256) & (values == np.round(values))):
+            raise bad(f"column {column!r} holds values that are not keys")
+        out[column] = values.astype(np.int64)
+    return out

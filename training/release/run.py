@@ -82,6 +82,7 @@ from training.release.aggregate import (
     rank_and_decile,
     risk_from_published,
 )
+from training.release.cellkey_release import check_seed, release_cell_keys
 from training.release.config import ReleaseConfig
 from training.release.distributed import spark_lsoa_sums
 from training.release.publish import (
@@ -250,6 +251,7 @@ def run_release(
     approval = verify_champion(config, registry, governance, now=now)
     signer = load_release_key(config)
     rules = disclosure
+    check_seed(rules, config.environment)  # the cell-key method's secret, before any work
     clock.lap("verify")
     label = str(config_path) if config_path else "<defaults>"
     sums = score_population(  # 2. score, up to the LSOA sums
@@ -259,7 +261,8 @@ def run_release(
     figures = aggregate_to_areas(config, sums)
     clock.lap("aggregate")
     say("statistical disclosure control")  # 4. protect
-    protected = protect_areas(config, figures, sums.factors, rules)
+    keys = _cell_keys(config, data_dir, sums, figures, rules)
+    protected = protect_areas(config, figures, sums.factors, rules, cell_keys=keys)
     clock.lap("disclosure")
     say("writing the release")  # 5. publish
     created = (now or datetime.now(UTC)).astimezone(UTC)
@@ -494,13 +497,38 @@ def aggregate_to_areas(config: ReleaseConfig, sums: LsoaSums) -> AreaFigures:
     return AreaFigures(table=table)
 
 
+def _cell_keys(
+    config: ReleaseConfig,
+    data_dir: Path,
+    sums: LsoaSums,
+    figures: AreaFigures,
+    rules: DisclosureConfig,
+) -> pd.DataFrame | None:
+    """Every area's cell keys when the method is ``cellkey`` (:mod:`.cellkey_release`)."""
+    if rules.method != "cellkey":
+        return None
+    return release_cell_keys(
+        DataLayout(data_dir).features_dir / "features.parquet",
+        sums.as_of,
+        sums.geography,
+        figures.table,
+        {f.name: list(f.present_when) for f in config.factors},
+        rules.cellkey,
+    )
+
+
 def protect_areas(
     config: ReleaseConfig,
     figures: AreaFigures,
     factors: list[str],
     disclosure: DisclosureConfig,
+    *,
+    cell_keys: pd.DataFrame | None = None,
 ) -> ProtectedAreas:
     """Step 4: disclosure control, then what is derived from the controlled figures.
+
+    ``cell_keys`` (method ``cellkey`` only) are the areas' cell keys
+    (:func:`.cellkey_release.release_cell_keys`).
 
     The mean risk and its interval (:func:`.aggregate.risk_from_published`), rank, decile,
     band, top drivers and change against the current release are made from what disclosure
@@ -510,7 +538,9 @@ def protect_areas(
     unpublished = figures.table
     variance = unpublished.groupby("level", sort=False)["within_variance"].first().to_dict()
     controlled = apply_disclosure_control(
-        unpublished.drop(columns=[*_MADE_AFTER_PROTECTION, *_AGGREGATION_INPUTS]), disclosure
+        unpublished.drop(columns=[*_MADE_AFTER_PROTECTION, *_AGGREGATION_INPUTS]),
+        disclosure,
+        cell_keys=cell_keys,
     )
     previous_id = current_release_id(config.releases_dir) if config.releases_dir.is_dir() else None
     previous = _previous_table(config.releases_dir, previous_id)
