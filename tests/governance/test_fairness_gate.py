@@ -21,6 +21,8 @@ import pytest
 from governance.audit.fairness import audit_scored_table, gap_p_values
 from governance.audit.fairness_evidence import exact_interval
 from governance.audit.gates import evaluate_gates, fairness_figures, gate_figures, holm
+from governance.audit.report.groups import fairness_view
+from governance.contracts.audit_document import ScoredTableAudit
 from governance.contracts.errors import AuditInputError
 from governance.contracts.settings import Gates
 
@@ -280,3 +282,55 @@ def test_the_gate_at_exactly_its_limit_and_its_level() -> None:
     assert passed(0.25, 0.0)  # at the limit, however sure
     assert passed(0.25 + step, 0.0625)  # above it, at the level: chance explains it
     assert not passed(0.25 + step, 0.0625 - step)
+
+
+# -- what the board reads ----------------------------------------------------------------------
+
+
+def _text(cell: tuple) -> str:
+    return " ".join(getattr(part, "text", part) for part in cell)
+
+
+def _demo_like() -> dict:
+    """The demo's situation: the model misses all five Mixed young people with the outcome."""
+    rng = np.random.default_rng(4)
+    cohort = demo_cohort(rng)
+    y = cohort["y"].to_numpy()
+    missed = (cohort["ethnicity"] == "Mixed").to_numpy() & (y == 1)
+    cohort["score"] = fair_scores(y, rng) - 10.0 * missed
+    return _audit(cohort, seed=4)
+
+
+def test_a_group_with_few_outcomes_is_shown_with_counts_and_not_judged() -> None:
+    audit = _demo_like()
+    mixed = audit["by"]["ethnicity"]["Mixed"]
+    assert mixed["tpr"] == 0.0 and mixed["outcomes"] == 5
+    assert not mixed["tpr_judged"] and mixed["fpr_judged"]  # 577 without the outcome
+    assert audit["summary"]["ethnicity"]["true_positive_rate_gap"] is None  # White alone has 30
+    assert _gate(audit).passed  # type: ignore[attr-defined]
+
+    view = fairness_view(ScoredTableAudit.model_validate(audit))
+    by = {b.dimension: b.table for b in view.by}["ethnicity"]
+    rows = {_text(r.cells[0]): [_text(c) for c in r.cells] for r in by.rows}
+    assert "Outcomes" in by.headers and rows["Mixed"][by.headers.index("Outcomes")] == "5"
+    assert rows["Mixed"][by.headers.index("True positive rate")] == "0.0% (0.0–52.2%)"
+    note = rows["Mixed"][by.headers.index("Note")]
+    assert "true positive rate not judged: 5 with the outcome, fewer than 30" in note
+    assert "not judged" not in rows["White"][by.headers.index("Note")]
+    assert rows["not recorded"][by.headers.index("Outcomes")] == "—"  # withheld: count only
+
+
+def test_the_board_reads_the_gap_its_p_value_and_what_they_mean() -> None:
+    audit = _demo_like()
+    view = fairness_view(ScoredTableAudit.model_validate(audit))
+    assert view.summary is not None
+    headers = view.summary.headers
+    rows = {_text(r.cells[0]): [_text(c) for c in r.cells] for r in view.summary.rows}
+    p = audit["summary"]["ethnicity"]["equalized_odds_p_value"]
+    assert rows["ethnicity"][headers.index("Permutation p-value")] == f"{p:.3f}"
+    judged = rows["ethnicity"][headers.index("Rates not judged (too few outcomes)")]
+    assert "Mixed: 5 with the outcome" in judged and "Other: 2 with the outcome" in judged
+    said = " ".join(view.sentences)
+    assert "exact" in said and "Clopper" in said
+    assert "p-value" in said and "chance" in said
+    assert "at least 30" in said
