@@ -170,7 +170,7 @@ class RateValues(_Part):
 
 
 class RateIntervals(_Part):
-    """The bootstrap interval of each rate."""
+    """The interval of each rate: exact (Clopper-Pearson) since issue 17, bootstrap before."""
 
     selection_rate: Interval
     tpr: Interval

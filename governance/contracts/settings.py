@@ -174,7 +174,13 @@ class AuditSettings(BaseModel):
         min_length=1,
         description="Group columns; each alone and all together (their intersection).",
     )
-    bootstrap: int = Field(default=500, ge=1, description="Bootstrap replicates for the intervals.")
+    bootstrap: int = Field(
+        default=500,
+        ge=1,
+        description="Bootstrap replicates. The fairness rates' intervals no longer use it "
+        "(they are exact, and the gaps have a permutation null: see permutations); kept so "
+        "that configs and the command line's --bootstrap that set it still load.",
+    )
     permutations: int = Field(
         default=2000,
         ge=100,
