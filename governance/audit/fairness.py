@@ -7,14 +7,20 @@ A missing value is a group of its own, ``"not recorded"``.
 Everything is computed from each group's four confusion cells (true positives, false
 positives, false negatives, true negatives), which are counted from the rows once, by
 :func:`group_counts`. After that nothing touches a row: rates and disparities
-(:func:`group_metrics`) and bootstrap intervals (:func:`bootstrap_intervals`, which resample
-the cells, not the rows) are functions of the counts. The one exception is the ROC AUC within
-each group, which needs the scores; it is computed with one grouped rank per dimension.
+(:func:`group_metrics`), exact intervals of the rates (:func:`exact_intervals`) and the
+permutation p-value of each gap (:func:`gap_p_values`, drawn from the counts) are functions of
+the counts. The one exception is the ROC AUC within each group, which needs the scores; it is
+computed with one grouped rank per dimension. :func:`bootstrap_intervals` (which resamples the
+cells) is kept for callers, but the audit no longer uses it: a bootstrap of a cell of 0 can only
+draw 0 (0 of 5 came out as [0, 0]) and the percentile interval of a max−min gap is biased
+upward (see :mod:`governance.audit.fairness_evidence`).
 :func:`audit_scored_table` is the entry point for any scored table; what it returns holds
 aggregates only and is ready for :func:`json.dumps`.
 
 Small groups are flagged (``too_small``), never hidden, and are left out of the summary
-disparities. A group below ``withhold_below`` rows (statistical disclosure control, as for a
+disparities. A group's true (false) positive rate is *judged*, and enters the equalized odds
+difference, only with ``min_outcomes`` people with (without) the outcome; others are shown
+with their counts and flagged ``tpr_judged`` / ``fpr_judged`` false. A group below ``withhold_below`` rows (statistical disclosure control, as for a
 release: an outcome rate of a group of two says something about each of them) keeps its row,
 count and flags, with ``withheld`` set and every rate, interval and gap ``None``.
 
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -39,11 +46,21 @@ from numpy.typing import ArrayLike, NDArray
 
 from governance.audit.arithmetic import divide, float_or_none
 from governance.audit.arrays import BoolArray, FloatArray, IntArray, Json
+from governance.audit.fairness_evidence import (
+    INTERVAL_METHOD,
+    NULL_METHOD,
+    equalized_odds_null,
+    exact_interval,
+    judged_rates,
+)
 from governance.contracts.errors import AuditInputError
 
 __all__ = [
     "CELLS",
+    "DEFAULT_CONFIDENCE",
     "DEFAULT_MIN_GROUP_SIZE",
+    "DEFAULT_MIN_OUTCOMES",
+    "DEFAULT_PERMUTATIONS",
     "INTERSECTION_SEPARATOR",
     "MIN_POSITIVES",
     "NOT_RECORDED",
@@ -51,6 +68,8 @@ __all__ = [
     "AuditInputError",
     "audit_scored_table",
     "bootstrap_intervals",
+    "exact_intervals",
+    "gap_p_values",
     "group_counts",
     "group_metrics",
     "select",
@@ -66,6 +85,10 @@ RATES: tuple[str, ...] = ("selection_rate", "tpr", "fpr", "fnr", "precision")
 GROUP_METRICS: tuple[str, ...] = ("base_rate", *RATES)
 MIN_POSITIVES = 5
 DEFAULT_MIN_GROUP_SIZE = 30
+#: As ``gates.min_outcomes``, ``audit.permutations`` and ``gates.gate_confidence`` default.
+DEFAULT_MIN_OUTCOMES = 30
+DEFAULT_PERMUTATIONS = 2000
+DEFAULT_CONFIDENCE = 0.95
 
 _MISSING_COLUMN = "Column {column!r} ({role}) is not in the table; its columns are {available}"
 _EMPTY_TABLE = "The table has no rows; there is nothing to audit"
@@ -124,6 +147,26 @@ def group_counts(y_true: ArrayLike, y_pred: ArrayLike, groups: pd.DataFrame) -> 
     AuditInputError
         If `groups` is empty, or `y_true` or `y_pred` is not 0/1 or has the wrong length.
     """
+    keys, joint = _joint(y_true, y_pred, groups)
+    columns = list(keys.columns)
+    pieces = []
+    for column in columns:
+        marginal = joint.groupby(keys[column].to_numpy(), sort=True).sum()
+        pieces.append(_long_counts(column, marginal.index.to_numpy(), marginal))
+    if len(columns) > 1:
+        intersection = _join([keys[c].to_numpy(dtype=object) for c in columns])
+        pieces.append(_long_counts(INTERSECTION_SEPARATOR.join(columns), intersection, joint))
+    return pd.concat(pieces, ignore_index=True)
+
+
+def _joint(
+    y_true: ArrayLike, y_pred: ArrayLike, groups: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The finest groups (every sensitive column together): their labels and their cells.
+
+    Returns the labels (one column per sensitive column, sorted) and the four confusion
+    cells of each combination present, row for row.
+    """
     labels = _labels(groups)
     y = _binary(y_true, "y_true", len(groups))
     p = _binary(y_pred, "y_pred", len(groups))
@@ -134,16 +177,7 @@ def group_counts(y_true: ArrayLike, y_pred: ArrayLike, groups: pd.DataFrame) -> 
     joint = keyed.groupby(key_names, sort=True).sum()
     keys = joint.index.to_frame(index=False)
     keys.columns = pd.Index(columns)
-    joint = joint.reset_index(drop=True)
-
-    pieces = []
-    for column in columns:
-        marginal = joint.groupby(keys[column].to_numpy(), sort=True).sum()
-        pieces.append(_long_counts(column, marginal.index.to_numpy(), marginal))
-    if len(columns) > 1:
-        intersection = _join([keys[c].to_numpy(dtype=object) for c in columns])
-        pieces.append(_long_counts(INTERSECTION_SEPARATOR.join(columns), intersection, joint))
-    return pd.concat(pieces, ignore_index=True)
+    return keys, joint.reset_index(drop=True)
 
 
 def _long_counts(dimension: str, names: NDArray[Any], cells: pd.DataFrame) -> pd.DataFrame:
@@ -219,6 +253,7 @@ def group_metrics(
     y_true: ArrayLike | None = None,
     groups: pd.DataFrame | None = None,
     min_group_size: int,
+    min_outcomes: int = DEFAULT_MIN_OUTCOMES,
 ) -> dict[str, Json]:
     """Rates, disparities against a reference group and summary disparities, per dimension.
 
@@ -231,19 +266,27 @@ def group_metrics(
         within each group needs them; without them ``roc_auc`` is ``None``.
     min_group_size : int
         A group with fewer rows, or with fewer than :data:`MIN_POSITIVES` positives, is
-        ``too_small``: reported and flagged, but neither a reference nor part of a summary.
+        ``too_small``: reported and flagged, but neither a reference nor part of the
+        demographic parity difference.
+    min_outcomes : int, default 30
+        A group's true positive rate is *judged* (enters the equalized odds difference)
+        only with at least this many people with the outcome, its false positive rate only
+        with this many without (and ``min_group_size`` people): see
+        :func:`governance.audit.fairness_evidence.judged_rates`.
 
     Returns
     -------
     dict
-        ``{dimension: {"reference", "equalized_odds_difference",
-        "demographic_parity_difference", "groups": {group: {...}}}}``. Each group has
-        ``count``, ``base_rate``, ``selection_rate``, ``tpr``, ``fpr``, ``fnr``,
-        ``precision``, ``roc_auc``, ``too_small``, and ``difference`` and ``ratio`` (group
-        against reference) for each of :data:`RATES`. The equalized odds difference is the
-        larger of the ranges of TPR and FPR over the groups that are not too small (as
-        Fairlearn's ``equalized_odds_difference``), the demographic parity difference the
-        range of selection rates; both are ``None`` with fewer than two such groups. All
+        ``{dimension: {"reference", "equalized_odds_difference", "true_positive_rate_gap",
+        "false_positive_rate_gap", "demographic_parity_difference", "groups": {group:
+        {...}}}}``. Each group has ``count``, ``outcomes``, ``base_rate``,
+        ``selection_rate``, ``tpr``, ``fpr``, ``fnr``, ``precision``, ``roc_auc``,
+        ``too_small``, ``tpr_judged``, ``fpr_judged``, and ``difference`` and ``ratio``
+        (group against reference) for each of :data:`RATES`. The true (false) positive rate
+        gap is the range of the judged TPRs (FPRs); the equalized odds difference is the
+        larger of the two (as Fairlearn's ``equalized_odds_difference`` when every rate is
+        judged); the demographic parity difference the range of selection rates over the
+        groups not too small. Each is ``None`` with fewer than two groups to compare. All
         values are plain Python numbers, ``None`` where undefined.
 
     Raises
@@ -259,27 +302,33 @@ def group_metrics(
         cells = _cells(table)
         rates = _rates(*cells)
         small = _too_small(table, min_group_size)
+        n, positives = (table[c].to_numpy(np.int64) for c in ("n", "positives"))
+        tpr_judged, fpr_judged = judged_rates(n, positives, min_group_size, min_outcomes)
         names = table[GROUP].astype(str).tolist()
         ref = _reference(names, table["n"].to_numpy(np.int64), small)
         aucs = auc.get(dimension, {}) if auc is not None else {}
         members: Json = {}
         for i, name in enumerate(names):
             members[name] = {
-                "count": int(table["n"].iloc[i]),
+                "count": int(n[i]),
+                "outcomes": int(positives[i]),
                 **{metric: float_or_none(rates[metric][i]) for metric in GROUP_METRICS},
                 "roc_auc": aucs.get(name),
                 "too_small": bool(small[i]),
+                "tpr_judged": bool(tpr_judged[i]),
+                "fpr_judged": bool(fpr_judged[i]),
                 "difference": {m: _difference(rates[m], i, ref) for m in RATES},
                 "ratio": {m: _ratio_to(rates[m], i, ref) for m in RATES},
             }
-        eligible = ~small
+        tpr_gap = _spread(rates["tpr"][None, :], tpr_judged)[0]
+        fpr_gap = _spread(rates["fpr"][None, :], fpr_judged)[0]
         result[dimension] = {
             "reference": None if ref is None else names[ref],
-            "equalized_odds_difference": float_or_none(
-                _equalized_odds(rates["tpr"][None, :], rates["fpr"][None, :], eligible)[0]
-            ),
+            "equalized_odds_difference": float_or_none(np.fmax(tpr_gap, fpr_gap)),
+            "true_positive_rate_gap": float_or_none(tpr_gap),
+            "false_positive_rate_gap": float_or_none(fpr_gap),
             "demographic_parity_difference": float_or_none(
-                _spread(rates["selection_rate"][None, :], eligible)[0]
+                _spread(rates["selection_rate"][None, :], ~small)[0]
             ),
             "groups": members,
         }
@@ -481,6 +530,89 @@ def _interval(bounds: FloatArray) -> list[float | None]:
 
 
 # --------------------------------------------------------------------------------------------
+# exact intervals and the permutation null
+
+
+def exact_intervals(counts: pd.DataFrame, *, confidence: float) -> dict[str, Json]:
+    """The exact (Clopper–Pearson) interval of every group rate, from the counts alone.
+
+    Parameters
+    ----------
+    counts : pandas.DataFrame
+        The output of :func:`group_counts`.
+    confidence : float
+        Two-sided coverage, in (0, 1).
+
+    Returns
+    -------
+    dict
+        ``{dimension: {group: {metric: [low, high]}}}`` for each metric of :data:`RATES`;
+        ``[None, None]`` where the rate is undefined (no one in its denominator). Valid at
+        any count, unlike a bootstrap of the cells: 0 of 5 is [0, 0.52], not [0, 0].
+    """
+    _check_counts(counts)
+    result: dict[str, Json] = {}
+    for dimension, table in _by_dimension(counts):
+        tp, fp, fn, tn = _cells(table)
+        fractions = {
+            "selection_rate": (tp + fp, tp + fp + fn + tn),
+            "tpr": (tp, tp + fn),
+            "fpr": (fp, fp + tn),
+            "fnr": (fn, tp + fn),
+            "precision": (tp, tp + fp),
+        }
+        bounds = {m: exact_interval(k, n, confidence) for m, (k, n) in fractions.items()}
+        result[dimension] = {
+            str(name): {m: _interval(np.array([lo[i], hi[i]])) for m, (lo, hi) in bounds.items()}
+            for i, name in enumerate(table[GROUP])
+        }
+    return result
+
+
+def gap_p_values(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    groups: pd.DataFrame,
+    *,
+    min_group_size: int,
+    min_outcomes: int,
+    permutations: int,
+    seed: int,
+) -> dict[str, float | None]:
+    """Each dimension's permutation p-value for its equalized odds difference.
+
+    How likely a gap at least as large is if the decision, given the outcome, did not depend
+    on the group (:func:`governance.audit.fairness_evidence.equalized_odds_null`). None
+    where the gap is None (fewer than two rates judged).
+
+    Parameters
+    ----------
+    y_true, y_pred, groups
+        As :func:`group_counts`.
+    min_group_size, min_outcomes : int
+        As :func:`group_metrics`: the same rates are judged in the null as in the gap.
+    permutations : int
+        Replicates of the null.
+    seed : int
+        Seed; the same seed gives the same p-values.
+    """
+    keys, joint = _joint(y_true, y_pred, groups)
+    members = {str(c): pd.factorize(keys[c], sort=True)[0].astype(np.intp) for c in keys.columns}
+    if keys.shape[1] > 1:
+        members[INTERSECTION_SEPARATOR.join(str(c) for c in keys.columns)] = np.arange(
+            len(keys), dtype=np.intp
+        )
+    return equalized_odds_null(
+        joint,
+        members,
+        min_group_size=min_group_size,
+        min_outcomes=min_outcomes,
+        permutations=permutations,
+        seed=seed,
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # decision and the table-level entry point
 
 
@@ -545,11 +677,14 @@ def audit_scored_table(
     threshold: float | None = None,
     top_fraction: float | None = None,
     min_group_size: int = DEFAULT_MIN_GROUP_SIZE,
-    n_boot: int = 500,
+    min_outcomes: int = DEFAULT_MIN_OUTCOMES,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    confidence: float = DEFAULT_CONFIDENCE,
+    n_boot: int | None = None,
     seed: int = 0,
     withhold_below: int = 0,
 ) -> Json:
-    """Audit any scored table: group metrics, disparities and intervals, aggregates only.
+    """Audit any scored table: group metrics, disparities and their evidence, aggregates only.
 
     Parameters
     ----------
@@ -565,33 +700,45 @@ def audit_scored_table(
         The operating point, exactly one of them (see :func:`select`).
     min_group_size : int, default 30
         Groups smaller than this, or with fewer than 5 positives, are flagged ``too_small``.
-    n_boot : int, default 500
-        Bootstrap replicates for the intervals.
+    min_outcomes : int, default 30
+        People with (for the TPR) or without (for the FPR) the outcome a group needs before
+        its rate is judged in the equalized odds difference (:func:`group_metrics`).
+    permutations : int, default 2000
+        Replicates of the permutation null of each gap (:func:`gap_p_values`).
+    confidence : float, default 0.95
+        Coverage of the exact intervals of the rates (:func:`exact_intervals`).
+    n_boot : int, optional
+        Not used: the rates' intervals were bootstrap intervals and are now exact. Accepted
+        so that callers written for the bootstrap (``vru audit --table --bootstrap``) run.
     seed : int, default 0
-        Seed of the bootstrap.
+        Seed of the permutations.
     withhold_below : int, default 0
-        Groups with fewer rows keep ``count``, ``too_small`` and ``withheld: true``; their
-        rates, ROC AUC, intervals, differences and ratios are ``None`` (the audit settings'
-        ``withhold_below``, 10 by default, where a command calls this).
+        Groups with fewer rows keep ``count``, the flags and ``withheld: true``; their
+        outcomes, rates, ROC AUC, intervals, differences and ratios are ``None`` (the audit
+        settings' ``withhold_below``, 10 by default, where a command calls this).
 
     Returns
     -------
     dict
-        ``{"rows", "operating_point": {"threshold" | "top_fraction", "selected"}, "overall",
-        "by": {dimension: {group: {count, base_rate, selection_rate, tpr, fpr, fnr,
-        precision, roc_auc, too_small, withheld, difference, ratio, ci}}}, "summary":
-        {dimension: {"reference", "equalized_odds_difference", "equalized_odds_difference_ci",
-        "demographic_parity_difference"}}}``; see :func:`group_metrics` and
-        :func:`bootstrap_intervals`. Only plain ints, floats, strings, bools, lists of two
-        bounds and ``None``: it can be passed to :func:`json.dumps` and holds no row.
+        ``{"rows", "method", "confidence", "min_outcomes", "operating_point": {"threshold" |
+        "top_fraction", "selected"}, "overall", "by": {dimension: {group: {count,
+        outcomes, base_rate, selection_rate, tpr, fpr, fnr, precision, roc_auc, too_small,
+        tpr_judged, fpr_judged, withheld, difference, ratio, ci}}}, "summary": {dimension:
+        {"reference", "equalized_odds_difference", "equalized_odds_p_value",
+        "true_positive_rate_gap", "false_positive_rate_gap",
+        "demographic_parity_difference"}}}``; see :func:`group_metrics`,
+        :func:`exact_intervals` and :func:`gap_p_values`. Only plain ints, floats, strings,
+        bools, lists of two bounds and ``None``: it can be passed to :func:`json.dumps` and
+        holds no row.
 
     Raises
     ------
     AuditInputError
         If a column is missing (named, with the table's columns), the table is empty, the
-        label is not 0/1, the score is not numeric and finite, or the operating point or
-        bootstrap options are not valid.
+        label is not 0/1, the score is not numeric and finite, or the operating point,
+        confidence or permutations are not valid.
     """
+    del n_boot  # see the docstring
     _check_table(frame, label=label, score=score, sensitive=sensitive)
     y = frame[label].to_numpy(dtype=np.float64, na_value=np.nan) == 1
     s = frame[score].to_numpy(dtype=np.float64, na_value=np.nan)
@@ -602,12 +749,15 @@ def audit_scored_table(
         point[0]: float_or_none(point[1]),
         "selected": int(np.count_nonzero(chosen)),
     }
-
-    by, summary = _audit(y, chosen, s, groups, min_group_size, n_boot, seed)
-    overall = _overall(y, chosen, s, min_group_size, n_boot, seed)
+    options = _Options(min_group_size, min_outcomes, permutations, confidence, seed)
+    by, summary = _audit(y, chosen, s, groups, options)
+    overall = _overall(y, chosen, s, options)
     _mark_withheld(by, withhold_below)
     return {
         "rows": len(frame),
+        "method": f"{INTERVAL_METHOD}; {NULL_METHOD.format(permutations=permutations)}",
+        "confidence": confidence,
+        "min_outcomes": min_outcomes,
         "operating_point": operating_point,
         "overall": overall,
         "by": by,
@@ -615,47 +765,66 @@ def audit_scored_table(
     }
 
 
+@dataclass(frozen=True)
+class _Options:
+    """How the table is judged: see :func:`audit_scored_table`."""
+
+    min_group_size: int
+    min_outcomes: int
+    permutations: int
+    confidence: float
+    seed: int
+
+
 def _audit(
-    y: BoolArray,
-    chosen: BoolArray,
-    scores: FloatArray,
-    groups: pd.DataFrame,
-    min_group_size: int,
-    n_boot: int,
-    seed: int,
+    y: BoolArray, chosen: BoolArray, scores: FloatArray, groups: pd.DataFrame, options: _Options
 ) -> tuple[dict[str, Json], dict[str, Json]]:
     counts = group_counts(y, chosen, groups)
     metrics = group_metrics(
-        counts, scores=scores, y_true=y, groups=groups, min_group_size=min_group_size
+        counts,
+        scores=scores,
+        y_true=y,
+        groups=groups,
+        min_group_size=options.min_group_size,
+        min_outcomes=options.min_outcomes,
     )
-    intervals = bootstrap_intervals(counts, n_boot=n_boot, seed=seed, min_group_size=min_group_size)
+    intervals = exact_intervals(counts, confidence=options.confidence)
+    p_values = gap_p_values(
+        y,
+        chosen,
+        groups,
+        min_group_size=options.min_group_size,
+        min_outcomes=options.min_outcomes,
+        permutations=options.permutations,
+        seed=options.seed,
+    )
     by: dict[str, Json] = {}
     summary: dict[str, Json] = {}
     for dimension, found in metrics.items():
         ci: Mapping[str, Any] = intervals[dimension]
         by[dimension] = {
-            group: {**values, "ci": ci["groups"][group]}
-            for group, values in found["groups"].items()
+            group: {**values, "ci": ci[group]} for group, values in found["groups"].items()
         }
         summary[dimension] = {
             "reference": found["reference"],
             "equalized_odds_difference": found["equalized_odds_difference"],
-            "equalized_odds_difference_ci": ci["equalized_odds_difference"],
+            "equalized_odds_p_value": p_values.get(dimension),
+            "true_positive_rate_gap": found["true_positive_rate_gap"],
+            "false_positive_rate_gap": found["false_positive_rate_gap"],
             "demographic_parity_difference": found["demographic_parity_difference"],
         }
     return by, summary
 
 
-def _overall(
-    y: BoolArray, chosen: BoolArray, scores: FloatArray, min_group_size: int, n_boot: int, seed: int
-) -> Json:
+def _overall(y: BoolArray, chosen: BoolArray, scores: FloatArray, options: _Options) -> Json:
     """Every row as one group: its figures and intervals, without gaps to a reference."""
     everyone = pd.DataFrame({"overall": np.full(len(y), "everyone", dtype=object)})
-    overall_by, _ = _audit(y, chosen, scores, everyone, min_group_size, n_boot, seed)
+    alone = _Options(options.min_group_size, options.min_outcomes, 1, options.confidence, 0)
+    overall_by, _ = _audit(y, chosen, scores, everyone, alone)
     return {
         key: value
         for key, value in overall_by["overall"]["everyone"].items()
-        if key not in ("difference", "ratio")
+        if key not in ("difference", "ratio", "tpr_judged", "fpr_judged")
     }
 
 
@@ -670,7 +839,7 @@ def _mark_withheld(by: dict[str, Json], withhold_below: int) -> None:
 
 def _withhold(group: Json) -> None:
     """Blank every figure of a group but its count and flags, in place."""
-    for metric in (*GROUP_METRICS, "roc_auc"):
+    for metric in ("outcomes", *GROUP_METRICS, "roc_auc"):
         group[metric] = None
     for key in ("difference", "ratio"):
         group[key] = dict.fromkeys(group[key])

@@ -50,7 +50,12 @@ from governance.audit.explain import (
 )
 from governance.audit.explain_plots import binned_dependence_png, summary_png
 from governance.audit.fairness import audit_scored_table, select
-from governance.audit.gates import calibration_figures, evaluate_gates, gate_figures
+from governance.audit.gates import (
+    calibration_figures,
+    evaluate_gates,
+    fairness_figures,
+    gate_figures,
+)
 from governance.audit.group_performance import (
     calibration_by_group,
     calibration_png,
@@ -303,7 +308,9 @@ def _fairness(
             sensitive=list(config.audit.sensitive),
             top_fraction=top_fraction,
             min_group_size=config.gates.min_group_size,
-            n_boot=config.audit.bootstrap,
+            min_outcomes=config.gates.min_outcomes,
+            permutations=config.audit.permutations,
+            confidence=config.gates.gate_confidence,
             seed=seed,
             withhold_below=config.audit.withhold_below,
         )
@@ -314,6 +321,9 @@ def _fairness(
         overall=table.overall,
         by=table.by,
         summary=table.summary,
+        method=table.method,
+        confidence=table.confidence,
+        min_outcomes=table.min_outcomes,
         fairlearn_check=_fairlearn_check(table, scored, top_fraction),
     )
 
@@ -560,9 +570,12 @@ def _assemble(
     }
     performance.update({f"{k}_recomputed": v for k, v in recomputed.items()})
     summary = sections.fairness.summary
-    gaps = [summary[d].equalized_odds_difference for d in config.audit.sensitive if d in summary]
+    judged = [summary[d] for d in config.audit.sensitive if d in summary]
+    gaps = [s.equalized_odds_difference for s in judged]
+    evidence = fairness_figures(config.gates, gaps, [s.equalized_odds_p_value for s in judged])
     checked = calibration_figures(sections.calibration.check)
-    gates = evaluate_gates(config.gates, gate_figures(performance, recomputed, gaps, checked))
+    figures = gate_figures(performance, recomputed, gaps, checked, evidence)
+    gates = evaluate_gates(config.gates, figures)
     document = AuditDocument(
         schema_version=AUDIT_SCHEMA_VERSION,
         kind="model",

@@ -170,7 +170,7 @@ class RateValues(_Part):
 
 
 class RateIntervals(_Part):
-    """The bootstrap interval of each rate."""
+    """The interval of each rate: exact (Clopper-Pearson) since issue 17, bootstrap before."""
 
     selection_rate: Interval
     tpr: Interval
@@ -191,7 +191,13 @@ class FairnessOverall(_Part):
     precision: float | None
     roc_auc: float | None
     too_small: bool
-    ci: RateIntervals
+    ci: RateIntervals = Field(
+        description="Exact (Clopper-Pearson) intervals of the rates; audits before issue 17 "
+        "wrote bootstrap percentile intervals here."
+    )
+    outcomes: int | None = Field(
+        default=None, description="People with the outcome (None: withheld, or an older audit)."
+    )
 
 
 class GroupFairness(FairnessOverall):
@@ -204,15 +210,37 @@ class GroupFairness(FairnessOverall):
     withheld: bool
     difference: RateValues
     ratio: RateValues
+    tpr_judged: bool | None = Field(
+        default=None,
+        description="Whether the true positive rate enters the gap: at least min_outcomes "
+        "people with the outcome (None: an audit before issue 17).",
+    )
+    fpr_judged: bool | None = Field(
+        default=None,
+        description="Whether the false positive rate enters the gap: at least min_outcomes "
+        "people without the outcome.",
+    )
 
 
 class DimensionSummary(_Part):
-    """One dimension's reference group and summary disparities."""
+    """One dimension's reference group and summary disparities, with the gap's evidence.
+
+    Fields added by issue 17 default to None so that older audits still read;
+    ``equalized_odds_difference_ci`` is what they wrote (a bootstrap percentile interval of
+    a max−min gap, biased upward) and is no longer produced.
+    """
 
     reference: str | None
     equalized_odds_difference: float | None
-    equalized_odds_difference_ci: Interval | None
+    equalized_odds_difference_ci: Interval | None = None
     demographic_parity_difference: float | None
+    equalized_odds_p_value: float | None = Field(
+        default=None,
+        description="Permutation p-value: how often a decision blind to the group, given the "
+        "outcome, shows a gap at least this large.",
+    )
+    true_positive_rate_gap: float | None = None
+    false_positive_rate_gap: float | None = None
 
 
 class _FairnessFigures(_Part):
@@ -223,6 +251,11 @@ class _FairnessFigures(_Part):
     overall: FairnessOverall
     by: dict[str, dict[str, GroupFairness]] = Field(description="dimension -> group -> figures")
     summary: dict[str, DimensionSummary]
+    method: str | None = Field(default=None, description="The intervals and the null, in words.")
+    confidence: float | None = Field(default=None, description="Coverage of the intervals.")
+    min_outcomes: int | None = Field(
+        default=None, description="Outcomes (or non-outcomes) a rate needs to be judged."
+    )
 
 
 class TableSource(_Part):

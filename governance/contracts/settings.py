@@ -59,7 +59,10 @@ class Gates(BaseModel):
         default=0.10,
         gt=0.0,
         le=1.0,
-        description="Largest gap in TPR or FPR between groups large enough to judge.",
+        description="Largest gap in TPR or FPR between groups whose rates are judged (see "
+        "min_outcomes). The gate fails only when a dimension's gap is above this AND its "
+        "permutation p-value, Holm-adjusted over the dimensions, is below 1 - gate_confidence: "
+        "a gap a fair model would often show by chance is reported, not failed.",
     )
     min_group_size: int = Field(
         default=30, ge=1, description="Smaller groups are flagged, not judged."
@@ -98,14 +101,17 @@ class Gates(BaseModel):
     min_outcomes: int = Field(
         default=30,
         ge=1,
-        description="Outcomes a group needs before its O/E is judged (smaller groups are "
-        "shown with their counts, not judged); overall, fewer fails the O/E gates.",
+        description="Outcomes a group needs before its O/E or its true positive rate is "
+        "judged (and non-outcomes before its false positive rate is); smaller groups are shown "
+        "with their counts, not judged. Overall, fewer fails the O/E gates.",
     )
     gate_confidence: float = Field(
         default=0.95,
         gt=0.5,
         lt=1.0,
-        description="Confidence of the intervals the calibration gates are decided on.",
+        description="Confidence of the intervals the calibration gates are decided on and of "
+        "the fairness rates' exact intervals; 1 minus it is the significance level of the "
+        "equalized-odds gate's permutation test.",
     )
 
     @model_validator(mode="after")
@@ -168,7 +174,19 @@ class AuditSettings(BaseModel):
         min_length=1,
         description="Group columns; each alone and all together (their intersection).",
     )
-    bootstrap: int = Field(default=500, ge=1, description="Bootstrap replicates for the intervals.")
+    bootstrap: int = Field(
+        default=500,
+        ge=1,
+        description="Bootstrap replicates. The fairness rates' intervals no longer use it "
+        "(they are exact, and the gaps have a permutation null: see permutations); kept so "
+        "that configs and the command line's --bootstrap that set it still load.",
+    )
+    permutations: int = Field(
+        default=2000,
+        ge=100,
+        description="Replicates of the permutation null of each equalized-odds gap (its "
+        "p-value is at least 1 / (permutations + 1)).",
+    )
     threshold_fractions: tuple[float, ...] = Field(
         default=(0.01, 0.02, 0.05, 0.1, 0.2), min_length=1, description="Top fractions swept."
     )

@@ -87,7 +87,13 @@ def test_every_gate_is_judged_once_with_its_name_and_limit() -> None:
     assert [(r.name, r.figure, r.limit, r.direction) for r in results] == [
         ("minimum test ROC AUC", "test_roc_auc", 0.75, "at least"),
         ("maximum calibration error (ECE)", "test_ece", 0.125, "at most"),
-        ("maximum equalized odds difference", "equalized_odds_difference", 0.25, "at most"),
+        (
+            "maximum equalized odds difference, unless chance explains it (permutation p-value, "
+            "Holm-adjusted, at least 0.05)",
+            "equalized_odds_difference",
+            0.25,
+            "at most",
+        ),
         ("logged figures agree with the audit's", "logged_figure_difference", 0.0625, "at most"),
         (
             "observed/expected outcomes: not clearly too many expected (95% upper bound)",
@@ -161,7 +167,7 @@ def test_gate_figures_come_from_the_recomputation_not_the_log() -> None:
     logged = {"test_roc_auc": 0.99, "test_ece": 0.0}
     recomputed = {"test_roc_auc": 0.7, "test_ece": 0.25}
     figures = gate_figures(logged, recomputed, [0.1])
-    assert set(figures) == {*GOOD}
+    assert set(figures) == {*GOOD, "equalized_odds_p_value"}
     assert figures["test_roc_auc"] == 0.7 and figures["test_ece"] == 0.25
     assert figures["equalized_odds_difference"] == 0.1
     assert figures["logged_figure_difference"] == pytest.approx(0.29)

@@ -92,7 +92,7 @@ def test_hand_counts_per_column_and_intersection() -> None:
 
 def test_hand_rates_differences_ratios_and_summaries() -> None:
     counts = group_counts(HAND_Y, HAND_PRED, HAND_GROUPS)
-    metrics = group_metrics(counts, min_group_size=10)
+    metrics = group_metrics(counts, min_group_size=10, min_outcomes=5)
 
     sex = metrics["sex"]
     assert sex["reference"] == "F"
@@ -113,7 +113,10 @@ def test_hand_rates_differences_ratios_and_summaries() -> None:
     assert f["difference"] == pytest.approx(dict.fromkeys(f["difference"], 0.0))
     assert f["ratio"] == pytest.approx(dict.fromkeys(f["ratio"], 1.0))
     assert sex["equalized_odds_difference"] == pytest.approx(0.2)
+    assert sex["true_positive_rate_gap"] == pytest.approx(0.2)
+    assert sex["false_positive_rate_gap"] == pytest.approx(0.2)
     assert sex["demographic_parity_difference"] == pytest.approx(0.0)
+    assert f["outcomes"] == 5 and f["tpr_judged"] and f["fpr_judged"]
 
     eth = metrics["ethnicity"]
     assert eth["reference"] == "A"
@@ -138,6 +141,12 @@ def test_hand_rates_differences_ratios_and_summaries() -> None:
     assert cells["groups"]["M × B"]["precision"] is None  # nobody selected: undefined, not 0
     assert cells["groups"]["M × B"]["difference"]["tpr"] is None
     assert all(g["roc_auc"] is None for g in sex["groups"].values())  # no scores given
+
+    # the default asks 30 with (and 30 without) the outcome before a rate is judged: none is
+    unjudged = group_metrics(counts, min_group_size=10)["sex"]
+    assert unjudged["equalized_odds_difference"] is None
+    assert not any(g["tpr_judged"] or g["fpr_judged"] for g in unjudged["groups"].values())
+    assert unjudged["demographic_parity_difference"] == pytest.approx(0.0)  # not a rate of outcomes
 
 
 def test_missing_group_values_are_not_recorded_and_never_the_reference() -> None:
@@ -188,7 +197,13 @@ def test_too_small_groups_are_flagged_not_hidden() -> None:
     assert metrics["groups"]["tiny"]["too_small"]  # 12 rows < 30
     assert metrics["groups"]["few_positives"]["too_small"]  # 4 positives < 5
     assert metrics["groups"]["tiny"]["tpr"] is not None
-    assert metrics["equalized_odds_difference"] is None  # one eligible group: nothing to compare
+    # a true positive rate needs 30 with the outcome: only "big" has them, nothing to compare
+    assert metrics["true_positive_rate_gap"] is None
+    assert not metrics["groups"]["few_positives"]["tpr_judged"]
+    # a false positive rate needs 30 without: "few_positives" has 96, so it is compared
+    big, few = metrics["groups"]["big"], metrics["groups"]["few_positives"]
+    assert few["fpr_judged"] and not metrics["groups"]["tiny"]["fpr_judged"]  # 12 rows < 30
+    assert metrics["equalized_odds_difference"] == pytest.approx(abs(big["fpr"] - few["fpr"]))
 
 
 # ----------------------------------------------------------------------------------------------
@@ -520,12 +535,14 @@ def test_report_is_json_ready_and_holds_no_rows(scored: pd.DataFrame) -> None:
     assert set(report["by"]["deprivation"]) == {"1", "2", "3", "4", "5"}
     group = report["by"]["sex"]["male"]
     assert set(group) == {
-        "count", "base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision",
-        "roc_auc", "too_small", "withheld", "difference", "ratio", "ci",
+        "count", "outcomes", "base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision",
+        "roc_auc", "too_small", "tpr_judged", "fpr_judged", "withheld", "difference", "ratio",
+        "ci",
     }  # fmt: skip
     summary = report["summary"]["ethnicity"]
     assert summary["reference"] == "White"
-    assert summary["equalized_odds_difference_ci"][0] <= summary["equalized_odds_difference"]
+    assert 0 < summary["equalized_odds_p_value"] <= 1
+    assert "equalized_odds_difference_ci" not in summary  # the biased interval is gone
     assert summary["demographic_parity_difference"] > 0
 
 

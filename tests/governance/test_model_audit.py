@@ -144,6 +144,14 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
     assert set(audit.fairness.by) >= {"sex", "ethnicity", "deprivation_quintile"}
     assert any(" × " in d for d in audit.fairness.by)  # the intersection
     assert audit.fairness.fairlearn_check.max_abs_difference < 1e-9
+    # the fairness gate decides on each dimension's gap and its permutation p-value (issue 17)
+    assert audit.fairness.min_outcomes == city.config.gates.min_outcomes
+    assert audit.fairness.method is not None and "Clopper" in audit.fairness.method
+    for dimension in ("sex", "ethnicity", "deprivation_quintile"):
+        found = audit.fairness.summary[dimension]
+        p = found.equalized_odds_p_value
+        assert (p is None) == (found.equalized_odds_difference is None)
+        assert p is None or 0 < p <= 1
     assert audit.ground_truth["available"] is True
     assert audit.linkage["available"] is True
     assert isinstance(audit.explainability, ExplainabilityReport)

@@ -60,6 +60,7 @@ _MEASURES = (
 _FAIRNESS_HEADERS = (
     "Group",
     "People",
+    "Outcomes",
     "Outcome rate",
     "Selected",
     "True positive rate",
@@ -72,7 +73,9 @@ _FAIRNESS_HEADERS = (
 _SUMMARY_HEADERS = (
     "Dimension",
     "Reference group",
-    "Equalized odds difference (95% interval)",
+    "Equalized odds difference",
+    "Permutation p-value",
+    "Rates not judged (too few outcomes)",
     "Demographic parity difference",
 )
 _CALIBRATION_HEADERS = (
@@ -142,8 +145,17 @@ def _small_badge(group: Any) -> Badge | str:
 
 
 def _with_ci(metrics: Any, rate: str) -> str:
-    """``12.3% (10.1–14.6%)`` from a group's value and its ``ci`` entry."""
-    return fmt(field(metrics, rate), "rate") + bounds(field(field(metrics, "ci"), rate), "rate")
+    """``12.3% (10.1–14.6%)`` from a group's value and its ``ci`` entry.
+
+    The bounds are rounded outward to 0.1%, so that the printed interval still holds the
+    exact one (an upper bound of 0.04% is printed 0.1%, never 0.0%).
+    """
+    interval = field(field(metrics, "ci"), rate)
+    if isinstance(interval, list | tuple) and len(interval) == 2:
+        low, high = number(interval[0]), number(interval[1])
+        if low is not None and high is not None:
+            interval = (math.floor(low * 1000) / 1000, math.ceil(high * 1000) / 1000)
+    return fmt(field(metrics, rate), "rate") + bounds(interval, "rate")
 
 
 def _operating_point(point: Any, rows: Any) -> str:
@@ -186,13 +198,34 @@ def _fairness_sentences(fairness: Any) -> tuple[str, ...]:
     return tuple(said)
 
 
-def _fairness_row(group: Any, m: Any, reference: Any) -> Row:
+def _not_judged(m: Any, min_outcomes: Any) -> list[str]:
+    """Which of a group's rates are left out of the gap for too few outcomes, with counts."""
+    count, outcomes = number(field(m, "count")), number(field(m, "outcomes"))
+    if field(m, "withheld") or count is None or outcomes is None or min_outcomes is None:
+        return []
+    said = []
+    if field(m, "tpr_judged") is False and outcomes < min_outcomes:
+        said.append(
+            f"true positive rate not judged: {fmt(outcomes, 'count')} with the outcome, "
+            f"fewer than {fmt(min_outcomes, 'count')}"
+        )
+    if field(m, "fpr_judged") is False and count - outcomes < min_outcomes:
+        said.append(
+            f"false positive rate not judged: {fmt(count - outcomes, 'count')} without the "
+            f"outcome, fewer than {fmt(min_outcomes, 'count')}"
+        )
+    return said
+
+
+def _fairness_row(group: Any, m: Any, reference: Any, min_outcomes: Any) -> Row:
     difference = field(m, "difference")
-    status = [Badge("flag", TOO_SMALL)] if _small(m) else []
+    status: list[Badge | str] = [Badge("flag", TOO_SMALL)] if _small(m) else []
     if field(m, "withheld"):
         status.append(Badge("flag", WITHHELD))
     if group == reference:
         status.append(Badge("info", "reference"))
+    reasons = _not_judged(m, min_outcomes)
+    status += ["; ".join(reasons)] if reasons else []
     gap = (
         "reference"
         if group == reference
@@ -201,6 +234,7 @@ def _fairness_row(group: Any, m: Any, reference: Any) -> Row:
     return row(
         str(group),
         fmt(field(m, "count"), "count"),
+        fmt(field(m, "outcomes"), "count"),
         fmt(field(m, "base_rate"), "rate"),
         _with_ci(m, "selection_rate"),
         _with_ci(m, "tpr"),
@@ -219,12 +253,15 @@ def fairness_view(fairness: Any) -> FairnessView:
     if missing:
         return FairnessView(missing)
     summary = field(fairness, "summary")
+    min_outcomes = number(field(fairness, "min_outcomes"))
     summary_rows = [
         row(
             str(dimension),
             text(field(s, "reference")),
             fmt(field(s, "equalized_odds_difference"), "decimal")
             + bounds(field(s, "equalized_odds_difference_ci"), "decimal"),
+            _p_value(field(s, "equalized_odds_p_value")),
+            _unjudged_list(field(field(fairness, "by"), dimension), min_outcomes),
             fmt(field(s, "demographic_parity_difference"), "decimal"),
         )
         for dimension, s in entries(summary)
@@ -232,13 +269,62 @@ def fairness_view(fairness: Any) -> FairnessView:
     by = []
     for dimension, groups in entries(field(fairness, "by")):
         reference = field(field(summary, dimension), "reference")
-        rows = [_fairness_row(group, m, reference) for group, m in entries(groups)]
-        by.append(ByDimension(str(dimension), table(_FAIRNESS_HEADERS, rows, numeric=range(1, 9))))
+        rows = [_fairness_row(g, m, reference, min_outcomes) for g, m in entries(groups)]
+        by.append(ByDimension(str(dimension), table(_FAIRNESS_HEADERS, rows, numeric=range(1, 10))))
     return FairnessView(
         None,
-        _fairness_sentences(fairness),
-        table(_SUMMARY_HEADERS, summary_rows, numeric=(2, 3)) if summary_rows else None,
+        _fairness_sentences(fairness) + _evidence_sentences(fairness),
+        table(_SUMMARY_HEADERS, summary_rows, numeric=(2, 3, 5)) if summary_rows else None,
         tuple(by),
+    )
+
+
+def _p_value(value: Any) -> str:
+    """A p-value to three places; below 0.001 as ``< 0.001`` (never a bare 0.000)."""
+    p = number(value)
+    if p is None:
+        return DASH
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def _unjudged_list(groups: Any, min_outcomes: float | None) -> str:
+    """Each group whose rates are left out of the gap, with its counts; withheld groups too."""
+    said = []
+    for group, m in entries(groups):
+        count, outcomes = number(field(m, "count")), number(field(m, "outcomes"))
+        if field(m, "withheld"):
+            said.append(f"{group}: {fmt(count, 'count')} people, figures withheld")
+        elif min_outcomes is not None and count is not None and outcomes is not None:
+            if field(m, "tpr_judged") is False and outcomes < min_outcomes:
+                said.append(f"{group}: {fmt(outcomes, 'count')} with the outcome")
+            if field(m, "fpr_judged") is False and count - outcomes < min_outcomes:
+                said.append(f"{group}: {fmt(count - outcomes, 'count')} without the outcome")
+    return "; ".join(said) if said else "none"
+
+
+def _evidence_sentences(fairness: Any) -> tuple[str, ...]:
+    """What the exact intervals, the outcome counts and the p-values mean, in words."""
+    confidence, min_outcomes = field(fairness, "confidence"), field(fairness, "min_outcomes")
+    if number(confidence) is None or number(min_outcomes) is None:
+        return ()
+    level, least = fmt(confidence, "rate"), fmt(min_outcomes, "count")
+    alpha = f"{1 - float(confidence):.2g}"
+    return (
+        f"Each rate is followed by its exact {level} interval (Clopper–Pearson): the range of "
+        "true rates that could plausibly have given these counts. It is wide where a group "
+        "is small: none of 5 is 0%, but the true rate could be anything up to 52%.",
+        f"A group's true positive rate is judged (compared with other groups) only when at "
+        f"least {least} of its young people had the outcome, and its false positive rate "
+        f"only when at least {least} did not. Rates with fewer are shown with their counts "
+        "and marked not judged: a gap built on them would be mostly noise.",
+        "The p-value beside each dimension's gap says how often a model that treats every "
+        "group alike, once the outcome is known, would show a gap at least as large by "
+        "chance (found by shuffling which group each young person is in, among those with "
+        f"the outcome and among those without). Below {alpha}, chance is an unlikely "
+        "explanation; a large p-value means the gap could well be noise. The fairness gate "
+        "fails a gap only when it is above its limit and its p-value, adjusted because "
+        f"several dimensions are looked at, is below {alpha}.",
+        f"Method: {text(field(fairness, 'method'))}.",
     )
 
 
