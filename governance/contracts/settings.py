@@ -11,6 +11,7 @@ from governance.contracts.roster import BoardSettings
 from governance.contracts.signing import SignatureError, load_public_key_b64
 
 __all__ = [
+    "AreaIdentifierSettings",
     "AuditSettings",
     "BoardSettings",
     "Gates",
@@ -158,6 +159,32 @@ class ShapBinSettings(BaseModel):
     )
 
 
+class AreaIdentifierSettings(BaseModel):
+    """When the proxy check calls an input an area identifier (see ``governance.audit.proxy``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    area_column: str = Field(
+        default="lsoa_code",
+        min_length=1,
+        description="The test rows' area column; an input constant within these areas, with "
+        "about one value per area, identifies where a young person lives.",
+    )
+    min_distinct_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="An identifier takes at least this many distinct values per area.",
+    )
+    min_constant_share: float = Field(
+        default=0.99,
+        gt=0.0,
+        le=1.0,
+        description="An identifier holds its area's most common value for at least this share "
+        "of the people with a value.",
+    )
+
+
 class AuditSettings(BaseModel):
     """How the model audit measures: groups, uncertainty, thresholds, explanations."""
 
@@ -191,6 +218,10 @@ class AuditSettings(BaseModel):
         description="The bins the SHAP figures summarise young people in (no per-person marks).",
     )
     proxy_max_rows: int = Field(default=50_000, ge=100)
+    area_identifiers: AreaIdentifierSettings = Field(
+        default_factory=AreaIdentifierSettings,
+        description="The proxy check's rule for inputs that identify areas.",
+    )
     top_drivers: int = Field(default=10, ge=1, description="Factors shown per group and compared.")
 
 

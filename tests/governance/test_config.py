@@ -121,3 +121,14 @@ def test_validation_error_of_any_model_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"<defaults>: 'n' Field required"):
         load_config(None, Small)
+
+
+def test_the_area_identifier_rule_is_configured_and_checked(tmp_path: Path) -> None:
+    from governance.contracts.settings import GovernanceConfig
+
+    path = tmp_path / "governance.yaml"
+    path.write_text("audit:\n  area_identifiers: {min_distinct_share: 0}\n")
+    with pytest.raises(ConfigError, match=r"min_distinct_share"):
+        load_config(path, GovernanceConfig)
+    path.write_text("audit:\n  area_identifiers: {area_column: ward_code}\n")
+    assert load_config(path, GovernanceConfig).audit.area_identifiers.area_column == "ward_code"

@@ -30,6 +30,7 @@ from governance.board.registry import CHAMPION, Registry, RegistryError
 from governance.board.review import record_review
 from governance.board.verdict import read_verdict
 from governance.contracts.audit_document import (
+    AreaIdentifierCheck,
     AuditDocument,
     DriftReport,
     ExplainabilityReport,
@@ -204,6 +205,25 @@ def test_the_report_names_the_model_files_it_audited(city: City, first: AuditRec
     verdict = read_verdict(first.outcome.html)
     assert verdict["model_artifacts_sha256"] == digest
     assert digest in first.outcome.html  # shown to the board beside the run
+
+
+def test_the_proxy_check_flags_the_area_score_as_an_area_identifier(
+    city: City, first: AuditRecord
+) -> None:
+    """deprivation_score has one value per LSOA: it says where a young person lives."""
+    explained = first.outcome.audit.explainability
+    assert isinstance(explained, ExplainabilityReport)
+    check = explained.area_identifiers
+    assert isinstance(check, AreaIdentifierCheck) and check.area_column == "lsoa_code"
+    flagged = {f.feature: f for f in check.identifiers}
+    assert "deprivation_score" in flagged
+    assert flagged["deprivation_score"].distinct_values >= check.min_distinct_share * check.areas
+    assert "age" not in flagged and "deprivation_decile" not in flagged
+    html = (first.directory / "report.html").read_text()
+    assert "Area identifier: deprivation_score takes" in html
+    written = json.loads((first.directory / "audit.json").read_bytes())
+    listed = written["explainability"]["area_identifiers"]["identifiers"]
+    assert "deprivation_score" in [f["feature"] for f in listed]
 
 
 def test_nothing_about_a_person_is_written(city: City, first: AuditRecord) -> None:
