@@ -307,6 +307,7 @@ def _fairness(
             n_boot=config.audit.bootstrap,
             seed=seed,
             withhold_below=config.audit.withhold_below,
+            intersections=config.audit.chosen_intersections,
         )
     )
     return FairnessSection(
@@ -366,9 +367,15 @@ def _thresholds_and_calibration(
         fractions=list(settings.threshold_fractions),
         min_group_size=min_size,
         withhold_below=settings.withhold_below,
+        intersections=settings.chosen_intersections,
     )
     calibration = calibration_by_group(
-        y, scores, groups, bins=settings.calibration_bins, min_group_size=min_size
+        y,
+        scores,
+        groups,
+        bins=settings.calibration_bins,
+        min_group_size=min_size,
+        intersections=settings.chosen_intersections,
     )
     gates = config.gates
     check = calibration_check(

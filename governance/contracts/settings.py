@@ -193,7 +193,13 @@ class AuditSettings(BaseModel):
     sensitive: tuple[str, ...] = Field(
         default=("sex", "ethnicity", "deprivation_quintile"),
         min_length=1,
-        description="Group columns; each alone and all together (their intersection).",
+        description="Group columns; each alone, and in the intersections below.",
+    )
+    intersections: tuple[tuple[str, ...], ...] | None = Field(
+        default=None,
+        description="Combinations of two or more sensitive columns reported beside each "
+        "column, with the same small-group flags and withholding, e.g. [[sex, ethnicity]]. "
+        "None (the default): every pair, then all the columns together.",
     )
     bootstrap: int = Field(default=500, ge=1, description="Bootstrap replicates for the intervals.")
     threshold_fractions: tuple[float, ...] = Field(
@@ -223,6 +229,31 @@ class AuditSettings(BaseModel):
         description="The proxy check's rule for inputs that identify areas.",
     )
     top_drivers: int = Field(default=10, ge=1, description="Factors shown per group and compared.")
+
+    @model_validator(mode="after")
+    def _intersections_are_sensitive(self) -> Self:
+        """Refuse an intersection of fewer than two columns, a repeat, or a non-sensitive one."""
+        for combination in self.intersections or ():
+            if (
+                len(combination) < 2
+                or len(set(combination)) != len(combination)
+                or not set(combination) <= set(self.sensitive)
+            ):
+                raise ValueError(
+                    f"audit.intersections: {list(combination)} must name two or more distinct "
+                    f"columns of audit.sensitive {list(self.sensitive)}"
+                )
+        return self
+
+    @property
+    def chosen_intersections(self) -> tuple[tuple[str, ...], ...]:
+        """The intersections reported: as configured, or every pair and then all together."""
+        if self.intersections is not None:
+            return self.intersections
+        columns = self.sensitive
+        pairs = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1 :]]
+        everything = [columns] if len(columns) > 2 else []
+        return (*pairs, *everything)
 
 
 class GovernanceConfig(BaseModel):

@@ -226,6 +226,26 @@ def test_the_proxy_check_flags_the_area_score_as_an_area_identifier(
     assert "deprivation_score" in [f["feature"] for f in listed]
 
 
+def test_the_fairness_section_reports_every_pair_beside_the_full_intersection(
+    city: City, first: AuditRecord
+) -> None:
+    fairness = first.outcome.audit.fairness
+    html = (first.directory / "report.html").read_text()
+    for dimension in (
+        "sex × ethnicity",
+        "sex × deprivation_quintile",
+        "ethnicity × deprivation_quintile",
+        "sex × ethnicity × deprivation_quintile",
+    ):
+        groups = fairness.by[dimension]
+        assert sum(g.count for g in groups.values()) == fairness.rows, dimension
+        assert dimension in fairness.summary
+        assert all(g.withheld == (g.count < 10) for g in groups.values())
+        assert f"By {dimension}" in html
+    # the gates still judge each attribute alone, not its (smaller, noisier) intersections
+    assert {g.figure for g in first.outcome.audit.gates} >= {"equalized_odds_difference"}
+
+
 def test_nothing_about_a_person_is_written(city: City, first: AuditRecord) -> None:
     features = pd.read_parquet(city.data / "features/features.parquet")
     test_rows = features[features["as_of_date"].astype(str) == first.outcome.audit.data.test_date]
