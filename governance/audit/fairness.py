@@ -1,8 +1,11 @@
 """Group fairness of a binary decision: counts, rates, disparities and their uncertainty.
 
-A *dimension* is one sensitive column (``sex``) or the intersection of all of them
+A *dimension* is one sensitive column (``sex``) or an intersection of several
 (``sex × ethnicity``); a *group* is one value of a dimension (``female``, ``female × Black``).
-A missing value is a group of its own, ``"not recorded"``.
+A missing value is a group of its own, ``"not recorded"``. Which intersections are reported is
+chosen by the caller (:func:`chosen_intersections`): by default only the one of all the
+columns; the model audit asks for every pair as well (its settings' ``intersections``), since
+the three-way cells are mostly too small to read.
 
 Everything is computed from each group's four confusion cells (true positives, false
 positives, false negatives, true negatives), which are counted from the rows once, by
@@ -36,7 +39,7 @@ precision of a group with no one selected) is undefined and reported as ``None``
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -68,6 +71,7 @@ __all__ = [
     "AuditInputError",
     "audit_scored_table",
     "bootstrap_intervals",
+    "chosen_intersections",
     "exact_intervals",
     "gap_p_values",
     "group_counts",
@@ -112,13 +116,21 @@ _BAD_COUNTS = "'counts' must be the output of group_counts; missing columns {0}"
 _EMPTY_GROUP = "'counts' has groups with n = 0 in dimension {0!r}"
 _BAD_N_BOOT = "'n_boot' must be at least 1 (got {0!r})"
 _BAD_LEVEL = "'level' must be between 0 and 1 (got {0!r})"
+_BAD_INTERSECTION = "Intersection {0!r} must name two or more distinct sensitive columns of {1!r}"
+
+Intersections = Sequence[Sequence[str]]
 
 
 # --------------------------------------------------------------------------------------------
 # counts
 
 
-def group_counts(y_true: ArrayLike, y_pred: ArrayLike, groups: pd.DataFrame) -> pd.DataFrame:
+def group_counts(
+    y_true: ArrayLike,
+    y_pred: ArrayLike,
+    groups: pd.DataFrame,
+    intersections: Intersections | None = None,
+) -> pd.DataFrame:
     """Count each group's outcomes and confusion cells, per sensitive column and intersection.
 
     The rows are grouped once, by all sensitive columns together; each single column's
@@ -133,19 +145,23 @@ def group_counts(y_true: ArrayLike, y_pred: ArrayLike, groups: pd.DataFrame) -> 
     groups : pandas.DataFrame
         The sensitive columns, aligned with the rows by position. Missing values become the
         group ``"not recorded"``.
+    intersections : sequence of sequences of str, optional
+        The intersections to count (see :func:`chosen_intersections`); by default the one
+        of all the columns.
 
     Returns
     -------
     pandas.DataFrame
         One row per dimension and group with columns ``dimension``, ``group``, ``n``,
         ``positives`` (y = 1), ``tp``, ``fp``, ``fn`` and ``tn``. Dimensions follow the column
-        order, then the intersection (only if there are two or more columns); groups are
-        sorted within each dimension.
+        order, then the intersections in the order given (an intersection's counts add up
+        to every row); groups are sorted within each dimension.
 
     Raises
     ------
     AuditInputError
-        If `groups` is empty, or `y_true` or `y_pred` is not 0/1 or has the wrong length.
+        If `groups` is empty, `y_true` or `y_pred` is not 0/1 or has the wrong length, or an
+        intersection does not name two or more of the columns.
     """
     keys, joint = _joint(y_true, y_pred, groups)
     columns = list(keys.columns)
@@ -153,9 +169,13 @@ def group_counts(y_true: ArrayLike, y_pred: ArrayLike, groups: pd.DataFrame) -> 
     for column in columns:
         marginal = joint.groupby(keys[column].to_numpy(), sort=True).sum()
         pieces.append(_long_counts(column, marginal.index.to_numpy(), marginal))
-    if len(columns) > 1:
-        intersection = _join([keys[c].to_numpy(dtype=object) for c in columns])
-        pieces.append(_long_counts(INTERSECTION_SEPARATOR.join(columns), intersection, joint))
+    for combination in chosen_intersections(columns, intersections):
+        cells_of = joint.groupby([keys[c].to_numpy() for c in combination], sort=True).sum()
+        index = cells_of.index
+        parts = [index.get_level_values(i).to_numpy(dtype=object) for i in range(index.nlevels)]
+        pieces.append(
+            _long_counts(INTERSECTION_SEPARATOR.join(combination), _join(parts), cells_of)
+        )
     return pd.concat(pieces, ignore_index=True)
 
 
@@ -178,6 +198,36 @@ def _joint(
     keys = joint.index.to_frame(index=False)
     keys.columns = pd.Index(columns)
     return keys, joint.reset_index(drop=True)
+
+
+def chosen_intersections(
+    columns: Sequence[str], intersections: Intersections | None = None
+) -> list[tuple[str, ...]]:
+    """The intersections to report: as given, checked, or by default all the columns together.
+
+    Parameters
+    ----------
+    columns : sequence of str
+        The sensitive columns.
+    intersections : sequence of sequences of str, optional
+        Each a combination of two or more distinct columns, e.g. ``[["sex", "ethnicity"]]``;
+        ``None`` is the one intersection of all the columns (none with a single column).
+
+    Raises
+    ------
+    AuditInputError
+        If an intersection names a column that is not sensitive, one twice, or fewer than two.
+    """
+    names = [str(c) for c in columns]
+    if intersections is None:
+        return [tuple(names)] if len(names) > 1 else []
+    chosen = []
+    for combination in intersections:
+        parts = tuple(str(c) for c in combination)
+        if len(parts) < 2 or len(set(parts)) != len(parts) or not set(parts) <= set(names):
+            raise AuditInputError(_BAD_INTERSECTION.format(list(parts), names))
+        chosen.append(parts)
+    return chosen
 
 
 def _long_counts(dimension: str, names: NDArray[Any], cells: pd.DataFrame) -> pd.DataFrame:
@@ -222,12 +272,24 @@ def _join(parts: list[NDArray[Any]]) -> NDArray[np.object_]:
     return joined.to_numpy(dtype=object)
 
 
-def _dimension_keys(groups: pd.DataFrame) -> dict[str, NDArray[np.object_]]:
-    """Row-level group label for every dimension that :func:`group_counts` reports."""
-    keys = _labels(groups)
-    if len(keys) > 1:
-        keys[INTERSECTION_SEPARATOR.join(keys)] = _join(list(keys.values()))
-    return keys
+def _dimension_keys(
+    groups: pd.DataFrame, dimensions: Sequence[str] | None = None
+) -> dict[str, NDArray[np.object_]]:
+    """Row-level group label for every dimension that :func:`group_counts` reports.
+
+    ``dimensions`` are the names in the counts (an intersection's name is its columns joined
+    by the separator); by default the columns and their full intersection.
+    """
+    singles = _labels(groups)
+    if dimensions is None:
+        combos = chosen_intersections(list(singles))
+        dimensions = [*singles, *(INTERSECTION_SEPARATOR.join(c) for c in combos)]
+    return {
+        d: singles[d]
+        if d in singles
+        else _join([singles[c] for c in d.split(INTERSECTION_SEPARATOR)])
+        for d in dimensions
+    }
 
 
 def _binary(values: ArrayLike, name: str, n: int) -> BoolArray:
@@ -296,7 +358,7 @@ def group_metrics(
         and `groups` are given.
     """
     _check_counts(counts)
-    auc = _group_auc(scores, y_true, groups)
+    auc = _group_auc(scores, y_true, groups, [d for d, _ in _by_dimension(counts)])
     result: dict[str, Json] = {}
     for dimension, table in _by_dimension(counts):
         cells = _cells(table)
@@ -405,7 +467,10 @@ def _equalized_odds(tpr: FloatArray, fpr: FloatArray, eligible: BoolArray) -> Fl
 
 
 def _group_auc(
-    scores: ArrayLike | None, y_true: ArrayLike | None, groups: pd.DataFrame | None
+    scores: ArrayLike | None,
+    y_true: ArrayLike | None,
+    groups: pd.DataFrame | None,
+    dimensions: Sequence[str] | None = None,
 ) -> dict[str, dict[str, float | None]] | None:
     """ROC AUC within every group (Mann-Whitney with mid-ranks, as scikit-learn's)."""
     if scores is None and y_true is None and groups is None:
@@ -415,7 +480,7 @@ def _group_auc(
     s = _finite_scores(scores, len(groups))
     y = _binary(y_true, "y_true", len(groups)).astype(np.float64)
     result: dict[str, dict[str, float | None]] = {}
-    for dimension, key in _dimension_keys(groups).items():
+    for dimension, key in _dimension_keys(groups, dimensions).items():
         codes, names = pd.factorize(key)
         size = len(names)
         ranks = pd.Series(s).groupby(codes).rank(method="average").to_numpy(np.float64)
@@ -683,6 +748,7 @@ def audit_scored_table(
     n_boot: int | None = None,
     seed: int = 0,
     withhold_below: int = 0,
+    intersections: Intersections | None = None,
 ) -> Json:
     """Audit any scored table: group metrics, disparities and their evidence, aggregates only.
 
@@ -716,6 +782,9 @@ def audit_scored_table(
         Groups with fewer rows keep ``count``, the flags and ``withheld: true``; their
         outcomes, rates, ROC AUC, intervals, differences and ratios are ``None`` (the audit
         settings' ``withhold_below``, 10 by default, where a command calls this).
+    intersections : sequence of sequences of str, optional
+        The intersections audited beside each column (see :func:`chosen_intersections`),
+        each with the same small-group flags and withholding; by default all the columns.
 
     Returns
     -------
@@ -750,7 +819,7 @@ def audit_scored_table(
         "selected": int(np.count_nonzero(chosen)),
     }
     options = _Options(min_group_size, min_outcomes, permutations, confidence, seed)
-    by, summary = _audit(y, chosen, s, groups, options)
+    by, summary = _audit(y, chosen, s, groups, options, intersections)
     overall = _overall(y, chosen, s, options)
     _mark_withheld(by, withhold_below)
     return {
@@ -777,9 +846,14 @@ class _Options:
 
 
 def _audit(
-    y: BoolArray, chosen: BoolArray, scores: FloatArray, groups: pd.DataFrame, options: _Options
+    y: BoolArray,
+    chosen: BoolArray,
+    scores: FloatArray,
+    groups: pd.DataFrame,
+    options: _Options,
+    intersections: Intersections | None = None,
 ) -> tuple[dict[str, Json], dict[str, Json]]:
-    counts = group_counts(y, chosen, groups)
+    counts = group_counts(y, chosen, groups, intersections)
     metrics = group_metrics(
         counts,
         scores=scores,

@@ -36,7 +36,12 @@ from numpy.typing import ArrayLike, NDArray
 
 from governance.audit.arithmetic import divide, float_or_none
 from governance.audit.arrays import BoolArray, FloatArray, IntArray, Json
-from governance.audit.fairness import INTERSECTION_SEPARATOR, MIN_POSITIVES, NOT_RECORDED
+from governance.audit.fairness import (
+    INTERSECTION_SEPARATOR,
+    MIN_POSITIVES,
+    NOT_RECORDED,
+    chosen_intersections,
+)
 from governance.audit.figures import new_figure, save_png
 from governance.contracts.errors import VruError
 
@@ -77,20 +82,24 @@ class GroupPerformanceError(VruError, ValueError):
 # groups
 
 
-def group_codes(groups: pd.DataFrame) -> dict[str, tuple[NDArray[np.intp], list[str]]]:
+def group_codes(
+    groups: pd.DataFrame, intersections: Sequence[Sequence[str]] | None = None
+) -> dict[str, tuple[NDArray[np.intp], list[str]]]:
     """Each dimension's group index per row and its group names, as the fairness audit has them.
 
     Parameters
     ----------
     groups : pandas.DataFrame
         The sensitive columns, aligned with the rows by position.
+    intersections : sequence of sequences of str, optional
+        The intersections, as :func:`governance.fairness.chosen_intersections` takes them;
+        by default the one of all the columns.
 
     Returns
     -------
     dict
         ``{dimension: (codes, names)}`` where ``names[codes[i]]`` is row ``i``'s group.
-        Dimensions are the columns in order, then (with two or more columns) their
-        intersection named with :data:`governance.fairness.INTERSECTION_SEPARATOR`; group
+        Dimensions are the columns in order, then each intersection named with :data:`governance.fairness.INTERSECTION_SEPARATOR`; group
         names and their order are those of :func:`governance.fairness.group_counts`: text
         labels (a whole-number float such as a quintile ``3.0`` is ``"3"``), missing values
         ``"not recorded"``, sorted within each dimension (the intersection by its columns).
@@ -99,6 +108,8 @@ def group_codes(groups: pd.DataFrame) -> dict[str, tuple[NDArray[np.intp], list[
     ------
     GroupPerformanceError
         If `groups` is not a DataFrame, is empty or has duplicate column names.
+    AuditInputError
+        If an intersection does not name two or more distinct columns of `groups`.
     """
     if not isinstance(groups, pd.DataFrame):
         raise GroupPerformanceError(_NOT_A_FRAME.format(type(groups).__name__))
@@ -111,22 +122,27 @@ def group_codes(groups: pd.DataFrame) -> dict[str, tuple[NDArray[np.intp], list[
     for name, (_, column) in zip(names, groups.items(), strict=True):
         codes, uniques = pd.factorize(_text(column), sort=True)
         result[name] = (codes.astype(np.intp), [str(u) for u in uniques])
-    if len(names) > 1:
-        # one integer per combination, ordered as the tuple of the columns' (sorted) codes
-        parts = [result[name] for name in names]
-        shape = tuple(len(labels) for _, labels in parts)
-        joint = np.ravel_multi_index(tuple(codes for codes, _ in parts), shape)
-        joint_codes, present = pd.factorize(joint, sort=True)
-        which = np.unravel_index(present, shape)
-        joint_labels = [
-            INTERSECTION_SEPARATOR.join(
-                part_labels[int(index[k])]
-                for (_, part_labels), index in zip(parts, which, strict=True)
-            )
-            for k in range(len(present))
-        ]
-        result[INTERSECTION_SEPARATOR.join(names)] = (joint_codes.astype(np.intp), joint_labels)
+    for combination in chosen_intersections(names, intersections):
+        parts = [result[name] for name in combination]
+        result[INTERSECTION_SEPARATOR.join(combination)] = _joint_codes(parts)
     return result
+
+
+def _joint_codes(
+    parts: list[tuple[NDArray[np.intp], list[str]]],
+) -> tuple[NDArray[np.intp], list[str]]:
+    """One intersection's codes and names, ordered as the tuple of its columns' sorted codes."""
+    shape = tuple(len(labels) for _, labels in parts)
+    joint = np.ravel_multi_index(tuple(codes for codes, _ in parts), shape)
+    joint_codes, present = pd.factorize(joint, sort=True)
+    which = np.unravel_index(present, shape)
+    joint_labels = [
+        INTERSECTION_SEPARATOR.join(
+            part_labels[int(index[k])] for (_, part_labels), index in zip(parts, which, strict=True)
+        )
+        for k in range(len(present))
+    ]
+    return joint_codes.astype(np.intp), joint_labels
 
 
 def _text(column: pd.Series) -> pd.Series:
@@ -149,6 +165,7 @@ def calibration_by_group(
     *,
     bins: int = 10,
     min_group_size: int,
+    intersections: Sequence[Sequence[str]] | None = None,
 ) -> Json:
     """Observed against predicted risk by score bin, and the ECE, overall and per group.
 
@@ -166,6 +183,8 @@ def calibration_by_group(
     min_group_size : int
         A group with fewer rows, or fewer than :data:`governance.fairness.MIN_POSITIVES`
         positives, is ``too_small``.
+    intersections : sequence of sequences of str, optional
+        As in :func:`group_codes`.
 
     Returns
     -------
@@ -204,7 +223,8 @@ def calibration_by_group(
 
     overall = table(np.zeros(len(s), dtype=np.intp), ["everyone"])["everyone"]
     by = {
-        dimension: table(codes, names) for dimension, (codes, names) in group_codes(groups).items()
+        dimension: table(codes, names)
+        for dimension, (codes, names) in group_codes(groups, intersections).items()
     }
     return {"overall": overall, "by": by}
 
@@ -258,6 +278,7 @@ def threshold_sweep(
     fractions: Sequence[float],
     min_group_size: int,
     withhold_below: int = 0,
+    intersections: Sequence[Sequence[str]] | None = None,
 ) -> Json:
     """Selection rate, TPR, FPR and precision of each group when the top fraction is selected.
 
@@ -283,6 +304,8 @@ def threshold_sweep(
         A group with fewer rows keeps its count and flags, with ``withheld: true`` and every
         rate ``None`` (disclosure control: at the top 1% a group of two would show who of
         them was picked out).
+    intersections : sequence of sequences of str, optional
+        As in :func:`group_codes`.
 
     Returns
     -------
@@ -304,7 +327,7 @@ def threshold_sweep(
     first, back = _selection_steps(s, chosen)
     positive = y.astype(np.float64)
     result: Json = {}
-    for dimension, (codes, names) in group_codes(groups).items():
+    for dimension, (codes, names) in group_codes(groups, intersections).items():
         count, positives, rates = _cumulative_rates(codes, len(names), first, back, positive)
         result[dimension] = {
             "fractions": list(chosen),

@@ -64,7 +64,7 @@ from governance.audit.group_performance import (
 )
 from governance.audit.mitigation import MitigationData, compare_mitigations
 from governance.audit.model_card import ModelCardConfig, build_model_card
-from governance.audit.proxy import proxy_strength
+from governance.audit.proxy import area_identifiers, proxy_strength
 from governance.audit.report import render_report, report_sha256
 from governance.board.registry import ModelVersionInfo
 from governance.board.verdict import embed_verdict
@@ -93,7 +93,7 @@ from governance.contracts.audit_document import (
     ThresholdDimension,
 )
 from governance.contracts.errors import AuditInputError
-from governance.contracts.settings import GovernanceConfig
+from governance.contracts.settings import AreaIdentifierSettings, GovernanceConfig
 
 __all__ = [
     "AUDIT_SCHEMA_VERSION",
@@ -110,6 +110,7 @@ Progress = Callable[[str], None]
 QUINTILE_NAMES = {1: "Q1 most deprived", 2: "Q2", 3: "Q3", 4: "Q4", 5: "Q5 least deprived"}
 _NO_CHAMPION = "No version is champion yet: there is no approved model to compare with."
 _NO_TRUTH = "No ground truth was given to this audit."
+_NO_AREA = "The test rows have no area column {0!r}; area identifiers were not looked for."
 _NOT_A_BOOSTER = "The model is not a LightGBM booster."
 _SHAP_METHOD = (
     "TreeSHAP via LightGBM pred_contrib, per tree (exact; checked against shap.TreeExplainer)"
@@ -201,7 +202,7 @@ def run_model_audit(
     with clock("mitigations"):
         mitigations = _mitigations(inputs, scored, config, seed)
     with clock("explanations"):
-        explainability = _explain(inputs, scored.x_test, scored.groups, config, seed, figures)
+        explainability = _explain(inputs, scored, config, seed, figures)
     with clock("drift"):
         drift = _drift(inputs, scored, fairness, explainability)
     document = _assemble(
@@ -313,6 +314,7 @@ def _fairness(
             confidence=config.gates.gate_confidence,
             seed=seed,
             withhold_below=config.audit.withhold_below,
+            intersections=config.audit.chosen_intersections,
         )
     )
     return FairnessSection(
@@ -375,9 +377,15 @@ def _thresholds_and_calibration(
         fractions=list(settings.threshold_fractions),
         min_group_size=min_size,
         withhold_below=settings.withhold_below,
+        intersections=settings.chosen_intersections,
     )
     calibration = calibration_by_group(
-        y, scores, groups, bins=settings.calibration_bins, min_group_size=min_size
+        y,
+        scores,
+        groups,
+        bins=settings.calibration_bins,
+        min_group_size=min_size,
+        intersections=settings.chosen_intersections,
     )
     gates = config.gates
     check = calibration_check(
@@ -440,14 +448,14 @@ def _mitigations(
 
 def _explain(
     inputs: ModelAuditInputs,
-    x: pd.DataFrame,
-    groups: pd.DataFrame,
+    scored: _Scored,
     config: GovernanceConfig,
     seed: int,
     figures: dict[str, bytes],
 ) -> ExplainabilitySection:
     """SHAP importance overall and by group, its check against shap, plots, proxy strength."""
     settings = config.audit
+    x, groups = scored.x_test, scored.groups
     booster = getattr(inputs.model, "scorer", None)
     if booster is None or not hasattr(booster, "predict") or not hasattr(booster, "dump_model"):
         return SectionUnavailable(available=False, reason=_NOT_A_BOOSTER)
@@ -490,8 +498,22 @@ def _explain(
             "importance": importance,
             "by_group": _contributions(by_group),
             "proxy": {a: ProxyStrength.model_validate(p) for a, p in proxy.items()},
+            "area_identifiers": _area_identifiers(scored, settings.area_identifiers),
         }
     )
+
+
+def _area_identifiers(scored: _Scored, rule: AreaIdentifierSettings) -> Json:
+    """The proxy check's area identifiers among the inputs, or why it could not look."""
+    if rule.area_column not in scored.test:
+        return {"available": False, "reason": _NO_AREA.format(rule.area_column)}
+    found = area_identifiers(
+        scored.x_test,
+        scored.test[rule.area_column],
+        min_distinct_share=rule.min_distinct_share,
+        min_constant_share=rule.min_constant_share,
+    )
+    return {"available": True, **found}
 
 
 def _contributions(by_group: dict[str, dict[str, Json]]) -> dict[str, dict[str, GroupContribution]]:

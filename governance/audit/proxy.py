@@ -16,6 +16,20 @@ Rows whose attribute is missing are left out (missingness is not a class here), 
 with fewer than ``2 × cv`` rows is dropped, and named, because cross-validation cannot score
 it. What is returned holds aggregates only (counts, class names, an AUC, importance shares)
 and is ready for :func:`json.dumps`.
+
+An input can also stand in for *where* a young person lives, and so for ethnicity through
+residential patterns, without any classifier finding it: an area-level score with one value
+per LSOA is an area code by another name. :func:`area_identifiers` flags such inputs by a
+plain rule. An input **identifies areas** when both
+
+- it is constant within areas: at least ``min_constant_share`` (default 0.99) of the rows
+  with a recorded value hold their area's most common value, and
+- it takes at least ``min_distinct_share`` (default 0.5) times as many distinct values as
+  there are areas, so that a value narrows a person down to one or two areas.
+
+A continuous individual input fails the first test; a binary area flag (two values) or a
+deprivation decile (ten) fails the second. Missing values, of the input or of the area, are
+left out.
 """
 
 from __future__ import annotations
@@ -38,6 +52,7 @@ __all__ = [
     "MODEL_PARAMS",
     "TOP_INPUTS",
     "ProxyInputError",
+    "area_identifiers",
     "proxy_strength",
 ]
 
@@ -62,6 +77,14 @@ _BAD_LENGTH = "'attribute' must have one value per row of 'x' ({0} rows); got {1
 _BAD_INTEGER = "'{0}' must be an integer of at least {1} (got {2!r})"
 _BAD_INPUT_TYPE = (
     "Column {0!r} of 'x' has dtype {1}; inputs must be numeric, boolean, categorical or text"
+)
+_BAD_AREA_LENGTH = "'area' must have one value per row of 'x' ({0} rows); got {1}"
+_NOT_AREA_SERIES = "'area' must be a pandas Series (got {0})"
+_BAD_SHARE = "'{0}' must be greater than 0 and at most 1 (got {1!r})"
+_IDENTIFIER_REASON = (
+    "{feature} takes {distinct} distinct values over {areas} areas of {area} and is the same "
+    "for {constant:.1%} of people within an area: it identifies where a young person lives, "
+    "so it can stand in for ethnicity through residential patterns"
 )
 _TOO_FEW_CLASSES = (
     "Attribute {name!r} needs at least two classes with {minimum} or more rows (2 × cv) "
@@ -261,3 +284,97 @@ def _top_inputs(gain: FloatArray, features: list[str]) -> list[Json]:
     share = gain / total if total > 0 else np.zeros_like(gain)
     order = np.argsort(-share, kind="stable")[:TOP_INPUTS]
     return [{"feature": features[i], "importance_share": float(share[i])} for i in order]
+
+
+def area_identifiers(
+    x: pd.DataFrame,
+    area: pd.Series,
+    *,
+    min_distinct_share: float = 0.5,
+    min_constant_share: float = 0.99,
+) -> Json:
+    """The inputs of ``x`` that identify the areas of ``area`` (the rule: module docstring).
+
+    Parameters
+    ----------
+    x : pandas.DataFrame
+        The model's inputs, one row per person (any dtype: values are compared, not used).
+    area : pandas.Series
+        Each person's area (an LSOA code), aligned with ``x`` by position.
+    min_distinct_share : float, default 0.5
+        An identifier takes at least this many distinct values per area.
+    min_constant_share : float, default 0.99
+        An identifier holds its area's most common value for at least this share of rows.
+
+    Returns
+    -------
+    dict
+        ``area_column`` (the Series' name as text, or None), ``areas`` (areas with a recorded
+        code), ``inputs_checked``, the two options, and ``identifiers``: one
+        ``{"feature", "distinct_values", "constant_share", "reason"}`` per flagged input, in
+        column order, ``reason`` saying it in words. Aggregates only.
+
+    Raises
+    ------
+    ProxyInputError
+        If ``x`` is not a DataFrame with columns, ``area`` not a Series of its length, or an
+        option is not in (0, 1].
+    """
+    if not isinstance(x, pd.DataFrame) or x.shape[1] == 0:
+        raise ProxyInputError(
+            _NO_INPUTS if isinstance(x, pd.DataFrame) else _NOT_DATAFRAME.format(type(x).__name__)
+        )
+    if not isinstance(area, pd.Series):
+        raise ProxyInputError(_NOT_AREA_SERIES.format(type(area).__name__))
+    if len(area) != len(x):
+        raise ProxyInputError(_BAD_AREA_LENGTH.format(len(x), len(area)))
+    for name, share in (
+        ("min_distinct_share", min_distinct_share),
+        ("min_constant_share", min_constant_share),
+    ):
+        if isinstance(share, bool) or not isinstance(share, int | float) or not 0 < share <= 1:
+            raise ProxyInputError(_BAD_SHARE.format(name, share))
+    area_name = None if area.name is None else str(area.name)
+    area_codes, area_names = pd.factorize(area.to_numpy(dtype=object))
+    areas = len(area_names)
+    identifiers: list[Json] = []
+    for column, values in x.items():
+        distinct, constant = _area_pattern(area_codes, values)
+        if constant >= min_constant_share and distinct >= min_distinct_share * areas > 0:
+            identifiers.append(
+                {
+                    "feature": str(column),
+                    "distinct_values": distinct,
+                    "constant_share": constant,
+                    "reason": _IDENTIFIER_REASON.format(
+                        feature=column,
+                        distinct=distinct,
+                        areas=areas,
+                        area=area_name,
+                        constant=constant,
+                    ),
+                }
+            )
+    return {
+        "area_column": area_name,
+        "areas": areas,
+        "inputs_checked": int(x.shape[1]),
+        "min_distinct_share": float(min_distinct_share),
+        "min_constant_share": float(min_constant_share),
+        "identifiers": identifiers,
+    }
+
+
+def _area_pattern(area_codes: IntArray, values: pd.Series) -> tuple[int, float]:
+    """An input's distinct values, and the share of rows holding their area's modal value.
+
+    Rows with no area or no value are left out; with none left, the share is 0.
+    """
+    value_codes, _ = pd.factorize(values.to_numpy())
+    keep = (area_codes >= 0) & (value_codes >= 0)
+    if not keep.any():
+        return 0, 0.0
+    pairs = pd.DataFrame({"area": area_codes[keep], "value": value_codes[keep]})
+    modal = pairs.value_counts().groupby(level="area").max().sum()
+    distinct = int(np.unique(value_codes[keep]).size)
+    return distinct, float(modal) / int(keep.sum())

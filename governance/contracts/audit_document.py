@@ -33,6 +33,8 @@ from governance.contracts.jsonio import json_default
 
 __all__ = [
     "AUDIT_SCHEMA_VERSION",
+    "AreaIdentifier",
+    "AreaIdentifierCheck",
     "AuditDocument",
     "CalibrationBin",
     "CalibrationCheck",
@@ -476,6 +478,35 @@ class ProxyStrength(_Part):
     top_inputs: list[ProxyInput]
 
 
+class AreaIdentifier(_Part):
+    """An input that identifies areas: constant within them, about one value per area."""
+
+    feature: str
+    distinct_values: int
+    constant_share: float
+    reason: str
+
+
+class AreaIdentifierCheck(_Part):
+    """The proxy check's search for inputs that identify where a young person lives."""
+
+    available: Literal[True]
+    area_column: str | None
+    areas: int
+    inputs_checked: int
+    min_distinct_share: float
+    min_constant_share: float
+    identifiers: list[AreaIdentifier]
+
+
+AreaIdentifierSection = Annotated[
+    SectionUnavailable | AreaIdentifierCheck, Field(discriminator="available")
+]
+_NOT_CHECKED = SectionUnavailable(
+    available=False, reason="This audit predates the area-identifier check."
+)
+
+
 class ExplainabilityReport(_Part):
     """SHAP importance overall and by group, its check, and proxy strength."""
 
@@ -490,6 +521,11 @@ class ExplainabilityReport(_Part):
         description="dimension -> group -> contributions"
     )
     proxy: dict[str, ProxyStrength]
+    area_identifiers: AreaIdentifierSection = Field(
+        default=_NOT_CHECKED,
+        description="Inputs that identify areas, hence stand in for ethnicity by where people "
+        "live (an audit written before this check reads as not checked).",
+    )
 
 
 ExplainabilitySection = Annotated[

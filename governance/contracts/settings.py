@@ -11,6 +11,7 @@ from governance.contracts.roster import BoardSettings
 from governance.contracts.signing import SignatureError, load_public_key_b64
 
 __all__ = [
+    "AreaIdentifierSettings",
     "AuditSettings",
     "BoardSettings",
     "Gates",
@@ -164,6 +165,32 @@ class ShapBinSettings(BaseModel):
     )
 
 
+class AreaIdentifierSettings(BaseModel):
+    """When the proxy check calls an input an area identifier (see ``governance.audit.proxy``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    area_column: str = Field(
+        default="lsoa_code",
+        min_length=1,
+        description="The test rows' area column; an input constant within these areas, with "
+        "about one value per area, identifies where a young person lives.",
+    )
+    min_distinct_share: float = Field(
+        default=0.5,
+        gt=0.0,
+        le=1.0,
+        description="An identifier takes at least this many distinct values per area.",
+    )
+    min_constant_share: float = Field(
+        default=0.99,
+        gt=0.0,
+        le=1.0,
+        description="An identifier holds its area's most common value for at least this share "
+        "of the people with a value.",
+    )
+
+
 class AuditSettings(BaseModel):
     """How the model audit measures: groups, uncertainty, thresholds, explanations."""
 
@@ -172,7 +199,13 @@ class AuditSettings(BaseModel):
     sensitive: tuple[str, ...] = Field(
         default=("sex", "ethnicity", "deprivation_quintile"),
         min_length=1,
-        description="Group columns; each alone and all together (their intersection).",
+        description="Group columns; each alone, and in the intersections below.",
+    )
+    intersections: tuple[tuple[str, ...], ...] | None = Field(
+        default=None,
+        description="Combinations of two or more sensitive columns reported beside each "
+        "column, with the same small-group flags and withholding, e.g. [[sex, ethnicity]]. "
+        "None (the default): every pair, then all the columns together.",
     )
     bootstrap: int = Field(
         default=500,
@@ -209,7 +242,36 @@ class AuditSettings(BaseModel):
         description="The bins the SHAP figures summarise young people in (no per-person marks).",
     )
     proxy_max_rows: int = Field(default=50_000, ge=100)
+    area_identifiers: AreaIdentifierSettings = Field(
+        default_factory=AreaIdentifierSettings,
+        description="The proxy check's rule for inputs that identify areas.",
+    )
     top_drivers: int = Field(default=10, ge=1, description="Factors shown per group and compared.")
+
+    @model_validator(mode="after")
+    def _intersections_are_sensitive(self) -> Self:
+        """Refuse an intersection of fewer than two columns, a repeat, or a non-sensitive one."""
+        for combination in self.intersections or ():
+            if (
+                len(combination) < 2
+                or len(set(combination)) != len(combination)
+                or not set(combination) <= set(self.sensitive)
+            ):
+                raise ValueError(
+                    f"audit.intersections: {list(combination)} must name two or more distinct "
+                    f"columns of audit.sensitive {list(self.sensitive)}"
+                )
+        return self
+
+    @property
+    def chosen_intersections(self) -> tuple[tuple[str, ...], ...]:
+        """The intersections reported: as configured, or every pair and then all together."""
+        if self.intersections is not None:
+            return self.intersections
+        columns = self.sensitive
+        pairs = [(a, b) for i, a in enumerate(columns) for b in columns[i + 1 :]]
+        everything = [columns] if len(columns) > 2 else []
+        return (*pairs, *everything)
 
 
 class GovernanceConfig(BaseModel):

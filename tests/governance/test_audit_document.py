@@ -191,6 +191,9 @@ def test_every_section_is_written_with_its_own_keys(first: AuditOutcome) -> None
         "by",
         "summary",
         "fairlearn_check",
+        "method",
+        "confidence",
+        "min_outcomes",
     }
     assert set(written["distributions"]) == {"score", *COLUMNS}
     assert list(written["timings"]) == sorted(first.audit.timings)

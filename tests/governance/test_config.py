@@ -121,3 +121,42 @@ def test_validation_error_of_any_model_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"<defaults>: 'n' Field required"):
         load_config(None, Small)
+
+
+def test_audit_intersections_default_to_every_pair_and_all_together() -> None:
+    from governance.contracts.settings import AuditSettings
+
+    assert AuditSettings().chosen_intersections == (
+        ("sex", "ethnicity"),
+        ("sex", "deprivation_quintile"),
+        ("ethnicity", "deprivation_quintile"),
+        ("sex", "ethnicity", "deprivation_quintile"),
+    )
+    chosen = AuditSettings(intersections=(("ethnicity", "sex"),)).chosen_intersections
+    assert chosen == (("ethnicity", "sex"),)
+    assert AuditSettings(sensitive=("sex", "ethnicity")).chosen_intersections == (
+        ("sex", "ethnicity"),
+    )
+
+
+def test_an_audit_intersection_of_other_columns_is_refused_by_name(tmp_path: Path) -> None:
+    from governance.contracts.settings import GovernanceConfig
+
+    path = tmp_path / "governance.yaml"
+    path.write_text("audit:\n  intersections: [[sex, postcode]]\n")
+    with pytest.raises(ConfigError, match=r"\['sex', 'postcode'\] must name two or more distinct"):
+        load_config(path, GovernanceConfig)
+    path.write_text("audit:\n  intersections: [[sex]]\n")
+    with pytest.raises(ConfigError, match=r"audit.intersections: \['sex'\]"):
+        load_config(path, GovernanceConfig)
+
+
+def test_the_area_identifier_rule_is_configured_and_checked(tmp_path: Path) -> None:
+    from governance.contracts.settings import GovernanceConfig
+
+    path = tmp_path / "governance.yaml"
+    path.write_text("audit:\n  area_identifiers: {min_distinct_share: 0}\n")
+    with pytest.raises(ConfigError, match=r"min_distinct_share"):
+        load_config(path, GovernanceConfig)
+    path.write_text("audit:\n  area_identifiers: {area_column: ward_code}\n")
+    assert load_config(path, GovernanceConfig).audit.area_identifiers.area_column == "ward_code"

@@ -568,3 +568,91 @@ def test_groups_below_the_disclosure_threshold_keep_only_their_count(
         if name != "Gypsy":
             assert not group["withheld"] and group == shown["by"]["ethnicity"][name]
     assert hidden["summary"] == shown["summary"] and hidden["overall"] == shown["overall"]
+
+
+# ----------------------------------------------------------------------------------------------
+# two-way intersections
+
+PAIRS = [["sex", "ethnicity"], ["sex", "quintile"], ["ethnicity", "quintile"]]
+
+
+@pytest.fixture(scope="module")
+def three_columns() -> pd.DataFrame:
+    """3,000 scored rows with sex, ethnicity (one rare group) and a deprivation quintile."""
+    rng = np.random.default_rng(5)
+    n = 3_000
+    return pd.DataFrame(
+        {
+            "sex": rng.choice(["female", "male"], n),
+            "ethnicity": rng.choice(["A", "B", "C", "rare"], n, p=[0.6, 0.25, 0.145, 0.005]),
+            "quintile": rng.choice(["Q1", "Q2", "Q3", "Q4", "Q5"], n),
+            "label": rng.binomial(1, 0.2, n),
+            "score": rng.uniform(size=n),
+        }
+    )
+
+
+def test_every_pair_is_audited_beside_the_full_intersection(three_columns: pd.DataFrame) -> None:
+    everything = ["sex", "ethnicity", "quintile"]
+    result = audit_scored_table(
+        three_columns,
+        label="label",
+        score="score",
+        sensitive=everything,
+        top_fraction=0.1,
+        n_boot=20,
+        withhold_below=10,
+        intersections=[*PAIRS, everything],
+    )
+    assert list(result["by"]) == [
+        *everything,
+        "sex × ethnicity",
+        "sex × quintile",
+        "ethnicity × quintile",
+        "sex × ethnicity × quintile",
+    ]
+    for dimension, groups in result["by"].items():
+        assert sum(g["count"] for g in groups.values()) == len(three_columns), dimension
+        assert dimension in result["summary"]
+    pair = result["by"]["sex × ethnicity"]
+    assert set(pair) == {f"{s} × {e}" for s in ("female", "male") for e in ("A", "B", "C", "rare")}
+    rare = pair["female × rare"]
+    assert rare["too_small"] is True
+    assert rare["withheld"] == (rare["count"] < 10)
+    big = pair["male × A"]
+    assert big["too_small"] is False and big["withheld"] is False and big["tpr"] is not None
+    assert big["roc_auc"] is not None  # the within-group AUC is computed for pairs too
+    counts = group_counts(
+        three_columns["label"], three_columns["score"] > 0.9, three_columns[everything], PAIRS
+    )
+    hand = three_columns.groupby(["ethnicity", "quintile"]).size()
+    pairs_counted = counts[counts["dimension"] == "ethnicity × quintile"].set_index("group")["n"]
+    assert pairs_counted["C × Q3"] == hand[("C", "Q3")]
+
+
+def test_by_default_only_the_full_intersection_is_audited(three_columns: pd.DataFrame) -> None:
+    result = audit_scored_table(
+        three_columns,
+        label="label",
+        score="score",
+        sensitive=["sex", "ethnicity", "quintile"],
+        top_fraction=0.1,
+        n_boot=5,
+    )
+    assert [d for d in result["by"] if " × " in d] == ["sex × ethnicity × quintile"]
+
+
+@pytest.mark.parametrize("intersection", [["sex"], ["sex", "sex"], ["sex", "postcode"]], ids=str)
+def test_an_intersection_that_is_not_of_sensitive_columns_is_refused(
+    three_columns: pd.DataFrame, intersection: list[str]
+) -> None:
+    with pytest.raises(AuditInputError, match="must name two or more distinct sensitive columns"):
+        audit_scored_table(
+            three_columns,
+            label="label",
+            score="score",
+            sensitive=["sex", "ethnicity"],
+            top_fraction=0.1,
+            n_boot=5,
+            intersections=[intersection],
+        )

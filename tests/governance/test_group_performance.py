@@ -253,3 +253,47 @@ def test_bad_input_names_the_parameter(tmp_path: Path) -> None:
     ):
         calibration_png(sweep, "group", tmp_path / "x.png")
     assert issubclass(GroupPerformanceError, ValueError)
+
+
+def test_group_codes_and_the_sweep_give_each_chosen_pair() -> None:
+    """Pairs of sensitive columns are coded as the fairness audit counts them."""
+    rng = np.random.default_rng(3)
+    n = 400
+    groups = pd.DataFrame(
+        {
+            "sex": rng.choice(["female", "male"], n),
+            "ethnicity": rng.choice(["A", "B", None], n),
+            "quintile": rng.choice([1.0, 2.0, np.nan], n),
+        }
+    )
+    pairs = [["sex", "ethnicity"], ["ethnicity", "quintile"]]
+    coded = group_codes(groups, pairs)
+    assert list(coded) == [
+        "sex",
+        "ethnicity",
+        "quintile",
+        "sex × ethnicity",
+        "ethnicity × quintile",
+    ]
+    codes, names = coded["ethnicity × quintile"]
+    expected = (
+        groups["ethnicity"].fillna("not recorded")
+        + " × "
+        + (groups["quintile"].astype("Int64").astype("string").fillna("not recorded"))
+    )
+    assert [names[c] for c in codes] == expected.tolist()
+    assert names == sorted(names, key=lambda g: tuple(g.split(" × ")))
+    y = rng.binomial(1, 0.3, n)
+    sweep = threshold_sweep(
+        y,
+        rng.uniform(size=n),
+        groups,
+        fractions=[0.1],
+        min_group_size=30,
+        withhold_below=10,
+        intersections=pairs,
+    )
+    counted = sweep["sex × ethnicity"]["groups"]
+    assert sum(g["count"] for g in counted.values()) == n
+    with pytest.raises(VruError, match="must name two or more distinct sensitive columns"):
+        group_codes(groups, [["sex", "age"]])

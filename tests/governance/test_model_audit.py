@@ -30,6 +30,7 @@ from governance.board.registry import CHAMPION, Registry, RegistryError
 from governance.board.review import record_review
 from governance.board.verdict import read_verdict
 from governance.contracts.audit_document import (
+    AreaIdentifierCheck,
     AuditDocument,
     DriftReport,
     ExplainabilityReport,
@@ -212,6 +213,45 @@ def test_the_report_names_the_model_files_it_audited(city: City, first: AuditRec
     verdict = read_verdict(first.outcome.html)
     assert verdict["model_artifacts_sha256"] == digest
     assert digest in first.outcome.html  # shown to the board beside the run
+
+
+def test_the_proxy_check_flags_the_area_score_as_an_area_identifier(
+    city: City, first: AuditRecord
+) -> None:
+    """deprivation_score has one value per LSOA: it says where a young person lives."""
+    explained = first.outcome.audit.explainability
+    assert isinstance(explained, ExplainabilityReport)
+    check = explained.area_identifiers
+    assert isinstance(check, AreaIdentifierCheck) and check.area_column == "lsoa_code"
+    flagged = {f.feature: f for f in check.identifiers}
+    assert "deprivation_score" in flagged
+    assert flagged["deprivation_score"].distinct_values >= check.min_distinct_share * check.areas
+    assert "age" not in flagged and "deprivation_decile" not in flagged
+    html = (first.directory / "report.html").read_text()
+    assert "Area identifier: deprivation_score takes" in html
+    written = json.loads((first.directory / "audit.json").read_bytes())
+    listed = written["explainability"]["area_identifiers"]["identifiers"]
+    assert "deprivation_score" in [f["feature"] for f in listed]
+
+
+def test_the_fairness_section_reports_every_pair_beside_the_full_intersection(
+    city: City, first: AuditRecord
+) -> None:
+    fairness = first.outcome.audit.fairness
+    html = (first.directory / "report.html").read_text()
+    for dimension in (
+        "sex × ethnicity",
+        "sex × deprivation_quintile",
+        "ethnicity × deprivation_quintile",
+        "sex × ethnicity × deprivation_quintile",
+    ):
+        groups = fairness.by[dimension]
+        assert sum(g.count for g in groups.values()) == fairness.rows, dimension
+        assert dimension in fairness.summary
+        assert all(g.withheld == (g.count < 10) for g in groups.values())
+        assert f"By {dimension}" in html
+    # the gates still judge each attribute alone, not its (smaller, noisier) intersections
+    assert {g.figure for g in first.outcome.audit.gates} >= {"equalized_odds_difference"}
 
 
 def test_nothing_about_a_person_is_written(city: City, first: AuditRecord) -> None:

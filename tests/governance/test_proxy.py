@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.audit.proxy import ProxyInputError, proxy_strength
+from governance.audit.proxy import ProxyInputError, area_identifiers, proxy_strength
 from governance.contracts.errors import VruError
 
 N = 900
@@ -135,3 +135,85 @@ def test_duplicate_input_names_are_refused() -> None:
     x = pd.DataFrame([[1.0, 2.0]] * 20, columns=["a", "a"])
     with pytest.raises(ProxyInputError, match=r"^'x' has duplicate column names: \['a'\]$"):
         proxy_strength(x, pd.Series(["p", "q"] * 10), seed=0)
+
+
+# -- area identifiers ---------------------------------------------------------------------------
+
+AREAS = 66
+
+
+@pytest.fixture(scope="module")
+def area_case() -> tuple[pd.DataFrame, pd.Series]:
+    """66 LSOAs of 30 people; an area score with one value per LSOA, and inputs that are not."""
+    rng = np.random.default_rng(11)
+    lsoa = pd.Series(np.repeat([f"E0100{i:04d}" for i in range(AREAS)], 30), name="lsoa_code")
+    area_index = lsoa.str[-4:].astype(int).to_numpy()
+    score = rng.uniform(0, 60, size=AREAS).round(2)
+    x = pd.DataFrame(
+        {
+            "deprivation_score": score[area_index],
+            "age": rng.normal(14, 2, size=lsoa.size),
+            "urban_flag": (area_index % 2).astype(float),
+        }
+    )
+    return x, lsoa
+
+
+def test_a_score_with_one_value_per_lsoa_is_flagged_as_an_area_identifier(
+    area_case: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    x, lsoa = area_case
+    found = area_identifiers(x, lsoa, min_distinct_share=0.5, min_constant_share=0.99)
+    assert found["area_column"] == "lsoa_code"
+    assert found["areas"] == AREAS
+    assert found["inputs_checked"] == 3
+    assert [f["feature"] for f in found["identifiers"]] == ["deprivation_score"]
+    flagged = found["identifiers"][0]
+    assert flagged["distinct_values"] == AREAS
+    assert flagged["constant_share"] == 1.0
+    assert "deprivation_score" in flagged["reason"] and "66 areas" in flagged["reason"]
+    json.dumps(found)
+
+
+def test_individual_inputs_and_binary_area_flags_are_not_identifiers(
+    area_case: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    x, lsoa = area_case
+    found = area_identifiers(x[["age", "urban_flag"]], lsoa)
+    assert found["identifiers"] == []
+
+
+def test_an_identifier_with_missing_values_or_a_few_stray_rows_is_still_flagged(
+    area_case: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    x, lsoa = area_case
+    score = x["deprivation_score"].copy()
+    score.iloc[::40] = np.nan  # unrecorded for some
+    found = area_identifiers(score.to_frame(), lsoa)
+    assert [f["feature"] for f in found["identifiers"]] == ["deprivation_score"]
+    score.iloc[1] = 999.0  # one stray value of 1,980 rows: still constant within areas
+    assert area_identifiers(score.to_frame(), lsoa, min_constant_share=0.99)["identifiers"]
+    assert not area_identifiers(score.to_frame(), lsoa, min_constant_share=1.0)["identifiers"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("min_distinct_share", 0.0, "'min_distinct_share' must be greater than 0 and at most 1"),
+        ("min_constant_share", 1.5, "'min_constant_share' must be greater than 0 and at most 1"),
+    ],
+)
+def test_area_identifier_options_out_of_range_are_refused(
+    area_case: tuple[pd.DataFrame, pd.Series], option: str, value: float, message: str
+) -> None:
+    x, lsoa = area_case
+    with pytest.raises(ProxyInputError, match=message):
+        area_identifiers(x, lsoa, **{option: value})
+
+
+def test_an_area_column_of_the_wrong_length_is_refused(
+    area_case: tuple[pd.DataFrame, pd.Series],
+) -> None:
+    x, lsoa = area_case
+    with pytest.raises(ProxyInputError, match=r"'area' must have one value per row of 'x'"):
+        area_identifiers(x, lsoa.iloc[:-1])

@@ -594,3 +594,35 @@ def test_the_report_and_its_hash_are_stable(
     changed = copy.deepcopy(audit)
     changed["gates_passed"] = True
     assert report_sha256(render_report(changed, figures)) != report_sha256(report)
+
+
+def test_the_proxy_check_says_which_inputs_identify_areas_or_why_it_did_not_look() -> None:
+    from governance.audit.report.explanations import explainability_view
+
+    rule = {
+        "available": True,
+        "area_column": "lsoa_code",
+        "areas": 66,
+        "inputs_checked": 3,
+        "min_distinct_share": 0.5,
+        "min_constant_share": 0.99,
+    }
+    base = {"available": True, "method": "TreeSHAP", "proxy": {}}
+    flagged = {
+        "feature": "deprivation_score",
+        "distinct_values": 66,
+        "constant_share": 1.0,
+        "reason": "deprivation_score takes 66 distinct values over 66 areas",
+    }
+    said = explainability_view(
+        {**base, "area_identifiers": {**rule, "identifiers": [flagged]}}, {}
+    ).area_identifiers
+    assert "1 input(s) do" in said[0] and "66 areas (lsoa_code)" in said[0]
+    assert said[1] == "Area identifier: deprivation_score takes 66 distinct values over 66 areas."
+    none = explainability_view({**base, "area_identifiers": {**rule, "identifiers": []}}, {})
+    assert none.area_identifiers[0].endswith("None of the 3 inputs does.")
+    missing = {"available": False, "reason": "no area column 'lsoa_code'"}
+    unavailable = explainability_view({**base, "area_identifiers": missing}, {})
+    assert unavailable.area_identifiers == (
+        "Area identifiers were not looked for: no area column 'lsoa_code'",
+    )

@@ -143,6 +143,7 @@ class ExplainabilityView:
     binned: tuple[Figure | None, ...] = ()
     by: tuple[ByDimension, ...] = ()
     proxy: Table | None = None
+    area_identifiers: tuple[str, ...] = ()
 
 
 def _check(check: Any) -> tuple[Badge, str] | None:
@@ -243,6 +244,30 @@ def _proxy(proxy: Any) -> Table | None:
     return table(_PROXY_HEADERS, rows, numeric=(1, 2, 3)) if rows else None
 
 
+def _area_identifiers(check: Any) -> tuple[str, ...]:
+    """The proxy check's area identifiers in words: each flagged input, or that none was."""
+    if not is_record(check):
+        return ()
+    if field(check, "available") is False:
+        return (f"Area identifiers were not looked for: {text(field(check, 'reason'))}",)
+    found = field(check, "identifiers")
+    found = found if isinstance(found, list) else []
+    rule = (
+        f"An input identifies areas when it is the same for at least "
+        f"{fmt(field(check, 'min_constant_share'), 'rate')} of the people within each of the "
+        f"{fmt(field(check, 'areas'), 'count')} areas ({text(field(check, 'area_column'))}) and "
+        f"takes at least {fmt(field(check, 'min_distinct_share'), 'decimal')} distinct values "
+        f"per area."
+    )
+    if not found:
+        return (f"{rule} None of the {fmt(field(check, 'inputs_checked'), 'count')} inputs does.",)
+    return (
+        f"{rule} {len(found)} input(s) do: the model can tell where a young person lives from "
+        f"them, and so stand in for ethnicity through residential patterns. Question them.",
+        *(f"Area identifier: {text(field(f, 'reason'))}." for f in found),
+    )
+
+
 def explainability_view(explained: Any, figures: Mapping[str, bytes]) -> ExplainabilityView:
     """SHAP importance overall and by group, its plots, and the proxy check."""
     missing = unavailable(explained, "explanations")
@@ -268,4 +293,5 @@ def explainability_view(explained: Any, figures: Mapping[str, bytes]) -> Explain
         binned=_binned(figures, ranked),
         by=_by_group(field(explained, "by_group")),
         proxy=_proxy(field(explained, "proxy")),
+        area_identifiers=_area_identifiers(field(explained, "area_identifiers")),
     )
