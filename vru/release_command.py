@@ -29,6 +29,7 @@ from vru.console import (
 )
 
 if TYPE_CHECKING:
+    from governance.contracts.release_schema import ReleaseUtility
     from training.release.config import ReleaseConfig
     from training.release.run import ReleaseResult
 
@@ -154,9 +155,31 @@ def _print_release(result: ReleaseResult) -> None:
         + (" (summed over Spark's tasks)" if m.engine == "spark" else ""),
         highlight=False,
     )
+    if m.utility is not None:
+        err.print(f"  {utility_line(m.utility)}", highlight=False)
     previous = m.previous_release_id or "none"
     err.print(
         f"  {result.directory}/ (CURRENT; previous {previous}), logged to MLflow "
         f"under release/{m.release_id}/ and to the audit log",
         highlight=False,
+    )
+
+
+def utility_line(utility: ReleaseUtility) -> str:
+    """The manifest's utility figures in one line: what disclosure control cost the figures."""
+
+    def share(value: float | None) -> str:
+        return "n/a" if value is None else f"{value:.0%}"
+
+    def rho(value: float | None) -> str:
+        return "n/a (ranks tied)" if value is None else f"{value:.3f}"
+
+    return (
+        f"utility: {share(utility.areas_published_share)} of areas and "
+        f"{share(utility.factor_cells_published_share)} of factor counts published; "
+        f"population off by {utility.population_mae} on average (at most "
+        f"{utility.population_max_error}); rank agreement with the unprotected mean risk "
+        f"(Spearman) wards {rho(utility.spearman_ward)}, boroughs "
+        f"{rho(utility.spearman_borough)}; {share(utility.fewer_than_share)} of published "
+        f'areas show "fewer than N"'
     )

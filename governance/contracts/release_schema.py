@@ -62,6 +62,7 @@ __all__ = [
     "Band",
     "ReleaseError",
     "ReleaseManifest",
+    "ReleaseUtility",
     "current_release_id",
     "factor_columns",
     "file_sha256",
@@ -158,6 +159,46 @@ class ApprovalRecord(BaseModel):
         return Decision(**fields)
 
 
+class ReleaseUtility(BaseModel):
+    """What disclosure control cost the figures: the published table against the unprotected one.
+
+    Made by :func:`governance.disclosure_utility.disclosure_utility` when the release is made,
+    from both tables, and signed with the rest of the manifest. Only aggregates over many
+    areas: no area code and no area's own figure, so the object itself reveals nothing about
+    an area. Errors are pooled over every level's published areas (a per-level error of the
+    one city row would be that row's own error); shares are of all areas (or cells) of the
+    table. Null where there is nothing to measure (no published area, fewer than two areas of
+    a level to rank, or ranks that do not vary).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    areas: int = Field(ge=0, description="Areas in the table, every level.")
+    areas_published: int = Field(ge=0, description="Areas whose figures are published.")
+    areas_published_share: float | None = Field(ge=0, le=1)
+    published_share_by_level: dict[Level, float] = Field(
+        description="Share of each level's areas that are published."
+    )
+    factor_cells: int = Field(ge=0, description="Factor counts in the table (areas x factors).")
+    factor_cells_published_share: float | None = Field(ge=0, le=1)
+    population_mae: float | None = Field(description="Mean |published - true| population.")
+    population_max_error: float | None
+    expected_mae: float | None = Field(description="Mean |published - true| expected number.")
+    expected_max_error: float | None
+    count_mae: float | None = Field(description="Mean |published - true| of factor counts.")
+    count_max_error: float | None
+    spearman_ward: float | None = Field(
+        description="Spearman rank agreement of published and unprotected mean risk, wards."
+    )
+    spearman_borough: float | None
+    wards_ranked: int = Field(ge=0, description="Wards with a published mean risk.")
+    boroughs_ranked: int = Field(ge=0)
+    fewer_than_areas: int = Field(
+        ge=0, description='Published areas whose expected is 0, shown as "fewer than N".'
+    )
+    fewer_than_share: float | None = Field(ge=0, le=1, description="Of published areas.")
+
+
 class ReleaseManifest(BaseModel):
     """``manifest.json`` of a release."""
 
@@ -191,6 +232,10 @@ class ReleaseManifest(BaseModel):
     #: the disclosure rules the table was made with (``governance.disclosure.DisclosureConfig``
     #: as JSON); signed, checked against the server's floor and re-applied at load.
     disclosure: dict[str, Any] = {}
+    #: what disclosure control cost the figures (:class:`ReleaseUtility`); signed. Null in
+    #: releases made before it was recorded, and then left out of :func:`manifest_payload`,
+    #: so their signatures still verify.
+    utility: ReleaseUtility | None = None
     #: Ed25519 signature (base64) by the release key of :func:`manifest_payload`.
     signature: str | None = None
 
@@ -307,8 +352,13 @@ def _record_problems(manifest: ReleaseManifest, decision: Decision) -> list[str]
 
 
 def manifest_payload(manifest: ReleaseManifest) -> bytes:
-    """The signed message: canonical JSON (sorted keys, no spaces) of all but ``signature``."""
-    fields = manifest.model_dump(mode="json", exclude={"signature"})
+    """The signed message: canonical JSON (sorted keys, no spaces) of all but ``signature``.
+
+    A null ``utility`` is left out, as it was before the field existed: releases signed then
+    still verify, and removing a signed ``utility`` changes the message.
+    """
+    unset = {"utility"} if manifest.utility is None else set()
+    fields = manifest.model_dump(mode="json", exclude={"signature", *unset})
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")
 

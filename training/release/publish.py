@@ -37,6 +37,7 @@ from governance.contracts.release_schema import (
     ApprovalRecord,
     ReleaseError,
     ReleaseManifest,
+    ReleaseUtility,
     release_file_hashes,
     sign_manifest,
 )
@@ -70,6 +71,7 @@ class ReleaseContents:
     methods: dict[str, str]
     card: dict[str, Any]
     disclosure: dict[str, Any]  # the DisclosureConfig the table was made with, as JSON
+    utility: ReleaseUtility | None = None  # what disclosure control cost the figures
 
     @property
     def published(self) -> int:
@@ -160,6 +162,7 @@ def release_manifest(
         rows=len(contents.table),
         engine=config.engine,
         disclosure=contents.disclosure,
+        utility=contents.utility,
     )
 
 

@@ -69,6 +69,7 @@ from governance.disclosure import (
     load_disclosure_config,
     without_negative_zeros,
 )
+from governance.disclosure_utility import disclosure_utility
 from training.release.aggregate import (
     area_table,
     areas_from_sums,
@@ -266,7 +267,7 @@ def run_release(
     clock.lap("disclosure")
     say("writing the release")  # 5. publish
     created = (now or datetime.now(UTC)).astimezone(UTC)
-    contents = _contents(config, approval, sums, protected, rules, registry)
+    contents = _contents(config, approval, sums, figures, protected, rules, registry)
     directory = publish_release(config, contents, created, signer)
     clock.lap("write")
     say("recording the release")  # 6. record
@@ -567,11 +568,17 @@ def _contents(
     config: ReleaseConfig,
     approval: Approval,
     sums: LsoaSums,
+    figures: AreaFigures,
     protected: ProtectedAreas,
     disclosure: DisclosureConfig,
     registry: Registry,
 ) -> ReleaseContents:
-    """What the release's files will hold: the table and the manifest's provenance."""
+    """What the release's files will hold: the table and the manifest's provenance.
+
+    The manifest's utility figures compare the published table with ``figures``, the
+    unprotected one (:func:`governance.disclosure_utility.disclosure_utility`: aggregates
+    only, nothing about one area).
+    """
     return ReleaseContents(
         table=protected.table,
         approval=approval,
@@ -587,6 +594,7 @@ def _contents(
         methods=release_methods(config, sums.factor_inputs),
         card=model_card_summary(registry, approval.info),
         disclosure=disclosure.model_dump(mode="json"),
+        utility=disclosure_utility(figures.table, protected.table, sums.factors),
     )
 
 
