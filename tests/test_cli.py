@@ -80,6 +80,7 @@ def _scored(tmp_path: Path) -> Path:
             "risk": rng.random(n) + 0.3 * y,
             "sex": sex,
             "area": rng.choice(["A", "B", "C"], n),
+            "age_band": rng.choice(["10-13", "14-17"], n),
         }
     )
     path = tmp_path / "tool_scores.csv"
@@ -99,18 +100,27 @@ def test_audit_any_scored_table(tmp_path: Path) -> None:
         "--score",
         "risk",
         "--sensitive",
-        "sex,area",
+        "sex,area,age_band",
         "--top-fraction",
         "0.1",
         "--out",
         str(out),
-        "--bootstrap",
-        "100",
+        "--permutations",
+        "200",
     ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     audit = json.loads((out / "audit.json").read_text())
-    assert audit["rows"] == 2_000 and set(audit["by"]) == {"sex", "area", "sex × area"}
+    assert audit["rows"] == 2_000
+    assert set(audit["by"]) == {
+        "sex",
+        "area",
+        "age_band",
+        "sex × area",
+        "sex × age_band",
+        "area × age_band",
+        "sex × area × age_band",
+    }
     female = audit["by"]["sex"]["F"]
     assert {
         "count",
@@ -123,6 +133,8 @@ def test_audit_any_scored_table(tmp_path: Path) -> None:
         "roc_auc",
     } <= set(female)
     assert "equalized odds difference" in result.output
+    assert "permutation p = " in result.output
+    assert audit["summary"]["sex"]["equalized_odds_p_value"] is not None
     assert max(len(v) for v in _lists(audit)) <= 2
 
 
@@ -157,7 +169,7 @@ def test_audit_names_a_missing_column(tmp_path: Path) -> None:
     assert result.exit_code == 2
     message = " ".join(result.output.split())  # rich wraps long lines
     assert (
-        "Column 'score' (score) is not in the table; its columns are ['outcome', 'risk', 'sex', 'area']"
+        "Column 'score' (score) is not in the table; its columns are ['outcome', 'risk', 'sex', 'area', 'age_band']"
         in message
     )
 

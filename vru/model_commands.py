@@ -203,8 +203,12 @@ _OutOpt = Annotated[
 _MinGroupSizeOpt = Annotated[
     int | None, typer.Option(help="Smaller groups are flagged, not judged (default: gates).")
 ]
-_BootstrapOpt = Annotated[
-    int | None, typer.Option(help="Bootstrap replicates for the intervals (default: config).")
+_PermutationsOpt = Annotated[
+    int | None,
+    typer.Option(
+        min=100,
+        help="Replicates of the permutation null of each equalized-odds gap (default: config).",
+    ),
 ]
 
 
@@ -222,14 +226,15 @@ def audit(
     top_fraction: _TopFractionOpt = None,
     out: _OutOpt = None,
     min_group_size: _MinGroupSizeOpt = None,
-    bootstrap: _BootstrapOpt = None,
+    permutations: _PermutationsOpt = None,
     seed: SeedOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Audit a model version for the ethics board: one HTML report and audit.json.
 
     Fairness by sex, ethnicity, deprivation and their intersection (at the model's top k%,
-    across thresholds, calibration per group, bootstrap intervals), recorded versus true
+    across thresholds, calibration per group, exact intervals and permutation p-values),
+    recorded versus true
     outcomes and linkage quality where known, mitigation options, SHAP explanations, a proxy
     check, drift against the champion, the gates and the model card. The report's SHA-256 is
     tagged on the version; the board reviews exactly that report.
@@ -249,15 +254,15 @@ def audit(
                 out=out,
                 min_group_size=min_group_size or gov.gates.min_group_size,
                 withhold_below=gov.audit.withhold_below,
-                bootstrap=bootstrap or gov.audit.bootstrap,
+                permutations=permutations or gov.audit.permutations,
                 seed=seed if seed is not None else 0,
                 quiet=quiet,
             )
             return
         cfg = pipeline_config(None, {"seed": seed})
         data_dir = data or cfg.data_dir
-        if bootstrap is not None or min_group_size is not None:
-            gov = _with_overrides(gov, bootstrap=bootstrap, min_group_size=min_group_size)
+        if permutations is not None or min_group_size is not None:
+            gov = _with_overrides(gov, permutations=permutations, min_group_size=min_group_size)
         default_tracking()
         record = _audit_registered(
             gov,
@@ -274,12 +279,14 @@ def audit(
 
 
 def _with_overrides(
-    gov: GovernanceConfig, *, bootstrap: int | None, min_group_size: int | None
+    gov: GovernanceConfig, *, permutations: int | None, min_group_size: int | None
 ) -> GovernanceConfig:
-    """The governance config with the command line's bootstrap and minimum group size."""
+    """The governance config with the command line's permutations and minimum group size."""
     return gov.model_copy(
         update={
-            "audit": gov.audit.model_copy(update={"bootstrap": bootstrap or gov.audit.bootstrap}),
+            "audit": gov.audit.model_copy(
+                update={"permutations": permutations or gov.audit.permutations}
+            ),
             "gates": gov.gates.model_copy(
                 update={"min_group_size": min_group_size or gov.gates.min_group_size}
             ),
@@ -370,13 +377,14 @@ def _audit_table(
     out: Path | None,
     min_group_size: int,
     withhold_below: int,
-    bootstrap: int,
+    permutations: int,
     seed: int,
     quiet: bool,
 ) -> None:
     """The fairness sections for a scored table; writes audit.json."""
     from governance.audit.fairness import audit_scored_table
     from governance.contracts.audit_document import ScoredTableAudit
+    from governance.contracts.settings import AuditSettings
     from training.storage import write_json_atomic
 
     missing = [
@@ -386,15 +394,19 @@ def _audit_table(
         raise ConfigError(f"--table needs {', '.join(missing)} (the columns to audit)")
     assert label is not None and score is not None and sensitive is not None
     frame = _read_table(table)
+    columns = [c.strip() for c in sensitive.split(",") if c.strip()]
+    # each pair of the columns and then all of them, as the model audit's default
+    settings = AuditSettings(sensitive=tuple(columns))
     result = audit_scored_table(
         frame,
         label=label,
         score=score,
-        sensitive=[c.strip() for c in sensitive.split(",") if c.strip()],
+        sensitive=columns,
+        intersections=settings.chosen_intersections,
         threshold=threshold,
         top_fraction=top_fraction,
         min_group_size=min_group_size,
-        n_boot=bootstrap,
+        permutations=permutations,
         seed=seed,
         withhold_below=withhold_below,
     )
@@ -411,10 +423,12 @@ def _print_table_audit(document: ScoredTableAudit, directory: Path) -> None:
     """Per group column: the reference group, the equalized odds gap, groups too small."""
     for dimension, summary in document.summary.items():
         eod = summary.equalized_odds_difference
+        p_value = summary.equalized_odds_p_value
         small = [g for g, v in document.by[dimension].items() if v.too_small]
         err.print(
             f"{dimension}: reference {summary.reference}, equalized odds difference "
             f"{'n/a' if eod is None else f'{eod:.3f}'}"
+            + ("" if p_value is None else f" (permutation p = {p_value:.3f})")
             + (f"; too small to judge: {', '.join(small)}" if small else ""),
             highlight=False,
         )
