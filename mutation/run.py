@@ -52,6 +52,8 @@ class Module:
     tests: list[str]
     functions: list[str] = field(default_factory=list)
     infinite_loops: list[str] = field(default_factory=list)
+    #: extra pytest arguments for this module's runs (e.g. ``["-m", "not slow"]``)
+    pytest_args: list[str] = field(default_factory=list)
 
 
 def load_modules(path: Path) -> tuple[list[Module], int]:
@@ -73,7 +75,14 @@ def prepare(module: Module) -> Path:
         "source_paths": ["governance", "serving", "training", "vru"],
         "only_mutate": module.files,
         "also_copy": ALSO_COPY,
-        "pytest_add_cli_args": ["-p", "no:randomly", "-p", "no:cacheprovider", "-q"],
+        "pytest_add_cli_args": [
+            "-p",
+            "no:randomly",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            *module.pytest_args,
+        ],
         "pytest_add_cli_args_test_selection": module.tests,
         "use_git_change_detection": False,
     }

@@ -169,26 +169,19 @@ def fairness_figures(
     """
     if len(gaps) != len(p_values):
         raise ValueError(f"{len(gaps)} gaps but {len(p_values)} p-values")
-    measured = [i for i, g in enumerate(gaps) if g is not None]
+    measured = [(i, g) for i, g in enumerate(gaps) if g is not None]
     adjusted = holm([p_values[i] if gaps[i] is not None else None for i in range(len(gaps))])
     if not measured:
         return {"equalized_odds_difference": None, "equalized_odds_p_value": None}
     alpha = 1.0 - gates.gate_confidence
     limit = gates.max_equalized_odds_difference
-    failing = [
-        i
-        for i in measured
-        if _gap(gaps[i]) > limit and adjusted[i] is not None and _gap(adjusted[i]) < alpha
-    ]
-    decisive = max(failing or measured, key=lambda i: _gap(gaps[i]))
-    return {
-        "equalized_odds_difference": gaps[decisive],
-        "equalized_odds_p_value": adjusted[decisive],
-    }
+    failing = [(i, g) for i, g in measured if g > limit and _below(adjusted[i], alpha)]
+    decisive, gap = max(failing or measured, key=lambda pair: pair[1])
+    return {"equalized_odds_difference": gap, "equalized_odds_p_value": adjusted[decisive]}
 
 
-def _gap(value: float | None) -> float:
-    return float("nan") if value is None else value
+def _below(p_value: float | None, alpha: float) -> bool:
+    return p_value is not None and p_value < alpha
 
 
 def _calibration_rules(
@@ -251,24 +244,17 @@ def calibration_figures(check: CalibrationCheck | None) -> dict[str, float | Non
     if check is None:
         return dict.fromkeys(CALIBRATION_FIGURES)
     overall = check.overall
-    judged = [
-        g
-        for dimension in check.by.values()
-        for g in dimension.values()
-        if g.judged and g.low is not None and g.high is not None
-    ]
+    groups = [g for dimension in check.by.values() for g in dimension.values() if g.judged]
+    highs = [g.high for g in groups if g.high is not None]
+    lows = [g.low for g in groups if g.low is not None]
     return {
         "observed_expected_high": overall.high if overall.judged else None,
         "observed_expected_low": overall.low if overall.judged else None,
         "calibration_slope_high": check.slope_high,
         "calibration_slope_low": check.slope_low,
-        "group_observed_expected_high": min(_f(g.high) for g in judged) if judged else None,
-        "group_observed_expected_low": max(_f(g.low) for g in judged) if judged else None,
+        "group_observed_expected_high": min(highs) if highs else None,
+        "group_observed_expected_low": max(lows) if lows else None,
     }
-
-
-def _f(value: float | None) -> float:
-    return float("nan") if value is None else value
 
 
 def gate_figures(

@@ -240,6 +240,7 @@ def test_a_gap_without_evidence_or_no_gap_at_all_fails_as_not_measured() -> None
         fairness_figures(Gates(), [0.1, 0.2], [0.5])
 
 
+@pytest.mark.slow
 def test_a_fair_model_at_the_demos_group_sizes_passes_nine_times_in_ten() -> None:
     """Issue 17: the old gate failed a fair model at these sizes 95% of the time."""
     runs, passes = 100, 0
@@ -251,6 +252,7 @@ def test_a_fair_model_at_the_demos_group_sizes_passes_nine_times_in_ten() -> Non
     assert passes / runs >= 0.90, f"{passes} of {runs}"
 
 
+@pytest.mark.slow
 def test_a_real_large_gap_in_groups_with_enough_outcomes_fails() -> None:
     """Twice the demo's cohort, so Asian (42) and White (70) have enough outcomes; the
     model misses Asian young people with the outcome."""
