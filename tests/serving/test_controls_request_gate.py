@@ -12,16 +12,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from governance.board.audit_log import AuditLog
 from serving import audit as audit_module
 from serving import gate as gate_module
-from serving.access import Access
+from serving.access import Access, AccessTable
 from serving.app import create_app
 from serving.audit import RequestAudit
 from serving.config import AnonymousLimit, RateLimit
-from serving.gate import RateLimiter
+from serving.dependencies import AdminKey, AnyKey
+from serving.gate import Gate, RateLimiter
+from serving.keys import KeyStore
+from serving.metrics import Metrics
 from tests.serving.conftest import make_world
 from tests.serving.pages_helpers import HTTPS, sign_in
 
@@ -314,3 +318,116 @@ def test_a_keys_retry_after_is_the_seconds_until_its_next_token(tmp_path: Path) 
     limiter = RateLimiter(120, 1)
     assert limiter.take("k", 100.0) == 0.0
     assert limiter.take("k", 100.0) == pytest.approx(0.5)  # (1 - 0 tokens) / 2 per second
+
+
+def test_a_routes_access_reaches_its_error_handlers_pages_as_pages_the_api_as_problems(
+    tmp_path: Path,
+) -> None:
+    """The gate leaves each request's access in its state, where the error handlers read it:
+    a page's error is a page (the page's own headers, once), the API's a problem (its
+    headers), each counted and audited under its route, method and status."""
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config), base_url=HTTPS) as client:
+        metrics = client.app.state.metrics  # type: ignore[attr-defined]
+        assert sign_in(client, world.tokens["planner"]).status_code == 303
+        before = len(_requests(world, client))
+        pages = [
+            client.get("/planner?level=bogus"),
+            client.get("/planner/nope/x"),
+            client.post("/planner", follow_redirects=False),
+            client.get("/static/nope.css"),
+        ]
+        auth = world.headers("board")
+        api = [
+            client.get("/v1/areas?level=bogus", headers=auth),
+            client.get("/v1/nope", headers=auth),
+            client.post("/v1/areas/W1", headers=auth),
+        ]
+        written = _requests(world, client)[before:]
+    assert [p.status_code for p in pages] == [400, 404, 405, 404]
+    for page in pages:
+        assert page.headers["content-type"] == "text/html; charset=utf-8", page.url
+        assert page.text.startswith("<!doctype html>")
+        assert page.headers.get_list("cache-control") == ["no-store"]  # not the API's as well
+        assert "content-security-policy" in page.headers
+    assert [a.status_code for a in api] == [400, 404, 405]
+    for answer in api:
+        assert answer.headers["content-type"] == "application/problem+json", answer.url
+        assert answer.json()["status"] == answer.status_code
+        assert answer.headers.get_list("cache-control") == ["no-store"]
+        assert answer.headers.get_list("x-content-type-options") == ["nosniff"]
+    counted = {key: n for key, n in metrics.requests.items() if key[2] >= 400}
+    assert counted == {
+        ("/planner", "GET", 400): 1.0,
+        ("unmatched", "GET", 404): 2.0,  # a page path and an API path that match no route
+        ("/planner", "POST", 405): 1.0,
+        ("/v1/areas", "GET", 400): 1.0,
+        ("/v1/areas/{code}", "POST", 405): 1.0,
+    }
+    seen = [
+        (e["details"]["method"], e["details"]["route"], e["details"]["status"]) for e in written
+    ]
+    assert seen == [  # the stylesheet's directory is not audited
+        ("GET", "/planner", 400),
+        ("GET", "unmatched", 404),
+        ("POST", "/planner", 405),
+        ("GET", "/v1/areas", 400),
+        ("GET", "unmatched", 404),
+        ("POST", "/v1/areas/{code}", 405),
+    ]
+    # the API's under the Bearer key; a page refused before it read its session has no key
+    assert {e["details"]["key_id"] for e in written[3:]} == {world.key_ids["board"]}
+
+
+def test_every_api_answer_carries_the_lapse_warning_and_no_page_does(tmp_path: Path) -> None:
+    """The release holder's warning (an approval lapsed, within grace) is on the hot route's
+    own answer and on the app's, found or not; the pages are not API answers."""
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config), base_url=HTTPS) as client:
+        client.app.state.holder.lapsed_on = "2026-03-01"  # type: ignore[attr-defined]
+        warning = '299 - "approval lapsed on 2026-03-01; board review overdue"'
+        auth = world.headers()
+        for path in ("/v1/areas/W1", "/v1/areas?level=ward", "/v1/areas/NOPE", "/v1/releases"):
+            answer = client.get(path, headers=auth)
+            assert answer.status_code in (200, 404), path
+            assert answer.headers.get_list("warning") == [warning], path
+            assert answer.headers.get_list("cache-control") == ["no-store"], path
+        assert sign_in(client, world.tokens["planner"]).status_code == 303
+        page = client.get("/planner")
+        assert page.status_code == 200 and "warning" not in page.headers
+
+
+def test_a_route_receives_the_key_the_gate_checked_and_no_other(tmp_path: Path) -> None:
+    """``AnyKey``/``AdminKey`` hand a route the key the gate checked (its id and role),
+    which a route that acts on its caller's identity relies on."""
+    world = make_world(tmp_path)
+    app = FastAPI()
+
+    @app.get("/v1/who")
+    async def who(key: AnyKey) -> dict[str, str | None]:
+        return {"key_id": None if key is None else key.key_id, "role": getattr(key, "role", None)}
+
+    @app.get("/v1/admin/who")
+    async def admin_who(key: AdminKey) -> dict[str, str | None]:
+        return {"key_id": None if key is None else key.key_id}
+
+    audit = RequestAudit(tmp_path / "requests.jsonl", flush_seconds=60.0)
+    gate = Gate(
+        app,
+        keys=KeyStore(world.config.keys_file),
+        limiter=RateLimiter(600, 10),
+        audit=audit,
+        metrics=Metrics(),
+        access=AccessTable(app.routes, ()),
+        hot_route="/v1/who",
+        anonymous=RateLimiter(60, 1),
+    )
+    with TestClient(gate) as client:
+        for role in ("planner", "board"):
+            answer = client.get("/v1/who", headers=world.headers(role))
+            assert answer.status_code == 200
+            assert answer.json() == {"key_id": world.key_ids[role], "role": role}
+        admin = client.get("/v1/admin/who", headers=world.headers("admin"))
+        assert admin.json() == {"key_id": world.key_ids["admin"]}
+        assert client.get("/v1/who").status_code == 401  # no key reaches the route
+    assert audit.backlog == 3  # each answered request queued once
