@@ -431,3 +431,35 @@ def test_a_route_receives_the_key_the_gate_checked_and_no_other(tmp_path: Path) 
         assert admin.json() == {"key_id": world.key_ids["admin"]}
         assert client.get("/v1/who").status_code == 401  # no key reaches the route
     assert audit.backlog == 3  # each answered request queued once
+
+
+def test_open_routes_keep_their_own_headers_and_add_the_apis(tmp_path: Path) -> None:
+    """The probes and the OpenAPI document answer with their own type and length, plus
+    ``no-store`` and ``nosniff``; they are neither counted nor audited."""
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config)) as client:
+        metrics = client.app.state.metrics  # type: ignore[attr-defined]
+        for path in ("/healthz", "/readyz", "/openapi.json"):
+            answer = client.get(path)
+            assert answer.status_code == 200, path
+            assert answer.headers["content-type"] == "application/json", path
+            assert answer.headers["content-length"] == str(len(answer.content)), path
+            assert answer.headers.get_list("cache-control") == ["no-store"], path
+            assert answer.headers.get_list("x-content-type-options") == ["nosniff"], path
+        assert metrics.requests == {}
+        assert client.app.state.audit.backlog == 0  # type: ignore[attr-defined]
+
+
+def test_an_addresss_retry_after_is_the_seconds_until_its_next_token(tmp_path: Path) -> None:
+    """Anonymous: 120 a minute is 2 tokens a second, so the next one comes within a second;
+    a request with no client address at all (a Unix socket) is limited under one shared name,
+    not let through and not a crash."""
+    limit = AnonymousLimit(requests_per_minute=120, burst=1, audit_window_seconds=60.0)
+    world = make_world(tmp_path, anonymous=limit)
+    app = create_app(world.config)
+    with TestClient(app) as client:
+        assert client.get("/v1/areas/W1").status_code == 401
+        limited = client.get("/v1/areas/W1")
+    assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
+    with TestClient(app, client=None) as socket:  # type: ignore[arg-type]
+        assert [socket.get("/v1/areas/W1").status_code for _ in range(2)] == [401, 429]
