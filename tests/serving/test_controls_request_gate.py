@@ -397,6 +397,20 @@ def test_every_api_answer_carries_the_lapse_warning_and_no_page_does(tmp_path: P
         assert page.status_code == 200 and "warning" not in page.headers
 
 
+def _bare_gate(app: FastAPI, world: Any, audit: RequestAudit, **options: Any) -> Gate:
+    """The gate in front of a small app of the test's own (its routes declare their access)."""
+    return Gate(
+        app,
+        keys=KeyStore(world.config.keys_file),
+        limiter=RateLimiter(600, 10),
+        audit=audit,
+        metrics=options.pop("metrics", Metrics()),
+        access=AccessTable(app.routes, ()),
+        anonymous=RateLimiter(60, 1),
+        **options,
+    )
+
+
 def test_a_route_receives_the_key_the_gate_checked_and_no_other(tmp_path: Path) -> None:
     """``AnyKey``/``AdminKey`` hand a route the key the gate checked (its id and role),
     which a route that acts on its caller's identity relies on."""
@@ -412,16 +426,7 @@ def test_a_route_receives_the_key_the_gate_checked_and_no_other(tmp_path: Path) 
         return {"key_id": None if key is None else key.key_id}
 
     audit = RequestAudit(tmp_path / "requests.jsonl", flush_seconds=60.0)
-    gate = Gate(
-        app,
-        keys=KeyStore(world.config.keys_file),
-        limiter=RateLimiter(600, 10),
-        audit=audit,
-        metrics=Metrics(),
-        access=AccessTable(app.routes, ()),
-        hot_route="/v1/who",
-        anonymous=RateLimiter(60, 1),
-    )
+    gate = _bare_gate(app, world, audit, hot_route="/v1/who")
     with TestClient(gate) as client:
         for role in ("planner", "board"):
             answer = client.get("/v1/who", headers=world.headers(role))
@@ -463,3 +468,88 @@ def test_an_addresss_retry_after_is_the_seconds_until_its_next_token(tmp_path: P
     assert limited.status_code == 429 and limited.headers["retry-after"] == "1"
     with TestClient(app, client=None) as socket:  # type: ignore[arg-type]
         assert [socket.get("/v1/areas/W1").status_code for _ in range(2)] == [401, 429]
+
+
+def test_the_gate_answers_a_published_area_itself_and_leaves_the_rest_to_the_app(
+    tmp_path: Path,
+) -> None:
+    """The hot route: ``GET`` of one published code, with no query, is answered with the
+    holder's bytes (and audited as the app's answer would be); anything else goes on to the
+    app: another method, a query, a longer path, an empty or unknown code."""
+    world = make_world(tmp_path)
+    app = FastAPI()
+
+    @app.api_route("/v1/areas/{code:path}", methods=["GET", "POST"])
+    async def by_app(code: str, _: AnyKey) -> dict[str, str]:
+        return {"answered_by": "app", "code": code}
+
+    published = {"W1": b'{"answered_by":"gate"}'}
+    metrics = Metrics()
+    audit = RequestAudit(tmp_path / "requests.jsonl", flush_seconds=60.0)
+    gate = _bare_gate(
+        app,
+        world,
+        audit,
+        metrics=metrics,
+        hot_route="/v1/areas/{code:path}",
+        hot_area=published.get,
+        extra_headers=lambda: ((b"warning", b'299 - "test"'),),
+    )
+    auth = world.headers()
+    with TestClient(gate) as client:
+        hot = client.get("/v1/areas/W1", headers=auth)
+        assert hot.status_code == 200 and hot.content == published["W1"]
+        assert hot.headers["content-type"] == "application/json"
+        assert hot.headers["content-length"] == str(len(published["W1"]))
+        assert hot.headers["cache-control"] == "no-store" and hot.headers["warning"]
+        for method, path in (
+            ("POST", "/v1/areas/W1"),
+            ("GET", "/v1/areas/W1?level=ward"),
+            ("GET", "/v1/areas/W1/history"),
+            ("GET", "/v1/areas/"),
+            ("GET", "/v1/areas/NOPE"),
+        ):
+            answer = client.request(method, path, headers=auth)
+            assert answer.json()["answered_by"] == "app", (method, path)
+            assert answer.headers["warning"] == '299 - "test"'
+        assert client.get("/v1/areas/W1").status_code == 401  # the key is checked first
+    assert metrics.requests == {
+        ("/v1/areas/{code:path}", "GET", 200): 5.0,
+        ("/v1/areas/{code:path}", "POST", 200): 1.0,
+        ("/v1/areas/{code:path}", "GET", 401): 1.0,
+    }
+    assert audit.close()
+    records = [e for e in AuditLog(audit.path).entries() if e["event"] == "api.request"]
+    details = dict(records[0]["details"])
+    assert 0 <= details.pop("ms") < 60_000
+    assert records[0]["actor"] == f"api:{world.key_ids['planner']}"
+    assert details == {
+        "key_id": world.key_ids["planner"],
+        "role": "planner",
+        "method": "GET",
+        "route": "/v1/areas/{code:path}",
+        "params": {"code": "W1"},
+        "status": 200,
+    }
+    assert [r["details"]["params"] for r in records[1:]] == [
+        {"code": "W1"},
+        {"code": "W1", "level": "ward"},
+        {"code": "W1/history"},
+        {"code": ""},
+        {"code": "NOPE"},
+    ]
+
+
+def test_without_a_published_area_function_every_request_goes_to_the_app(tmp_path: Path) -> None:
+    world = make_world(tmp_path)
+    app = FastAPI()
+
+    @app.get("/v1/areas/{code}")
+    async def by_app(code: str, _: AnyKey) -> dict[str, str]:
+        return {"answered_by": "app"}
+
+    audit = RequestAudit(tmp_path / "requests.jsonl", flush_seconds=60.0)
+    gate = _bare_gate(app, world, audit, hot_route="/v1/areas/{code}")
+    with TestClient(gate) as client:
+        answer = client.get("/v1/areas/W1", headers=world.headers())
+    assert answer.json() == {"answered_by": "app"}
