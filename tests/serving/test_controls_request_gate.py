@@ -553,3 +553,52 @@ def test_without_a_published_area_function_every_request_goes_to_the_app(tmp_pat
     with TestClient(gate) as client:
         answer = client.get("/v1/areas/W1", headers=world.headers())
     assert answer.json() == {"answered_by": "app"}
+
+
+def _recording(app: Any, names: list[bytes]) -> Any:
+    """``app`` behind an outer ASGI layer that notes every response header name sent."""
+
+    async def outer(scope: Any, receive: Any, send: Any) -> None:
+        async def sending(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                names.extend(name for name, _ in message.get("headers", ()))
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    return outer
+
+
+def test_every_answer_names_its_headers_in_lower_case(tmp_path: Path) -> None:
+    """ASGI requires lower-case header names (HTTP/2 refuses a response with any other), and
+    every answer the gate makes itself (hot route, refusals, 503s) or passes on keeps them so;
+    and each answer's latency is counted as its duration, not a clock reading."""
+    limit = RateLimit(requests_per_minute=60, burst=1)
+    anonymous = AnonymousLimit(requests_per_minute=60, burst=1, audit_window_seconds=60.0)
+    world = make_world(
+        tmp_path,
+        audit_flush_seconds=60.0,
+        audit_max_backlog=4,  # the fourth record closes it
+        rate_limit=limit,
+        anonymous=anonymous,
+    )
+    app = create_app(world.config)
+    names: list[bytes] = []
+    with TestClient(_recording(app, names), base_url=HTTPS) as client:
+        statuses = [
+            client.get("/healthz").status_code,
+            client.get("/v1/areas/W1", headers=world.headers()).status_code,  # the hot route
+            client.get("/v1/areas/W1", headers=world.headers()).status_code,  # the key's 429
+            client.get("/metrics", headers=world.headers("board")).status_code,
+            client.get("/v1/areas/W1").status_code,
+            client.get("/v1/areas/W1").status_code,  # the address's 429
+            client.get("/v1/releases", headers=world.headers("admin")).status_code,
+            client.get("/v1/areas/W1", headers=world.headers("admin")).status_code,  # closed
+            client.get("/planner", follow_redirects=False).status_code,  # closed, a page
+        ]
+        latency = app.state.metrics.latency
+    assert statuses == [200, 200, 429, 403, 401, 429, 200, 503, 503]
+    assert names and all(name == name.lower() for name in names), sorted(set(names))
+    assert set(latency) == {"/v1/areas/{code}", "/metrics", "/v1/releases", "/planner"}
+    for route, counts in latency.items():
+        assert 0 < counts[-1] < 60, route  # the seconds summed over the route's requests
