@@ -22,7 +22,7 @@ from serving.access import Access, AccessTable
 from serving.app import create_app
 from serving.audit import RequestAudit
 from serving.config import AnonymousLimit, RateLimit
-from serving.dependencies import AdminKey, AnyKey
+from serving.dependencies import OPEN_ROUTE, AdminKey, AnyKey
 from serving.gate import Gate, RateLimiter
 from serving.keys import KeyStore
 from serving.metrics import Metrics
@@ -602,3 +602,34 @@ def test_every_answer_names_its_headers_in_lower_case(tmp_path: Path) -> None:
     assert set(latency) == {"/v1/areas/{code}", "/metrics", "/v1/releases", "/planner"}
     for route, counts in latency.items():
         assert 0 < counts[-1] < 60, route  # the seconds summed over the route's requests
+
+
+def test_an_open_route_with_a_path_parameter_is_open_unaudited_with_the_api_headers(
+    tmp_path: Path,
+) -> None:
+    """An open route is open whatever its path: one with a parameter (matched, not looked up
+    by its exact path) answers without a key, is neither counted nor audited, and carries
+    the API's headers; the route beside it still needs a key."""
+    world = make_world(tmp_path)
+    app = FastAPI()
+
+    @app.get("/v1/guide/{page}", dependencies=[OPEN_ROUTE])
+    async def guide(page: str) -> dict[str, str]:
+        return {"page": page}
+
+    @app.get("/v1/areas/{code}")
+    async def area(code: str, _: AnyKey) -> dict[str, str]:
+        return {"code": code}
+
+    metrics = Metrics()
+    audit = RequestAudit(tmp_path / "requests.jsonl", flush_seconds=60.0)
+    gate = _bare_gate(app, world, audit, metrics=metrics, hot_route="/v1/areas/{code}")
+    with TestClient(gate) as client:
+        answer = client.get("/v1/guide/start")
+        assert answer.status_code == 200 and answer.json() == {"page": "start"}
+        assert answer.headers["content-type"] == "application/json"
+        assert answer.headers.get_list("cache-control") == ["no-store"]
+        assert answer.headers.get_list("x-content-type-options") == ["nosniff"]
+        assert client.get("/v1/areas/W1").status_code == 401
+    assert metrics.requests == {("/v1/areas/{code}", "GET", 401): 1.0}
+    assert audit.backlog == 0
