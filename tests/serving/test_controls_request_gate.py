@@ -7,6 +7,10 @@ serving/gate.py and serving/audit.py (mutation/modules.toml).
 
 from __future__ import annotations
 
+import os
+import re
+import signal
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -633,3 +637,98 @@ def test_an_open_route_with_a_path_parameter_is_open_unaudited_with_the_api_head
         assert client.get("/v1/areas/W1").status_code == 401
     assert metrics.requests == {("/v1/areas/{code}", "GET", 401): 1.0}
     assert audit.backlog == 0
+
+
+def _damaged_log(path: Path) -> bytes:
+    """A log whose last entry is cut, so appends are refused; its intact bytes."""
+    AuditLog(path).append("x", {}, actor="a")
+    good = path.read_bytes()
+    path.write_bytes(good[:-10])
+    return good
+
+
+def test_the_operator_is_told_how_many_records_wait_and_why(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each failed write is counted and logged with the number of records kept and the
+    reason; a shutdown that cannot write them says how many are lost; a write that then
+    succeeds clears the reason."""
+    path = tmp_path / "audit.jsonl"
+    good = _damaged_log(path)
+    audit = RequestAudit(path, flush_seconds=60)
+    audit.start()
+    for i in range(3):
+        audit.record("k1", "planner", "GET", "/v1/areas/{code}", f"E{i}", 200, 0.4, time.time())
+    with caplog.at_level("ERROR", logger="serving"):
+        assert not audit.close()  # two tries (the second with a new writer), both refused
+    failures = [r.getMessage() for r in caplog.records]
+    assert len(failures) == 3 and audit.failures == 2
+    for message in failures[:2]:
+        assert message.startswith("audit: 3 record(s) not written: AuditLogError: ")
+        assert "damaged" in message
+    assert failures[2] == "audit: 3 request record(s) could not be written at shutdown"
+    assert audit.last_error is not None and "damaged" in audit.last_error
+    path.write_bytes(good)  # the operator restores the log
+    caplog.clear()
+    with caplog.at_level("ERROR", logger="serving"):
+        assert audit.close()
+    assert not caplog.records
+    assert audit.last_error is None and audit.written == 3 and audit.failures == 2
+
+
+def test_a_dead_writer_is_reported_as_stopped_and_one_that_cannot_start_leaks_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit = RequestAudit(tmp_path / "audit.jsonl", flush_seconds=60)
+    audit.start()
+    assert audit.writer_pid is not None and audit._process is not None
+    os.kill(audit.writer_pid, signal.SIGKILL)
+    audit._process.wait(10)
+    audit.record("k1", "planner", "GET", "/v1/areas/{code}", "E1", 200, 0.4, time.time())
+    assert not audit.flush()
+    assert re.fullmatch(
+        r"audit writer process stopped \((EOFError|BrokenPipeError|ConnectionResetError)\)",
+        str(audit.last_error),
+    )
+    assert audit.closed and audit.backlog == 1
+
+    def cannot_start(*args: object, **kwargs: object) -> None:
+        raise OSError("no more processes")
+
+    monkeypatch.setattr(audit_module.subprocess, "Popen", cannot_start)
+    opened = len(os.listdir("/proc/self/fd"))
+    assert not audit.flush()  # kept, and reported, as for a writer that died
+    assert audit.last_error == "audit writer process stopped (OSError)"
+    assert len(os.listdir("/proc/self/fd")) == opened  # both pipes' ends closed again
+    monkeypatch.undo()
+    assert audit.close() and audit.backlog == 0
+
+
+def test_refusals_are_written_once_their_window_has_passed_and_a_new_window_starts(
+    tmp_path: Path,
+) -> None:
+    """Counted refusals wait for ``tally_seconds`` (not written at an earlier flush), then
+    become one entry naming the window's length; the next window starts then."""
+    path = tmp_path / "audit.jsonl"
+    audit = RequestAudit(path, flush_seconds=60, tally_seconds=1.0)
+    audit.start()
+    audit.tally("/v1/areas/{code}", 401, time.time())
+    assert audit.flush() and audit.written == 0  # within its window: still counted
+    time.sleep(1.05)
+    assert audit.flush() and audit.written == 1
+    for _ in range(2):  # the writer is running now: the next windows are timed without it
+        audit.tally("/v1/areas/{code}", 401, time.time())
+    time.sleep(1.05)
+    assert audit.flush() and audit.written == 2
+    audit.tally("/v1/areas/{code}", 429, time.time())
+    assert audit.flush() and audit.written == 2  # a new window, begun at the last write
+    assert audit.close()  # at shutdown, whatever is counted is written
+    entries = [dict(e["details"]) for e in AuditLog(path).entries() if e["event"] == "api.refused"]
+    windows = [entry.pop("window_seconds") for entry in entries]
+    assert entries == [
+        {"route": "/v1/areas/{code}", "status": 401, "count": 1},
+        {"route": "/v1/areas/{code}", "status": 401, "count": 2},
+        {"route": "/v1/areas/{code}", "status": 429, "count": 1},
+    ]
+    assert 1.0 <= windows[0] < 10.0 and 1.0 <= windows[1] < 10.0
+    assert 0.0 <= windows[2] < 1.0
