@@ -732,3 +732,56 @@ def test_refusals_are_written_once_their_window_has_passed_and_a_new_window_star
     ]
     assert 1.0 <= windows[0] < 10.0 and 1.0 <= windows[1] < 10.0
     assert 0.0 <= windows[2] < 1.0
+
+
+def test_only_a_bearer_credential_is_a_key_whatever_the_schemes_case_or_spacing(
+    tmp_path: Path,
+) -> None:
+    """The scheme is case-insensitive and the token may be padded (RFC 6750); a valid token
+    under another scheme, or an empty one, is no key (401)."""
+    world = make_world(tmp_path)
+    token = world.tokens["planner"]
+    with TestClient(create_app(world.config)) as client:
+        for header in (f"Bearer {token}", f"bearer {token}", f"BEARER   {token}  "):
+            answer = client.get("/v1/releases", headers={"Authorization": header})
+            assert answer.status_code == 200, header
+        for header in (f"Basic {token}", "Bearer ", "Bearer", token):
+            refused = client.get("/v1/releases", headers={"Authorization": header})
+            assert refused.status_code == 401, header
+            assert refused.json()["detail"] == (
+                "This API needs a key: send 'Authorization: Bearer <token>' "
+                "(an operator creates one with `vru keys create`)."
+            )
+        unknown = client.get("/v1/releases", headers={"Authorization": "Bearer vru_x_y"})
+        assert unknown.status_code == 401
+        assert unknown.json()["detail"] == (
+            "The API key is not valid: unknown, malformed or revoked."
+        )
+
+
+def test_a_key_is_held_to_its_rate_and_idle_buckets_are_bounded() -> None:
+    """Over ten seconds at four requests a second, a key of 60 a minute with a burst of 3 is
+    allowed its burst and then one a second; past ``max_buckets`` the refilled buckets go."""
+    limiter = RateLimiter(60, 3)
+    allowed = sum(limiter.take("k", 100.0 + i * 0.25) == 0.0 for i in range(41))
+    assert allowed == 3 + 10
+    assert limiter.take("k", 110.25) == pytest.approx(0.75)  # 0.25 of a token is back
+    bounded = RateLimiter(60, 1, max_buckets=2)
+    bounded.take("a", 0.0)
+    bounded.take("b", 0.0)
+    assert set(bounded._buckets) == {"a", "b"}
+    bounded.take("c", 5.0)  # at the bound: "a" and "b" are full again and dropped
+    assert set(bounded._buckets) == {"c"}
+
+
+def test_a_blank_unknown_query_parameter_is_still_named_in_the_audit(tmp_path: Path) -> None:
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config)) as client:
+        refused = client.get("/v1/areas?level=ward&debug=&sort=", headers=world.headers())
+        assert refused.status_code == 400
+        (entry,) = _requests(world, client)[-1:]
+    assert entry["details"]["params"] == {
+        "level": "ward",
+        "sort": "",
+        "other_query_names": ["debug"],
+    }
