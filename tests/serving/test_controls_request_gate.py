@@ -7,6 +7,7 @@ serving/gate.py and serving/audit.py (mutation/modules.toml).
 
 from __future__ import annotations
 
+import asyncio
 import os
 import re
 import signal
@@ -17,12 +18,13 @@ from typing import Any
 
 import pytest
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 from fastapi.testclient import TestClient
 
 from governance.board.audit_log import AuditLog
 from serving import audit as audit_module
 from serving import gate as gate_module
-from serving.access import Access, AccessTable
+from serving.access import Access, AccessTable, is_page
 from serving.app import create_app
 from serving.audit import RequestAudit
 from serving.config import AnonymousLimit, RateLimit
@@ -785,3 +787,93 @@ def test_a_blank_unknown_query_parameter_is_still_named_in_the_audit(tmp_path: P
         "sort": "",
         "other_query_names": ["debug"],
     }
+
+
+def _asgi_call(gate: Gate, path: str, token: str | None = None) -> list[dict[str, Any]]:
+    """One ``GET`` through ``gate`` as a bare ASGI server sends it: no ``state`` in the scope
+    (it is optional in ASGI), no test client in between; the messages the gate sent."""
+    headers = [] if token is None else [(b"authorization", f"Bearer {token}".encode())]
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": headers,
+        "client": ("192.0.2.9", 40000),
+        "server": ("testserver", 80),
+    }
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    asyncio.run(gate(scope, receive, send))
+    return sent
+
+
+def test_the_gate_serves_any_asgi_server_and_app(tmp_path: Path) -> None:
+    """A scope without ``state``, a response start without ``headers`` (both optional in
+    ASGI), and an app that fails before it answers: the access still reaches the app, the
+    API headers are still added, and the failure is counted and audited as the 500 the
+    server then answers."""
+    world = make_world(tmp_path)
+    declared = FastAPI()  # what the routes declare; the app behind the gate is a bare one
+
+    @declared.get("/healthz", dependencies=[OPEN_ROUTE])
+    async def healthz() -> None: ...
+
+    @declared.get("/v1/ok")
+    async def ok(_: AnyKey) -> None: ...
+
+    @declared.get("/v1/fail")
+    async def fail(_: AnyKey) -> None: ...
+
+    (tmp_path / "static").mkdir()
+    declared.mount("/static", StaticFiles(directory=tmp_path / "static"), name="static")
+    seen: dict[str, bool] = {}
+
+    async def bare(scope: Any, receive: Any, send: Any) -> None:
+        seen[scope["path"]] = is_page(scope)
+        if scope["path"] == "/v1/fail":
+            raise RuntimeError("the app failed before answering")
+        await send({"type": "http.response.start", "status": 200})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    metrics = Metrics()
+    audit = RequestAudit(tmp_path / "requests.jsonl", flush_seconds=60.0)
+    gate = Gate(
+        bare,
+        keys=KeyStore(world.config.keys_file),
+        limiter=RateLimiter(600, 10),
+        audit=audit,
+        metrics=metrics,
+        access=AccessTable(declared.routes, ()),
+        hot_route="/v1/ok",
+        anonymous=RateLimiter(60, 1),
+    )
+    token = world.tokens["planner"]
+    for path, key in (("/healthz", None), ("/v1/ok", token), ("/static/style.css", None)):
+        start = _asgi_call(gate, path, key)[0]
+        assert start["status"] == 200, path
+        expected = [] if path.startswith("/static") else list(gate_module.API_HEADERS)
+        assert list(start.get("headers", [])) == expected, path
+    with pytest.raises(RuntimeError, match="failed before answering"):
+        _asgi_call(gate, "/v1/fail", token)
+    assert seen == {
+        "/healthz": False,
+        "/v1/ok": False,
+        "/static/style.css": True,
+        "/v1/fail": False,
+    }
+    assert metrics.requests == {("/v1/ok", "GET", 200): 1.0, ("/v1/fail", "GET", 500): 1.0}
+    assert audit.close()
+    statuses = [e["details"]["status"] for e in AuditLog(audit.path).entries()]
+    assert statuses == [200, 500]
