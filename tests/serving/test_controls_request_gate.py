@@ -381,6 +381,8 @@ def test_a_routes_access_reaches_its_error_handlers_pages_as_pages_the_api_as_pr
         ("GET", "unmatched", 404),
         ("POST", "/v1/areas/{code}", 405),
     ]
+    # each took the app more than a few microseconds: its time is written in milliseconds
+    assert all(0 < e["details"]["ms"] < 60_000 for e in written)
     # the API's under the Bearer key; a page refused before it read its session has no key
     assert {e["details"]["key_id"] for e in written[3:]} == {world.key_ids["board"]}
 
