@@ -879,3 +879,19 @@ def test_the_gate_serves_any_asgi_server_and_app(tmp_path: Path) -> None:
     assert audit.close()
     statuses = [e["details"]["status"] for e in AuditLog(audit.path).entries()]
     assert statuses == [200, 500]
+
+
+def test_close_tells_the_writer_to_stop_and_reaps_it(tmp_path: Path) -> None:
+    """At shutdown the writer is told to stop, exits at once (not after the 30-second grace)
+    and is reaped: no writer process is left behind."""
+    audit = RequestAudit(tmp_path / "audit.jsonl", flush_seconds=60)
+    audit.start()
+    audit.record("k1", "planner", "GET", "/v1/areas/{code}", "E1", 200, 0.4, time.time())
+    pid = audit.writer_pid
+    assert pid is not None
+    began = time.monotonic()
+    assert audit.close()
+    assert time.monotonic() - began < 10.0
+    assert audit.writer_pid is None
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone, not a zombie
