@@ -832,6 +832,9 @@ def test_the_gate_serves_any_asgi_server_and_app(tmp_path: Path) -> None:
     @declared.get("/healthz", dependencies=[OPEN_ROUTE])
     async def healthz() -> None: ...
 
+    @declared.get("/guide/{page}", dependencies=[OPEN_ROUTE])
+    async def guide(page: str) -> None: ...
+
     @declared.get("/v1/ok")
     async def ok(_: AnyKey) -> None: ...
 
@@ -844,6 +847,7 @@ def test_the_gate_serves_any_asgi_server_and_app(tmp_path: Path) -> None:
 
     async def bare(scope: Any, receive: Any, send: Any) -> None:
         seen[scope["path"]] = is_page(scope)
+        assert (await receive())["type"] == "http.request"  # the request's body reaches it
         if scope["path"] == "/v1/fail":
             raise RuntimeError("the app failed before answering")
         await send({"type": "http.response.start", "status": 200})
@@ -862,7 +866,8 @@ def test_the_gate_serves_any_asgi_server_and_app(tmp_path: Path) -> None:
         anonymous=RateLimiter(60, 1),
     )
     token = world.tokens["planner"]
-    for path, key in (("/healthz", None), ("/v1/ok", token), ("/static/style.css", None)):
+    paths = (("/healthz", None), ("/guide/start", None), ("/v1/ok", token), ("/static/a.css", None))
+    for path, key in paths:
         start = _asgi_call(gate, path, key)[0]
         assert start["status"] == 200, path
         expected = [] if path.startswith("/static") else list(gate_module.API_HEADERS)
@@ -871,8 +876,9 @@ def test_the_gate_serves_any_asgi_server_and_app(tmp_path: Path) -> None:
         _asgi_call(gate, "/v1/fail", token)
     assert seen == {
         "/healthz": False,
+        "/guide/start": False,
         "/v1/ok": False,
-        "/static/style.css": True,
+        "/static/a.css": True,
         "/v1/fail": False,
     }
     assert metrics.requests == {("/v1/ok", "GET", 200): 1.0, ("/v1/fail", "GET", 500): 1.0}
@@ -895,3 +901,22 @@ def test_close_tells_the_writer_to_stop_and_reaps_it(tmp_path: Path) -> None:
     assert audit.writer_pid is None
     with pytest.raises(ProcessLookupError):
         os.kill(pid, 0)  # gone, not a zombie
+
+
+def test_a_path_below_the_hot_route_is_counted_and_audited_under_its_own_route(
+    tmp_path: Path,
+) -> None:
+    """Only ``/v1/areas/<code>`` is the hot route: an area's history, or the listing with a
+    trailing slash (redirected), is not counted or audited as ``/v1/areas/{code}``."""
+    world = make_world(tmp_path, audit_flush_seconds=60.0)
+    with TestClient(create_app(world.config)) as client:
+        metrics = client.app.state.metrics  # type: ignore[attr-defined]
+        history = client.get("/v1/areas/W1/history", headers=world.headers())
+        slashed = client.get("/v1/areas/", headers=world.headers(), follow_redirects=False)
+        assert (history.status_code, slashed.status_code) == (200, 307)
+        routes = [e["details"]["route"] for e in _requests(world, client)]
+    assert metrics.requests == {
+        ("/v1/areas/{code}/history", "GET", 200): 1.0,
+        ("unmatched", "GET", 307): 1.0,
+    }
+    assert routes == ["/v1/areas/{code}/history", "unmatched"]
