@@ -321,6 +321,9 @@ def test_a_keys_retry_after_is_the_seconds_until_its_next_token(tmp_path: Path) 
         refused = client.get("/v1/areas/W1", headers=world.headers())
     assert refused.status_code == 429
     assert refused.headers["retry-after"] == "1"
+    assert refused.json()["detail"] == (
+        f"Key {world.key_ids['planner']} is over its rate limit (120 requests per minute, burst 1)."
+    )
     limiter = RateLimiter(120, 1)
     assert limiter.take("k", 100.0) == 0.0
     assert limiter.take("k", 100.0) == pytest.approx(0.5)  # (1 - 0 tokens) / 2 per second
