@@ -324,6 +324,9 @@ def test_a_keys_retry_after_is_the_seconds_until_its_next_token(tmp_path: Path) 
     assert refused.json()["detail"] == (
         f"Key {world.key_ids['planner']} is over its rate limit (120 requests per minute, burst 1)."
     )
+    limited = [e for e in AuditLog(world.audit_log).entries() if e["event"] == "api.request"][-1]
+    assert limited["actor"] == f"api:{world.key_ids['planner']}"  # audited under the key
+    assert (limited["details"]["status"], limited["details"]["role"]) == (429, "planner")
     limiter = RateLimiter(120, 1)
     assert limiter.take("k", 100.0) == 0.0
     assert limiter.take("k", 100.0) == pytest.approx(0.5)  # (1 - 0 tokens) / 2 per second
