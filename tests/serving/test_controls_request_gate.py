@@ -324,6 +324,7 @@ def test_a_keys_retry_after_is_the_seconds_until_its_next_token(tmp_path: Path) 
     assert refused.json()["detail"] == (
         f"Key {world.key_ids['planner']} is over its rate limit (120 requests per minute, burst 1)."
     )
+    assert refused.json()["type"] == "https://vru-risk.example/problems/rate-limited"
     limited = [e for e in AuditLog(world.audit_log).entries() if e["event"] == "api.request"][-1]
     assert limited["actor"] == f"api:{world.key_ids['planner']}"  # audited under the key
     assert (limited["details"]["status"], limited["details"]["role"]) == (429, "planner")
