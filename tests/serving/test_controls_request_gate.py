@@ -67,6 +67,7 @@ def test_a_key_of_another_role_is_refused_naming_the_path_and_the_roles(tmp_path
     assert (
         refused.json()["detail"] == "/metrics needs the admin role; this key has the planner role."
     )
+    assert refused.json()["type"] == "https://vru-risk.example/problems/forbidden"
     several = Access(kind="key", roles=("board", "admin"))
     assert gate_module._not_allowed("/v1/x", several, "planner") == (
         "/v1/x needs the board or admin role; this key has the planner role."
