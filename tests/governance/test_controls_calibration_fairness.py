@@ -222,3 +222,39 @@ def test_group_bounds_come_from_judged_groups_only() -> None:
     figures = calibration_figures(check)
     assert figures["group_observed_expected_low"] == big.low
     assert figures["group_observed_expected_high"] == big.high
+
+
+def test_the_calibration_lines_intervals_are_wald_intervals_from_the_likelihood() -> None:
+    """Symmetric about the estimate, with the standard errors of the log-likelihood's curvature
+    (worked out here by finite differences, not by the code's formula)."""
+    rng = np.random.default_rng(8)
+    x = rng.normal(-2.0, 1.0, 5000)
+    scores = 1.0 / (1.0 + np.exp(-x))
+    y = (rng.random(len(x)) < 1.0 / (1.0 + np.exp(-(0.2 + 0.9 * x)))).astype(np.float64)
+    line = calibration_line(y, scores)
+    assert line is not None
+
+    def loglik(a: float, b: float) -> float:
+        eta = a + b * x
+        return float(np.sum(y * eta - np.logaddexp(0.0, eta)))
+
+    h = 1e-3
+    point = (line.intercept, line.slope)
+    hessian = np.empty((2, 2))
+    for i in range(2):
+        for j in range(2):
+            shifts = []
+            for si, sj in ((1, 1), (1, -1), (-1, 1), (-1, -1)):
+                step = [0.0, 0.0]
+                step[i] += si * h
+                step[j] += sj * h
+                shifts.append(si * sj * loglik(point[0] + step[0], point[1] + step[1]))
+            hessian[i, j] = sum(shifts) / (4 * h * h)
+    se = np.sqrt(np.diag(np.linalg.inv(-hessian)))
+    z = 1.959963984540054
+    assert line.slope_high - line.slope == pytest.approx(line.slope - line.slope_low, rel=1e-9)
+    assert line.intercept_high - line.intercept == pytest.approx(
+        line.intercept - line.intercept_low, rel=1e-9
+    )
+    assert (line.slope_high - line.slope) / z == pytest.approx(se[1], rel=1e-3)
+    assert (line.intercept_high - line.intercept) / z == pytest.approx(se[0], rel=1e-3)
