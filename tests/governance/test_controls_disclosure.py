@@ -328,3 +328,16 @@ def test_without_negative_zeros_keeps_every_other_value() -> None:
     assert cleaned["a"].iloc[2] == -0.01 and np.isnan(cleaned["a"].iloc[3])
     pd.testing.assert_series_equal(cleaned["b"], frame["b"])
     assert np.signbit(frame["a"].iloc[0])  # the input is not changed
+
+
+def test_a_rate_is_checked_even_where_no_raw_mean_is_published(table: pd.DataFrame) -> None:
+    """The raw mean is optional; its absence must not end the check of the rate."""
+    ratio = table["expected"] / table["population"].astype(float)
+    derived = table.assign(rate_per_1000=(1000 * ratio).round(1))
+    if "mean_risk_raw" in derived.columns:
+        derived = derived.drop(columns=["mean_risk_raw"])
+    check_no_individuals(derived)
+    want = 1000 * float(ratio[derived["code"] == "L1"].iloc[0])
+    assert "column 'rate_per_1000' is not the published expected" in _refusal(
+        _with(derived, "L1", rate_per_1000=want + 0.06)
+    )
