@@ -341,3 +341,25 @@ def test_a_rate_is_checked_even_where_no_raw_mean_is_published(table: pd.DataFra
     assert "column 'rate_per_1000' is not the published expected" in _refusal(
         _with(derived, "L1", rate_per_1000=want + 0.06)
     )
+
+
+def test_a_refusal_names_at_most_five_negative_zeros(eight: pd.DataFrame) -> None:
+    assert _refusal(_six(eight, mean_risk=-0.0)) == (
+        f"release table: column 'mean_risk' has 6 negative zero(s) (-0.0), e.g. in {FIVE}; the "
+        "sign of a zero tells on which side of zero the unrounded figure was"
+    )
+
+
+def test_a_refusal_names_at_most_five_rates_not_made_from_the_published_expected(
+    eight: pd.DataFrame,
+) -> None:
+    ratio = eight["expected"] / eight["population"].astype(float)
+    derived = eight.assign(rate_per_1000=(1000 * ratio).round(1))
+    check_no_individuals(derived, RULES)
+    leaky = _six(derived)
+    leaky.loc[leaky["code"].isin(SIX), "rate_per_1000"] += 0.5
+    assert _refusal(leaky) == (
+        "release table: column 'rate_per_1000' is not the published expected over the "
+        f"published population in 6 area(s), e.g. {FIVE}; a mean or rate made from the "
+        "unrounded expected undoes its rounding"
+    )
