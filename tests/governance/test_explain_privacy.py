@@ -41,19 +41,11 @@ from governance.audit.model_audit import _shap_figures
 from governance.audit.report import render_report
 from governance.contracts.errors import VruError
 from governance.contracts.settings import GovernanceConfig, ShapBinSettings
+from tests.governance.test_explain import PARAMS
 
 ROWS = 2_000
 CONFIG = GovernanceConfig(audit={"dependence_plots": 4})
 MIN_COUNT = CONFIG.audit.withhold_below
-PARAMS: dict[str, Any] = {
-    "objective": "binary",
-    "num_leaves": 15,
-    "learning_rate": 0.1,
-    "seed": 7,
-    "deterministic": True,
-    "num_threads": 1,
-    "verbose": -1,
-}
 
 
 @pytest.fixture(scope="module")
