@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -40,15 +41,22 @@ def table() -> pd.DataFrame:
     return release_of(generated_city())
 
 
-@pytest.fixture(scope="module")
-def served(
-    tmp_path_factory: pytest.TempPathFactory, table: pd.DataFrame
-) -> Iterator[tuple[TestClient, World]]:
-    world = make_world(tmp_path_factory.mktemp("generated"))
+@contextmanager
+def serving_release(root: Path, table: pd.DataFrame) -> Iterator[tuple[TestClient, World]]:
+    """A server whose one release, ``g1``, is ``table`` as the release wrote it."""
+    world = make_world(root)
     write_release(world.root / "releases", world.board, release_id="g1", rows=_rows(table))
     with TestClient(create_app(world.config), base_url="https://testserver") as client:
         assert client.get("/readyz").json()["release_id"] == "g1"
         yield client, world
+
+
+@pytest.fixture(scope="module")
+def served(
+    tmp_path_factory: pytest.TempPathFactory, table: pd.DataFrame
+) -> Iterator[tuple[TestClient, World]]:
+    with serving_release(tmp_path_factory.mktemp("generated"), table) as both:
+        yield both
 
 
 def negative_zeros(text: str) -> list[str]:

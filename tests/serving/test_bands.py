@@ -34,7 +34,7 @@ from tests.serving.release_factory import (
     resign,
     write_release,
 )
-from tests.serving.test_aggregate_honest import _rows
+from tests.serving.test_aggregate_honest import _rows, serving_release
 from tests.training.test_release_leaks import generated_city, release_of
 
 ORDER = {"higher": 0, "similar": 1, "lower": 2}
@@ -49,11 +49,8 @@ def table() -> pd.DataFrame:
 def served(
     tmp_path_factory: pytest.TempPathFactory, table: pd.DataFrame
 ) -> Iterator[tuple[TestClient, World]]:
-    world = make_world(tmp_path_factory.mktemp("bands"))
-    write_release(world.root / "releases", world.board, release_id="g1", rows=_rows(table))
-    with TestClient(create_app(world.config), base_url=HTTPS) as client:
-        assert client.get("/readyz").json()["release_id"] == "g1"
-        yield client, world
+    with serving_release(tmp_path_factory.mktemp("bands"), table) as both:
+        yield both
 
 
 def _listing(client: TestClient, world: World, query: str) -> list[dict[str, Any]]:
