@@ -94,6 +94,7 @@ from governance.contracts.config import load_config
 from governance.contracts.errors import VruError
 from governance.contracts.levels import LEVELS, PARENT_OF, Level
 from governance.contracts.release_schema import AREA_COLUMNS
+from governance.disclosure_attacks import AttackLimits
 
 __all__ = [
     "DEFAULT_HIERARCHY",
@@ -285,6 +286,14 @@ class DisclosureConfig(BaseModel):
         default_factory=CellKeyConfig,
         description="The cell-key method's ptable and seed (method cellkey only).",
     )
+    attacks: AttackLimits = Field(
+        default_factory=AttackLimits,
+        description=(
+            "The attacks every release is tried against before it is published, and how far "
+            "each may succeed (governance.disclosure_attacks): beyond a limit, nothing is "
+            "published."
+        ),
+    )
     hierarchy: tuple[tuple[Level, Level], ...] = Field(
         default=DEFAULT_HIERARCHY,
         min_length=1,
@@ -315,6 +324,18 @@ class DisclosureConfig(BaseModel):
         if self.method == "cellkey":
             return self.cellkey.max_perturbation
         return self.rounding_base // 2
+
+    @property
+    def published_bounds(self) -> tuple[int, int]:
+        """How far below and above a published count its truth may lie.
+
+        Rounding to the nearest multiple of ``b`` leaves ``b // 2`` below and ``(b - 1) // 2``
+        above (2 and 2 for base 5); the cell-key method moves a count by at most ``D``.
+        """
+        if self.method == "cellkey":
+            d = self.cellkey.max_perturbation
+            return d, d
+        return self.rounding_base // 2, (self.rounding_base - 1) // 2
 
     @property
     def min_population(self) -> int:

@@ -60,6 +60,7 @@ __all__ = [
     "CURRENT_POINTER",
     "ApprovalRecord",
     "Band",
+    "ReleaseAttack",
     "ReleaseError",
     "ReleaseManifest",
     "ReleaseUtility",
@@ -199,6 +200,28 @@ class ReleaseUtility(BaseModel):
     fewer_than_share: float | None = Field(ge=0, le=1, description="Of published areas.")
 
 
+class ReleaseAttack(BaseModel):
+    """One attack the release was tried against before it was published, and how it fared.
+
+    Made by :func:`governance.disclosure_attacks.attack_release` from the unprotected and the
+    published tables; aggregates only (a share, an AUC, a count of cells), signed with the
+    rest of the manifest. ``success`` is measured against ``chance`` and judged against
+    ``limit`` (``disclosure.attacks``) when at least ``disclosure.attacks.min_cells`` cells
+    could be attacked.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    success: float | None
+    chance: float
+    limit: float
+    cells: int = Field(ge=0)
+    judged: bool
+    passed: bool
+
+
 class ReleaseManifest(BaseModel):
     """``manifest.json`` of a release."""
 
@@ -236,6 +259,9 @@ class ReleaseManifest(BaseModel):
     #: releases made before it was recorded, and then left out of :func:`manifest_payload`,
     #: so their signatures still verify.
     utility: ReleaseUtility | None = None
+    #: the attacks the release survived before publishing (:class:`ReleaseAttack`); signed.
+    #: Null in releases made before they were run, and then left out of the signed message.
+    attacks: tuple[ReleaseAttack, ...] | None = None
     #: Ed25519 signature (base64) by the release key of :func:`manifest_payload`.
     signature: str | None = None
 
@@ -354,10 +380,10 @@ def _record_problems(manifest: ReleaseManifest, decision: Decision) -> list[str]
 def manifest_payload(manifest: ReleaseManifest) -> bytes:
     """The signed message: canonical JSON (sorted keys, no spaces) of all but ``signature``.
 
-    A null ``utility`` is left out, as it was before the field existed: releases signed then
-    still verify, and removing a signed ``utility`` changes the message.
+    A null ``utility`` or ``attacks`` is left out, as it was before the field existed:
+    releases signed then still verify, and removing a signed one changes the message.
     """
-    unset = {"utility"} if manifest.utility is None else set()
+    unset = {name for name in ("utility", "attacks") if getattr(manifest, name) is None}
     fields = manifest.model_dump(mode="json", exclude={"signature", *unset})
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")

@@ -35,6 +35,7 @@ from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
     ApprovalRecord,
+    ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
     ReleaseUtility,
@@ -72,6 +73,7 @@ class ReleaseContents:
     card: dict[str, Any]
     disclosure: dict[str, Any]  # the DisclosureConfig the table was made with, as JSON
     utility: ReleaseUtility | None = None  # what disclosure control cost the figures
+    attacks: tuple[ReleaseAttack, ...] | None = None  # the attacks it survived
 
     @property
     def published(self) -> int:
@@ -163,6 +165,7 @@ def release_manifest(
         engine=config.engine,
         disclosure=contents.disclosure,
         utility=contents.utility,
+        attacks=contents.attacks,
     )
 
 

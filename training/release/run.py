@@ -37,7 +37,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +55,7 @@ from governance.contracts.layout import DataLayout
 from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
+    ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
     current_release_id,
@@ -69,6 +70,7 @@ from governance.disclosure import (
     load_disclosure_config,
     without_negative_zeros,
 )
+from governance.disclosure_attacks import attack_release
 from governance.disclosure_utility import disclosure_utility
 from training.release.aggregate import (
     area_table,
@@ -141,6 +143,18 @@ _DEMO_APPROVAL = (
 )
 
 Say = Callable[[str], None]
+
+_ATTACKED = (
+    "disclosure: the protected table does not survive the release's attacks, so nothing was "
+    "published: {attacks}. Strengthen the disclosure rules, or have the limit changed"
+)
+#: the config key that limits each attack
+_LIMIT_KEYS = {
+    "hierarchy_exact": "max_exact_share",
+    "hierarchy_narrowed": "max_narrowed_share",
+    "precision_gain": "max_precision_gain",
+    "zero_detection": "max_zero_auc",
+}
 
 
 @dataclass(frozen=True)
@@ -265,9 +279,12 @@ def run_release(
     keys = _cell_keys(config, data_dir, sums, figures, rules)
     protected = protect_areas(config, figures, sums.factors, rules, cell_keys=keys)
     clock.lap("disclosure")
+    say("trying the protected table against the attacks")  # 4b. attack, before any write
+    attacks = attack_protected(figures, protected, sums.factors, rules)
+    clock.lap("attacks")
     say("writing the release")  # 5. publish
     created = (now or datetime.now(UTC)).astimezone(UTC)
-    contents = _contents(config, approval, sums, figures, protected, rules, registry)
+    contents = _contents(config, approval, sums, figures, protected, rules, registry, attacks)
     directory = publish_release(config, contents, created, signer)
     clock.lap("write")
     say("recording the release")  # 6. record
@@ -564,6 +581,49 @@ def protect_areas(
     )
 
 
+def attack_protected(
+    figures: AreaFigures,
+    protected: ProtectedAreas,
+    factors: list[str],
+    rules: DisclosureConfig,
+) -> tuple[ReleaseAttack, ...] | None:
+    """Step 4b: the protected table against every attack; refuse it if one succeeds too well.
+
+    Returns the results for the manifest (None when ``disclosure.attacks.enabled`` is
+    false).
+
+    Raises
+    ------
+    ReleaseError
+        Naming each attack beyond its limit, its success, chance and the config key; nothing
+        has been written then.
+    """
+    if not rules.attacks.enabled:
+        return None
+    results = attack_release(
+        figures.table,
+        protected.table,
+        factors=factors,
+        method=rules.method,
+        min_count=rules.min_count,
+        margin=rules.published_bounds,
+        hierarchy=rules.hierarchy,
+        limits=rules.attacks,
+    )
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise ReleaseError(
+            _ATTACKED.format(
+                attacks="; ".join(
+                    f"{r.name}: {r.success} against chance {r.chance} over {r.cells} cells, "
+                    f"limit {r.limit} (disclosure.attacks.{_LIMIT_KEYS[r.name]})"
+                    for r in failed
+                )
+            )
+        )
+    return tuple(ReleaseAttack.model_validate(asdict(r)) for r in results)
+
+
 def _contents(
     config: ReleaseConfig,
     approval: Approval,
@@ -572,6 +632,7 @@ def _contents(
     protected: ProtectedAreas,
     disclosure: DisclosureConfig,
     registry: Registry,
+    attacks: tuple[ReleaseAttack, ...] | None = None,
 ) -> ReleaseContents:
     """What the release's files will hold: the table and the manifest's provenance.
 
@@ -595,6 +656,7 @@ def _contents(
         card=model_card_summary(registry, approval.info),
         disclosure=disclosure.model_dump(mode="json"),
         utility=disclosure_utility(figures.table, protected.table, sums.factors),
+        attacks=attacks,
     )
 
 
