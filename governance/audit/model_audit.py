@@ -418,7 +418,7 @@ def _ground_truth(inputs: ModelAuditInputs, scored: _Scored) -> FreeFormSection:
 def _mitigations(
     inputs: ModelAuditInputs, scored: _Scored, config: GovernanceConfig, seed: int
 ) -> MitigationReport:
-    """Mitigations fitted on the validation split and compared on the test split."""
+    """Mitigations fitted on the validation split and compared on the test split at its capacity."""
     attribute = config.mitigation.attribute
     validation = scored.validation
     result = compare_mitigations(
@@ -440,6 +440,9 @@ def _mitigations(
         top_fraction=inputs.top_fraction,
         seed=seed,
         withhold_below=config.audit.withhold_below,
+        min_outcomes=config.gates.min_outcomes,
+        confidence=config.gates.gate_confidence,
+        permutations=config.audit.permutations,
     )
     return MitigationReport.model_validate(
         {**result, "fit_split": "validation", "evaluated_on": "test"}

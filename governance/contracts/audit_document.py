@@ -379,8 +379,20 @@ class CalibrationSection(_Part):
 # -- mitigations ----------------------------------------------------------------------------
 
 
+class MitigationIntervals(_Part):
+    """Exact (Clopper-Pearson) intervals of one method's rates, overall or in one group."""
+
+    selection_rate: Interval
+    tpr: Interval
+    fpr: Interval
+
+
 class MitigationGroup(_Part):
-    """One group's rates under one method."""
+    """One group's rates under one method.
+
+    Fields added by issue 17 (the comparison at the model's capacity) default to None so that
+    older audits still read.
+    """
 
     count: int
     selection_rate: float | None
@@ -388,6 +400,14 @@ class MitigationGroup(_Part):
     fpr: float | None
     too_small: bool
     withheld: bool
+    outcomes: int | None = None
+    selected: int | None = None
+    ci: MitigationIntervals | None = None
+    tpr_judged: bool | None = None
+    fpr_judged: bool | None = None
+    constrained: bool | None = Field(
+        default=None, description="Whether the method constrained this group on its own."
+    )
 
 
 class MitigationRow(_Part):
@@ -405,10 +425,26 @@ class MitigationRow(_Part):
     true_positive_rate_difference: float | None
     by_group: dict[str, MitigationGroup]
     note: str | None
+    selected: int | None = Field(default=None, description="People selected: the capacity.")
+    ci: MitigationIntervals | None = None
+    equalized_odds_p_value: float | None = None
+    not_constrained: list[str] = Field(default_factory=list)
+
+
+class NotConstrainedGroup(_Part):
+    """A group no mitigation could constrain, with its counts in the fit cohort."""
+
+    group: str
+    fit_rows: int
+    fit_outcomes: int | None = Field(description="None: withheld (fewer than withhold_below).")
 
 
 class MitigationReport(_Part):
-    """Mitigations compared (not applied): fitted on validation, judged on test."""
+    """Mitigations compared (not applied) at the model's capacity: fitted on validation, judged on test.
+
+    ``merged_small_groups`` and ``small_groups_folded_into`` are read from audits before
+    issue 17 (small groups were then merged for the constraint); none are merged now.
+    """
 
     available: Literal[True]
     constraint: str
@@ -417,12 +453,18 @@ class MitigationReport(_Part):
     top_fraction: float
     fit_rows: int
     evaluated_rows: int
-    merged_small_groups: list[str]
-    small_groups_folded_into: str | None
     rows: list[MitigationRow]
     seconds: float
     fit_split: str
     evaluated_on: str
+    merged_small_groups: list[str] = Field(default_factory=list)
+    small_groups_folded_into: str | None = None
+    capacity: int | None = None
+    capacity_method: str | None = None
+    confidence: float | None = None
+    min_outcomes: int | None = None
+    constrained_groups: list[str] = Field(default_factory=list)
+    not_constrained: list[NotConstrainedGroup] = Field(default_factory=list)
 
 
 MitigationSection = Annotated[
