@@ -181,6 +181,37 @@ class RateIntervals(_Part):
     precision: Interval
 
 
+class AequitasIntervals(_Part):
+    """Exact (Clopper-Pearson) intervals of a group's Aequitas figures."""
+
+    false_discovery_rate: Interval
+    false_omission_rate: Interval
+    negative_predictive_value: Interval
+    selected_share: Interval
+    selected_share_ratio: Interval
+
+
+class AequitasFigures(_Part):
+    """Aequitas' figures of one group at the operating point (issue 17).
+
+    FDR and FOR, NPV, and the group's share of those selected against its share of the
+    cohort (:mod:`governance.audit.aequitas`).
+    """
+
+    false_discovery_rate: float | None
+    false_omission_rate: float | None
+    negative_predictive_value: float | None
+    selected_share: float | None
+    population_share: float | None
+    selected_share_ratio: float | None
+    selected: int
+    not_selected: int
+    ci: AequitasIntervals
+    fdr_judged: bool
+    for_judged: bool
+    share_judged: bool
+
+
 class FairnessOverall(_Part):
     """Every row together: rates, ROC AUC and their intervals."""
 
@@ -199,6 +230,9 @@ class FairnessOverall(_Part):
     )
     outcomes: int | None = Field(
         default=None, description="People with the outcome (None: withheld, or an older audit)."
+    )
+    aequitas: AequitasFigures | None = Field(
+        default=None, description="FDR, FOR, NPV and selected share (None: withheld, or older)."
     )
 
 

@@ -31,7 +31,8 @@ class MitigationConfig(BaseModel):
     )
     objective: Literal["balanced_accuracy_score", "accuracy_score"] = Field(
         default="balanced_accuracy_score",
-        description="What the single threshold and both mitigations maximise.",
+        description="Fairlearn's objective when ThresholdOptimizer is fitted; the options are "
+        "then compared at the model's capacity, which sets their operating point.",
     )
     max_rows: int = Field(
         default=20_000,
