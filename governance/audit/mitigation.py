@@ -275,8 +275,9 @@ def compare_mitigations(
 
     fit_stream, tie_stream = np.random.SeedSequence(int(seed)).spawn(2)
     train = _sample(fit, columns, top_fraction, config.max_rows, fit_stream)
+    # the evaluated split is judged whole (a maximum of its own length draws nothing)
     test = _sample(evaluate, columns, top_fraction, len(evaluate.y), fit_stream)
-    constrained, not_constrained = _constrainable(train)
+    constrained, not_constrained = _constrainable(train, test)
     on_test = np.isin(test.groups, list(constrained))
     capacity = _Capacity(
         selected=int(test.top.sum()),
@@ -864,17 +865,20 @@ def _sample(
     return _Split(x.astype(np.float64), y[rows], scores[rows], groups[rows], top[rows])
 
 
-def _constrainable(train: _Split) -> tuple[frozenset[str], list[Json]]:
+def _constrainable(train: _Split, test: _Split) -> tuple[frozenset[str], list[Json]]:
     """The groups Fairlearn can constrain, and the others with their counts in `train`.
 
     Fairlearn needs, in each group it constrains, someone with the outcome and someone
     without: a group with only one outcome has no ROC curve (ThresholdOptimizer refuses it as
-    "degenerate labels") and no true or false positive rate to hold equal. Groups seen only
-    in the evaluated split are reported by :func:`compare_mitigations` as not constrained
-    too (they are in ``by_group`` with ``constrained: false``).
+    "degenerate labels") and no true or false positive rate to hold equal. A group seen only
+    in `test` cannot be constrained either; it is listed with no rows in `train`.
     """
     table = pd.DataFrame({"group": train.groups.astype(str), "y": train.y})
     stats = table.groupby("group", sort=True)["y"].agg(["size", "sum"])
+    unseen = sorted(set(test.groups.astype(str)) - set(stats.index))
+    stats = pd.concat(
+        [stats, pd.DataFrame({"size": 0, "sum": 0}, index=pd.Index(unseen))]
+    ).sort_index()
     both = (stats["sum"] >= 1) & (stats["size"] - stats["sum"] >= 1)
     kept = frozenset(str(g) for g in stats.index[both])
     others = [

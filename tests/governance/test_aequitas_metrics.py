@@ -195,3 +195,23 @@ def test_the_report_shows_them_with_intervals_and_the_judging_rule() -> None:
     assert any("not judged" in c and "20 selected" in c for c in cells)
     said = " ".join(view.sentences)
     assert "false discovery rate" in said and "at least 30" in said
+
+
+def test_the_fairness_section_of_the_report_holds_the_aequitas_table() -> None:
+    import re
+
+    from governance.audit.report import render_report
+
+    audit = audit_scored_table(
+        _rows(), label="y", score="score", sensitive=["group"], threshold=0.5, permutations=10
+    )
+    html = render_report({"fairness": audit}, {})
+    section = re.search(r'<section id="fairness">(.*?)</section>', html, flags=re.S)
+    assert section is not None
+    fairness = section.group(1)
+    assert "Aequitas" in fairness and "False omission rate" in fairness
+    assert "70.0% (45.7–88.2%)" in fairness
+    # an older audit without the figures renders without the table
+    for group in audit["by"]["group"].values():
+        group.pop("aequitas")
+    assert "False omission rate" not in render_report({"fairness": audit}, {})

@@ -197,7 +197,10 @@ def test_a_small_group_is_constrained_on_its_own_never_merged() -> None:
         seed=1,
     )
     assert result["constrained_groups"] == ["a", "b", "c", "d"]
-    assert result["not_constrained"] == [{"group": "f", "fit_rows": 25, "fit_outcomes": 0}]
+    assert result["not_constrained"] == [
+        {"group": "e", "fit_rows": 0, "fit_outcomes": 0},  # never seen in fit
+        {"group": "f", "fit_rows": 25, "fit_outcomes": 0},
+    ]
     assert "f" in result["capacity_method"] and "decided as the model" in result["capacity_method"]
     assert "merged_small_groups" not in result and "small_groups_folded_into" not in result
     top = next(r for r in result["rows"] if r["method"] == "unmitigated (top k%)")
@@ -209,9 +212,10 @@ def test_a_small_group_is_constrained_on_its_own_never_merged() -> None:
         assert row["by_group"]["d"]["constrained"] is mitigated  # its own thresholds
         assert row["by_group"]["e"]["constrained"] is False
         assert row["by_group"]["f"]["constrained"] is False
-        assert row["not_constrained"] == (["f"] if mitigated else [])
+        assert row["not_constrained"] == (["e", "f"] if mitigated else [])
         # members of a group no method could constrain are decided as the model decides them
         assert row["by_group"]["f"]["selected"] == top["by_group"]["f"]["selected"]
+        assert row["by_group"]["e"]["selected"] == top["by_group"]["e"]["selected"]
 
 
 def test_intervals_are_exact_at_small_counts() -> None:
@@ -249,7 +253,9 @@ def test_a_method_that_cannot_constrain_any_group_gives_a_note() -> None:
         replace(fit, sensitive=groups), evaluate, config, top_fraction=0.1, seed=3
     )
     assert result["constrained_groups"] == []
-    assert [g["group"] for g in result["not_constrained"]] == ["with", "without"]
+    # nor can the evaluated groups, none of which is in fit
+    names = [g["group"] for g in result["not_constrained"]]
+    assert names == ["a", "b", "c", "with", "without"]
     top, *mitigated = result["rows"]
     assert top["note"] is None and top["selected"] == 100
     for row in mitigated:
