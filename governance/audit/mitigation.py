@@ -15,24 +15,30 @@ each selecting exactly that capacity:
    selected on the demo). Here the point on *Fairlearn's own grid* is taken instead whose
    expected number selected on ``fit`` is the capacity share (the smallest such point, found
    by bisection: the number selected rises along the grid), and its interpolated thresholder
-   gives every evaluated young person a probability of being selected. The capacity is then
-   held exactly: the highest probabilities are selected, ties (people the rule would select
-   at random with the same probability) broken by a seeded random order, as the rule's own
-   randomisation would;
+   gives every evaluated young person a probability of being selected;
 3. *ExponentiatedGradient* (Fairlearn): a logistic regression on the model's inputs (mean
    imputed, standardised) retrained under the same constraint, with error costs set so that
    its cut-off is the capacity's (false positive cost ``t``, false negative ``1 - t``, where
    ``t`` is the model's calibrated score at the capacity cut on ``fit``: the Bayes cut-off of
-   those costs). The capacity is held exactly by ranking on the reduction's probability of
-   selecting a person (its randomised mixture), ties broken by the mixture's mean predicted
-   probability.
+   those costs); its randomised mixture of regressions gives every evaluated young person a
+   probability of being selected.
 
-Every group is constrained on its own; none is merged into another. Fairlearn can constrain a
-group only if ``fit`` holds at least one young person with the outcome and one without (and
-ExponentiatedGradient needs the same). A group that does not is listed in
-``not_constrained`` with its counts in ``fit``; each method's row says it could not constrain
-it, and its members are decided as the model decides them (selected if in the model's top
-k%), so the capacity left to the constrained groups is the capacity less those.
+Both Fairlearn rules are randomised: they equalise the groups' rates by selecting some
+people at random. So the capacity is held by the rule's own randomisation: each person is
+selected at random with their probability (seeded), which selects about the capacity; then
+people are dropped at random from those selected, or added at random in proportion to their
+probability from those not, until exactly the capacity is selected. (Selecting the highest
+probabilities instead would undo the randomisation that makes the rule fair.)
+
+Every group big enough is constrained on its own; none is merged into another. A group is
+constrained with at least :data:`MIN_GROUP_ROWS` people in ``fit``, and at least
+:data:`~governance.audit.fairness.MIN_POSITIVES` with and without the outcome (Fairlearn
+needs one of each; under equalized odds the weakest group's ROC curve sets every group's
+rates, so a group of ten with one outcome would throw every group's selection to chance). A
+group below that, or seen only in ``evaluate``, is listed in ``not_constrained`` with its
+counts in ``fit``; each method's row says it could not constrain it, and its members are
+decided as the model decides them (selected if in the model's top k%), so the capacity left
+to the constrained groups is the capacity less those.
 
 Every figure carries its evidence: each group's selection rate, true and false positive
 rate with the exact (Clopper–Pearson) interval of :mod:`governance.audit.fairness_evidence`,
@@ -324,16 +330,17 @@ def _capacity_method(unconstrained: list[str]) -> str:
     said = (
         "Every option selects exactly as many young people as the model does at its operating "
         "point. ThresholdOptimizer: the point on Fairlearn's own grid of constrained operating "
-        "points that selects that share of the fit cohort, then the highest probabilities of "
-        "selection, ties in a seeded random order. ExponentiatedGradient: error costs whose "
-        "cut-off is the model's score at that share, then the highest probabilities of "
-        "selection under the fitted mixture."
+        "points that selects that share of the fit cohort. ExponentiatedGradient: error costs "
+        "whose cut-off is the model's score at that share. Each rule then selects each young "
+        "person at random with the probability it gives them (seeded), and a handful are "
+        "dropped, or added, at random until exactly that number is selected."
     )
     if unconstrained:
         said += (
-            " Groups that could not be constrained (no one with, or no one without, the outcome "
-            "in the fit cohort): " + ", ".join(unconstrained) + "; their members are decided as "
-            "the model decides them."
+            f" Groups too small to constrain (in the fit cohort, fewer than {MIN_GROUP_ROWS} "
+            f"young people or fewer than {MIN_POSITIVES} with or without the outcome): "
+            + ", ".join(unconstrained)
+            + "; their members are decided as the model decides them."
         )
     return said
 
@@ -349,38 +356,60 @@ def _decisions(
 ) -> dict[str, Callable[[], IntArray]]:
     """Each method's decision on `test` at the capacity, fitted on `train` when it is called."""
 
-    def at_capacity(priority: Callable[[], tuple[FloatArray, FloatArray]]) -> IntArray:
+    def at_capacity(
+        probability: Callable[[], FloatArray], stream: np.random.SeedSequence
+    ) -> IntArray:
         if not constrained:
             raise ValueError(_NOTHING_CONSTRAINED.format(attribute=config.attribute))
-        first, second = priority()
-        return _take(test.top, capacity, first, second)
+        return _take(test.top, capacity, probability(), np.random.default_rng(stream))
 
-    tie_order = np.random.default_rng(ties).random(len(test.y))
+    optimizer_draws, reduction_draws = ties.spawn(2)
     return {
         UNMITIGATED_TOP: lambda: test.top,
         THRESHOLD_OPTIMIZER: lambda: at_capacity(
-            lambda: (
-                _threshold_optimizer(train, test, constrained, capacity, config),
-                tie_order[capacity.constrained_test],
-            )
+            lambda: _threshold_optimizer(train, test, constrained, capacity, config),
+            optimizer_draws,
         ),
         EXPONENTIATED_GRADIENT: lambda: at_capacity(
-            lambda: _exponentiated_gradient(train, test, constrained, capacity, config, seed)
+            lambda: _exponentiated_gradient(train, test, constrained, capacity, config, seed),
+            reduction_draws,
         ),
     }
 
 
-def _take(top: IntArray, capacity: _Capacity, first: FloatArray, second: FloatArray) -> IntArray:
-    """Exactly the capacity: unconstrained groups as the model decides, the rest by priority.
+def _take(
+    top: IntArray, capacity: _Capacity, probability: FloatArray, rng: np.random.Generator
+) -> IntArray:
+    """Exactly the capacity: unconstrained groups as the model decides, the rest by the rule.
 
-    The constrained groups' members are ranked by `first` (highest first), then `second`;
-    the top ``capacity.left`` of them are selected.
+    Each constrained group's member is selected with the `probability` the rule gives them
+    (the rule's own randomisation, seeded), which selects about ``capacity.left`` of them;
+    then people are dropped at random from those selected, or added at random from those not
+    selected in proportion to their probability, until exactly ``capacity.left`` are. Both
+    corrections are a handful of people and keep each group's rates as the rule sets them.
     """
     chosen = np.where(capacity.constrained_test, 0, top).astype(np.int64)
     members = np.flatnonzero(capacity.constrained_test)
-    order = np.lexsort((-np.asarray(second), -np.asarray(first)))
-    chosen[members[order[: capacity.left]]] = 1
+    p = np.clip(np.asarray(probability, dtype=np.float64), 0.0, 1.0)
+    drawn = rng.random(len(p)) < p
+    excess = int(np.count_nonzero(drawn)) - capacity.left
+    if excess > 0:
+        drawn[rng.choice(np.flatnonzero(drawn), size=excess, replace=False)] = False
+    elif excess < 0:
+        drawn[_add(np.flatnonzero(~drawn), p, -excess, rng)] = True
+    chosen[members[drawn]] = 1
     return chosen
+
+
+def _add(candidates: IntArray, p: FloatArray, wanted: int, rng: np.random.Generator) -> IntArray:
+    """`wanted` of `candidates`, at random in proportion to `p` (uniformly once those run out)."""
+    weights = p[candidates]
+    likely = candidates[weights > 0]
+    if len(likely) >= wanted:
+        share = weights[weights > 0] / weights[weights > 0].sum()
+        return np.asarray(rng.choice(likely, size=wanted, replace=False, p=share))
+    rest = candidates[weights <= 0]
+    return np.concatenate([likely, rng.choice(rest, size=wanted - len(likely), replace=False)])
 
 
 def _check_options(config: MitigationConfig, top_fraction: float, seed: int) -> None:
@@ -580,11 +609,13 @@ def _exponentiated_gradient(
     capacity: _Capacity,
     config: MitigationConfig,
     seed: int,
-) -> tuple[FloatArray, FloatArray]:
-    """The reduction's probability of selection, and its mixture's mean predicted probability.
+) -> FloatArray:
+    """The reduction's probability of selecting each constrained member of `test`.
 
-    Both for each constrained member of `test`; the reduction is fitted on the constrained
-    groups of `train` with costs whose Bayes cut-off is the model's score at the capacity.
+    The probability its randomised mixture of regressions selects them (Fairlearn's
+    ``_pmf_predict``, what ``predict`` draws from). The reduction is fitted on the
+    constrained groups of `train` with costs whose Bayes cut-off is the model's score at the
+    capacity.
     """
     from fairlearn.reductions import (
         EqualizedOdds,
@@ -627,14 +658,7 @@ def _exponentiated_gradient(
         warnings.filterwarnings("ignore", category=Pandas4Warning, module=r"fairlearn\.")
         reduction.fit(prepare.transform(x), y, sensitive_features=train.groups[keep])
     inputs = prepare.transform(test.x.loc[capacity.constrained_test])
-    selected = reduction._pmf_predict(inputs)[:, 1]
-    weights = np.asarray(reduction.weights_, dtype=np.float64)
-    mean = sum(
-        w * predictor.predict_proba(inputs)[:, 1]
-        for w, predictor in zip(weights, reduction.predictors_, strict=True)
-        if w > 0
-    )
-    return np.asarray(selected, dtype=np.float64), np.asarray(mean, dtype=np.float64)
+    return np.asarray(reduction._pmf_predict(inputs)[:, 1], dtype=np.float64)
 
 
 def _capacity_cut(scores: FloatArray, share: float) -> float:
@@ -869,9 +893,15 @@ def _constrainable(train: _Split, test: _Split) -> tuple[frozenset[str], list[Js
     """The groups Fairlearn can constrain, and the others with their counts in `train`.
 
     Fairlearn needs, in each group it constrains, someone with the outcome and someone
-    without: a group with only one outcome has no ROC curve (ThresholdOptimizer refuses it as
-    "degenerate labels") and no true or false positive rate to hold equal. A group seen only
-    in `test` cannot be constrained either; it is listed with no rows in `train`.
+    without (a group with only one outcome has no ROC curve: ThresholdOptimizer refuses it
+    as "degenerate labels"). That is not enough to set a threshold worth having: a group of
+    ten with one outcome has an ROC curve of one step, and under equalized odds the lowest
+    curve of all the groups sets everyone's rates, so one such group would throw every
+    group's selection to chance. A group is constrained with at least
+    :data:`MIN_GROUP_ROWS` people and :data:`~governance.audit.fairness.MIN_POSITIVES` with
+    and without the outcome in `train` (the fairness section's "too small" rule); the others,
+    and any group seen only in `test`, are listed with their counts and decided as the model
+    decides them, never merged into another group.
     """
     table = pd.DataFrame({"group": train.groups.astype(str), "y": train.y})
     stats = table.groupby("group", sort=True)["y"].agg(["size", "sum"])
@@ -879,7 +909,11 @@ def _constrainable(train: _Split, test: _Split) -> tuple[frozenset[str], list[Js
     stats = pd.concat(
         [stats, pd.DataFrame({"size": 0, "sum": 0}, index=pd.Index(unseen))]
     ).sort_index()
-    both = (stats["sum"] >= 1) & (stats["size"] - stats["sum"] >= 1)
+    both = (
+        (stats["size"] >= MIN_GROUP_ROWS)
+        & (stats["sum"] >= MIN_POSITIVES)
+        & (stats["size"] - stats["sum"] >= MIN_POSITIVES)
+    )
     kept = frozenset(str(g) for g in stats.index[both])
     others = [
         {

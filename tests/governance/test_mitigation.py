@@ -177,15 +177,16 @@ def test_same_seed_same_result() -> None:
 def test_a_small_group_is_constrained_on_its_own_never_merged() -> None:
     fit, evaluate = _split(2_000, 6), _split(2_000, 7)
     small_fit, small_eval = fit.sensitive.copy(), evaluate.sensitive.copy()
-    # 20 rows in fit, 3 of them with the outcome: few, but Fairlearn can set its thresholds
-    small_fit.iloc[:20] = "d"
+    # 40 rows in fit, 6 of them with the outcome: few, but enough to set its own thresholds
+    small_fit.iloc[:40] = "d"
     y_fit = fit.y.copy()
-    y_fit[:20] = 0
-    y_fit[:3] = 1
+    y_fit[:40] = 0
+    y_fit[:6] = 1
     small_eval.iloc[:40] = "d"
-    # 25 rows with no outcome in fit: no ROC curve, so it cannot be constrained
-    small_fit.iloc[20:45] = "f"
-    y_fit[20:45] = 0
+    # 25 rows in fit, with 3 outcomes: too few to set thresholds worth having
+    small_fit.iloc[40:65] = "f"
+    y_fit[40:65] = 0
+    y_fit[40:43] = 1
     small_eval.iloc[40:70] = "f"
     small_eval.iloc[70:110] = "e"  # never seen in fit
     config = MitigationConfig(max_rows=2_000, exponentiated_gradient_max_iter=5)
@@ -199,7 +200,7 @@ def test_a_small_group_is_constrained_on_its_own_never_merged() -> None:
     assert result["constrained_groups"] == ["a", "b", "c", "d"]
     assert result["not_constrained"] == [
         {"group": "e", "fit_rows": 0, "fit_outcomes": 0},  # never seen in fit
-        {"group": "f", "fit_rows": 25, "fit_outcomes": 0},
+        {"group": "f", "fit_rows": 25, "fit_outcomes": 3},
     ]
     assert "f" in result["capacity_method"] and "decided as the model" in result["capacity_method"]
     assert "merged_small_groups" not in result and "small_groups_folded_into" not in result
@@ -390,3 +391,25 @@ def test_the_document_and_the_report_carry_the_capacity_and_the_intervals(
     assert view.options is not None and view.by_group is not None
     cells = [" ".join(map(str, c)) for r in view.options.rows for c in r.cells]
     assert any(c.startswith("10.0% (") for c in cells)  # the selection rate with its interval
+
+
+def test_a_tiny_group_does_not_throw_the_others_to_chance() -> None:
+    # ten people with one outcome in each split: constrained, its one-step ROC curve would set
+    # every group's rates under equalized odds; it is listed as not constrained instead
+    fit, evaluate = _split(3_000, 1), _split(3_000, 2)
+    tiny_fit, tiny_eval = fit.sensitive.copy(), evaluate.sensitive.copy()
+    y_fit, y_eval = fit.y.copy(), evaluate.y.copy()
+    tiny_fit.iloc[:10], tiny_eval.iloc[:10] = "t", "t"
+    y_fit[:10], y_eval[:10] = [1] + [0] * 9, [1] + [0] * 9
+    result = compare_mitigations(
+        replace(fit, sensitive=tiny_fit, y=y_fit),
+        replace(evaluate, sensitive=tiny_eval, y=y_eval),
+        CONFIG,
+        top_fraction=0.1,
+        seed=3,
+    )
+    assert result["not_constrained"] == [{"group": "t", "fit_rows": 10, "fit_outcomes": 1}]
+    top, optimizer, reduction = result["rows"]
+    assert optimizer["equalized_odds_difference"] < top["equalized_odds_difference"] / 2
+    assert reduction["equalized_odds_difference"] < top["equalized_odds_difference"] / 2
+    assert optimizer["by_group"]["t"]["selected"] == top["by_group"]["t"]["selected"]
