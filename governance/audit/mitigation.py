@@ -3,8 +3,10 @@
 The ethics board weighs what a fairer decision rule would cost *at the decision the product
 makes*: a fixed capacity, the same number of young people as the model selects (the top
 ``top_fraction`` of the evaluated cohort). :func:`compare_mitigations` fits each option on one
-split (``fit``, e.g. validation, sampled to at most :attr:`MitigationConfig.max_rows` rows
-within each label) and judges every rule on the whole of another (``evaluate``, e.g. test),
+split (``fit``, e.g. validation: ThresholdOptimizer reads all of it, ExponentiatedGradient a
+sample of at most :attr:`MitigationConfig.max_rows` rows within each label, its many
+regressions being the slow part) and judges every rule on the whole of another
+(``evaluate``, e.g. test),
 each selecting exactly that capacity:
 
 1. *unmitigated (top k%)*: the model as it is used, the top k% of scores;
@@ -224,7 +226,8 @@ def compare_mitigations(
     Parameters
     ----------
     fit : MitigationData
-        The split both mitigations are fitted on (sampled to ``config.max_rows``).
+        The split both mitigations are fitted on: ThresholdOptimizer on all of it,
+        ExponentiatedGradient on a sample of ``config.max_rows`` rows within each label.
     evaluate : MitigationData
         The split every rule is judged on, whole. Its `x` must have the columns of `fit.x`.
     config : MitigationConfig
@@ -251,10 +254,12 @@ def compare_mitigations(
     -------
     dict
         ``{"available": True, "constraint", "objective", "attribute", "top_fraction",
-        "capacity", "capacity_method", "fit_rows", "evaluated_rows", "confidence",
-        "min_outcomes", "constrained_groups", "not_constrained", "rows", "seconds"}``.
-        ``not_constrained`` lists ``{"group", "fit_rows", "fit_outcomes"}`` for each group
-        no method could constrain. ``rows`` holds one entry per method, in the order above:
+        "capacity", "capacity_method", "fit_rows", "fit_rows_sampled", "evaluated_rows",
+        "confidence", "min_outcomes", "constrained_groups", "not_constrained", "rows",
+        "seconds"}``. ``constrained_groups`` are those both mitigations constrained;
+        ``not_constrained`` lists ``{"group", "fit_rows", "fit_outcomes", "methods"}`` for
+        each group a method could not constrain (counts in the whole fit split; ``methods``
+        names which). ``rows`` holds one entry per method, in the order above:
         ``{"method", "description", "selected", "accuracy", "balanced_accuracy",
         "selection_rate", "tpr", "fpr", "ci": {"selection_rate", "tpr", "fpr"},
         "equalized_odds_difference", "equalized_odds_p_value",
@@ -280,45 +285,47 @@ def compare_mitigations(
     from threadpoolctl import threadpool_limits  # installed with scikit-learn
 
     fit_stream, tie_stream = np.random.SeedSequence(int(seed)).spawn(2)
+    # ThresholdOptimizer reads the whole fit split (its ROC curves are cheap, and noisy on a
+    # sample's few outcomes per group); ExponentiatedGradient's many regressions a sample
+    whole = _sample(fit, columns, top_fraction, len(fit.y), fit_stream)
     train = _sample(fit, columns, top_fraction, config.max_rows, fit_stream)
     # the evaluated split is judged whole (a maximum of its own length draws nothing)
     test = _sample(evaluate, columns, top_fraction, len(evaluate.y), fit_stream)
-    constrained, not_constrained = _constrainable(train, test)
-    on_test = np.isin(test.groups, list(constrained))
-    capacity = _Capacity(
-        selected=int(test.top.sum()),
-        constrained_test=on_test,
-        left=int(test.top.sum()) - int(test.top[~on_test].sum()),
-    )
-    decisions = _decisions(train, test, constrained, capacity, config, seed, tie_stream)
+    plans = {
+        THRESHOLD_OPTIMIZER: _plan(whole, test),
+        EXPONENTIATED_GRADIENT: _plan(train, test),
+    }
+    decisions = _decisions(whole, train, test, plans, config, seed, tie_stream)
     descriptions = _descriptions(config, top_fraction)
-    unconstrained = [g["group"] for g in not_constrained]
     # One BLAS thread: the many small regressions of ExponentiatedGradient run ten times
     # faster on one thread than on two contended ones (and the result is the same).
     with threadpool_limits(limits=1):
         rows = [
-            _row(method, descriptions[method], test, decide, evidence, constrained)
+            _row(method, descriptions[method], test, decide, evidence, plans.get(method))
             for method, decide in decisions.items()
         ]
-    for row in rows[1:]:
-        row["not_constrained"] = unconstrained
     _mark_withheld(rows, withhold_below)
-    for group in not_constrained:  # disclosure control, as for the evaluated groups
-        if group["fit_rows"] < withhold_below:
-            group["fit_outcomes"] = None
+    not_constrained = _not_constrained(whole, test, plans, withhold_below)
+    for row in rows:
+        row["not_constrained"] = [
+            g["group"] for g in not_constrained if row["method"] in g["methods"]
+        ]
     return {
         "available": True,
         "constraint": config.constraint,
         "objective": config.objective,
         "attribute": config.attribute,
         "top_fraction": float(top_fraction),
-        "capacity": capacity.selected,
-        "capacity_method": _capacity_method(unconstrained),
-        "fit_rows": len(train.y),
+        "capacity": int(test.top.sum()),
+        "capacity_method": _capacity_method([g["group"] for g in not_constrained]),
+        "fit_rows": len(whole.y),
+        "fit_rows_sampled": len(train.y),
         "evaluated_rows": len(test.y),
         "confidence": float(confidence),
         "min_outcomes": int(min_outcomes),
-        "constrained_groups": sorted(constrained),
+        "constrained_groups": sorted(
+            plans[THRESHOLD_OPTIMIZER].constrained & plans[EXPONENTIATED_GRADIENT].constrained
+        ),
         "not_constrained": not_constrained,
         "rows": rows,
         "seconds": round(time.perf_counter() - start, 3),
@@ -337,41 +344,95 @@ def _capacity_method(unconstrained: list[str]) -> str:
     )
     if unconstrained:
         said += (
-            f" Groups too small to constrain (in the fit cohort, fewer than {MIN_GROUP_ROWS} "
-            f"young people or fewer than {MIN_POSITIVES} with or without the outcome): "
+            f" Groups too small for an option to constrain (in the fit rows it read, fewer "
+            f"than {MIN_GROUP_ROWS} young people or fewer than {MIN_POSITIVES} with or without "
+            "the outcome): "
             + ", ".join(unconstrained)
             + "; their members are decided as the model decides them."
         )
     return said
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """One mitigation's constrained groups and the capacity left to their members."""
+
+    constrained: frozenset[str]
+    capacity: _Capacity
+
+
+def _plan(fitted: _Split, test: _Split) -> _Plan:
+    """The groups constrainable in `fitted`, and the capacity left to their `test` members."""
+    constrained = _constrainable(fitted)
+    on_test = np.isin(test.groups, list(constrained))
+    selected = int(test.top.sum())
+    return _Plan(
+        constrained,
+        _Capacity(selected, on_test, selected - int(test.top[~on_test].sum())),
+    )
+
+
+def _not_constrained(
+    whole: _Split, test: _Split, plans: dict[str, _Plan], withhold_below: int
+) -> list[Json]:
+    """Each group some method could not constrain: its counts in the fit split, and which."""
+    names = sorted(set(whole.groups.astype(str)) | set(test.groups.astype(str)))
+    listed = []
+    for name in names:
+        methods = [m for m, plan in plans.items() if name not in plan.constrained]
+        if not methods:
+            continue
+        member = whole.groups.astype(str) == name
+        rows, outcomes = int(np.count_nonzero(member)), int(whole.y[member].sum())
+        listed.append(
+            {
+                "group": name,
+                "fit_rows": rows,
+                # disclosure control, as for the evaluated groups
+                "fit_outcomes": None if rows < withhold_below else outcomes,
+                "methods": methods,
+            }
+        )
+    return listed
+
+
 def _decisions(
+    whole: _Split,
     train: _Split,
     test: _Split,
-    constrained: frozenset[str],
-    capacity: _Capacity,
+    plans: dict[str, _Plan],
     config: MitigationConfig,
     seed: int,
     ties: np.random.SeedSequence,
 ) -> dict[str, Callable[[], IntArray]]:
-    """Each method's decision on `test` at the capacity, fitted on `train` when it is called."""
+    """Each method's decision on `test` at the capacity, fitted when it is called.
+
+    ThresholdOptimizer is fitted on the whole fit split, ExponentiatedGradient on `train`,
+    its sample.
+    """
 
     def at_capacity(
-        probability: Callable[[], FloatArray], stream: np.random.SeedSequence
+        method: str, probability: Callable[[_Plan], FloatArray], stream: np.random.SeedSequence
     ) -> IntArray:
-        if not constrained:
+        plan = plans[method]
+        if not plan.constrained:
             raise ValueError(_NOTHING_CONSTRAINED.format(attribute=config.attribute))
-        return _take(test.top, capacity, probability(), np.random.default_rng(stream))
+        p = probability(plan)
+        return _take(test.top, plan.capacity, p, np.random.default_rng(stream))
 
     optimizer_draws, reduction_draws = ties.spawn(2)
     return {
         UNMITIGATED_TOP: lambda: test.top,
         THRESHOLD_OPTIMIZER: lambda: at_capacity(
-            lambda: _threshold_optimizer(train, test, constrained, capacity, config),
+            THRESHOLD_OPTIMIZER,
+            lambda plan: _threshold_optimizer(whole, test, plan.constrained, plan.capacity, config),
             optimizer_draws,
         ),
         EXPONENTIATED_GRADIENT: lambda: at_capacity(
-            lambda: _exponentiated_gradient(train, test, constrained, capacity, config, seed),
+            EXPONENTIATED_GRADIENT,
+            lambda plan: _exponentiated_gradient(
+                train, test, plan.constrained, plan.capacity, config, seed
+            ),
             reduction_draws,
         ),
     }
@@ -678,9 +739,12 @@ def _row(
     test: _Split,
     decide: Callable[[], IntArray],
     evidence: _Evidence,
-    constrained: frozenset[str],
+    plan: _Plan | None,
 ) -> Json:
-    """One method's figures on `test`; if Fairlearn cannot fit it here, a note instead."""
+    """One method's figures on `test`; if Fairlearn cannot fit it here, a note instead.
+
+    `plan` is the method's constrained groups (None: the unmitigated model constrains none).
+    """
     try:
         predicted = decide()
     except (ValueError, ArithmeticError, LookupError, np.linalg.LinAlgError) as err:
@@ -697,9 +761,9 @@ def _row(
             "note": f"Could not be fitted on these data ({type(err).__name__}: {err}).",
         }
     figures = _figures(test, predicted, evidence)
-    unmitigated = method == UNMITIGATED_TOP
+    constrained = plan.constrained if plan is not None else frozenset()
     for name, group in figures["by_group"].items():
-        group["constrained"] = False if unmitigated else name in constrained
+        group["constrained"] = name in constrained
     return {"method": method, "description": description, **figures}
 
 
@@ -889,8 +953,8 @@ def _sample(
     return _Split(x.astype(np.float64), y[rows], scores[rows], groups[rows], top[rows])
 
 
-def _constrainable(train: _Split, test: _Split) -> tuple[frozenset[str], list[Json]]:
-    """The groups Fairlearn can constrain, and the others with their counts in `train`.
+def _constrainable(train: _Split) -> frozenset[str]:
+    """The groups Fairlearn can constrain on `train`.
 
     Fairlearn needs, in each group it constrains, someone with the outcome and someone
     without (a group with only one outcome has no ROC curve: ThresholdOptimizer refuses it
@@ -905,22 +969,9 @@ def _constrainable(train: _Split, test: _Split) -> tuple[frozenset[str], list[Js
     """
     table = pd.DataFrame({"group": train.groups.astype(str), "y": train.y})
     stats = table.groupby("group", sort=True)["y"].agg(["size", "sum"])
-    unseen = sorted(set(test.groups.astype(str)) - set(stats.index))
-    stats = pd.concat(
-        [stats, pd.DataFrame({"size": 0, "sum": 0}, index=pd.Index(unseen))]
-    ).sort_index()
-    both = (
+    enough = (
         (stats["size"] >= MIN_GROUP_ROWS)
         & (stats["sum"] >= MIN_POSITIVES)
         & (stats["size"] - stats["sum"] >= MIN_POSITIVES)
     )
-    kept = frozenset(str(g) for g in stats.index[both])
-    others = [
-        {
-            "group": str(g),
-            "fit_rows": int(stats.loc[g, "size"]),
-            "fit_outcomes": int(stats.loc[g, "sum"]),
-        }
-        for g in stats.index[~both]
-    ]
-    return kept, others
+    return frozenset(str(g) for g in stats.index[enough])

@@ -466,11 +466,12 @@ class MitigationRow(_Part):
 
 
 class NotConstrainedGroup(_Part):
-    """A group no mitigation could constrain, with its counts in the fit cohort."""
+    """A group a mitigation could not constrain, with its counts in the fit cohort."""
 
     group: str
     fit_rows: int
     fit_outcomes: int | None = Field(description="None: withheld (fewer than withhold_below).")
+    methods: list[str] = Field(default_factory=list, description="The options that could not.")
 
 
 class MitigationReport(_Part):
@@ -495,6 +496,9 @@ class MitigationReport(_Part):
     small_groups_folded_into: str | None = None
     capacity: int | None = None
     capacity_method: str | None = None
+    fit_rows_sampled: int | None = Field(
+        default=None, description="Fit rows sampled for ExponentiatedGradient."
+    )
     confidence: float | None = None
     min_outcomes: int | None = None
     constrained_groups: list[str] = Field(default_factory=list)

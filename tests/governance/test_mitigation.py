@@ -39,6 +39,7 @@ FIGURES = (
     "true_positive_rate_difference",
 )
 CONFIG = MitigationConfig(max_rows=3_000, exponentiated_gradient_max_iter=10)
+BOTH = ["ThresholdOptimizer", "ExponentiatedGradient"]
 
 
 def _split(n: int, seed: int) -> MitigationData:
@@ -128,6 +129,7 @@ def test_the_result_is_plain_data_about_the_evaluated_split(result: dict[str, ob
     assert result["objective"] == "balanced_accuracy_score"
     assert result["attribute"] == "ethnicity"
     assert result["fit_rows"] == 3_000 and result["evaluated_rows"] == 3_000
+    assert result["fit_rows_sampled"] == 3_000
     assert result["constrained_groups"] == ["a", "b", "c"]
     assert result["not_constrained"] == []
     assert "exactly as many" in result["capacity_method"]  # type: ignore[operator]
@@ -170,7 +172,9 @@ def test_same_seed_same_result() -> None:
     again = compare_mitigations(fit, evaluate, config, top_fraction=0.05, seed=9)
     first.pop("seconds"), again.pop("seconds")
     assert first == again
-    assert first["fit_rows"] == 1_500  # the fit split is sampled within each label ...
+    # ExponentiatedGradient's fit rows are sampled within each label; ThresholdOptimizer
+    # reads them all ...
+    assert (first["fit_rows"], first["fit_rows_sampled"]) == (2_000, 1_500)
     assert first["evaluated_rows"] == 2_000  # ... the evaluated one is judged whole
 
 
@@ -199,8 +203,8 @@ def test_a_small_group_is_constrained_on_its_own_never_merged() -> None:
     )
     assert result["constrained_groups"] == ["a", "b", "c", "d"]
     assert result["not_constrained"] == [
-        {"group": "e", "fit_rows": 0, "fit_outcomes": 0},  # never seen in fit
-        {"group": "f", "fit_rows": 25, "fit_outcomes": 3},
+        {"group": "e", "fit_rows": 0, "fit_outcomes": 0, "methods": BOTH},  # not in fit
+        {"group": "f", "fit_rows": 25, "fit_outcomes": 3, "methods": BOTH},
     ]
     assert "f" in result["capacity_method"] and "decided as the model" in result["capacity_method"]
     assert "merged_small_groups" not in result and "small_groups_folded_into" not in result
@@ -408,8 +412,31 @@ def test_a_tiny_group_does_not_throw_the_others_to_chance() -> None:
         top_fraction=0.1,
         seed=3,
     )
-    assert result["not_constrained"] == [{"group": "t", "fit_rows": 10, "fit_outcomes": 1}]
+    assert result["not_constrained"] == [
+        {"group": "t", "fit_rows": 10, "fit_outcomes": 1, "methods": BOTH}
+    ]
     top, optimizer, reduction = result["rows"]
     assert optimizer["equalized_odds_difference"] < top["equalized_odds_difference"] / 2
     assert reduction["equalized_odds_difference"] < top["equalized_odds_difference"] / 2
     assert optimizer["by_group"]["t"]["selected"] == top["by_group"]["t"]["selected"]
+
+
+def test_a_group_big_enough_in_all_the_fit_rows_but_not_in_the_sample() -> None:
+    # ThresholdOptimizer reads all 3,000 fit rows, ExponentiatedGradient a sample of 1,500:
+    # 40 people with 6 outcomes are enough for the one, about 20 with 3 too few for the other
+    fit, evaluate = _split(3_000, 1), _split(3_000, 2)
+    groups, y = fit.sensitive.copy(), fit.y.copy()
+    groups.iloc[:40] = "d"
+    y[:40] = 0
+    y[:6] = 1
+    config = MitigationConfig(max_rows=1_500, exponentiated_gradient_max_iter=5)
+    result = compare_mitigations(
+        replace(fit, sensitive=groups, y=y), evaluate, config, top_fraction=0.1, seed=3
+    )
+    assert result["not_constrained"] == [
+        {"group": "d", "fit_rows": 40, "fit_outcomes": 6, "methods": ["ExponentiatedGradient"]}
+    ]
+    assert result["constrained_groups"] == ["a", "b", "c"]  # by both
+    _, optimizer, reduction = result["rows"]
+    assert optimizer["not_constrained"] == [] and reduction["not_constrained"] == ["d"]
+    assert [row["selected"] for row in result["rows"]] == [300] * 3

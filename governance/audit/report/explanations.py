@@ -148,10 +148,11 @@ def _capacity(m: Any) -> list[str]:
     missing = field(m, "not_constrained")
     if isinstance(missing, list) and missing:
         said.append(
-            "Groups no option could constrain, with their numbers in the fit cohort: "
+            "Groups an option could not constrain, with their numbers in the fit cohort: "
             + "; ".join(
                 f"{text(field(g, 'group'))} ({fmt(field(g, 'fit_rows'), 'count')} young people, "
-                f"{fmt(field(g, 'fit_outcomes'), 'count')} with the outcome)"
+                f"{fmt(field(g, 'fit_outcomes'), 'count')} with the outcome; not constrained by "
+                f"{', '.join(map(str, field(g, 'methods') or [])) or 'any option'})"
                 for g in missing
             )
             + "."
