@@ -37,7 +37,9 @@ class MitigationConfig(BaseModel):
     max_rows: int = Field(
         default=20_000,
         ge=500,
-        description="Rows sampled (within each label) from each of the fit and evaluation splits.",
+        description="Fit rows sampled (within each label) for ExponentiatedGradient; "
+        "ThresholdOptimizer reads the whole fit split and every option is judged on the whole "
+        "evaluation split.",
     )
     exponentiated_gradient_max_iter: int = Field(default=20, ge=1)
     eps: float = Field(
