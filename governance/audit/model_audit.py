@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from governance.audit.aequitas import METRIC_FRAME_FUNCTIONS
 from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.calibration import expected_calibration_error
 from governance.audit.calibration_check import calibration_check
@@ -331,7 +332,10 @@ def _fairness(
 
 
 def _fairlearn_check(table: ScoredTableAudit, scored: _Scored, top: float) -> FairlearnCheck:
-    """Fairlearn's MetricFrame on each single dimension, against our count-based figures."""
+    """Fairlearn's MetricFrame on each single dimension, against our count-based figures.
+
+    The Aequitas figures (FDR, FOR, NPV) are checked too, with MetricFrame's custom metrics.
+    """
     from fairlearn.metrics import (
         MetricFrame,
         false_positive_rate,
@@ -361,7 +365,32 @@ def _fairlearn_check(table: ScoredTableAudit, scored: _Scored, top: float) -> Fa
                 theirs, mine = float(row[metric]), getattr(ours, metric)
                 if mine is not None and math.isfinite(theirs):
                     worst = max(worst, abs(theirs - mine))
+        worst = max(worst, _aequitas_check(table, scored, chosen, dimension))
     return FairlearnCheck(method="fairlearn.metrics.MetricFrame", max_abs_difference=worst)
+
+
+def _aequitas_check(
+    table: ScoredTableAudit, scored: _Scored, chosen: IntArray, dimension: str
+) -> float:
+    """The largest difference of the Aequitas figures from Fairlearn's MetricFrame's."""
+    from fairlearn.metrics import MetricFrame
+
+    frame = MetricFrame(
+        metrics=METRIC_FRAME_FUNCTIONS,
+        y_true=scored.y,
+        y_pred=chosen,
+        sensitive_features=scored.groups[dimension].fillna("not recorded").astype(str),
+    )
+    worst = 0.0
+    for group, row in frame.by_group.iterrows():
+        ours = table.by[dimension].get(str(group))
+        if ours is None or ours.aequitas is None:
+            continue
+        for metric in METRIC_FRAME_FUNCTIONS:
+            theirs, mine = float(row[metric]), getattr(ours.aequitas, metric)
+            if mine is not None and math.isfinite(theirs):
+                worst = max(worst, abs(theirs - mine))
+    return worst
 
 
 def _thresholds_and_calibration(
@@ -418,7 +447,7 @@ def _ground_truth(inputs: ModelAuditInputs, scored: _Scored) -> FreeFormSection:
 def _mitigations(
     inputs: ModelAuditInputs, scored: _Scored, config: GovernanceConfig, seed: int
 ) -> MitigationReport:
-    """Mitigations fitted on the validation split and compared on the test split."""
+    """Mitigations fitted on the validation split and compared on the test split at its capacity."""
     attribute = config.mitigation.attribute
     validation = scored.validation
     result = compare_mitigations(
@@ -440,6 +469,9 @@ def _mitigations(
         top_fraction=inputs.top_fraction,
         seed=seed,
         withhold_below=config.audit.withhold_below,
+        min_outcomes=config.gates.min_outcomes,
+        confidence=config.gates.gate_confidence,
+        permutations=config.audit.permutations,
     )
     return MitigationReport.model_validate(
         {**result, "fit_split": "validation", "evaluated_on": "test"}

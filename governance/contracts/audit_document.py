@@ -181,6 +181,37 @@ class RateIntervals(_Part):
     precision: Interval
 
 
+class AequitasIntervals(_Part):
+    """Exact (Clopper-Pearson) intervals of a group's Aequitas figures."""
+
+    false_discovery_rate: Interval
+    false_omission_rate: Interval
+    negative_predictive_value: Interval
+    selected_share: Interval
+    selected_share_ratio: Interval
+
+
+class AequitasFigures(_Part):
+    """Aequitas' figures of one group at the operating point (issue 17).
+
+    FDR and FOR, NPV, and the group's share of those selected against its share of the
+    cohort (:mod:`governance.audit.aequitas`).
+    """
+
+    false_discovery_rate: float | None
+    false_omission_rate: float | None
+    negative_predictive_value: float | None
+    selected_share: float | None
+    population_share: float | None
+    selected_share_ratio: float | None
+    selected: int
+    not_selected: int
+    ci: AequitasIntervals
+    fdr_judged: bool
+    for_judged: bool
+    share_judged: bool
+
+
 class FairnessOverall(_Part):
     """Every row together: rates, ROC AUC and their intervals."""
 
@@ -199,6 +230,9 @@ class FairnessOverall(_Part):
     )
     outcomes: int | None = Field(
         default=None, description="People with the outcome (None: withheld, or an older audit)."
+    )
+    aequitas: AequitasFigures | None = Field(
+        default=None, description="FDR, FOR, NPV and selected share (None: withheld, or older)."
     )
 
 
@@ -379,8 +413,20 @@ class CalibrationSection(_Part):
 # -- mitigations ----------------------------------------------------------------------------
 
 
+class MitigationIntervals(_Part):
+    """Exact (Clopper-Pearson) intervals of one method's rates, overall or in one group."""
+
+    selection_rate: Interval
+    tpr: Interval
+    fpr: Interval
+
+
 class MitigationGroup(_Part):
-    """One group's rates under one method."""
+    """One group's rates under one method.
+
+    Fields added by issue 17 (the comparison at the model's capacity) default to None so that
+    older audits still read.
+    """
 
     count: int
     selection_rate: float | None
@@ -388,6 +434,14 @@ class MitigationGroup(_Part):
     fpr: float | None
     too_small: bool
     withheld: bool
+    outcomes: int | None = None
+    selected: int | None = None
+    ci: MitigationIntervals | None = None
+    tpr_judged: bool | None = None
+    fpr_judged: bool | None = None
+    constrained: bool | None = Field(
+        default=None, description="Whether the method constrained this group on its own."
+    )
 
 
 class MitigationRow(_Part):
@@ -405,10 +459,27 @@ class MitigationRow(_Part):
     true_positive_rate_difference: float | None
     by_group: dict[str, MitigationGroup]
     note: str | None
+    selected: int | None = Field(default=None, description="People selected: the capacity.")
+    ci: MitigationIntervals | None = None
+    equalized_odds_p_value: float | None = None
+    not_constrained: list[str] = Field(default_factory=list)
+
+
+class NotConstrainedGroup(_Part):
+    """A group a mitigation could not constrain, with its counts in the fit cohort."""
+
+    group: str
+    fit_rows: int
+    fit_outcomes: int | None = Field(description="None: withheld (fewer than withhold_below).")
+    methods: list[str] = Field(default_factory=list, description="The options that could not.")
 
 
 class MitigationReport(_Part):
-    """Mitigations compared (not applied): fitted on validation, judged on test."""
+    """Mitigations compared (not applied) at the model's capacity: fitted on validation, judged on test.
+
+    ``merged_small_groups`` and ``small_groups_folded_into`` are read from audits before
+    issue 17 (small groups were then merged for the constraint); none are merged now.
+    """
 
     available: Literal[True]
     constraint: str
@@ -417,12 +488,21 @@ class MitigationReport(_Part):
     top_fraction: float
     fit_rows: int
     evaluated_rows: int
-    merged_small_groups: list[str]
-    small_groups_folded_into: str | None
     rows: list[MitigationRow]
     seconds: float
     fit_split: str
     evaluated_on: str
+    merged_small_groups: list[str] = Field(default_factory=list)
+    small_groups_folded_into: str | None = None
+    capacity: int | None = None
+    capacity_method: str | None = None
+    fit_rows_sampled: int | None = Field(
+        default=None, description="Fit rows sampled for ExponentiatedGradient."
+    )
+    confidence: float | None = None
+    min_outcomes: int | None = None
+    constrained_groups: list[str] = Field(default_factory=list)
+    not_constrained: list[NotConstrainedGroup] = Field(default_factory=list)
 
 
 MitigationSection = Annotated[

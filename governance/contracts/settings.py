@@ -31,12 +31,15 @@ class MitigationConfig(BaseModel):
     )
     objective: Literal["balanced_accuracy_score", "accuracy_score"] = Field(
         default="balanced_accuracy_score",
-        description="What the single threshold and both mitigations maximise.",
+        description="Fairlearn's objective when ThresholdOptimizer is fitted; the options are "
+        "then compared at the model's capacity, which sets their operating point.",
     )
     max_rows: int = Field(
         default=20_000,
         ge=500,
-        description="Rows sampled (within each label) from each of the fit and evaluation splits.",
+        description="Fit rows sampled (within each label) for ExponentiatedGradient; "
+        "ThresholdOptimizer reads the whole fit split and every option is judged on the whole "
+        "evaluation split.",
     )
     exponentiated_gradient_max_iter: int = Field(default=20, ge=1)
     eps: float = Field(
