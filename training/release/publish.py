@@ -37,6 +37,7 @@ from governance.contracts.release_schema import (
     ApprovalRecord,
     ReleaseError,
     ReleaseManifest,
+    ReleasePrivacy,
     ReleaseUtility,
     release_file_hashes,
     sign_manifest,
@@ -72,6 +73,7 @@ class ReleaseContents:
     card: dict[str, Any]
     disclosure: dict[str, Any]  # the DisclosureConfig the table was made with, as JSON
     utility: ReleaseUtility | None = None  # what disclosure control cost the figures
+    privacy: ReleasePrivacy | None = None  # method dp: the privacy loss and its running total
 
     @property
     def published(self) -> int:
@@ -163,6 +165,7 @@ def release_manifest(
         engine=config.engine,
         disclosure=contents.disclosure,
         utility=contents.utility,
+        privacy=contents.privacy,
     )
 
 
