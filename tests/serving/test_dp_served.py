@@ -1,0 +1,61 @@
+"""A release made with the DP option is served: the server's load check, under the release's
+signed rules (``method: dp``), accepts its noised counts, and ``GET /v1/releases/{id}``
+shows the board its signed privacy loss and the running total."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from fastapi.testclient import TestClient
+
+from governance.contracts.release_schema import ReleasePrivacy
+from governance.disclosure import DisclosureConfig
+from serving.app import create_app
+from tests.serving.conftest import World, make_world
+from tests.serving.release_factory import resign, write_release
+from tests.serving.test_aggregate_honest import _rows
+from tests.training.test_release_leaks import FACTORS, generated_city, unprotected
+from training.release.config import ReleaseConfig
+from training.release.run import AreaFigures, protect_areas
+
+RULES = DisclosureConfig(method="dp")
+
+
+def dp_release() -> tuple[pd.DataFrame, ReleasePrivacy]:
+    """The generated city of the leak tests, released under the DP option."""
+    figures = AreaFigures(table=unprotected(generated_city()))
+    config = ReleaseConfig(releases_dir=Path("/nonexistent/releases"))
+    protected = protect_areas(config, figures, list(FACTORS), RULES)
+    assert protected.privacy is not None
+    return protected.table, protected.privacy
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClient, World]]:
+    world = make_world(tmp_path_factory.mktemp("dp"))
+    table, privacy = dp_release()
+    releases = world.root / "releases"
+    write_release(releases, world.board, release_id="dp1", rows=_rows(table), disclosure=RULES)
+    resign(releases / "dp1", privacy=privacy)
+    with TestClient(create_app(world.config), base_url="https://testserver") as client:
+        yield client, world
+
+
+def test_a_dp_release_is_loaded_and_served(served: tuple[TestClient, World]) -> None:
+    client, world = served
+    assert client.get("/readyz").json()["release_id"] == "dp1"
+    areas = client.get("/v1/areas?level=ward", headers=world.headers())
+    assert areas.status_code == 200, areas.text
+
+
+def test_the_board_sees_the_signed_privacy_loss(served: tuple[TestClient, World]) -> None:
+    client, world = served
+    detail = client.get("/v1/releases/dp1", headers=world.headers("board")).json()
+    privacy = detail["manifest"]["privacy"]
+    assert privacy["epsilon"] == pytest.approx(1.0)
+    assert privacy["total_epsilon"] == pytest.approx(1.0)
+    assert privacy["max_total_epsilon"] == 10.0
+    assert detail["manifest"]["disclosure"]["method"] == "dp"
