@@ -15,6 +15,7 @@ from governance.contracts.release_schema import ReleasePrivacy
 from governance.disclosure import DisclosureConfig
 from serving.app import create_app
 from tests.serving.conftest import World, make_world
+from tests.serving.pages_helpers import sign_in
 from tests.serving.release_factory import resign, write_release
 from tests.serving.test_aggregate_honest import _rows
 from tests.training.test_release_leaks import FACTORS, generated_city, unprotected
@@ -59,3 +60,13 @@ def test_the_board_sees_the_signed_privacy_loss(served: tuple[TestClient, World]
     assert privacy["total_epsilon"] == pytest.approx(1.0)
     assert privacy["max_total_epsilon"] == 10.0
     assert detail["manifest"]["disclosure"]["method"] == "dp"
+
+
+def test_the_planner_pages_say_the_figures_are_noised_and_the_loss(
+    served: tuple[TestClient, World],
+) -> None:
+    client, world = served
+    sign_in(client, world.tokens["board"])
+    page = client.get("/planner").text
+    assert "Differential privacy: this release's privacy loss is ε = 1.00" in page
+    assert "all releases so far ε = 1.00 of the 10.00 allowed" in page
