@@ -4,8 +4,9 @@ Set-up (timed, not part of the targets): generate, link and build features for a
 ``--persons`` (or reuse ``--data``), train a model into a fresh SQLite tracking store, and
 approve and promote it with a throwaway board key (a benchmark approval, not a board
 decision; the same set-up as ``bench_release.py``, whose helpers it uses). Then the city is
-released in this process by ``run_release``, once per disclosure method (``threshold`` and
-``cellkey``, the latter with a fresh random secret seed), each into its own releases
+released in this process by ``run_release``, once per disclosure method (``threshold``,
+``cellkey`` with a fresh random secret seed, and ``dp`` with the default epsilon 1, whose
+utility is measured in memory and not in its manifest), each into its own releases
 directory, and each signed manifest's ``utility`` object
 (:func:`governance.disclosure_utility.disclosure_utility`: the published table against the
 unprotected one) is reported.
@@ -33,7 +34,7 @@ BIN = Path(sys.executable).parent
 
 BENCH_DIR = Path(__file__).resolve().parent
 NAME = "vru-risk"
-METHODS = ("threshold", "cellkey")
+METHODS = ("threshold", "cellkey", "dp")
 LEVELS = ("ward", "borough")
 
 
@@ -90,11 +91,15 @@ def _release(work: Path, data: Path, tracking: Path, public: str, method: str) -
         disclosure=DisclosureConfig.model_validate(rules),
         actor="bench",
     )
-    utility = result.manifest.utility
+    # dp publishes no measured utility (errors against the truth are outside its privacy
+    # loss): the release measures it in memory, and only the benchmark reports it
+    utility = result.manifest.utility or result.measured_utility
+    privacy = result.manifest.privacy
     return {
         "release_wall_s": round(time.perf_counter() - started, 2),
         "young_people_scored": result.stats.rows,
         "utility": None if utility is None else utility.model_dump(mode="json"),
+        "privacy": None if privacy is None else privacy.model_dump(mode="json"),
     }
 
 

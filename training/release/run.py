@@ -58,6 +58,7 @@ from governance.contracts.release_schema import (
     ReleaseError,
     ReleaseManifest,
     ReleasePrivacy,
+    ReleaseUtility,
     current_release_id,
     set_current_release,
 )
@@ -156,6 +157,10 @@ class ReleaseResult:
     published: int
     stats: ScoringStats
     timings: dict[str, float] = field(default_factory=dict)
+    #: what disclosure control cost the figures, measured against the unprotected table; the
+    #: manifest's ``utility`` except under ``dp``, where it stays in memory (for benchmarks):
+    #: errors against the truth are figures of the data outside the privacy loss
+    measured_utility: ReleaseUtility | None = None
 
 
 @dataclass(frozen=True)
@@ -286,7 +291,10 @@ def run_release(
         timings=clock.timings,
     )
     clock.lap("record")
-    return _finished(directory, manifest, contents, sums.stats, clock.timings)
+    measured = contents.utility
+    if measured is None:  # dp: measured, never written
+        measured = disclosure_utility(figures.table, protected.table, sums.factors)
+    return _finished(directory, manifest, contents, sums.stats, clock.timings, measured)
 
 
 def _finished(
@@ -295,6 +303,7 @@ def _finished(
     contents: ReleaseContents,
     stats: ScoringStats,
     timings: dict[str, float],
+    measured: ReleaseUtility | None = None,
 ) -> ReleaseResult:
     """Log the release's counts and say where it went and what it took."""
     info = contents.approval.info
@@ -314,6 +323,7 @@ def _finished(
         published=contents.published,
         stats=stats,
         timings=timings,
+        measured_utility=measured,
     )
 
 
