@@ -162,7 +162,7 @@ def measure_epsilons(config: DpConfig, factors: Sequence[str]) -> dict[str, floa
     return out
 
 
-def _opendp():  # type: ignore[no-untyped-def]
+def _opendp() -> Any:
     """``opendp.prelude`` with the contrib features on (imported when first needed)."""
     import opendp.prelude as dp
 

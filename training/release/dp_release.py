@@ -125,7 +125,7 @@ def dp_risk_inputs(
     """
     m = min(max(_city_mean(table), 0.0), 1.0)
     bound = max(m * (1.0 - m), 1e-6)
-    variance = {level: bound for level in LEVELS}
+    variance: dict[str, float] = {str(level): bound for level in LEVELS}
     sizes = dp_area_sizes(table).astype(np.float64)
     b_e = noised.scales["expected"]
     var_e = sizes * 2.0 * b_e * b_e
