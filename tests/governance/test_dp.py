@@ -259,3 +259,46 @@ def test_noised_figures_that_do_not_match_the_table_are_refused(city: pd.DataFra
     noised = noise_lsoa([20], [1.0], {f: [1] for f in FACTORS}, DpConfig())
     with pytest.raises(DisclosureError, match=r"noised: lengths \[1\]"):
         apply_disclosure_control(city, DP, noised=noised)
+
+
+def _with_one_more(table: pd.DataFrame, lsoa: str, risk: float) -> pd.DataFrame:
+    """``table`` with one young person (risk ``risk``, the first factor) added to ``lsoa``."""
+    out = table.copy()
+    parent = dict(zip(out["code"], out["parent_code"], strict=True))
+    code: object = lsoa
+    while isinstance(code, str):
+        row = out["code"] == code
+        out.loc[row, "population"] += 1
+        out.loc[row, f"count_{FACTORS[0]}"] += 1
+        out.loc[row, "expected"] += risk
+        code = parent[code]
+    return out
+
+
+def test_one_young_person_added_is_not_revealed_beyond_epsilon_by_the_whole_table() -> None:
+    """The attacker knows both worlds' true figures and reads every published figure of the
+    newcomer's LSOA and ward; the likelihood-ratio rule (the best test for these noises) may
+    not succeed more often than ``e^eps / (1 + e^eps)`` for the release's whole epsilon."""
+    small = unpublished(make_cohort(seed=3, lsoas=10, low=40, high=60))
+    bigger = _with_one_more(small, "L0000", 0.9)
+    columns = ["population", "expected", f"count_{FACTORS[0]}"]
+    truth = small.set_index("code").loc["L0000", columns].astype(float)
+    reps, hits = 100, 0
+    for world, table in ((0, small), (1, bigger)):
+        for _ in range(reps):
+            result = apply_disclosure_control(table, DP)
+            assert result.noised is not None
+            shown = result.table.set_index("code").loc["L0000", columns]
+            score = 0.0
+            measures = ("population", "expected", f"count_{FACTORS[0]}")
+            for column, measure in zip(columns, measures, strict=True):
+                if pd.isna(shown[column]):
+                    continue
+                x, n, b = float(shown[column]), float(truth[column]), result.noised.scales[measure]
+                step = 0.9 if column == "expected" else 1.0
+                score += (abs(x - n) - abs(x - n - step)) / b
+            hits += (score > 0) == bool(world)
+    success = hits / (2 * reps)
+    epsilon = DP.dp.epsilon
+    bound = math.exp(epsilon) / (1 + math.exp(epsilon))
+    assert success <= bound + 3 * math.sqrt(0.25 / (2 * reps)), (success, bound)
