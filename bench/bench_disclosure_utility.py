@@ -48,6 +48,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--workdir", type=Path, help="where the city and store go (default /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--dp-epsilons",
+        default="1",
+        help="comma-separated epsilons of the dp releases (each into its own releases dir)",
+    )
     return parser.parse_args(argv)
 
 
@@ -62,7 +67,9 @@ def _generate(data: Path, persons: int, seed: int) -> Json:
     }
 
 
-def _release(work: Path, data: Path, tracking: Path, public: str, method: str) -> Json:
+def _release(
+    work: Path, data: Path, tracking: Path, public: str, method: str, epsilon: float = 1.0
+) -> Json:
     """Release ``data`` with ``method`` in this process; the manifest's utility figures."""
     from governance.board.registry import Registry
     from governance.contracts.settings import GovernanceConfig
@@ -77,8 +84,10 @@ def _release(work: Path, data: Path, tracking: Path, public: str, method: str) -
     rules: Json = {"method": method}
     if method == "cellkey":  # a fresh secret: production refuses the demo's public seed
         rules["cellkey"] = {"seed": secrets.token_hex(16)}
+    if method == "dp":
+        rules["dp"] = {"epsilon": epsilon, "max_total_epsilon": max(10.0, epsilon)}
     config = ReleaseConfig.model_validate(
-        {"releases_dir": work / f"releases-{method}", "release_key": key}
+        {"releases_dir": work / f"releases-{method}-{epsilon:g}", "release_key": key}
     )
     started = time.perf_counter()
     result = run_release(
@@ -129,11 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     log("set-up: approve and promote with a throwaway board key")
     public, version = _approve(tracking)
     methods: Json = {}
-    for method in METHODS:
-        log(f"release with disclosure method {method} (in this process)")
-        run = _release(work, data, tracking, public, method)
+    runs = [(m, 1.0) for m in METHODS if m != "dp"]
+    runs += [("dp", float(e)) for e in args.dp_epsilons.split(",")]
+    for method, epsilon in runs:
+        name = method if method != "dp" or epsilon == 1.0 else f"dp-epsilon-{epsilon:g}"
+        log(f"release with disclosure method {name} (in this process)")
+        run = _release(work, data, tracking, public, method, epsilon)
         run["target"] = _judged(run, args.target)
-        methods[method] = run
+        methods[name] = run
     report: Json = {
         **report_head("disclosure-utility"),
         "persons": args.persons,
