@@ -10,18 +10,21 @@ figures; the budget refuses; the half-widths are the discrete Laplace's quantile
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from governance.contracts.errors import ConfigError
 from governance.disclosure import (
     DisclosureConfig,
     DisclosureError,
     apply_disclosure_control,
     check_no_individuals,
     dp_area_sizes,
+    load_disclosure_config,
 )
 from governance.dp import (
     DpBudgetError,
@@ -302,3 +305,23 @@ def test_one_young_person_added_is_not_revealed_beyond_epsilon_by_the_whole_tabl
     epsilon = DP.dp.epsilon
     bound = math.exp(epsilon) / (1 + math.exp(epsilon))
     assert success <= bound + 3 * math.sqrt(0.25 / (2 * reps)), (success, bound)
+
+
+@pytest.mark.parametrize(
+    ("yaml_text", "message"),
+    [
+        ("dp: {epsilon: 0}\n", r"'dp.epsilon' Input should be greater than 0"),
+        ("dp: {shares: {population: 0.5}}\n", r"shares must add up to 1 \(got 1.2\)"),
+        ("dp: {budget: 3}\n", r"'dp.budget' Extra inputs are not permitted"),
+    ],
+)
+def test_a_bad_dp_config_names_the_key(tmp_path: Path, yaml_text: str, message: str) -> None:
+    path = tmp_path / "disclosure.yaml"
+    path.write_text("method: dp\n" + yaml_text)
+    with pytest.raises(ConfigError, match=message):
+        load_disclosure_config(path)
+
+
+def test_the_shipped_config_reads_and_its_dp_section_is_the_default() -> None:
+    rules = load_disclosure_config(Path(__file__).parents[2] / "configs" / "disclosure.yaml")
+    assert rules.dp == DpConfig()
