@@ -199,6 +199,10 @@ _FIGURES_OF_SUPPRESSED = (
     "release table: suppressed area(s) {codes} still publish figures in column(s) {columns}"
 )
 _FLAG_DISAGREES = "release table: {column!r} is published where {flag!r} is true, e.g. in {codes}"
+_DP_CONTRIBUTION = (
+    "release table: {column!r} is published under method dp, e.g. in {codes}; a contribution "
+    "is not made from the noised figures and must be null"
+)
 _NEGATIVE_ZERO = (
     "release table: column {column!r} has {n} negative zero(s) (-0.0), e.g. in {codes}; the "
     "sign of a zero tells on which side of zero the unrounded figure was"
@@ -581,6 +585,22 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
         _check_count_column(table, column, codes, threshold, rules)
     _check_reasons_and_zeros(table, suppressed, codes)
     _check_derived_means(table, ~suppressed, codes, rules)
+    if rules.method == "dp":
+        _check_dp_contributions(table, columns, codes)
+
+
+def _check_dp_contributions(
+    table: pd.DataFrame, columns: list[str], codes: NDArray[np.object_]
+) -> None:
+    """Under ``dp`` no contribution is published: it is not made from the noised figures."""
+    for column in columns:
+        if not column.startswith("contrib_"):
+            continue
+        shown = table[column].notna().to_numpy()
+        if shown.any():
+            raise DisclosureError(
+                _DP_CONTRIBUTION.format(column=column, codes=list(codes[shown][:5]))
+            )
 
 
 def _least_published(rules: DisclosureConfig) -> int:

@@ -325,3 +325,16 @@ def test_a_bad_dp_config_names_the_key(tmp_path: Path, yaml_text: str, message: 
 def test_the_shipped_config_reads_and_its_dp_section_is_the_default() -> None:
     rules = load_disclosure_config(Path(__file__).parents[2] / "configs" / "disclosure.yaml")
     assert rules.dp == DpConfig()
+
+
+def test_the_check_refuses_a_dp_table_that_publishes_a_contribution(city: pd.DataFrame) -> None:
+    table = apply_disclosure_control(city, DP).table
+    leaked = table.copy()
+    shown = ~leaked["suppressed"].to_numpy()
+    leaked.loc[shown, f"contrib_{FACTORS[0]}"] = 0.1
+    leaked.loc[leaked[f"count_{FACTORS[0]}_suppressed"], f"contrib_{FACTORS[0]}"] = np.nan
+    with pytest.raises(
+        DisclosureError, match=r"'contrib_looked_after' is published under method dp"
+    ):
+        check_no_individuals(leaked, DP)
+    check_no_individuals(leaked, DisclosureConfig(method="cellkey"))  # allowed there
