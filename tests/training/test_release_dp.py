@@ -60,6 +60,8 @@ def test_dp_releases_record_their_loss_and_the_running_total_and_refuse_past_the
     assert widths["lsoa"] < widths["ward"] <= widths["city"]
     # measured errors against the unprotected table are figures of the data: not published
     assert manifest.utility is None
+    assert first.measured_utility is not None  # measured in memory, for benchmarks only
+    assert first.measured_utility.areas == len(pd.read_parquet(first.directory / "areas.parquet"))
 
     table = pd.read_parquet(first.directory / "areas.parquet")
     check_no_individuals(table, DisclosureConfig.model_validate(manifest.disclosure))
