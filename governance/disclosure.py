@@ -382,7 +382,9 @@ def apply_disclosure_control(
     With ``config.method`` ``cellkey`` the counts are perturbed by the cell-key method
     instead (:func:`_apply_cell_key`): nothing is rounded, and an area or count is withheld
     only when its *perturbed* figure is under ``min_count`` (no complementary suppression:
-    the perturbation is what stops differencing).
+    the perturbation is what stops differencing). With ``dp`` the LSOA figures are noised once
+    with OpenDP and every area's figures are sums of them (:func:`_apply_dp`,
+    :mod:`governance.dp`); contributions are withheld.
 
     Parameters
     ----------
