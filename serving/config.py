@@ -25,6 +25,7 @@ __all__ = [
     "AnonymousLimit",
     "CellKeyFloor",
     "DisclosureFloor",
+    "DpFloor",
     "Pages",
     "RateLimit",
     "ServingConfig",
@@ -145,20 +146,32 @@ class CellKeyFloor(BaseModel):
     )
 
 
+class DpFloor(BaseModel):
+    """The most privacy loss a dp release may have been made with (each the ``dp.*`` rule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epsilon: float = Field(default=1.0, gt=0.0, description="The largest epsilon per release.")
+    max_total_epsilon: float = Field(
+        default=10.0, gt=0.0, description="The largest budget cap over releases allowed."
+    )
+
+
 class DisclosureFloor(BaseModel):
     """The weakest disclosure rules a release may have been made with and still be served.
 
     A release's signed rules (``manifest.disclosure``) must be at least this strict, or the
     server refuses it: a release made with ``min_count: 1`` is never served, however well
     signed. Each method is judged by the rules it uses: ``rounding_base`` for ``threshold``,
-    the perturbation table's ``cellkey.*`` parameters for ``cellkey``. The defaults are the
-    disclosure defaults (threshold 10, base 5; the cell-key method's D 3, V 1).
+    the perturbation table's ``cellkey.*`` parameters for ``cellkey``, the privacy loss
+    ``dp.*`` for ``dp``. The defaults are the disclosure defaults (threshold 10, base 5; the
+    cell-key method's D 3, V 1; epsilon 1 a release, a cap of 10 over releases).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     methods: tuple[str, ...] = Field(
-        default=("threshold", "cellkey"),
+        default=("threshold", "cellkey", "dp"),
         min_length=1,
         description="The disclosure methods a served release may have been made with.",
     )
@@ -175,6 +188,9 @@ class DisclosureFloor(BaseModel):
     cellkey: CellKeyFloor = Field(
         default_factory=CellKeyFloor,
         description="The least perturbation allowed (method cellkey).",
+    )
+    dp: DpFloor = Field(
+        default_factory=DpFloor, description="The most privacy loss allowed (method dp)."
     )
 
 

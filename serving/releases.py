@@ -213,7 +213,7 @@ def check_floor(
     """Refuse rules weaker than the floor, naming each rule and both values.
 
     Each method is judged by the rules it applies: a cell-key release by its perturbation
-    table, never by a rounding base it does not use.
+    table, a dp release by its privacy loss, never by a rounding base it does not use.
     """
     if rules.method not in floor.methods:
         problems = [
@@ -226,6 +226,15 @@ def check_floor(
             for name, got, least in _floor_rules(rules, floor)
             if got < least
         ]
+        if rules.method == "dp":
+            problems += [
+                f"dp.{name} {got} > {most}"
+                for name, got, most in (
+                    ("epsilon", rules.dp.epsilon, floor.dp.epsilon),
+                    ("max_total_epsilon", rules.dp.max_total_epsilon, floor.dp.max_total_epsilon),
+                )
+                if got > most
+            ]
     if floor.zeros_disclosive and not rules.zeros_disclosive:
         problems.append("zeros_disclosive false, the floor requires true")
     if problems:
@@ -242,6 +251,8 @@ def _floor_rules(rules: DisclosureConfig, floor: DisclosureFloor) -> list[tuple[
         (name, getattr(rules, name), getattr(floor, name))
         for name in ("min_count", "differencing_margin")
     ]
+    if rules.method == "dp":  # not rounded; bounded by epsilon, judged by the caller
+        return [("min_count", rules.min_count, floor.min_count)]
     if rules.method == "cellkey":
         return shared + [
             (f"cellkey.{name}", getattr(rules.cellkey, name), getattr(floor.cellkey, name))

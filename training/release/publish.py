@@ -38,6 +38,7 @@ from governance.contracts.release_schema import (
     ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
+    ReleasePrivacy,
     ReleaseUtility,
     release_file_hashes,
     sign_manifest,
@@ -74,6 +75,7 @@ class ReleaseContents:
     disclosure: dict[str, Any]  # the DisclosureConfig the table was made with, as JSON
     utility: ReleaseUtility | None = None  # what disclosure control cost the figures
     attacks: tuple[ReleaseAttack, ...] | None = None  # the attacks it survived
+    privacy: ReleasePrivacy | None = None  # method dp: the privacy loss and its running total
 
     @property
     def published(self) -> int:
@@ -166,6 +168,7 @@ def release_manifest(
         disclosure=contents.disclosure,
         utility=contents.utility,
         attacks=contents.attacks,
+        privacy=contents.privacy,
     )
 
 

@@ -58,6 +58,8 @@ from governance.contracts.release_schema import (
     ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
+    ReleasePrivacy,
+    ReleaseUtility,
     current_release_id,
     set_current_release,
 )
@@ -88,6 +90,7 @@ from training.release.aggregate import (
 from training.release.cellkey_release import check_seed, release_cell_keys
 from training.release.config import ReleaseConfig
 from training.release.distributed import spark_lsoa_sums
+from training.release.dp_release import check_release_budget, dp_risk_inputs, release_privacy
 from training.release.publish import (
     ReleaseContents,
     model_card_summary,
@@ -168,6 +171,10 @@ class ReleaseResult:
     published: int
     stats: ScoringStats
     timings: dict[str, float] = field(default_factory=dict)
+    #: what disclosure control cost the figures, measured against the unprotected table; the
+    #: manifest's ``utility`` except under ``dp``, where it stays in memory (for benchmarks):
+    #: errors against the truth are figures of the data outside the privacy loss
+    measured_utility: ReleaseUtility | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +209,7 @@ class ProtectedAreas:
     table: pd.DataFrame
     suppression: dict[str, int]  # cells suppressed, by rule
     previous_id: str | None  # the release ``CURRENT`` named, compared against for change
+    privacy: ReleasePrivacy | None = None  # method dp: the loss and the running total
 
 
 class _Clock:
@@ -267,6 +275,7 @@ def run_release(
     signer = load_release_key(config)
     rules = disclosure
     check_seed(rules, config.environment)  # the cell-key method's secret, before any work
+    check_release_budget(rules, config.releases_dir)  # method dp: the budget, before any work
     clock.lap("verify")
     label = str(config_path) if config_path else "<defaults>"
     sums = score_population(  # 2. score, up to the LSOA sums
@@ -299,7 +308,10 @@ def run_release(
         timings=clock.timings,
     )
     clock.lap("record")
-    return _finished(directory, manifest, contents, sums.stats, clock.timings)
+    measured = contents.utility
+    if measured is None:  # dp: measured, never written
+        measured = disclosure_utility(figures.table, protected.table, sums.factors)
+    return _finished(directory, manifest, contents, sums.stats, clock.timings, measured)
 
 
 def _finished(
@@ -308,6 +320,7 @@ def _finished(
     contents: ReleaseContents,
     stats: ScoringStats,
     timings: dict[str, float],
+    measured: ReleaseUtility | None = None,
 ) -> ReleaseResult:
     """Log the release's counts and say where it went and what it took."""
     info = contents.approval.info
@@ -327,6 +340,7 @@ def _finished(
         published=contents.published,
         stats=stats,
         timings=timings,
+        measured_utility=measured,
     )
 
 
@@ -562,12 +576,21 @@ def protect_areas(
     )
     previous_id = current_release_id(config.releases_dir) if config.releases_dir.is_dir() else None
     previous = _previous_table(config.releases_dir, previous_id)
+    within = {str(k): float(v) for k, v in variance.items()}
+    noise = None
+    privacy = None
+    if controlled.noised is not None:  # method dp: nothing unprotected enters the intervals
+        within, noise = dp_risk_inputs(controlled.table, controlled.noised)
+        privacy = release_privacy(
+            controlled.table, controlled.noised, disclosure, config.releases_dir
+        )
     table = risk_from_published(
         controlled.table,
-        {str(k): float(v) for k, v in variance.items()},
+        within,
         disclosure,
         shrink_levels=config.shrinkage.levels,
         interval_level=config.interval.level,
+        noise_variance=noise,
     )
     table = band_by_interval(rank_and_decile(table))
     table = name_top_drivers(table, factors, config.top_drivers)
@@ -578,6 +601,7 @@ def protect_areas(
         table=table,
         suppression={str(k): int(v) for k, v in controlled.counts.items()},
         previous_id=previous_id,
+        privacy=privacy,
     )
 
 
@@ -655,7 +679,15 @@ def _contents(
         methods=release_methods(config, sums.factor_inputs),
         card=model_card_summary(registry, approval.info),
         disclosure=disclosure.model_dump(mode="json"),
-        utility=disclosure_utility(figures.table, protected.table, sums.factors),
+        # under dp, measured errors against the unprotected table would be figures of the
+        # data outside the privacy loss: the manifest's privacy object gives the noise's
+        # expected errors instead, and bench/ measures the real ones without publishing them
+        utility=(
+            None
+            if protected.privacy is not None
+            else disclosure_utility(figures.table, protected.table, sums.factors)
+        ),
+        privacy=protected.privacy,
         attacks=attacks,
     )
 
