@@ -18,7 +18,11 @@ are right, and right alike for every kind of area:
   offset: ``log E[O_a] = log E_a + alpha + beta z_a``. ``exp(-beta)`` is how many times more
   is predicted, relative to outcomes, for an area one standard deviation higher in the
   attribute: 1 is even-handed; the intercept absorbs any overall miscalibration, so only
-  the *allocation* between areas is judged. The outcome is the response and the expected
+  the *allocation* between areas is judged. Deprivation and policing are held equal too
+  (covariates of the same fit) when the attribute is another one: a group's share is judged
+  among areas of equal outcomes, deprivation and policing, since the three go together in a
+  city and a model that misjudges deprivation would otherwise seem to misjudge the group.
+  The outcome is the response and the expected
   count the offset (not the other way round): regressing predicted rates on noisy observed
   rates would attenuate the rate's coefficient and load the rest on any attribute
   correlated with need, finding bias in a fair model.
@@ -353,6 +357,7 @@ def _comparison(
     }
     allocation = {}
     for offset, attribute in enumerate(_attributes(areas)):
+        controls = _controls(areas, attribute)
         fit = allocation_ratio(
             areas["observed"].to_numpy(dtype=np.float64),
             areas["expected"].to_numpy(dtype=np.float64),
@@ -360,12 +365,14 @@ def _comparison(
             bootstrap=settings.bootstrap,
             confidence=confidence,
             seed=seed * 1000 + offset,
+            controls=areas[controls].to_numpy(dtype=np.float64) if controls else None,
         )
-        usable = _usable(areas, attribute)
+        usable = _usable(areas, [attribute, *controls])
         observed = int(areas.loc[usable, "observed"].sum())
         allocation[attribute] = AreaAllocation(
             attribute=attribute,
-            description=_description(attribute).format(source=policing_source),
+            description=_description(attribute).format(source=policing_source)
+            + (f", among areas of equal {' and '.join(controls)}" if controls else ""),
             areas=int(usable.sum()),
             observed=observed,
             attribute_sd=fit.sd,
@@ -429,8 +436,18 @@ def _attributes(areas: pd.DataFrame) -> list[str]:
     return [c for c in areas.columns if c not in ("count", "observed", "expected")]
 
 
-def _usable(areas: pd.DataFrame, attribute: str) -> pd.Series:
-    return (areas["expected"] > 0) & areas[attribute].notna()
+def _controls(areas: pd.DataFrame, attribute: str) -> list[str]:
+    """What an attribute's allocation figure holds equal: deprivation and policing, if known.
+
+    A group's share is compared among areas of equal outcomes, deprivation and policing;
+    policing among areas of equal deprivation, and deprivation of equal policing. The shares
+    are not held equal for one another (they sum to one with the other groups).
+    """
+    return [c for c in ("deprivation", "policing") if c in areas.columns and c != attribute]
+
+
+def _usable(areas: pd.DataFrame, columns: list[str]) -> pd.Series:
+    return (areas["expected"] > 0) & areas[columns].notna().all(axis=1)
 
 
 def _description(attribute: str) -> str:
@@ -477,43 +494,52 @@ def _third_name(index: int, values: pd.Series, attribute: str) -> str:
 def poisson_offset_fit(
     observed: ArrayLike, expected: ArrayLike, z: ArrayLike, weights: ArrayLike | None = None
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
-    """``(alpha, beta)`` of ``log E[O] = log expected + alpha + beta z``, per weight row.
+    """``(alpha, beta)`` of ``log E[O] = log expected + alpha + z @ beta``, per weight row.
 
-    ``weights`` is ``(replicates, areas)`` (bootstrap counts) or None (one fit, all weights
-    1). Newton's method on the concave Poisson log-likelihood, every replicate at once, each
-    step capped; a replicate with no outcome, no spread in ``z`` or no convergence is NaN.
+    ``z`` is ``(areas,)`` or ``(areas, k)``; ``weights`` is ``(replicates, areas)``
+    (bootstrap counts) or None (one fit, all weights 1). Returns ``alpha`` ``(replicates,)``
+    and ``beta`` ``(replicates,)`` for one covariate, ``(replicates, k)`` for several.
+    Newton's method on the concave Poisson log-likelihood, every replicate at once, each
+    step capped; a replicate with no outcome, collinear covariates or no convergence is NaN.
     """
     o = np.asarray(observed, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     x = np.asarray(z, dtype=np.float64)
+    single = x.ndim == 1
+    design = np.column_stack([np.ones(len(o)), x.reshape(len(o), -1)])
     w = np.ones((1, len(o))) if weights is None else np.asarray(weights, dtype=np.float64)
-    wo, we = w @ o, w @ e
     with np.errstate(divide="ignore", invalid="ignore"):
-        alpha = np.log(wo / we)
-    beta = np.zeros(len(w))
-    bad = ~np.isfinite(alpha)
-    alpha = np.where(bad, 0.0, alpha)
+        start = np.log((w @ o) / (w @ e))
+    bad = ~np.isfinite(start)
+    theta = np.zeros((len(w), design.shape[1]))
+    theta[:, 0] = np.where(bad, 0.0, start)
     converged = np.zeros(len(w), dtype=bool)
     for _ in range(_NEWTON_STEPS):
         with np.errstate(over="ignore"):
-            mu = e * np.exp(alpha[:, None] + beta[:, None] * x)
-        resid = w * (o - mu)
-        g_a, g_b = resid.sum(axis=1), resid @ x
-        wm = w * mu
-        h_aa, h_ab, h_bb = wm.sum(axis=1), wm @ x, wm @ (x * x)
-        det = h_aa * h_bb - h_ab * h_ab
-        with np.errstate(divide="ignore", invalid="ignore"):
-            d_a = (h_bb * g_a - h_ab * g_b) / det
-            d_b = (h_aa * g_b - h_ab * g_a) / det
-        bad |= ~np.isfinite(d_a) | ~np.isfinite(d_b)
-        d_a = np.clip(np.nan_to_num(d_a), -_MAX_STEP, _MAX_STEP)
-        d_b = np.clip(np.nan_to_num(d_b), -_MAX_STEP, _MAX_STEP)
-        alpha, beta = alpha + d_a, beta + d_b
-        converged = np.maximum(np.abs(d_a), np.abs(d_b)) < 1e-9
+            mu = e * np.exp(theta @ design.T)
+        gradient = (w * (o - mu)) @ design
+        hessian = np.einsum("ba,ai,aj->bij", w * mu, design, design)
+        try:
+            step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
+        except np.linalg.LinAlgError:
+            step = np.stack([_solve_or_nan(h, g) for h, g in zip(hessian, gradient, strict=True)])
+        bad |= ~np.isfinite(step).all(axis=1)
+        step = np.clip(np.nan_to_num(step), -_MAX_STEP, _MAX_STEP)
+        theta = theta + step
+        converged = np.abs(step).max(axis=1) < 1e-9
         if converged.all():
             break
-    bad |= ~converged
-    return np.where(bad, np.nan, alpha), np.where(bad, np.nan, beta)
+    theta[bad | ~converged] = np.nan
+    return theta[:, 0], theta[:, 1] if single else theta[:, 1:]
+
+
+def _solve_or_nan(
+    hessian: NDArray[np.float64], gradient: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    try:
+        return np.asarray(np.linalg.solve(hessian, gradient), dtype=np.float64)
+    except np.linalg.LinAlgError:
+        return np.full(len(gradient), np.nan)
 
 
 def allocation_ratio(
@@ -524,36 +550,42 @@ def allocation_ratio(
     bootstrap: int,
     confidence: float,
     seed: int,
+    controls: ArrayLike | None = None,
 ) -> AllocationFit:
     """Predicted over observed for areas one SD higher in ``attribute``, at equal outcomes.
 
-    Areas with no expected outcome or no attribute value are left out. All None when fewer
-    than three areas remain, the attribute does not vary, or there is no outcome.
+    ``controls`` (``(areas, k)``, optional) are held equal too: the attribute's coefficient
+    is the one of the joint fit. Areas with no expected outcome or a missing value are left
+    out; a control that does not vary is dropped. All None when fewer than three areas
+    remain, the attribute does not vary, or there is no outcome.
     """
     o = np.asarray(observed, dtype=np.float64)
     e = np.asarray(expected, dtype=np.float64)
     a = np.asarray(attribute, dtype=np.float64)
-    keep = (e > 0) & np.isfinite(a)
-    o, e, a = o[keep], e[keep], a[keep]
+    c = np.zeros((len(a), 0)) if controls is None else np.asarray(controls, np.float64)
+    c = c.reshape(len(a), -1)
+    keep = (e > 0) & np.isfinite(a) & np.isfinite(c).all(axis=1)
+    o, e, a, c = o[keep], e[keep], a[keep], c[keep]
     sd = float(a.std()) if len(a) else 0.0
-    if len(a) < 3 or not sd > 0 or o.sum() <= 0:
+    if len(a) < 3 + c.shape[1] or not sd > 0 or o.sum() <= 0:
         return AllocationFit(None, None, None, None, sd if sd > 0 else None)
-    z = (a - a.mean()) / sd
+    c = c[:, c.std(axis=0) > 0]
+    z = np.column_stack([(a - a.mean()) / sd, (c - c.mean(axis=0)) / c.std(axis=0)])
     _, beta = poisson_offset_fit(o, e, z)
-    if not np.isfinite(beta[0]):
+    if not np.isfinite(beta[0, 0]):
         return AllocationFit(None, None, None, None, sd)
     rng = np.random.default_rng(seed)
     weights = rng.multinomial(len(o), np.full(len(o), 1.0 / len(o)), size=bootstrap)
-    _, betas = poisson_offset_fit(o, e, z, weights)
-    betas = betas[np.isfinite(betas)]
+    _, betas_all = poisson_offset_fit(o, e, z, weights)
+    betas = betas_all[:, 0][np.isfinite(betas_all[:, 0])]
     if len(betas) < bootstrap // 2:
-        return AllocationFit(float(np.exp(-beta[0])), None, None, None, sd)
+        return AllocationFit(float(np.exp(-beta[0, 0])), None, None, None, sd)
     tail = (1.0 - confidence) / 2.0
     b_low, b_high = np.quantile(betas, [tail, 1.0 - tail])
     below = (1 + int((betas <= 0).sum())) / (len(betas) + 1)
     above = (1 + int((betas >= 0).sum())) / (len(betas) + 1)
     return AllocationFit(
-        ratio=float(np.exp(-beta[0])),
+        ratio=float(np.exp(-beta[0, 0])),
         low=float(np.exp(-b_high)),
         high=float(np.exp(-b_low)),
         p_value=min(1.0, 2.0 * min(below, above)),

@@ -158,6 +158,14 @@ def test_the_poisson_fit_agrees_with_scikit_learn() -> None:
     )
     assert alpha[0] == pytest.approx(reference.intercept_, abs=1e-6)
     assert beta[0] == pytest.approx(reference.coef_[0], abs=1e-6)
+    # several covariates at once: the same as scikit-learn with both columns
+    x = np.column_stack([z, rng.normal(size=150)])
+    alpha2, beta2 = poisson_offset_fit(observed, expected, x)
+    reference2 = PoissonRegressor(alpha=0.0, tol=1e-12, max_iter=1000).fit(
+        x, observed / expected, sample_weight=expected
+    )
+    assert alpha2[0] == pytest.approx(reference2.intercept_, abs=1e-6)
+    assert beta2[0] == pytest.approx(reference2.coef_, abs=1e-6)
 
 
 def test_allocation_ratio_reads_the_built_in_direction() -> None:
