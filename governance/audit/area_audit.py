@@ -507,6 +507,9 @@ def poisson_offset_fit(
     x = np.asarray(z, dtype=np.float64)
     single = x.ndim == 1
     design = np.column_stack([np.ones(len(o)), x.reshape(len(o), -1)])
+    k = design.shape[1]
+    # each area's outer product of its design row, flattened: the Hessian is one matrix product
+    products = (design[:, :, None] * design[:, None, :]).reshape(len(o), k * k)
     w = np.ones((1, len(o))) if weights is None else np.asarray(weights, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         start = np.log((w @ o) / (w @ e))
@@ -518,7 +521,7 @@ def poisson_offset_fit(
         with np.errstate(over="ignore"):
             mu = e * np.exp(theta @ design.T)
         gradient = (w * (o - mu)) @ design
-        hessian = np.einsum("ba,ai,aj->bij", w * mu, design, design)
+        hessian = ((w * mu) @ products).reshape(len(w), k, k)
         try:
             step = np.linalg.solve(hessian, gradient[:, :, None])[:, :, 0]
         except np.linalg.LinAlgError:

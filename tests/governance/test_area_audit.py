@@ -341,3 +341,19 @@ def test_the_truth_is_read_from_plain_json() -> None:
     )
     assert truth.levels["lsoa"]["a"] == (3, 1, 0.5)
     assert truth.groups["sex"]["F"] == (3, 1, 0.5)
+
+
+def test_the_report_shows_the_area_section_first_in_plain_words() -> None:
+    from governance.audit.report import render_report
+
+    frame, risk = _city(seed=8, areas=40, per_area=300)
+    y = (np.random.default_rng(18).random(len(risk)) < risk).astype(float)
+    report = _audit(_rows(frame, y, risk))
+    html = render_report({"areas": report.model_dump(mode="json")}, {})
+    assert html.index('id="areas"') < html.index('id="gates"')
+    assert "the product" in html and "By allocation (against recorded outcomes)" in html
+    assert "By area deprivation" in html and "Q1 most deprived" in html
+    assert "no clear difference" in html or "scored up beyond chance" in html
+    assert not [a for a in frame["lsoa"].unique() if a in html]
+    missing = render_report({"areas": {"available": False, "reason": "no area column"}}, {})
+    assert "no area column" in missing

@@ -27,6 +27,7 @@ the figure cannot have power at this size; the audit reports it with its interva
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pandas as pd
@@ -106,6 +107,9 @@ def _audit(data: Path) -> AreaLevelAudit:
         outcome="perpetrator",
         group_columns=["ethnicity"],
     )
+    # evaluation code hands the audit aggregates only: no person key in what it returns
+    said = json.dumps(found)
+    assert not [k for k in test["person_key"].astype(str).unique() if k in said]
     policing = test["lsoa_code"].astype(str).map(pd.Series(found["policing"], dtype=float))
     report = area_audit(
         AreaRows(
