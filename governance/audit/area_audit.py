@@ -78,9 +78,10 @@ METHOD = (
     "Observed over expected outcomes (expected: the sum of calibrated risks, what a release "
     "publishes) with the exact Poisson interval of the observed count, for every area, each "
     "area type and each group. Allocation: the Poisson regression of each area's outcome "
-    "count on the attribute (standardised over areas) with the log expected count as offset; "
+    "count on the attribute (standardised over areas), with deprivation and policing as "
+    "covariates for the other attributes and the log expected count as offset; "
     "exp(-coefficient) is predicted over observed for areas one standard deviation higher, at "
-    "equal outcomes; percentile interval and p-value from a bootstrap over areas."
+    "equal outcomes; percentile interval and p-value from a bootstrap over areas"
 )
 NOTE = (
     "A planner reads an area's expected count as how many young people there will be "
@@ -89,9 +90,9 @@ NOTE = (
     "whether the model gives some kinds of areas more than their outcomes warrant: 1.2 for "
     "'share Black' means areas one standard deviation higher in their share of Black young "
     "people are given 20% more expected, relative to what happens there, than other areas. "
-    "Against recorded outcomes a model trained on records looks even-handed by construction "
-    "when recording is uneven; against the true outcomes (generated data only) it shows "
-    "where recording bias moves the counts."
+    "Against recorded outcomes recording bias cannot show: a model can match the records "
+    "everywhere and still give heavily recorded areas more than truly happens there; the "
+    "true outcomes (generated data only) show where recording bias moves the counts."
 )
 _DEPRIVATION = {
     1: "Q1 most deprived",

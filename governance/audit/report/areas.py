@@ -117,8 +117,8 @@ def _overall_sentences(level: Any, recorded: Any, true: Any, areas: Any) -> list
     confidence = fmt(field(areas, "confidence"), "rate")
     said = [
         f"Across the {fmt(field(level, 'areas'), 'count')} areas "
-        f"({field(level, 'area_column')}; {fmt(field(level, 'small_areas'), 'count')} with "
-        f"fewer young people than the report shows by name), the model expects "
+        f"({field(level, 'area_column')}; {fmt(field(level, 'small_areas'), 'count')} of them "
+        f"with fewer young people than the report shows figures for), the model expects "
         f"{fmt(field(overall, 'expected'), 'decimal')} outcomes where "
         f"{fmt(field(overall, 'observed'), 'count')} were recorded: observed ÷ expected "
         f"{_ratio(overall)} ({confidence} interval). Above 1 the areas' expected counts are "
