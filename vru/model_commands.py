@@ -324,6 +324,7 @@ def _audit_registered(
             truth=_truth(data_dir, gov),
             linkage=linkage_by_group(data_dir),
             progress=step,
+            area_truth=_area_truth(data_dir, gov),
         )
 
 
@@ -349,6 +350,26 @@ def _truth(
         )
 
     return truth
+
+
+def _area_truth(
+    data_dir: Path, gov: GovernanceConfig
+) -> Callable[[dict[str, Any]], Callable[[Any, list[str]], dict[str, Any]]]:
+    """True outcomes by area for the area-level audit; only evaluation code reads the truth."""
+    from training.evaluation.area_truth import area_truth
+
+    def by_area(manifest: dict[str, Any]) -> Callable[[Any, list[str]], dict[str, Any]]:
+        label_cfg = manifest["label"]
+        return lambda rows, levels: area_truth(
+            data_dir,
+            rows,
+            levels,
+            label_months=int(label_cfg["months"]),
+            outcome=label_cfg["outcome"],
+            group_columns=list(gov.audit.sensitive),
+        )
+
+    return by_area
 
 
 def _print_audit(record: AuditRecord, model: str) -> None:

@@ -39,6 +39,7 @@ from governance.contracts.audit_document import CalibrationCheck, GateOutcome
 from governance.contracts.settings import Gates
 
 __all__ = [
+    "AREA_FIGURES",
     "CALIBRATION_FIGURES",
     "CHECKED_FIGURES",
     "calibration_figures",
@@ -60,6 +61,15 @@ CALIBRATION_FIGURES: tuple[str, ...] = (
     "calibration_slope_low",
     "group_observed_expected_high",
     "group_observed_expected_low",
+)
+
+#: The area gates' figures (:func:`governance.audit.area_audit.area_figures`); the gates are
+#: judged when the figures hold any of them (the model audit always gives all four).
+AREA_FIGURES: tuple[str, ...] = (
+    "area_observed_expected_high",
+    "area_observed_expected_low",
+    "area_allocation_high",
+    "area_allocation_low",
 )
 
 _NOT_MEASURED = "not measured"
@@ -89,6 +99,7 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
             "at most",
         ),
         *_calibration_rules(gates),
+        *(_area_rules(gates) if any(k in figures for k in AREA_FIGURES) else []),
     ]
     results = []
     for name, figure, limit, direction in rules:
@@ -228,6 +239,43 @@ def _calibration_rules(
             f"({level} lower bounds)",
             "group_observed_expected_low",
             oe_high,
+            "at most",
+        ),
+    ]
+
+
+def _area_rules(
+    gates: Gates,
+) -> list[tuple[str, str, float, Literal["at least", "at most"]]]:
+    """The area gates (``governance.audit.area_audit``): O/E by area type, and allocation."""
+    level = f"{gates.gate_confidence:.0%}"
+    return [
+        (
+            f"areas: observed/expected in every area type judged, none clearly too many "
+            f"expected ({level} upper bounds)",
+            "area_observed_expected_high",
+            gates.min_observed_expected,
+            "at least",
+        ),
+        (
+            f"areas: observed/expected in every area type judged, none clearly too few "
+            f"expected ({level} lower bounds)",
+            "area_observed_expected_low",
+            gates.max_observed_expected,
+            "at most",
+        ),
+        (
+            f"area allocation: no kind of area clearly scored down relative to its outcomes "
+            f"({level} upper bounds)",
+            "area_allocation_high",
+            gates.min_area_allocation_ratio,
+            "at least",
+        ),
+        (
+            f"area allocation: no kind of area clearly scored up relative to its outcomes "
+            f"({level} lower bounds)",
+            "area_allocation_low",
+            gates.max_area_allocation_ratio,
             "at most",
         ),
     ]

@@ -8,7 +8,7 @@ number, aggregates only), the figures, and the self-contained HTML report with i
 Nothing here writes files or talks to MLflow: the CLI does that.
 
 The work is a sequence of named steps, each timed into the document's ``timings``: score,
-fairness, thresholds and calibration, ground truth, mitigations, explanations, drift; then
+fairness, thresholds and calibration, ground truth, areas, mitigations, explanations, drift; then
 the sections are assembled into the document, the model card is filled from it and the
 report rendered.
 
@@ -33,6 +33,7 @@ import numpy as np
 import pandas as pd
 
 from governance.audit.aequitas import METRIC_FRAME_FUNCTIONS
+from governance.audit.area_audit import AreaRows, AreaTruth, area_audit, area_figures
 from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.calibration import expected_calibration_error
 from governance.audit.calibration_check import calibration_check
@@ -71,6 +72,7 @@ from governance.board.registry import ModelVersionInfo
 from governance.board.verdict import embed_verdict
 from governance.contracts.audit_document import (
     AUDIT_SCHEMA_VERSION,
+    AreaAuditSection,
     AuditDocument,
     CalibrationSection,
     DataSummary,
@@ -143,6 +145,9 @@ class ModelAuditInputs:
     linkage: Json = field(default_factory=lambda: {"available": False, "reason": "not given"})
     #: ``artifacts_digest`` of the files ``model`` was loaded from (None: not from a registry)
     model_artifacts_sha256: str | None = None
+    #: evaluation code's true outcomes by area (``training.evaluation.area_truth``): given the
+    #: test rows with ``score`` and the area columns, returns aggregates only
+    area_truth: Callable[[pd.DataFrame, list[str]], Json] | None = None
 
 
 @dataclass(frozen=True)
@@ -200,6 +205,8 @@ def run_model_audit(
         thresholds, calibration = _thresholds_and_calibration(scored, config, figures)
     with clock("ground truth"):
         truth = _ground_truth(inputs, scored)
+    with clock("areas"):
+        areas = _areas(inputs, scored, config, seed)
     with clock("mitigations"):
         mitigations = _mitigations(inputs, scored, config, seed)
     with clock("explanations"):
@@ -210,7 +217,9 @@ def run_model_audit(
         inputs,
         scored,
         config,
-        _Sections(fairness, thresholds, calibration, truth, mitigations, explainability, drift),
+        _Sections(
+            fairness, thresholds, calibration, truth, mitigations, explainability, drift, areas
+        ),
         clock.timings,
     )
     clock.say("report")
@@ -261,6 +270,7 @@ class _Sections:
     mitigations: MitigationReport
     explainability: ExplainabilitySection
     drift: DriftSection
+    areas: AreaAuditSection | None = None
 
 
 def _score(
@@ -441,6 +451,66 @@ def _ground_truth(inputs: ModelAuditInputs, scored: _Scored) -> FreeFormSection:
     groups = scored.groups
     return inputs.truth(
         scored.test.assign(**{c: groups[c] for c in groups.columns}, score=scored.scores)
+    )
+
+
+_NO_AREAS = "The test rows have no area column {0!r}: the area-level audit cannot be made."
+_POLICING_TRUTH = "the generator's true policing intensity (generated data)"
+_POLICING_PROXY = "proxy: the area's share of young people with a police record ({0})"
+
+
+def _areas(
+    inputs: ModelAuditInputs, scored: _Scored, config: GovernanceConfig, seed: int
+) -> AreaAuditSection:
+    """The area-level audit (``governance.audit.area_audit``) at each area level the rows have.
+
+    Policing: a row column measuring it if configured, else the truth's intensity when
+    evaluation code gives it, else the observable proxy; the section says which.
+    """
+    settings, gates = config.audit.areas, config.gates
+    gated = config.audit.area_identifiers.area_column
+    test = scored.test
+    if gated not in test:
+        return SectionUnavailable(available=False, reason=_NO_AREAS.format(gated))
+    levels = [gated, *(c for c in settings.other_levels if c in test and c != gated)]
+    found = None
+    if inputs.area_truth is not None:
+        groups = scored.groups
+        found = inputs.area_truth(
+            test.assign(**{c: groups[c] for c in groups.columns}, score=scored.scores), levels
+        )
+    truth = AreaTruth.from_json(found) if found and found.get("available") else None
+    policing, source = None, "not available"
+    if settings.policing_column is not None and settings.policing_column in test:
+        policing, source = test[settings.policing_column], settings.policing_column
+    elif found and found.get("policing") and found.get("policing_level") in test:
+        intensity = pd.Series(found["policing"], dtype=float)
+        policing = test[str(found["policing_level"])].astype(str).map(intensity)
+        source = _POLICING_TRUTH
+    elif settings.policing_proxy_column in test:
+        policing = test[settings.policing_proxy_column].notna().astype(float)
+        source = _POLICING_PROXY.format(settings.policing_proxy_column)
+    composition = settings.composition_column
+    return area_audit(
+        AreaRows(
+            levels={c: test[c].to_numpy() for c in levels},
+            y=scored.y,
+            scores=scored.scores,
+            deprivation=test[settings.deprivation_column].to_numpy()
+            if settings.deprivation_column in test
+            else None,
+            policing=None if policing is None else policing.to_numpy(),
+            composition=test[composition].to_numpy() if composition in test else None,
+            groups=scored.groups,
+        ),
+        settings,
+        truth=truth,
+        policing_source=source,
+        gated_level=gated,
+        confidence=gates.gate_confidence,
+        min_outcomes=gates.min_outcomes,
+        withhold_below=config.audit.withhold_below,
+        seed=seed,
     )
 
 
@@ -629,6 +699,7 @@ def _assemble(
     evidence = fairness_figures(config.gates, gaps, [s.equalized_odds_p_value for s in judged])
     checked = calibration_figures(sections.calibration.check)
     figures = gate_figures(performance, recomputed, gaps, checked, evidence)
+    figures.update(area_figures(sections.areas))
     gates = evaluate_gates(config.gates, figures)
     document = AuditDocument(
         schema_version=AUDIT_SCHEMA_VERSION,
@@ -666,6 +737,7 @@ def _assemble(
         mitigations=sections.mitigations,
         explainability=sections.explainability,
         drift=sections.drift,
+        areas=sections.areas,
         features=[FeatureDefinition.model_validate(f) for f in inputs.features],
         distributions=_distributions(scored),
         timings=timings,

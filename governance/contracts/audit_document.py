@@ -33,8 +33,14 @@ from governance.contracts.jsonio import json_default
 
 __all__ = [
     "AUDIT_SCHEMA_VERSION",
+    "AreaAllocation",
+    "AreaAuditSection",
+    "AreaComparison",
     "AreaIdentifier",
     "AreaIdentifierCheck",
+    "AreaLevelAudit",
+    "AreaObservedExpected",
+    "AreaReport",
     "AuditDocument",
     "CalibrationBin",
     "CalibrationCheck",
@@ -410,6 +416,88 @@ class CalibrationSection(_Part):
     check: CalibrationCheck | None = None
 
 
+# -- areas: the decision the product makes -----------------------------------------------------
+
+
+class AreaObservedExpected(_Part):
+    """Outcomes against expected outcomes (the sum of risks) in a set of areas or a group.
+
+    ``areas`` is how many areas the set holds (None for a group of young people); ``count``
+    the young people in it. ``judged`` needs ``min_outcomes`` outcomes; ``withheld`` sets
+    (fewer young people than the audit's withholding threshold) keep their counts only.
+    """
+
+    areas: int | None
+    count: int
+    observed: int | None
+    expected: float | None
+    ratio: float | None
+    low: float | None
+    high: float | None
+    judged: bool
+    withheld: bool
+
+
+class AreaAllocation(_Part):
+    """Whether areas higher in one attribute get more predicted relative to their outcomes.
+
+    ``ratio`` is predicted over observed outcomes for areas one standard deviation
+    (``attribute_sd``) higher in the attribute, relative to areas of equal outcomes: 1 is
+    even-handed, above 1 scores such areas up. ``low``/``high`` its bootstrap interval over
+    areas, ``p_value`` the bootstrap test of ratio 1; ``judged`` needs ``min_areas`` areas and
+    ``min_outcomes`` outcomes.
+    """
+
+    attribute: str
+    description: str
+    areas: int
+    observed: int
+    attribute_sd: float | None
+    ratio: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    judged: bool
+
+
+class AreaComparison(_Part):
+    """The areas' expected counts against one outcome (``recorded`` or ``true``)."""
+
+    outcome: Literal["recorded", "true"]
+    overall: AreaObservedExpected
+    by_type: dict[str, dict[str, AreaObservedExpected]]
+    by_group: dict[str, dict[str, AreaObservedExpected]]
+    allocation: dict[str, AreaAllocation]
+
+
+class AreaLevelAudit(_Part):
+    """One area level (LSOA, ward): its areas, and their counts against each outcome."""
+
+    area_column: str
+    areas: int
+    small_areas: int
+    recorded: AreaComparison
+    true: AreaComparison | None
+
+
+class AreaReport(_Part):
+    """The area-level audit: what a release publishes, judged first (see ``area_audit``)."""
+
+    available: Literal[True]
+    method: str
+    note: str
+    policing_source: str
+    confidence: float
+    min_outcomes: int
+    min_areas: int
+    bootstrap: int
+    gated_level: str
+    levels: dict[str, AreaLevelAudit]
+
+
+AreaAuditSection = Annotated[SectionUnavailable | AreaReport, Field(discriminator="available")]
+
+
 # -- mitigations ----------------------------------------------------------------------------
 
 
@@ -756,6 +844,8 @@ class AuditDocument(_Part):
     distributions: dict[str, ReferenceBins]
     timings: dict[str, float]
     model_card: ModelCard | None = None
+    #: the area-level audit (absent from documents written before it existed)
+    areas: AreaAuditSection | None = None
 
     @classmethod
     def from_json(cls, data: bytes | str) -> AuditDocument:

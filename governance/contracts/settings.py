@@ -11,6 +11,7 @@ from governance.contracts.roster import BoardSettings
 from governance.contracts.signing import SignatureError, load_public_key_b64
 
 __all__ = [
+    "AreaAuditSettings",
     "AreaIdentifierSettings",
     "AuditSettings",
     "BoardSettings",
@@ -118,11 +119,27 @@ class Gates(BaseModel):
         "equalized-odds gate's permutation test.",
     )
 
+    min_area_allocation_ratio: float = Field(
+        default=0.8,
+        gt=0.0,
+        description="Area allocation (predicted over observed outcomes for areas one standard "
+        "deviation higher in deprivation, policing or a group's share, at equal outcomes): the "
+        "gate fails when the upper end of its interval is below this (such areas clearly "
+        "scored down).",
+    )
+    max_area_allocation_ratio: float = Field(
+        default=1.25,
+        gt=0.0,
+        description="The area allocation gate fails when the lower end of the interval is "
+        "above this (such areas clearly scored up).",
+    )
+
     @model_validator(mode="after")
     def _bands(self) -> Self:
         for low, high in (
             ("min_observed_expected", "max_observed_expected"),
             ("min_calibration_slope", "max_calibration_slope"),
+            ("min_area_allocation_ratio", "max_area_allocation_ratio"),
         ):
             if getattr(self, low) >= getattr(self, high):
                 raise ValueError(f"gates.{low} must be below gates.{high}")
@@ -194,6 +211,55 @@ class AreaIdentifierSettings(BaseModel):
     )
 
 
+class AreaAuditSettings(BaseModel):
+    """The area-level audit (``governance.audit.area_audit``): areas, their types, allocation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    other_levels: tuple[str, ...] = Field(
+        default=("ward_code",),
+        description="Area columns audited beside audit.area_identifiers.area_column (the one "
+        "the gates judge), where the test rows have them.",
+    )
+    deprivation_column: str = Field(
+        default="deprivation_decile",
+        min_length=1,
+        description="Each row's area deprivation decile (1 most deprived); an area's type is "
+        "the quintile of its young people's mean decile.",
+    )
+    policing_column: str | None = Field(
+        default=None,
+        description="A row column measuring the policing of the young person's area, if the "
+        "rows carry one. Without it: the truth's policing intensity (generated data), else "
+        "the proxy below.",
+    )
+    policing_proxy_column: str = Field(
+        default="days_since_police",
+        min_length=1,
+        description="Observable proxy of policing: the area's share of young people with a "
+        "value in this column (any police record).",
+    )
+    composition_column: str = Field(
+        default="ethnicity",
+        min_length=1,
+        description="The group column whose shares make the areas' composition types.",
+    )
+    composition_groups: tuple[str, ...] = Field(
+        default=("Black", "White"),
+        description="Areas are grouped into thirds by their share of each of these groups.",
+    )
+    bootstrap: int = Field(
+        default=500,
+        ge=100,
+        description="Bootstrap replicates over areas of each allocation ratio's interval.",
+    )
+    min_areas: int = Field(
+        default=20,
+        ge=5,
+        description="Areas (with young people) an allocation figure needs to be judged.",
+    )
+
+
 class AuditSettings(BaseModel):
     """How the model audit measures: groups, uncertainty, thresholds, explanations."""
 
@@ -250,6 +316,10 @@ class AuditSettings(BaseModel):
         description="The proxy check's rule for inputs that identify areas.",
     )
     top_drivers: int = Field(default=10, ge=1, description="Factors shown per group and compared.")
+    areas: AreaAuditSettings = Field(
+        default_factory=AreaAuditSettings,
+        description="The area-level audit: levels, area types and the allocation check.",
+    )
 
     @model_validator(mode="after")
     def _intersections_are_sensitive(self) -> Self:

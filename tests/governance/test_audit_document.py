@@ -40,6 +40,7 @@ from governance.contracts.settings import GovernanceConfig
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["absence_rate", "prior_incidents", "age"]
 TOP_LEVEL = {
+    "areas",
     "calibration",
     "created",
     "data",
@@ -202,6 +203,15 @@ def test_every_section_is_written_with_its_own_keys(first: AuditOutcome) -> None
     assert set(age) == {"name", "description", "source", "policy"}
     assert written["ground_truth"]["note"] is None
     assert written["model"]["features_sha256"] is None
+
+
+def test_a_document_written_before_the_area_audit_still_reads(first: AuditOutcome) -> None:
+    written = json.loads(first.audit_json())
+    assert "available" in written["areas"]
+    del written["areas"]
+    old = AuditDocument.from_json(json.dumps(written))
+    assert old.areas is None
+    assert "areas" not in json.loads(old.to_json_bytes())
 
 
 def test_sections_that_may_be_missing_say_so_and_why(

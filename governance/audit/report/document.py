@@ -14,6 +14,7 @@ from markupsafe import Markup
 from governance.audit.formatting import DASH, text
 from governance.audit.reading import field
 from governance.audit.report.aequitas import aequitas_view
+from governance.audit.report.areas import areas_view
 from governance.audit.report.blocks import Badge, Code
 from governance.audit.report.changes import drift_view, features_view
 from governance.audit.report.explanations import explainability_view, mitigations_view
@@ -29,6 +30,7 @@ from governance.audit.report.summary import card_view, gates_view, performance_v
 __all__ = ["SECTIONS", "environment", "render_report", "report_context", "report_sha256"]
 
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("areas", "Area expected counts (the product's decision)"),
     ("gates", "Promotion gates"),
     ("model-card", "Model card"),
     ("performance", "Performance"),
@@ -100,6 +102,7 @@ def report_context(audit: Any, figures: Mapping[str, bytes]) -> dict[str, Any]:
         "audit": audit,
         "sections": SECTIONS,
         "titles": dict(SECTIONS),
+        "areas": areas_view(field(audit, "areas")),
         "gates": gates_view(audit),
         "card": card_view(field(audit, "model_card")),
         "performance": performance_view(audit),
