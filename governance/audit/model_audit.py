@@ -34,6 +34,7 @@ import pandas as pd
 
 from governance.audit.aequitas import METRIC_FRAME_FUNCTIONS
 from governance.audit.arrays import FloatArray, IntArray, Json
+from governance.audit.baseline import area_baseline_section, baseline_gate_figure
 from governance.audit.calibration import expected_calibration_error
 from governance.audit.calibration_check import calibration_check
 from governance.audit.drift import (
@@ -71,6 +72,7 @@ from governance.board.registry import ModelVersionInfo
 from governance.board.verdict import embed_verdict
 from governance.contracts.audit_document import (
     AUDIT_SCHEMA_VERSION,
+    AreaBaselineSection,
     AuditDocument,
     CalibrationSection,
     DataSummary,
@@ -79,6 +81,7 @@ from governance.contracts.audit_document import (
     ExplainabilitySection,
     FairlearnCheck,
     FairnessSection,
+    FairnessUseEntry,
     FeatureDefinition,
     FreeFormSection,
     GroupContribution,
@@ -198,6 +201,10 @@ def run_model_audit(
         fairness = _fairness(scored, inputs.top_fraction, config, seed)
     with clock("thresholds and calibration"):
         thresholds, calibration = _thresholds_and_calibration(scored, config, figures)
+    with clock("area-rate baseline"):
+        baseline = area_baseline_section(
+            scored.test, scored.validation, scored.scores, config, seed=seed
+        )
     with clock("ground truth"):
         truth = _ground_truth(inputs, scored)
     with clock("mitigations"):
@@ -210,7 +217,9 @@ def run_model_audit(
         inputs,
         scored,
         config,
-        _Sections(fairness, thresholds, calibration, truth, mitigations, explainability, drift),
+        _Sections(
+            fairness, thresholds, calibration, truth, mitigations, explainability, drift, baseline
+        ),
         clock.timings,
     )
     clock.say("report")
@@ -261,6 +270,7 @@ class _Sections:
     mitigations: MitigationReport
     explainability: ExplainabilitySection
     drift: DriftSection
+    baseline: AreaBaselineSection | None = None
 
 
 def _score(
@@ -628,7 +638,9 @@ def _assemble(
     gaps = [s.equalized_odds_difference for s in judged]
     evidence = fairness_figures(config.gates, gaps, [s.equalized_odds_p_value for s in judged])
     checked = calibration_figures(sections.calibration.check)
-    figures = gate_figures(performance, recomputed, gaps, checked, evidence)
+    figures = gate_figures(
+        performance, recomputed, gaps, checked, evidence, baseline_gate_figure(sections.baseline)
+    )
     gates = evaluate_gates(config.gates, figures)
     document = AuditDocument(
         schema_version=AUDIT_SCHEMA_VERSION,
@@ -669,6 +681,8 @@ def _assemble(
         features=[FeatureDefinition.model_validate(f) for f in inputs.features],
         distributions=_distributions(scored),
         timings=timings,
+        area_baseline=sections.baseline,
+        fairness_use=[FairnessUseEntry(**u.model_dump()) for u in config.audit.fairness_use],
     )
     card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})

@@ -40,6 +40,7 @@ from governance.contracts.settings import GovernanceConfig
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["absence_rate", "prior_incidents", "age"]
 TOP_LEVEL = {
+    "area_baseline",
     "calibration",
     "created",
     "data",
@@ -47,6 +48,7 @@ TOP_LEVEL = {
     "drift",
     "explainability",
     "fairness",
+    "fairness_use",
     "features",
     "gates",
     "gates_passed",
