@@ -27,6 +27,11 @@ because the percentile interval of a max−min gap is biased upward (a max of no
 overstates the gap) and no simple exact interval exists for it; the permutation null is exact
 for "selection does not depend on the group given the outcome", which is what equalized odds
 says. A fair model simulated at the demo's group sizes passes at least nine times in ten.
+
+The area-rate baseline gate (:mod:`governance.audit.baseline`) judges the lower end of the
+paired bootstrap interval of the candidate's advantage over a baseline that knows only each
+young person's ward, on ``baseline_metric``: it passes only when that bound is strictly
+above ``min_baseline_improvement``, so a model no different from the baseline fails.
 """
 
 from __future__ import annotations

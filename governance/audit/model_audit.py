@@ -8,9 +8,9 @@ number, aggregates only), the figures, and the self-contained HTML report with i
 Nothing here writes files or talks to MLflow: the CLI does that.
 
 The work is a sequence of named steps, each timed into the document's ``timings``: score,
-fairness, thresholds and calibration, ground truth, mitigations, explanations, drift; then
-the sections are assembled into the document, the model card is filled from it and the
-report rendered.
+fairness, thresholds and calibration, the area-rate baseline, ground truth, mitigations,
+explanations, drift; then the sections are assembled into the document, the model card is
+filled from it and the report rendered.
 
 Each section is a function of arrays that are already in memory, so the rows never leave
 this process; the report and ``audit.json`` hold counts, rates, intervals, means and plots of

@@ -351,14 +351,14 @@ def _test_set(data: Any) -> str:
 
 
 def _headline(performance: Any) -> list[tuple[str, str]]:
-    """Each headline test figure, with the baseline's beside it when both are known."""
+    """Each headline test figure, with the logistic-regression baseline's beside it if known."""
     items = []
     for label, key, kind in _HEADLINE:
         value = field(performance, key)
         baseline = field(performance, f"baseline_{key}")
         shown = fmt(value, kind)
         if value is not None and baseline is not None:
-            shown += f" (baseline {fmt(baseline, kind)})"
+            shown += f" (logistic-regression baseline {fmt(baseline, kind)})"
         items.append((label, shown))
     return items
 

@@ -203,7 +203,7 @@ def performance_view(audit: Any) -> PerformanceView:
         "Figure",
         "How to read it",
         "This model",
-        "Logistic-regression baseline (same inputs)",
+        "Logistic-regression baseline (all inputs)",
         "Difference",
     ]
     return PerformanceView(data, None, table(headers, rows, numeric=(2, 3, 4)))
