@@ -283,3 +283,17 @@ def test_the_model_card_states_the_baseline_and_which_fairness_measure_fits_whic
     uses = items["Which fairness measure fits which use"]
     assert "Area allocation" in uses and "Calibration within groups" in uses
     assert "Recall (true positive rate) parity" in uses
+
+
+def test_the_report_shows_the_decision_with_its_interval_and_no_area_code() -> None:
+    from governance.audit.report.document import environment
+
+    validation, _, _ = _city(4_000, 1, 1.5)
+    test, _, truth = _city(4_000, 2, 1.5)
+    section = area_baseline_section(test, validation, truth, _config(), seed=5)
+    assert isinstance(section, AreaBaselineReport)
+    html = environment().get_template("baseline.html").render(baseline=baseline_view(section))
+    assert "Log loss (lower is better)" in html and "95.0% paired bootstrap interval" in html
+    assert f"{section.low:.4g} to {section.high:.4g}" in html
+    assert '<span class="badge pass">pass</span>' in html
+    assert "W1" not in html and "B0" not in html
