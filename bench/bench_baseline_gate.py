@@ -30,7 +30,7 @@ from governance.audit.baseline import (
     area_baseline_section,
     fit_area_rates,
 )
-from governance.audit.paired_bootstrap import paired_bootstrap
+from governance.audit.paired_bootstrap import Metric, paired_bootstrap
 from governance.contracts.config import load_config
 from governance.contracts.settings import GovernanceConfig
 
@@ -82,9 +82,10 @@ def run(rows: int, seed: int) -> Json:
     )
     baseline, applying = _timed(lambda: apply_area_rates(fitted, test[levels]))
     y, scores = test["label"].to_numpy(), test["score"].to_numpy()
-    per_metric = {
-        metric: _timed(
-            lambda metric=metric: paired_bootstrap(
+
+    def bootstrap(metric: Metric) -> Json:
+        return _timed(
+            lambda: paired_bootstrap(
                 y,
                 scores,
                 baseline,
@@ -94,8 +95,8 @@ def run(rows: int, seed: int) -> Json:
                 seed=seed,
             )
         )[1]
-        for metric in METRICS
-    }
+
+    per_metric = {metric: bootstrap(metric) for metric in METRICS}
     section, whole = _timed(
         lambda: area_baseline_section(
             test.drop(columns="score"), validation, scores, config, seed=seed

@@ -28,6 +28,7 @@ from governance.audit.baseline import (
 )
 from governance.audit.gates import BASELINE_FIGURE, evaluate_gates, gate_figures
 from governance.audit.model_card import build_model_card, load_model_card
+from governance.audit.paired_bootstrap import Metric
 from governance.audit.report.baseline_view import baseline_view
 from governance.contracts.audit_document import AreaBaselineReport, SectionUnavailable
 from governance.contracts.config import load_config
@@ -126,15 +127,15 @@ def test_a_model_with_only_noise_added_fails_on_its_interval() -> None:
 
 
 @pytest.mark.parametrize("metric", ["log_loss", "brier", "roc_auc", "average_precision"])
-def test_a_clearly_better_model_passes_the_gate(metric: str) -> None:
+def test_a_clearly_better_model_passes_the_gate(metric: Metric) -> None:
     fit, y_fit, _ = _city(20_000, 1, 1.5)
     test, y, truth = _city(20_000, 2, 1.5)
     fitted = fit_area_rates(fit[LEVELS], y_fit, levels=LEVELS, prior_rows=100)
     result = compare_with_area_baseline(
         y, truth, test[LEVELS], fitted, metric=metric, resamples=200, confidence=0.95, seed=3
-    )  # type: ignore[arg-type]
+    )
     assert result["passed"] and result["low"] > 0 and result["difference"] > 0
-    assert _gate(result["low"], Gates(baseline_metric=metric)).passed  # type: ignore[arg-type]
+    assert _gate(result["low"], Gates(baseline_metric=metric)).passed
 
 
 def test_the_interval_is_the_paired_bootstrap_worked_by_hand() -> None:
