@@ -85,7 +85,7 @@ def train(
                 highlight=False,
             )
             err.print(
-                f"test ROC AUC {m['test_roc_auc']:.3f} (baseline {m['baseline_test_roc_auc']:.3f}), "
+                f"test ROC AUC {m['test_roc_auc']:.3f} (logistic-regression baseline {m['baseline_test_roc_auc']:.3f}), "
                 f"PR AUC {m['test_pr_auc']:.3f} (baseline {m['baseline_test_pr_auc']:.3f}), "
                 f"ECE {m['test_ece']:.4f}, recall in the top {model_cfg.top_k_percent:g}% "
                 f"{m['test_recall_at_top_k']:.3f}",

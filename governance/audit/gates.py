@@ -27,6 +27,11 @@ because the percentile interval of a max−min gap is biased upward (a max of no
 overstates the gap) and no simple exact interval exists for it; the permutation null is exact
 for "selection does not depend on the group given the outcome", which is what equalized odds
 says. A fair model simulated at the demo's group sizes passes at least nine times in ten.
+
+The area-rate baseline gate (:mod:`governance.audit.baseline`) judges the lower end of the
+paired bootstrap interval of the candidate's advantage over a baseline that knows only each
+young person's ward, on ``baseline_metric``: it passes only when that bound is strictly
+above ``min_baseline_improvement``, so a model no different from the baseline fails.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from governance.contracts.settings import Gates
 
 __all__ = [
     "AREA_FIGURES",
+    "BASELINE_FIGURE",
     "CALIBRATION_FIGURES",
     "CHECKED_FIGURES",
     "calibration_figures",
@@ -73,6 +79,10 @@ AREA_FIGURES: tuple[str, ...] = (
 )
 
 _NOT_MEASURED = "not measured"
+#: The area-rate baseline gate's figure: the lower end of the paired bootstrap interval of
+#: (candidate better than the baseline) on ``gates.baseline_metric``; it must be ABOVE the
+#: margin, so a model no different from the baseline (an interval of [0, 0]) fails.
+BASELINE_FIGURE = "area_baseline_difference_low"
 
 
 def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[GateOutcome]:
@@ -100,6 +110,13 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
         ),
         *_calibration_rules(gates),
         *(_area_rules(gates) if any(k in figures for k in AREA_FIGURES) else []),
+        (
+            f"beats the area-rate baseline on {gates.baseline_metric.replace('_', ' ')} "
+            f"(paired bootstrap, {gates.gate_confidence:.0%} lower bound above the margin)",
+            BASELINE_FIGURE,
+            gates.min_baseline_improvement,
+            "at least",
+        ),
     ]
     results = []
     for name, figure, limit, direction in rules:
@@ -111,6 +128,8 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
             passed, note = value >= limit if direction == "at least" else value <= limit, ""
             if figure == "equalized_odds_difference":
                 passed, note = _on_evidence(gates, value, figures.get("equalized_odds_p_value"))
+            if figure == BASELINE_FIGURE and value <= limit:
+                passed, note = False, "the interval reaches the margin: not clearly better"
         results.append(
             GateOutcome(
                 name=name,
@@ -311,6 +330,7 @@ def gate_figures(
     gaps: Sequence[float | None],
     calibration: Mapping[str, float | None] | None = None,
     fairness: Mapping[str, float | None] | None = None,
+    baseline: float | None = None,
 ) -> dict[str, float | None]:
     """The figures the gates judge: the audit's own, and how far the logged ones stray.
 
@@ -328,6 +348,9 @@ def gate_figures(
         :func:`calibration_figures` (None: not measured, so those gates fail).
     fairness
         :func:`fairness_figures`: the gap and p-value the equalized-odds gate decides on.
+    baseline
+        The lower end of the paired bootstrap interval of the candidate's advantage over the
+        area-rate baseline (None: not measured, so that gate fails).
     """
     known = [g for g in gaps if g is not None]
     if fairness is None:
@@ -339,6 +362,7 @@ def gate_figures(
         "equalized_odds_p_value": fairness.get("equalized_odds_p_value"),
         "logged_figure_difference": logged_difference(logged, recomputed),
         **(calibration if calibration is not None else calibration_figures(None)),
+        BASELINE_FIGURE: baseline,
     }
 
 

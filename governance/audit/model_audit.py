@@ -8,9 +8,9 @@ number, aggregates only), the figures, and the self-contained HTML report with i
 Nothing here writes files or talks to MLflow: the CLI does that.
 
 The work is a sequence of named steps, each timed into the document's ``timings``: score,
-fairness, thresholds and calibration, ground truth, areas, mitigations, explanations, drift; then
-the sections are assembled into the document, the model card is filled from it and the
-report rendered.
+fairness, thresholds and calibration, the area-rate baseline, ground truth, areas,
+mitigations, explanations, drift; then the sections are assembled into the document, the model
+card is filled from it and the report rendered.
 
 Each section is a function of arrays that are already in memory, so the rows never leave
 this process; the report and ``audit.json`` hold counts, rates, intervals, means and plots of
@@ -35,6 +35,7 @@ import pandas as pd
 from governance.audit.aequitas import METRIC_FRAME_FUNCTIONS
 from governance.audit.area_audit import AreaRows, AreaTruth, area_audit, area_figures
 from governance.audit.arrays import FloatArray, IntArray, Json
+from governance.audit.baseline import area_baseline_section, baseline_gate_figure
 from governance.audit.calibration import expected_calibration_error
 from governance.audit.calibration_check import calibration_check
 from governance.audit.drift import (
@@ -73,6 +74,7 @@ from governance.board.verdict import embed_verdict
 from governance.contracts.audit_document import (
     AUDIT_SCHEMA_VERSION,
     AreaAuditSection,
+    AreaBaselineSection,
     AuditDocument,
     CalibrationSection,
     DataSummary,
@@ -81,6 +83,7 @@ from governance.contracts.audit_document import (
     ExplainabilitySection,
     FairlearnCheck,
     FairnessSection,
+    FairnessUseEntry,
     FeatureDefinition,
     FreeFormSection,
     GroupContribution,
@@ -203,6 +206,10 @@ def run_model_audit(
         fairness = _fairness(scored, inputs.top_fraction, config, seed)
     with clock("thresholds and calibration"):
         thresholds, calibration = _thresholds_and_calibration(scored, config, figures)
+    with clock("area-rate baseline"):
+        baseline = area_baseline_section(
+            scored.test, scored.validation, scored.scores, config, seed=seed
+        )
     with clock("ground truth"):
         truth = _ground_truth(inputs, scored)
     with clock("areas"):
@@ -218,7 +225,15 @@ def run_model_audit(
         scored,
         config,
         _Sections(
-            fairness, thresholds, calibration, truth, mitigations, explainability, drift, areas
+            fairness,
+            thresholds,
+            calibration,
+            truth,
+            mitigations,
+            explainability,
+            drift,
+            areas,
+            baseline,
         ),
         clock.timings,
     )
@@ -271,6 +286,7 @@ class _Sections:
     explainability: ExplainabilitySection
     drift: DriftSection
     areas: AreaAuditSection | None = None
+    baseline: AreaBaselineSection | None = None
 
 
 def _score(
@@ -698,7 +714,9 @@ def _assemble(
     gaps = [s.equalized_odds_difference for s in judged]
     evidence = fairness_figures(config.gates, gaps, [s.equalized_odds_p_value for s in judged])
     checked = calibration_figures(sections.calibration.check)
-    figures = gate_figures(performance, recomputed, gaps, checked, evidence)
+    figures = gate_figures(
+        performance, recomputed, gaps, checked, evidence, baseline_gate_figure(sections.baseline)
+    )
     figures.update(area_figures(sections.areas))
     gates = evaluate_gates(config.gates, figures)
     document = AuditDocument(
@@ -741,6 +759,8 @@ def _assemble(
         features=[FeatureDefinition.model_validate(f) for f in inputs.features],
         distributions=_distributions(scored),
         timings=timings,
+        area_baseline=sections.baseline,
+        fairness_use=[FairnessUseEntry(**u.model_dump()) for u in config.audit.fairness_use],
     )
     card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})

@@ -35,6 +35,8 @@ __all__ = [
     "AUDIT_SCHEMA_VERSION",
     "AreaAllocation",
     "AreaAuditSection",
+    "AreaBaselineReport",
+    "AreaBaselineSection",
     "AreaComparison",
     "AreaIdentifier",
     "AreaIdentifierCheck",
@@ -42,6 +44,7 @@ __all__ = [
     "AreaObservedExpected",
     "AreaReport",
     "AuditDocument",
+    "BaselineMetric",
     "CalibrationBin",
     "CalibrationCheck",
     "CalibrationEntry",
@@ -58,6 +61,7 @@ __all__ = [
     "FairlearnCheck",
     "FairnessOverall",
     "FairnessSection",
+    "FairnessUseEntry",
     "FeatureDefinition",
     "FeatureDrift",
     "FeatureImportance",
@@ -816,6 +820,66 @@ class ModelCard(_Part):
 # -- the document ---------------------------------------------------------------------------
 
 
+# -- the area-rate baseline and the fairness measure of each use ------------------------------
+
+
+class BaselineMetric(_Part):
+    """One metric of the candidate and of the area-rate baseline on the test rows."""
+
+    candidate: float | None
+    baseline: float | None
+
+
+class AreaBaselineReport(_Part):
+    """The candidate against the area-rate baseline (:mod:`governance.audit.baseline`).
+
+    ``difference`` is positive when the candidate is better; ``low``/``high`` is its paired
+    bootstrap interval, and ``passed`` says whether ``low`` is above ``margin``.
+    """
+
+    available: Literal[True]
+    method: str
+    fit_split: str
+    evaluated_on: str
+    levels: list[str]
+    prior_rows: float
+    fit_rows: int
+    fit_outcomes: int
+    fit_overall_rate: float
+    areas: dict[str, int] = Field(description="level -> areas with a fitted rate")
+    rated_at: dict[str, int] = Field(description="level (or 'overall') -> test rows rated at it")
+    rows: int
+    outcomes: int
+    expected_candidate: float
+    expected_baseline: float
+    metric: str
+    higher_is_better: bool
+    candidate: float | None
+    baseline: float | None
+    difference: float | None
+    low: float | None
+    high: float | None
+    confidence: float
+    resamples: int
+    seed: int
+    margin: float
+    passed: bool
+    metrics: dict[str, BaselineMetric]
+
+
+AreaBaselineSection = Annotated[
+    SectionUnavailable | AreaBaselineReport, Field(discriminator="available")
+]
+
+
+class FairnessUseEntry(_Part):
+    """Which fairness measure fits one use of the scores (``audit.fairness_use``)."""
+
+    use: str
+    measure: str
+    meaning: str
+
+
 class AuditDocument(_Part):
     """``audit.json`` of one model version; see the module docstring.
 
@@ -846,6 +910,8 @@ class AuditDocument(_Part):
     model_card: ModelCard | None = None
     #: the area-level audit (absent from documents written before it existed)
     areas: AreaAuditSection | None = None
+    area_baseline: AreaBaselineSection | None = None
+    fairness_use: list[FairnessUseEntry] | None = None
 
     @classmethod
     def from_json(cls, data: bytes | str) -> AuditDocument:

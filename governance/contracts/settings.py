@@ -12,9 +12,11 @@ from governance.contracts.signing import SignatureError, load_public_key_b64
 
 __all__ = [
     "AreaAuditSettings",
+    "AreaBaselineSettings",
     "AreaIdentifierSettings",
     "AuditSettings",
     "BoardSettings",
+    "FairnessUse",
     "Gates",
     "GovernanceConfig",
     "MitigationConfig",
@@ -132,6 +134,19 @@ class Gates(BaseModel):
         gt=0.0,
         description="The area allocation gate fails when the lower end of the interval is "
         "above this (such areas clearly scored up).",
+    )
+    baseline_metric: Literal["roc_auc", "average_precision", "brier", "log_loss"] = Field(
+        default="log_loss",
+        description="The decision metric on which a version must beat the area-rate baseline "
+        "(paired bootstrap over the test rows, audit.bootstrap resamples). Log loss by default: "
+        "the product publishes sums of risks, so the risks themselves must be right, which a "
+        "proper scoring rule judges and a ranking metric (ROC AUC, average precision) does not.",
+    )
+    min_baseline_improvement: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="The gate passes only when the lower end of the paired bootstrap interval "
+        "of (candidate better than the area-rate baseline) on baseline_metric is above this.",
     )
 
     @model_validator(mode="after")
@@ -260,6 +275,56 @@ class AreaAuditSettings(BaseModel):
     )
 
 
+class AreaBaselineSettings(BaseModel):
+    """The area-rate baseline: each young person's risk is the recorded rate of their area."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    levels: tuple[str, ...] = Field(
+        default=("ward_code", "borough_code"),
+        min_length=1,
+        description="Area columns, finest first: a young person gets their ward's rate, or "
+        "their borough's when the ward had no rows, or the overall rate.",
+    )
+    prior_rows: float = Field(
+        default=100.0,
+        gt=0.0,
+        description="Shrinkage: an area's rate is (outcomes + prior_rows x parent rate) / "
+        "(rows + prior_rows), so a small area is pulled toward its borough (and a borough "
+        "toward the overall rate, itself the Jeffreys estimate (outcomes + 1/2) / (rows + 1)).",
+    )
+
+
+class FairnessUse(BaseModel):
+    """Which fairness measure fits one use of the scores, in plain words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    use: str = Field(min_length=1, description="The use, as a reader would name it.")
+    measure: str = Field(min_length=1, description="The fairness measure that fits it.")
+    meaning: str = Field(min_length=1, description="What the measure asks, and where it is shown.")
+
+
+_FAIRNESS_USES = (
+    FairnessUse(
+        use="Area allocation: where prevention services go (the product's use; areas' "
+        "expected counts are sums of risks)",
+        measure="Calibration within groups",
+        meaning="In every group (sex, ethnicity, deprivation) the model expects as many "
+        "outcomes as are recorded, so no group's areas are over- or under-counted. Gated: "
+        "observed/expected by group, with exact intervals (the calibration section).",
+    ),
+    FairnessUse(
+        use="An assistive programme selecting individuals (not a use of this product: no "
+        "individual score leaves the secure environment)",
+        measure="Recall (true positive rate) parity",
+        meaning="Among young people who went on to have the outcome, each group would be "
+        "offered support equally often. Shown at the audit's operating point (the fairness "
+        "section, equalized odds), for transparency.",
+    ),
+)
+
+
 class AuditSettings(BaseModel):
     """How the model audit measures: groups, uncertainty, thresholds, explanations."""
 
@@ -279,9 +344,20 @@ class AuditSettings(BaseModel):
     bootstrap: int = Field(
         default=500,
         ge=1,
-        description="Bootstrap replicates. The fairness rates' intervals no longer use it "
-        "(they are exact, and the gaps have a permutation null: see permutations); kept so "
-        "that configs and the command line's --bootstrap that set it still load.",
+        description="Paired bootstrap resamples of the test rows for the area-rate baseline "
+        "gate (gates.baseline_metric). The fairness rates' intervals do not use it (they are "
+        "exact, and the gaps have a permutation null: see permutations).",
+    )
+    area_baseline: AreaBaselineSettings = Field(
+        default_factory=AreaBaselineSettings,
+        description="The area-rate baseline a version must beat (fitted on the validation "
+        "split's recorded outcomes, applied to the test rows).",
+    )
+    fairness_use: tuple[FairnessUse, ...] = Field(
+        default=_FAIRNESS_USES,
+        min_length=1,
+        description="Which fairness measure fits which use of the scores, in plain words; "
+        "shown on the model card.",
     )
     permutations: int = Field(
         default=2000,

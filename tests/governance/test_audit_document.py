@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["absence_rate", "prior_incidents", "age"]
 TOP_LEVEL = {
     "areas",
+    "area_baseline",
     "calibration",
     "created",
     "data",
@@ -48,6 +49,7 @@ TOP_LEVEL = {
     "drift",
     "explainability",
     "fairness",
+    "fairness_use",
     "features",
     "gates",
     "gates_passed",

@@ -30,6 +30,7 @@ from governance.board.registry import CHAMPION, Registry, RegistryError
 from governance.board.review import record_review
 from governance.board.verdict import read_verdict
 from governance.contracts.audit_document import (
+    AreaBaselineReport,
     AreaIdentifierCheck,
     AreaReport,
     AuditDocument,
@@ -177,7 +178,15 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
         "logged_figure_difference",
         *CALIBRATION_FIGURES,
         *AREA_FIGURES,
+        "area_baseline_difference_low",
     ]
+    # the area-rate baseline is fitted on the validation cohort and its gate reads its bound
+    baseline = audit.area_baseline
+    assert isinstance(baseline, AreaBaselineReport) and baseline.fit_split == "validation"
+    assert baseline.rows == audit.data.rows and baseline.metric == "log_loss"
+    assert {g.figure: g.value for g in audit.gates}["area_baseline_difference_low"] == (
+        baseline.low
+    )
     # the calibration gates judge the audit's own check, whose figures the document keeps
     check = audit.calibration.check
     assert check is not None and check.overall.observed == int(audit.data.positives)
@@ -203,6 +212,7 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
     assert hashlib.sha256(html.encode()).hexdigest() == first.outcome.sha256
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)
     assert "data:image/png;base64," in html
+    assert "Model against the area-rate baseline (a gate)" in html
     registry = Registry(city.uri)
     info = registry.version(NAME, first.info.version)
     assert info.tags[REPORT_TAG] == first.outcome.sha256

@@ -92,7 +92,7 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
         result = _fit_and_log(pipeline, config, data_dir, manifest, data, inputs, run_id, fitted)
         result = _register(config, result)
     logger.info(
-        "trained %s version %s: test ROC AUC %.3f (baseline %.3f)",
+        "trained %s version %s: test ROC AUC %.3f (logistic-regression baseline %.3f)",
         result.model_name,
         result.version,
         result.metrics["test_roc_auc"],
@@ -398,7 +398,7 @@ def _version_description(run: Any, metrics: dict[str, float]) -> str:
     return (
         f"Trained by run '{run.info.run_name}' ({run.info.run_id}). {note} "
         f"Test ROC AUC {metrics['test_roc_auc']:.4f}, ECE {metrics['test_ece']:.4f} "
-        f"(baseline ROC AUC {metrics['baseline_test_roc_auc']:.4f})."
+        f"(logistic-regression baseline ROC AUC {metrics['baseline_test_roc_auc']:.4f})."
     )
 
 

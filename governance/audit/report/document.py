@@ -15,6 +15,7 @@ from governance.audit.formatting import DASH, text
 from governance.audit.reading import field
 from governance.audit.report.aequitas import aequitas_view
 from governance.audit.report.areas import areas_view
+from governance.audit.report.baseline_view import baseline_view
 from governance.audit.report.blocks import Badge, Code
 from governance.audit.report.changes import drift_view, features_view
 from governance.audit.report.explanations import explainability_view, mitigations_view
@@ -106,6 +107,7 @@ def report_context(audit: Any, figures: Mapping[str, bytes]) -> dict[str, Any]:
         "gates": gates_view(audit),
         "card": card_view(field(audit, "model_card")),
         "performance": performance_view(audit),
+        "baseline": baseline_view(field(audit, "area_baseline")),
         "fairness": fairness_view(field(audit, "fairness")),
         "aequitas": aequitas_view(field(audit, "fairness")),
         "thresholds": thresholds_view(field(audit, "thresholds"), figures),
