@@ -321,14 +321,14 @@ def _audit_registered(
             version=version,
             out=out,
             seed=seed,
-            truth=_truth(data_dir, gov),
+            truth=_truth(data_dir, gov, seed),
             linkage=linkage_by_group(data_dir),
             progress=step,
         )
 
 
 def _truth(
-    data_dir: Path, gov: GovernanceConfig
+    data_dir: Path, gov: GovernanceConfig, seed: int = 0
 ) -> Callable[[dict[str, Any]], Callable[[Any], dict[str, Any]]]:
     """Recorded against true outcomes, for the label the features manifest names.
 
@@ -339,6 +339,12 @@ def _truth(
 
     def truth(manifest: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
         label_cfg = manifest["label"]
+        # agency-derived counts and flags: the inputs whose recording the truth can audit
+        inputs = [
+            f["name"]
+            for f in manifest.get("features", [])
+            if f.get("source") in _AUDITED_SOURCES and f.get("aggregate") in ("count", "flag")
+        ]
         return lambda rows: truth_comparison(
             data_dir,
             rows,
@@ -346,9 +352,20 @@ def _truth(
             outcome=label_cfg["outcome"],
             group_columns=list(gov.audit.sensitive),
             min_group_size=gov.gates.min_group_size,
+            min_outcomes=gov.gates.min_outcomes,
+            confidence=gov.gates.gate_confidence,
+            input_columns=inputs,
+            replicates=gov.audit.recording_replicates,
+            seed=seed,
+            reference_groups=gov.audit.reference_groups,
         )
 
     return truth
+
+
+#: Sources whose inputs the recording audit compares with the truth (police first: the
+#: generator's recording bias lives there).
+_AUDITED_SOURCES = ("police", "health", "social_care")
 
 
 def _print_audit(record: AuditRecord, model: str) -> None:
