@@ -42,6 +42,7 @@ from governance.audit.drift import (
     headline_figures,
     reference_bins,
 )
+from governance.audit.error_analysis import error_section
 from governance.audit.explain import (
     check_against_shap,
     global_importance,
@@ -205,6 +206,8 @@ def run_model_audit(
         explainability = _explain(inputs, scored, config, seed, figures)
     with clock("drift"):
         drift = _drift(inputs, scored, fairness, explainability)
+    with clock("error analysis"):
+        errors = _error_analysis(scored, config)
     document = _assemble(
         inputs,
         scored,
@@ -212,6 +215,7 @@ def run_model_audit(
         _Sections(fairness, thresholds, calibration, truth, mitigations, explainability, drift),
         clock.timings,
     )
+    document = document.model_copy(update={"error_analysis": errors})
     clock.say("report")
     report = embed_verdict(render_report(document, figures), _verdict(document))
     return AuditOutcome(document, figures, report, report_sha256(report))
@@ -640,6 +644,19 @@ def _assemble(
     )
     card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})
+
+
+def _error_analysis(scored: _Scored, config: GovernanceConfig) -> FreeFormSection:
+    """The cohorts where the model fails (:mod:`governance.audit.error_analysis`)."""
+    return error_section(
+        scored.test,
+        scored.y,
+        scored.scores,
+        config.audit.error_slices,
+        confidence=config.gates.gate_confidence,
+        min_outcomes=config.gates.min_outcomes,
+        withhold_below=config.audit.withhold_below,
+    )
 
 
 def _distributions(scored: _Scored) -> dict[str, ReferenceBins]:

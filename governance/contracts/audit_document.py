@@ -676,6 +676,9 @@ class AuditDocument(_Part):
     distributions: dict[str, ReferenceBins]
     timings: dict[str, float]
     model_card: ModelCard | None = None
+    error_analysis: FreeFormSection | None = Field(
+        default=None, description="Cohorts where the model fails: governance.audit.error_analysis."
+    )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> AuditDocument:

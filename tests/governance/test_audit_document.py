@@ -40,6 +40,7 @@ from governance.contracts.settings import GovernanceConfig
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["absence_rate", "prior_incidents", "age"]
 TOP_LEVEL = {
+    "error_analysis",
     "calibration",
     "created",
     "data",
