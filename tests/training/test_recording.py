@@ -15,7 +15,7 @@ import pytest
 from governance.contracts.errors import VruError
 from tests.helpers import make_config
 from training.config import PipelineConfig
-from training.evaluation.input_audit import input_audit
+from training.evaluation.input_audit import bootstrap_means, input_audit
 from training.evaluation.recording import AuditInputError, linkage_by_group, truth_comparison
 from training.evaluation.recording_pathways import label_errors, pathway_figures
 from training.evaluation.recording_stats import by_group_shares, clopper_pearson, katz_ratio
@@ -423,3 +423,13 @@ def test_the_city_audit_has_pathways_errors_and_inputs(
     assert set(out["label_errors"]) == {"sensitivity", "false_recording"}
     assert out["input_audit"]["inputs"] == ["offences_ever"]
     assert _plain(out)
+
+
+def test_bootstrap_means_spread_as_the_standard_error() -> None:
+    rng = np.random.default_rng(2)
+    x = np.column_stack([rng.poisson(0.3, 5000), rng.random(5000) < 0.1]).astype(float)
+    boot = bootstrap_means(x, 2000, np.random.default_rng(3))
+    assert boot.shape == (2000, 2)
+    assert boot.mean(axis=0) == pytest.approx(x.mean(axis=0), rel=0.01)
+    se = x.std(axis=0, ddof=1) / np.sqrt(len(x))
+    assert boot.std(axis=0) == pytest.approx(se, rel=0.1)

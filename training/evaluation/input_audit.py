@@ -31,11 +31,15 @@ STRATA: dict[str, str] = {
     "involved": "truly involved in serious violence before the as-of date",
     "not_involved": "not truly involved before the as-of date",
 }
-_CHUNK = 16
 
 
 def bootstrap_means(x: np.ndarray, replicates: int, rng: np.random.Generator) -> np.ndarray:
     """``replicates`` bootstrap means of each column of ``x`` (rows resampled with replacement).
+
+    Each column's interval is read on its own, so each column is resampled on its own; and
+    resampling n values with replacement draws each *distinct* value a multinomial number of
+    times, so the multinomial is drawn over the column's distinct values (a count or a flag
+    has a handful): the same distribution as resampling rows, at a tiny fraction of the cost.
 
     Returns an array of shape (replicates, columns).
     """
@@ -44,11 +48,10 @@ def bootstrap_means(x: np.ndarray, replicates: int, rng: np.random.Generator) ->
     if n == 0:
         raise ValueError("bootstrap_means: no rows")
     out = np.empty((replicates, x.shape[1]))
-    for start in range(0, replicates, _CHUNK):
-        size = min(_CHUNK, replicates - start)
-        draws = rng.integers(0, n, size=(size, n)) + (np.arange(size) * n)[:, None]
-        weights = np.bincount(draws.ravel(), minlength=size * n).reshape(size, n)
-        out[start : start + size] = weights @ x / n
+    for j in range(x.shape[1]):
+        values, counts = np.unique(x[:, j], return_counts=True)
+        draws = rng.multinomial(n, counts / n, size=replicates)
+        out[:, j] = draws @ values / n
     return out
 
 

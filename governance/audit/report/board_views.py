@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from governance.audit.formatting import DASH, bounds, fmt, ratio, sentence
+from governance.audit.formatting import DASH, bounds, fmt, kind_of, ratio, sentence
 from governance.audit.reading import entries, field, is_record
 from governance.audit.report.blocks import Badge, ByDimension, Row, Table, row, table
 
@@ -308,7 +308,7 @@ def _changed(drift: Any) -> tuple[str, ...]:
     said = [f"Compared with the champion, version {field(champion, 'version')}:"]
     for f in field(drift, "figures") or []:
         figure = str(field(f, "figure"))
-        kind = "auc" if "auc" in figure.lower() else "decimal"
+        kind = kind_of(figure)
         said.append(
             f"{figure}: {fmt(field(f, 'champion'), kind)} then, "
             f"{fmt(field(f, 'candidate'), kind)} now ({field(f, 'status')})."
