@@ -171,3 +171,16 @@ def test_the_recording_detail_names_the_group_recorded_differently() -> None:
     assert "By pathway" in html and "differs from reference" in html
     assert "Sensitivity: share of the truly involved" in html
     assert recording_view({"available": False, "reason": "real data"}).pathways == ()
+
+
+def test_a_dimension_whose_error_rates_differ_beyond_chance_is_named() -> None:
+    fairness = {
+        "confidence": 0.95,
+        "summary": {
+            "ethnicity": {"equalized_odds_difference": 0.38, "equalized_odds_p_value": 0.2},
+            "sex": {"equalized_odds_difference": 0.15, "equalized_odds_p_value": 0.001},
+        },
+    }
+    fails = " ".join(first_page_view({**AUDIT, "fairness": fairness}).fails_for)
+    assert "sex: error rates differ" in fails and "p = 0.001" in fails
+    assert "ethnicity" not in fails  # a large gap that chance explains (p = 0.2)

@@ -433,3 +433,23 @@ def test_bootstrap_means_spread_as_the_standard_error() -> None:
     assert boot.mean(axis=0) == pytest.approx(x.mean(axis=0), rel=0.01)
     se = x.std(axis=0, ddof=1) / np.sqrt(len(x))
     assert boot.std(axis=0) == pytest.approx(se, rel=0.1)
+
+
+def test_an_input_almost_never_recorded_is_shown_not_judged() -> None:
+    rng = np.random.default_rng(6)
+    n = 3000
+    group = np.where(np.arange(n) < n // 2, "A", "B").astype(object)
+    rare = np.zeros(n)
+    rare[:40] = 1  # group A: 40 with a record; group B: none
+    out = input_audit(
+        pd.DataFrame({"rare": rare}),
+        rng.random(n) < 0.1,
+        {"g": group},
+        confidence=0.95,
+        min_outcomes=30,
+        replicates=100,
+        seed=1,
+        references={"g": "A"},
+    )
+    b = out["by"]["g"]["strata"]["all"]["rare"]["B"]
+    assert b["mean"] == 0.0 and b["judged"] is False and b["differs"] is None

@@ -10,7 +10,9 @@ group and stratum (everyone, truly involved, not involved): the count, the input
 bootstrap percentile interval, and the ratio of the mean to the reference group's mean with a
 bootstrap interval (groups resampled independently, seeded); beside it the group's true rate
 of prior involvement with its exact interval, so the board sees recorded contact next to true
-offending. Aggregates only.
+offending. A ratio is judged (called different from 1 when its interval excludes 1) only when
+both groups have at least ``min_outcomes`` young people with a non-zero value, as a rate needs
+that many outcomes. Aggregates only.
 """
 
 from __future__ import annotations
@@ -77,9 +79,11 @@ def _stratum(
     boot: dict[str, np.ndarray] = {}
     means: dict[str, np.ndarray] = {}
     sizes: dict[str, int] = {}
+    nonzero: dict[str, np.ndarray] = {}
     for g in names:
         xg = x[groups == g]
         sizes[g] = len(xg)
+        nonzero[g] = (xg != 0).sum(axis=0)
         if len(xg) >= WITHHOLD_BELOW:
             means[g] = xg.mean(axis=0)
             boot[g] = bootstrap_means(xg, replicates, rng)
@@ -112,12 +116,15 @@ def _stratum(
                 ratios = boot[g][:, j] / boot[ref][:, j]
             ratios[~np.isfinite(ratios)] = np.nan
             r_low, r_high = _interval(ratios, confidence)
-            judged = min(sizes[g], sizes[ref]) >= min_outcomes
+            # as for a rate: judged only with min_outcomes young people with a non-zero
+            # value in both groups (a bootstrap of a handful of non-zero values, or none,
+            # gives an interval that looks surer than it is)
+            judged = min(nonzero[g][j], nonzero[ref][j]) >= min_outcomes
             cell.update(
                 ratio=float(means[g][j] / means[ref][j]),
                 ratio_low=r_low,
                 ratio_high=r_high,
-                judged=judged,
+                judged=bool(judged),
                 differs=bool(r_low > 1 or r_high < 1) if judged else None,
             )
     return out

@@ -335,11 +335,13 @@ def _fails_for(audit: Any) -> tuple[str, ...]:
                 said.append(
                     f"{dimension} {group}: the model {word} (observed/expected {_ratio(figures)})."
                 )
-    summary = field(field(audit, "fairness"), "summary")
-    for dimension, s in entries(summary):
+    fairness = field(audit, "fairness")
+    confidence = field(fairness, "confidence")
+    alpha = 1 - confidence if isinstance(confidence, float) else 0.05
+    for dimension, s in entries(field(fairness, "summary")):
         p = field(s, "equalized_odds_p_value")
         gap = field(s, "equalized_odds_difference")
-        if p is not None and gap is not None and p < 0.05:
+        if p is not None and gap is not None and p < alpha:
             said.append(
                 f"{dimension}: error rates differ between groups (equalized-odds gap "
                 f"{fmt(gap, 'decimal')}, permutation p = {p:.3f})."
