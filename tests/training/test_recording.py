@@ -296,7 +296,21 @@ def test_katz_ratio_matches_a_hand_worked_interval() -> None:
     assert ratio == pytest.approx(1.5)
     assert low == pytest.approx(1.5 * np.exp(-1.959964 * se), rel=1e-6)
     assert high == pytest.approx(1.5 * np.exp(1.959964 * se), rel=1e-6)
-    assert katz_ratio(0, 50, 20, 50, 0.95) == (None, None, None)
+    assert katz_ratio(20, 50, 0, 50, 0.95) == (None, None, None)  # no reference share
+
+
+def test_katz_ratio_at_a_share_of_one_is_continuity_corrected() -> None:
+    # 16 of 16 against 29 of 30: uncorrected, the first group would add no variance at all
+    ratio, low, high = katz_ratio(16, 16, 29, 30, 0.95)
+    assert ratio == pytest.approx(30 / 29)
+    a, m, b, n = 16.5, 17, 29.5, 31
+    se = (1 / a - 1 / m + 1 / b - 1 / n) ** 0.5
+    centre = np.log((a / m) / (b / n))
+    assert low == pytest.approx(np.exp(centre - 1.959964 * se), rel=1e-6)
+    assert high == pytest.approx(np.exp(centre + 1.959964 * se), rel=1e-6)
+    # none recorded in a group: a ratio of 0 with an interval, not a certainty
+    ratio, low, high = katz_ratio(0, 40, 20, 50, 0.95)
+    assert ratio == 0.0 and low is not None and 0 < low < high < 1
 
 
 def _groups_of(sizes: dict[str, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

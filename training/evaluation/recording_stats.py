@@ -4,7 +4,8 @@ Pure functions on counts and 0/1 arrays (no truth is read here): a recorded shar
 truly involved (a pathway's recording rate, the label's sensitivity) is a binomial proportion,
 shown with its exact Clopper–Pearson interval (SciPy); one group's share against the reference
 group's is a ratio of two independent proportions, shown with the Katz log interval (written
-out here: four lines of arithmetic; statsmodels is not a dependency). A group is *judged*
+out here: a few lines of arithmetic; statsmodels is not a dependency), continuity-corrected
+when a share is 0 or 1. A group is *judged*
 (its ratio may be called different from 1) only with at least ``min_outcomes`` truly involved
 young people in both it and the reference group; below that its figures are still shown, with
 their (wide) intervals, and said to be too few to judge. Below ``withhold_below`` (5) truly
@@ -46,14 +47,22 @@ def katz_ratio(
 ) -> tuple[float | None, float | None, float | None]:
     """Ratio of two independent proportions ``(k1/n1) / (k0/n0)`` with its Katz log interval.
 
-    ``(None, None, None)`` when either count is zero (the log interval is undefined).
+    When either share is 0 or 1 the log interval's variance degenerates (a group recorded in
+    full would add nothing to it), so the interval is then taken from counts with 0.5 added
+    to each ``k`` and 1 to each ``n`` (the usual continuity correction); the ratio itself is
+    the observed one. ``(None, None, None)`` when the reference share is 0 (no ratio) or a
+    group is empty.
     """
-    if min(k1, n1, k0, n0) <= 0:
+    if min(n1, n0) <= 0 or k0 <= 0:
         return None, None, None
     ratio = (k1 / n1) / (k0 / n0)
-    se = math.sqrt(1 / k1 - 1 / n1 + 1 / k0 - 1 / n0)
+    a, m, b, n = float(k1), float(n1), float(k0), float(n0)
+    if a in (0.0, m) or b == n:
+        a, m, b, n = a + 0.5, m + 1, b + 0.5, n + 1
+    centre = math.log((a / m) / (b / n))
+    se = math.sqrt(1 / a - 1 / m + 1 / b - 1 / n)
     z = float(norm.ppf(0.5 + confidence / 2))
-    return ratio, ratio * math.exp(-z * se), ratio * math.exp(z * se)
+    return ratio, math.exp(centre - z * se), math.exp(centre + z * se)
 
 
 def share(k: int, n: int, confidence: float) -> dict[str, Any]:

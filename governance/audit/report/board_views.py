@@ -344,6 +344,6 @@ def _fails_for(audit: Any) -> tuple[str, ...]:
         if p is not None and gap is not None and p < alpha:
             said.append(
                 f"{dimension}: error rates differ between groups (equalized-odds gap "
-                f"{fmt(gap, 'decimal')}, permutation p = {p:.3f})."
+                f"{fmt(gap, 'decimal')}, permutation p {'< 0.001' if p < 0.001 else f'= {p:.3f}'})."
             )
     return tuple(said) or ("No cohort or group was found where the model fails.",)
