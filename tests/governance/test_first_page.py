@@ -184,3 +184,34 @@ def test_a_dimension_whose_error_rates_differ_beyond_chance_is_named() -> None:
     fails = " ".join(first_page_view({**AUDIT, "fairness": fairness}).fails_for)
     assert "sex: error rates differ" in fails and "p = 0.001" in fails
     assert "ethnicity" not in fails  # a large gap that chance explains (p = 0.2)
+
+
+def test_inputs_recorded_differently_are_named() -> None:
+    cell = {"n": 400, "mean": 0.3, "low": 0.25, "high": 0.35, "withheld": False}
+    audit = {
+        "inputs": ["offences_ever"],
+        "by": {
+            "ethnicity": {
+                "reference": "White",
+                "true_rate": {"Black": _share(1000, 20), "White": _share(2000, 40)},
+                "strata": {
+                    "all": {"offences_ever": {"Black": cell, "White": cell}},
+                    "involved": {"offences_ever": {"Black": cell, "White": cell}},
+                    "not_involved": {
+                        "offences_ever": {
+                            "Black": {**cell, "ratio": 2.5, "ratio_low": 2.0, "ratio_high": 3.1,
+                                      "judged": True, "differs": True},
+                            "White": {**cell, "ratio": 1.0},
+                        }
+                    },
+                },
+            }
+        },
+    }  # fmt: skip
+    view = recording_view({**TRUTH, "input_audit": audit})
+    assert view.input_differs == (
+        "offences_ever, among those not involved: ethnicity Black at 2.50 (2.00–3.10) times White",
+    )
+    html = _text(render_report({**AUDIT, "ground_truth": {**TRUTH, "input_audit": audit}}, {}))
+    assert "Inputs recorded differently from the reference group" in html
+    assert "0.300 (0.250–0.350)" in html

@@ -122,6 +122,7 @@ class RecordingView:
     errors: tuple[Block, ...] = ()
     inputs: tuple[Block, ...] = ()
     differs: tuple[str, ...] = ()
+    input_differs: tuple[str, ...] = ()
 
 
 def recording_view(truth: Any) -> RecordingView:
@@ -142,7 +143,25 @@ def recording_view(truth: Any) -> RecordingView:
     if is_record(audit):
         for column in field(audit, "inputs") or []:
             inputs.append(Block(str(column), "", _input_tables(audit, str(column))))
-    return RecordingView(tuple(pathways), tuple(errors), tuple(inputs), tuple(differs))
+    return RecordingView(
+        tuple(pathways), tuple(errors), tuple(inputs), tuple(differs), _inputs_differing(audit)
+    )
+
+
+def _inputs_differing(audit: Any) -> tuple[str, ...]:
+    """Sentences naming each input and group judged different from the reference group."""
+    words = {"involved": "among the truly involved", "not_involved": "among those not involved"}
+    out = []
+    for dimension, by in entries(field(audit, "by")):
+        for stratum, said in words.items():
+            for column, groups in entries(field(field(by, "strata"), stratum)):
+                for group, g in entries(groups):
+                    if field(g, "differs") is True:
+                        out.append(
+                            f"{column}, {said}: {dimension} {group} at {_ratio(g)} times "
+                            f"{field(by, 'reference')}"
+                        )
+    return tuple(out)
 
 
 def _differing(words: str, pathway: Any) -> list[str]:
