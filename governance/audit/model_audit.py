@@ -8,8 +8,8 @@ number, aggregates only), the figures, and the self-contained HTML report with i
 Nothing here writes files or talks to MLflow: the CLI does that.
 
 The work is a sequence of named steps, each timed into the document's ``timings``: score,
-fairness, thresholds and calibration, ground truth, mitigations, explanations, drift; then
-the sections are assembled into the document, the model card is filled from it and the
+fairness, thresholds and calibration, ground truth, mitigations, explanations, drift, error
+analysis (the cohorts where the model fails); then the sections are assembled into the document, the model card is filled from it and the
 report rendered.
 
 Each section is a function of arrays that are already in memory, so the rows never leave
@@ -183,8 +183,8 @@ def run_model_audit(
 
     The steps, each timed into ``timings``: score the test and validation rows, fairness at
     the operating point, thresholds and calibration, ground truth, mitigations,
-    explanations, drift since the champion; then assemble the document, fill the model
-    card from it and render the report.
+    explanations, drift since the champion, error analysis; then assemble the document,
+    fill the model card from it and render the report.
     """
     sensitive = config.audit.sensitive
     columns = list(inputs.model.columns)
