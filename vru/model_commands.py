@@ -321,7 +321,7 @@ def _audit_registered(
             version=version,
             out=out,
             seed=seed,
-            truth=_truth(data_dir, gov),
+            truth=_truth(data_dir, gov, seed),
             linkage=linkage_by_group(data_dir),
             progress=step,
             area_truth=_area_truth(data_dir, gov),
@@ -329,7 +329,7 @@ def _audit_registered(
 
 
 def _truth(
-    data_dir: Path, gov: GovernanceConfig
+    data_dir: Path, gov: GovernanceConfig, seed: int = 0
 ) -> Callable[[dict[str, Any]], Callable[[Any], dict[str, Any]]]:
     """Recorded against true outcomes, for the label the features manifest names.
 
@@ -340,6 +340,12 @@ def _truth(
 
     def truth(manifest: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
         label_cfg = manifest["label"]
+        # agency-derived counts and flags: the inputs whose recording the truth can audit
+        inputs = [
+            f["name"]
+            for f in manifest.get("features", [])
+            if f.get("source") in _AUDITED_SOURCES and f.get("aggregate") in ("count", "flag")
+        ]
         return lambda rows: truth_comparison(
             data_dir,
             rows,
@@ -347,6 +353,12 @@ def _truth(
             outcome=label_cfg["outcome"],
             group_columns=list(gov.audit.sensitive),
             min_group_size=gov.gates.min_group_size,
+            min_outcomes=gov.gates.min_outcomes,
+            confidence=gov.gates.gate_confidence,
+            input_columns=inputs,
+            replicates=gov.audit.recording_replicates,
+            seed=seed,
+            reference_groups=gov.audit.reference_groups,
         )
 
     return truth
@@ -370,6 +382,11 @@ def _area_truth(
         )
 
     return by_area
+
+
+#: Sources whose inputs the recording audit compares with the truth (police first: the
+#: generator's recording bias lives there).
+_AUDITED_SOURCES = ("police", "health", "social_care")
 
 
 def _print_audit(record: AuditRecord, model: str) -> None:

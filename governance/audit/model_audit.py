@@ -9,8 +9,9 @@ Nothing here writes files or talks to MLflow: the CLI does that.
 
 The work is a sequence of named steps, each timed into the document's ``timings``: score,
 fairness, thresholds and calibration, the area-rate baseline, ground truth, areas,
-mitigations, explanations, drift; then the sections are assembled into the document, the model
-card is filled from it and the report rendered.
+mitigations, explanations, drift, error analysis (the cohorts where the model fails); then the
+sections are assembled into the document, the model card is filled from it and the report
+rendered.
 
 Each section is a function of arrays that are already in memory, so the rows never leave
 this process; the report and ``audit.json`` hold counts, rates, intervals, means and plots of
@@ -45,6 +46,7 @@ from governance.audit.drift import (
     headline_figures,
     reference_bins,
 )
+from governance.audit.error_analysis import error_section
 from governance.audit.explain import (
     check_against_shap,
     global_importance,
@@ -191,8 +193,8 @@ def run_model_audit(
 
     The steps, each timed into ``timings``: score the test and validation rows, fairness at
     the operating point, thresholds and calibration, ground truth, mitigations,
-    explanations, drift since the champion; then assemble the document, fill the model
-    card from it and render the report.
+    explanations, drift since the champion, error analysis; then assemble the document,
+    fill the model card from it and render the report.
     """
     sensitive = config.audit.sensitive
     columns = list(inputs.model.columns)
@@ -220,6 +222,8 @@ def run_model_audit(
         explainability = _explain(inputs, scored, config, seed, figures)
     with clock("drift"):
         drift = _drift(inputs, scored, fairness, explainability)
+    with clock("error analysis"):
+        errors = _error_analysis(scored, config)
     document = _assemble(
         inputs,
         scored,
@@ -237,6 +241,7 @@ def run_model_audit(
         ),
         clock.timings,
     )
+    document = document.model_copy(update={"error_analysis": errors})
     clock.say("report")
     report = embed_verdict(render_report(document, figures), _verdict(document))
     return AuditOutcome(document, figures, report, report_sha256(report))
@@ -764,6 +769,19 @@ def _assemble(
     )
     card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})
+
+
+def _error_analysis(scored: _Scored, config: GovernanceConfig) -> FreeFormSection:
+    """The cohorts where the model fails (:mod:`governance.audit.error_analysis`)."""
+    return error_section(
+        scored.test,
+        scored.y,
+        scored.scores,
+        config.audit.error_slices,
+        confidence=config.gates.gate_confidence,
+        min_outcomes=config.gates.min_outcomes,
+        withhold_below=config.audit.withhold_below,
+    )
 
 
 def _distributions(scored: _Scored) -> dict[str, ReferenceBins]:

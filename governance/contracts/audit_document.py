@@ -912,6 +912,9 @@ class AuditDocument(_Part):
     areas: AreaAuditSection | None = None
     area_baseline: AreaBaselineSection | None = None
     fairness_use: list[FairnessUseEntry] | None = None
+    error_analysis: FreeFormSection | None = Field(
+        default=None, description="Cohorts where the model fails: governance.audit.error_analysis."
+    )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> AuditDocument:

@@ -325,6 +325,42 @@ _FAIRNESS_USES = (
 )
 
 
+class ErrorSlice(BaseModel):
+    """One cohort of the error analysis: rows whose ``column`` is missing, or in a range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="Words for the report, e.g. 'no school record'.")
+    column: str = Field(min_length=1, description="A column of the audited rows.")
+    missing: bool = Field(
+        default=False, description="True: the rows where the column has no value."
+    )
+    min: float | None = Field(default=None, description="Lowest value kept (inclusive).")
+    max: float | None = Field(default=None, description="Highest value kept (inclusive).")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Self:
+        """Either missing, or a range with at least one bound."""
+        if self.missing == (self.min is not None or self.max is not None):
+            raise ValueError(
+                f"audit.error_slices[{self.name!r}]: set either missing: true or min/max"
+            )
+        return self
+
+
+#: The default cohorts: no record at an agency (its recency or mean input is missing), age.
+DEFAULT_ERROR_SLICES: tuple[ErrorSlice, ...] = (
+    ErrorSlice(name="no school record", column="absence_rate_ever", missing=True),
+    ErrorSlice(name="no health record", column="days_since_health", missing=True),
+    ErrorSlice(name="no social care record", column="days_since_social_care", missing=True),
+    ErrorSlice(name="no police record", column="days_since_police", missing=True),
+    ErrorSlice(name="aged 10 to 13", column="age", min=10, max=13),
+    ErrorSlice(name="aged 14 to 17", column="age", min=14, max=17),
+    ErrorSlice(name="most deprived areas (deciles 1-2)", column="deprivation_decile", max=2),
+    ErrorSlice(name="least deprived areas (deciles 9-10)", column="deprivation_decile", min=9),
+)
+
+
 class AuditSettings(BaseModel):
     """How the model audit measures: groups, uncertainty, thresholds, explanations."""
 
@@ -395,6 +431,20 @@ class AuditSettings(BaseModel):
     areas: AreaAuditSettings = Field(
         default_factory=AreaAuditSettings,
         description="The area-level audit: levels, area types and the allocation check.",
+    )
+    reference_groups: dict[str, str] = Field(
+        default_factory=lambda: {"ethnicity": "White"},
+        description="Per group column, the group the recording-bias ratios compare others "
+        "with; a column not named uses its group with most truly involved young people.",
+    )
+    recording_replicates: int = Field(
+        default=200,
+        ge=50,
+        description="Bootstrap replicates of the recording audit's input-by-group intervals.",
+    )
+    error_slices: tuple[ErrorSlice, ...] = Field(
+        default_factory=lambda: DEFAULT_ERROR_SLICES,
+        description="Cohorts the error analysis looks at (n, outcomes, ROC AUC, O/E).",
     )
 
     @model_validator(mode="after")

@@ -42,6 +42,7 @@ COLUMNS = ["absence_rate", "prior_incidents", "age"]
 TOP_LEVEL = {
     "areas",
     "area_baseline",
+    "error_analysis",
     "calibration",
     "created",
     "data",
