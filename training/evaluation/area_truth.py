@@ -70,7 +70,8 @@ def area_truth(
     _check_rows(rows, list(group_columns), label_months=label_months, outcome=outcome, min_size=1)
     if not truth_available(Path(data_dir)):
         return {"available": False, "reason": _NO_TRUTH}
-    true, linked = _true_outcomes(Path(data_dir), rows, label_months=label_months, outcome=outcome)
+    flags = _true_outcomes(Path(data_dir), rows, label_months=label_months, outcome=outcome)
+    true, linked = flags["true_outcome"].to_numpy(), flags["linked"].to_numpy(dtype=bool)
     score = rows["score"].to_numpy(dtype=float)[linked]
     true = true[linked].astype(np.int64)
     out_levels = {
