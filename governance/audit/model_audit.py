@@ -35,10 +35,11 @@ import pandas as pd
 from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.calibration import expected_calibration_error
 from governance.audit.calibration_check import calibration_check
+from governance.audit.champion_comparison import CandidateScored, compare_with_champion
+from governance.audit.cohort_drift import Cohort
 from governance.audit.drift import (
     HEADLINE,
     ChampionAudit,
-    champion_drift,
     headline_figures,
     reference_bins,
 )
@@ -142,6 +143,8 @@ class ModelAuditInputs:
     linkage: Json = field(default_factory=lambda: {"available": False, "reason": "not given"})
     #: ``artifacts_digest`` of the files ``model`` was loaded from (None: not from a registry)
     model_artifacts_sha256: str | None = None
+    #: the rows the release would score (latest as-of date), for drift from the champion
+    cohort: Cohort | None = None
 
 
 @dataclass(frozen=True)
@@ -204,7 +207,7 @@ def run_model_audit(
     with clock("explanations"):
         explainability = _explain(inputs, scored, config, seed, figures)
     with clock("drift"):
-        drift = _drift(inputs, scored, fairness, explainability)
+        drift = _drift(inputs, scored, fairness, explainability, config, seed)
     document = _assemble(
         inputs,
         scored,
@@ -553,6 +556,8 @@ def _drift(
     scored: _Scored,
     fairness: FairnessSection,
     explainability: ExplainabilitySection,
+    config: GovernanceConfig,
+    seed: int,
 ) -> DriftSection:
     """What changed since the champion, or why there is nothing to compare with."""
     if inputs.champion is None:
@@ -560,14 +565,17 @@ def _drift(
     importance = (
         explainability.importance if isinstance(explainability, ExplainabilityReport) else []
     )
-    return champion_drift(
+    return compare_with_champion(
         inputs.champion,
-        scored.x_test,
-        scored.scores,
-        candidate=headline_figures(
+        CandidateScored(scored.test, scored.x_test, scored.y, scored.scores),
+        cohort=inputs.cohort,
+        figures=headline_figures(
             {k: inputs.info.metrics.get(k) for k in HEADLINE}, fairness.summary
         ),
         drivers=[r.feature for r in importance],
+        resamples=config.audit.champion_resamples,
+        confidence=config.gates.gate_confidence,
+        seed=seed,
     )
 
 

@@ -41,6 +41,7 @@ __all__ = [
     "CalibrationEntry",
     "CalibrationSection",
     "ChampionReference",
+    "CohortComparison",
     "DataSummary",
     "DimensionSummary",
     "DriftLevel",
@@ -73,6 +74,7 @@ __all__ = [
     "ModelSummary",
     "ObservedExpectedEntry",
     "OperatingPoint",
+    "PairedDelta",
     "ProxyInput",
     "ProxyStrength",
     "RateIntervals",
@@ -582,6 +584,42 @@ class FeatureListChange(_Part):
     removed: list[str]
 
 
+class CohortComparison(_Part):
+    """What the drift is measured between: the champion's training data and the scored cohort.
+
+    ``reference`` says which rows the champion's bins were kept from (its training split for
+    the inputs, its validation split for the score); ``missing`` says why there is no
+    comparison (an old champion kept no bins, or no cohort was given), and then the
+    section's ``features`` and ``score`` are empty.
+    """
+
+    reference: str | None = None
+    reference_rows: int | None = None
+    cohort_as_of: str | None = None
+    cohort_rows: int | None = None
+    missing: str | None = None
+
+
+class PairedDelta(_Part):
+    """One metric of the candidate minus the champion's, both scored on the candidate's test rows.
+
+    ``difference`` is oriented so that a positive value means the candidate is better
+    (``candidate - champion`` for ROC AUC and average precision, ``champion - candidate`` for
+    Brier score and log loss); ``low``/``high`` are its paired bootstrap interval.
+    """
+
+    metric: str
+    champion: float
+    candidate: float
+    difference: float
+    low: float | None
+    high: float | None
+    confidence: float
+    resamples: int
+    rows: int
+    outcomes: int
+
+
 class DriftReport(_Part):
     """What changed since the champion."""
 
@@ -592,6 +630,9 @@ class DriftReport(_Part):
     figures: list[FigureChange]
     drivers: Drivers
     feature_list: FeatureListChange
+    cohort: CohortComparison | None = None
+    paired: list[PairedDelta] = Field(default_factory=list)
+    paired_missing: str | None = None
 
 
 DriftSection = Annotated[SectionUnavailable | DriftReport, Field(discriminator="available")]

@@ -214,6 +214,12 @@ class AuditSettings(BaseModel):
         "(they are exact, and the gaps have a permutation null: see permutations); kept so "
         "that configs and the command line's --bootstrap that set it still load.",
     )
+    champion_resamples: int = Field(
+        default=1000,
+        ge=1,
+        description="Paired bootstrap resamples of each headline metric's difference between "
+        "the candidate and the champion, both scored on the candidate's test rows.",
+    )
     permutations: int = Field(
         default=2000,
         ge=100,

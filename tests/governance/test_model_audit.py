@@ -304,8 +304,24 @@ def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
     assert isinstance(drift, DriftReport)
     assert drift.champion.version == info.version
     assert drift.champion.approved_report_sha256 == first.outcome.sha256
-    # same data, so the features did not drift; the scores of a different model may
-    assert all(row.psi < 1e-9 for row in drift.features)
+    # issue 17: drift runs from the champion's training data to the cohort the release scores
+    # (the latest as-of date), not between two audits of the same test rows (all 0.000)
+    assert drift.cohort is not None and drift.cohort.missing is None, drift.cohort
+    assert drift.cohort.cohort_rows and drift.cohort.reference_rows
+    assert drift.features and not all(row.psi < 1e-9 for row in drift.features)
+    assert drift.score is not None
+    # the champion scored beside the candidate on its test rows, with paired intervals
+    assert [row.metric for row in drift.paired] == [
+        "roc_auc",
+        "average_precision",
+        "brier",
+        "log_loss",
+    ]
+    for row in drift.paired:
+        assert row.low is not None and row.high is not None
+        assert row.low <= row.difference <= row.high
+    html = (record.directory / "report.html").read_text()
+    assert "paired interval" in html and "the cohort the release will score" in html
     shared = {row.figure: row for row in drift.figures if row.status == "shared"}
     assert "test_roc_auc" in shared and shared["test_roc_auc"].change is not None
     assert log.verify().ok

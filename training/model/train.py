@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from governance.audit.cohort_drift import TRAINING_REFERENCE, training_reference
 from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import DataLayout
@@ -257,6 +258,16 @@ def _log_run(
         mlflow.log_input(_dataset(matrix, split, features_path, manifest["sha256"]), context=split)
     mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
     mlflow.log_dict(split_info, "splits.json")
+    # the training data's bins (aggregates only), for later audits' drift to the scored cohort
+    mlflow.log_dict(
+        training_reference(
+            data["train"].x[model.columns],
+            predictions["validation"]["lightgbm"],
+            train_dates=split_info["train"],
+            validation_date=split_info["validation"],
+        ),
+        TRAINING_REFERENCE,
+    )
     note = run_note(
         features_sha256=manifest["sha256"],
         splits=split_info,
