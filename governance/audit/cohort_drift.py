@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from governance.audit.arrays import Json
 from governance.audit.drift import DriftInputError, drift_level, psi_against, reference_bins
+from governance.audit.training_artifacts import TRAINING_REFERENCE
 from governance.contracts.audit_document import CohortComparison, FeatureDrift, ScoreDrift
 
 __all__ = [
@@ -36,8 +37,6 @@ __all__ = [
     "training_reference",
 ]
 
-#: Where training logs the reference (an MLflow artifact of the version's run).
-TRAINING_REFERENCE = "drift/training_reference.json"
 _BAD_REFERENCE = (
     "the training reference must be training_reference()'s output with 'features' (a mapping "
     "of input to bins), 'score', 'train_rows', 'score_rows', 'train_dates' and "

@@ -88,6 +88,8 @@ from governance.contracts.audit_document import (
     OperatingPoint,
     ProxyStrength,
     ReferenceBins,
+    RollingOrigins,
+    RollingSection,
     ScoredTableAudit,
     SectionUnavailable,
     ShapCheck,
@@ -111,6 +113,10 @@ Progress = Callable[[str], None]
 QUINTILE_NAMES = {1: "Q1 most deprived", 2: "Q2", 3: "Q3", 4: "Q4", 5: "Q5 least deprived"}
 _NO_CHAMPION = "No version is champion yet: there is no approved model to compare with."
 _NO_TRUTH = "No ground truth was given to this audit."
+_NO_ROLLING = (
+    "Training ran no rolling-origin evaluation (evaluation.rolling_origins in "
+    "configs/model.yaml is empty, or the version predates it)."
+)
 _NO_AREA = "The test rows have no area column {0!r}; area identifiers were not looked for."
 _NOT_A_BOOSTER = "The model is not a LightGBM booster."
 _SHAP_METHOD = (
@@ -145,6 +151,8 @@ class ModelAuditInputs:
     model_artifacts_sha256: str | None = None
     #: the rows the release would score (latest as-of date), for drift from the champion
     cohort: Cohort | None = None
+    #: training's rolling-origin evaluation (its ``evaluation/rolling_origins.json``), if run
+    rolling_origins: Json | None = None
 
 
 @dataclass(frozen=True)
@@ -645,6 +653,7 @@ def _assemble(
         features=[FeatureDefinition.model_validate(f) for f in inputs.features],
         distributions=_distributions(scored),
         timings=timings,
+        rolling_origins=_rolling(inputs.rolling_origins),
     )
     card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})
@@ -654,6 +663,13 @@ def _distributions(scored: _Scored) -> dict[str, ReferenceBins]:
     """The score's and each input's distribution, kept for the next audit's drift check."""
     samples = {"score": scored.scores, **{c: scored.x_test[c].to_numpy() for c in scored.columns}}
     return {name: ReferenceBins.model_validate(reference_bins(v)) for name, v in samples.items()}
+
+
+def _rolling(logged: Json | None) -> RollingSection:
+    """Training's rolling-origin figures as the document keeps them, or why there are none."""
+    if logged is None:
+        return SectionUnavailable(available=False, reason=_NO_ROLLING)
+    return RollingOrigins(available=True, origins=logged["origins"])
 
 
 def _verdict(document: AuditDocument) -> Json:

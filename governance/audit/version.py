@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
-from governance.audit.cohort_drift import TRAINING_REFERENCE, Cohort
+from governance.audit.cohort_drift import Cohort
 from governance.audit.model_audit import (
     AuditOutcome,
     ChampionAudit,
@@ -32,6 +32,7 @@ from governance.audit.model_audit import (
     run_model_audit,
 )
 from governance.audit.model_card import ModelCardConfig
+from governance.audit.training_artifacts import ROLLING_ARTIFACT, TRAINING_REFERENCE
 from governance.board.approval import REPORT_TAG
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CANDIDATE, CHAMPION, ModelVersionInfo, Registry, RegistryError
@@ -145,6 +146,7 @@ def audit_version(
         truth=truth(manifest) if truth is not None else None,
         linkage=linkage or {"available": False, "reason": "No linkage report was given."},
         cohort=load_cohort(data_dir, manifest),
+        rolling_origins=_logged_or_none(registry, info, ROLLING_ARTIFACT),
     )
     outcome = run_model_audit(inputs, config, seed=seed, progress=progress)
     directory = out or Path("audit-reports") / f"{name}-v{info.version}"
@@ -176,6 +178,14 @@ def audit_version(
     return AuditRecord(info, outcome, directory)
 
 
+def _logged_or_none(registry: Registry, info: ModelVersionInfo, path: str) -> Any:
+    """A JSON artifact of the version's run, or None if the run did not log it."""
+    try:
+        return registry.read_json_artifact(info, path)
+    except RegistryError:
+        return None
+
+
 def _champion(registry: Registry, name: str, candidate: str) -> ChampionAudit | None:
     version = registry.alias_version(name, CHAMPION)
     if version is None or version == candidate:
@@ -191,10 +201,8 @@ def _champion(registry: Registry, name: str, candidate: str) -> ChampionAudit | 
         raise AuditInputError(
             _BAD_CHAMPION_AUDIT.format(name=name, version=version, count=err.error_count())
         ) from err
-    try:
-        reference = registry.read_json_artifact(info, TRAINING_REFERENCE)
-    except RegistryError:
-        reference = None  # trained before the reference was kept: the section says so
+    # None when trained before the reference was kept: the section says so
+    reference = _logged_or_none(registry, info, TRAINING_REFERENCE)
     model, _ = registry.load_model_and_files(info)
     return ChampionAudit(version, info.tags.get(REPORT_TAG), document, reference, model)
 

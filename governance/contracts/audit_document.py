@@ -74,12 +74,15 @@ __all__ = [
     "ModelSummary",
     "ObservedExpectedEntry",
     "OperatingPoint",
+    "OriginEvaluation",
     "PairedDelta",
     "ProxyInput",
     "ProxyStrength",
     "RateIntervals",
     "RateValues",
     "ReferenceBins",
+    "RollingOrigins",
+    "RollingSection",
     "ScoreDrift",
     "ScoredTableAudit",
     "SectionUnavailable",
@@ -638,6 +641,38 @@ class DriftReport(_Part):
 DriftSection = Annotated[SectionUnavailable | DriftReport, Field(discriminator="available")]
 
 
+# -- rolling-origin evaluation --------------------------------------------------------------
+
+
+class OriginEvaluation(_Part):
+    """The configured model trained on the as-of dates labelled by ``origin``, tested on it."""
+
+    origin: str
+    train_dates: list[str]
+    train_rows: int
+    held_out_rows: int
+    test_rows: int
+    outcomes: int
+    roc_auc: float | None
+    roc_auc_low: float | None
+    roc_auc_high: float | None
+    observed_expected: float | None
+    observed_expected_low: float | None
+    observed_expected_high: float | None
+    best_iteration: int
+    confidence: float
+
+
+class RollingOrigins(_Part):
+    """What training logged of its rolling-origin evaluation (``evaluation.rolling_origins``)."""
+
+    available: Literal[True]
+    origins: list[OriginEvaluation]
+
+
+RollingSection = Annotated[SectionUnavailable | RollingOrigins, Field(discriminator="available")]
+
+
 # -- features, distributions, card ----------------------------------------------------------
 
 
@@ -717,6 +752,7 @@ class AuditDocument(_Part):
     distributions: dict[str, ReferenceBins]
     timings: dict[str, float]
     model_card: ModelCard | None = None
+    rolling_origins: RollingSection | None = None
 
     @classmethod
     def from_json(cls, data: bytes | str) -> AuditDocument:

@@ -35,6 +35,7 @@ from governance.contracts.audit_document import (
     DriftReport,
     ExplainabilityReport,
     MitigationReport,
+    RollingOrigins,
 )
 from governance.contracts.errors import ExtractError
 from governance.contracts.settings import GovernanceConfig
@@ -78,11 +79,12 @@ class City:
         copy_tree(self.root, root)
         return City(root, self.data, self.pipeline, self.public)
 
-    def train(self, rounds: int) -> str:
+    def train(self, rounds: int, origins: tuple[str, ...] = ()) -> str:
         mlflow.set_tracking_uri(self.uri)
-        return run_train(
-            self.pipeline, ModelConfig(lightgbm={"max_rounds": rounds}), self.data
-        ).version
+        config = ModelConfig(
+            lightgbm={"max_rounds": rounds}, evaluation={"rolling_origins": list(origins)}
+        )
+        return run_train(self.pipeline, config, self.data).version
 
     def audit(self, version: str | None = None, out: Path | None = None) -> AuditRecord:
         mlflow.set_tracking_uri(self.uri)
@@ -298,8 +300,16 @@ def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
     promote(registry, log, registry.version(NAME, info.version), city.public, actor="test")
     assert registry.alias_version(NAME, CHAMPION) == info.version
 
-    second = city.train(rounds=40)
+    second = city.train(rounds=40, origins=("2021-03-31", "2023-03-31"))
     record = city.audit(second)
+    # training's rolling-origin evaluation, read back by the audit and shown as a table
+    rolling = record.outcome.audit.rolling_origins
+    assert isinstance(rolling, RollingOrigins)
+    assert [o.origin for o in rolling.origins] == ["2021-03-31", "2023-03-31"]
+    for origin in rolling.origins:
+        assert origin.roc_auc_low is not None and origin.roc_auc_high is not None
+        assert origin.roc_auc_low <= (origin.roc_auc or 0) <= origin.roc_auc_high
+    assert "Rolling-origin evaluation" in (record.directory / "report.html").read_text()
     drift = record.outcome.audit.drift
     assert isinstance(drift, DriftReport)
     assert drift.champion.version == info.version
