@@ -549,7 +549,7 @@ class ChampionReference(_Part):
 
 
 class FeatureDrift(_Part):
-    """One input's population stability index against the champion's test split."""
+    """One input's population stability index: the scored cohort against the champion's training data."""
 
     feature: str
     psi: float
