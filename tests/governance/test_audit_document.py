@@ -58,6 +58,7 @@ TOP_LEVEL = {
     "model_card",
     "operating_point",
     "performance",
+    "rolling_origins",
     "schema_version",
     "thresholds",
     "timings",
