@@ -4,8 +4,9 @@ Set-up (timed, not part of the targets): generate, link and build features for a
 ``--persons`` (or reuse ``--data``), train a model into a fresh SQLite tracking store, and
 approve and promote it with a throwaway board key (a benchmark approval, not a board
 decision; the same set-up as ``bench_release.py``, whose helpers it uses). Then the city is
-released in this process by ``run_release``, once per disclosure method (``threshold`` and
-``cellkey``, the latter with a fresh random secret seed), each into its own releases
+released in this process by ``run_release``, once per disclosure method (``threshold``,
+``cellkey`` with a fresh random secret seed, and ``dp`` with the default epsilon 1, whose
+utility is measured in memory and not in its manifest), each into its own releases
 directory, and each signed manifest's ``utility`` object
 (:func:`governance.disclosure_utility.disclosure_utility`: the published table against the
 unprotected one) is reported.
@@ -33,7 +34,7 @@ BIN = Path(sys.executable).parent
 
 BENCH_DIR = Path(__file__).resolve().parent
 NAME = "vru-risk"
-METHODS = ("threshold", "cellkey")
+METHODS = ("threshold", "cellkey", "dp")
 LEVELS = ("ward", "borough")
 
 
@@ -47,6 +48,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--workdir", type=Path, help="where the city and store go (default /tmp)")
     parser.add_argument("--keep", action="store_true", help="keep the work directory")
+    parser.add_argument(
+        "--dp-epsilons",
+        default="1",
+        help="comma-separated epsilons of the dp releases (each into its own releases dir)",
+    )
     return parser.parse_args(argv)
 
 
@@ -61,7 +67,9 @@ def _generate(data: Path, persons: int, seed: int) -> Json:
     }
 
 
-def _release(work: Path, data: Path, tracking: Path, public: str, method: str) -> Json:
+def _release(
+    work: Path, data: Path, tracking: Path, public: str, method: str, epsilon: float = 1.0
+) -> Json:
     """Release ``data`` with ``method`` in this process; the manifest's utility figures."""
     from governance.board.registry import Registry
     from governance.contracts.settings import GovernanceConfig
@@ -76,8 +84,10 @@ def _release(work: Path, data: Path, tracking: Path, public: str, method: str) -
     rules: Json = {"method": method}
     if method == "cellkey":  # a fresh secret: production refuses the demo's public seed
         rules["cellkey"] = {"seed": secrets.token_hex(16)}
+    if method == "dp":
+        rules["dp"] = {"epsilon": epsilon, "max_total_epsilon": max(10.0, epsilon)}
     config = ReleaseConfig.model_validate(
-        {"releases_dir": work / f"releases-{method}", "release_key": key}
+        {"releases_dir": work / f"releases-{method}-{epsilon:g}", "release_key": key}
     )
     started = time.perf_counter()
     result = run_release(
@@ -90,11 +100,15 @@ def _release(work: Path, data: Path, tracking: Path, public: str, method: str) -
         disclosure=DisclosureConfig.model_validate(rules),
         actor="bench",
     )
-    utility = result.manifest.utility
+    # dp publishes no measured utility (errors against the truth are outside its privacy
+    # loss): the release measures it in memory, and only the benchmark reports it
+    utility = result.manifest.utility or result.measured_utility
+    privacy = result.manifest.privacy
     return {
         "release_wall_s": round(time.perf_counter() - started, 2),
         "young_people_scored": result.stats.rows,
         "utility": None if utility is None else utility.model_dump(mode="json"),
+        "privacy": None if privacy is None else privacy.model_dump(mode="json"),
     }
 
 
@@ -124,11 +138,14 @@ def main(argv: list[str] | None = None) -> int:
     log("set-up: approve and promote with a throwaway board key")
     public, version = _approve(tracking)
     methods: Json = {}
-    for method in METHODS:
-        log(f"release with disclosure method {method} (in this process)")
-        run = _release(work, data, tracking, public, method)
+    runs = [(m, 1.0) for m in METHODS if m != "dp"]
+    runs += [("dp", float(e)) for e in args.dp_epsilons.split(",")]
+    for method, epsilon in runs:
+        name = method if method != "dp" or epsilon == 1.0 else f"dp-epsilon-{epsilon:g}"
+        log(f"release with disclosure method {name} (in this process)")
+        run = _release(work, data, tracking, public, method, epsilon)
         run["target"] = _judged(run, args.target)
-        methods[method] = run
+        methods[name] = run
     report: Json = {
         **report_head("disclosure-utility"),
         "persons": args.persons,

@@ -94,6 +94,8 @@ from governance.contracts.config import load_config
 from governance.contracts.errors import VruError
 from governance.contracts.levels import LEVELS, PARENT_OF, Level
 from governance.contracts.release_schema import AREA_COLUMNS
+from governance.disclosure_attacks import AttackLimits
+from governance.dp import DpConfig, NoisedLsoa, lsoa_count_per_area, noise_lsoa, sum_to_areas
 
 __all__ = [
     "DEFAULT_HIERARCHY",
@@ -104,6 +106,7 @@ __all__ = [
     "adaptive_decimals",
     "apply_disclosure_control",
     "check_no_individuals",
+    "dp_area_sizes",
     "load_disclosure_config",
     "without_negative_zeros",
 ]
@@ -197,6 +200,10 @@ _FIGURES_OF_SUPPRESSED = (
     "release table: suppressed area(s) {codes} still publish figures in column(s) {columns}"
 )
 _FLAG_DISAGREES = "release table: {column!r} is published where {flag!r} is true, e.g. in {codes}"
+_DP_CONTRIBUTION = (
+    "release table: {column!r} is published under method dp, e.g. in {codes}; a contribution "
+    "is not made from the noised figures and must be null"
+)
 _NEGATIVE_ZERO = (
     "release table: column {column!r} has {n} negative zero(s) (-0.0), e.g. in {codes}; the "
     "sign of a zero tells on which side of zero the unrounded figure was"
@@ -214,6 +221,10 @@ _REASONS = (
 
 class DisclosureError(VruError, ValueError):
     """An area table cannot be disclosure-controlled, or a release table is not safe to publish."""
+
+
+#: how far a dp count may lie from the truth, for an attacker: no bound (a large number)
+UNBOUNDED_MARGIN = 10**9
 
 
 class DisclosureConfig(BaseModel):
@@ -273,17 +284,30 @@ class DisclosureConfig(BaseModel):
             "+/- this (risk or log-odds). 0 uses the configured decimals everywhere."
         ),
     )
-    method: Literal["threshold", "cellkey"] = Field(
+    method: Literal["threshold", "cellkey", "dp"] = Field(
         default="threshold",
         description=(
             "threshold: suppression under min_count, complementary suppression and rounding "
             "to rounding_base. cellkey: the ONS cell-key perturbation (governance.cellkey), "
-            "with counts under min_count after perturbation withheld and no rounding."
+            "with counts under min_count after perturbation withheld and no rounding. dp: "
+            "differential privacy on OpenDP (governance.dp), LSOA figures noised once."
         ),
     )
     cellkey: CellKeyConfig = Field(
         default_factory=CellKeyConfig,
         description="The cell-key method's ptable and seed (method cellkey only).",
+    )
+    attacks: AttackLimits = Field(
+        default_factory=AttackLimits,
+        description=(
+            "The attacks every release is tried against before it is published, and how far "
+            "each may succeed (governance.disclosure_attacks): beyond a limit, nothing is "
+            "published."
+        ),
+    )
+    dp: DpConfig = Field(
+        default_factory=DpConfig,
+        description="The DP option's epsilon, its shares and the budget cap (method dp only).",
     )
     hierarchy: tuple[tuple[Level, Level], ...] = Field(
         default=DEFAULT_HIERARCHY,
@@ -314,7 +338,24 @@ class DisclosureConfig(BaseModel):
         """How far a published count may lie from the true one (half a base, or D)."""
         if self.method == "cellkey":
             return self.cellkey.max_perturbation
+        if self.method == "dp":  # differencing is bounded by epsilon, not by decimals
+            return 0
         return self.rounding_base // 2
+
+    @property
+    def published_bounds(self) -> tuple[int, int]:
+        """How far below and above a published count its truth may lie.
+
+        Rounding to the nearest multiple of ``b`` leaves ``b // 2`` below and ``(b - 1) // 2``
+        above (2 and 2 for base 5); the cell-key method moves a count by at most ``D``. The
+        dp option's noise has no bound: the truth may lie anywhere (from 0).
+        """
+        if self.method == "cellkey":
+            d = self.cellkey.max_perturbation
+            return d, d
+        if self.method == "dp":
+            return UNBOUNDED_MARGIN, UNBOUNDED_MARGIN
+        return self.rounding_base // 2, (self.rounding_base - 1) // 2
 
     @property
     def min_population(self) -> int:
@@ -341,6 +382,8 @@ class DisclosureResult:
 
     table: pd.DataFrame
     counts: dict[str, int]
+    #: method ``dp`` only: the noised LSOA figures, their scales and the loss spent
+    noised: NoisedLsoa | None = None
 
 
 def load_disclosure_config(path: Path | str | None) -> DisclosureConfig:
@@ -356,14 +399,20 @@ def load_disclosure_config(path: Path | str | None) -> DisclosureConfig:
 
 
 def apply_disclosure_control(
-    areas: pd.DataFrame, config: DisclosureConfig, *, cell_keys: pd.DataFrame | None = None
+    areas: pd.DataFrame,
+    config: DisclosureConfig,
+    *,
+    cell_keys: pd.DataFrame | None = None,
+    noised: NoisedLsoa | None = None,
 ) -> DisclosureResult:
     """Suppress, protect and round (or perturb) the area table; the input is not changed.
 
     With ``config.method`` ``cellkey`` the counts are perturbed by the cell-key method
     instead (:func:`_apply_cell_key`): nothing is rounded, and an area or count is withheld
     only when its *perturbed* figure is under ``min_count`` (no complementary suppression:
-    the perturbation is what stops differencing).
+    the perturbation is what stops differencing). With ``dp`` the LSOA figures are noised once
+    with OpenDP and every area's figures are sums of them (:func:`_apply_dp`,
+    :mod:`governance.dp`); contributions are withheld.
 
     Parameters
     ----------
@@ -381,6 +430,9 @@ def apply_disclosure_control(
         Method ``cellkey`` only: one row per area indexed by ``code``, with the cell key
         (``[0, 255]``) of ``population`` and of each ``count_F`` (the sum of the record keys of
         the young people counted, modulo 256).
+    noised
+        Method ``dp`` only: the LSOA figures already noised (:func:`governance.dp.noise_lsoa`,
+        in the order of the table's LSOA rows); noised here when not given.
 
     Returns
     -------
@@ -404,6 +456,8 @@ def apply_disclosure_control(
     frame = areas.reset_index(drop=True)
     if config.method == "cellkey":
         return _apply_cell_key(frame, config, factors, shrunk, cell_keys)
+    if config.method == "dp":
+        return _apply_dp(frame, config, factors, shrunk, noised)
     codes = frame["code"].astype(str).to_numpy()
     code_rank = np.argsort(np.argsort(codes, kind="stable"), kind="stable").astype(np.int64)
     population = frame["population"].to_numpy(np.int64)
@@ -561,6 +615,22 @@ def check_no_individuals(table: pd.DataFrame, config: DisclosureConfig | None = 
         _check_count_column(table, column, codes, threshold, rules)
     _check_reasons_and_zeros(table, suppressed, codes)
     _check_derived_means(table, ~suppressed, codes, rules)
+    if rules.method == "dp":
+        _check_dp_contributions(table, columns, codes)
+
+
+def _check_dp_contributions(
+    table: pd.DataFrame, columns: list[str], codes: NDArray[np.object_]
+) -> None:
+    """Under ``dp`` no contribution is published: it is not made from the noised figures."""
+    for column in columns:
+        if not column.startswith("contrib_"):
+            continue
+        shown = table[column].notna().to_numpy()
+        if shown.any():
+            raise DisclosureError(
+                _DP_CONTRIBUTION.format(column=column, codes=list(codes[shown][:5]))
+            )
 
 
 def _least_published(rules: DisclosureConfig) -> int:
@@ -570,7 +640,7 @@ def _least_published(rules: DisclosureConfig) -> int:
     publish as that); ``min_count`` itself under the cell-key method, which withholds every
     perturbed figure under it.
     """
-    if rules.method == "cellkey":
+    if rules.method in ("cellkey", "dp"):
         return rules.min_count
     return int(_round_counts(np.array([rules.min_count]), rules.rounding_base)[0])
 
@@ -1114,3 +1184,101 @@ def _cell_key_columns(
             raise bad(f"column {column!r} holds values that are not keys")
         out[column] = values.astype(np.int64)
     return out
+
+
+# --------------------------------------------------------------------------------------------
+# differential privacy (governance.dp)
+
+
+def _apply_dp(
+    frame: pd.DataFrame,
+    config: DisclosureConfig,
+    factors: list[str],
+    shrunk: list[str],
+    noised: NoisedLsoa | None,
+) -> DisclosureResult:
+    """Noise the LSOA figures once (OpenDP), sum them up the hierarchy, publish from them.
+
+    Everything after the noise is post-processing of the noised LSOA vectors: each area's
+    figure is the sum of its LSOAs' noised figures (unclamped, so that sums stay unbiased),
+    then clamped to at least 0 (a count also to at most the published population, and
+    ``expected`` to ``[0, population]``, rounded to ``dp.expected_decimals``). An area whose
+    published population is under ``min_count`` is suppressed, a count whose published value
+    or complement is under it withheld: both decided on noised figures. Contributions are
+    withheld everywhere (not functions of the noised figures). ``shrunk_*`` inputs are
+    refused: they are made from unprotected figures.
+    """
+    if shrunk:
+        raise DisclosureError(_DP_SHRUNK.format(columns=shrunk))
+    levels = frame["level"].astype(str).to_numpy()
+    lsoa = levels == "lsoa"
+    if noised is None:
+        noised = noise_lsoa(
+            frame.loc[lsoa, "population"].to_numpy(np.int64),
+            _float(frame, "expected")[lsoa],
+            {f: frame.loc[lsoa, f"count_{f}"].to_numpy(np.int64) for f in factors},
+            config.dp,
+        )
+    _check_noised(noised, int(lsoa.sum()), factors)
+    codes = frame["code"].astype(str).to_numpy()
+    parents = frame["parent_code"].to_numpy(dtype=object)
+
+    def up(values: NDArray[np.float64] | IntArray) -> FloatArray:
+        return sum_to_areas(levels, codes, parents, np.asarray(values, dtype=np.float64))
+
+    population = np.maximum(np.round(up(noised.population)), 0).astype(np.int64)
+    expected = np.clip(up(noised.expected), 0.0, population.astype(np.float64))
+    expected = np.round(expected, config.dp.expected_decimals) + 0.0
+    counts = {
+        f: np.clip(np.round(up(noised.counts[f])), 0, population).astype(np.int64) for f in factors
+    }
+    area_hidden = population < config.min_count
+    by_factor: dict[str, BoolArray] = {}
+    withheld = 0
+    for factor in factors:
+        small = _small_prevalence(counts[factor], population - counts[factor], config)
+        small &= ~area_hidden
+        withheld += int(small.sum())
+        by_factor[factor] = small | area_hidden
+    bare = frame.copy()
+    for factor in factors:  # not functions of the noised figures: withheld
+        bare[f"contrib_{factor}"] = np.nan
+    figures = _Figures(population, expected, counts)
+    table = _publish(bare, config, factors, shrunk, area_hidden, by_factor, figures)
+    table = _flagged(table, area_hidden, config)
+    summary = {
+        "areas": len(frame),
+        "areas_published": int((~area_hidden).sum()),
+        "areas_suppressed_primary": int(area_hidden.sum()),
+        "areas_suppressed_complementary": 0,
+        "prevalence_suppressed_primary": withheld,
+        "prevalence_suppressed_complementary": 0,
+    }
+    return DisclosureResult(table=table, counts=summary, noised=noised)
+
+
+_DP_SHRUNK = (
+    "areas: column(s) {columns} are made from unprotected figures; method dp publishes only "
+    "figures made from the noised LSOA figures"
+)
+_BAD_NOISED = "noised: {problem}; expected the noised figures of the table's {n} LSOA rows"
+
+
+def _check_noised(noised: NoisedLsoa, n: int, factors: list[str]) -> None:
+    """The noised vectors match the table's LSOA rows and factors."""
+    if sorted(noised.counts) != sorted(factors):
+        raise DisclosureError(
+            _BAD_NOISED.format(problem=f"factors {sorted(noised.counts)}, not {factors}", n=n)
+        )
+    lengths = {len(noised.population), len(noised.expected), *map(len, noised.counts.values())}
+    if lengths != {n}:
+        raise DisclosureError(_BAD_NOISED.format(problem=f"lengths {sorted(lengths)}", n=n))
+
+
+def dp_area_sizes(areas: pd.DataFrame) -> IntArray:
+    """How many LSOAs each area of ``areas`` sums (1 for an LSOA): its noise's size."""
+    return lsoa_count_per_area(
+        areas["level"].astype(str).to_numpy(),
+        areas["code"].astype(str).to_numpy(),
+        areas["parent_code"].to_numpy(dtype=object),
+    )

@@ -23,7 +23,9 @@ __all__ = [
     "DEFAULT_SERVING_CONFIG",
     "DEFAULT_TRACKING_URI",
     "AnonymousLimit",
+    "CellKeyFloor",
     "DisclosureFloor",
+    "DpFloor",
     "Pages",
     "RateLimit",
     "ServingConfig",
@@ -129,23 +131,66 @@ class Pages(BaseModel):
         return self.signed_out_file or Path(keys_file).parent / "signed-out.sqlite"
 
 
+class CellKeyFloor(BaseModel):
+    """The least perturbation a cell-key release may have used (each the ``cellkey.*`` rule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_perturbation: int = Field(default=3, ge=1, description="The least D allowed.")
+    variance: float = Field(default=1.0, ge=0.0, description="The least V allowed.")
+    small_count_variance: float = Field(
+        default=1.5, ge=0.0, description="The least variance of small counts allowed."
+    )
+    expected_noise: float = Field(
+        default=0.5, ge=0.0, description="The least noise on expected allowed (young people)."
+    )
+
+
+class DpFloor(BaseModel):
+    """The most privacy loss a dp release may have been made with (each the ``dp.*`` rule)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    epsilon: float = Field(default=1.0, gt=0.0, description="The largest epsilon per release.")
+    max_total_epsilon: float = Field(
+        default=10.0, gt=0.0, description="The largest budget cap over releases allowed."
+    )
+
+
 class DisclosureFloor(BaseModel):
     """The weakest disclosure rules a release may have been made with and still be served.
 
     A release's signed rules (``manifest.disclosure``) must be at least this strict, or the
     server refuses it: a release made with ``min_count: 1`` is never served, however well
-    signed. The defaults are the disclosure defaults (threshold 10, base 5).
+    signed. Each method is judged by the rules it uses: ``rounding_base`` for ``threshold``,
+    the perturbation table's ``cellkey.*`` parameters for ``cellkey``, the privacy loss
+    ``dp.*`` for ``dp``. The defaults are the disclosure defaults (threshold 10, base 5; the
+    cell-key method's D 3, V 1; epsilon 1 a release, a cap of 10 over releases).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    methods: tuple[str, ...] = Field(
+        default=("threshold", "cellkey", "dp"),
+        min_length=1,
+        description="The disclosure methods a served release may have been made with.",
+    )
     min_count: int = Field(default=10, ge=1, description="The least min_count allowed.")
-    rounding_base: int = Field(default=5, ge=1, description="The least rounding_base allowed.")
+    rounding_base: int = Field(
+        default=5, ge=1, description="The least rounding_base allowed (method threshold)."
+    )
     zeros_disclosive: bool = Field(
         default=True, description="True: a release must treat zero counts as disclosive."
     )
     differencing_margin: float = Field(
         default=0.1, ge=0.0, le=1.0, description="The least differencing_margin allowed."
+    )
+    cellkey: CellKeyFloor = Field(
+        default_factory=CellKeyFloor,
+        description="The least perturbation allowed (method cellkey).",
+    )
+    dp: DpFloor = Field(
+        default_factory=DpFloor, description="The most privacy loss allowed (method dp)."
     )
 
 

@@ -210,12 +210,31 @@ def signed_rules(manifest: ReleaseManifest, directory: Path) -> DisclosureConfig
 def check_floor(
     rules: DisclosureConfig, floor: DisclosureFloor, release_id: str, directory: Path
 ) -> None:
-    """Refuse rules weaker than the floor, naming each rule and both values."""
-    problems = [
-        f"{name} {getattr(rules, name)} < {getattr(floor, name)}"
-        for name in ("min_count", "rounding_base", "differencing_margin")
-        if getattr(rules, name) < getattr(floor, name)
-    ]
+    """Refuse rules weaker than the floor, naming each rule and both values.
+
+    Each method is judged by the rules it applies: a cell-key release by its perturbation
+    table, a dp release by its privacy loss, never by a rounding base it does not use.
+    """
+    if rules.method not in floor.methods:
+        problems = [
+            f"method {rules.method} is not one this server accepts "
+            f"(disclosure_floor.methods: {', '.join(floor.methods)})"
+        ]
+    else:
+        problems = [
+            f"{name} {got} < {least}"
+            for name, got, least in _floor_rules(rules, floor)
+            if got < least
+        ]
+        if rules.method == "dp":
+            problems += [
+                f"dp.{name} {got} > {most}"
+                for name, got, most in (
+                    ("epsilon", rules.dp.epsilon, floor.dp.epsilon),
+                    ("max_total_epsilon", rules.dp.max_total_epsilon, floor.dp.max_total_epsilon),
+                )
+                if got > most
+            ]
     if floor.zeros_disclosive and not rules.zeros_disclosive:
         problems.append("zeros_disclosive false, the floor requires true")
     if problems:
@@ -224,6 +243,22 @@ def check_floor(
                 rid=release_id, path=directory / MANIFEST, problems="; ".join(problems)
             )
         )
+
+
+def _floor_rules(rules: DisclosureConfig, floor: DisclosureFloor) -> list[tuple[str, float, float]]:
+    """(rule, the release's value, the floor's) for every rule the release's method applies."""
+    shared = [
+        (name, getattr(rules, name), getattr(floor, name))
+        for name in ("min_count", "differencing_margin")
+    ]
+    if rules.method == "dp":  # not rounded; bounded by epsilon, judged by the caller
+        return [("min_count", rules.min_count, floor.min_count)]
+    if rules.method == "cellkey":
+        return shared + [
+            (f"cellkey.{name}", getattr(rules.cellkey, name), getattr(floor.cellkey, name))
+            for name in ("max_perturbation", "variance", "small_count_variance", "expected_noise")
+        ]
+    return [*shared, ("rounding_base", rules.rounding_base, floor.rounding_base)]
 
 
 def sort_value(area: AreaPublic, field_name: str) -> Any:

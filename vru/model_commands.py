@@ -85,7 +85,7 @@ def train(
                 highlight=False,
             )
             err.print(
-                f"test ROC AUC {m['test_roc_auc']:.3f} (baseline {m['baseline_test_roc_auc']:.3f}), "
+                f"test ROC AUC {m['test_roc_auc']:.3f} (logistic-regression baseline {m['baseline_test_roc_auc']:.3f}), "
                 f"PR AUC {m['test_pr_auc']:.3f} (baseline {m['baseline_test_pr_auc']:.3f}), "
                 f"ECE {m['test_ece']:.4f}, recall in the top {model_cfg.top_k_percent:g}% "
                 f"{m['test_recall_at_top_k']:.3f}",
@@ -321,14 +321,15 @@ def _audit_registered(
             version=version,
             out=out,
             seed=seed,
-            truth=_truth(data_dir, gov),
+            truth=_truth(data_dir, gov, seed),
             linkage=linkage_by_group(data_dir),
             progress=step,
+            area_truth=_area_truth(data_dir, gov),
         )
 
 
 def _truth(
-    data_dir: Path, gov: GovernanceConfig
+    data_dir: Path, gov: GovernanceConfig, seed: int = 0
 ) -> Callable[[dict[str, Any]], Callable[[Any], dict[str, Any]]]:
     """Recorded against true outcomes, for the label the features manifest names.
 
@@ -339,6 +340,12 @@ def _truth(
 
     def truth(manifest: dict[str, Any]) -> Callable[[Any], dict[str, Any]]:
         label_cfg = manifest["label"]
+        # agency-derived counts and flags: the inputs whose recording the truth can audit
+        inputs = [
+            f["name"]
+            for f in manifest.get("features", [])
+            if f.get("source") in _AUDITED_SOURCES and f.get("aggregate") in ("count", "flag")
+        ]
         return lambda rows: truth_comparison(
             data_dir,
             rows,
@@ -346,9 +353,40 @@ def _truth(
             outcome=label_cfg["outcome"],
             group_columns=list(gov.audit.sensitive),
             min_group_size=gov.gates.min_group_size,
+            min_outcomes=gov.gates.min_outcomes,
+            confidence=gov.gates.gate_confidence,
+            input_columns=inputs,
+            replicates=gov.audit.recording_replicates,
+            seed=seed,
+            reference_groups=gov.audit.reference_groups,
         )
 
     return truth
+
+
+def _area_truth(
+    data_dir: Path, gov: GovernanceConfig
+) -> Callable[[dict[str, Any]], Callable[[Any, list[str]], dict[str, Any]]]:
+    """True outcomes by area for the area-level audit; only evaluation code reads the truth."""
+    from training.evaluation.area_truth import area_truth
+
+    def by_area(manifest: dict[str, Any]) -> Callable[[Any, list[str]], dict[str, Any]]:
+        label_cfg = manifest["label"]
+        return lambda rows, levels: area_truth(
+            data_dir,
+            rows,
+            levels,
+            label_months=int(label_cfg["months"]),
+            outcome=label_cfg["outcome"],
+            group_columns=list(gov.audit.sensitive),
+        )
+
+    return by_area
+
+
+#: Sources whose inputs the recording audit compares with the truth (police first: the
+#: generator's recording bias lives there).
+_AUDITED_SOURCES = ("police", "health", "social_care")
 
 
 def _print_audit(record: AuditRecord, model: str) -> None:

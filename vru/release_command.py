@@ -157,6 +157,14 @@ def _print_release(result: ReleaseResult) -> None:
     )
     if m.utility is not None:
         err.print(f"  {utility_line(m.utility)}", highlight=False)
+    if m.privacy is not None:
+        p = m.privacy
+        err.print(
+            f"  differential privacy: epsilon {p.epsilon:g} this release, {p.total_epsilon:g} "
+            f"over {p.earlier_releases + 1} release(s) of the {p.max_total_epsilon:g} allowed "
+            f"(disclosure.dp.max_total_epsilon)",
+            highlight=False,
+        )
     previous = m.previous_release_id or "none"
     err.print(
         f"  {result.directory}/ (CURRENT; previous {previous}), logged to MLflow "

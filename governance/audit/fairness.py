@@ -47,6 +47,7 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from governance.audit.aequitas import aequitas_by_dimension
 from governance.audit.arithmetic import divide, float_or_none
 from governance.audit.arrays import BoolArray, FloatArray, IntArray, Json
 from governance.audit.fairness_evidence import (
@@ -792,11 +793,14 @@ def audit_scored_table(
         ``{"rows", "method", "confidence", "min_outcomes", "operating_point": {"threshold" |
         "top_fraction", "selected"}, "overall", "by": {dimension: {group: {count,
         outcomes, base_rate, selection_rate, tpr, fpr, fnr, precision, roc_auc, too_small,
-        tpr_judged, fpr_judged, withheld, difference, ratio, ci}}}, "summary": {dimension:
+        tpr_judged, fpr_judged, withheld, difference, ratio, ci, aequitas}}}, "summary": {dimension:
         {"reference", "equalized_odds_difference", "equalized_odds_p_value",
         "true_positive_rate_gap", "false_positive_rate_gap",
         "demographic_parity_difference"}}}``; see :func:`group_metrics`,
-        :func:`exact_intervals` and :func:`gap_p_values`. Only plain ints, floats, strings,
+        :func:`exact_intervals` and :func:`gap_p_values`; ``aequitas`` holds the group's FDR,
+        FOR, NPV and selected share against its population share, with exact intervals and
+        judged flags (:func:`governance.audit.aequitas.aequitas_figures`; ``None`` when
+        withheld). Only plain ints, floats, strings,
         bools, lists of two bounds and ``None``: it can be passed to :func:`json.dumps` and
         holds no row.
 
@@ -863,6 +867,12 @@ def _audit(
         min_outcomes=options.min_outcomes,
     )
     intervals = exact_intervals(counts, confidence=options.confidence)
+    aequitas = aequitas_by_dimension(
+        counts,
+        min_group_size=options.min_group_size,
+        min_outcomes=options.min_outcomes,
+        confidence=options.confidence,
+    )
     p_values = gap_p_values(
         y,
         chosen,
@@ -877,7 +887,8 @@ def _audit(
     for dimension, found in metrics.items():
         ci: Mapping[str, Any] = intervals[dimension]
         by[dimension] = {
-            group: {**values, "ci": ci[group]} for group, values in found["groups"].items()
+            group: {**values, "ci": ci[group], "aequitas": aequitas[dimension][group]}
+            for group, values in found["groups"].items()
         }
         summary[dimension] = {
             "reference": found["reference"],
@@ -918,6 +929,7 @@ def _withhold(group: Json) -> None:
     for key in ("difference", "ratio"):
         group[key] = dict.fromkeys(group[key])
     group["ci"] = {metric: [None, None] for metric in group["ci"]}
+    group["aequitas"] = None
 
 
 def _check_table(frame: pd.DataFrame, *, label: str, score: str, sensitive: list[str]) -> None:

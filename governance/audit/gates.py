@@ -27,6 +27,11 @@ because the percentile interval of a max−min gap is biased upward (a max of no
 overstates the gap) and no simple exact interval exists for it; the permutation null is exact
 for "selection does not depend on the group given the outcome", which is what equalized odds
 says. A fair model simulated at the demo's group sizes passes at least nine times in ten.
+
+The area-rate baseline gate (:mod:`governance.audit.baseline`) judges the lower end of the
+paired bootstrap interval of the candidate's advantage over a baseline that knows only each
+young person's ward, on ``baseline_metric``: it passes only when that bound is strictly
+above ``min_baseline_improvement``, so a model no different from the baseline fails.
 """
 
 from __future__ import annotations
@@ -39,6 +44,8 @@ from governance.contracts.audit_document import CalibrationCheck, GateOutcome
 from governance.contracts.settings import Gates
 
 __all__ = [
+    "AREA_FIGURES",
+    "BASELINE_FIGURE",
     "CALIBRATION_FIGURES",
     "CHECKED_FIGURES",
     "calibration_figures",
@@ -62,7 +69,20 @@ CALIBRATION_FIGURES: tuple[str, ...] = (
     "group_observed_expected_low",
 )
 
+#: The area gates' figures (:func:`governance.audit.area_audit.area_figures`); the gates are
+#: judged when the figures hold any of them (the model audit always gives all four).
+AREA_FIGURES: tuple[str, ...] = (
+    "area_observed_expected_high",
+    "area_observed_expected_low",
+    "area_allocation_high",
+    "area_allocation_low",
+)
+
 _NOT_MEASURED = "not measured"
+#: The area-rate baseline gate's figure: the lower end of the paired bootstrap interval of
+#: (candidate better than the baseline) on ``gates.baseline_metric``; it must be ABOVE the
+#: margin, so a model no different from the baseline (an interval of [0, 0]) fails.
+BASELINE_FIGURE = "area_baseline_difference_low"
 
 
 def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[GateOutcome]:
@@ -89,6 +109,14 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
             "at most",
         ),
         *_calibration_rules(gates),
+        *(_area_rules(gates) if any(k in figures for k in AREA_FIGURES) else []),
+        (
+            f"beats the area-rate baseline on {gates.baseline_metric.replace('_', ' ')} "
+            f"(paired bootstrap, {gates.gate_confidence:.0%} lower bound above the margin)",
+            BASELINE_FIGURE,
+            gates.min_baseline_improvement,
+            "at least",
+        ),
     ]
     results = []
     for name, figure, limit, direction in rules:
@@ -100,6 +128,8 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
             passed, note = value >= limit if direction == "at least" else value <= limit, ""
             if figure == "equalized_odds_difference":
                 passed, note = _on_evidence(gates, value, figures.get("equalized_odds_p_value"))
+            if figure == BASELINE_FIGURE and value <= limit:
+                passed, note = False, "the interval reaches the margin: not clearly better"
         results.append(
             GateOutcome(
                 name=name,
@@ -233,6 +263,43 @@ def _calibration_rules(
     ]
 
 
+def _area_rules(
+    gates: Gates,
+) -> list[tuple[str, str, float, Literal["at least", "at most"]]]:
+    """The area gates (``governance.audit.area_audit``): O/E by area type, and allocation."""
+    level = f"{gates.gate_confidence:.0%}"
+    return [
+        (
+            f"areas: observed/expected in every area type judged, none clearly too many "
+            f"expected ({level} upper bounds)",
+            "area_observed_expected_high",
+            gates.min_observed_expected,
+            "at least",
+        ),
+        (
+            f"areas: observed/expected in every area type judged, none clearly too few "
+            f"expected ({level} lower bounds)",
+            "area_observed_expected_low",
+            gates.max_observed_expected,
+            "at most",
+        ),
+        (
+            f"area allocation: no kind of area clearly scored down relative to its outcomes "
+            f"({level} upper bounds)",
+            "area_allocation_high",
+            gates.min_area_allocation_ratio,
+            "at least",
+        ),
+        (
+            f"area allocation: no kind of area clearly scored up relative to its outcomes "
+            f"({level} lower bounds)",
+            "area_allocation_low",
+            gates.max_area_allocation_ratio,
+            "at most",
+        ),
+    ]
+
+
 def calibration_figures(check: CalibrationCheck | None) -> dict[str, float | None]:
     """The calibration gates' figures from the audit's check: interval bounds, or None.
 
@@ -263,6 +330,7 @@ def gate_figures(
     gaps: Sequence[float | None],
     calibration: Mapping[str, float | None] | None = None,
     fairness: Mapping[str, float | None] | None = None,
+    baseline: float | None = None,
 ) -> dict[str, float | None]:
     """The figures the gates judge: the audit's own, and how far the logged ones stray.
 
@@ -280,6 +348,9 @@ def gate_figures(
         :func:`calibration_figures` (None: not measured, so those gates fail).
     fairness
         :func:`fairness_figures`: the gap and p-value the equalized-odds gate decides on.
+    baseline
+        The lower end of the paired bootstrap interval of the candidate's advantage over the
+        area-rate baseline (None: not measured, so that gate fails).
     """
     known = [g for g in gaps if g is not None]
     if fairness is None:
@@ -291,6 +362,7 @@ def gate_figures(
         "equalized_odds_p_value": fairness.get("equalized_odds_p_value"),
         "logged_figure_difference": logged_difference(logged, recomputed),
         **(calibration if calibration is not None else calibration_figures(None)),
+        BASELINE_FIGURE: baseline,
     }
 
 

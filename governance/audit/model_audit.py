@@ -8,9 +8,10 @@ number, aggregates only), the figures, and the self-contained HTML report with i
 Nothing here writes files or talks to MLflow: the CLI does that.
 
 The work is a sequence of named steps, each timed into the document's ``timings``: score,
-fairness, thresholds and calibration, ground truth, mitigations, explanations, drift; then
-the sections are assembled into the document, the model card is filled from it and the
-report rendered.
+fairness, thresholds and calibration, the area-rate baseline, ground truth, areas,
+mitigations, explanations, drift, error analysis (the cohorts where the model fails); then the
+sections are assembled into the document, the model card is filled from it and the report
+rendered.
 
 Each section is a function of arrays that are already in memory, so the rows never leave
 this process; the report and ``audit.json`` hold counts, rates, intervals, means and plots of
@@ -32,7 +33,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from governance.audit.aequitas import METRIC_FRAME_FUNCTIONS
+from governance.audit.area_audit import AreaRows, AreaTruth, area_audit, area_figures
 from governance.audit.arrays import FloatArray, IntArray, Json
+from governance.audit.baseline import area_baseline_section, baseline_gate_figure
 from governance.audit.calibration import expected_calibration_error
 from governance.audit.calibration_check import calibration_check
 from governance.audit.champion_comparison import CandidateScored, compare_with_champion
@@ -43,6 +47,7 @@ from governance.audit.drift import (
     headline_figures,
     reference_bins,
 )
+from governance.audit.error_analysis import error_section
 from governance.audit.explain import (
     check_against_shap,
     global_importance,
@@ -71,6 +76,8 @@ from governance.board.registry import ModelVersionInfo
 from governance.board.verdict import embed_verdict
 from governance.contracts.audit_document import (
     AUDIT_SCHEMA_VERSION,
+    AreaAuditSection,
+    AreaBaselineSection,
     AuditDocument,
     CalibrationSection,
     DataSummary,
@@ -79,6 +86,7 @@ from governance.contracts.audit_document import (
     ExplainabilitySection,
     FairlearnCheck,
     FairnessSection,
+    FairnessUseEntry,
     FeatureDefinition,
     FreeFormSection,
     GroupContribution,
@@ -153,6 +161,9 @@ class ModelAuditInputs:
     cohort: Cohort | None = None
     #: training's rolling-origin evaluation (its ``evaluation/rolling_origins.json``), if run
     rolling_origins: Json | None = None
+    #: evaluation code's true outcomes by area (``training.evaluation.area_truth``): given the
+    #: test rows with ``score`` and the area columns, returns aggregates only
+    area_truth: Callable[[pd.DataFrame, list[str]], Json] | None = None
 
 
 @dataclass(frozen=True)
@@ -193,8 +204,8 @@ def run_model_audit(
 
     The steps, each timed into ``timings``: score the test and validation rows, fairness at
     the operating point, thresholds and calibration, ground truth, mitigations,
-    explanations, drift since the champion; then assemble the document, fill the model
-    card from it and render the report.
+    explanations, drift since the champion, error analysis; then assemble the document,
+    fill the model card from it and render the report.
     """
     sensitive = config.audit.sensitive
     columns = list(inputs.model.columns)
@@ -208,21 +219,40 @@ def run_model_audit(
         fairness = _fairness(scored, inputs.top_fraction, config, seed)
     with clock("thresholds and calibration"):
         thresholds, calibration = _thresholds_and_calibration(scored, config, figures)
+    with clock("area-rate baseline"):
+        baseline = area_baseline_section(
+            scored.test, scored.validation, scored.scores, config, seed=seed
+        )
     with clock("ground truth"):
         truth = _ground_truth(inputs, scored)
+    with clock("areas"):
+        areas = _areas(inputs, scored, config, seed)
     with clock("mitigations"):
         mitigations = _mitigations(inputs, scored, config, seed)
     with clock("explanations"):
         explainability = _explain(inputs, scored, config, seed, figures)
     with clock("drift"):
         drift = _drift(inputs, scored, fairness, explainability, config, seed)
+    with clock("error analysis"):
+        errors = _error_analysis(scored, config)
     document = _assemble(
         inputs,
         scored,
         config,
-        _Sections(fairness, thresholds, calibration, truth, mitigations, explainability, drift),
+        _Sections(
+            fairness,
+            thresholds,
+            calibration,
+            truth,
+            mitigations,
+            explainability,
+            drift,
+            areas,
+            baseline,
+        ),
         clock.timings,
     )
+    document = document.model_copy(update={"error_analysis": errors})
     clock.say("report")
     report = embed_verdict(render_report(document, figures), _verdict(document))
     return AuditOutcome(document, figures, report, report_sha256(report))
@@ -271,6 +301,8 @@ class _Sections:
     mitigations: MitigationReport
     explainability: ExplainabilitySection
     drift: DriftSection
+    areas: AreaAuditSection | None = None
+    baseline: AreaBaselineSection | None = None
 
 
 def _score(
@@ -342,7 +374,10 @@ def _fairness(
 
 
 def _fairlearn_check(table: ScoredTableAudit, scored: _Scored, top: float) -> FairlearnCheck:
-    """Fairlearn's MetricFrame on each single dimension, against our count-based figures."""
+    """Fairlearn's MetricFrame on each single dimension, against our count-based figures.
+
+    The Aequitas figures (FDR, FOR, NPV) are checked too, with MetricFrame's custom metrics.
+    """
     from fairlearn.metrics import (
         MetricFrame,
         false_positive_rate,
@@ -372,7 +407,32 @@ def _fairlearn_check(table: ScoredTableAudit, scored: _Scored, top: float) -> Fa
                 theirs, mine = float(row[metric]), getattr(ours, metric)
                 if mine is not None and math.isfinite(theirs):
                     worst = max(worst, abs(theirs - mine))
+        worst = max(worst, _aequitas_check(table, scored, chosen, dimension))
     return FairlearnCheck(method="fairlearn.metrics.MetricFrame", max_abs_difference=worst)
+
+
+def _aequitas_check(
+    table: ScoredTableAudit, scored: _Scored, chosen: IntArray, dimension: str
+) -> float:
+    """The largest difference of the Aequitas figures from Fairlearn's MetricFrame's."""
+    from fairlearn.metrics import MetricFrame
+
+    frame = MetricFrame(
+        metrics=METRIC_FRAME_FUNCTIONS,
+        y_true=scored.y,
+        y_pred=chosen,
+        sensitive_features=scored.groups[dimension].fillna("not recorded").astype(str),
+    )
+    worst = 0.0
+    for group, row in frame.by_group.iterrows():
+        ours = table.by[dimension].get(str(group))
+        if ours is None or ours.aequitas is None:
+            continue
+        for metric in METRIC_FRAME_FUNCTIONS:
+            theirs, mine = float(row[metric]), getattr(ours.aequitas, metric)
+            if mine is not None and math.isfinite(theirs):
+                worst = max(worst, abs(theirs - mine))
+    return worst
 
 
 def _thresholds_and_calibration(
@@ -426,10 +486,70 @@ def _ground_truth(inputs: ModelAuditInputs, scored: _Scored) -> FreeFormSection:
     )
 
 
+_NO_AREAS = "The test rows have no area column {0!r}: the area-level audit cannot be made."
+_POLICING_TRUTH = "the generator's true policing intensity (generated data)"
+_POLICING_PROXY = "proxy: the area's share of young people with a police record ({0})"
+
+
+def _areas(
+    inputs: ModelAuditInputs, scored: _Scored, config: GovernanceConfig, seed: int
+) -> AreaAuditSection:
+    """The area-level audit (``governance.audit.area_audit``) at each area level the rows have.
+
+    Policing: a row column measuring it if configured, else the truth's intensity when
+    evaluation code gives it, else the observable proxy; the section says which.
+    """
+    settings, gates = config.audit.areas, config.gates
+    gated = config.audit.area_identifiers.area_column
+    test = scored.test
+    if gated not in test:
+        return SectionUnavailable(available=False, reason=_NO_AREAS.format(gated))
+    levels = [gated, *(c for c in settings.other_levels if c in test and c != gated)]
+    found = None
+    if inputs.area_truth is not None:
+        groups = scored.groups
+        found = inputs.area_truth(
+            test.assign(**{c: groups[c] for c in groups.columns}, score=scored.scores), levels
+        )
+    truth = AreaTruth.from_json(found) if found and found.get("available") else None
+    policing, source = None, "not available"
+    if settings.policing_column is not None and settings.policing_column in test:
+        policing, source = test[settings.policing_column], settings.policing_column
+    elif found and found.get("policing") and found.get("policing_level") in test:
+        intensity = pd.Series(found["policing"], dtype=float)
+        policing = test[str(found["policing_level"])].astype(str).map(intensity)
+        source = _POLICING_TRUTH
+    elif settings.policing_proxy_column in test:
+        policing = test[settings.policing_proxy_column].notna().astype(float)
+        source = _POLICING_PROXY.format(settings.policing_proxy_column)
+    composition = settings.composition_column
+    return area_audit(
+        AreaRows(
+            levels={c: test[c].to_numpy() for c in levels},
+            y=scored.y,
+            scores=scored.scores,
+            deprivation=test[settings.deprivation_column].to_numpy()
+            if settings.deprivation_column in test
+            else None,
+            policing=None if policing is None else policing.to_numpy(),
+            composition=test[composition].to_numpy() if composition in test else None,
+            groups=scored.groups,
+        ),
+        settings,
+        truth=truth,
+        policing_source=source,
+        gated_level=gated,
+        confidence=gates.gate_confidence,
+        min_outcomes=gates.min_outcomes,
+        withhold_below=config.audit.withhold_below,
+        seed=seed,
+    )
+
+
 def _mitigations(
     inputs: ModelAuditInputs, scored: _Scored, config: GovernanceConfig, seed: int
 ) -> MitigationReport:
-    """Mitigations fitted on the validation split and compared on the test split."""
+    """Mitigations fitted on the validation split and compared on the test split at its capacity."""
     attribute = config.mitigation.attribute
     validation = scored.validation
     result = compare_mitigations(
@@ -451,6 +571,9 @@ def _mitigations(
         top_fraction=inputs.top_fraction,
         seed=seed,
         withhold_below=config.audit.withhold_below,
+        min_outcomes=config.gates.min_outcomes,
+        confidence=config.gates.gate_confidence,
+        permutations=config.audit.permutations,
     )
     return MitigationReport.model_validate(
         {**result, "fit_split": "validation", "evaluated_on": "test"}
@@ -612,7 +735,10 @@ def _assemble(
     gaps = [s.equalized_odds_difference for s in judged]
     evidence = fairness_figures(config.gates, gaps, [s.equalized_odds_p_value for s in judged])
     checked = calibration_figures(sections.calibration.check)
-    figures = gate_figures(performance, recomputed, gaps, checked, evidence)
+    figures = gate_figures(
+        performance, recomputed, gaps, checked, evidence, baseline_gate_figure(sections.baseline)
+    )
+    figures.update(area_figures(sections.areas))
     gates = evaluate_gates(config.gates, figures)
     document = AuditDocument(
         schema_version=AUDIT_SCHEMA_VERSION,
@@ -650,13 +776,29 @@ def _assemble(
         mitigations=sections.mitigations,
         explainability=sections.explainability,
         drift=sections.drift,
+        areas=sections.areas,
         features=[FeatureDefinition.model_validate(f) for f in inputs.features],
         distributions=_distributions(scored),
         timings=timings,
         rolling_origins=_rolling(inputs.rolling_origins),
+        area_baseline=sections.baseline,
+        fairness_use=[FairnessUseEntry(**u.model_dump()) for u in config.audit.fairness_use],
     )
     card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})
+
+
+def _error_analysis(scored: _Scored, config: GovernanceConfig) -> FreeFormSection:
+    """The cohorts where the model fails (:mod:`governance.audit.error_analysis`)."""
+    return error_section(
+        scored.test,
+        scored.y,
+        scored.scores,
+        config.audit.error_slices,
+        confidence=config.gates.gate_confidence,
+        min_outcomes=config.gates.min_outcomes,
+        withhold_below=config.audit.withhold_below,
+    )
 
 
 def _distributions(scored: _Scored) -> dict[str, ReferenceBins]:

@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from governance.audit.arrays import Json
-from governance.audit.formatting import fmt, text
+from governance.audit.formatting import DASH, fmt, number, text
 from governance.audit.reading import entries, field, is_record
 from governance.contracts.config import load_config
 
@@ -130,7 +130,9 @@ class ModelDescription(_Card):
 
     type: str = Field(min_length=1)
     outcome: str = Field(min_length=1, description="What is predicted, over what period.")
-    baseline: str = Field(min_length=1, description="The simple model every version must beat.")
+    baseline: str = Field(
+        min_length=1, description="The simple models each version is compared with, in words."
+    )
     limitations: list[str] = Field(min_length=1)
 
 
@@ -210,7 +212,8 @@ def build_model_card(card: ModelCardConfig, audit: Any) -> Json:
         ``model`` (``name``, ``version``, ``run_id``, ``inputs``), ``created``, ``data``
         (``test_date``, ``validation_date``, ``train_dates``, ``rows``, ``positives``,
         ``prevalence``), ``performance`` (``test_roc_auc``, ``test_pr_auc``, ``test_ece`` and
-        their ``baseline_`` twins), ``gates`` and ``gates_passed``, ``operating_point`` (or
+        their ``baseline_`` twins, the logistic-regression baseline's), ``area_baseline``
+        (the area-rate baseline gate), ``fairness_use``, ``gates`` and ``gates_passed``, ``operating_point`` (or
         ``fairness.operating_point``), ``linkage`` (``available``, ``reason``, ``overall``)
         and ``features`` (``[{name, description, source, window_months, policy}]``). Figures
         are written by :mod:`governance.audit.formatting`, as in the audit report: a missing
@@ -348,14 +351,14 @@ def _test_set(data: Any) -> str:
 
 
 def _headline(performance: Any) -> list[tuple[str, str]]:
-    """Each headline test figure, with the baseline's beside it when both are known."""
+    """Each headline test figure, with the logistic-regression baseline's beside it if known."""
     items = []
     for label, key, kind in _HEADLINE:
         value = field(performance, key)
         baseline = field(performance, f"baseline_{key}")
         shown = fmt(value, kind)
         if value is not None and baseline is not None:
-            shown += f" (baseline {fmt(baseline, kind)})"
+            shown += f" (logistic-regression baseline {fmt(baseline, kind)})"
         items.append((label, shown))
     return items
 
@@ -373,11 +376,50 @@ def _model_items(card: ModelCardConfig, audit: Any) -> list[tuple[str, str]]:
         ("Test set", _test_set(data)),
         ("Baseline", card.model.baseline),
         *_headline(field(audit, "performance")),
+        ("Against the area-rate baseline (a gate)", _area_baseline(field(audit, "area_baseline"))),
+        ("Which fairness measure fits which use", _fairness_use(field(audit, "fairness_use"))),
         ("Operating point for the audit", _operating_point(audit)),
         ("Promotion gates", _gates(audit)),
         ("Known limitations", _lines(card.model.limitations)),
     ]
     return items
+
+
+def _area_baseline(section: Any) -> str:
+    """The area-rate baseline gate in words: the decision metric, the difference, its interval."""
+    if not is_record(section):
+        return NOT_AVAILABLE
+    if field(section, "available") is False:
+        return f"Not measured for this audit: {field(section, 'reason') or 'no reason recorded'}"
+    metric = str(field(section, "metric")).replace("_", " ")
+    verdict = "beats it" if field(section, "passed") else "does not clearly beat it"
+    return (
+        f"The model {verdict} on {metric}: {_g(field(section, 'candidate'))} "
+        f"against {_g(field(section, 'baseline'))} for the recorded rate of each "
+        f"young person's area; difference {_g(field(section, 'difference'))} "
+        f"(positive: the model is better), {fmt(field(section, 'confidence'), 'rate')} paired "
+        f"bootstrap interval {_g(field(section, 'low'))} to "
+        f"{_g(field(section, 'high'))}"
+    )
+
+
+def _g(value: Any) -> str:
+    """Four significant figures (log loss and Brier differences are small), or a dash."""
+    finite = number(value)
+    return DASH if finite is None else f"{finite:.4g}"
+
+
+def _fairness_use(uses: Any) -> str:
+    """Each use of the scores and the fairness measure that fits it, one line each."""
+    if not isinstance(uses, list) or not uses:
+        return NOT_AVAILABLE
+    return _lines(
+        [
+            f"{text(field(u, 'use'))}: {text(field(u, 'measure'))}. {text(field(u, 'meaning'))}"
+            for u in uses
+            if is_record(u)
+        ]
+    )
 
 
 def _operating_point(audit: Any) -> str:

@@ -45,6 +45,7 @@ from governance.contracts.signing import artifacts_digest
 __all__ = ["AuditRecord", "audit_version", "load_cohort", "load_split_rows"]
 
 TruthSection = Callable[[pd.DataFrame], dict[str, Any]]
+AreaTruthSection = Callable[[pd.DataFrame, list[str]], dict[str, Any]]
 _BAD_CHAMPION_AUDIT = (
     "{name} version {version} (the champion): its audit/audit.json is not an audit document "
     "this version can read ({count} problem(s)); audit the champion again"
@@ -121,11 +122,13 @@ def audit_version(
     truth: Callable[[dict[str, Any]], TruthSection | None] | None = None,
     linkage: dict[str, Any] | None = None,
     progress: Progress | None = None,
+    area_truth: Callable[[dict[str, Any]], AreaTruthSection | None] | None = None,
 ) -> AuditRecord:
     """Audit ``name`` (``version``, or the ``candidate``) and record the report everywhere.
 
     ``truth`` is given the features manifest and returns the ground-truth section's function
     (or None); evaluation code provides it, so governance never reads the ground truth.
+    ``area_truth`` likewise gives the area-level audit its true outcomes by area.
     """
     info = registry.version(name, version, alias=CANDIDATE)
     splits = registry.read_json_artifact(info, "splits.json")
@@ -144,6 +147,7 @@ def audit_version(
         card=card,
         champion=_champion(registry, name, info.version),
         truth=truth(manifest) if truth is not None else None,
+        area_truth=area_truth(manifest) if area_truth is not None else None,
         linkage=linkage or {"available": False, "reason": "No linkage report was given."},
         cohort=load_cohort(data_dir, manifest),
         rolling_origins=_logged_or_none(registry, info, ROLLING_ARTIFACT),

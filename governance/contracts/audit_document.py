@@ -33,9 +33,18 @@ from governance.contracts.jsonio import json_default
 
 __all__ = [
     "AUDIT_SCHEMA_VERSION",
+    "AreaAllocation",
+    "AreaAuditSection",
+    "AreaBaselineReport",
+    "AreaBaselineSection",
+    "AreaComparison",
     "AreaIdentifier",
     "AreaIdentifierCheck",
+    "AreaLevelAudit",
+    "AreaObservedExpected",
+    "AreaReport",
     "AuditDocument",
+    "BaselineMetric",
     "CalibrationBin",
     "CalibrationCheck",
     "CalibrationEntry",
@@ -53,6 +62,7 @@ __all__ = [
     "FairlearnCheck",
     "FairnessOverall",
     "FairnessSection",
+    "FairnessUseEntry",
     "FeatureDefinition",
     "FeatureDrift",
     "FeatureImportance",
@@ -186,6 +196,37 @@ class RateIntervals(_Part):
     precision: Interval
 
 
+class AequitasIntervals(_Part):
+    """Exact (Clopper-Pearson) intervals of a group's Aequitas figures."""
+
+    false_discovery_rate: Interval
+    false_omission_rate: Interval
+    negative_predictive_value: Interval
+    selected_share: Interval
+    selected_share_ratio: Interval
+
+
+class AequitasFigures(_Part):
+    """Aequitas' figures of one group at the operating point (issue 17).
+
+    FDR and FOR, NPV, and the group's share of those selected against its share of the
+    cohort (:mod:`governance.audit.aequitas`).
+    """
+
+    false_discovery_rate: float | None
+    false_omission_rate: float | None
+    negative_predictive_value: float | None
+    selected_share: float | None
+    population_share: float | None
+    selected_share_ratio: float | None
+    selected: int
+    not_selected: int
+    ci: AequitasIntervals
+    fdr_judged: bool
+    for_judged: bool
+    share_judged: bool
+
+
 class FairnessOverall(_Part):
     """Every row together: rates, ROC AUC and their intervals."""
 
@@ -204,6 +245,9 @@ class FairnessOverall(_Part):
     )
     outcomes: int | None = Field(
         default=None, description="People with the outcome (None: withheld, or an older audit)."
+    )
+    aequitas: AequitasFigures | None = Field(
+        default=None, description="FDR, FOR, NPV and selected share (None: withheld, or older)."
     )
 
 
@@ -381,11 +425,105 @@ class CalibrationSection(_Part):
     check: CalibrationCheck | None = None
 
 
+# -- areas: the decision the product makes -----------------------------------------------------
+
+
+class AreaObservedExpected(_Part):
+    """Outcomes against expected outcomes (the sum of risks) in a set of areas or a group.
+
+    ``areas`` is how many areas the set holds (None for a group of young people); ``count``
+    the young people in it. ``judged`` needs ``min_outcomes`` outcomes; ``withheld`` sets
+    (fewer young people than the audit's withholding threshold) keep their counts only.
+    """
+
+    areas: int | None
+    count: int
+    observed: int | None
+    expected: float | None
+    ratio: float | None
+    low: float | None
+    high: float | None
+    judged: bool
+    withheld: bool
+
+
+class AreaAllocation(_Part):
+    """Whether areas higher in one attribute get more predicted relative to their outcomes.
+
+    ``ratio`` is predicted over observed outcomes for areas one standard deviation
+    (``attribute_sd``) higher in the attribute, relative to areas of equal outcomes: 1 is
+    even-handed, above 1 scores such areas up. ``low``/``high`` its bootstrap interval over
+    areas, ``p_value`` the bootstrap test of ratio 1; ``judged`` needs ``min_areas`` areas and
+    ``min_outcomes`` outcomes.
+    """
+
+    attribute: str
+    description: str
+    areas: int
+    observed: int
+    attribute_sd: float | None
+    ratio: float | None
+    low: float | None
+    high: float | None
+    p_value: float | None
+    judged: bool
+
+
+class AreaComparison(_Part):
+    """The areas' expected counts against one outcome (``recorded`` or ``true``)."""
+
+    outcome: Literal["recorded", "true"]
+    overall: AreaObservedExpected
+    by_type: dict[str, dict[str, AreaObservedExpected]]
+    by_group: dict[str, dict[str, AreaObservedExpected]]
+    allocation: dict[str, AreaAllocation]
+
+
+class AreaLevelAudit(_Part):
+    """One area level (LSOA, ward): its areas, and their counts against each outcome."""
+
+    area_column: str
+    areas: int
+    small_areas: int
+    recorded: AreaComparison
+    true: AreaComparison | None
+
+
+class AreaReport(_Part):
+    """The area-level audit: what a release publishes, judged first (see ``area_audit``)."""
+
+    available: Literal[True]
+    method: str
+    note: str
+    policing_source: str
+    confidence: float
+    min_outcomes: int
+    min_areas: int
+    bootstrap: int
+    gated_level: str
+    levels: dict[str, AreaLevelAudit]
+
+
+AreaAuditSection = Annotated[SectionUnavailable | AreaReport, Field(discriminator="available")]
+
+
 # -- mitigations ----------------------------------------------------------------------------
 
 
+class MitigationIntervals(_Part):
+    """Exact (Clopper-Pearson) intervals of one method's rates, overall or in one group."""
+
+    selection_rate: Interval
+    tpr: Interval
+    fpr: Interval
+
+
 class MitigationGroup(_Part):
-    """One group's rates under one method."""
+    """One group's rates under one method.
+
+    Fields added by issue 17 (the comparison at the model's capacity) default to None so that
+    older audits still read.
+    """
 
     count: int
     selection_rate: float | None
@@ -393,6 +531,14 @@ class MitigationGroup(_Part):
     fpr: float | None
     too_small: bool
     withheld: bool
+    outcomes: int | None = None
+    selected: int | None = None
+    ci: MitigationIntervals | None = None
+    tpr_judged: bool | None = None
+    fpr_judged: bool | None = None
+    constrained: bool | None = Field(
+        default=None, description="Whether the method constrained this group on its own."
+    )
 
 
 class MitigationRow(_Part):
@@ -410,10 +556,27 @@ class MitigationRow(_Part):
     true_positive_rate_difference: float | None
     by_group: dict[str, MitigationGroup]
     note: str | None
+    selected: int | None = Field(default=None, description="People selected: the capacity.")
+    ci: MitigationIntervals | None = None
+    equalized_odds_p_value: float | None = None
+    not_constrained: list[str] = Field(default_factory=list)
+
+
+class NotConstrainedGroup(_Part):
+    """A group a mitigation could not constrain, with its counts in the fit cohort."""
+
+    group: str
+    fit_rows: int
+    fit_outcomes: int | None = Field(description="None: withheld (fewer than withhold_below).")
+    methods: list[str] = Field(default_factory=list, description="The options that could not.")
 
 
 class MitigationReport(_Part):
-    """Mitigations compared (not applied): fitted on validation, judged on test."""
+    """Mitigations compared (not applied) at the model's capacity: fitted on validation, judged on test.
+
+    ``merged_small_groups`` and ``small_groups_folded_into`` are read from audits before
+    issue 17 (small groups were then merged for the constraint); none are merged now.
+    """
 
     available: Literal[True]
     constraint: str
@@ -422,12 +585,21 @@ class MitigationReport(_Part):
     top_fraction: float
     fit_rows: int
     evaluated_rows: int
-    merged_small_groups: list[str]
-    small_groups_folded_into: str | None
     rows: list[MitigationRow]
     seconds: float
     fit_split: str
     evaluated_on: str
+    merged_small_groups: list[str] = Field(default_factory=list)
+    small_groups_folded_into: str | None = None
+    capacity: int | None = None
+    capacity_method: str | None = None
+    fit_rows_sampled: int | None = Field(
+        default=None, description="Fit rows sampled for ExponentiatedGradient."
+    )
+    confidence: float | None = None
+    min_outcomes: int | None = None
+    constrained_groups: list[str] = Field(default_factory=list)
+    not_constrained: list[NotConstrainedGroup] = Field(default_factory=list)
 
 
 MitigationSection = Annotated[
@@ -724,6 +896,66 @@ class ModelCard(_Part):
 # -- the document ---------------------------------------------------------------------------
 
 
+# -- the area-rate baseline and the fairness measure of each use ------------------------------
+
+
+class BaselineMetric(_Part):
+    """One metric of the candidate and of the area-rate baseline on the test rows."""
+
+    candidate: float | None
+    baseline: float | None
+
+
+class AreaBaselineReport(_Part):
+    """The candidate against the area-rate baseline (:mod:`governance.audit.baseline`).
+
+    ``difference`` is positive when the candidate is better; ``low``/``high`` is its paired
+    bootstrap interval, and ``passed`` says whether ``low`` is above ``margin``.
+    """
+
+    available: Literal[True]
+    method: str
+    fit_split: str
+    evaluated_on: str
+    levels: list[str]
+    prior_rows: float
+    fit_rows: int
+    fit_outcomes: int
+    fit_overall_rate: float
+    areas: dict[str, int] = Field(description="level -> areas with a fitted rate")
+    rated_at: dict[str, int] = Field(description="level (or 'overall') -> test rows rated at it")
+    rows: int
+    outcomes: int
+    expected_candidate: float
+    expected_baseline: float
+    metric: str
+    higher_is_better: bool
+    candidate: float | None
+    baseline: float | None
+    difference: float | None
+    low: float | None
+    high: float | None
+    confidence: float
+    resamples: int
+    seed: int
+    margin: float
+    passed: bool
+    metrics: dict[str, BaselineMetric]
+
+
+AreaBaselineSection = Annotated[
+    SectionUnavailable | AreaBaselineReport, Field(discriminator="available")
+]
+
+
+class FairnessUseEntry(_Part):
+    """Which fairness measure fits one use of the scores (``audit.fairness_use``)."""
+
+    use: str
+    measure: str
+    meaning: str
+
+
 class AuditDocument(_Part):
     """``audit.json`` of one model version; see the module docstring.
 
@@ -753,6 +985,13 @@ class AuditDocument(_Part):
     timings: dict[str, float]
     model_card: ModelCard | None = None
     rolling_origins: RollingSection | None = None
+    #: the area-level audit (absent from documents written before it existed)
+    areas: AreaAuditSection | None = None
+    area_baseline: AreaBaselineSection | None = None
+    fairness_use: list[FairnessUseEntry] | None = None
+    error_analysis: FreeFormSection | None = Field(
+        default=None, description="Cohorts where the model fails: governance.audit.error_analysis."
+    )
 
     @classmethod
     def from_json(cls, data: bytes | str) -> AuditDocument:

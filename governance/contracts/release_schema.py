@@ -60,8 +60,10 @@ __all__ = [
     "CURRENT_POINTER",
     "ApprovalRecord",
     "Band",
+    "ReleaseAttack",
     "ReleaseError",
     "ReleaseManifest",
+    "ReleasePrivacy",
     "ReleaseUtility",
     "current_release_id",
     "factor_columns",
@@ -199,6 +201,65 @@ class ReleaseUtility(BaseModel):
     fewer_than_share: float | None = Field(ge=0, le=1, description="Of published areas.")
 
 
+class ReleaseAttack(BaseModel):
+    """One attack the release was tried against before it was published, and how it fared.
+
+    Made by :func:`governance.disclosure_attacks.attack_release` from the unprotected and the
+    published tables; aggregates only (a share, an AUC, a count of cells), signed with the
+    rest of the manifest. ``success`` is measured against ``chance`` and judged against
+    ``limit`` (``disclosure.attacks``) when at least ``disclosure.attacks.min_cells`` cells
+    could be attacked.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str
+    description: str
+    success: float | None
+    chance: float
+    limit: float
+    cells: int = Field(ge=0)
+    judged: bool
+    passed: bool
+
+
+class ReleasePrivacy(BaseModel):
+    """The privacy loss of a release under ``disclosure.method: dp`` (``governance.dp``); signed.
+
+    Pure epsilon-differential privacy against one young person added or removed. Every figure
+    here is a function of the configuration and the geography, never of the data.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    library: str = Field(description="The DP library and version that drew the noise.")
+    mechanism: str = Field(description="What was noised, with which mechanism, once.")
+    neighbours: str = Field(description="What the guarantee protects: one young person.")
+    epsilon: float = Field(ge=0, description="This release's loss (sum over its measures).")
+    epsilon_by_measure: dict[str, float] = Field(
+        description="population, expected and each count_F: the loss each spent."
+    )
+    scale_by_measure: dict[str, float] = Field(description="Each measure's noise scale.")
+    total_epsilon: float = Field(
+        ge=0, description="This release's loss plus every earlier dp release's in the directory."
+    )
+    earlier_releases: int = Field(ge=0, description="Earlier dp releases counted in the total.")
+    max_total_epsilon: float = Field(gt=0, description="The cap the total was checked against.")
+    interval_level: float = Field(gt=0, lt=1)
+    half_width: dict[str, dict[Level, float]] = Field(
+        description=(
+            "Per measure and level, the largest half-width of the noise interval among the "
+            "level's areas: the published figure +/- this holds the truth at interval_level."
+        )
+    )
+    expected_abs_error: dict[str, dict[Level, float]] = Field(
+        description="Per measure and level, the mean |noise| of the level's largest area."
+    )
+    seeded: bool = Field(
+        default=False, description="False: OpenDP draws from OS randomness; no seed exists."
+    )
+
+
 class ReleaseManifest(BaseModel):
     """``manifest.json`` of a release."""
 
@@ -236,6 +297,12 @@ class ReleaseManifest(BaseModel):
     #: releases made before it was recorded, and then left out of :func:`manifest_payload`,
     #: so their signatures still verify.
     utility: ReleaseUtility | None = None
+    #: the attacks the release survived before publishing (:class:`ReleaseAttack`); signed.
+    #: Null in releases made before they were run, and then left out of the signed message.
+    attacks: tuple[ReleaseAttack, ...] | None = None
+    #: the privacy loss of a ``dp`` release (:class:`ReleasePrivacy`); signed. Null otherwise,
+    #: and then left out of :func:`manifest_payload` like ``utility``.
+    privacy: ReleasePrivacy | None = None
     #: Ed25519 signature (base64) by the release key of :func:`manifest_payload`.
     signature: str | None = None
 
@@ -354,10 +421,10 @@ def _record_problems(manifest: ReleaseManifest, decision: Decision) -> list[str]
 def manifest_payload(manifest: ReleaseManifest) -> bytes:
     """The signed message: canonical JSON (sorted keys, no spaces) of all but ``signature``.
 
-    A null ``utility`` is left out, as it was before the field existed: releases signed then
-    still verify, and removing a signed ``utility`` changes the message.
+    A null ``utility``, ``attacks`` or ``privacy`` is left out, as it was before the field
+    existed: releases signed then still verify, and removing a signed one changes the message.
     """
-    unset = {"utility"} if manifest.utility is None else set()
+    unset = {name for name in ("utility", "attacks", "privacy") if getattr(manifest, name) is None}
     fields = manifest.model_dump(mode="json", exclude={"signature", *unset})
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")

@@ -11,9 +11,12 @@ from governance.contracts.roster import BoardSettings
 from governance.contracts.signing import SignatureError, load_public_key_b64
 
 __all__ = [
+    "AreaAuditSettings",
+    "AreaBaselineSettings",
     "AreaIdentifierSettings",
     "AuditSettings",
     "BoardSettings",
+    "FairnessUse",
     "Gates",
     "GovernanceConfig",
     "MitigationConfig",
@@ -31,12 +34,15 @@ class MitigationConfig(BaseModel):
     )
     objective: Literal["balanced_accuracy_score", "accuracy_score"] = Field(
         default="balanced_accuracy_score",
-        description="What the single threshold and both mitigations maximise.",
+        description="Fairlearn's objective when ThresholdOptimizer is fitted; the options are "
+        "then compared at the model's capacity, which sets their operating point.",
     )
     max_rows: int = Field(
         default=20_000,
         ge=500,
-        description="Rows sampled (within each label) from each of the fit and evaluation splits.",
+        description="Fit rows sampled (within each label) for ExponentiatedGradient; "
+        "ThresholdOptimizer reads the whole fit split and every option is judged on the whole "
+        "evaluation split.",
     )
     exponentiated_gradient_max_iter: int = Field(default=20, ge=1)
     eps: float = Field(
@@ -115,11 +121,40 @@ class Gates(BaseModel):
         "equalized-odds gate's permutation test.",
     )
 
+    min_area_allocation_ratio: float = Field(
+        default=0.8,
+        gt=0.0,
+        description="Area allocation (predicted over observed outcomes for areas one standard "
+        "deviation higher in deprivation, policing or a group's share, at equal outcomes): the "
+        "gate fails when the upper end of its interval is below this (such areas clearly "
+        "scored down).",
+    )
+    max_area_allocation_ratio: float = Field(
+        default=1.25,
+        gt=0.0,
+        description="The area allocation gate fails when the lower end of the interval is "
+        "above this (such areas clearly scored up).",
+    )
+    baseline_metric: Literal["roc_auc", "average_precision", "brier", "log_loss"] = Field(
+        default="log_loss",
+        description="The decision metric on which a version must beat the area-rate baseline "
+        "(paired bootstrap over the test rows, audit.bootstrap resamples). Log loss by default: "
+        "the product publishes sums of risks, so the risks themselves must be right, which a "
+        "proper scoring rule judges and a ranking metric (ROC AUC, average precision) does not.",
+    )
+    min_baseline_improvement: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="The gate passes only when the lower end of the paired bootstrap interval "
+        "of (candidate better than the area-rate baseline) on baseline_metric is above this.",
+    )
+
     @model_validator(mode="after")
     def _bands(self) -> Self:
         for low, high in (
             ("min_observed_expected", "max_observed_expected"),
             ("min_calibration_slope", "max_calibration_slope"),
+            ("min_area_allocation_ratio", "max_area_allocation_ratio"),
         ):
             if getattr(self, low) >= getattr(self, high):
                 raise ValueError(f"gates.{low} must be below gates.{high}")
@@ -191,6 +226,141 @@ class AreaIdentifierSettings(BaseModel):
     )
 
 
+class AreaAuditSettings(BaseModel):
+    """The area-level audit (``governance.audit.area_audit``): areas, their types, allocation."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    other_levels: tuple[str, ...] = Field(
+        default=("ward_code",),
+        description="Area columns audited beside audit.area_identifiers.area_column (the one "
+        "the gates judge), where the test rows have them.",
+    )
+    deprivation_column: str = Field(
+        default="deprivation_decile",
+        min_length=1,
+        description="Each row's area deprivation decile (1 most deprived); an area's type is "
+        "the quintile of its young people's mean decile.",
+    )
+    policing_column: str | None = Field(
+        default=None,
+        description="A row column measuring the policing of the young person's area, if the "
+        "rows carry one. Without it: the truth's policing intensity (generated data), else "
+        "the proxy below.",
+    )
+    policing_proxy_column: str = Field(
+        default="days_since_police",
+        min_length=1,
+        description="Observable proxy of policing: the area's share of young people with a "
+        "value in this column (any police record).",
+    )
+    composition_column: str = Field(
+        default="ethnicity",
+        min_length=1,
+        description="The group column whose shares make the areas' composition types.",
+    )
+    composition_groups: tuple[str, ...] = Field(
+        default=("Black", "White"),
+        description="Areas are grouped into thirds by their share of each of these groups.",
+    )
+    bootstrap: int = Field(
+        default=500,
+        ge=100,
+        description="Bootstrap replicates over areas of each allocation ratio's interval.",
+    )
+    min_areas: int = Field(
+        default=20,
+        ge=5,
+        description="Areas (with young people) an allocation figure needs to be judged.",
+    )
+
+
+class AreaBaselineSettings(BaseModel):
+    """The area-rate baseline: each young person's risk is the recorded rate of their area."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    levels: tuple[str, ...] = Field(
+        default=("ward_code", "borough_code"),
+        min_length=1,
+        description="Area columns, finest first: a young person gets their ward's rate, or "
+        "their borough's when the ward had no rows, or the overall rate.",
+    )
+    prior_rows: float = Field(
+        default=100.0,
+        gt=0.0,
+        description="Shrinkage: an area's rate is (outcomes + prior_rows x parent rate) / "
+        "(rows + prior_rows), so a small area is pulled toward its borough (and a borough "
+        "toward the overall rate, itself the Jeffreys estimate (outcomes + 1/2) / (rows + 1)).",
+    )
+
+
+class FairnessUse(BaseModel):
+    """Which fairness measure fits one use of the scores, in plain words."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    use: str = Field(min_length=1, description="The use, as a reader would name it.")
+    measure: str = Field(min_length=1, description="The fairness measure that fits it.")
+    meaning: str = Field(min_length=1, description="What the measure asks, and where it is shown.")
+
+
+_FAIRNESS_USES = (
+    FairnessUse(
+        use="Area allocation: where prevention services go (the product's use; areas' "
+        "expected counts are sums of risks)",
+        measure="Calibration within groups",
+        meaning="In every group (sex, ethnicity, deprivation) the model expects as many "
+        "outcomes as are recorded, so no group's areas are over- or under-counted. Gated: "
+        "observed/expected by group, with exact intervals (the calibration section).",
+    ),
+    FairnessUse(
+        use="An assistive programme selecting individuals (not a use of this product: no "
+        "individual score leaves the secure environment)",
+        measure="Recall (true positive rate) parity",
+        meaning="Among young people who went on to have the outcome, each group would be "
+        "offered support equally often. Shown at the audit's operating point (the fairness "
+        "section, equalized odds), for transparency.",
+    ),
+)
+
+
+class ErrorSlice(BaseModel):
+    """One cohort of the error analysis: rows whose ``column`` is missing, or in a range."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1, description="Words for the report, e.g. 'no school record'.")
+    column: str = Field(min_length=1, description="A column of the audited rows.")
+    missing: bool = Field(
+        default=False, description="True: the rows where the column has no value."
+    )
+    min: float | None = Field(default=None, description="Lowest value kept (inclusive).")
+    max: float | None = Field(default=None, description="Highest value kept (inclusive).")
+
+    @model_validator(mode="after")
+    def _one_rule(self) -> Self:
+        """Either missing, or a range with at least one bound."""
+        if self.missing == (self.min is not None or self.max is not None):
+            raise ValueError(
+                f"audit.error_slices[{self.name!r}]: set either missing: true or min/max"
+            )
+        return self
+
+
+#: The default cohorts: no record at an agency (its recency or mean input is missing), age.
+DEFAULT_ERROR_SLICES: tuple[ErrorSlice, ...] = (
+    ErrorSlice(name="no school record", column="absence_rate_ever", missing=True),
+    ErrorSlice(name="no health record", column="days_since_health", missing=True),
+    ErrorSlice(name="no social care record", column="days_since_social_care", missing=True),
+    ErrorSlice(name="no police record", column="days_since_police", missing=True),
+    ErrorSlice(name="aged 10 to 13", column="age", min=10, max=13),
+    ErrorSlice(name="aged 14 to 17", column="age", min=14, max=17),
+    ErrorSlice(name="most deprived areas (deciles 1-2)", column="deprivation_decile", max=2),
+    ErrorSlice(name="least deprived areas (deciles 9-10)", column="deprivation_decile", min=9),
+)
+
+
 class AuditSettings(BaseModel):
     """How the model audit measures: groups, uncertainty, thresholds, explanations."""
 
@@ -210,9 +380,20 @@ class AuditSettings(BaseModel):
     bootstrap: int = Field(
         default=500,
         ge=1,
-        description="Bootstrap replicates. The fairness rates' intervals no longer use it "
-        "(they are exact, and the gaps have a permutation null: see permutations); kept so "
-        "that configs and the command line's --bootstrap that set it still load.",
+        description="Paired bootstrap resamples of the test rows for the area-rate baseline "
+        "gate (gates.baseline_metric). The fairness rates' intervals do not use it (they are "
+        "exact, and the gaps have a permutation null: see permutations).",
+    )
+    area_baseline: AreaBaselineSettings = Field(
+        default_factory=AreaBaselineSettings,
+        description="The area-rate baseline a version must beat (fitted on the validation "
+        "split's recorded outcomes, applied to the test rows).",
+    )
+    fairness_use: tuple[FairnessUse, ...] = Field(
+        default=_FAIRNESS_USES,
+        min_length=1,
+        description="Which fairness measure fits which use of the scores, in plain words; "
+        "shown on the model card.",
     )
     champion_resamples: int = Field(
         default=500,
@@ -254,6 +435,24 @@ class AuditSettings(BaseModel):
         description="The proxy check's rule for inputs that identify areas.",
     )
     top_drivers: int = Field(default=10, ge=1, description="Factors shown per group and compared.")
+    areas: AreaAuditSettings = Field(
+        default_factory=AreaAuditSettings,
+        description="The area-level audit: levels, area types and the allocation check.",
+    )
+    reference_groups: dict[str, str] = Field(
+        default_factory=lambda: {"ethnicity": "White"},
+        description="Per group column, the group the recording-bias ratios compare others "
+        "with; a column not named uses its group with most truly involved young people.",
+    )
+    recording_replicates: int = Field(
+        default=200,
+        ge=50,
+        description="Bootstrap replicates of the recording audit's input-by-group intervals.",
+    )
+    error_slices: tuple[ErrorSlice, ...] = Field(
+        default_factory=lambda: DEFAULT_ERROR_SLICES,
+        description="Cohorts the error analysis looks at (n, outcomes, ROC AUC, O/E).",
+    )
 
     @model_validator(mode="after")
     def _intersections_are_sensitive(self) -> Self:

@@ -40,6 +40,9 @@ from governance.contracts.settings import GovernanceConfig
 ROOT = Path(__file__).resolve().parents[2]
 COLUMNS = ["absence_rate", "prior_incidents", "age"]
 TOP_LEVEL = {
+    "areas",
+    "area_baseline",
+    "error_analysis",
     "calibration",
     "created",
     "data",
@@ -47,6 +50,7 @@ TOP_LEVEL = {
     "drift",
     "explainability",
     "fairness",
+    "fairness_use",
     "features",
     "gates",
     "gates_passed",
@@ -203,6 +207,15 @@ def test_every_section_is_written_with_its_own_keys(first: AuditOutcome) -> None
     assert set(age) == {"name", "description", "source", "policy"}
     assert written["ground_truth"]["note"] is None
     assert written["model"]["features_sha256"] is None
+
+
+def test_a_document_written_before_the_area_audit_still_reads(first: AuditOutcome) -> None:
+    written = json.loads(first.audit_json())
+    assert "available" in written["areas"]
+    del written["areas"]
+    old = AuditDocument.from_json(json.dumps(written))
+    assert old.areas is None
+    assert "areas" not in json.loads(old.to_json_bytes())
 
 
 def test_sections_that_may_be_missing_say_so_and_why(

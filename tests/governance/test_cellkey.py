@@ -120,7 +120,7 @@ def test_the_shipped_config_names_the_method_and_the_ptable() -> None:
 @pytest.mark.parametrize(
     ("yaml_text", "message"),
     [
-        ("method: noise\n", r"'method' Input should be 'threshold' or 'cellkey'"),
+        ("method: noise\n", r"'method' Input should be 'threshold', 'cellkey' or 'dp'"),
         (
             "cellkey: {small_count_variance: 3.5}\n",
             r"small_count_variance 3.5 cannot be reached for a count of 1 with "

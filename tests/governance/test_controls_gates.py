@@ -35,6 +35,7 @@ GOOD = {
     "calibration_slope_low": 0.875,
     "group_observed_expected_high": 1.0,
     "group_observed_expected_low": 0.5,
+    "area_baseline_difference_low": 0.015625,
 }
 
 
@@ -132,6 +133,13 @@ def test_every_gate_is_judged_once_with_its_name_and_limit() -> None:
             "group_observed_expected_low",
             1.5,
             "at most",
+        ),
+        (
+            "beats the area-rate baseline on log loss (paired bootstrap, 95% lower bound above "
+            "the margin)",
+            "area_baseline_difference_low",
+            0.0,
+            "at least",
         ),
     ]
     assert all(r.passed and r.note == "" for r in results)

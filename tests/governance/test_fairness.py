@@ -537,7 +537,7 @@ def test_report_is_json_ready_and_holds_no_rows(scored: pd.DataFrame) -> None:
     assert set(group) == {
         "count", "outcomes", "base_rate", "selection_rate", "tpr", "fpr", "fnr", "precision",
         "roc_auc", "too_small", "tpr_judged", "fpr_judged", "withheld", "difference", "ratio",
-        "ci",
+        "ci", "aequitas",
     }  # fmt: skip
     summary = report["summary"]["ethnicity"]
     assert summary["reference"] == "White"

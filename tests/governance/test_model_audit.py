@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.audit.gates import CALIBRATION_FIGURES
+from governance.audit.gates import AREA_FIGURES, CALIBRATION_FIGURES
 from governance.audit.model_card import load_model_card
 from governance.audit.version import AuditRecord, audit_version
 from governance.board.approval import REPORT_TAG, promote
@@ -30,7 +30,9 @@ from governance.board.registry import CHAMPION, Registry, RegistryError
 from governance.board.review import record_review
 from governance.board.verdict import read_verdict
 from governance.contracts.audit_document import (
+    AreaBaselineReport,
     AreaIdentifierCheck,
+    AreaReport,
     AuditDocument,
     DriftReport,
     ExplainabilityReport,
@@ -42,6 +44,7 @@ from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import artifacts_digest, generate_keypair
 from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.config import PipelineConfig
+from training.evaluation.area_truth import area_truth
 from training.evaluation.recording import linkage_by_group, truth_comparison
 from training.model.config import ModelConfig
 from training.model.train import run_train
@@ -111,6 +114,16 @@ class City:
             seed=7,
             truth=truth,
             linkage=linkage_by_group(self.data),
+            area_truth=lambda manifest: (
+                lambda rows, levels: area_truth(
+                    self.data,
+                    rows,
+                    levels,
+                    label_months=int(manifest["label"]["months"]),
+                    outcome=manifest["label"]["outcome"],
+                    group_columns=sensitive,
+                )
+            ),
         )
 
 
@@ -166,7 +179,16 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
         "equalized_odds_difference",
         "logged_figure_difference",
         *CALIBRATION_FIGURES,
+        *AREA_FIGURES,
+        "area_baseline_difference_low",
     ]
+    # the area-rate baseline is fitted on the validation cohort and its gate reads its bound
+    baseline = audit.area_baseline
+    assert isinstance(baseline, AreaBaselineReport) and baseline.fit_split == "validation"
+    assert baseline.rows == audit.data.rows and baseline.metric == "log_loss"
+    assert {g.figure: g.value for g in audit.gates}["area_baseline_difference_low"] == (
+        baseline.low
+    )
     # the calibration gates judge the audit's own check, whose figures the document keeps
     check = audit.calibration.check
     assert check is not None and check.overall.observed == int(audit.data.positives)
@@ -192,6 +214,7 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
     assert hashlib.sha256(html.encode()).hexdigest() == first.outcome.sha256
     assert not re.search(r"""(src|href)\s*=\s*["']?https?:""", html)
     assert "data:image/png;base64," in html
+    assert "Model against the area-rate baseline (a gate)" in html
     registry = Registry(city.uri)
     info = registry.version(NAME, first.info.version)
     assert info.tags[REPORT_TAG] == first.outcome.sha256
@@ -351,3 +374,22 @@ def test_an_audit_refuses_other_data_or_unknown_versions(
     with pytest.raises(ExtractError, match="is not the one vru-risk version 1 was trained on"):
         elsewhere.audit("1")
     assert Registry(city.uri).version(NAME, "1").tags[REPORT_TAG] == before
+
+
+def test_the_area_audit_comes_first_with_recorded_and_true_outcomes(first: AuditRecord) -> None:
+    audit = first.outcome.audit
+    areas = audit.areas
+    assert isinstance(areas, AreaReport) and areas.gated_level == "lsoa_code"
+    assert set(areas.levels) == {"lsoa_code", "ward_code"}
+    level = areas.levels["lsoa_code"]
+    assert level.recorded.overall.observed == int(audit.data.positives)
+    assert level.true is not None and level.true.overall.observed is not None
+    assert set(level.recorded.by_type) >= {"deprivation", "policing", "share Black", "share White"}
+    assert areas.policing_source.startswith("the generator's true policing")
+    assert set(level.true.allocation) == set(level.recorded.allocation)
+    values = {g.figure: g.value for g in audit.gates}
+    assert set(AREA_FIGURES) <= set(values)
+    assert "areas" in audit.timings
+    html = first.outcome.html
+    assert html.index('id="areas"') < html.index('id="gates"')
+    assert "the product&#x27;s decision" in html or "the product's decision" in html

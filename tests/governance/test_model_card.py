@@ -195,9 +195,18 @@ def test_model_and_performance_are_filled_from_the_audit(card: ModelCardConfig) 
     assert items["Tested on the cohort of"] == "2023-03-31"
     assert items["Trained on the cohorts of"] == "2016-03-31, 2017-03-31"
     assert items["Test set"] == "12,345 young people, 617 with the outcome (5.0%)"
-    assert items["Test ROC AUC (ranking; 0.5 is chance, 1 is perfect)"] == "0.812 (baseline 0.701)"
-    assert items["Test PR AUC (precision of the ranking)"] == "0.235 (baseline 0.111)"
-    assert items["Test calibration error, ECE (0 is perfect)"] == "0.012 (baseline 0.021)"
+    assert (
+        items["Test ROC AUC (ranking; 0.5 is chance, 1 is perfect)"]
+        == "0.812 (logistic-regression baseline 0.701)"
+    )
+    assert (
+        items["Test PR AUC (precision of the ranking)"]
+        == "0.235 (logistic-regression baseline 0.111)"
+    )
+    assert (
+        items["Test calibration error, ECE (0 is perfect)"]
+        == "0.012 (logistic-regression baseline 0.021)"
+    )
     assert items["Promotion gates"] == "Not all passed; failed: maximum calibration error (ECE)"
     assert items["Operating point for the audit"].startswith("The 5.0% of young people")
     assert "617 selected" in items["Operating point for the audit"]
@@ -244,7 +253,10 @@ def test_a_missing_figure_reads_as_in_the_report(card: ModelCardConfig) -> None:
     built = build_model_card(card, audit)
     items = _items(built, "Model and performance")
     assert items["Test set"] == f"12,345 young people, {DASH} with the outcome (5.0%)"
-    assert items["Test PR AUC (precision of the ranking)"] == f"{DASH} (baseline 0.111)"
+    assert (
+        items["Test PR AUC (precision of the ranking)"]
+        == f"{DASH} (logistic-regression baseline 0.111)"
+    )
     quality = _items(built, "Data sources and linkage")["Measured linkage quality"]
     assert f"recall {DASH} (share" in quality
     assert (

@@ -566,7 +566,7 @@ def test_the_model_card_and_feature_policies_are_shown(report: str) -> None:
     card = _section(report, "model-card")
     assert "vru-data@example.gov.uk" in card
     assert "<h3>Model and performance</h3>" in card
-    assert "0.812 (baseline 0.701)" in card
+    assert "0.812 (logistic-regression baseline 0.701)" in card
     features = _section(report, "features")
     assert '<span class="badge fail">prohibited</span>' in features
     assert '<span class="badge info">expires_after 5 years</span>' in features

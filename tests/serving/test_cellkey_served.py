@@ -14,6 +14,7 @@ from governance.cellkey import record_keys
 from governance.contracts.release_schema import ReleaseError
 from governance.disclosure import DisclosureConfig
 from serving.app import create_app
+from serving.config import DisclosureFloor
 from serving.releases import ReleaseLibrary
 from tests.serving.conftest import World, make_world
 from tests.serving.release_factory import make_board, release_key, write_release
@@ -75,3 +76,45 @@ def test_the_same_table_signed_as_a_threshold_release_is_refused(tmp_path: Path)
             continue
         with pytest.raises(ReleaseError, match="not multiples of rounding_base 5"):
             loading.load()
+
+
+@pytest.mark.parametrize(
+    ("weakened", "message"),
+    [
+        ({"max_perturbation": 2, "small_count_variance": 1.0}, "cellkey.max_perturbation 2 < 3"),
+        ({"variance": 0.25, "small_count_variance": 0.5}, "cellkey.variance 0.25 < 1.0"),
+        ({"small_count_variance": 0.5}, "cellkey.small_count_variance 0.5 < 1.5"),
+        ({"expected_noise": 0.0}, "cellkey.expected_noise 0.0 < 0.5"),
+    ],
+)
+def test_a_cellkey_release_with_a_weak_ptable_is_refused_by_the_floor(
+    tmp_path: Path, weakened: dict[str, float], message: str
+) -> None:
+    """The attacker's operator signs a release whose perturbation barely perturbs: refused,
+    and the refusal speaks of the ptable, not of a rounding base the method does not use."""
+    board = make_board(tmp_path / "board")
+    releases = tmp_path / "releases"
+    weak = DisclosureConfig(method="cellkey", cellkey={"seed": "served-test-seed", **weakened})
+    write_release(releases, board, release_id="weak", rows=_rows(cellkey_table()), disclosure=weak)
+    loading = ReleaseLibrary(
+        releases, board.public_key_b64, release_key_b64=release_key().public_key_b64
+    )
+    with pytest.raises(ReleaseError, match="weaker than this server's floor") as refused:
+        loading.load()
+    assert message in str(refused.value)
+    assert "rounding_base" not in str(refused.value)
+
+
+def test_a_method_the_floor_does_not_list_is_refused(tmp_path: Path) -> None:
+    board = make_board(tmp_path / "board")
+    releases = tmp_path / "releases"
+    write_release(releases, board, release_id="ck", rows=_rows(cellkey_table()), disclosure=RULES)
+    floor = DisclosureFloor(methods=("threshold",))
+    loading = ReleaseLibrary(
+        releases,
+        board.public_key_b64,
+        release_key_b64=release_key().public_key_b64,
+        floor=floor,
+    )
+    with pytest.raises(ReleaseError, match="method cellkey is not one this server accepts"):
+        loading.load()

@@ -11,7 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from governance.contracts.release_schema import ReleaseError, ReleaseUtility, read_manifest
+from governance.contracts.release_schema import (
+    ReleaseAttack,
+    ReleaseError,
+    ReleaseUtility,
+    read_manifest,
+)
 from tests.serving.release_factory import make_board, resign, write_release
 from tests.serving.test_releases import _admin_client, library
 
@@ -61,5 +66,36 @@ def test_utility_figures_edited_after_signing_are_refused_at_load(tmp_path: Path
         update={"utility": UTILITY.model_copy(update={"spearman_ward": 0.99})}
     )
     path.write_text(better.model_dump_json())
+    with pytest.raises(ReleaseError, match="signature does not verify"):
+        library(releases, board).load()
+
+
+ATTACKS = (
+    ReleaseAttack(
+        name="zero_detection",
+        description="how well a figure published beside a withheld count tells 0 from more",
+        success=0.5,
+        chance=0.5,
+        limit=0.7,
+        cells=40,
+        judged=True,
+        passed=True,
+    ),
+)
+
+
+def test_the_attacks_a_release_survived_are_served_and_signed(tmp_path: Path) -> None:
+    """An operator who edits the recorded attacks (to hide a failed one) is refused at load."""
+    board = make_board(tmp_path / "board")
+    releases = tmp_path / "releases"
+    write_release(releases, board, release_id="r1")
+    resign(releases / "r1", attacks=ATTACKS)
+    client, headers = _admin_client(tmp_path, board)
+    with client:
+        detail = client.get("/v1/releases/r1", headers=headers).json()
+        assert detail["manifest"]["attacks"] == [a.model_dump(mode="json") for a in ATTACKS]
+    path = releases / "r1" / "manifest.json"
+    hidden = read_manifest(releases / "r1").model_copy(update={"attacks": None})
+    path.write_text(hidden.model_dump_json())
     with pytest.raises(ReleaseError, match="signature does not verify"):
         library(releases, board).load()

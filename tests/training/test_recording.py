@@ -15,7 +15,10 @@ import pytest
 from governance.contracts.errors import VruError
 from tests.helpers import make_config
 from training.config import PipelineConfig
+from training.evaluation.input_audit import bootstrap_means, input_audit
 from training.evaluation.recording import AuditInputError, linkage_by_group, truth_comparison
+from training.evaluation.recording_pathways import label_errors, pathway_figures
+from training.evaluation.recording_stats import by_group_shares, clopper_pearson, katz_ratio
 from training.evaluation.truth import read_truth
 from training.features.build import run_features
 from training.features.config import FeaturesConfig
@@ -271,3 +274,196 @@ def test_linkage_quality_by_group(featured_city: Path, tmp_path: Path) -> None:
         "available": False,
         "reason": "The linkage report has no quality figures: No ground truth here.",
     }
+
+
+# -- by pathway, label errors, inputs: the arithmetic against hand-worked values --------------
+
+
+def test_clopper_pearson_matches_hand_worked_bounds() -> None:
+    # k = 0: upper bound 1 - (alpha/2)^(1/n); k = n: lower bound (alpha/2)^(1/n)
+    low, high = clopper_pearson(0, 10, 0.95)
+    assert low == 0.0 and high == pytest.approx(1 - 0.025 ** (1 / 10), abs=1e-9)
+    low, high = clopper_pearson(5, 5, 0.95)
+    assert low == pytest.approx(0.025 ** (1 / 5), abs=1e-9) and high == 1.0
+    with pytest.raises(ValueError, match="k=6, n=5"):
+        clopper_pearson(6, 5, 0.95)
+
+
+def test_katz_ratio_matches_a_hand_worked_interval() -> None:
+    # 30/50 against 20/50: ratio 1.5, se(log) = sqrt(1/30 - 1/50 + 1/20 - 1/50) = 0.208167
+    ratio, low, high = katz_ratio(30, 50, 20, 50, 0.95)
+    se = (1 / 30 - 1 / 50 + 1 / 20 - 1 / 50) ** 0.5
+    assert ratio == pytest.approx(1.5)
+    assert low == pytest.approx(1.5 * np.exp(-1.959964 * se), rel=1e-6)
+    assert high == pytest.approx(1.5 * np.exp(1.959964 * se), rel=1e-6)
+    assert katz_ratio(20, 50, 0, 50, 0.95) == (None, None, None)  # no reference share
+
+
+def test_katz_ratio_at_a_share_of_one_is_continuity_corrected() -> None:
+    # 16 of 16 against 29 of 30: uncorrected, the first group would add no variance at all
+    ratio, low, high = katz_ratio(16, 16, 29, 30, 0.95)
+    assert ratio == pytest.approx(30 / 29)
+    a, m, b, n = 16.5, 17, 29.5, 31
+    se = (1 / a - 1 / m + 1 / b - 1 / n) ** 0.5
+    centre = np.log((a / m) / (b / n))
+    assert low == pytest.approx(np.exp(centre - 1.959964 * se), rel=1e-6)
+    assert high == pytest.approx(np.exp(centre + 1.959964 * se), rel=1e-6)
+    # none recorded in a group: a ratio of 0 with an interval, not a certainty
+    ratio, low, high = katz_ratio(0, 40, 20, 50, 0.95)
+    assert ratio == 0.0 and low is not None and 0 < low < high < 1
+
+
+def _groups_of(sizes: dict[str, tuple[int, int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """recorded, involved, group arrays with k recorded of n involved per group (and as many
+    not involved)."""
+    recorded, involved, groups = [], [], []
+    for g, (k, n) in sizes.items():
+        recorded += [1] * k + [0] * (n - k) + [0] * n
+        involved += [1] * n + [0] * n
+        groups += [g] * (2 * n)
+    return np.array(recorded), np.array(involved), np.array(groups, dtype=object)
+
+
+def test_by_group_shares_judges_only_with_enough_outcomes() -> None:
+    recorded, involved, groups = _groups_of({"A": (60, 100), "B": (120, 300), "C": (9, 20)})
+    out = by_group_shares(recorded, involved, groups, confidence=0.95, min_outcomes=30)
+    assert out["reference"] == "B"  # the most truly involved
+    a, b, c = (out["groups"][g] for g in "ABC")
+    assert b["ratio"] == 1.0 and b["judged"] is False
+    assert a["rate"] == 0.6 and a["ratio"] == pytest.approx(1.5)
+    assert a["judged"] and a["differs"] is True and a["ratio_low"] > 1
+    assert c["judged"] is False and c["differs"] is None  # 20 involved: shown, not judged
+    assert c["low"] < c["rate"] < c["high"]
+    chosen = by_group_shares(
+        recorded, involved, groups, confidence=0.95, min_outcomes=30, reference="A"
+    )
+    assert chosen["reference"] == "A"
+    assert chosen["groups"]["B"]["ratio"] == pytest.approx(1 / 1.5)
+
+
+def test_equal_recording_is_not_called_different() -> None:
+    recorded, involved, groups = _groups_of({"A": (50, 100), "B": (150, 300)})
+    a = by_group_shares(recorded, involved, groups, confidence=0.95, min_outcomes=30)["groups"]
+    assert a["A"]["ratio"] == pytest.approx(1.0) and a["A"]["differs"] is False
+
+
+def test_a_group_with_under_five_involved_is_withheld() -> None:
+    recorded, involved, groups = _groups_of({"A": (2, 4), "B": (150, 300)})
+    a = by_group_shares(recorded, involved, groups, confidence=0.95, min_outcomes=30)["groups"]
+    assert a["A"]["withheld"] and a["A"]["rate"] is None and a["A"]["k"] is None
+
+
+def test_pathways_and_label_errors_from_flags() -> None:
+    n = 400
+    rng = np.random.default_rng(3)
+    groups = {"g": np.where(np.arange(n) < n // 2, "X", "Y").astype(object)}
+    true_victim = rng.random(n) < 0.5
+    flags = pd.DataFrame(
+        {
+            "true_victim": true_victim,
+            "ae_recorded": true_victim,  # every victim reaches A&E
+            "police_victim": np.zeros(n, dtype=bool),
+            "true_perpetrator": true_victim,
+            "police_offence": true_victim & (np.arange(n) < n // 2),  # only group X recorded
+        }
+    )
+    out = pathway_figures(flags, groups, confidence=0.95, min_outcomes=30)
+    assert out["health"]["overall"]["rate"] == 1.0
+    police = out["police_offending"]["by"]["g"]["groups"]
+    assert police["X"]["rate"] == 1.0 and police["Y"]["rate"] == 0.0
+    errors = label_errors(
+        flags["ae_recorded"].to_numpy(), true_victim, groups, confidence=0.95, min_outcomes=30
+    )
+    assert errors["sensitivity"]["overall"]["rate"] == 1.0
+    assert errors["false_recording"]["overall"]["rate"] == 0.0
+    with pytest.raises(ValueError, match="police_offence"):
+        pathway_figures(
+            flags.drop(columns="police_offence"), groups, confidence=0.95, min_outcomes=30
+        )
+
+
+def test_input_audit_finds_an_input_recorded_more_for_one_group() -> None:
+    rng = np.random.default_rng(5)
+    n = 4000
+    group = np.where(rng.random(n) < 0.5, "A", "B").astype(object)
+    involved = rng.random(n) < 0.2
+    # the same truth, but group B's involvement is recorded twice as often
+    recorded = involved & (rng.random(n) < np.where(group == "B", 0.8, 0.4))
+    even = involved & (rng.random(n) < 0.6)
+    inputs = pd.DataFrame({"biased": recorded.astype(int), "even": even.astype(int)})
+    out = input_audit(
+        inputs,
+        involved,
+        {"g": group},
+        confidence=0.95,
+        min_outcomes=30,
+        replicates=200,
+        seed=1,
+        references={"g": "A"},
+    )
+    strata = out["by"]["g"]["strata"]["involved"]
+    assert strata["biased"]["B"]["differs"] is True and strata["biased"]["B"]["ratio_low"] > 1.5
+    assert strata["even"]["B"]["differs"] is False
+    again = input_audit(
+        inputs,
+        involved,
+        {"g": group},
+        confidence=0.95,
+        min_outcomes=30,
+        replicates=200,
+        seed=1,
+        references={"g": "A"},
+    )
+    assert again == out  # seeded
+    with pytest.raises(ValueError, match="missing values in biased"):
+        input_audit(
+            inputs.assign(biased=np.nan),
+            involved,
+            {"g": group},
+            confidence=0.95,
+            min_outcomes=30,
+            replicates=200,
+            seed=1,
+        )
+
+
+def test_the_city_audit_has_pathways_errors_and_inputs(
+    featured_city: Path, complete_rows: pd.DataFrame
+) -> None:
+    out = _compare(featured_city, complete_rows, input_columns=["offences_ever", "not_a_column"])
+    assert set(out["pathways"]) == {"health", "police_offending", "police_victimisation"}
+    health = out["pathways"]["health"]["overall"]
+    assert health["low"] <= health["rate"] <= health["high"]
+    assert set(out["label_errors"]) == {"sensitivity", "false_recording"}
+    assert out["input_audit"]["inputs"] == ["offences_ever"]
+    assert _plain(out)
+
+
+def test_bootstrap_means_spread_as_the_standard_error() -> None:
+    rng = np.random.default_rng(2)
+    x = np.column_stack([rng.poisson(0.3, 5000), rng.random(5000) < 0.1]).astype(float)
+    boot = bootstrap_means(x, 2000, np.random.default_rng(3))
+    assert boot.shape == (2000, 2)
+    assert boot.mean(axis=0) == pytest.approx(x.mean(axis=0), rel=0.01)
+    se = x.std(axis=0, ddof=1) / np.sqrt(len(x))
+    assert boot.std(axis=0) == pytest.approx(se, rel=0.1)
+
+
+def test_an_input_almost_never_recorded_is_shown_not_judged() -> None:
+    rng = np.random.default_rng(6)
+    n = 3000
+    group = np.where(np.arange(n) < n // 2, "A", "B").astype(object)
+    rare = np.zeros(n)
+    rare[:40] = 1  # group A: 40 with a record; group B: none
+    out = input_audit(
+        pd.DataFrame({"rare": rare}),
+        rng.random(n) < 0.1,
+        {"g": group},
+        confidence=0.95,
+        min_outcomes=30,
+        replicates=100,
+        seed=1,
+        references={"g": "A"},
+    )
+    b = out["by"]["g"]["strata"]["all"]["rare"]["B"]
+    assert b["mean"] == 0.0 and b["judged"] is False and b["differs"] is None

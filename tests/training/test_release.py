@@ -360,6 +360,15 @@ def test_the_manifest_verifies_and_the_release_is_recorded(released: Released) -
     assert manifest.report_sha256 == city.registry.version(NAME, city.version).tags[REPORT_TAG]
     assert manifest.as_of_date == LATEST
     assert manifest.suppression and manifest.methods["interval"]
+    attacks = {a.name: a for a in manifest.attacks or ()}
+    assert set(attacks) == {
+        "hierarchy_exact",
+        "hierarchy_narrowed",
+        "precision_gain",
+        "zero_detection",
+    }
+    assert all(a.passed for a in attacks.values()), attacks
+    assert attacks["hierarchy_exact"].judged and attacks["hierarchy_exact"].success == 0.0
     assert manifest.previous_release_id == first.release_id
     assert current_release_id(city.root / "releases") == second.release_id
     info = city.registry.version(NAME, city.version)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -27,6 +27,8 @@ import pyarrow as pa
 
 from governance.contracts.errors import AuditInputError, ExtractError
 from governance.contracts.layout import DataLayout
+from training.evaluation.input_audit import input_audit
+from training.evaluation.recording_pathways import label_errors, pathway_figures
 from training.evaluation.truth import read_truth, truth_available
 
 __all__ = ["ROW_COLUMNS", "AuditInputError", "linkage_by_group", "truth_comparison"]
@@ -78,8 +80,19 @@ def truth_comparison(
     outcome: Outcome,
     group_columns: Sequence[str],
     min_group_size: int,
+    min_outcomes: int = 30,
+    confidence: float = 0.95,
+    input_columns: Sequence[str] = (),
+    replicates: int = 200,
+    seed: int = 0,
+    reference_groups: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Recorded against true outcome rates, overall and for each group of each group column.
+
+    Beside them: each recording pathway on its own (health, police) and the label's error
+    rates against the truth, per group with exact and Katz intervals
+    (:mod:`training.evaluation.recording_pathways`), and the audit of agency-derived inputs
+    against prior true involvement (:mod:`training.evaluation.input_audit`).
 
     Parameters
     ----------
@@ -99,23 +112,36 @@ def truth_comparison(
     min_group_size
         Groups smaller than this, or with fewer than five true outcomes, are flagged
         ``too_small`` and keep only their count.
+    min_outcomes, confidence
+        A group's ratio to the reference group is judged (called different from 1 when its
+        interval excludes 1) only with this many truly involved in both; the intervals'
+        confidence (``gates.min_outcomes``, ``gates.gate_confidence``).
+    input_columns, replicates, seed
+        Model inputs to audit against the truth (counts or flags; those absent from ``rows``
+        are skipped), and the bootstrap's replicates and seed.
+    reference_groups
+        Per group column, the group the others are compared with (``audit.reference_groups``);
+        where absent, the group with most truly involved young people.
 
     Returns
     -------
     dict
         ``{"available": False, "reason"}`` without ground truth; otherwise ``available``,
         ``note``, ``outcome``, ``label_months``, ``overall``, ``by`` (dimension → group →
-        figures) and ``unlinked_rows`` (rows whose person key matches no true person; left
-        out of every figure). Plain Python numbers only.
+        figures), ``pathways``, ``label_errors``, ``input_audit`` and ``unlinked_rows`` (rows
+        whose person key matches no true person; left out of every figure). Plain Python
+        numbers only.
     """
     groups = list(group_columns)
     _check_rows(rows, groups, label_months=label_months, outcome=outcome, min_size=min_group_size)
     if not truth_available(Path(data_dir)):
         return {"available": False, "reason": _NO_TRUTH}
     started = time.perf_counter()
-    true, linked = _true_outcomes(Path(data_dir), rows, label_months=label_months, outcome=outcome)
+    flags = _true_outcomes(Path(data_dir), rows, label_months=label_months, outcome=outcome)
+    linked = flags["linked"].to_numpy()
+    flags = flags[linked].reset_index(drop=True)
     label = rows["label"].to_numpy(dtype=np.int8)[linked]
-    true = true[linked]
+    true = flags["true_outcome"].to_numpy(dtype=np.int8)
     score = rows["score"].to_numpy(dtype=float)[linked]
 
     by: dict[str, dict[str, dict[str, Any]]] = {}
@@ -125,6 +151,24 @@ def truth_comparison(
             str(value): _figures(label[idx], true[idx], score[idx], min_group_size=min_group_size)
             for value, idx in _indices(values)
         }
+    group_values = {c: _group_labels(rows[c])[linked] for c in groups}
+    references = dict(reference_groups or {})
+    stats: dict[str, Any] = {"confidence": confidence, "min_outcomes": min_outcomes}
+    audited_inputs = [c for c in input_columns if c in rows.columns]
+    inputs = (
+        input_audit(
+            rows.loc[linked, audited_inputs].reset_index(drop=True),
+            flags["past_perpetrator"].to_numpy(),
+            group_values,
+            replicates=replicates,
+            seed=seed,
+            confidence=confidence,
+            min_outcomes=min_outcomes,
+            references=references,
+        )
+        if audited_inputs
+        else None
+    )
     unlinked = int((~linked).sum())
     logger.info(
         "truth comparison: %d rows, %d unlinked, %.2f s",
@@ -144,6 +188,11 @@ def truth_comparison(
         "label_months": label_months,
         "overall": _figures(label, true, score, min_group_size=min_group_size),
         "by": by,
+        "pathways": pathway_figures(flags, group_values, references=references, **stats),
+        "label_errors": label_errors(label, true, group_values, references=references, **stats),
+        "input_audit": inputs,
+        "confidence": confidence,
+        "min_outcomes": min_outcomes,
         "unlinked_rows": unlinked,
     }
 
@@ -179,9 +228,29 @@ _OUTCOME_WORDS: dict[str, str] = {
 }
 # which true incidents count, per outcome (columns of the truth's violence table)
 _ROLE: dict[str, str] = {
-    "victim": "victim",
-    "perpetrator": "perpetrator",
-    "either": "(victim OR perpetrator)",
+    "victim": "e.victim",
+    "perpetrator": "e.perpetrator",
+    "either": "(e.victim OR e.perpetrator)",
+}
+_VIOLENCE_COLUMNS = (
+    "person_id",
+    "date",
+    "victim",
+    "perpetrator",
+    "at_ae",
+    "reported_victim",
+    "recorded_offence",
+)
+#: Per-row truth flags beside the outcome: SQL over a joined event ``e`` (``w``: inside the
+#: row's label window; ``p``: before its as-of date, the inputs' look-back).
+_FLAGS: dict[str, str] = {
+    "true_victim": "e.victim AND w",
+    "ae_recorded": "e.at_ae AND w",
+    "police_victim": "e.reported_victim AND w",
+    "true_perpetrator": "e.perpetrator AND w",
+    "police_offence": "e.recorded_offence AND w",
+    "past_perpetrator": "e.perpetrator AND p",
+    "past_victim": "e.victim AND p",
 }
 
 
@@ -221,8 +290,12 @@ def _check_rows(
 
 def _true_outcomes(
     data_dir: Path, rows: pd.DataFrame, *, label_months: int, outcome: str
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each row's true outcome, and whether its person key matched a true person.
+) -> pd.DataFrame:
+    """Each row's truth flags (in row order), and whether its person key matched a true person.
+
+    Columns: ``linked``, ``true_outcome`` (the label's outcome truly happened in the window)
+    and the :data:`_FLAGS` (each pathway's truth and records in the window; true involvement
+    before the as-of date).
 
     A person key's true person is the most common ``person_id`` among its records (ties go to
     the smallest). The window is the features' label window, in the same SQL: events on or
@@ -234,7 +307,7 @@ def _true_outcomes(
     if not spine.is_file():
         raise ExtractError(_NO_SPINE.format(path=spine, data=data_dir))
     record_person = read_truth(data_dir, "record_person", ["source", "record_id", "person_id"])
-    violence = read_truth(data_dir, "violence", ["person_id", "date", "victim", "perpetrator"])
+    violence = read_truth(data_dir, "violence", list(_VIOLENCE_COLUMNS))
     start, end = _period(layout.manifest)
     inside = "".join(
         f" AND CAST(date AS DATE) {op} DATE '{day}'"
@@ -271,29 +344,32 @@ def _true_outcomes(
         )
         con.execute(
             f"""CREATE TEMP TABLE events AS
-            SELECT person_id, CAST(date AS DATE) AS event_date FROM violence
-            WHERE {_ROLE[outcome]}{inside}"""
+            SELECT person_id, CAST(date AS DATE) AS event_date, victim, perpetrator,
+                   at_ae, reported_victim, recorded_offence
+            FROM violence WHERE (victim OR perpetrator){inside}"""
+        )
+        flags = "".join(
+            f", coalesce(bool_or({sql}), false) AS {name}"
+            for name, sql in {"true_outcome": f"{_ROLE[outcome]} AND w", **_FLAGS}.items()
         )
         result = con.execute(
-            f"""SELECT a.row_id, k.person_id IS NOT NULL AS linked,
-                   count(e.person_id) > 0 AS true_outcome
-            FROM (SELECT row_id, person_key, CAST(as_of_date AS DATE) AS as_of_date
-                  FROM audited) a
-            LEFT JOIN key_person k ON CAST(k.person_key AS VARCHAR) = a.person_key
-            LEFT JOIN events e ON e.person_id = k.person_id
-             AND e.event_date >= a.as_of_date
-             AND e.event_date < a.as_of_date + INTERVAL {int(label_months)} MONTH
-            GROUP BY a.row_id, k.person_id
-            ORDER BY a.row_id"""
+            f"""SELECT row_id, linked{flags}
+            FROM (
+                SELECT a.row_id, k.person_id IS NOT NULL AS linked, e.*,
+                       e.event_date >= a.as_of_date AS w, e.event_date < a.as_of_date AS p
+                FROM (SELECT row_id, person_key, CAST(as_of_date AS DATE) AS as_of_date
+                      FROM audited) a
+                LEFT JOIN key_person k ON CAST(k.person_key AS VARCHAR) = a.person_key
+                LEFT JOIN events e ON e.person_id = k.person_id
+                 AND e.event_date < a.as_of_date + INTERVAL {int(label_months)} MONTH) e
+            GROUP BY row_id, linked
+            ORDER BY row_id"""
         ).fetchnumpy()
     except duckdb.Error as err:
         raise ExtractError(f"{data_dir}: cannot match rows to the ground truth: {err}") from err
     finally:
         con.close()
-    return (
-        np.asarray(result["true_outcome"], dtype=np.int8),
-        np.asarray(result["linked"], dtype=bool),
-    )
+    return pd.DataFrame({name: np.asarray(values, dtype=bool) for name, values in result.items()})
 
 
 def _period(manifest: Path) -> tuple[str | None, str | None]:

@@ -101,7 +101,7 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
         _log_rolling(rolling)
         result = _register(config, result)
     logger.info(
-        "trained %s version %s: test ROC AUC %.3f (baseline %.3f)",
+        "trained %s version %s: test ROC AUC %.3f (logistic-regression baseline %.3f)",
         result.model_name,
         result.version,
         result.metrics["test_roc_auc"],
@@ -433,7 +433,7 @@ def _version_description(run: Any, metrics: dict[str, float]) -> str:
     return (
         f"Trained by run '{run.info.run_name}' ({run.info.run_id}). {note} "
         f"Test ROC AUC {metrics['test_roc_auc']:.4f}, ECE {metrics['test_ece']:.4f} "
-        f"(baseline ROC AUC {metrics['baseline_test_roc_auc']:.4f})."
+        f"(logistic-regression baseline ROC AUC {metrics['baseline_test_roc_auc']:.4f})."
     )
 
 

@@ -552,8 +552,13 @@ def risk_from_published(
     *,
     shrink_levels: Sequence[str] = ("lsoa", "ward"),
     interval_level: float = 0.95,
+    noise_variance: tuple[NDArray[np.float64], NDArray[np.float64]] | None = None,
 ) -> pd.DataFrame:
     """``mean_risk``, ``risk_low`` and ``risk_high`` made from published figures only.
+
+    ``noise_variance`` (method ``dp``): the variances of each row's noise in ``expected``
+    and in ``population`` (data-independent), which replace the rounding's variance: the
+    mean's sampling variance gains ``(var_e + raw^2 var_n) / n^2`` (delta method).
 
     Post-processing of the disclosure-controlled table: the raw mean of a published area is
     its published ``expected`` over its published ``population``, shrunk (``shrink_levels``)
@@ -577,7 +582,11 @@ def risk_from_published(
         # sampling variance plus the rounding's: expected is known to +/- base / 2, whose
         # variance as an even spread is base^2 / 12
         s2 = out["level"].map(dict(variance)).to_numpy(np.float64) / n
-        s2 = s2 + rules.rounding_base**2 / 12.0 / (n * n)
+        if noise_variance is None:
+            s2 = s2 + rules.rounding_base**2 / 12.0 / (n * n)
+        else:
+            var_e, var_n = noise_variance
+            s2 = s2 + (var_e + raw * raw * var_n) / (n * n)
     prior = _nearest_published_ancestor(out, shown)
     mean, var = raw.copy(), s2.copy()
     for level in shrink_levels:

@@ -35,8 +35,10 @@ from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
     ApprovalRecord,
+    ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
+    ReleasePrivacy,
     ReleaseUtility,
     release_file_hashes,
     sign_manifest,
@@ -72,6 +74,8 @@ class ReleaseContents:
     card: dict[str, Any]
     disclosure: dict[str, Any]  # the DisclosureConfig the table was made with, as JSON
     utility: ReleaseUtility | None = None  # what disclosure control cost the figures
+    attacks: tuple[ReleaseAttack, ...] | None = None  # the attacks it survived
+    privacy: ReleasePrivacy | None = None  # method dp: the privacy loss and its running total
 
     @property
     def published(self) -> int:
@@ -163,6 +167,8 @@ def release_manifest(
         engine=config.engine,
         disclosure=contents.disclosure,
         utility=contents.utility,
+        attacks=contents.attacks,
+        privacy=contents.privacy,
     )
 
 

@@ -37,7 +37,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,8 +55,11 @@ from governance.contracts.layout import DataLayout
 from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
+    ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
+    ReleasePrivacy,
+    ReleaseUtility,
     current_release_id,
     set_current_release,
 )
@@ -69,6 +72,7 @@ from governance.disclosure import (
     load_disclosure_config,
     without_negative_zeros,
 )
+from governance.disclosure_attacks import attack_release
 from governance.disclosure_utility import disclosure_utility
 from training.release.aggregate import (
     area_table,
@@ -86,6 +90,7 @@ from training.release.aggregate import (
 from training.release.cellkey_release import check_seed, release_cell_keys
 from training.release.config import ReleaseConfig
 from training.release.distributed import spark_lsoa_sums
+from training.release.dp_release import check_release_budget, dp_risk_inputs, release_privacy
 from training.release.publish import (
     ReleaseContents,
     model_card_summary,
@@ -142,6 +147,18 @@ _DEMO_APPROVAL = (
 
 Say = Callable[[str], None]
 
+_ATTACKED = (
+    "disclosure: the protected table does not survive the release's attacks, so nothing was "
+    "published: {attacks}. Strengthen the disclosure rules, or have the limit changed"
+)
+#: the config key that limits each attack
+_LIMIT_KEYS = {
+    "hierarchy_exact": "max_exact_share",
+    "hierarchy_narrowed": "max_narrowed_share",
+    "precision_gain": "max_precision_gain",
+    "zero_detection": "max_zero_auc",
+}
+
 
 @dataclass(frozen=True)
 class ReleaseResult:
@@ -154,6 +171,10 @@ class ReleaseResult:
     published: int
     stats: ScoringStats
     timings: dict[str, float] = field(default_factory=dict)
+    #: what disclosure control cost the figures, measured against the unprotected table; the
+    #: manifest's ``utility`` except under ``dp``, where it stays in memory (for benchmarks):
+    #: errors against the truth are figures of the data outside the privacy loss
+    measured_utility: ReleaseUtility | None = None
 
 
 @dataclass(frozen=True)
@@ -188,6 +209,7 @@ class ProtectedAreas:
     table: pd.DataFrame
     suppression: dict[str, int]  # cells suppressed, by rule
     previous_id: str | None  # the release ``CURRENT`` named, compared against for change
+    privacy: ReleasePrivacy | None = None  # method dp: the loss and the running total
 
 
 class _Clock:
@@ -253,6 +275,7 @@ def run_release(
     signer = load_release_key(config)
     rules = disclosure
     check_seed(rules, config.environment)  # the cell-key method's secret, before any work
+    check_release_budget(rules, config.releases_dir)  # method dp: the budget, before any work
     clock.lap("verify")
     label = str(config_path) if config_path else "<defaults>"
     sums = score_population(  # 2. score, up to the LSOA sums
@@ -265,9 +288,12 @@ def run_release(
     keys = _cell_keys(config, data_dir, sums, figures, rules)
     protected = protect_areas(config, figures, sums.factors, rules, cell_keys=keys)
     clock.lap("disclosure")
+    say("trying the protected table against the attacks")  # 4b. attack, before any write
+    attacks = attack_protected(figures, protected, sums.factors, rules)
+    clock.lap("attacks")
     say("writing the release")  # 5. publish
     created = (now or datetime.now(UTC)).astimezone(UTC)
-    contents = _contents(config, approval, sums, figures, protected, rules, registry)
+    contents = _contents(config, approval, sums, figures, protected, rules, registry, attacks)
     directory = publish_release(config, contents, created, signer)
     clock.lap("write")
     say("recording the release")  # 6. record
@@ -282,7 +308,10 @@ def run_release(
         timings=clock.timings,
     )
     clock.lap("record")
-    return _finished(directory, manifest, contents, sums.stats, clock.timings)
+    measured = contents.utility
+    if measured is None:  # dp: measured, never written
+        measured = disclosure_utility(figures.table, protected.table, sums.factors)
+    return _finished(directory, manifest, contents, sums.stats, clock.timings, measured)
 
 
 def _finished(
@@ -291,6 +320,7 @@ def _finished(
     contents: ReleaseContents,
     stats: ScoringStats,
     timings: dict[str, float],
+    measured: ReleaseUtility | None = None,
 ) -> ReleaseResult:
     """Log the release's counts and say where it went and what it took."""
     info = contents.approval.info
@@ -310,6 +340,7 @@ def _finished(
         published=contents.published,
         stats=stats,
         timings=timings,
+        measured_utility=measured,
     )
 
 
@@ -545,12 +576,21 @@ def protect_areas(
     )
     previous_id = current_release_id(config.releases_dir) if config.releases_dir.is_dir() else None
     previous = _previous_table(config.releases_dir, previous_id)
+    within = {str(k): float(v) for k, v in variance.items()}
+    noise = None
+    privacy = None
+    if controlled.noised is not None:  # method dp: nothing unprotected enters the intervals
+        within, noise = dp_risk_inputs(controlled.table, controlled.noised)
+        privacy = release_privacy(
+            controlled.table, controlled.noised, disclosure, config.releases_dir
+        )
     table = risk_from_published(
         controlled.table,
-        {str(k): float(v) for k, v in variance.items()},
+        within,
         disclosure,
         shrink_levels=config.shrinkage.levels,
         interval_level=config.interval.level,
+        noise_variance=noise,
     )
     table = band_by_interval(rank_and_decile(table))
     table = name_top_drivers(table, factors, config.top_drivers)
@@ -561,7 +601,51 @@ def protect_areas(
         table=table,
         suppression={str(k): int(v) for k, v in controlled.counts.items()},
         previous_id=previous_id,
+        privacy=privacy,
     )
+
+
+def attack_protected(
+    figures: AreaFigures,
+    protected: ProtectedAreas,
+    factors: list[str],
+    rules: DisclosureConfig,
+) -> tuple[ReleaseAttack, ...] | None:
+    """Step 4b: the protected table against every attack; refuse it if one succeeds too well.
+
+    Returns the results for the manifest (None when ``disclosure.attacks.enabled`` is
+    false).
+
+    Raises
+    ------
+    ReleaseError
+        Naming each attack beyond its limit, its success, chance and the config key; nothing
+        has been written then.
+    """
+    if not rules.attacks.enabled:
+        return None
+    results = attack_release(
+        figures.table,
+        protected.table,
+        factors=factors,
+        method=rules.method,
+        min_count=rules.min_count,
+        margin=rules.published_bounds,
+        hierarchy=rules.hierarchy,
+        limits=rules.attacks,
+    )
+    failed = [r for r in results if not r.passed]
+    if failed:
+        raise ReleaseError(
+            _ATTACKED.format(
+                attacks="; ".join(
+                    f"{r.name}: {r.success} against chance {r.chance} over {r.cells} cells, "
+                    f"limit {r.limit} (disclosure.attacks.{_LIMIT_KEYS[r.name]})"
+                    for r in failed
+                )
+            )
+        )
+    return tuple(ReleaseAttack.model_validate(asdict(r)) for r in results)
 
 
 def _contents(
@@ -572,6 +656,7 @@ def _contents(
     protected: ProtectedAreas,
     disclosure: DisclosureConfig,
     registry: Registry,
+    attacks: tuple[ReleaseAttack, ...] | None = None,
 ) -> ReleaseContents:
     """What the release's files will hold: the table and the manifest's provenance.
 
@@ -594,7 +679,16 @@ def _contents(
         methods=release_methods(config, sums.factor_inputs),
         card=model_card_summary(registry, approval.info),
         disclosure=disclosure.model_dump(mode="json"),
-        utility=disclosure_utility(figures.table, protected.table, sums.factors),
+        # under dp, measured errors against the unprotected table would be figures of the
+        # data outside the privacy loss: the manifest's privacy object gives the noise's
+        # expected errors instead, and bench/ measures the real ones without publishing them
+        utility=(
+            None
+            if protected.privacy is not None
+            else disclosure_utility(figures.table, protected.table, sums.factors)
+        ),
+        privacy=protected.privacy,
+        attacks=attacks,
     )
 
 

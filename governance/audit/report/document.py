@@ -13,7 +13,15 @@ from markupsafe import Markup
 
 from governance.audit.formatting import DASH, text
 from governance.audit.reading import field
+from governance.audit.report.aequitas import aequitas_view
+from governance.audit.report.areas import areas_view
+from governance.audit.report.baseline_view import baseline_view
 from governance.audit.report.blocks import Badge, Code
+from governance.audit.report.board_views import (
+    error_analysis_view,
+    first_page_view,
+    recording_view,
+)
 from governance.audit.report.changes import drift_view, features_view
 from governance.audit.report.explanations import explainability_view, mitigations_view
 from governance.audit.report.groups import (
@@ -29,6 +37,8 @@ from governance.audit.report.summary import card_view, gates_view, performance_v
 __all__ = ["SECTIONS", "environment", "render_report", "report_context", "report_sha256"]
 
 SECTIONS: tuple[tuple[str, str], ...] = (
+    ("first-page", "What the board is asked"),
+    ("areas", "Area expected counts (the product's decision)"),
     ("gates", "Promotion gates"),
     ("model-card", "Model card"),
     ("performance", "Performance"),
@@ -36,6 +46,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("thresholds", "Across thresholds"),
     ("calibration", "Calibration by group"),
     ("recording-bias", "Recording bias (ground truth)"),
+    ("error-analysis", "Where the model fails (error analysis)"),
     ("linkage", "Linkage quality by group"),
     ("mitigations", "Mitigation options (compared, not applied)"),
     ("explainability", "Explainability"),
@@ -101,13 +112,19 @@ def report_context(audit: Any, figures: Mapping[str, bytes]) -> dict[str, Any]:
         "audit": audit,
         "sections": SECTIONS,
         "titles": dict(SECTIONS),
+        "areas": areas_view(field(audit, "areas")),
         "gates": gates_view(audit),
         "card": card_view(field(audit, "model_card")),
         "performance": performance_view(audit),
+        "baseline": baseline_view(field(audit, "area_baseline")),
         "fairness": fairness_view(field(audit, "fairness")),
+        "aequitas": aequitas_view(field(audit, "fairness")),
         "thresholds": thresholds_view(field(audit, "thresholds"), figures),
         "calibration": calibration_view(field(audit, "calibration"), figures),
         "ground_truth": truth_view(field(audit, "ground_truth")),
+        "recording": recording_view(field(audit, "ground_truth")),
+        "error_analysis": error_analysis_view(field(audit, "error_analysis")),
+        "first_page": first_page_view(audit),
         "linkage": linkage_view(field(audit, "linkage")),
         "mitigations": mitigations_view(field(audit, "mitigations")),
         "explainability": explainability_view(field(audit, "explainability"), figures),

@@ -23,6 +23,7 @@ from governance.audit.report.blocks import (
     table,
     unavailable,
 )
+from governance.audit.report.groups import _p_value, _with_ci
 
 __all__ = ["ExplainabilityView", "MitigationsView", "explainability_view", "mitigations_view"]
 
@@ -31,19 +32,24 @@ _OPTION_HEADERS = (
     "What it does",
     "Accuracy",
     "Balanced accuracy",
+    "People selected",
     "Selected",
     "True positive rate",
     "False positive rate",
     "Equalized odds difference",
+    "p-value of the gap",
     "Demographic parity difference",
 )
 _OPTION_GROUP_HEADERS = (
     "Method",
     "Group",
     "People",
+    "With the outcome",
+    "People selected",
     "Selected",
     "True positive rate",
     "False positive rate",
+    "Constrained",
 )
 _PROXY_HEADERS = (
     "Attribute",
@@ -84,14 +90,35 @@ def _setup(m: Any) -> str:
 
 def _option_row(r: Any) -> Row:
     note = field(r, "note")
+    unconstrained = field(r, "not_constrained")
+    said = text(field(r, "description")) + (f" Note: {sentence(str(note))}" if note else "")
+    if isinstance(unconstrained, list) and unconstrained:
+        said += " It could not constrain: " + ", ".join(map(str, unconstrained)) + "."
     return row(
         text(field(r, "method")),
-        text(field(r, "description")) + (f" Note: {sentence(str(note))}" if note else ""),
+        said,
         *(fmt(field(r, k), "rate") for k in ("accuracy", "balanced_accuracy")),
-        *(fmt(field(r, k), "rate") for k in ("selection_rate", "tpr", "fpr")),
+        fmt(field(r, "selected"), "count"),
+        *(_with_ci(r, k) for k in ("selection_rate", "tpr", "fpr")),
         fmt(field(r, "equalized_odds_difference"), "decimal"),
+        _p_value(field(r, "equalized_odds_p_value")),
         fmt(field(r, "demographic_parity_difference"), "decimal"),
     )
+
+
+def _judged(g: Any) -> str:
+    """Which of a group's rates are left out of the gaps for too few people, or ""."""
+    said = []
+    if field(g, "tpr_judged") is False:
+        said.append("true positive rate")
+    if field(g, "fpr_judged") is False:
+        said.append("false positive rate")
+    return f" ({' and '.join(said)} not judged: too few people)" if said else ""
+
+
+def _constrained(g: Any) -> str:
+    value = field(g, "constrained")
+    return DASH if value is None else ("yes" if value else "no")
 
 
 def _option_groups(r: Any) -> tuple[Row, ...]:
@@ -100,10 +127,45 @@ def _option_groups(r: Any) -> tuple[Row, ...]:
             text(field(r, "method")) if i == 0 else "",
             (str(group), Badge("flag", WITHHELD)) if field(g, "withheld") else str(group),
             fmt(field(g, "count"), "count"),
-            *(fmt(field(g, k), "rate") for k in ("selection_rate", "tpr", "fpr")),
+            fmt(field(g, "outcomes"), "count"),
+            fmt(field(g, "selected"), "count"),
+            *(_with_ci(g, k) for k in ("selection_rate", "tpr", "fpr")),
+            _constrained(g) + _judged(g),
         )
         for i, (group, g) in enumerate(entries(field(r, "by_group")))
     )
+
+
+def _capacity(m: Any) -> list[str]:
+    """The capacity every option selects, how it is held, and the groups not constrained."""
+    said = []
+    if field(m, "capacity") is not None:
+        said.append(
+            f"Every option is judged at the operating point in use: it selects "
+            f"{fmt(field(m, 'capacity'), 'count')} young people, as many as the model's top "
+            f"{fmt(field(m, 'top_fraction'), 'rate')}. {text(field(m, 'capacity_method'))}"
+        )
+    missing = field(m, "not_constrained")
+    if isinstance(missing, list) and missing:
+        said.append(
+            "Groups an option could not constrain, with their numbers in the fit cohort: "
+            + "; ".join(
+                f"{text(field(g, 'group'))} ({fmt(field(g, 'fit_rows'), 'count')} young people, "
+                f"{fmt(field(g, 'fit_outcomes'), 'count')} with the outcome; not constrained by "
+                f"{', '.join(map(str, field(g, 'methods') or [])) or 'any option'})"
+                for g in missing
+            )
+            + "."
+        )
+    if field(m, "confidence") is not None and field(m, "min_outcomes") is not None:
+        said.append(
+            f"Each rate is followed by its exact {fmt(field(m, 'confidence'), 'rate')} interval "
+            f"(Clopper–Pearson). A group's rate enters the gaps only when at least "
+            f"{fmt(field(m, 'min_outcomes'), 'count')} young people are in its denominator; "
+            "the p-value says how often a gap this large would arise by chance if selection, "
+            "once the outcome is known, did not depend on the group."
+        )
+    return said
 
 
 def mitigations_view(mitigations: Any) -> MitigationsView:
@@ -119,13 +181,14 @@ def mitigations_view(mitigations: Any) -> MitigationsView:
             + ", ".join(map(str, merged))
             + "."
         )
+    said += _capacity(mitigations)
     listed = field(mitigations, "rows")
     options = [r for r in listed if is_record(r)] if isinstance(listed, list) else []
     groups = tuple(rows for rows in map(_option_groups, options) if rows)
     return MitigationsView(
         None,
         tuple(said),
-        table(_OPTION_HEADERS, map(_option_row, options), numeric=range(2, 9)),
+        table(_OPTION_HEADERS, map(_option_row, options), numeric=range(2, 11)),
         GroupedTable(_OPTION_GROUP_HEADERS, groups, 2) if groups else None,
     )
 

@@ -199,7 +199,13 @@ def performance_view(audit: Any) -> PerformanceView:
                 difference(model, baseline, kind),
             )
         )
-    headers = ["Figure", "How to read it", "This model", "Baseline", "Difference"]
+    headers = [
+        "Figure",
+        "How to read it",
+        "This model",
+        "Logistic-regression baseline (all inputs)",
+        "Difference",
+    ]
     return PerformanceView(data, None, table(headers, rows, numeric=(2, 3, 4)))
 
 
