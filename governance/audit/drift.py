@@ -403,11 +403,19 @@ def _figure(value: float | None, name: str, side: str) -> float | None:
 
 @dataclass(frozen=True)
 class ChampionAudit:
-    """The approved champion's own audit, for the "what changed" section."""
+    """The approved champion's own audit, for the "what changed" section.
+
+    ``training_reference`` is what its training run kept of its training data
+    (:func:`governance.audit.cohort_drift.training_reference`; None when it kept none) and
+    ``model`` the champion itself (``predict``, ``columns``; None when not loaded), so that
+    drift is measured from its training data and it is scored beside the candidate.
+    """
 
     version: str
     report_sha256: str | None
     audit: AuditDocument
+    training_reference: Json | None = None
+    model: Any = None
 
 
 def headline_figures(

@@ -39,10 +39,11 @@ from governance.audit.arrays import FloatArray, IntArray, Json
 from governance.audit.baseline import area_baseline_section, baseline_gate_figure
 from governance.audit.calibration import expected_calibration_error
 from governance.audit.calibration_check import calibration_check
+from governance.audit.champion_comparison import CandidateScored, compare_with_champion
+from governance.audit.cohort_drift import Cohort
 from governance.audit.drift import (
     HEADLINE,
     ChampionAudit,
-    champion_drift,
     headline_figures,
     reference_bins,
 )
@@ -95,6 +96,8 @@ from governance.contracts.audit_document import (
     OperatingPoint,
     ProxyStrength,
     ReferenceBins,
+    RollingOrigins,
+    RollingSection,
     ScoredTableAudit,
     SectionUnavailable,
     ShapCheck,
@@ -118,6 +121,10 @@ Progress = Callable[[str], None]
 QUINTILE_NAMES = {1: "Q1 most deprived", 2: "Q2", 3: "Q3", 4: "Q4", 5: "Q5 least deprived"}
 _NO_CHAMPION = "No version is champion yet: there is no approved model to compare with."
 _NO_TRUTH = "No ground truth was given to this audit."
+_NO_ROLLING = (
+    "Training ran no rolling-origin evaluation (evaluation.rolling_origins in "
+    "configs/model.yaml is empty, or the version predates it)."
+)
 _NO_AREA = "The test rows have no area column {0!r}; area identifiers were not looked for."
 _NOT_A_BOOSTER = "The model is not a LightGBM booster."
 _SHAP_METHOD = (
@@ -150,6 +157,10 @@ class ModelAuditInputs:
     linkage: Json = field(default_factory=lambda: {"available": False, "reason": "not given"})
     #: ``artifacts_digest`` of the files ``model`` was loaded from (None: not from a registry)
     model_artifacts_sha256: str | None = None
+    #: the rows the release would score (latest as-of date), for drift from the champion
+    cohort: Cohort | None = None
+    #: training's rolling-origin evaluation (its ``evaluation/rolling_origins.json``), if run
+    rolling_origins: Json | None = None
     #: evaluation code's true outcomes by area (``training.evaluation.area_truth``): given the
     #: test rows with ``score`` and the area columns, returns aggregates only
     area_truth: Callable[[pd.DataFrame, list[str]], Json] | None = None
@@ -221,7 +232,7 @@ def run_model_audit(
     with clock("explanations"):
         explainability = _explain(inputs, scored, config, seed, figures)
     with clock("drift"):
-        drift = _drift(inputs, scored, fairness, explainability)
+        drift = _drift(inputs, scored, fairness, explainability, config, seed)
     with clock("error analysis"):
         errors = _error_analysis(scored, config)
     document = _assemble(
@@ -676,6 +687,8 @@ def _drift(
     scored: _Scored,
     fairness: FairnessSection,
     explainability: ExplainabilitySection,
+    config: GovernanceConfig,
+    seed: int,
 ) -> DriftSection:
     """What changed since the champion, or why there is nothing to compare with."""
     if inputs.champion is None:
@@ -683,14 +696,17 @@ def _drift(
     importance = (
         explainability.importance if isinstance(explainability, ExplainabilityReport) else []
     )
-    return champion_drift(
+    return compare_with_champion(
         inputs.champion,
-        scored.x_test,
-        scored.scores,
-        candidate=headline_figures(
+        CandidateScored(scored.test, scored.x_test, scored.y, scored.scores),
+        cohort=inputs.cohort,
+        figures=headline_figures(
             {k: inputs.info.metrics.get(k) for k in HEADLINE}, fairness.summary
         ),
         drivers=[r.feature for r in importance],
+        resamples=config.audit.champion_resamples,
+        confidence=config.gates.gate_confidence,
+        seed=seed,
     )
 
 
@@ -764,6 +780,7 @@ def _assemble(
         features=[FeatureDefinition.model_validate(f) for f in inputs.features],
         distributions=_distributions(scored),
         timings=timings,
+        rolling_origins=_rolling(inputs.rolling_origins),
         area_baseline=sections.baseline,
         fairness_use=[FairnessUseEntry(**u.model_dump()) for u in config.audit.fairness_use],
     )
@@ -788,6 +805,13 @@ def _distributions(scored: _Scored) -> dict[str, ReferenceBins]:
     """The score's and each input's distribution, kept for the next audit's drift check."""
     samples = {"score": scored.scores, **{c: scored.x_test[c].to_numpy() for c in scored.columns}}
     return {name: ReferenceBins.model_validate(reference_bins(v)) for name, v in samples.items()}
+
+
+def _rolling(logged: Json | None) -> RollingSection:
+    """Training's rolling-origin figures as the document keeps them, or why there are none."""
+    if logged is None:
+        return SectionUnavailable(available=False, reason=_NO_ROLLING)
+    return RollingOrigins(available=True, origins=logged["origins"])
 
 
 def _verdict(document: AuditDocument) -> Json:

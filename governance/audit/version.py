@@ -10,6 +10,7 @@ report's SHA-256 and the gate verdict, and appends an entry to the audit log.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import shutil
@@ -22,6 +23,7 @@ from typing import Any
 import pandas as pd
 from pydantic import ValidationError
 
+from governance.audit.cohort_drift import Cohort
 from governance.audit.model_audit import (
     AuditOutcome,
     ChampionAudit,
@@ -30,6 +32,7 @@ from governance.audit.model_audit import (
     run_model_audit,
 )
 from governance.audit.model_card import ModelCardConfig
+from governance.audit.training_artifacts import ROLLING_ARTIFACT, TRAINING_REFERENCE
 from governance.board.approval import REPORT_TAG
 from governance.board.audit_log import AuditLog
 from governance.board.registry import CANDIDATE, CHAMPION, ModelVersionInfo, Registry, RegistryError
@@ -39,7 +42,7 @@ from governance.contracts.layout import DataLayout
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import artifacts_digest
 
-__all__ = ["AuditRecord", "audit_version", "load_split_rows"]
+__all__ = ["AuditRecord", "audit_version", "load_cohort", "load_split_rows"]
 
 TruthSection = Callable[[pd.DataFrame], dict[str, Any]]
 AreaTruthSection = Callable[[pd.DataFrame, list[str]], dict[str, Any]]
@@ -90,6 +93,22 @@ def load_split_rows(
     return test, validation, manifest
 
 
+def load_cohort(data_dir: Path, manifest: dict[str, Any]) -> Cohort | None:
+    """The rows the release would score: the features table's latest as-of date.
+
+    ``vru release`` chooses its cohort the same way. None if the manifest lists no date. The
+    audit compares these rows' distribution with the champion's training data, nothing else.
+    """
+    dates = sorted(manifest.get("per_as_of_date") or manifest.get("as_of_dates") or [])
+    if not dates:
+        return None
+    path = DataLayout(data_dir).features_dir / "features.parquet"
+    rows = pd.read_parquet(
+        path, filters=[("as_of_date", "=", dt.date.fromisoformat(str(dates[-1])))]
+    )
+    return Cohort(str(dates[-1]), rows) if len(rows) else None
+
+
 def audit_version(
     registry: Registry,
     config: GovernanceConfig,
@@ -130,6 +149,8 @@ def audit_version(
         truth=truth(manifest) if truth is not None else None,
         area_truth=area_truth(manifest) if area_truth is not None else None,
         linkage=linkage or {"available": False, "reason": "No linkage report was given."},
+        cohort=load_cohort(data_dir, manifest),
+        rolling_origins=_logged_or_none(registry, info, ROLLING_ARTIFACT),
     )
     outcome = run_model_audit(inputs, config, seed=seed, progress=progress)
     directory = out or Path("audit-reports") / f"{name}-v{info.version}"
@@ -161,6 +182,14 @@ def audit_version(
     return AuditRecord(info, outcome, directory)
 
 
+def _logged_or_none(registry: Registry, info: ModelVersionInfo, path: str) -> Any:
+    """A JSON artifact of the version's run, or None if the run did not log it."""
+    try:
+        return registry.read_json_artifact(info, path)
+    except RegistryError:
+        return None
+
+
 def _champion(registry: Registry, name: str, candidate: str) -> ChampionAudit | None:
     version = registry.alias_version(name, CHAMPION)
     if version is None or version == candidate:
@@ -176,7 +205,10 @@ def _champion(registry: Registry, name: str, candidate: str) -> ChampionAudit | 
         raise AuditInputError(
             _BAD_CHAMPION_AUDIT.format(name=name, version=version, count=err.error_count())
         ) from err
-    return ChampionAudit(version, info.tags.get(REPORT_TAG), document)
+    # None when trained before the reference was kept: the section says so
+    reference = _logged_or_none(registry, info, TRAINING_REFERENCE)
+    model, _ = registry.load_model_and_files(info)
+    return ChampionAudit(version, info.tags.get(REPORT_TAG), document, reference, model)
 
 
 def _write_directory(directory: Path, files: dict[str, bytes]) -> None:

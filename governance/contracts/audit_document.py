@@ -50,6 +50,7 @@ __all__ = [
     "CalibrationEntry",
     "CalibrationSection",
     "ChampionReference",
+    "CohortComparison",
     "DataSummary",
     "DimensionSummary",
     "DriftLevel",
@@ -83,11 +84,15 @@ __all__ = [
     "ModelSummary",
     "ObservedExpectedEntry",
     "OperatingPoint",
+    "OriginEvaluation",
+    "PairedDelta",
     "ProxyInput",
     "ProxyStrength",
     "RateIntervals",
     "RateValues",
     "ReferenceBins",
+    "RollingOrigins",
+    "RollingSection",
     "ScoreDrift",
     "ScoredTableAudit",
     "SectionUnavailable",
@@ -716,7 +721,7 @@ class ChampionReference(_Part):
 
 
 class FeatureDrift(_Part):
-    """One input's population stability index against the champion's test split."""
+    """One input's population stability index: the scored cohort against the champion's training data."""
 
     feature: str
     psi: float
@@ -754,6 +759,42 @@ class FeatureListChange(_Part):
     removed: list[str]
 
 
+class CohortComparison(_Part):
+    """What the drift is measured between: the champion's training data and the scored cohort.
+
+    ``reference`` says which rows the champion's bins were kept from (its training split for
+    the inputs, its validation split for the score); ``missing`` says why there is no
+    comparison (an old champion kept no bins, or no cohort was given), and then the
+    section's ``features`` and ``score`` are empty.
+    """
+
+    reference: str | None = None
+    reference_rows: int | None = None
+    cohort_as_of: str | None = None
+    cohort_rows: int | None = None
+    missing: str | None = None
+
+
+class PairedDelta(_Part):
+    """One metric of the candidate minus the champion's, both scored on the candidate's test rows.
+
+    ``difference`` is oriented so that a positive value means the candidate is better
+    (``candidate - champion`` for ROC AUC and average precision, ``champion - candidate`` for
+    Brier score and log loss); ``low``/``high`` are its paired bootstrap interval.
+    """
+
+    metric: str
+    champion: float
+    candidate: float
+    difference: float
+    low: float | None
+    high: float | None
+    confidence: float
+    resamples: int
+    rows: int
+    outcomes: int
+
+
 class DriftReport(_Part):
     """What changed since the champion."""
 
@@ -764,9 +805,44 @@ class DriftReport(_Part):
     figures: list[FigureChange]
     drivers: Drivers
     feature_list: FeatureListChange
+    cohort: CohortComparison | None = None
+    paired: list[PairedDelta] = Field(default_factory=list)
+    paired_missing: str | None = None
 
 
 DriftSection = Annotated[SectionUnavailable | DriftReport, Field(discriminator="available")]
+
+
+# -- rolling-origin evaluation --------------------------------------------------------------
+
+
+class OriginEvaluation(_Part):
+    """The configured model trained on the as-of dates labelled by ``origin``, tested on it."""
+
+    origin: str
+    train_dates: list[str]
+    train_rows: int
+    held_out_rows: int
+    test_rows: int
+    outcomes: int
+    roc_auc: float | None
+    roc_auc_low: float | None
+    roc_auc_high: float | None
+    observed_expected: float | None
+    observed_expected_low: float | None
+    observed_expected_high: float | None
+    best_iteration: int
+    confidence: float
+
+
+class RollingOrigins(_Part):
+    """What training logged of its rolling-origin evaluation (``evaluation.rolling_origins``)."""
+
+    available: Literal[True]
+    origins: list[OriginEvaluation]
+
+
+RollingSection = Annotated[SectionUnavailable | RollingOrigins, Field(discriminator="available")]
 
 
 # -- features, distributions, card ----------------------------------------------------------
@@ -908,6 +984,7 @@ class AuditDocument(_Part):
     distributions: dict[str, ReferenceBins]
     timings: dict[str, float]
     model_card: ModelCard | None = None
+    rolling_origins: RollingSection | None = None
     #: the area-level audit (absent from documents written before it existed)
     areas: AreaAuditSection | None = None
     area_baseline: AreaBaselineSection | None = None

@@ -62,6 +62,7 @@ TOP_LEVEL = {
     "model_card",
     "operating_point",
     "performance",
+    "rolling_origins",
     "schema_version",
     "thresholds",
     "timings",
@@ -228,7 +229,10 @@ def test_sections_that_may_be_missing_say_so_and_why(
     assert isinstance(drift, DriftReport)
     assert drift.champion.version == "11"
     assert drift.champion.approved_report_sha256 == first.sha256
-    assert [f.feature for f in drift.features] != []
+    # a champion that kept no training reference and no model: the section says so (issue 17)
+    assert drift.features == [] and drift.cohort is not None
+    assert "kept no reference bins" in (drift.cohort.missing or "")
+    assert drift.paired == [] and "could not be loaded" in (drift.paired_missing or "")
     assert drift.drivers.champion == [r.feature for r in first.audit.explainability.importance]
 
 

@@ -37,6 +37,7 @@ from governance.contracts.audit_document import (
     DriftReport,
     ExplainabilityReport,
     MitigationReport,
+    RollingOrigins,
 )
 from governance.contracts.errors import ExtractError
 from governance.contracts.settings import GovernanceConfig
@@ -81,11 +82,12 @@ class City:
         copy_tree(self.root, root)
         return City(root, self.data, self.pipeline, self.public)
 
-    def train(self, rounds: int) -> str:
+    def train(self, rounds: int, origins: tuple[str, ...] = ()) -> str:
         mlflow.set_tracking_uri(self.uri)
-        return run_train(
-            self.pipeline, ModelConfig(lightgbm={"max_rounds": rounds}), self.data
-        ).version
+        config = ModelConfig(
+            lightgbm={"max_rounds": rounds}, evaluation={"rolling_origins": list(origins)}
+        )
+        return run_train(self.pipeline, config, self.data).version
 
     def audit(self, version: str | None = None, out: Path | None = None) -> AuditRecord:
         mlflow.set_tracking_uri(self.uri)
@@ -321,14 +323,38 @@ def test_the_audit_of_a_new_candidate_compares_it_with_the_champion(
     promote(registry, log, registry.version(NAME, info.version), city.public, actor="test")
     assert registry.alias_version(NAME, CHAMPION) == info.version
 
-    second = city.train(rounds=40)
+    second = city.train(rounds=40, origins=("2021-03-31", "2023-03-31"))
     record = city.audit(second)
+    # training's rolling-origin evaluation, read back by the audit and shown as a table
+    rolling = record.outcome.audit.rolling_origins
+    assert isinstance(rolling, RollingOrigins)
+    assert [o.origin for o in rolling.origins] == ["2021-03-31", "2023-03-31"]
+    for origin in rolling.origins:
+        assert origin.roc_auc_low is not None and origin.roc_auc_high is not None
+        assert origin.roc_auc_low <= (origin.roc_auc or 0) <= origin.roc_auc_high
+    assert "Rolling-origin evaluation" in (record.directory / "report.html").read_text()
     drift = record.outcome.audit.drift
     assert isinstance(drift, DriftReport)
     assert drift.champion.version == info.version
     assert drift.champion.approved_report_sha256 == first.outcome.sha256
-    # same data, so the features did not drift; the scores of a different model may
-    assert all(row.psi < 1e-9 for row in drift.features)
+    # issue 17: drift runs from the champion's training data to the cohort the release scores
+    # (the latest as-of date), not between two audits of the same test rows (all 0.000)
+    assert drift.cohort is not None and drift.cohort.missing is None, drift.cohort
+    assert drift.cohort.cohort_rows and drift.cohort.reference_rows
+    assert drift.features and not all(row.psi < 1e-9 for row in drift.features)
+    assert drift.score is not None
+    # the champion scored beside the candidate on its test rows, with paired intervals
+    assert [row.metric for row in drift.paired] == [
+        "roc_auc",
+        "average_precision",
+        "brier",
+        "log_loss",
+    ]
+    for row in drift.paired:
+        assert row.low is not None and row.high is not None
+        assert row.low <= row.difference <= row.high
+    html = (record.directory / "report.html").read_text()
+    assert "paired interval" in html and "the cohort the release will score" in html
     shared = {row.figure: row for row in drift.figures if row.status == "shared"}
     assert "test_roc_auc" in shared and shared["test_roc_auc"].change is not None
     assert log.verify().ok

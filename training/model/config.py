@@ -9,6 +9,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "BaselineParams",
+    "EvaluationConfig",
     "HeadlineFigure",
     "LightGBMParams",
     "ModelConfig",
@@ -82,6 +83,32 @@ class TuneConfig(_Section):
     min_child_samples: tuple[int, int] = (10, 300)
 
 
+class EvaluationConfig(_Section):
+    """Rolling-origin evaluation: the model as configured, trained and tested at several origins.
+
+    At each origin (an as-of date), the model is trained on every as-of date whose label window
+    ends by the origin, stopped early and calibrated on a held-out slice of those young people
+    (``holdout_fraction`` of them, whole persons, chosen by the seed), and tested on the origin.
+    Empty: not run.
+    """
+
+    rolling_origins: list[dt.date] = Field(
+        default_factory=list,
+        description="Test as-of dates, each also in the features table and fully labelled.",
+    )
+    holdout_fraction: float = Field(
+        0.2, gt=0, lt=1, description="Share of the training persons held out to stop and calibrate."
+    )
+    resamples: int = Field(500, ge=1, description="Bootstrap resamples of each ROC AUC interval.")
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="Confidence of the intervals.")
+
+    @model_validator(mode="after")
+    def _distinct(self) -> EvaluationConfig:
+        if len(set(self.rolling_origins)) != len(self.rolling_origins):
+            raise ValueError(f"rolling_origins must be distinct (got {self.rolling_origins})")
+        return self
+
+
 class HeadlineFigure(_Section):
     """A figure that judges whether a new version is worse than the current one.
 
@@ -129,6 +156,7 @@ class ModelConfig(_Section):
     )
     exclude: list[str] = Field(default_factory=list, description="Features left out of the model.")
     tune: TuneConfig = TuneConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     description: str = Field(
         _DESCRIPTION, min_length=1, description="The registered model's description in MLflow."
     )

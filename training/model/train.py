@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from governance.audit.cohort_drift import TRAINING_REFERENCE, training_reference
 from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import DataLayout
@@ -27,6 +28,7 @@ from training.model.data import Matrix, model_inputs, split_rows
 from training.model.estimators import CalibratedModel, Calibrator, fit_baseline, fit_lightgbm
 from training.model.metrics import evaluate
 from training.model.plots import draw_run_figures
+from training.model.rolling import ROLLING_ARTIFACT, OriginResult, rolling_origins
 from training.model.run_record import config_digest, git_state, run_name, run_note
 from training.tracking import NOTE_TAG, stage_run
 
@@ -84,12 +86,19 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
         fitted = None if config.tune.trials else _fit(pipeline, config, data, inputs, {})
     except Exception as error:
         failed = error
+    # the configured model at each rolling origin (trained before it, tested on it)
+    rolling = (
+        []
+        if failed is not None
+        else rolling_origins(config, manifest, features, inputs, pipeline.seed)
+    )
     tracking.ready()
     digest = config_digest(config_hash(config), manifest["config_hash"])
     with stage_run(config.experiment, run_name("train", config.splits.test, digest)) as run_id:
         if failed is not None:
             raise failed
         result = _fit_and_log(pipeline, config, data_dir, manifest, data, inputs, run_id, fitted)
+        _log_rolling(rolling)
         result = _register(config, result)
     logger.info(
         "trained %s version %s: test ROC AUC %.3f (logistic-regression baseline %.3f)",
@@ -257,6 +266,16 @@ def _log_run(
         mlflow.log_input(_dataset(matrix, split, features_path, manifest["sha256"]), context=split)
     mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
     mlflow.log_dict(split_info, "splits.json")
+    # the training data's bins (aggregates only), for later audits' drift to the scored cohort
+    mlflow.log_dict(
+        training_reference(
+            data["train"].x[model.columns],
+            predictions["validation"]["lightgbm"],
+            train_dates=split_info["train"],
+            validation_date=split_info["validation"],
+        ),
+        TRAINING_REFERENCE,
+    )
     note = run_note(
         features_sha256=manifest["sha256"],
         splits=split_info,
@@ -294,6 +313,22 @@ def _log_run(
         timings["log_model_s"] = time.perf_counter() - clock
     mlflow.log_dict({k: round(v, 3) for k, v in timings.items()}, "timings.json")
     return info
+
+
+def _log_rolling(results: list[OriginResult]) -> None:
+    """Each origin's figures as an artifact, and its ROC AUC and O/E as metrics."""
+    if not results:
+        return
+    import mlflow
+
+    mlflow.log_dict({"origins": [r.as_dict() for r in results]}, ROLLING_ARTIFACT)
+    metrics = {}
+    for r in results:
+        for name in ("roc_auc", "observed_expected"):
+            value = getattr(r, name)
+            if value is not None and np.isfinite(value):
+                metrics[f"rolling_{r.origin}_{name}"] = float(value)
+    mlflow.log_metrics(metrics)
 
 
 def _log_identity(

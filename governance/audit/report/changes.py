@@ -33,6 +33,9 @@ class DriftView:
     figures: Table | None = None
     drivers: Table | None = None
     feature_list: str | None = None
+    cohort: str | None = None
+    paired: Table | None = None
+    paired_missing: str | None = None
 
 
 def _features_table(features: Any) -> Table | None:
@@ -87,6 +90,66 @@ def _drivers_table(drivers: Any) -> Table | None:
     return table(["Rank", "Champion", "This version"], rows, numeric=(0,))
 
 
+def _cohort_sentence(cohort: Any) -> str | None:
+    """What the drift compares, or why it could not (an old champion, no cohort)."""
+    if not is_record(cohort):
+        return None
+    missing = field(cohort, "missing")
+    if missing:
+        return text(missing)
+    return (
+        f"Drift is measured from {text(field(cohort, 'reference'))} "
+        f"({fmt(field(cohort, 'reference_rows'), 'count')} young people) to the cohort the "
+        f"release will score: as-of {text(field(cohort, 'cohort_as_of'))}, "
+        f"{fmt(field(cohort, 'cohort_rows'), 'count')} young people."
+    )
+
+
+_PAIRED_NAMES = {
+    "roc_auc": "ROC AUC",
+    "average_precision": "Average precision",
+    "brier": "Brier score",
+    "log_loss": "Log loss",
+}
+
+
+def _paired_table(paired: Any) -> Table | None:
+    if not isinstance(paired, list) or not paired:
+        return None
+    rows = []
+    for p in paired:
+        low, high = field(p, "low"), field(p, "high")
+        interval = DASH if low is None or high is None else f"{low:+.4f} to {high:+.4f}"
+        better = (
+            "candidate better"
+            if low is not None and low > 0
+            else "champion better"
+            if high is not None and high < 0
+            else "no clear difference"
+        )
+        rows.append(
+            row(
+                _PAIRED_NAMES.get(str(field(p, "metric")), text(field(p, "metric"))),
+                f"{field(p, 'champion'):.4f}",
+                f"{field(p, 'candidate'):.4f}",
+                f"{field(p, 'difference'):+.4f}",
+                interval,
+                better,
+            )
+        )
+    first = paired[0]
+    confidence = f"{100 * field(first, 'confidence'):.0f}%"
+    headers = [
+        "Metric",
+        "Champion",
+        "This version",
+        "Better by (positive: this version)",
+        f"{confidence} paired interval",
+        "Reading",
+    ]
+    return table(headers, rows, numeric=(1, 2, 3, 4))
+
+
 def _listed(values: Any) -> str:
     return ", ".join(map(str, values)) if isinstance(values, list) and values else "none"
 
@@ -108,6 +171,11 @@ def drift_view(drift: Any) -> DriftView:
         feature_list=f"Inputs added: {_listed(field(changes, 'added'))}. Inputs removed: "
         f"{_listed(field(changes, 'removed'))}."
         if entries(changes)
+        else None,
+        cohort=_cohort_sentence(field(drift, "cohort")),
+        paired=_paired_table(field(drift, "paired")),
+        paired_missing=text(field(drift, "paired_missing"))
+        if field(drift, "paired_missing")
         else None,
     )
 

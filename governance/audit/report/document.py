@@ -31,6 +31,7 @@ from governance.audit.report.groups import (
     thresholds_view,
     truth_view,
 )
+from governance.audit.report.rolling import rolling_view
 from governance.audit.report.summary import card_view, gates_view, performance_view, time_taken
 
 __all__ = ["SECTIONS", "environment", "render_report", "report_context", "report_sha256"]
@@ -50,6 +51,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("mitigations", "Mitigation options (compared, not applied)"),
     ("explainability", "Explainability"),
     ("drift", "Drift and change since the champion"),
+    ("rolling-origins", "Rolling-origin evaluation"),
     ("features", "Features and their policy"),
 )
 """Each section's anchor and title, in the order of the report and its contents list."""
@@ -127,6 +129,7 @@ def report_context(audit: Any, figures: Mapping[str, bytes]) -> dict[str, Any]:
         "mitigations": mitigations_view(field(audit, "mitigations")),
         "explainability": explainability_view(field(audit, "explainability"), figures),
         "drift": drift_view(field(audit, "drift")),
+        "rolling": rolling_view(field(audit, "rolling_origins")),
         "features": features_view(field(audit, "features"), field(field(audit, "model"), "inputs")),
         "time_taken": time_taken(audit),
     }
