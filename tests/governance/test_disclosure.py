@@ -32,7 +32,7 @@ from governance.disclosure import (
 
 FACTORS = ("looked_after", "excluded")
 LEVEL_COLUMNS = (("ward", "ward_code"), ("borough", "borough_code"), ("bcu", "bcu_code"))
-RULES = DisclosureConfig()
+RULES = DisclosureConfig(method="threshold")
 REPO = Path(__file__).resolve().parents[2]
 
 # a tree of LSOA populations: bcus -> boroughs -> wards -> LSOAs
