@@ -112,7 +112,7 @@ def test_the_seed_is_never_in_a_dump_or_a_hash() -> None:
 
 def test_the_shipped_config_names_the_method_and_the_ptable() -> None:
     config = load_disclosure_config(REPO / "configs" / "disclosure.yaml")
-    assert config.method == "threshold"  # the default this round
+    assert config.method == "cellkey"  # the default
     assert config.cellkey == CellKeyConfig()
     assert config.cellkey.seed.get_secret_value() == DEMO_SEED
 

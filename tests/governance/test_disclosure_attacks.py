@@ -179,7 +179,7 @@ def test_rounding_without_complementary_suppression_is_found_by_the_hierarchy_at
     city_truth: pd.DataFrame,
 ) -> None:
     """Exact counts with lone withheld areas: parent minus children recovers them."""
-    rules = DisclosureConfig(rounding_base=1)
+    rules = DisclosureConfig(method="threshold", rounding_base=1)
     table = release_of(generated_city(), rules).copy()
     # undo complementary suppression: publish every area the primary rule did not withhold
     truth = city_truth.set_index(["level", "code"])
