@@ -85,7 +85,6 @@ __all__ = [
     "ReleaseLibrary",
     "expected_bounds",
     "fewer_than",
-    "manifest_rounding_base",
     "manifest_rules",
     "parse_sort",
     "sort_value",
@@ -201,19 +200,13 @@ def _rows(table: pa.Table, path: Path, columns: Sequence[str]) -> list[dict[str,
     return rows
 
 
-def manifest_rounding_base(manifest: ReleaseManifest) -> int:
-    """The rounding base of the (verified) manifest's signed disclosure rules."""
-    base = manifest.disclosure.get("rounding_base", DisclosureConfig().rounding_base)
-    return int(base)
-
-
 def _with_method(disclosure: Mapping[str, Any]) -> dict[str, Any]:
     """Signed rules without ``method`` predate the cell-key default: they were threshold rules."""
     return {"method": "threshold", **disclosure}
 
 
 def manifest_rules(manifest: ReleaseManifest) -> DisclosureConfig:
-    """The (verified) manifest's signed disclosure rules (the defaults if it has none)."""
+    """The (verified) manifest's signed disclosure rules; ``threshold`` where none are signed."""
     if not manifest.disclosure:
         return DisclosureConfig(method="threshold")
     return DisclosureConfig.model_validate(_with_method(manifest.disclosure))

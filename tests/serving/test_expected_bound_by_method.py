@@ -19,10 +19,11 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
+from governance.contracts.release_schema import ReleaseError
 from governance.disclosure import DisclosureConfig
 from serving.aggregate import combine_areas
 from serving.app import create_app
-from serving.releases import LoadedRelease, ReleaseLibrary, fewer_than
+from serving.releases import LoadedRelease, ReleaseLibrary, expected_bounds, fewer_than
 from tests.serving.conftest import World, make_world
 from tests.serving.release_factory import release_key, resign, write_release
 from tests.serving.test_aggregate_honest import _rows
@@ -154,3 +155,24 @@ def test_a_cellkey_zero_does_not_say_fewer_than_2_5(tmp_path: Path) -> None:
         page = client.get(f"/planner/areas/{code}").text
         assert f"fewer than {fewer_than(bound):.1f}" in page
         assert "fewer than 2.5" not in page
+
+
+def _area_rows(table: pd.DataFrame) -> list[dict[str, object]]:
+    return [dict(r) for r in _rows(table)]
+
+
+def test_rules_signed_before_the_method_existed_are_read_as_threshold(tmp_path: Path) -> None:
+    """A release signed before ``method`` was a rule was made with the threshold rules."""
+    served = _serve(tmp_path, "threshold")
+    rules = dict(served.release.manifest.disclosure)
+    del rules["method"]
+    old = served.release.manifest.model_copy(update={"disclosure": rules})
+    bounds = expected_bounds(old, _area_rows(served.table))
+    assert {b for b in bounds if b is not None} == {2.5}
+
+
+def test_a_dp_release_without_its_noise_half_widths_is_refused(tmp_path: Path) -> None:
+    served = _serve(tmp_path, "dp")
+    bare = served.release.manifest.model_copy(update={"privacy": None})
+    with pytest.raises(ReleaseError, match=r"privacy.half_width\['expected'\] for level"):
+        expected_bounds(bare, _area_rows(served.table))
