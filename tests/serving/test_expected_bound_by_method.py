@@ -176,3 +176,26 @@ def test_a_dp_release_without_its_noise_half_widths_is_refused(tmp_path: Path) -
     bare = served.release.manifest.model_copy(update={"privacy": None})
     with pytest.raises(ReleaseError, match=r"privacy.half_width\['expected'\] for level"):
         expected_bounds(bare, _area_rows(served.table))
+
+
+@pytest.mark.parametrize(
+    ("method", "says", "not_says"),
+    [
+        ("cellkey", "moved slightly to protect privacy (the ONS cell-key method)", "rounded to 5"),
+        ("threshold", "Expected and young people are rounded to 5.", "cell-key"),
+    ],
+)
+def test_the_planner_page_says_how_its_figures_are_protected(
+    tmp_path: Path, method: str, says: str, not_says: str
+) -> None:
+    from tests.serving.pages_helpers import sign_in
+
+    rules, table = (CELLKEY, cellkey_table()) if method == "cellkey" else (THRESHOLD, None)
+    rows = _rows(table) if table is not None else None
+    world = make_world(tmp_path)
+    write_release(world.root / "releases", world.board, release_id="r", rows=rows, disclosure=rules)
+    with TestClient(create_app(world.config), base_url="https://testserver") as client:
+        sign_in(client, world.tokens["planner"])
+        page = client.get("/planner").text
+    assert says in page
+    assert not_says not in page
