@@ -746,7 +746,9 @@ def test_a_bad_config_names_the_field(tmp_path: Path, yaml_text: str, message: s
 
 
 def test_a_custom_hierarchy_protects_the_pairs_it_names(city: City) -> None:
-    rules = DisclosureConfig(method="threshold", hierarchy=(("city", "borough"), ("borough", "ward"), ("ward", "lsoa")))
+    rules = DisclosureConfig(
+        method="threshold", hierarchy=(("city", "borough"), ("borough", "ward"), ("ward", "lsoa"))
+    )
     table = apply_disclosure_control(city.areas, rules).table
     check_no_individuals(table, rules)
     levels = city.areas["level"].to_numpy()
