@@ -3,9 +3,12 @@
 The release publishes one row per area at every level (LSOA, ward, borough, BCU, city).
 Each row's additive figures (``population``, ``expected`` and each factor's ``count_F``) are
 sums over its young people, and a parent's figure is the sum of its children's, so an
-attacker holding the table can difference a parent and its published children. This module
-turns the unpublished figures into a table that is safe to publish, in four steps that use the
-true values and round only at the end (:func:`apply_disclosure_control`):
+attacker holding the table can difference a parent and its published children. The default
+method, ``cellkey``, perturbs every count with the ONS cell-key method (:func:`_apply_cell_key`,
+:mod:`governance.cellkey`); ``dp`` noises the LSOA figures with OpenDP (:mod:`governance.dp`).
+The option ``method: threshold``, for users whose output rules demand it, turns the
+unpublished figures into a table that is safe to publish in four steps that use the true
+values and round only at the end (:func:`apply_disclosure_control`):
 
 1. **Primary area suppression.** An area with fewer than ``min_count`` young people publishes
    nothing but its identity (``level``, ``code``, ``name``, ``parent_code``), with
@@ -63,17 +66,17 @@ published (rounded) population allows; any one such figure then leaves an interv
 young people). No published figure is a negative zero (:func:`without_negative_zeros`): the
 sign of a zero tells which side of zero its unrounded value was.
 
-What this does not do. Rounding is deterministic, so figures combined across levels or across
+What the threshold method does not do. Rounding is deterministic, so figures combined across levels or across
 columns of the same area can narrow the interval further than any one figure, and a rounded
 count that moves by one ``rounding_base`` between two releases that differ by one young
-person shows that the newcomer is counted in it. Perturbative methods (a cell-key method)
-address those; they need record keys and are not applied here. Publication also relies on
+person shows that the newcomer is counted in it. The cell-key method (the default) addresses
+those with record keys. Publication also relies on
 the release not shipping its aggregation inputs: a shrinkage weight or interval width derived
 from the exact population would undo the rounding, and :func:`check_no_individuals` refuses
 any column that is not in the release contract.
 
-The defaults (threshold 10, rounding base 5) follow common output-checking practice in
-trusted research environments, where they are the usual rules of thumb for tables of counts.
+The threshold method's rules (threshold 10, rounding base 5) follow common output-checking
+practice in trusted research environments, where they are the usual rules of thumb for tables of counts.
 """
 
 from __future__ import annotations
@@ -82,6 +85,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Literal
 
 import numpy as np
@@ -89,7 +93,13 @@ import pandas as pd
 from numpy.typing import NDArray
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from governance.cellkey import CellKeyConfig, build_ptable, cell_keys, perturb_expected
+from governance.cellkey import (
+    KEY_RANGE,
+    CellKeyConfig,
+    build_ptable,
+    cell_keys,
+    perturb_expected,
+)
 from governance.contracts.config import load_config
 from governance.contracts.errors import VruError
 from governance.contracts.levels import LEVELS, PARENT_OF, Level
@@ -99,6 +109,7 @@ from governance.dp import DpConfig, NoisedLsoa, lsoa_count_per_area, noise_lsoa,
 
 __all__ = [
     "DEFAULT_HIERARCHY",
+    "EXPECTED_QUANTILE_MAX",
     "SUPPRESSION_REASON",
     "DisclosureConfig",
     "DisclosureError",
@@ -115,6 +126,11 @@ IntArray = NDArray[np.int64]
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
 ArrayLikeInt = Sequence[int] | NDArray[np.int64] | NDArray[np.float64] | pd.Series
+ArrayLikeFloat = Sequence[float] | NDArray[np.float64] | NDArray[np.int64] | pd.Series | float
+
+#: the largest |z| of the 256 normal quantiles the cell-key method draws the expected's noise
+#: from (:func:`governance.cellkey.perturb_expected`): about 2.66
+EXPECTED_QUANTILE_MAX = NormalDist().inv_cdf((KEY_RANGE - 0.5) / KEY_RANGE)
 
 DEFAULT_HIERARCHY: tuple[tuple[Level, Level], ...] = tuple(
     (parent, child) for child, parent in reversed(PARENT_OF.items())
@@ -219,6 +235,12 @@ _REASONS = (
 )
 
 
+_DP_NO_HALF_WIDTH = (
+    "expected_error_bound: method dp needs dp_half_width (the manifest's "
+    "privacy.half_width['expected'] of the area's level): dp noise has no hard bound"
+)
+
+
 class DisclosureError(VruError, ValueError):
     """An area table cannot be disclosure-controlled, or a release table is not safe to publish."""
 
@@ -230,8 +252,9 @@ UNBOUNDED_MARGIN = 10**9
 class DisclosureConfig(BaseModel):
     """Statistical disclosure control rules (``configs/disclosure.yaml``).
 
-    The defaults follow common output-checking practice for trusted research environments:
-    a threshold of 10 and rounding to base 5.
+    The default method is the cell-key perturbation (``cellkey``) ONS used for Census 2021.
+    ``min_count`` 10 and ``rounding_base`` 5 (method ``threshold``) follow common
+    output-checking practice for trusted research environments.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -285,12 +308,13 @@ class DisclosureConfig(BaseModel):
         ),
     )
     method: Literal["threshold", "cellkey", "dp"] = Field(
-        default="threshold",
+        default="cellkey",
         description=(
-            "threshold: suppression under min_count, complementary suppression and rounding "
-            "to rounding_base. cellkey: the ONS cell-key perturbation (governance.cellkey), "
-            "with counts under min_count after perturbation withheld and no rounding. dp: "
-            "differential privacy on OpenDP (governance.dp), LSOA figures noised once."
+            "cellkey (the default): the ONS cell-key perturbation (governance.cellkey), with "
+            "counts under min_count after perturbation withheld and no rounding. threshold: "
+            "suppression under min_count, complementary suppression and rounding to "
+            "rounding_base. dp: differential privacy on OpenDP (governance.dp), LSOA figures "
+            "noised once."
         ),
     )
     cellkey: CellKeyConfig = Field(
@@ -356,6 +380,58 @@ class DisclosureConfig(BaseModel):
         if self.method == "dp":
             return UNBOUNDED_MARGIN, UNBOUNDED_MARGIN
         return self.rounding_base // 2, (self.rounding_base - 1) // 2
+
+    def expected_error_bound(
+        self,
+        published_expected: ArrayLikeFloat,
+        published_population: ArrayLikeFloat,
+        *,
+        dp_half_width: ArrayLikeFloat | None = None,
+    ) -> FloatArray:
+        """How far each area's true expected may lie from its published one (either side).
+
+        The one place the serving's ``expected_low``/``expected_high`` and "fewer than N"
+        come from. Pure: published figures (and, under dp, the manifest's half-widths) in,
+        one half-width per area out.
+
+        - ``threshold``: expected is rounded to a multiple of ``rounding_base``, so it is
+          within half a base (2.5 for base 5). A hard bound.
+        - ``cellkey``: the published expected is ``e * P / N + s * z`` clamped at 0 and
+          rounded to ``expected_decimals`` (:func:`governance.cellkey.perturb_expected`),
+          with ``P`` the published and ``N`` the true population, ``s`` the
+          ``expected_noise`` and ``z`` one of the 256 normal quantiles, at most
+          :data:`EXPECTED_QUANTILE_MAX` (about 2.66) in size. Writing ``m = e / N`` for the
+          true mean risk, the error is ``m (P - N) + s z`` plus half a rounding step, so it is
+          at most ``s z_max + step / 2 + m D`` (``|P - N| <= D``, ``max_perturbation``); and
+          ``m P`` is at most the published expected plus ``s z_max + step / 2``, so ``m`` is
+          at most that over ``P`` (and at most 1). Clamping at 0 only moves the figure
+          toward the truth. A hard bound.
+        - ``dp``: the Laplace noise has no bound: ``dp_half_width`` (the manifest's
+          ``privacy.half_width["expected"]`` of the area's level) holds the truth at the
+          release's ``dp.interval_level`` (95%), not always.
+
+        Raises
+        ------
+        DisclosureError
+            Under method ``dp`` without ``dp_half_width``.
+        """
+        expected = np.asarray(published_expected, dtype=np.float64)
+        if self.method == "threshold":
+            return np.full(expected.shape, self.rounding_base / 2.0)
+        if self.method == "dp":
+            if dp_half_width is None:
+                raise DisclosureError(_DP_NO_HALF_WIDTH)
+            return np.broadcast_to(
+                np.asarray(dp_half_width, dtype=np.float64), expected.shape
+            ).copy()
+        rules = self.cellkey
+        population = np.asarray(published_population, dtype=np.float64)
+        fixed = rules.expected_noise * EXPECTED_QUANTILE_MAX + 0.5 * 10.0**-rules.expected_decimals
+        with np.errstate(divide="ignore", invalid="ignore"):
+            mean_at_most = np.where(population > 0, (expected + fixed) / population, 1.0)
+        return np.asarray(
+            fixed + rules.max_perturbation * np.minimum(mean_at_most, 1.0), dtype=np.float64
+        )
 
     @property
     def min_population(self) -> int:

@@ -11,7 +11,7 @@ import math
 from collections.abc import Callable
 
 from serving.problems import InvalidParam, ProblemError
-from serving.releases import LoadedRelease, manifest_rounding_base
+from serving.releases import LoadedRelease
 from serving.schemas import AggregateFactor, AggregateResponse, AreaPublic
 
 __all__ = ["AGGREGATE_METHOD", "combine_areas"]
@@ -27,10 +27,12 @@ AGGREGATE_METHOD = (
     "published mean risk, interval bounds (a conservative interval: at least as wide as that "
     "of the combined mean, rounded outward), prevalence and contribution of each factor. The "
     "expected number is the combined mean risk times the population, kept within what the "
-    "areas' rounded expected numbers allow (expected_low to expected_high: each area's "
-    "published figure +/- half the rounding base, at least 0), never a sum of rounded zeros; "
-    "the rate per 1,000 is 1,000 times it over the population. A factor's figure is null if "
-    "any area's is hidden."
+    "areas' protected expected numbers allow (expected_low to expected_high: the sum of each "
+    "area's published figure +/- how far the release's disclosure method may have moved it, "
+    "at least 0: half the rounding base under threshold rules, the cell-key perturbation's "
+    "largest error under cellkey, a 95% noise interval under dp), never a sum of rounded "
+    "zeros; the rate per 1,000 is 1,000 times it over the population. A factor's figure is "
+    "null if any area's is hidden."
 )
 #: decimals of the combined expected number and its bounds (rounded outward)
 _EXPECTED_DECIMALS = 1
@@ -98,15 +100,19 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
 
 
 def _expected_bounds(release: LoadedRelease, areas: list[AreaPublic]) -> tuple[float, float]:
-    """What the areas' rounded expected numbers allow for their total, rounded outward.
+    """What the areas' protected expected numbers allow for their total, rounded outward.
 
-    Each published expected ``e`` says the truth lies in ``[e - base / 2, e + base / 2]``,
-    and an expected number is never negative.
+    Each published expected ``e`` says the truth lies in ``[e - h, e + h]``, with ``h`` the
+    area's bound under the release's signed method
+    (:meth:`governance.disclosure.DisclosureConfig.expected_error_bound`, held in
+    ``release.expected_bound``), and an expected number is never negative. Under threshold
+    and cellkey the bounds are hard, so the total surely lies within; under dp each is a 95%
+    interval and their sum at least as likely to hold the total.
     """
-    half = manifest_rounding_base(release.manifest) / 2.0
     published = [float(a.expected or 0.0) for a in areas]
-    low = sum(max(e - half, 0.0) for e in published)
-    high = sum(e + half for e in published)
+    half = [release.expected_bound[a.code] for a in areas]
+    low = sum(max(e - h, 0.0) for e, h in zip(published, half, strict=True))
+    high = sum(e + h for e, h in zip(published, half, strict=True))
     scale = 10.0**_EXPECTED_DECIMALS
     return math.floor(low * scale) / scale + 0.0, math.ceil(high * scale) / scale + 0.0
 

@@ -83,7 +83,9 @@ __all__ = [
     "LoadedRelease",
     "ReleaseHolder",
     "ReleaseLibrary",
-    "manifest_rounding_base",
+    "expected_bounds",
+    "fewer_than",
+    "manifest_rules",
     "parse_sort",
     "sort_value",
 ]
@@ -102,6 +104,10 @@ _BELOW_FLOOR = (
     "(disclosure_floor): {problems}"
 )
 _NONE_APPROVED = "no approved release is being served"
+_NO_HALF_WIDTH = (
+    "release {rid}: a dp release's manifest must give privacy.half_width['expected'] for "
+    "level(s) {levels}: the noise interval of its expected numbers"
+)
 #: the Warning header (RFC 7234, code 299: a persistent warning) while an approval has lapsed
 LAPSED_HEADER = '299 - "approval lapsed on {date}; board review overdue"'
 _NOT_SAFE = "release {rid}: {path}: fails the disclosure check under its signed rules: {msg}"
@@ -134,8 +140,12 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def _area(row: Mapping[str, Any], factors: Sequence[str], below: float) -> AreaPublic:
-    """An area's published figures; ``below`` is what a published expected of 0 means."""
+def _area(row: Mapping[str, Any], factors: Sequence[str], bound: float | None) -> AreaPublic:
+    """An area's published figures; ``bound`` is how far its true expected may lie from it.
+
+    A published expected of 0 says "fewer than" the bound, rounded up to one decimal
+    (:func:`fewer_than`).
+    """
     figures: list[AreaFactor] = []
     for factor in factors:
         count, hidden, prevalence, contrib = factor_columns(factor)
@@ -158,7 +168,9 @@ def _area(row: Mapping[str, Any], factors: Sequence[str], below: float) -> AreaP
         suppression_reason=row["suppression_reason"],
         population=_clean(row["population"]),
         expected=_clean(row["expected"]),
-        expected_fewer_than=below if _clean(row["expected"]) == 0 else None,
+        expected_fewer_than=(
+            fewer_than(bound) if _clean(row["expected"]) == 0 and bound is not None else None
+        ),
         rate_per_1000=_clean(row["rate_per_1000"]),
         mean_risk=_clean(row["mean_risk"]),
         mean_risk_raw=_clean(row["mean_risk_raw"]),
@@ -188,19 +200,68 @@ def _rows(table: pa.Table, path: Path, columns: Sequence[str]) -> list[dict[str,
     return rows
 
 
-def manifest_rounding_base(manifest: ReleaseManifest) -> int:
-    """The rounding base of the (verified) manifest's signed disclosure rules."""
-    base = manifest.disclosure.get("rounding_base", DisclosureConfig().rounding_base)
-    return int(base)
+def _with_method(disclosure: Mapping[str, Any]) -> dict[str, Any]:
+    """Signed rules without ``method`` predate the cell-key default: they were threshold rules."""
+    return {"method": "threshold", **disclosure}
+
+
+def manifest_rules(manifest: ReleaseManifest) -> DisclosureConfig:
+    """The (verified) manifest's signed disclosure rules; ``threshold`` where none are signed."""
+    if not manifest.disclosure:
+        return DisclosureConfig(method="threshold")
+    return DisclosureConfig.model_validate(_with_method(manifest.disclosure))
+
+
+def fewer_than(bound: float) -> float:
+    """What a published expected of 0 says: fewer than the bound, up to one decimal."""
+    return math.ceil(round(bound * 10.0, 6)) / 10.0 + 0.0
+
+
+def expected_bounds(
+    manifest: ReleaseManifest, rows: Sequence[Mapping[str, Any]]
+) -> list[float | None]:
+    """How far each row's true expected may lie from its published one (None: not published).
+
+    :meth:`governance.disclosure.DisclosureConfig.expected_error_bound` under the signed
+    rules: half the rounding base (threshold), the cell-key perturbation's hard bound
+    (cellkey), or the level's 95% noise half-width of the signed ``privacy`` (dp).
+    """
+    rules = manifest_rules(manifest)
+    shown = [
+        i
+        for i, row in enumerate(rows)
+        if _clean(row.get("expected")) is not None and _clean(row.get("population")) is not None
+    ]
+    bounds: list[float | None] = [None] * len(rows)
+    if not shown:
+        return bounds
+    half_width = None
+    if rules.method == "dp":
+        by_level = manifest.privacy.half_width.get("expected", {}) if manifest.privacy else {}
+        missing = sorted({str(rows[i]["level"]) for i in shown} - set(by_level))
+        if missing:
+            raise ReleaseError(_NO_HALF_WIDTH.format(rid=manifest.release_id, levels=missing))
+        half_width = [float(by_level[rows[i]["level"]]) for i in shown]
+    values = rules.expected_error_bound(
+        [float(rows[i]["expected"]) for i in shown],
+        [float(rows[i]["population"]) for i in shown],
+        dp_half_width=half_width,
+    )
+    for i, value in zip(shown, values, strict=True):
+        bounds[i] = float(value)
+    return bounds
 
 
 def signed_rules(manifest: ReleaseManifest, directory: Path) -> DisclosureConfig:
-    """The disclosure rules the signed manifest says the table was made with."""
+    """The disclosure rules the signed manifest says the table was made with.
+
+    Rules signed before ``method`` existed are read as ``threshold`` (what they were).
+    """
     path = directory / MANIFEST
     if not manifest.disclosure:
         raise ReleaseError(_NO_RULES.format(rid=manifest.release_id, path=path))
     try:
-        return DisclosureConfig.model_validate(manifest.disclosure)
+        return DisclosureConfig.model_validate(_with_method(manifest.disclosure))
     except ValidationError as err:
         first = err.errors()[0]
         msg = f"{'.'.join(map(str, first['loc']))}: {first['msg']}"
@@ -330,6 +391,9 @@ class LoadedRelease:
         None (the whole level) or the code of any area above the level.
     ancestors
         Each area's chain of parents, nearest first.
+    expected_bound
+        How far each published area's true expected may lie from its published one, by code
+        (:func:`expected_bounds`): what ``POST /v1/aggregate`` sums.
     """
 
     manifest: ReleaseManifest
@@ -338,6 +402,7 @@ class LoadedRelease:
     listings: Mapping[tuple[str, str | None], Mapping[str, tuple[bytes, ...]]]
     ancestors: Mapping[str, tuple[str, ...]]
     list_prefix: bytes
+    expected_bound: Mapping[str, float] = field(default_factory=dict)
 
     @property
     def release_id(self) -> str:
@@ -364,9 +429,13 @@ class Catalog:
 def _build_release(manifest: ReleaseManifest, rows: list[dict[str, Any]]) -> LoadedRelease:
     factors = list(manifest.factors)
     areas: dict[str, AreaPublic] = {}
-    for row in rows:
+    bounds = expected_bounds(manifest, rows)
+    expected_bound: dict[str, float] = {}
+    for row, bound in zip(rows, bounds, strict=True):
+        if bound is not None:
+            expected_bound[str(row["code"])] = bound
         try:
-            areas[str(row["code"])] = _area(row, factors, manifest_rounding_base(manifest) / 2)
+            areas[str(row["code"])] = _area(row, factors, bound)
         except ValidationError as err:
             first = err.errors()[0]
             raise ReleaseError(
@@ -416,6 +485,7 @@ def _build_release(manifest: ReleaseManifest, rows: list[dict[str, Any]]) -> Loa
         listings=MappingProxyType(listings),
         ancestors=MappingProxyType(ancestors),
         list_prefix=head,
+        expected_bound=MappingProxyType(expected_bound),
     )
 
 

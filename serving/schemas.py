@@ -110,13 +110,19 @@ class AreaPublic(BaseModel):
     suppression_reason: str | None
     population: int | None = Field(description="Young people in the cohort, rounded.")
     expected: float | None = Field(
-        description="Expected number involved in violence, rounded to the disclosure base."
+        description=(
+            "Expected number involved in violence, as disclosure control published it "
+            "(perturbed under cellkey, rounded to the base under threshold, noised under dp)."
+        )
     )
     expected_fewer_than: float | None = Field(
         default=None,
         description=(
             "Set where the published expected number is 0: the true expected number is below "
-            "this (half the rounding base), not 0. Null otherwise."
+            "this, not 0. It is how far the release's disclosure method may move the figure: "
+            "half the rounding base (threshold), the cell-key perturbation's largest error "
+            "(cellkey), or the 95% noise interval's half-width (dp: below it with 95% "
+            "confidence). Null otherwise."
         ),
     )
     rate_per_1000: float | None
@@ -263,10 +269,18 @@ class AggregateResponse(BaseModel):
         )
     )
     expected_low: float = Field(
-        description="The least the areas' rounded expected numbers allow (each at least 0)."
+        description=(
+            "The least the areas' protected expected numbers allow (each at least 0): each "
+            "published figure less how far the disclosure method may have moved it (half the "
+            "rounding base under threshold, the cell-key perturbation's largest error under "
+            "cellkey; under dp the 95% interval's half-width, so a 95% interval)."
+        )
     )
     expected_high: float = Field(
-        description="The most the areas' rounded expected numbers allow (half a base each)."
+        description=(
+            "The most the areas' protected expected numbers allow: each published figure plus "
+            "the same bound as expected_low (under dp, the top of a 95% interval)."
+        )
     )
     rate_per_1000: float
     mean_risk: float

@@ -25,7 +25,7 @@ LOG = logging.getLogger("tests.cellkey_attacks")
 FACTORS = ("looked_after", "excluded")
 PREVALENCE = (0.15, 0.4)
 CELLKEY = DisclosureConfig(method="cellkey")
-THRESHOLD = DisclosureConfig()
+THRESHOLD = DisclosureConfig(method="threshold")
 SEED = CELLKEY.cellkey.seed_bytes()
 JANUARY, FEBRUARY = "2025-01-31", "2025-02-28"
 

@@ -20,7 +20,7 @@ from governance.disclosure import (
 )
 from tests.governance.test_disclosure import _hand_table
 
-RULES = DisclosureConfig(hierarchy=(("ward", "lsoa"),))
+RULES = DisclosureConfig(method="threshold", hierarchy=(("ward", "lsoa"),))
 COUNT = "count_looked_after"
 
 

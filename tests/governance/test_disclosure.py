@@ -32,7 +32,7 @@ from governance.disclosure import (
 
 FACTORS = ("looked_after", "excluded")
 LEVEL_COLUMNS = (("ward", "ward_code"), ("borough", "borough_code"), ("bcu", "bcu_code"))
-RULES = DisclosureConfig()
+RULES = DisclosureConfig(method="threshold")
 REPO = Path(__file__).resolve().parents[2]
 
 # a tree of LSOA populations: bcus -> boroughs -> wards -> LSOAs
@@ -358,7 +358,7 @@ def test_zero_counts_are_withheld_unless_declared_structural() -> None:
     areas = _hand_table(counts=[0, 12, 15, 18])
     withheld = apply_disclosure_control(areas, RULES).table
     assert withheld["count_looked_after_suppressed"].tolist() == [False, True, True, False, False]
-    structural = DisclosureConfig(zeros_disclosive=False)
+    structural = DisclosureConfig(method="threshold", zeros_disclosive=False)
     kept = apply_disclosure_control(areas, structural).table
     assert kept["count_looked_after"].tolist() == [45, 0, 10, 15, 20]
     assert not kept["count_looked_after_suppressed"].any()
@@ -397,7 +397,7 @@ def test_differencing_fails_on_any_hierarchy(
     rng = np.random.default_rng(seed)
     geography, populations = geography_of(tree)
     areas = aggregate(young_people(geography, populations, rng, prevalence), geography)
-    rules = DisclosureConfig(zeros_disclosive=zeros_disclosive)
+    rules = DisclosureConfig(method="threshold", zeros_disclosive=zeros_disclosive)
     result = apply_disclosure_control(areas, rules)
     if zeros_disclosive:
         assert_differencing_fails(areas, result.table, rules)
@@ -472,7 +472,7 @@ def test_adaptive_decimals_hide_one_person_within_the_margin() -> None:
     smallest = np.maximum(populations - 2, 10)
     assert (10.0**-decimals * smallest >= 0.1 - 1e-12).all()
     assert (10.0 ** -(decimals + 1) * smallest < 0.1).all()
-    off = DisclosureConfig(differencing_margin=0)
+    off = DisclosureConfig(method="threshold", differencing_margin=0)
     assert (adaptive_decimals(populations, off) == 12).all()
 
 
@@ -746,7 +746,9 @@ def test_a_bad_config_names_the_field(tmp_path: Path, yaml_text: str, message: s
 
 
 def test_a_custom_hierarchy_protects_the_pairs_it_names(city: City) -> None:
-    rules = DisclosureConfig(hierarchy=(("city", "borough"), ("borough", "ward"), ("ward", "lsoa")))
+    rules = DisclosureConfig(
+        method="threshold", hierarchy=(("city", "borough"), ("borough", "ward"), ("ward", "lsoa"))
+    )
     table = apply_disclosure_control(city.areas, rules).table
     check_no_individuals(table, rules)
     levels = city.areas["level"].to_numpy()

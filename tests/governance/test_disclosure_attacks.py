@@ -17,6 +17,8 @@ from governance.disclosure_attacks import AttackLimits, attack_release, hierarch
 from tests.training.test_release_leaks import FACTORS, generated_city, release_of, unprotected
 
 HIERARCHY = DisclosureConfig().hierarchy
+#: the attacks here are tried on releases made with the threshold rules
+THRESHOLD = DisclosureConfig(method="threshold")
 LIMITS = AttackLimits()
 
 
@@ -127,7 +129,7 @@ def city_release() -> pd.DataFrame:
 def test_the_release_as_published_survives_every_attack(
     city_release: pd.DataFrame, city_truth: pd.DataFrame
 ) -> None:
-    results = _attack(city_release, city_truth, DisclosureConfig())
+    results = _attack(city_release, city_truth, THRESHOLD)
     assert all(r.judged for r in results.values()), results
     assert all(r.passed for r in results.values()), results
     assert results["hierarchy_exact"].success == 0.0
@@ -145,12 +147,12 @@ def test_raw_means_put_back_are_found_by_the_precision_attack(
     key = pd.MultiIndex.from_frame(leaky[["level", "code"]])
     shown = ~leaky["suppressed"].astype(bool)
     leaky.loc[shown, "mean_risk_raw"] = raw.reindex(key).to_numpy()[shown.to_numpy()].round(3)
-    results = _attack(leaky, city_truth, DisclosureConfig())
+    results = _attack(leaky, city_truth, THRESHOLD)
     assert results["precision_gain"].success > 0.5
     assert not results["precision_gain"].passed
     assert (
         results["precision_gain"].success
-        > _attack(city_release, city_truth, DisclosureConfig())["precision_gain"].success
+        > _attack(city_release, city_truth, THRESHOLD)["precision_gain"].success
     )
 
 
@@ -168,7 +170,7 @@ def test_contributions_beside_withheld_counts_are_found_by_the_zero_attack(
         leaky.loc[withheld, f"contrib_{f}"] = (
             truth[f"contrib_{f}"].reindex(key).to_numpy()[withheld].round(2)
         )
-    results = _attack(leaky, city_truth, DisclosureConfig())
+    results = _attack(leaky, city_truth, THRESHOLD)
     assert results["zero_detection"].success > LIMITS.max_zero_auc
     assert not results["zero_detection"].passed
 
@@ -177,7 +179,7 @@ def test_rounding_without_complementary_suppression_is_found_by_the_hierarchy_at
     city_truth: pd.DataFrame,
 ) -> None:
     """Exact counts with lone withheld areas: parent minus children recovers them."""
-    rules = DisclosureConfig(rounding_base=1)
+    rules = DisclosureConfig(method="threshold", rounding_base=1)
     table = release_of(generated_city(), rules).copy()
     # undo complementary suppression: publish every area the primary rule did not withhold
     truth = city_truth.set_index(["level", "code"])
@@ -193,7 +195,7 @@ def test_rounding_without_complementary_suppression_is_found_by_the_hierarchy_at
 def test_an_attack_with_too_few_cells_is_reported_not_judged(
     city_release: pd.DataFrame, city_truth: pd.DataFrame
 ) -> None:
-    rules = DisclosureConfig()
+    rules = THRESHOLD
     results = attack_release(
         city_truth,
         city_release,

@@ -359,7 +359,8 @@ def write_release(
     ``board_public_key_b64`` means), naming a model file, with a review date ``valid_until``
     (default: a year from today, so the server's clock finds it current).
 
-    The manifest lists the files' SHA-256 and ``disclosure`` (default: the defaults) and is
+    The manifest lists the files' SHA-256 and ``disclosure`` (default: the threshold rules,
+    which the made-up rows follow: counts in multiples of 5) and is
     signed with ``signer`` (default: :func:`release_key`).
     """
     directory = releases_dir / release_id
@@ -401,7 +402,7 @@ def write_release(
         model_card_summary={"model": "vru-risk", "version": model_version, "test_roc_auc": 0.78},
         rows=table.num_rows,
         files=release_file_hashes(directory),
-        disclosure=(disclosure or DisclosureConfig()).model_dump(mode="json"),
+        disclosure=(disclosure or DisclosureConfig(method="threshold")).model_dump(mode="json"),
     )
     manifest = sign_manifest(manifest, load_private_key((signer or release_key()).private_key_path))
     (directory / "manifest.json").write_text(

@@ -66,7 +66,7 @@ def test_the_same_table_signed_as_a_threshold_release_is_refused(tmp_path: Path)
     board = make_board(tmp_path / "board")
     releases = tmp_path / "releases"
     rows = _rows(cellkey_table())
-    for release_id, rules in (("ck", RULES), ("threshold", DisclosureConfig())):
+    for release_id, rules in (("ck", RULES), ("threshold", DisclosureConfig(method="threshold"))):
         write_release(releases, board, release_id=release_id, rows=rows, disclosure=rules)
         loading = ReleaseLibrary(
             releases, board.public_key_b64, release_key_b64=release_key().public_key_b64

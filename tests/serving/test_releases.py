@@ -258,7 +258,7 @@ def test_a_signed_release_made_with_weak_rules_is_refused_by_the_floor(
     board_and_dir: tuple[Any, Path], field: str, value: Any, message: str
 ) -> None:
     board, releases = board_and_dir
-    weak = DisclosureConfig(**{field: value})
+    weak = DisclosureConfig(**{"method": "threshold", field: value})
     write_release(releases, board, release_id="r1", disclosure=weak)
     with pytest.raises(ReleaseError, match="weaker than this server's floor") as refused:
         library(releases, board).load()

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import typer
+from pydantic import SecretStr
 from typer.testing import CliRunner
 
 from governance.board.approval import (
@@ -60,7 +61,7 @@ from governance.contracts.signing import (
     load_private_key,
     sign_decision,
 )
-from governance.disclosure import DisclosureConfig
+from governance.disclosure import DisclosureConfig, check_no_individuals
 from tests.helpers import TrainedCity, copy_tree, sqlite_uri
 from training.model.estimators import CalibratedModel, Calibrator
 from training.release.aggregate import (
@@ -85,6 +86,18 @@ from vru.release_command import register
 
 NAME = "vru-risk"
 LATEST = "2025-03-31"
+
+
+#: the cell-key seed of the test city's production releases: a production release under the
+#: default method brings its own secret seed (the demo's public one is refused)
+PRODUCTION_SEED = "test-city-production-cell-key-seed"
+
+
+def production_rules(config: ReleaseConfig) -> DisclosureConfig:
+    """The release config's disclosure rules (the default method) with a production seed."""
+    rules = load_disclosure(config)
+    cellkey = rules.cellkey.model_copy(update={"seed": SecretStr(PRODUCTION_SEED)})
+    return rules.model_copy(update={"cellkey": cellkey})
 
 
 @dataclass
@@ -113,7 +126,7 @@ class City:
             self.data,
             registry=self.registry,
             governance=self.governance(),
-            disclosure=load_disclosure(config),
+            disclosure=production_rules(config),
         )
 
     def audit(self, name: str, version: str) -> str:
@@ -334,7 +347,8 @@ def test_every_level_is_released_with_the_contract_columns(released: Released) -
 def test_published_figures_pass_disclosure_control(
     released: Released,
 ) -> None:
-    rules = DisclosureConfig()
+    rules = DisclosureConfig()  # the default: cell-key perturbation, nothing rounded
+    assert rules.method == "cellkey"
     areas = _areas(released.first)
     published = areas[~areas["suppressed"]]
     assert (published["population"] >= rules.min_population).all()
@@ -343,7 +357,9 @@ def test_published_figures_pass_disclosure_control(
     counts = [c for c in areas.columns if c.startswith("count_") and not c.endswith("_suppressed")]
     for column in ["population", *counts]:
         values = areas[column].dropna().astype(int)
-        assert (values % rules.rounding_base == 0).all(), column
+        # a count under min_count after perturbation is withheld, so none is published
+        assert (values >= rules.min_count).all(), column
+    check_no_individuals(areas, rules)
     within = published.dropna(subset=["mean_risk", "risk_low", "risk_high"])
     assert len(within) == len(published)
     assert (
@@ -464,7 +480,7 @@ def test_a_lapsed_approval_is_refused_at_promote_and_release(city: City) -> None
             city.data,
             registry=city.registry,
             governance=city.governance(),
-            disclosure=load_disclosure(config),
+            disclosure=production_rules(config),
             now=after,
         )
     assert f"the approval lapsed on {until}" in " ".join(caught.value.problems)
@@ -490,7 +506,7 @@ def test_a_revoked_approval_is_refused_at_release(city: City) -> None:
             city.data,
             registry=city.registry,
             governance=governance,
-            disclosure=load_disclosure(config),
+            disclosure=production_rules(config),
         )
     assert "the approval was revoked by board" in " ".join(caught.value.problems)
     _nothing_written(city, "revoked")
@@ -639,6 +655,12 @@ def test_shap_dedup_gives_the_same_values(trained_city: TrainedCity) -> None:
     assert full.stats.identical_rows == len(cohort) - 500
 
 
+def _own_seed(root: Path) -> None:
+    """``configs/disclosure.yaml`` under ``root``: the default method with a production seed."""
+    (root / "configs").mkdir(exist_ok=True)
+    (root / "configs/disclosure.yaml").write_text(f"cellkey: {{seed: {PRODUCTION_SEED}}}\n")
+
+
 def test_the_command_refuses_then_releases(
     released: Released, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -678,16 +700,15 @@ def test_the_command_refuses_then_releases(
         unsigned.output
     )
     assert not (city.root / "unsigned-cli").exists()
-    done = runner.invoke(
-        app,
-        [
-            *args,
-            "--releases-dir",
-            str(city.root / "releases-cli"),
-            "--release-key",
-            str(city.root / "release.pem"),
-        ],
-    )
+    signed = [*args, "--release-key", str(city.root / "release.pem")]
+    # the default method's seed is the demo's, public: production refuses it before any work
+    (city.root / "configs/disclosure.yaml").unlink(missing_ok=True)
+    demo_seed = runner.invoke(app, [*signed, "--releases-dir", str(city.root / "seed-cli")])
+    assert demo_seed.exit_code == 2, demo_seed.output
+    assert "cellkey.seed is the demo's public seed" in demo_seed.output
+    assert not (city.root / "seed-cli").exists()
+    _own_seed(city.root)
+    done = runner.invoke(app, [*signed, "--releases-dir", str(city.root / "releases-cli")])
     assert done.exit_code == 0, done.output
     made = current_release_id(city.root / "releases-cli")
     assert made is not None and f"release {made}" in done.output
@@ -796,7 +817,7 @@ def test_spark_and_in_process_engines_release_the_same_figures(
         city.data,
         registry=city.registry,
         governance=city.governance(),
-        disclosure=load_disclosure(spark_release),
+        disclosure=production_rules(spark_release),
         spark=spark_config,
     )
     in_process = released.first  # also a first release: no change column to compare
@@ -805,7 +826,7 @@ def test_spark_and_in_process_engines_release_the_same_figures(
     # where it ran is not what it means: the engine is not in the release config's hash
     assert config_hash(city.config(engine="spark")) == config_hash(city.config())
     assert on_spark.stats.rows == in_process.stats.rows
-    # after disclosure control every figure is rounded: the tables are the same, value for value
+    # the same young people give the same cell keys: the tables are the same, value for value
     pd.testing.assert_frame_equal(_areas(on_spark), _areas(in_process), check_exact=True)
     entries = [e for e in city.log.entries() if e["event"] == "release.created"]
     assert entries[-1]["details"]["engine"] == "spark"
@@ -825,6 +846,7 @@ def test_the_release_command_runs_on_spark(
     monkeypatch.setenv("MLFLOW_TRACKING_URI", city.registry.tracking_uri)
     (city.root / "configs").mkdir(exist_ok=True)
     (city.root / "configs/pipeline.yaml").write_text(f"spark: {json.dumps(SPARK)}\n")
+    _own_seed(city.root)
     gov = city.root / "gov-spark.yaml"
     gov.write_text(f"board_public_key_b64: {city.public}\naudit_log: {city.log.path}\n")
     out = city.root / "releases-spark-cli"

@@ -20,7 +20,7 @@ from tests.training.test_release_leaks import FACTORS, generated_city, unprotect
 from training.release.config import ReleaseConfig
 from training.release.run import AreaFigures, ProtectedAreas, attack_protected, protect_areas
 
-RULES = DisclosureConfig()
+RULES = DisclosureConfig(method="threshold")
 
 
 @pytest.fixture(scope="module")

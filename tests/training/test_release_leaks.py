@@ -40,7 +40,7 @@ FACTOR_MODEL = {
     "persistent_absence": (0.3, 0.3, -0.05),
     "child_in_need": (0.04, 0.5, -0.0004),  # rounds to -0.0 without it
 }
-RULES = DisclosureConfig()
+RULES = DisclosureConfig(method="threshold")
 RARE = "domestic_abuse"
 
 
