@@ -17,12 +17,13 @@ The attacks, in an attacker's words:
   gives exactly those intervals; the tests check them against SciPy's ``milp``.
   ``hierarchy_exact`` is the share of protected cells (withheld, rounded or perturbed) whose
   true value the interval pins exactly (chance: 0); ``hierarchy_narrowed`` the share of
-  withheld cells confined to fewer than ``min_count`` possible values, fewer than the
-  threshold rule promises (chance: 0).
+  withheld cells known more precisely than a published count is: confined to fewer possible
+  values than a published count allows (5 for rounding to 5, ``2 D + 1`` for the cell-key
+  method), and than ``min_count`` (chance: 0). Withholding a count must not tell more about
+  it than publishing it would.
 - **Precision channels** (``precision_gain``): a published raw mean or rate times the
   published population is another estimate of the expected number (and a prevalence of a
-  count). If it
-  is closer to the truth than the published expected itself, protection leaks through the
+  count). If it is closer to the truth than the published expected itself, protection leaks through the
   decimals. The figure is ``1 - error(best channel) / error(published)``: 0 at chance, 1 when
   the channel gives the truth.
 - **Zero detection** (``zero_detection``): among withheld factor counts, how well any figure
@@ -92,7 +93,8 @@ class AttackLimits(BaseModel):
         default=0.05,
         ge=0.0,
         le=1.0,
-        description="Withheld cells the equations confine to fewer than min_count values.",
+        description="Withheld cells the equations confine to fewer values than a published "
+        "count allows (and than min_count).",
     )
     max_precision_gain: float = Field(
         default=0.2,
@@ -171,6 +173,8 @@ def attack_release(
     columns = ["population", *(f"count_{f}" for f in factors)]
     parents = _parent_rows(shown)
     exact_hits = exact_cells = narrowed_hits = narrowed_cells = 0
+    # a withheld count must stay as uncertain as a published one is (and as min_count)
+    promised = min(min_count, margin[0] + margin[1] + 1)
     for column in columns:
         known = _knowledge(shown, column, min_count=min_count, margin=margin, method=method)
         low, high = hierarchy_bounds(known.low, known.high, shown["level"], parents, hierarchy)
@@ -178,7 +182,7 @@ def attack_release(
         exact_cells += int(protected.sum())
         exact_hits += int((protected & (low == high)).sum())
         narrowed_cells += int(known.withheld.sum())
-        narrowed_hits += int((known.withheld & (high - low + 1 < min_count)).sum())
+        narrowed_hits += int((known.withheld & (high - low + 1 < promised)).sum())
     results = [
         _judged(
             "hierarchy_exact",
@@ -191,7 +195,8 @@ def attack_release(
         ),
         _judged(
             "hierarchy_narrowed",
-            f"withheld counts the equations confine to fewer than {min_count} possible values",
+            f"withheld counts the equations confine to fewer than {promised} possible values "
+            "(known more precisely than a published count)",
             narrowed_hits / narrowed_cells if narrowed_cells else None,
             0.0,
             limits.max_narrowed_share,

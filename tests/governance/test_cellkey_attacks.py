@@ -190,8 +190,59 @@ def newcomer_attack(rules: DisclosureConfig, second_period: str) -> Differencing
     return Differencing(success, certain, tries)
 
 
+def with_movers(cohort: Cohort, sources: list[str], destinations: list[str]) -> Cohort:
+    """``cohort`` with one young person of each source LSOA moved to its destination."""
+    people = cohort.people.copy()
+    first = people.drop_duplicates("lsoa_code").set_index("lsoa_code")["person_key"]
+    moved = pd.Series(destinations, index=first.loc[sources].to_numpy())
+    people["lsoa_code"] = people["person_key"].map(moved).fillna(people["lsoa_code"])
+    return Cohort(people, cohort.geography)
+
+
+def mover_attack(rules: DisclosureConfig, second_period: str) -> Differencing:
+    """Release, then again with one young person moved out of a random half of the LSOAs
+    into the other half: from the published differences, tell an LSOA someone left from
+    one someone joined (balanced worlds, chance 0.5)."""
+    cohort = make_cohort()
+    rng = np.random.default_rng(13)
+    lsoas = cohort.geography["lsoa_code"].to_numpy()
+    leaving = rng.random(len(lsoas)) < 0.5
+    k = int(min(leaving.sum(), (~leaving).sum()))
+    sources = list(lsoas[leaving][:k])
+    destinations = list(rng.permutation(lsoas[~leaving])[:k])
+    before = publish(cohort, rules, JANUARY).set_index("code")
+    after = publish(with_movers(cohort, sources, destinations), rules, second_period)
+    after = after.set_index("code")
+    success, certain, tries = {}, {}, {}
+    lost = np.isin(lsoas, sources)
+    gained = np.isin(lsoas, destinations)
+    column = "population"
+    both = before.loc[lsoas, column].notna().to_numpy() & after.loc[lsoas, column].notna()
+    diff = (after.loc[lsoas, column] - before.loc[lsoas, column]).to_numpy(np.float64)
+    shown = both.to_numpy()
+    success[column], certain[column] = best_attack(diff[shown & lost], diff[shown & gained])
+    tries[column] = int((shown & (lost | gained)).sum())
+    return Differencing(success, certain, tries)
+
+
 # ----------------------------------------------------------------------------------------------
-# one young person added between two releases
+# one young person added (or moved) between two releases
+
+
+def test_rounding_tells_where_a_young_person_moved() -> None:
+    """Threshold rules: a count that crosses a rounding boundary shows the move for certain."""
+    outcome = mover_attack(THRESHOLD, FEBRUARY)
+    report("threshold, mover attack", outcome)
+    assert outcome.certain["population"] > MAX_CERTAIN
+
+
+def test_a_move_is_not_revealed_by_perturbed_counts_of_the_next_period() -> None:
+    """Cell keys of a new period: an LSOA someone left looks like one someone joined."""
+    outcome = mover_attack(CELLKEY, FEBRUARY)
+    report("cellkey, mover attack across periods", outcome)
+    assert outcome.tries["population"] >= MIN_TRIES
+    assert outcome.success["population"] <= MAX_SUCCESS
+    assert outcome.certain["population"] <= MAX_CERTAIN
 
 
 def test_rounding_tells_a_newcomer_with_certainty() -> None:

@@ -100,16 +100,13 @@ def test_a_child_withheld_alone_is_pinned_exactly_by_its_parent() -> None:
 
 
 def _attack(table: pd.DataFrame, truth: pd.DataFrame, rules: DisclosureConfig) -> dict[str, object]:
-    margin = (
-        rules.rounding_base // 2 if rules.method == "threshold" else rules.cellkey.max_perturbation
-    )
     results = attack_release(
         truth,
         table,
         factors=FACTORS,
         method=rules.method,
         min_count=rules.min_count,
-        margin=(margin, margin),
+        margin=rules.published_bounds,
         hierarchy=rules.hierarchy,
         limits=LIMITS,
     )
@@ -218,3 +215,53 @@ def test_the_zero_attack_auc_equals_scikit_learns() -> None:
     positive = rng.random(200) < 0.3
     score = np.round(rng.normal(positive * 0.5, 1.0), 1)  # ties included
     assert _roc_auc(positive, score) == pytest.approx(roc_auc_score(positive, score), abs=1e-12)
+
+
+@pytest.mark.parametrize("method", ["threshold", "cellkey", "dp"])
+def test_every_method_survives_the_attack_suite(method: str, city_truth: pd.DataFrame) -> None:
+    """The release's attacks, on each method's table of the same many-small-areas city."""
+    from tests.serving.test_cellkey_served import RULES as CELLKEY_RULES
+    from tests.serving.test_cellkey_served import cellkey_table
+    from tests.serving.test_dp_served import RULES as DP_RULES
+    from tests.serving.test_dp_served import dp_release
+
+    tables = {
+        "threshold": (lambda: release_of(generated_city()), DisclosureConfig()),
+        "cellkey": (cellkey_table, CELLKEY_RULES),
+        "dp": (lambda: dp_release()[0], DP_RULES),
+    }
+    make, rules = tables[method]
+    results = _attack(make(), city_truth, rules)
+    assert all(r.judged for r in results.values()), results
+    assert all(r.passed for r in results.values()), results
+
+
+def test_a_withheld_count_known_more_precisely_than_a_published_one_is_found() -> None:
+    """Cell-key: a ward of 30 (+/- 3) whose other LSOA shows 15 (+/- 3) leaves its withheld
+    LSOA (perturbed under 10, so at most 12) between 9 and 12: 4 values, fewer than the 7 a
+    published count allows. The narrowing attack must say so (and fail the release)."""
+    published = pd.DataFrame(
+        {
+            "level": ["ward", "lsoa", "lsoa"],
+            "code": ["W", "A", "B"],
+            "parent_code": [None, "W", "W"],
+            "suppressed": [False, False, True],
+            "population": [30, 15, None],
+            "expected": [1.0, 0.5, None],
+        }
+    )
+    truth = published.assign(population=[30, 18, 12], expected=[1.0, 0.5, 0.5])
+    rules = DisclosureConfig(method="cellkey")
+    results = attack_release(
+        truth,
+        published,
+        factors=[],
+        method="cellkey",
+        min_count=rules.min_count,
+        margin=rules.published_bounds,
+        hierarchy=(("ward", "lsoa"),),
+        limits=AttackLimits(min_cells=1),
+    )
+    narrowed = {r.name: r for r in results}["hierarchy_narrowed"]
+    assert narrowed.success == 1.0 and narrowed.judged and not narrowed.passed
+    assert "fewer than 7 possible values" in narrowed.description

@@ -215,3 +215,28 @@ def test_inputs_recorded_differently_are_named() -> None:
     html = _text(render_report({**AUDIT, "ground_truth": {**TRUTH, "input_audit": audit}}, {}))
     assert "Inputs recorded differently from the reference group" in html
     assert "0.300 (0.250–0.350)" in html
+
+
+def test_it_says_what_the_paired_comparison_and_the_cohort_drift_show() -> None:
+    drift = {
+        "available": True,
+        "champion": {"version": "6"},
+        "figures": [],
+        "paired": [
+            {"metric": "roc_auc", "difference": 0.03, "low": 0.01, "high": 0.05},
+            {"metric": "log_loss", "difference": -0.002, "low": -0.004, "high": 0.001},
+        ],
+        "cohort": {"reference": "training split", "cohort_as_of": "2025-03-31"},
+        "features": [
+            {"feature": "injury_attendances_ever", "psi": 0.7, "level": "significant"},
+            {"feature": "age", "psi": 0.01, "level": "stable"},
+        ],
+    }
+    changed = first_page_view({**AUDIT, "drift": drift}).changed
+    text = " ".join(changed)
+    assert "roc auc: the candidate is better, by +0.030 (0.010 to 0.050)" in text
+    assert "log loss: no clear difference, by -0.002 (-0.004 to 0.001)" in text
+    assert (
+        "drifted significantly since the champion's training data: injury_attendances_ever." in text
+    )
+    assert "age" not in text.split("drifted significantly")[1]

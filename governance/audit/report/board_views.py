@@ -332,7 +332,49 @@ def _changed(drift: Any) -> tuple[str, ...]:
             f"{figure}: {fmt(field(f, 'champion'), kind)} then, "
             f"{fmt(field(f, 'candidate'), kind)} now ({field(f, 'status')})."
         )
+    said += _paired(drift)
+    said += _cohort(drift)
     return tuple(said)
+
+
+def _paired(drift: Any) -> list[str]:
+    """Each headline metric's paired difference on the same test rows, in words."""
+    said = []
+    for d in field(drift, "paired") or []:
+        low, high, diff = field(d, "low"), field(d, "high"), field(d, "difference")
+        if not isinstance(diff, float | int):
+            continue
+        span = f" ({low:.3f} to {high:.3f})" if low is not None and high is not None else ""
+        if low is not None and low > 0:
+            reading = "the candidate is better"
+        elif high is not None and high < 0:
+            reading = "the champion is better"
+        else:
+            reading = "no clear difference"
+        said.append(
+            f"On the same test rows, {str(field(d, 'metric')).replace('_', ' ')}: "
+            f"{reading}, by {diff:+.3f}{span}."
+        )
+    return said
+
+
+def _cohort(drift: Any) -> list[str]:
+    """How far the cohort to be scored has moved from the champion's training data."""
+    cohort = field(drift, "cohort")
+    if not is_record(cohort) or field(cohort, "missing"):
+        return []
+    moved = [
+        str(field(f, "feature"))
+        for f in field(drift, "features") or []
+        if field(f, "level") == "significant"
+    ]
+    if not moved:
+        return [
+            "No input of the cohort to be scored has drifted significantly since the "
+            "champion's training data."
+        ]
+    shown = ", ".join(moved[:5]) + (f" and {len(moved) - 5} more" if len(moved) > 5 else "")
+    return [f"Inputs that drifted significantly since the champion's training data: {shown}."]
 
 
 def _fails_for(audit: Any) -> tuple[str, ...]:
