@@ -226,7 +226,7 @@ def test_every_method_survives_the_attack_suite(method: str, city_truth: pd.Data
     from tests.serving.test_dp_served import dp_release
 
     tables = {
-        "threshold": (lambda: release_of(generated_city()), DisclosureConfig()),
+        "threshold": (lambda: release_of(generated_city()), THRESHOLD),
         "cellkey": (cellkey_table, CELLKEY_RULES),
         "dp": (lambda: dp_release()[0], DP_RULES),
     }
