@@ -175,7 +175,9 @@ def test_every_published_figure_is_made_from_the_noised_lsoa_figures(
     np.testing.assert_allclose(table["expected"].to_numpy()[shown], want["expected"][shown])
     n, e = want["population"].to_numpy()[shown], want["expected"].to_numpy()[shown]
     np.testing.assert_allclose(
-        table["rate_per_1000"].to_numpy()[shown], np.round(1000 * e / n, 1), atol=1e-9
+        table["rate_per_1000"].to_numpy()[shown],
+        np.round(1000 * (e / n), 1),  # in the release's order: a ratio, then scaled
+        atol=1e-9,
     )
     for f in FACTORS:
         got = pd.to_numeric(table[f"count_{f}"]).to_numpy(np.float64, na_value=np.nan)
