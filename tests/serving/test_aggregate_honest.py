@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
@@ -153,3 +154,38 @@ def test_the_area_page_says_fewer_than_instead_of_zero(
     sign_in(client, world.tokens["planner"])
     page = client.get(f"/planner/areas/{code}").text
     assert "fewer than 2.5" in page
+
+
+def test_two_neighbourhoods_that_differ_by_one_area_teach_only_its_published_figures(
+    served: tuple[TestClient, World], table: pd.DataFrame
+) -> None:
+    """The differencing attacker: combine a set of LSOAs, then the same set and one more.
+
+    The aggregate is made from published figures only (disclosure control runs in the
+    release, never in the API), so what the difference gives is the added area's published
+    population and its published expected's range, never a finer figure; a suppressed area
+    cannot be added at all."""
+    client, world = served
+    lsoas = table[(table["level"] == "lsoa") & ~table["suppressed"]].set_index("code")
+    codes = [str(c) for c in lsoas.index]
+    rng = np.random.default_rng(5)
+    for _ in range(25):
+        chosen = [str(c) for c in rng.choice(codes, size=5, replace=False)]
+        base, added = chosen[:4], chosen[4]
+        answers = [
+            client.post("/v1/aggregate", json={"codes": c}, headers=world.headers()).json()
+            for c in (base, [*base, added])
+        ]
+        area = lsoas.loc[added]
+        assert answers[1]["population"] - answers[0]["population"] == area["population"]
+        # the bounds of the sum move by exactly the added area's published range
+        low = answers[1]["expected_low"] - answers[0]["expected_low"]
+        high = answers[1]["expected_high"] - answers[0]["expected_high"]
+        published = float(area["expected"])
+        assert low == pytest.approx(max(published - 2.5, 0.0), abs=0.11)
+        assert high == pytest.approx(published + 2.5, abs=0.11)
+    suppressed = table[(table["level"] == "lsoa") & table["suppressed"]]["code"].iloc[0]
+    refused = client.post(
+        "/v1/aggregate", json={"codes": [*codes[:3], str(suppressed)]}, headers=world.headers()
+    )
+    assert refused.status_code == 422 and str(suppressed) in refused.text
