@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
@@ -31,11 +30,12 @@ import pandas as pd
 from governance.audit.calibration import observed_expected
 from governance.audit.paired_bootstrap import paired_bootstrap
 from governance.audit.training_artifacts import ROLLING_ARTIFACT
+from governance.contracts.audit_document import OriginEvaluation
 from governance.contracts.errors import ConfigError
 from training.model.config import ModelConfig
 from training.model.estimators import CalibratedModel, Calibrator, fit_lightgbm
 
-__all__ = ["ROLLING_ARTIFACT", "OriginResult", "held_out_persons", "origin_plan", "rolling_origins"]
+__all__ = ["ROLLING_ARTIFACT", "held_out_persons", "origin_plan", "rolling_origins"]
 
 _NOT_BUILT = (
     "evaluation.rolling_origins: {date} is not an as-of date of the features table (built for "
@@ -50,30 +50,6 @@ _NO_TRAINING = (
     "{date}, so there is nothing to train on for that origin; choose a later origin"
 )
 _NO_PERSON = "rolling-origin evaluation needs a 'person_key' column to hold persons out"
-
-
-@dataclass(frozen=True)
-class OriginResult:
-    """The configured model trained before one origin and tested on it (aggregates only)."""
-
-    origin: str
-    train_dates: list[str]
-    train_rows: int
-    held_out_rows: int
-    test_rows: int
-    outcomes: int
-    roc_auc: float | None
-    roc_auc_low: float | None
-    roc_auc_high: float | None
-    observed_expected: float | None
-    observed_expected_low: float | None
-    observed_expected_high: float | None
-    best_iteration: int
-    confidence: float
-
-    def as_dict(self) -> dict[str, Any]:
-        """The figures as plain values, ready for JSON."""
-        return asdict(self)
 
 
 def origin_plan(
@@ -108,7 +84,7 @@ def rolling_origins(
     features: pd.DataFrame,
     inputs: list[str],
     seed: int,
-) -> list[OriginResult]:
+) -> list[OriginEvaluation]:
     """Train and test the configured model at each of ``config.evaluation.rolling_origins``."""
     settings = config.evaluation
     if not settings.rolling_origins:
@@ -141,7 +117,7 @@ def _one_origin(
     seed: int,
     origin: dt.date,
     train_dates: list[dt.date],
-) -> OriginResult:
+) -> OriginEvaluation:
     settings = config.evaluation
     x, y = train[inputs].astype(float), train["label"].to_numpy(dtype=int)
     booster = fit_lightgbm(config.lightgbm, seed, x[~held], y[~held], x[held], y[held])
@@ -162,7 +138,7 @@ def _one_origin(
         )
         auc, low, high = found.a, found.low + 0.5, found.high + 0.5
     ratio = observed_expected(y_test, p, settings.confidence)
-    return OriginResult(
+    return OriginEvaluation(
         origin=str(origin),
         train_dates=[str(d) for d in train_dates],
         train_rows=int((~held).sum()),

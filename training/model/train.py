@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from governance.audit.cohort_drift import TRAINING_REFERENCE, training_reference
+from governance.contracts.audit_document import OriginEvaluation
 from governance.contracts.config import config_hash
 from governance.contracts.errors import ConfigError, ExtractError
 from governance.contracts.layout import DataLayout
@@ -28,7 +29,7 @@ from training.model.data import Matrix, model_inputs, split_rows
 from training.model.estimators import CalibratedModel, Calibrator, fit_baseline, fit_lightgbm
 from training.model.metrics import evaluate
 from training.model.plots import draw_run_figures
-from training.model.rolling import ROLLING_ARTIFACT, OriginResult, rolling_origins
+from training.model.rolling import ROLLING_ARTIFACT, rolling_origins
 from training.model.run_record import config_digest, git_state, run_name, run_note
 from training.tracking import NOTE_TAG, stage_run
 
@@ -315,13 +316,13 @@ def _log_run(
     return info
 
 
-def _log_rolling(results: list[OriginResult]) -> None:
+def _log_rolling(results: list[OriginEvaluation]) -> None:
     """Each origin's figures as an artifact, and its ROC AUC and O/E as metrics."""
     if not results:
         return
     import mlflow
 
-    mlflow.log_dict({"origins": [r.as_dict() for r in results]}, ROLLING_ARTIFACT)
+    mlflow.log_dict({"origins": [r.model_dump() for r in results]}, ROLLING_ARTIFACT)
     metrics = {}
     for r in results:
         for name in ("roc_auc", "observed_expected"):
