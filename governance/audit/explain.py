@@ -545,7 +545,7 @@ def group_contributions(
     check_count(top, "top")
     chosen = [row["feature"] for row in global_importance(matrix, names)[:top]]
     columns = [list(names).index(f) for f in chosen]
-    labels = _group_labels(groups)
+    labels = group_labels(groups)
     frame = pd.DataFrame(matrix[:, columns], columns=chosen)
     stats = frame.groupby(labels, sort=True)
     sizes = stats.size().to_numpy(dtype=np.int64)
@@ -561,7 +561,7 @@ def group_contributions(
     return report
 
 
-def _group_labels(groups: pd.Series) -> NDArray[np.object_]:
+def group_labels(groups: pd.Series) -> NDArray[np.object_]:
     """Text labels, missing as "not recorded"; whole floats (a decile 3.0) as "3"."""
     column = pd.Series(groups).reset_index(drop=True)
     if pd.api.types.is_float_dtype(column.dtype):

@@ -202,7 +202,7 @@ def calibration_by_group(
         If `y_true` is not 0/1, `scores` is not finite, either has the wrong length,
         `groups` is unusable, or `bins` or `min_group_size` is not a valid whole number.
     """
-    y, s = _check_rows(y_true, scores, groups)
+    y, s = check_audited_rows(y_true, scores, groups)
     _check_whole(bins, 1, _BAD_BINS)
     _check_whole(min_group_size, 0, _BAD_MIN_SIZE)
     edges = np.unique(np.quantile(s, np.linspace(0.0, 1.0, bins + 1))[1:-1])
@@ -321,7 +321,7 @@ def threshold_sweep(
         If the rows are unusable (as in :func:`calibration_by_group`), `fractions` is empty
         or holds a value outside (0, 1], or `min_group_size` is not a valid whole number.
     """
-    y, s = _check_rows(y_true, scores, groups)
+    y, s = check_audited_rows(y_true, scores, groups)
     _check_whole(min_group_size, 0, _BAD_MIN_SIZE)
     chosen = _check_fractions(fractions)
     first, back = _selection_steps(s, chosen)
@@ -428,7 +428,7 @@ def _check_fractions(fractions: Sequence[float]) -> list[float]:
 # shared checks and arithmetic
 
 
-def _check_rows(
+def check_audited_rows(
     y_true: ArrayLike, scores: ArrayLike, groups: pd.DataFrame
 ) -> tuple[BoolArray, FloatArray]:
     """The outcomes as bool and the scores as float, or an error naming the parameter."""

@@ -20,9 +20,9 @@ import pandas as pd
 from governance.contracts.errors import AuditInputError
 from training.evaluation.recording import (
     Outcome,
-    _check_rows,
-    _group_labels,
-    _true_outcomes,
+    check_audited_rows,
+    group_labels,
+    true_outcome_flags,
 )
 from training.evaluation.truth import read_truth, truth_available
 
@@ -67,10 +67,12 @@ def area_truth(
     missing = [c for c in levels if c not in rows.columns]
     if missing:
         raise AuditInputError(f"rows: no area column(s) {missing}")
-    _check_rows(rows, list(group_columns), label_months=label_months, outcome=outcome, min_size=1)
+    check_audited_rows(
+        rows, list(group_columns), label_months=label_months, outcome=outcome, min_size=1
+    )
     if not truth_available(Path(data_dir)):
         return {"available": False, "reason": _NO_TRUTH}
-    flags = _true_outcomes(Path(data_dir), rows, label_months=label_months, outcome=outcome)
+    flags = true_outcome_flags(Path(data_dir), rows, label_months=label_months, outcome=outcome)
     true, linked = flags["true_outcome"].to_numpy(), flags["linked"].to_numpy(dtype=bool)
     score = rows["score"].to_numpy(dtype=float)[linked]
     true = true[linked].astype(np.int64)
@@ -78,7 +80,7 @@ def area_truth(
         column: _sums(rows[column].astype(str).to_numpy()[linked], true, score) for column in levels
     }
     groups = {
-        column: _sums(_group_labels(rows[column])[linked], true, score) for column in group_columns
+        column: _sums(group_labels(rows[column])[linked], true, score) for column in group_columns
     }
     areas = read_truth(Path(data_dir), "areas")
     return {

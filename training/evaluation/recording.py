@@ -31,7 +31,15 @@ from training.evaluation.input_audit import input_audit
 from training.evaluation.recording_pathways import label_errors, pathway_figures
 from training.evaluation.truth import read_truth, truth_available
 
-__all__ = ["ROW_COLUMNS", "AuditInputError", "linkage_by_group", "truth_comparison"]
+__all__ = [
+    "ROW_COLUMNS",
+    "AuditInputError",
+    "check_audited_rows",
+    "group_labels",
+    "linkage_by_group",
+    "true_outcome_flags",
+    "truth_comparison",
+]
 
 logger = logging.getLogger("vru.evaluation")
 
@@ -133,11 +141,13 @@ def truth_comparison(
         numbers only.
     """
     groups = list(group_columns)
-    _check_rows(rows, groups, label_months=label_months, outcome=outcome, min_size=min_group_size)
+    check_audited_rows(
+        rows, groups, label_months=label_months, outcome=outcome, min_size=min_group_size
+    )
     if not truth_available(Path(data_dir)):
         return {"available": False, "reason": _NO_TRUTH}
     started = time.perf_counter()
-    flags = _true_outcomes(Path(data_dir), rows, label_months=label_months, outcome=outcome)
+    flags = true_outcome_flags(Path(data_dir), rows, label_months=label_months, outcome=outcome)
     linked = flags["linked"].to_numpy()
     flags = flags[linked].reset_index(drop=True)
     label = rows["label"].to_numpy(dtype=np.int8)[linked]
@@ -146,12 +156,12 @@ def truth_comparison(
 
     by: dict[str, dict[str, dict[str, Any]]] = {}
     for column in groups:
-        values = _group_labels(rows[column])[linked]
+        values = group_labels(rows[column])[linked]
         by[column] = {
             str(value): _figures(label[idx], true[idx], score[idx], min_group_size=min_group_size)
             for value, idx in _indices(values)
         }
-    group_values = {c: _group_labels(rows[c])[linked] for c in groups}
+    group_values = {c: group_labels(rows[c])[linked] for c in groups}
     references = dict(reference_groups or {})
     stats: dict[str, Any] = {"confidence": confidence, "min_outcomes": min_outcomes}
     audited_inputs = [c for c in input_columns if c in rows.columns]
@@ -254,9 +264,10 @@ _FLAGS: dict[str, str] = {
 }
 
 
-def _check_rows(
+def check_audited_rows(
     rows: pd.DataFrame, groups: list[str], *, label_months: int, outcome: str, min_size: int
 ) -> None:
+    """Refuse audited rows or options the truth comparisons cannot use, naming the field."""
     if outcome not in get_args(Outcome):
         raise AuditInputError(
             _BAD_OPTION.format(name="outcome", value=outcome, allowed=list(get_args(Outcome)))
@@ -288,7 +299,7 @@ def _check_rows(
         raise AuditInputError(_NO_DATE.format(n=n))
 
 
-def _true_outcomes(
+def true_outcome_flags(
     data_dir: Path, rows: pd.DataFrame, *, label_months: int, outcome: str
 ) -> pd.DataFrame:
     """Each row's truth flags (in row order), and whether its person key matched a true person.
@@ -384,7 +395,7 @@ def _period(manifest: Path) -> tuple[str | None, str | None]:
     )
 
 
-def _group_labels(column: pd.Series) -> np.ndarray:
+def group_labels(column: pd.Series) -> np.ndarray:
     """Group values as text; a missing value is its own group."""
     labels = column.astype("object").where(column.notna(), MISSING_GROUP)
     return labels.map(str).to_numpy(dtype=object)
