@@ -11,6 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,16 @@ finally:
 def log(message: str) -> None:
     """Write one progress line to stderr."""
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def timed(function: Callable[[], Any]) -> tuple[Any, Json]:
+    """Call ``function`` in this process; its result and its wall and CPU seconds."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = function()
+    return result, {
+        "wall_s": round(time.perf_counter() - wall, 3),
+        "cpu_s": round(time.process_time() - cpu, 3),
+    }
 
 
 def measure(cmd: list[str], cwd: Path) -> Json:

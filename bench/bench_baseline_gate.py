@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from _measure import Json, log, publish, report_head
+from _measure import Json, log, publish, report_head, timed
 
 from governance.audit.baseline import (
     METRICS,
@@ -57,22 +54,13 @@ def split(rows: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _timed(function: Callable[[], Any]) -> tuple[Any, Json]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function()
-    return result, {
-        "wall_s": round(time.perf_counter() - wall, 3),
-        "cpu_s": round(time.process_time() - cpu, 3),
-    }
-
-
 def run(rows: int, seed: int) -> Json:
     """Time the gate's step as the audit runs it, and its parts."""
     config = load_config(CONFIG, GovernanceConfig)
     settings, gates = config.audit, config.gates
     levels = list(settings.area_baseline.levels)
     validation, test = split(rows, seed), split(rows, seed + 1)
-    fitted, fitting = _timed(
+    fitted, fitting = timed(
         lambda: fit_area_rates(
             validation[levels],
             validation["label"].to_numpy(),
@@ -80,11 +68,11 @@ def run(rows: int, seed: int) -> Json:
             prior_rows=settings.area_baseline.prior_rows,
         )
     )
-    baseline, applying = _timed(lambda: apply_area_rates(fitted, test[levels]))
+    baseline, applying = timed(lambda: apply_area_rates(fitted, test[levels]))
     y, scores = test["label"].to_numpy(), test["score"].to_numpy()
 
     def bootstrap(metric: Metric) -> Json:
-        return _timed(
+        return timed(
             lambda: paired_bootstrap(
                 y,
                 scores,
@@ -97,7 +85,7 @@ def run(rows: int, seed: int) -> Json:
         )[1]
 
     per_metric = {metric: bootstrap(metric) for metric in METRICS}
-    section, whole = _timed(
+    section, whole = timed(
         lambda: area_baseline_section(
             test.drop(columns="score"), validation, scores, config, seed=seed
         )

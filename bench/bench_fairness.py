@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from _measure import Json, log, publish, report_head
+from _measure import Json, log, publish, report_head, timed
 
 from governance.audit.fairness import (
     audit_scored_table,
@@ -59,29 +56,20 @@ def scored_table(rows: int, seed: int) -> pd.DataFrame:
     )
 
 
-def _timed(function: Callable[[], Any]) -> tuple[Any, Json]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function()
-    return result, {
-        "wall_s": round(time.perf_counter() - wall, 3),
-        "cpu_s": round(time.process_time() - cpu, 3),
-    }
-
-
 def run(rows: int, seed: int) -> Json:
     """Time the whole fairness audit and each of its parts on one table."""
     gates, settings = Gates(), AuditSettings()
     frame = scored_table(rows, seed)
     chosen = select(frame["score"].to_numpy(), top_fraction=0.05)
     groups = frame[SENSITIVE]
-    counts, counting = _timed(lambda: group_counts(frame["y"], chosen, groups))
-    _, rating = _timed(
+    counts, counting = timed(lambda: group_counts(frame["y"], chosen, groups))
+    _, rating = timed(
         lambda: group_metrics(
             counts, min_group_size=gates.min_group_size, min_outcomes=gates.min_outcomes
         )
     )
-    _, intervals = _timed(lambda: exact_intervals(counts, confidence=gates.gate_confidence))
-    _, null = _timed(
+    _, intervals = timed(lambda: exact_intervals(counts, confidence=gates.gate_confidence))
+    _, null = timed(
         lambda: gap_p_values(
             frame["y"],
             chosen,
@@ -92,7 +80,7 @@ def run(rows: int, seed: int) -> Json:
             seed=seed,
         )
     )
-    audit, whole = _timed(
+    audit, whole = timed(
         lambda: audit_scored_table(
             frame,
             label="y",

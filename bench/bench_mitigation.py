@@ -17,14 +17,11 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pandas as pd
-from _measure import Json, log, publish, report_head
+from _measure import Json, log, publish, report_head, timed
 
 from governance.audit.fairness import audit_scored_table
 from governance.audit.mitigation import MitigationData, compare_mitigations
@@ -56,20 +53,11 @@ def split(rows: int, seed: int) -> MitigationData:
     return MitigationData(x, y, risk, ethnicity.mask(rng.random(rows) < 0.001))
 
 
-def _timed(function: Callable[[], Any]) -> tuple[Any, Json]:
-    wall, cpu = time.perf_counter(), time.process_time()
-    result = function()
-    return result, {
-        "wall_s": round(time.perf_counter() - wall, 3),
-        "cpu_s": round(time.process_time() - cpu, 3),
-    }
-
-
 def run(rows: int, seed: int) -> Json:
     """Time the mitigation comparison and the fairness audit on one test split."""
     gates, settings, config = Gates(), AuditSettings(), MitigationConfig()
     fit, evaluate = split(rows, seed), split(rows, seed + 1)
-    result, mitigation = _timed(
+    result, mitigation = timed(
         lambda: compare_mitigations(
             fit,
             evaluate,
@@ -85,7 +73,7 @@ def run(rows: int, seed: int) -> Json:
     table = pd.DataFrame(
         {"y": evaluate.y, "score": evaluate.scores, "ethnicity": evaluate.sensitive}
     )
-    _, fairness = _timed(
+    _, fairness = timed(
         lambda: audit_scored_table(
             table,
             label="y",
