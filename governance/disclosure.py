@@ -1220,15 +1220,22 @@ def _apply_cell_key(
     table = _publish(frame, config, factors, shrunk, area_hidden, by_factor, figures)
     table = _flagged(table, area_hidden, config)
     summary = {
-        "areas": len(frame),
+        **_noise_summary(area_hidden, withheld),
+        "cells_perturbed": _changed_cells(frame, figures, area_hidden, by_factor),
+    }
+    return DisclosureResult(table=table, counts=summary)
+
+
+def _noise_summary(area_hidden: BoolArray, withheld: int) -> dict[str, int]:
+    """What a perturbing method withheld: every withholding is primary (none complementary)."""
+    return {
+        "areas": len(area_hidden),
         "areas_published": int((~area_hidden).sum()),
         "areas_suppressed_primary": int(area_hidden.sum()),
         "areas_suppressed_complementary": 0,
         "prevalence_suppressed_primary": withheld,
         "prevalence_suppressed_complementary": 0,
-        "cells_perturbed": _changed_cells(frame, figures, area_hidden, by_factor),
     }
-    return DisclosureResult(table=table, counts=summary)
 
 
 def _cell_key_columns(
@@ -1322,15 +1329,9 @@ def _apply_dp(
     figures = _Figures(population, expected, counts)
     table = _publish(bare, config, factors, shrunk, area_hidden, by_factor, figures)
     table = _flagged(table, area_hidden, config)
-    summary = {
-        "areas": len(frame),
-        "areas_published": int((~area_hidden).sum()),
-        "areas_suppressed_primary": int(area_hidden.sum()),
-        "areas_suppressed_complementary": 0,
-        "prevalence_suppressed_primary": withheld,
-        "prevalence_suppressed_complementary": 0,
-    }
-    return DisclosureResult(table=table, counts=summary, noised=noised)
+    return DisclosureResult(
+        table=table, counts=_noise_summary(area_hidden, withheld), noised=noised
+    )
 
 
 _DP_SHRUNK = (
