@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from fastapi.testclient import TestClient
 
-from governance.contracts.release_schema import ReleaseError, ReleasePrivacy
+from governance.contracts.release_schema import ReleaseError, ReleasePrivacy, read_manifest
 from governance.disclosure import DisclosureConfig
 from serving.app import create_app
 from serving.releases import ReleaseLibrary
@@ -88,3 +88,22 @@ def test_a_dp_release_spending_more_than_the_floor_allows_is_refused(tmp_path: P
     assert "dp.epsilon 5.0 > 1.0" in str(refused.value)
     assert "dp.max_total_epsilon 50.0 > 10.0" in str(refused.value)
     assert "rounding_base" not in str(refused.value)
+
+
+@pytest.mark.parametrize("hidden", ["lowered", "removed"])
+def test_a_privacy_loss_edited_after_signing_is_refused(tmp_path: Path, hidden: str) -> None:
+    """An operator who understates the budget spent (or drops it) after signing is refused."""
+    board = make_board(tmp_path / "board")
+    releases = tmp_path / "releases"
+    table, privacy = dp_release()
+    write_release(releases, board, release_id="dp1", rows=_rows(table), disclosure=RULES)
+    resign(releases / "dp1", privacy=privacy)
+    manifest = read_manifest(releases / "dp1")
+    edited = privacy.model_copy(update={"total_epsilon": 0.0}) if hidden == "lowered" else None
+    path = releases / "dp1" / "manifest.json"
+    path.write_text(manifest.model_copy(update={"privacy": edited}).model_dump_json())
+    loading = ReleaseLibrary(
+        releases, board.public_key_b64, release_key_b64=release_key().public_key_b64
+    )
+    with pytest.raises(ReleaseError, match="signature does not verify"):
+        loading.load()
