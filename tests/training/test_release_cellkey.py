@@ -8,6 +8,7 @@ area's population and counts with its cell keys (:mod:`training.release.cellkey_
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -86,3 +87,24 @@ def test_another_seed_perturbs_differently(approved: City) -> None:
     one = pd.read_parquet(_release(approved, RULES, "one").directory / "areas.parquet")
     two = pd.read_parquet(_release(approved, other, "two").directory / "areas.parquet")
     assert not one["population"].equals(two["population"])
+
+
+def test_a_release_an_attack_breaks_writes_nothing(
+    approved: City, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The release's own attacks run on the real table; one is then made to succeed (as a
+    future leak would), and the release must refuse before anything is written."""
+    import training.release.run as release_run
+    from governance.disclosure_attacks import attack_release
+
+    def one_attack_succeeds(*args: object, **kwargs: object) -> list[object]:
+        results = attack_release(*args, **kwargs)  # type: ignore[arg-type]
+        first = results[0]
+        return [replace(first, success=1.0, passed=False), *results[1:]]
+
+    monkeypatch.setattr(release_run, "attack_release", one_attack_succeeds)
+    with pytest.raises(ReleaseError, match=r"hierarchy_exact: 1\.0 .*max_exact_share"):
+        _release(approved, RULES, "attacked")
+    assert not (approved.root / "attacked").exists()
+    created = [e for e in approved.log.entries() if e["event"] == "release.created"]
+    assert all("attacked" not in json.dumps(e) for e in created)
