@@ -6,6 +6,9 @@ A release is a directory ``<releases>/<release_id>/`` holding
   ``bcu``, ``city``), already through statistical disclosure control (:mod:`governance.disclosure`);
   its columns are :data:`AREA_COLUMNS` plus, for each risk factor ``F`` in the manifest,
   ``count_F``, ``count_F_suppressed``, ``prevalence_F`` and ``contrib_F``;
+- ``series.parquet`` (optional): the champion's back-scored figures at every as-of date of
+  the features table beside the recorded counts, :data:`SERIES_COLUMNS`, protected by the
+  same disclosure control (:class:`ReleaseSeries` in the manifest);
 - ``manifest.json``: :class:`ReleaseManifest`, including the board's signed approval of the
   model version, which the server verifies again before serving.
 
@@ -58,12 +61,15 @@ __all__ = [
     "AREA_COLUMNS",
     "BANDS",
     "CURRENT_POINTER",
+    "SERIES",
+    "SERIES_COLUMNS",
     "ApprovalRecord",
     "Band",
     "ReleaseAttack",
     "ReleaseError",
     "ReleaseManifest",
     "ReleasePrivacy",
+    "ReleaseSeries",
     "ReleaseUtility",
     "current_release_id",
     "factor_columns",
@@ -81,6 +87,8 @@ __all__ = [
 CURRENT_POINTER = "CURRENT"
 MANIFEST = "manifest.json"
 AREAS = "areas.parquet"
+#: the back-scored series beside the release's own table (optional: older releases lack it)
+SERIES = "series.parquet"
 SCHEMA_VERSION: Literal[3] = 3
 _HASH_CHUNK = 1 << 20
 _SIGNATURE_BYTES = 64
@@ -130,6 +138,30 @@ AREA_COLUMNS: tuple[str, ...] = (
     "band",  # the interval against the level's median mean risk: one of BANDS
     "change_mean_risk",  # against the previous release; null if none or not comparable
     "top_drivers",  # comma-separated factor names, largest mean contribution first
+)
+
+#: ``series.parquet``: one row per area, level and as-of date of the features table; every
+#: figure made by the release's own disclosure control for that date (see
+#: ``training.release.series``). ``observed`` is the recorded count of young people involved
+#: in the period, null when withheld or when the period has not ended (``observed_status``).
+SERIES_COLUMNS: tuple[str, ...] = (
+    "level",
+    "code",
+    "as_of_date",
+    "period_end",  # the day after the last day of the months the expected count covers
+    "suppressed",
+    "population",
+    "expected",
+    "rate_per_1000",
+    "mean_risk",
+    "risk_low",
+    "risk_high",
+    "observed",
+    "observed_status",  # published | withheld | area_withheld | period_not_ended
+    "observed_ratio",  # observed / expected
+    "ratio_low",  # exact Poisson interval of the observed count, divided by expected
+    "ratio_high",
+    "comparison",  # higher | similar | lower (the ratio's interval against 1), or null
 )
 
 Band = Literal["higher", "similar", "lower"]
@@ -260,6 +292,23 @@ class ReleasePrivacy(BaseModel):
     )
 
 
+class ReleaseSeries(BaseModel):
+    """What ``series.parquet`` holds and the attacks each of its dates survived; signed."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    as_of_dates: tuple[str, ...] = Field(min_length=1, description="Every date, oldest first.")
+    label_months: int = Field(ge=1, description="Months after each date the figures cover.")
+    observed: str = Field(description="What the observed count counts, in words.")
+    observed_complete: tuple[str, ...] = Field(
+        description="Dates whose period had ended by the data's end: only these show observed."
+    )
+    interval_level: float = Field(gt=0, lt=1, description="Of the observed/expected interval.")
+    attacks: dict[str, tuple[ReleaseAttack, ...]] | None = Field(
+        None, description="Per as-of date, the release's attacks on that date's table."
+    )
+
+
 class ReleaseManifest(BaseModel):
     """``manifest.json`` of a release."""
 
@@ -303,6 +352,9 @@ class ReleaseManifest(BaseModel):
     #: the privacy loss of a ``dp`` release (:class:`ReleasePrivacy`); signed. Null otherwise,
     #: and then left out of :func:`manifest_payload` like ``utility``.
     privacy: ReleasePrivacy | None = None
+    #: the back-scored series (``series.parquet``, :class:`ReleaseSeries`); signed. Null in
+    #: releases without one, and then left out of the signed message like ``utility``.
+    series: ReleaseSeries | None = None
     #: Ed25519 signature (base64) by the release key of :func:`manifest_payload`.
     signature: str | None = None
 
@@ -424,7 +476,8 @@ def manifest_payload(manifest: ReleaseManifest) -> bytes:
     A null ``utility``, ``attacks`` or ``privacy`` is left out, as it was before the field
     existed: releases signed then still verify, and removing a signed one changes the message.
     """
-    unset = {name for name in ("utility", "attacks", "privacy") if getattr(manifest, name) is None}
+    optional = ("utility", "attacks", "privacy", "series")
+    unset = {name for name in optional if getattr(manifest, name) is None}
     fields = manifest.model_dump(mode="json", exclude={"signature", *unset})
     text = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return text.encode("utf-8")

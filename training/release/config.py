@@ -19,6 +19,7 @@ __all__ = [
     "IntervalConfig",
     "ReleaseConfig",
     "RiskFactor",
+    "SeriesConfig",
     "ShapConfig",
     "ShrinkageConfig",
 ]
@@ -117,6 +118,19 @@ class ShapConfig(_Section):
     )
 
 
+class SeriesConfig(_Section):
+    """The back-scored series (``series.parquet``): every as-of date, same protection."""
+
+    enabled: bool = Field(
+        True,
+        description=(
+            "Score every earlier as-of date of the features table with the champion and "
+            "publish each date's figures and recorded counts, under the release's disclosure "
+            "control and attacks (not made under method dp: it would spend budget per date)."
+        ),
+    )
+
+
 class ReleaseConfig(_Section):
     """``configs/release.yaml``."""
 
@@ -137,6 +151,7 @@ class ReleaseConfig(_Section):
     top_drivers: int = Field(3, ge=1, le=20, description="Factors named per area.")
     factors: tuple[RiskFactor, ...] = Field(DEFAULT_FACTORS, min_length=1)
     shap: ShapConfig = ShapConfig()
+    series: SeriesConfig = SeriesConfig()
     release_key: Path | None = Field(
         None,
         exclude=True,  # a key's location, not what the release means: not in the config hash

@@ -34,11 +34,13 @@ from governance.contracts.audit_document import AuditDocument
 from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
+    SERIES,
     ApprovalRecord,
     ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
     ReleasePrivacy,
+    ReleaseSeries,
     ReleaseUtility,
     release_file_hashes,
     sign_manifest,
@@ -76,6 +78,8 @@ class ReleaseContents:
     utility: ReleaseUtility | None = None  # what disclosure control cost the figures
     attacks: tuple[ReleaseAttack, ...] | None = None  # the attacks it survived
     privacy: ReleasePrivacy | None = None  # method dp: the privacy loss and its running total
+    series: pd.DataFrame | None = None  # the back-scored series (training.release.series)
+    series_manifest: ReleaseSeries | None = None
 
     @property
     def published(self) -> int:
@@ -109,6 +113,12 @@ def publish_release(
             areas_path,
             compression="zstd",
         )
+        if contents.series is not None:
+            pq.write_table(
+                pa.Table.from_pandas(contents.series, preserve_index=False),
+                stage / SERIES,
+                compression="zstd",
+            )
         release_id = _release_id(areas_path, created, contents.approval.info)
         manifest = release_manifest(config, contents, release_id=release_id, created=created)
         manifest = manifest.model_copy(update={"files": release_file_hashes(stage)})
@@ -169,6 +179,7 @@ def release_manifest(
         utility=contents.utility,
         attacks=contents.attacks,
         privacy=contents.privacy,
+        series=contents.series_manifest,
     )
 
 

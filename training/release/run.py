@@ -16,6 +16,9 @@ The order of work is the privacy argument, and :func:`run_release` does it in si
 4. **protect** (:func:`protect_areas`): statistical disclosure control
    (:mod:`governance.disclosure`) runs on the area table; rank, decile, band, drivers and change are
    derived from what it publishes;
+4c. **series** (:func:`back_score`): every as-of date of the features table scored by the
+   champion and put through steps 3, 4 and 4b with the same rules, beside the recorded counts
+   (:mod:`.series`); skipped when ``series.enabled`` is false or the method is ``dp``;
 5. **publish** (:func:`.publish.publish_release`): only then is anything written:
    ``areas.parquet`` and ``manifest.json`` in a staging directory that is renamed to
    ``<releases_dir>/<release_id>/``;
@@ -37,7 +40,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -55,6 +58,7 @@ from governance.contracts.layout import DataLayout
 from governance.contracts.release_schema import (
     AREAS,
     MANIFEST,
+    SERIES,
     ReleaseAttack,
     ReleaseError,
     ReleaseManifest,
@@ -98,6 +102,7 @@ from training.release.publish import (
     release_methods,
 )
 from training.release.score import ScoringStats, score_cohort
+from training.release.series import SeriesResult, build_series
 from training.spark import SparkConfig
 
 __all__ = [
@@ -106,6 +111,7 @@ __all__ = [
     "ProtectedAreas",
     "ReleaseResult",
     "aggregate_to_areas",
+    "back_score",
     "load_disclosure",
     "load_release_key",
     "protect_areas",
@@ -291,9 +297,13 @@ def run_release(
     say("trying the protected table against the attacks")  # 4b. attack, before any write
     attacks = attack_protected(figures, protected, sums.factors, rules)
     clock.lap("attacks")
+    series = back_score(config, data_dir, registry, approval, sums, rules, say)  # 4c. series
+    clock.lap("series")
     say("writing the release")  # 5. publish
     created = (now or datetime.now(UTC)).astimezone(UTC)
     contents = _contents(config, approval, sums, figures, protected, rules, registry, attacks)
+    if series is not None:
+        contents = replace(contents, series=series.table, series_manifest=series.manifest)
     directory = publish_release(config, contents, created, signer)
     clock.lap("write")
     say("recording the release")  # 6. record
@@ -648,6 +658,45 @@ def attack_protected(
     return tuple(ReleaseAttack.model_validate(asdict(r)) for r in results)
 
 
+def back_score(
+    config: ReleaseConfig,
+    data_dir: Path,
+    registry: Registry,
+    approval: Approval,
+    sums: LsoaSums,
+    rules: DisclosureConfig,
+    say: Say,
+) -> SeriesResult | None:
+    """Step 4c: the back-scored series (:mod:`.series`), or None when it is not made.
+
+    Each date is protected by :func:`protect_areas` and attacked by :func:`attack_protected`,
+    with the release's rules; the champion is loaded again with its files hash-checked.
+    Not made under ``dp`` (every date would spend privacy budget) or with
+    ``series.enabled: false``.
+    """
+    if not config.series.enabled:
+        return None
+    if rules.method == "dp":
+        logger.warning("series: not made under disclosure method dp (budget per date)")
+        return None
+    say("back-scoring every as-of date (the series)")
+    model = registry.load_model(approval.info, expected_files=approval.files)
+    return build_series(
+        config,
+        data_dir,
+        model=model,
+        version=approval.info.version,
+        geography=sums.geography,
+        present_when={f.name: list(f.present_when) for f in config.factors},
+        latest_by_lsoa=sums.by_lsoa,
+        latest=sums.as_of,
+        rules=rules,
+        protect=protect_areas,
+        attack=attack_protected,
+        say=say,
+    )
+
+
 def _contents(
     config: ReleaseConfig,
     approval: Approval,
@@ -714,6 +763,8 @@ def record_release(
             AREAS: (directory / AREAS).read_bytes(),
             MANIFEST: (directory / MANIFEST).read_bytes(),
         }
+        if (directory / SERIES).is_file():
+            files[SERIES] = (directory / SERIES).read_bytes()
         registry.log_artifacts(
             info, files, artifact_path=f"{RELEASE_ARTIFACT_DIR}/{directory.name}"
         )
