@@ -33,7 +33,7 @@ import math
 import re
 import threading
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import MappingProxyType
@@ -76,6 +76,7 @@ from serving.schemas import (
     ReleaseList,
     ReleaseSummary,
 )
+from serving.series import trend_bodies
 
 __all__ = [
     "LAPSED_HEADER",
@@ -403,6 +404,9 @@ class LoadedRelease:
     ancestors: Mapping[str, tuple[str, ...]]
     list_prefix: bytes
     expected_bound: Mapping[str, float] = field(default_factory=dict)
+    #: the body of ``GET /v1/areas/{code}/trend`` by code (:mod:`serving.series`); empty when
+    #: the release carries no series
+    trend_body: Mapping[str, bytes] = field(default_factory=dict)
 
     @property
     def release_id(self) -> str:
@@ -657,6 +661,11 @@ class ReleaseLibrary:
         columns = [*AREA_COLUMNS, *(c for f in manifest.factors for c in factor_columns(f))]
         rows = self.verified_rows(manifest, columns)
         current = _build_release(manifest, rows)
+        directory = self.releases_dir / rid
+        names = {code: (a.level, a.name) for code, a in current.areas.items()}
+        min_count = signed_rules(manifest, directory).min_count
+        trends = trend_bodies(manifest, directory, names, min_count)
+        current = replace(current, trend_body=MappingProxyType(trends))
         self._history[rid] = _HistoryRows(
             manifest, {str(r["code"]): {c: r[c] for c in _HISTORY_COLUMNS} for r in rows}
         )

@@ -142,7 +142,13 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
     return Markup("".join(out))
 
 
-def trend_chart(points: Sequence[TrendPoint], *, title: str, ident: str = "trend") -> Markup:
+def trend_chart(
+    points: Sequence[TrendPoint],
+    *,
+    title: str,
+    ident: str = "trend",
+    x_label: str = "Release (as-of date of the young people scored)",
+) -> Markup:
     """Mean risk in each release (oldest first) with its interval; suppressed releases marked."""
     left, right, top, bottom = 70, 30, 40, 70
     width, height = 680, 320
@@ -171,7 +177,7 @@ def trend_chart(points: Sequence[TrendPoint], *, title: str, ident: str = "trend
         f'<text class="axis-label" transform="translate(16 {top + plot_h / 2:.0f}) rotate(-90)" '
         'text-anchor="middle">Mean risk (%)</text>'
         f'<text class="axis-label" x="{left + plot_w / 2:.0f}" y="{height - 8}" '
-        'text-anchor="middle">Release (as-of date of the young people scored)</text>'
+        f'text-anchor="middle">{escape(x_label)}</text>'
     )
     xs = [left + step * (i + 0.5) for i in range(len(points))]
     segments: list[list[str]] = [[]]

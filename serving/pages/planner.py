@@ -31,6 +31,7 @@ from starlette.responses import HTMLResponse, Response
 from governance.contracts.levels import LEVELS, Level
 from serving.dependencies import HolderDep, PageDep
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
+from serving.pages.series_view import area_series, series_chart
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
 from serving.releases import Catalog, LoadedRelease, ReleaseHolder, sort_value
@@ -434,6 +435,7 @@ async def planner_area(
         [TrendPoint(p.as_of_date, p.mean_risk, p.risk_low, p.risk_high) for p in points],
         title=f"Mean risk of {area.name} in each release",
     )
+    series = area_series(release, area)
     child = _child_level(area)
     parent = release.areas.get(area.parent_code) if area.parent_code else None
     within = parent if parent and parent.level != "city" else None
@@ -453,6 +455,8 @@ async def planner_area(
                 "/planner", level=area.level, parent=None if within is None else within.code
             ),
             "crumbs": _breadcrumbs(release, within),
+            "series": series,
+            "series_chart": series_chart(series, area.name),
         },
     )
 

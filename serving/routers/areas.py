@@ -27,6 +27,7 @@ from serving.schemas import (
     AreaList,
     AreaResponse,
 )
+from serving.series import AreaTrend, no_series_body
 
 __all__ = ["AREA_ROUTE", "DEFAULT_PAGE", "listing_router", "router"]
 
@@ -169,6 +170,30 @@ async def read_area_history(code: Code, holder: HolderDep, _: AnyKey) -> Respons
     if body is None:
         raise _unknown_area(code, catalog)
     return Response(body, media_type=JSON)
+
+
+@router.get(
+    "/v1/areas/{code}/trend",
+    response_model=AreaTrend,
+    responses=problem_docs(*READ_ERRORS, 404),
+)
+async def read_area_trend(code: Code, holder: HolderDep, _: AnyKey) -> Response:
+    """The area at every as-of date, scored by this release's model, beside what was recorded.
+
+    Each point: young people, expected number, mean risk and its interval, the recorded
+    number in the same months (where the period has ended and disclosure control publishes
+    it) and recorded ÷ expected with an exact interval. A release without a series answers
+    `available: false`.
+    """
+    catalog = served_catalog(holder)
+    release = catalog.current
+    body = release.trend_body.get(code)
+    if body is not None:
+        return Response(body, media_type=JSON)
+    area = release.areas.get(code)
+    if area is None:
+        raise _unknown_area(code, catalog)
+    return Response(no_series_body(release.manifest, code, area.level, area.name), media_type=JSON)
 
 
 @router.post(

@@ -553,6 +553,7 @@ def test_nothing_about_a_person_is_in_the_release(released: Released) -> None:
         assert sorted(p.name for p in result.directory.iterdir()) == [
             "areas.parquet",
             "manifest.json",
+            "series.parquet",  # the back-scored series: area figures per as-of date
         ]
 
 
