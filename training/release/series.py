@@ -264,7 +264,7 @@ def _with_observed(
 ) -> pd.DataFrame:
     """The release's own LSOA sums with the observed count's two sums appended."""
     codes = pd.Index(geography["lsoa_code"].astype(str))
-    index = codes.get_indexer(cohort["lsoa_code"].astype(str))
+    index = codes.get_indexer(pd.Index(cohort["lsoa_code"].astype(str)))
     if (index < 0).any():
         raise ExtractError("features: young people live in LSOAs not in the geography")
     out = by_lsoa.copy()
@@ -321,7 +321,7 @@ def series_table(dates: Sequence[DateFigures], label_months: int, level: float) 
         shown = status == "published"
         observed = np.where(shown, observed, np.nan)
         compared = [
-            observed_against_expected(o, e, level) if s else (None, None, None, None)
+            observed_against_expected(float(o), float(e), level) if s else (None, None, None, None)
             for o, e, s in zip(observed, t["expected"].astype("float64"), shown, strict=True)
         ]
         frame = pd.DataFrame(
