@@ -194,6 +194,8 @@ class LsoaSums:
     by_lsoa: pd.DataFrame  # one row per LSOA: :func:`.aggregate.sum_columns`
     factor_inputs: dict[str, list[str]]  # each factor's model inputs, in release order
     stats: ScoringStats
+    #: the champion as loaded (files hash-checked), for the series to score earlier dates with
+    model: Any = field(default=None, repr=False, compare=False)
 
     @property
     def factors(self) -> list[str]:
@@ -497,6 +499,7 @@ def score_population(
         by_lsoa=by_lsoa,
         factor_inputs=factor_inputs,
         stats=stats,
+        model=model,
     )
 
 
@@ -670,7 +673,8 @@ def back_score(
     """Step 4c: the back-scored series (:mod:`.series`), or None when it is not made.
 
     Each date is protected by :func:`protect_areas` and attacked by :func:`attack_protected`,
-    with the release's rules; the champion is loaded again with its files hash-checked.
+    with the release's rules, and scored by the champion step 2 loaded (its files
+    hash-checked then; loaded again, and checked again, only if step 2 did not keep it).
     Not made under ``dp`` (every date would spend privacy budget) or with
     ``series.enabled: false``.
     """
@@ -680,7 +684,7 @@ def back_score(
         logger.warning("series: not made under disclosure method dp (budget per date)")
         return None
     say("back-scoring every as-of date (the series)")
-    model = registry.load_model(approval.info, expected_files=approval.files)
+    model = sums.model or registry.load_model(approval.info, expected_files=approval.files)
     return build_series(
         config,
         data_dir,

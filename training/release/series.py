@@ -11,7 +11,8 @@ Each date goes through exactly the steps of the release's own table, with the sa
 1. the cohort at the date is scored once, by the same grouping of rows and the same
    calibrated ``predict`` as :func:`.score.score_cohort` (no SHAP: the series publishes no
    contribution); the latest date reuses the release's own LSOA sums, so it is not scored
-   twice;
+   twice. Earlier dates are scored in this process whatever ``engine`` scored the latest
+   (they need no SHAP, which is what Spark is for);
 2. the per-person values end in LSOA sums (:func:`.aggregate.lsoa_sums`), which give every
    area's figures (:func:`.aggregate.areas_from_sums`);
 3. the release's disclosure control (its ``protect`` step, the same method and thresholds),
