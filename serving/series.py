@@ -60,9 +60,10 @@ class TrendFigure(BaseModel):
     risk_low: float | None = Field(description="95% interval of the mean risk (low).")
     risk_high: float | None
     observed: int | None = Field(
-        description="Young people recorded as involved (police violence offence or hospital "
-        "assault attendance) in the period; protected like every count; null when withheld "
-        "or when the period has not ended."
+        description="Young people recorded as involved in the period (a hospital attendance "
+        "for an assault or sharp-object injury, or charged or cautioned by the police for "
+        "violence, weapons or robbery); protected like every count; null when withheld or "
+        "when the period has not ended."
     )
     observed_status: Status
     observed_ratio: float | None = Field(description="observed / expected.")

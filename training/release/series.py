@@ -22,9 +22,10 @@ Each date goes through exactly the steps of the release's own table, with the sa
    not survive them stops the release, as the release's own table would.
 
 The recorded count is carried through those steps as one more factor, ``observed``, present
-when the row's ``label`` is 1 (the young person appears in a police violence offence or a
-hospital assault attendance in the label period, through the linked records the label is
-built from): so it is protected as every count is (withheld under ``min_count``, rounded or
+when the row's ``label`` is 1 (the young person appears in the label period in a hospital
+attendance for an assault or sharp-object injury, or as a police suspect charged or
+cautioned for violence, weapons or robbery, through the linked records the label is built
+from; the tests count it again from the extracts): so it is protected as every count is (withheld under ``min_count``, rounded or
 perturbed by its own cell key) and attacked with the rest. It is shown only for dates whose
 label period had ended by the end of the data (``label_complete``); the latest date's
 usually has not, and says so (``observed_status``).
@@ -83,9 +84,10 @@ OBSERVED = "observed"
 OBSERVED_FLAG = "label"
 COMPLETE_FLAG = "label_complete"
 OBSERVED_MEANING = (
-    "young people of the cohort recorded in a police violence offence or a hospital assault "
-    "attendance (the linked records the model's label is made from) in the months the "
-    "expected count covers"
+    "young people of the cohort recorded in the months the expected count covers in a "
+    "hospital attendance for an assault or a sharp-object injury, or by the police as a "
+    "suspect charged or cautioned for violence against the person, weapon possession or "
+    "robbery (the linked records the model's label is made from)"
 )
 
 _NO_LABEL = (
