@@ -76,7 +76,7 @@ from serving.schemas import (
     ReleaseList,
     ReleaseSummary,
 )
-from serving.series import trend_bodies
+from serving.series import SeriesIndex, load_series
 
 __all__ = [
     "LAPSED_HEADER",
@@ -404,9 +404,8 @@ class LoadedRelease:
     ancestors: Mapping[str, tuple[str, ...]]
     list_prefix: bytes
     expected_bound: Mapping[str, float] = field(default_factory=dict)
-    #: the body of ``GET /v1/areas/{code}/trend`` by code (:mod:`serving.series`); empty when
-    #: the release carries no series
-    trend_body: Mapping[str, bytes] = field(default_factory=dict)
+    #: the back-scored series (:mod:`serving.series`); None when the release carries none
+    series: SeriesIndex | None = None
 
     @property
     def release_id(self) -> str:
@@ -664,8 +663,7 @@ class ReleaseLibrary:
         directory = self.releases_dir / rid
         names = {code: (a.level, a.name) for code, a in current.areas.items()}
         min_count = signed_rules(manifest, directory).min_count
-        trends = trend_bodies(manifest, directory, names, min_count)
-        current = replace(current, trend_body=MappingProxyType(trends))
+        current = replace(current, series=load_series(manifest, directory, names, min_count))
         self._history[rid] = _HistoryRows(
             manifest, {str(r["code"]): {c: r[c] for c in _HISTORY_COLUMNS} for r in rows}
         )

@@ -2,8 +2,9 @@
 
 A release's ``series.parquet`` (``governance.contracts.release_schema.SERIES``) is read once,
 when the release is loaded, after the release's files were verified against the signed
-manifest (a changed or missing series file refuses the whole release there). Each area's
-points become one JSON body, as every hot route's do. A release made before the series (or
+manifest (a changed or missing series file refuses the whole release there), and sorted by
+area; an area's answer is made from its few rows when asked for (:class:`SeriesIndex`), so
+the series adds little to a load. A release made before the series (or
 with ``series.enabled: false``, or under ``dp``) still loads; its areas answer that there is
 no series in this release.
 
@@ -16,9 +17,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -30,7 +35,15 @@ from governance.contracts.release_schema import (
     ReleaseManifest,
 )
 
-__all__ = ["NO_SERIES", "AreaTrend", "TrendFigure", "no_series_body", "reading", "trend_bodies"]
+__all__ = [
+    "NO_SERIES",
+    "AreaTrend",
+    "SeriesIndex",
+    "TrendFigure",
+    "load_series",
+    "no_series_body",
+    "reading",
+]
 
 NO_SERIES = "no series in this release"
 _BAD_COLUMNS = "release {rid}: {path}: columns {found} differ from the series contract {expected}"
@@ -141,13 +154,60 @@ def _clean(value: Any) -> Any:
     return None if isinstance(value, float) and math.isnan(value) else value
 
 
-def trend_bodies(
+@dataclass(frozen=True)
+class SeriesIndex:
+    """A release's series as loaded: the table sorted by area, and where each area's rows are.
+
+    Loading only reads, checks and sorts the file (a London-sized release's series is some
+    40,000 rows: serialising every area's answer up front would more than double the load);
+    :meth:`body` makes one area's answer when it is asked for, from its few rows.
+    """
+
+    release_id: str
+    model_version: str
+    note: str
+    min_count: int
+    table: pa.Table
+    spans: Mapping[str, tuple[int, int]]  # code -> (first row, rows)
+    names: Mapping[str, tuple[str, str]]  # code -> (level, name)
+
+    def body(self, code: str) -> bytes | None:
+        """``AreaTrend`` JSON of one area, or None if the series does not hold it."""
+        span = self.spans.get(code)
+        if span is None or code not in self.names:
+            return None
+        points = []
+        for row in self.table.slice(*span).to_pylist():
+            row = {k: _clean(v) for k, v in row.items()}
+            for count in ("population", "observed"):
+                row[count] = None if row[count] is None else int(row[count])
+            row.pop("code")
+            row.pop("level")
+            points.append(TrendFigure(**row, reading=reading(row, self.min_count)))
+        level, name = self.names[code]
+        return (
+            AreaTrend(
+                release_id=self.release_id,
+                code=code,
+                level=level,  # type: ignore[arg-type]
+                name=name,
+                available=True,
+                note=self.note,
+                model_version=self.model_version,
+                points=points,
+            )
+            .model_dump_json()
+            .encode("utf-8")
+        )
+
+
+def load_series(
     manifest: ReleaseManifest,
     directory: Path,
     names: Mapping[str, tuple[str, str]],
     min_count: int,
-) -> dict[str, bytes]:
-    """Each area's ``AreaTrend`` JSON, by code; empty when the release carries no series.
+) -> SeriesIndex | None:
+    """The release's series, checked; None when the release carries none.
 
     ``names`` gives each served area's ``(level, name)``. Call only after the release's files
     were verified (the series file is one of them).
@@ -160,7 +220,7 @@ def trend_bodies(
     """
     path = Path(directory) / SERIES
     if manifest.series is None or SERIES not in manifest.files:
-        return {}
+        return None
     table = pq.read_table(path)
     if tuple(table.column_names) != SERIES_COLUMNS:
         raise ReleaseError(
@@ -171,43 +231,33 @@ def trend_bodies(
                 expected=list(SERIES_COLUMNS),
             )
         )
-    rows = table.to_pylist()
-    small = [
-        r for r in rows if r["observed"] is not None and 0 < r["observed"] < min_count
-    ]  # a published count under the threshold is what protection exists to stop
+    observed = table.column("observed")
+    # a published count under the threshold is what protection exists to stop
+    small = pc.sum(pc.and_(pc.greater(observed, 0), pc.less(observed, min_count))).as_py()
     if small:
         raise ReleaseError(
-            _SMALL.format(rid=manifest.release_id, path=path, n=len(small), min_count=min_count)
+            _SMALL.format(rid=manifest.release_id, path=path, n=small, min_count=min_count)
         )
-    points: dict[str, list[TrendFigure]] = {}
-    for row in sorted(rows, key=lambda r: (r["code"], r["as_of_date"])):
-        row = {k: _clean(v) for k, v in row.items()}
-        for count in ("population", "observed"):
-            row[count] = None if row[count] is None else int(row[count])
-        code = row.pop("code")
-        row.pop("level")
-        points.setdefault(code, []).append(TrendFigure(**row, reading=reading(row, min_count)))
+    table = table.sort_by([("code", "ascending"), ("as_of_date", "ascending")])
+    codes = table.column("code").to_pylist()
+    spans: dict[str, tuple[int, int]] = {}
+    for i, code in enumerate(codes):
+        first, rows = spans.get(code, (i, 0))
+        spans[code] = (first, rows + 1)
     note = (
         f"Every as-of date scored by the model of this release (version "
         f"{manifest.model_version}); recorded counts cover the {manifest.series.label_months} "
         "months after each date and are shown only for periods that had ended."
     )
-    return {
-        code: AreaTrend(
-            release_id=manifest.release_id,
-            code=code,
-            level=names[code][0],  # type: ignore[arg-type]
-            name=names[code][1],
-            available=True,
-            note=note,
-            model_version=manifest.model_version,
-            points=p,
-        )
-        .model_dump_json()
-        .encode("utf-8")
-        for code, p in points.items()
-        if code in names
-    }
+    return SeriesIndex(
+        release_id=manifest.release_id,
+        model_version=manifest.model_version,
+        note=note,
+        min_count=min_count,
+        table=table,
+        spans=MappingProxyType(spans),
+        names=MappingProxyType(dict(names)),
+    )
 
 
 def no_series_body(manifest: ReleaseManifest, code: str, level: str, name: str) -> bytes:

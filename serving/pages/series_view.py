@@ -14,9 +14,9 @@ __all__ = ["area_series", "series_chart"]
 
 def area_series(release: LoadedRelease, area: AreaPublic) -> AreaTrend:
     """The area's series as ``GET /v1/areas/{code}/trend`` answers (the same bytes)."""
-    body = release.trend_body.get(area.code) or no_series_body(
-        release.manifest, area.code, area.level, area.name
-    )
+    body = None if release.series is None else release.series.body(area.code)
+    if body is None:
+        body = no_series_body(release.manifest, area.code, area.level, area.name)
     return AreaTrend.model_validate_json(body)
 
 

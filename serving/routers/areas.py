@@ -187,7 +187,7 @@ async def read_area_trend(code: Code, holder: HolderDep, _: AnyKey) -> Response:
     """
     catalog = served_catalog(holder)
     release = catalog.current
-    body = release.trend_body.get(code)
+    body = None if release.series is None else release.series.body(code)
     if body is not None:
         return Response(body, media_type=JSON)
     area = release.areas.get(code)

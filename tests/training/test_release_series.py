@@ -385,3 +385,15 @@ def test_no_series_under_dp(series: Series) -> None:
         series.city.config(), Path("/nonexistent"), None, None, None, rules, lambda _: None
     )  # type: ignore[arg-type]
     assert made is None
+
+
+def test_a_later_release_publishes_the_same_protected_counts_for_the_same_dates(
+    series: Series,
+) -> None:
+    """Two releases' series are two publications of each date: the same cohort and period
+    give the same record keys, so the same perturbation; nothing to average across them."""
+    later = series.city.release("later")
+    first = pd.read_parquet(series.release.directory / SERIES)
+    again = pd.read_parquet(later.directory / SERIES)
+    columns = ["level", "code", "as_of_date", "suppressed", "population", "observed"]
+    pd.testing.assert_frame_equal(first[columns], again[columns])
