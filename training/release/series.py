@@ -120,7 +120,24 @@ class SeriesResult:
     table: pd.DataFrame  # SERIES_COLUMNS, one row per area and date
     manifest: ReleaseSeries
     dates: tuple[DateFigures, ...]
-    timings: dict[str, float] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)  # seconds by phase, all dates
+
+
+#: the series' phases, each timed over all dates (:attr:`SeriesResult.timings`)
+PHASES = ("read", "score", "aggregate", "cell_keys", "protect", "attack")
+
+
+class _Lap:
+    """Adds the seconds since the last call to ``timings[phase]``."""
+
+    def __init__(self, timings: dict[str, float]) -> None:
+        self.timings = timings
+        self.start = time.perf_counter()
+
+    def __call__(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.timings[phase] += now - self.start
+        self.start = now
 
 
 @dataclass(frozen=True)
@@ -169,19 +186,21 @@ def build_series(
     factors = [*present_when, OBSERVED]
     flags = {**present_when, OBSERVED: [OBSERVED_FLAG]}
     areas = area_table(geography, city_code=config.city_code, city_name=config.city_name)
-    timings: dict[str, float] = {}
+    timings = dict.fromkeys(PHASES, 0.0)
     made: list[DateFigures] = []
     for as_of in features.dates:
-        started = time.perf_counter()
         say(f"series: {as_of}")
+        lap = _Lap(timings)
         cohort = _read(features.path, as_of, list(model.columns), flags)
         present = factor_present(cohort, flags)
+        lap("read")
         if as_of == latest:
             by_lsoa = _with_observed(latest_by_lsoa, geography, cohort, present[:, -1])
         else:
             risk = _risk(model, cohort, config.shap.dedup, version)
             zeros = np.zeros((len(cohort), len(factors)), dtype=np.float64)
             by_lsoa = lsoa_sums(geography, cohort["lsoa_code"], risk, present, zeros, factors)
+        lap("score")
         figures = areas_from_sums(
             areas,
             geography,
@@ -190,15 +209,23 @@ def build_series(
             shrink_levels=config.shrinkage.levels,
             interval_level=config.interval.level,
         )
+        lap("aggregate")
         keys = None
         if rules.method == "cellkey":
             keys = release_cell_keys(features.path, as_of, geography, figures, flags, rules.cellkey)
+        lap("cell_keys")
         wrapped = _Figures(table=figures)
         protected = protect(config, wrapped, factors, rules, cell_keys=keys)
+        lap("protect")
         attacks = attack(wrapped, protected, factors, rules)
+        lap("attack")
         complete = bool(cohort[COMPLETE_FLAG].fillna(False).astype(bool).all())
         made.append(DateFigures(as_of, figures, protected.table, complete, attacks))
-        timings[as_of] = round(time.perf_counter() - started, 3)
+    logger.info(
+        "series: %d dates; seconds by phase %s",
+        len(made),
+        {k: round(v, 3) for k, v in timings.items()},
+    )
     table = series_table(made, features.label_months, config.interval.level)
     manifest = ReleaseSeries(
         as_of_dates=tuple(d.as_of for d in made),
@@ -212,7 +239,8 @@ def build_series(
             else {d.as_of: tuple(d.attacks or ()) for d in made}
         ),
     )
-    return SeriesResult(table=table, manifest=manifest, dates=tuple(made), timings=timings)
+    rounded = {k: round(v, 3) for k, v in timings.items()}
+    return SeriesResult(table=table, manifest=manifest, dates=tuple(made), timings=rounded)
 
 
 @dataclass(frozen=True)
