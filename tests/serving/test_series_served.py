@@ -180,7 +180,9 @@ def test_the_area_page_draws_the_series_and_its_table(served: World) -> None:
         page = client.get(f"/planner/areas/{city['code']}")
     assert page.status_code == 200, page.text[:500]
     html = page.text
-    assert 'id="series"' in html and "<svg" in html and "<script" not in html
+    assert html.count('id="series"') == 1 and "<svg" in html and "<script" not in html
+    title = html[html.index("<title>") : html.index("</title>")]
+    assert "series" not in title and "<h2" not in title  # the page's title is the area's name
     assert "at each as-of date, scored by this release" in html
     assert "The record is higher than the model expects" in html
     assert "not yet" in html  # the latest period's count, not shown
