@@ -136,18 +136,19 @@ def reading(p: Mapping[str, Any], min_count: int) -> str:
             f"The recorded count is withheld to protect the young people it counts (fewer than "
             f"{min_count}, or it could be worked out from others)."
         )
+    if p["comparison"] not in ("higher", "lower", "similar"):
+        return (
+            f"No comparison: the published expected number is 0 (it is rounded), so no ratio "
+            f"can be taken ({int(p['observed'])} recorded)."
+        )
     counts = (
         f"{int(p['observed'])} recorded against {p['expected']:g} expected (recorded ÷ "
         f"expected {p['observed_ratio']:.2f}, 95% interval {p['ratio_low']:.2f} to "
         f"{p['ratio_high']:.2f})"
     )
-    if p["comparison"] == "higher":
-        return f"The record is higher than the model expects: {counts}."
-    if p["comparison"] == "lower":
-        return f"The record is lower than the model expects: {counts}."
     if p["comparison"] == "similar":
         return f"The record and the model agree within their uncertainty: {counts}."
-    return f"No comparison: nothing was expected here ({int(p['observed'])} recorded)."
+    return f"The record is {p['comparison']} than the model expects: {counts}."
 
 
 def _clean(value: Any) -> Any:

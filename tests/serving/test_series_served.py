@@ -186,3 +186,46 @@ def test_the_area_page_draws_the_series_and_its_table(served: World) -> None:
     assert "at each as-of date, scored by this release" in html
     assert "The record is higher than the model expects" in html
     assert "not yet" in html  # the latest period's count, not shown
+
+
+def test_each_reading_says_what_the_figures_allow() -> None:
+    from serving.series import reading
+
+    base = {"period_end": "2026-04-01", "expected": 10.0}
+    shown = {**base, "observed_status": "published", "observed": 30}
+    assert reading(
+        {
+            **shown,
+            "comparison": "higher",
+            "observed_ratio": 3.0,
+            "ratio_low": 2.02,
+            "ratio_high": 4.28,
+        },
+        10,
+    ).startswith("The record is higher than the model expects: 30 recorded against 10 expected")
+    assert reading(
+        {
+            **shown,
+            "comparison": "lower",
+            "observed_ratio": 0.3,
+            "ratio_low": 0.2,
+            "ratio_high": 0.6,
+        },
+        10,
+    ).startswith("The record is lower than the model expects")
+    assert reading(
+        {
+            **shown,
+            "comparison": "similar",
+            "observed_ratio": 1.0,
+            "ratio_low": 0.6,
+            "ratio_high": 1.5,
+        },
+        10,
+    ).startswith("The record and the model agree within their uncertainty")
+    assert "published expected number is 0" in reading(
+        {**shown, "expected": 0.0, "comparison": None}, 10
+    )
+    assert "fewer than 10" in reading({**base, "observed_status": "withheld"}, 10)
+    assert "had not ended" in reading({**base, "observed_status": "period_not_ended"}, 10)
+    assert "withheld at this date" in reading({**base, "observed_status": "area_withheld"}, 10)
