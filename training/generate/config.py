@@ -76,7 +76,7 @@ class GeographyConfig(_Section):
 
     source: Literal["generated", "london", "ons"] = "generated"
     boroughs: tuple[str, ...] = Field(
-        (),
+        default=(),
         description="Source london only: keep these borough codes (E09...); empty keeps all 33.",
     )
     young_people_per_lsoa: int = Field(
