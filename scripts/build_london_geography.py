@@ -12,9 +12,10 @@ What it writes, from the public files described in the sources' README:
 * ``london_lsoa.csv``: one row per 2011 LSOA (4,835): LSOA → MSOA → ward (Dec 2019, best fit)
   → borough → police BCU, IMD 2019 rank and decile, ONS mid-2019 population (all ages, 0-15,
   16-29).
-* ``lsoa.geojson``, ``msoa.geojson``, ``ward.geojson``, ``borough.geojson``: boundaries in
+* ``lsoa.geojson``, ``msoa.geojson``, ``ward.geojson``, ``borough.geojson``,
+  ``bcu.geojson`` (the Metropolitan Police BCUs and the City of London): boundaries in
   WGS84 (RFC 7946: lon/lat, exterior rings anticlockwise), coordinates to 5 decimals (about
-  1 m). Wards, MSOAs and boroughs are dissolved from the LSOAs before simplifying, and every
+  1 m). Wards, MSOAs, boroughs and BCUs are dissolved from the LSOAs before simplifying, and every
   level is simplified as one coverage, so neighbours keep sharing their edges (no gaps or
   overlaps appear between areas).
 """
@@ -32,7 +33,7 @@ import shapely
 from pyproj import Transformer
 
 #: Douglas-Peucker-like tolerance of the coverage simplification, in metres (BNG), per level.
-TOLERANCE_M = {"lsoa": 80.0, "msoa": 80.0, "ward": 80.0, "borough": 120.0}
+TOLERANCE_M = {"lsoa": 80.0, "msoa": 80.0, "ward": 80.0, "borough": 120.0, "bcu": 120.0}
 #: Gaps between source LSOAs narrower than this (metres) are closed when cleaning.
 GAP_WIDTH_M = 20.0
 DECIMALS = 5
@@ -147,7 +148,12 @@ def dissolve(
     lookup: pd.DataFrame, geoms: np.ndarray, level: str
 ) -> tuple[list, list, np.ndarray, list]:
     """The areas of ``level`` as unions of their LSOAs (exact, before any simplification)."""
-    parents = {"msoa": ["borough_code"], "ward": ["borough_code"], "borough": []}[level]
+    parents = {
+        "msoa": ["borough_code"],
+        "ward": ["borough_code"],
+        "borough": ["bcu_code"],
+        "bcu": [],
+    }[level]
     codes, names, unions, extra = [], [], [], []
     for code, rows in lookup.groupby(f"{level}_code", sort=True).groups.items():
         first = lookup.loc[rows[0]]
@@ -175,7 +181,7 @@ def main(argv: list[str] | None = None) -> int:
             geoms,
             [{"borough": b} for b in lookup["borough_code"]],
         ),
-        **{level: dissolve(lookup, geoms, level) for level in ("msoa", "ward", "borough")},
+        **{level: dissolve(lookup, geoms, level) for level in ("msoa", "ward", "borough", "bcu")},
     }
     for level, (codes, names, polys, extra) in levels.items():
         collection = features(codes, names, polys, extra, level)

@@ -8,8 +8,10 @@ files (sources and attribution in ``data/README.md``):
   mid-2019 population (all ages, 0-15, 16-29).
 * :func:`boundaries`: simplified boundaries of one level as a GeoJSON FeatureCollection in
   WGS84 (RFC 7946: lon/lat, exterior rings anticlockwise); each feature's ``id`` and
-  ``properties.code`` are the ONS code and ``properties.name`` its name. Ward, MSOA and
-  borough shapes are the unions of their LSOAs, so they nest exactly.
+  ``properties.code`` are the area's code (ONS codes; for BCUs the Met's two-letter code, or
+  ``COLP``) and ``properties.name`` its name; ``properties.borough`` (LSOA, MSOA, ward) and
+  ``properties.bcu`` (borough) name the parent. MSOA, ward, borough and BCU shapes are
+  unions of their LSOAs.
 
 Pure pandas and json: no geometry library at run time, so training and serving may both
 import it.
@@ -34,7 +36,7 @@ __all__ = [
     "london_lookup",
 ]
 
-BoundaryLevel = Literal["lsoa", "msoa", "ward", "borough"]
+BoundaryLevel = Literal["lsoa", "msoa", "ward", "borough", "bcu"]
 BOUNDARY_LEVELS: tuple[BoundaryLevel, ...] = get_args(BoundaryLevel)
 
 #: The lookup's columns, in order; codes and names are strings, the rest integers.

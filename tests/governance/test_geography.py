@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Iterator
 from itertools import pairwise
@@ -20,7 +21,13 @@ from governance.geography import (
 # Greater London lies within these (lon, lat) bounds, with a little margin.
 LON = (-0.52, 0.34)
 LAT = (51.28, 51.70)
-CODE_PREFIX = {"lsoa": "E01", "msoa": "E02", "ward": "E05", "borough": "E09"}
+CODE_PATTERN = {
+    "lsoa": r"E01\d{6}",
+    "msoa": r"E02\d{6}",
+    "ward": r"E05\d{6}",
+    "borough": r"E09\d{6}",
+    "bcu": r"[A-Z]{2}|COLP",
+}
 
 
 def _polygons(geometry: dict[str, Any]) -> Iterator[list[list[list[float]]]]:
@@ -83,7 +90,7 @@ def test_every_area_of_the_lookup_has_exactly_one_boundary(level: str) -> None:
         assert feature["type"] == "Feature"
         assert feature["properties"]["code"] == feature["id"]
         assert feature["properties"]["name"] == names[feature["id"]]
-        assert feature["id"].startswith(CODE_PREFIX[level])
+        assert re.fullmatch(CODE_PATTERN[level], feature["id"]), feature["id"]
 
 
 @pytest.mark.parametrize("level", BOUNDARY_LEVELS)
@@ -113,9 +120,9 @@ def _areas(level: str) -> dict[str, float]:
     return out
 
 
-@pytest.mark.parametrize("level", ["msoa", "ward", "borough"])
+@pytest.mark.parametrize("level", ["msoa", "ward", "borough", "bcu"])
 def test_dissolved_areas_cover_their_lsoas(level: str) -> None:
-    """Each ward, MSOA and borough covers the area of its LSOAs (simplification aside)."""
+    """Each MSOA, ward, borough and BCU covers the area of its LSOAs (simplification aside)."""
     geo = london_lookup()
     lsoa = _areas("lsoa")
     parent = _areas(level)
@@ -128,6 +135,17 @@ def test_dissolved_areas_cover_their_lsoas(level: str) -> None:
 def test_boundaries_reject_an_unknown_level_by_name() -> None:
     with pytest.raises(ValueError, match=r"level must be one of \['lsoa', 'msoa', 'ward'"):
         boundaries_bytes("city")  # type: ignore[arg-type]
+
+
+def test_parents_named_in_the_boundaries_match_the_lookup() -> None:
+    geo = london_lookup()
+    for level in ("lsoa", "msoa", "ward"):
+        parent = geo.drop_duplicates(f"{level}_code").set_index(f"{level}_code")["borough_code"]
+        for feature in boundaries(level)["features"]:  # type: ignore[arg-type]
+            assert feature["properties"]["borough"] == parent[feature["id"]], feature["id"]
+    bcu = geo.drop_duplicates("borough_code").set_index("borough_code")["bcu_code"]
+    for feature in boundaries("borough")["features"]:
+        assert feature["properties"]["bcu"] == bcu[feature["id"]]
 
 
 def test_boundaries_are_fresh_dicts() -> None:
