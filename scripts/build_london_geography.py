@@ -127,8 +127,13 @@ def features(
     transformer = Transformer.from_crs("EPSG:27700", "EPSG:4326", always_xy=True)
     out = []
     for code, name, geom, props in zip(codes, names, simple, extra, strict=True):
-        # snap to the 5-decimal grid keeping the polygon valid, then print on that grid
-        geom = _polygonal(shapely.set_precision(_to_wgs84(geom, transformer), 10.0**-DECIMALS))
+        # round every vertex to 5 decimals (a shared vertex stays shared); the few polygons
+        # that rounding makes invalid (a ring touching itself) are snapped to the grid by
+        # GEOS instead, which may leave their edges up to about a metre off a neighbour's
+        wgs84 = _to_wgs84(geom, transformer)
+        geom = shapely.transform(wgs84, lambda xy: np.round(xy, DECIMALS))
+        if not geom.is_valid:
+            geom = _polygonal(shapely.set_precision(wgs84, 10.0**-DECIMALS))
         geom = shapely.orient_polygons(geom, exterior_cw=False)
         geom = shapely.transform(geom, lambda xy: np.round(xy, DECIMALS))
         if geom.is_empty or not geom.is_valid:
