@@ -74,7 +74,7 @@ def test_demo_sized_london_release_withholds_small_lsoas_and_publishes_wards(
     figures, protected = _protect(_london_city(DEMO_COHORT), rules)
     withheld = protected.table.groupby("level")["suppressed"].apply(lambda s: s.astype(bool).mean())
     assert len(protected.table.query("level == 'lsoa'")) == 4835
-    # LSOAs hold about three young people of the cohort here: nearly all are withheld ...
+    # LSOAs hold about two young people of the cohort here: nearly all are withheld ...
     assert 0.9 < withheld["lsoa"] < 1.0
     # ... wards (about 7.6 LSOAs each) and everything above them are mostly published
     assert withheld["ward"] < 0.2
@@ -85,7 +85,7 @@ def test_demo_sized_london_release_withholds_small_lsoas_and_publishes_wards(
 
 
 def test_a_denser_city_publishes_more_lsoas(rules: DisclosureConfig) -> None:
-    """A city four times the demo's (about 12 young people per LSOA) shows most LSOAs."""
+    """A city six times the demo's (about 12 young people per LSOA) shows most LSOAs."""
     _, protected = _protect(_london_city(60_000), rules)
     lsoa = protected.table.query("level == 'lsoa'")["suppressed"].astype(bool)
     assert 0.1 < lsoa.mean() < 0.5
