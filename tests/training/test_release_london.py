@@ -27,15 +27,17 @@ from training.release.run import AreaFigures, ProtectedAreas, attack_protected, 
 ROOT = Path(__file__).resolve().parents[2]
 #: young people aged 10-17 scored by the demo (about a third of `make demo`'s PERSONS)
 DEMO_COHORT = 10_000
+#: Barking and Dagenham, Hackney, Havering, Redbridge, Tower Hamlets
+EAST_LONDON = ("E09000002", "E09000012", "E09000016", "E09000026", "E09000030")
 AREA_COLUMNS = [
     "lsoa_code", "lsoa_name", "ward_code", "ward_name",
     "borough_code", "borough_name", "bcu_code", "bcu_name",
 ]  # fmt: skip
 
 
-def _london_city(cohort: int, seed: int = 18) -> Generated:
+def _london_city(cohort: int, seed: int = 18, boroughs: tuple[str, ...] = ()) -> Generated:
     rng = np.random.default_rng(seed)
-    geo = london_geography(GeographyConfig(source="london"))
+    geo = london_geography(GeographyConfig(source="london", boroughs=boroughs))
     lsoa = rng.choice(len(geo), size=cohort, p=geo["population_weight"].to_numpy())
     effect = rng.normal(0.0, 0.5, len(geo))[lsoa] + rng.normal(0.0, 0.7, cohort)
     people = pd.DataFrame(
@@ -89,3 +91,11 @@ def test_a_denser_city_publishes_more_lsoas(rules: DisclosureConfig) -> None:
     _, protected = _protect(_london_city(60_000), rules)
     lsoa = protected.table.query("level == 'lsoa'")["suppressed"].astype(bool)
     assert 0.1 < lsoa.mean() < 0.5
+
+
+def test_the_demo_in_five_boroughs_publishes_most_lsoas(rules: DisclosureConfig) -> None:
+    """The denser demo that ``configs/pipeline.yaml`` suggests (Central East and East BCUs)."""
+    city = _london_city(DEMO_COHORT, boroughs=EAST_LONDON)
+    _, protected = _protect(city, rules)
+    lsoa = protected.table.query("level == 'lsoa'")["suppressed"].astype(bool)
+    assert len(lsoa) == 709 and 0.1 < lsoa.mean() < 0.4
