@@ -27,10 +27,10 @@ import io
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from governance.contracts.release_schema import ReleaseManifest
-from serving.geometry import LevelShapes
+from serving.geometry import Boundaries, LevelShapes
 from serving.releases import LoadedRelease, manifest_rules
 from serving.schemas import AreaPublic
 
@@ -40,11 +40,14 @@ __all__ = [
     "areas_csv",
     "areas_geojson",
     "column_definitions",
+    "csv_body",
     "csv_columns",
     "disclosure_note",
     "environment_label",
+    "geojson_body",
     "metadata",
     "metadata_csv",
+    "metadata_csv_body",
 ]
 
 BASE_COLUMNS: tuple[str, ...] = (
@@ -260,23 +263,60 @@ def metadata_csv(meta: Mapping[str, Any]) -> bytes:
     return ("\ufeff" + out.getvalue()).encode("utf-8")
 
 
+_T = TypeVar("_T")
+
+
 class DownloadCache:
-    """Bodies built once per (release, level, kind), dropped when the release served changes."""
+    """Bodies (and maps) built once per (release, key), dropped when the release served changes.
+
+    A key is (kind, level) or, for a map, (kind, level and parent): bounded by the release's
+    areas, and all dropped together when another release is served.
+    """
 
     def __init__(self) -> None:
         self._release: str | None = None
-        self._bodies: dict[tuple[str, str], bytes] = {}
+        self._bodies: dict[tuple[str, str], Any] = {}
         self._lock = threading.Lock()
 
-    def get(self, release_id: str, key: tuple[str, str], build: Callable[[], bytes]) -> bytes:
+    def get(self, release_id: str, key: tuple[str, str], build: Callable[[], _T]) -> _T:
         """The body for ``key`` in ``release_id``, built by ``build`` the first time."""
         with self._lock:
             if self._release != release_id:
                 self._release, self._bodies = release_id, {}
-            body = self._bodies.get(key)
+            body: _T | None = self._bodies.get(key)
         if body is None:
             body = build()
             with self._lock:
                 if self._release == release_id:
                     self._bodies[key] = body
         return body
+
+
+def geojson_body(
+    release: LoadedRelease, level: str, boundaries: Boundaries, cache: DownloadCache
+) -> bytes:
+    """``GET /v1/areas.geojson``'s body for ``level`` (built once per release)."""
+
+    def build() -> bytes:
+        shapes = boundaries.level(level)
+        meta = metadata(release, level, shapes, source=f"/v1/areas.geojson?level={level}")
+        return areas_geojson(release, level, shapes, meta)
+
+    return cache.get(release.release_id, ("geojson", level), build)
+
+
+def csv_body(release: LoadedRelease, level: str, cache: DownloadCache) -> bytes:
+    """``GET /v1/areas.csv``'s body for ``level`` (built once per release)."""
+    return cache.get(release.release_id, ("csv", level), lambda: areas_csv(release, level))
+
+
+def metadata_csv_body(
+    release: LoadedRelease, level: str, boundaries: Boundaries, cache: DownloadCache
+) -> bytes:
+    """``GET /v1/areas.csv/metadata``'s body for ``level`` (built once per release)."""
+
+    def build() -> bytes:
+        shapes = boundaries.level(level)
+        return metadata_csv(metadata(release, level, shapes, source=f"/v1/areas.csv?level={level}"))
+
+    return cache.get(release.release_id, ("csv-metadata", level), build)

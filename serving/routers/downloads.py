@@ -19,13 +19,7 @@ from starlette.responses import Response
 
 from governance.contracts.levels import Level
 from serving.dependencies import AnyKey, HolderDep, served_catalog
-from serving.downloads import (
-    DownloadCache,
-    areas_csv,
-    areas_geojson,
-    metadata,
-    metadata_csv,
-)
+from serving.downloads import DownloadCache, csv_body, geojson_body, metadata_csv_body
 from serving.geometry import Boundaries
 from serving.openapi import problem_docs
 from serving.releases import LoadedRelease
@@ -90,12 +84,6 @@ def _downloads(request: Request) -> tuple[Boundaries, DownloadCache]:
     return state.boundaries, state.downloads
 
 
-def _meta(release: LoadedRelease, level: str, boundaries: Boundaries, kind: str) -> dict[str, Any]:
-    return metadata(
-        release, level, boundaries.level(level), source=f"/v1/areas.{kind}?level={level}"
-    )
-
-
 def _file_name(release: LoadedRelease, level: str, suffix: str) -> str:
     name = _FILE_NAME.sub("-", f"vru-{level}-{release.release_id}")
     return f'attachment; filename="{name}{suffix}"'
@@ -122,16 +110,7 @@ async def areas_geojson_route(
     """Every area of a level as GeoJSON, for a GIS tool (QGIS, ArcGIS), with its metadata."""
     release = served_catalog(holder).current
     boundaries, cache = _downloads(request)
-    body = cache.get(
-        release.release_id,
-        ("geojson", level),
-        lambda: areas_geojson(
-            release,
-            level,
-            boundaries.level(level),
-            _meta(release, level, boundaries, "geojson"),
-        ),
-    )
+    body = geojson_body(release, level, boundaries, cache)
     return Response(
         body,
         media_type=GEOJSON,
@@ -159,7 +138,7 @@ async def areas_csv_route(
     """Every area of a level as CSV; its metadata sheet is `GET /v1/areas.csv/metadata`."""
     release = served_catalog(holder).current
     _, cache = _downloads(request)
-    body = cache.get(release.release_id, ("csv", level), lambda: areas_csv(release, level))
+    body = csv_body(release, level, cache)
     return Response(
         body,
         media_type=CSV,
@@ -190,11 +169,7 @@ async def areas_csv_metadata_route(
     """The metadata sheet of `GET /v1/areas.csv` for a level: what every column means."""
     release = served_catalog(holder).current
     boundaries, cache = _downloads(request)
-    body = cache.get(
-        release.release_id,
-        ("csv-metadata", level),
-        lambda: metadata_csv(_meta(release, level, boundaries, "csv")),
-    )
+    body = metadata_csv_body(release, level, boundaries, cache)
     return Response(
         body,
         media_type=CSV,
