@@ -36,6 +36,11 @@ LevelQuery = Annotated[
     Query(
         description="Level of the areas: lsoa, ward, borough, bcu or city (every area of it).",
         examples=["ward"],
+        openapi_examples={
+            "ward": {"summary": "Every ward", "value": "ward"},
+            "lsoa": {"summary": "Every LSOA", "value": "lsoa"},
+            "borough": {"summary": "Every borough", "value": "borough"},
+        },
     ),
 ]
 
@@ -137,8 +142,7 @@ async def areas_csv_route(
 ) -> Response:
     """Every area of a level as CSV; its metadata sheet is `GET /v1/areas.csv/metadata`."""
     release = served_catalog(holder).current
-    _, cache = _downloads(request)
-    body = csv_body(release, level, cache)
+    body = csv_body(release, level, _downloads(request)[1])
     return Response(
         body,
         media_type=CSV,

@@ -60,7 +60,7 @@ def test_the_lsoa_map_links_each_drawn_area_and_lists_the_one_without_a_boundary
 
 def test_a_map_within_a_borough_draws_only_its_wards(browser: TestClient) -> None:
     page = browser.get("/planner/map/ward?parent=B1").text
-    hrefs = [a.get("href") for a in svg_of(page).iter("{http://www.w3.org/2000/svg}a")]
+    hrefs = [a.get("href", "") for a in svg_of(page).iter("{http://www.w3.org/2000/svg}a")]
     assert sorted(hrefs) == ["/planner/areas/W1", "/planner/areas/W2"]
     assert "in Ashby" in page
 

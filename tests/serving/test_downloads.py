@@ -172,3 +172,20 @@ def test_the_cache_builds_once_per_release_and_level() -> None:
     assert cache.get("r1", ("csv", "ward"), lambda: build("b")) == b"a"
     assert cache.get("r2", ("csv", "ward"), lambda: build("c")) == b"c"
     assert built == ["a", "c"]
+
+
+def test_the_documented_examples_of_the_downloads_answer_200(geo: tuple[World, TestClient]) -> None:
+    world, client = geo
+    document = client.get("/openapi.json").json()
+    for path in ("/v1/areas.geojson", "/v1/areas.csv", "/v1/areas.csv/metadata"):
+        operation = document["paths"][path]["get"]
+        assert operation["security"] == [{"bearer": []}]
+        (level,) = operation["parameters"]
+        assert level["name"] == "level" and level["schema"]["examples"] == ["ward"]
+        for example in level["examples"].values():
+            params = {"level": example["value"]}
+            response = client.get(path, params=params, headers=world.headers())
+            assert response.status_code == 200, (path, params)
+            documented = operation["responses"]["200"]["content"]
+            assert response.headers["content-type"].split(";")[0] in documented, path
+        assert {"400", "401", "429", "503"} <= set(operation["responses"])
