@@ -19,6 +19,7 @@ import importlib
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from itertools import pairwise
 from types import MappingProxyType
 from typing import Any
 
@@ -31,6 +32,7 @@ __all__ = [
     "LevelShapes",
     "geography_provider",
     "level_shapes",
+    "rewound",
 ]
 
 MAPPED_LEVELS: tuple[str, ...] = ("lsoa", "ward", "borough")
@@ -123,12 +125,46 @@ def level_shapes(collection: Mapping[str, Any] | None, level: str) -> LevelShape
                 f"boundaries of level '{level}': feature {i} ({code}): expected 'geometry' "
                 "to be a Polygon or MultiPolygon with 'coordinates'"
             )
-        geometries[code] = geometry
+        geometries[code] = rewound(geometry)
     attribution = collection.get("attribution")
     return LevelShapes(
         MappingProxyType(geometries),
         attribution if isinstance(attribution, str) and attribution else OGL_ATTRIBUTION,
     )
+
+
+def _signed_area(ring: list[Any]) -> float:
+    """Twice the ring's signed area in degrees (shoelace): positive when counter-clockwise."""
+    return sum(
+        float(x0) * float(y1) - float(x1) * float(y0)
+        for (x0, y0, *_), (x1, y1, *_) in pairwise(ring)
+    )
+
+
+def _rewind_polygon(polygon: list[Any]) -> list[Any]:
+    """The polygon with its exterior ring counter-clockwise and its holes clockwise."""
+    out = []
+    for i, ring in enumerate(polygon):
+        area = _signed_area(ring)
+        wrong = area < 0 if i == 0 else area > 0
+        out.append(list(reversed(ring)) if wrong else ring)
+    return out
+
+
+def rewound(geometry: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The geometry with RFC 7946's right-hand rule (section 3.1.6), which GIS tools expect.
+
+    Exterior rings counter-clockwise, holes clockwise; a geometry that follows it already is
+    returned as it is.
+    """
+    coords = geometry["coordinates"]
+    if geometry["type"] == "Polygon":
+        fixed: list[Any] = _rewind_polygon(coords)
+    else:
+        fixed = [_rewind_polygon(polygon) for polygon in coords]
+    if fixed == coords:
+        return geometry
+    return {**geometry, "coordinates": fixed}
 
 
 class Boundaries:

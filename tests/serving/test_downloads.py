@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 from collections.abc import Iterator
 from typing import Any
@@ -44,6 +45,27 @@ def geo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[World, TestC
         yield world, client
 
 
+def spec_problems(document: dict[str, Any]) -> list[str]:
+    """What RFC 7946 requires that geojson-pydantic does not check: WGS84 ranges, no ``crs``,
+    the right-hand rule (exterior rings counter-clockwise, holes clockwise)."""
+    problems = ["crs member (section 4)"] if "crs" in document else []
+    for feature in document["features"]:
+        geometry = feature["geometry"]
+        if geometry is None:
+            continue
+        polygons = (
+            [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+        )
+        for polygon in polygons:
+            for i, ring in enumerate(polygon):
+                area = sum(x0 * y1 - x1 * y0 for (x0, y0), (x1, y1) in itertools.pairwise(ring))
+                if (area <= 0) if i == 0 else (area >= 0):
+                    problems.append(f"{feature['id']}: ring {i} breaks the right-hand rule")
+                if not all(-180 <= x <= 180 and -90 <= y <= 90 for x, y in ring):
+                    problems.append(f"{feature['id']}: a position outside WGS84")
+    return problems
+
+
 def listing(client: TestClient, world: World, level: str) -> list[dict[str, Any]]:
     response = client.get(
         "/v1/areas", params={"level": level, "sort": "code", "limit": 1000}, headers=world.headers()
@@ -63,6 +85,7 @@ def test_the_geojson_is_valid_rfc7946_with_exactly_the_published_figures(
     assert 'filename="vru-lsoa-r1.geojson"' in response.headers["content-disposition"]
     document = response.json()
     FeatureCollection.model_validate(document)  # the spec's rules: types, closed rings, positions
+    assert spec_problems(document) == []
     expected = listing(client, world, "lsoa")
     assert [f["properties"] for f in document["features"]] == expected
     assert [f["id"] for f in document["features"]] == [a["code"] for a in expected]
@@ -189,3 +212,20 @@ def test_the_documented_examples_of_the_downloads_answer_200(geo: tuple[World, T
             documented = operation["responses"]["200"]["content"]
             assert response.headers["content-type"].split(";")[0] in documented, path
         assert {"400", "401", "429", "503"} <= set(operation["responses"])
+
+
+def test_the_spec_check_fails_on_a_clockwise_exterior_and_a_crs_member() -> None:
+    ring = square(0)["coordinates"][0]
+    bad = {
+        "type": "FeatureCollection",
+        "crs": {"type": "name"},
+        "features": [
+            {
+                "type": "Feature",
+                "id": "A",
+                "properties": {},
+                "geometry": {"type": "Polygon", "coordinates": [ring[::-1]]},
+            }
+        ],
+    }
+    assert spec_problems(bad) == ["crs member (section 4)", "A: ring 0 breaks the right-hand rule"]

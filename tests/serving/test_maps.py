@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from serving.geometry import OGL_ATTRIBUTION, Boundaries, BoundaryError, level_shapes
+from serving.geometry import OGL_ATTRIBUTION, Boundaries, BoundaryError, level_shapes, rewound
 from serving.pages.maps import PALETTE, MapArea, choropleth, class_breaks, project
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -147,3 +147,20 @@ def test_the_adapter_refuses_a_collection_naming_the_feature_and_field() -> None
         level_shapes(collection(feature("E01", {"type": "Point", "coordinates": [0, 0]})), "ward")
     named = level_shapes(collection(attribution="Own licence"), "ward")
     assert named.attribution == "Own licence"
+
+
+def test_rings_are_rewound_to_the_right_hand_rule() -> None:
+    ccw = square(0, 51)["coordinates"][0]
+    cw = list(reversed(ccw))
+    hole_ccw = square(0.002, 51.002, 0.005)["coordinates"][0]
+    shapes = level_shapes(
+        collection(
+            feature("E01", {"type": "Polygon", "coordinates": [cw, hole_ccw]}),
+            feature("E02", {"type": "MultiPolygon", "coordinates": [[ccw]]}),
+        ),
+        "lsoa",
+    )
+    fixed = shapes.geometries["E01"]["coordinates"]
+    assert fixed[0] == ccw and fixed[1] == list(reversed(hole_ccw))
+    assert shapes.geometries["E02"]["coordinates"] == [[ccw]]  # already right: kept as it was
+    assert rewound(shapes.geometries["E01"]) is shapes.geometries["E01"]
