@@ -82,6 +82,9 @@ def geography_provider(level: str) -> Mapping[str, Any] | None:
         collection: Mapping[str, Any] | None = loader(level)
     except (KeyError, LookupError, FileNotFoundError, ValueError):
         return None
+    attribution = getattr(geography, "ATTRIBUTION", None)
+    if collection is not None and "attribution" not in collection and isinstance(attribution, str):
+        collection = {**collection, "attribution": attribution}  # the package's own line
     return collection
 
 

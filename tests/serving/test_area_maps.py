@@ -76,7 +76,7 @@ def test_a_generated_city_says_its_codes_have_no_boundaries(
     shaped: tuple[World, FastAPI],
 ) -> None:
     world, _ = shaped
-    app = create_app(world.config)  # the default adapter: no geography package, no shapes
+    app = create_app(world.config)  # the default adapter: London's shapes, none for these codes
     with TestClient(app, base_url=HTTPS) as client:
         sign_in(client, world.tokens["planner"])
         page = client.get("/planner/map/ward").text

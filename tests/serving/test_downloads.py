@@ -170,7 +170,7 @@ def test_a_demo_release_is_labelled_demo(tmp_path: Any) -> None:
     with TestClient(create_app(world.config), base_url="https://testserver") as client:
         meta = client.get("/v1/areas.geojson?level=bcu", headers=world.headers()).json()
     assert meta["metadata"]["environment"] == "DEMO"
-    assert meta["metadata"]["geography"].startswith("No boundaries")  # no geography package
+    assert meta["metadata"]["geography"].startswith("No boundaries")  # BCUs have no shapes
 
 
 @pytest.mark.parametrize("path", ["/v1/areas.geojson", "/v1/areas.csv", "/v1/areas.csv/metadata"])
