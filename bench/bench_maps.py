@@ -14,7 +14,8 @@ one request at a time over loopback (a single planner): the API routes with a pl
 the map pages with a signed-in session. Each endpoint is asked once cold (the body or map
 is built and kept) and then ``--requests`` times (default 40); each request is timed from
 sending to the last byte read. Reported per endpoint: the cold time, p50 and p95 of the
-warm ones, the body's size, and whether p95 is within the target.
+warm ones, the body's size as sent, and whether p95 is within the target. The LSOA GeoJSON
+is asked for twice: as is, and gzipped (``Accept-Encoding: gzip``).
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ ENDPOINTS = (
     ("api", "/v1/areas.geojson?level=lsoa"),
     ("api", "/v1/areas.geojson?level=ward"),
     ("api", "/v1/areas.geojson?level=borough"),
+    ("api-gzip", "/v1/areas.geojson?level=lsoa"),
     ("api", "/v1/areas.csv?level=lsoa"),
     ("api", "/v1/areas.csv?level=ward"),
     ("api", "/v1/areas.csv/metadata?level=lsoa"),
@@ -176,8 +178,10 @@ def measure(base: str, token: str, requests: int) -> list[Json]:
     api = urllib.request.build_opener()
     results = []
     for kind, path in ENDPOINTS:
-        headers = {"Authorization": f"Bearer {token}"} if kind == "api" else {}
-        opener = api if kind == "api" else browser
+        headers = {"Authorization": f"Bearer {token}"} if kind.startswith("api") else {}
+        if kind == "api-gzip":
+            headers["Accept-Encoding"] = "gzip"  # the body as sent, compressed
+        opener = api if kind.startswith("api") else browser
         cold, size = _timed(opener, urllib.request.Request(base + path, headers=headers))
         warm = [
             _timed(opener, urllib.request.Request(base + path, headers=headers))[0]
@@ -187,7 +191,7 @@ def measure(base: str, token: str, requests: int) -> list[Json]:
         log(f"{path}: cold {cold:.0f} ms, p50 {p50:.1f} ms, p95 {p95:.1f} ms, {size:,} bytes")
         results.append(
             {
-                "endpoint": f"GET {path}",
+                "endpoint": f"GET {path}" + (" (gzip)" if kind == "api-gzip" else ""),
                 "bytes": size,
                 "cold_ms": round(cold, 1),
                 "p50_ms": round(p50, 1),

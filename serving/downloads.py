@@ -23,6 +23,7 @@ release served changes.
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import threading
@@ -37,12 +38,14 @@ from serving.schemas import AreaPublic
 __all__ = [
     "BASE_COLUMNS",
     "DownloadCache",
+    "accepts_gzip",
     "areas_csv",
     "areas_geojson",
     "column_definitions",
     "csv_body",
     "csv_columns",
     "disclosure_note",
+    "encoded",
     "environment_label",
     "geojson_body",
     "metadata",
@@ -320,3 +323,33 @@ def metadata_csv_body(
         return metadata_csv(metadata(release, level, shapes, source=f"/v1/areas.csv?level={level}"))
 
     return cache.get(release.release_id, ("csv-metadata", level), build)
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an ``Accept-Encoding`` header accepts gzip (``gzip`` or ``*``, not at q=0)."""
+    for part in accept_encoding.lower().split(","):
+        token, _, params = part.strip().partition(";")
+        if token.strip() in ("gzip", "*"):
+            q = params.strip()
+            return not (q.startswith("q=") and q[2:].strip() in ("0", "0.0", "0.00", "0.000"))
+    return False
+
+
+def encoded(
+    release_id: str,
+    key: tuple[str, str],
+    body: bytes,
+    accept_encoding: str,
+    cache: DownloadCache,
+) -> tuple[bytes, dict[str, str]]:
+    """``body`` gzipped (kept beside it) if the client accepts gzip; the headers to send.
+
+    An LSOA GeoJSON is about 10 MB of JSON, a few MB gzipped: worth it for a download, and
+    compressed once per release, not per request.
+    """
+    if not accepts_gzip(accept_encoding):
+        return body, {"vary": "accept-encoding"}
+    packed = cache.get(
+        release_id, (key[0] + ".gz", key[1]), lambda: gzip.compress(body, 6, mtime=0)
+    )
+    return packed, {"content-encoding": "gzip", "vary": "accept-encoding"}

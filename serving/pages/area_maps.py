@@ -25,7 +25,7 @@ from fastapi.params import Path
 from starlette.responses import HTMLResponse, Response
 
 from serving.dependencies import HolderDep, PageDep
-from serving.downloads import DownloadCache, csv_body, geojson_body, metadata_csv_body
+from serving.downloads import DownloadCache, csv_body, encoded, geojson_body, metadata_csv_body
 from serving.geometry import Boundaries
 from serving.pages.maps import Choropleth, MapArea, choropleth
 from serving.pages.web import SECURITY_HEADERS, PageError
@@ -118,7 +118,7 @@ def _draw(
 
 
 @router.get("/map/{level}", response_class=HTMLResponse)
-async def planner_area_map(
+def planner_area_map(
     request: Request,
     page: PageDep,
     holder: HolderDep,
@@ -157,19 +157,35 @@ async def planner_area_map(
     )
 
 
-def _download(body: bytes, media_type: str, file_name: str) -> Response:
-    return Response(
+def _download(
+    request: Request,
+    release: LoadedRelease,
+    key: tuple[str, str],
+    body: bytes,
+    media_type: str,
+    file_name: str,
+) -> Response:
+    """A download as the /v1 route sends it (gzipped where accepted), with the page headers."""
+    sent, encoding = encoded(
+        release.release_id,
+        key,
         body,
+        request.headers.get("accept-encoding", ""),
+        _state(request)[1],
+    )
+    return Response(
+        sent,
         media_type=media_type,
         headers={
             **SECURITY_HEADERS,
+            **encoding,
             "content-disposition": f'attachment; filename="{_FILE_NAME.sub("-", file_name)}"',
         },
     )
 
 
 @router.get("/download/areas.geojson")
-async def planner_geojson(
+def planner_geojson(
     request: Request,
     page: PageDep,
     holder: HolderDep,
@@ -180,11 +196,12 @@ async def planner_geojson(
     release = _catalog(holder).current
     boundaries, cache = _state(request)
     body = geojson_body(release, level, boundaries, cache)
-    return _download(body, "application/geo+json", f"vru-{level}-{release.release_id}.geojson")
+    name = f"vru-{level}-{release.release_id}.geojson"
+    return _download(request, release, ("geojson", level), body, "application/geo+json", name)
 
 
 @router.get("/download/areas.csv")
-async def planner_level_csv(
+def planner_level_csv(
     request: Request,
     page: PageDep,
     holder: HolderDep,
@@ -195,11 +212,12 @@ async def planner_level_csv(
     release = _catalog(holder).current
     _, cache = _state(request)
     body = csv_body(release, level, cache)
-    return _download(body, "text/csv; charset=utf-8", f"vru-{level}-{release.release_id}.csv")
+    name = f"vru-{level}-{release.release_id}.csv"
+    return _download(request, release, ("csv", level), body, "text/csv; charset=utf-8", name)
 
 
 @router.get("/download/areas-metadata.csv")
-async def planner_metadata_csv(
+def planner_metadata_csv(
     request: Request,
     page: PageDep,
     holder: HolderDep,
@@ -210,6 +228,6 @@ async def planner_metadata_csv(
     release = _catalog(holder).current
     boundaries, cache = _state(request)
     body = metadata_csv_body(release, level, boundaries, cache)
-    return _download(
-        body, "text/csv; charset=utf-8", f"vru-{level}-{release.release_id}-metadata.csv"
-    )
+    name = f"vru-{level}-{release.release_id}-metadata.csv"
+    key = ("csv-metadata", level)
+    return _download(request, release, key, body, "text/csv; charset=utf-8", name)

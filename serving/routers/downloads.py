@@ -6,7 +6,9 @@
 ``GET /v1/areas.csv/metadata``      the metadata sheet: release, disclosure, columns
 ==================================  ==================================================
 
-The bodies are built by :mod:`serving.downloads` once per release and level, and kept.
+The bodies are built by :mod:`serving.downloads` once per release and level, and kept (and
+gzipped once, for clients that accept it). The handlers are plain functions: a first build
+(about a second for London's LSOAs) runs in the thread pool, not on the event loop.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from starlette.responses import Response
 
 from governance.contracts.levels import Level
 from serving.dependencies import AnyKey, HolderDep, served_catalog
-from serving.downloads import DownloadCache, csv_body, geojson_body, metadata_csv_body
+from serving.downloads import DownloadCache, csv_body, encoded, geojson_body, metadata_csv_body
 from serving.geometry import Boundaries
 from serving.openapi import problem_docs
 from serving.releases import LoadedRelease
@@ -94,6 +96,25 @@ def _file_name(release: LoadedRelease, level: str, suffix: str) -> str:
     return f'attachment; filename="{name}{suffix}"'
 
 
+def _send(
+    request: Request,
+    release: LoadedRelease,
+    key: tuple[str, str],
+    body: bytes,
+    media_type: str,
+    headers: dict[str, str],
+) -> Response:
+    """The body, gzipped where the client accepts it (built once per release)."""
+    sent, encoding = encoded(
+        release.release_id,
+        key,
+        body,
+        request.headers.get("accept-encoding", ""),
+        _downloads(request)[1],
+    )
+    return Response(sent, media_type=media_type, headers={**headers, **encoding})
+
+
 @router.get(
     "/v1/areas.geojson",
     response_class=Response,
@@ -109,18 +130,15 @@ def _file_name(release: LoadedRelease, level: str, suffix: str) -> str:
         **problem_docs(*_ERRORS),
     },
 )
-async def areas_geojson_route(
+def areas_geojson_route(
     request: Request, level: LevelQuery, holder: HolderDep, _: AnyKey
 ) -> Response:
     """Every area of a level as GeoJSON, for a GIS tool (QGIS, ArcGIS), with its metadata."""
     release = served_catalog(holder).current
     boundaries, cache = _downloads(request)
     body = geojson_body(release, level, boundaries, cache)
-    return Response(
-        body,
-        media_type=GEOJSON,
-        headers={"content-disposition": _file_name(release, level, ".geojson")},
-    )
+    disposition = {"content-disposition": _file_name(release, level, ".geojson")}
+    return _send(request, release, ("geojson", level), body, GEOJSON, disposition)
 
 
 @router.get(
@@ -137,20 +155,15 @@ async def areas_geojson_route(
         **problem_docs(*_ERRORS),
     },
 )
-async def areas_csv_route(
-    request: Request, level: LevelQuery, holder: HolderDep, _: AnyKey
-) -> Response:
+def areas_csv_route(request: Request, level: LevelQuery, holder: HolderDep, _: AnyKey) -> Response:
     """Every area of a level as CSV; its metadata sheet is `GET /v1/areas.csv/metadata`."""
     release = served_catalog(holder).current
     body = csv_body(release, level, _downloads(request)[1])
-    return Response(
-        body,
-        media_type=CSV,
-        headers={
-            "content-disposition": _file_name(release, level, ".csv"),
-            "link": f'</v1/areas.csv/metadata?level={level}>; rel="describedby"; type="text/csv"',
-        },
-    )
+    headers = {
+        "content-disposition": _file_name(release, level, ".csv"),
+        "link": f'</v1/areas.csv/metadata?level={level}>; rel="describedby"; type="text/csv"',
+    }
+    return _send(request, release, ("csv", level), body, CSV, headers)
 
 
 @router.get(
@@ -167,15 +180,12 @@ async def areas_csv_route(
         **problem_docs(*_ERRORS),
     },
 )
-async def areas_csv_metadata_route(
+def areas_csv_metadata_route(
     request: Request, level: LevelQuery, holder: HolderDep, _: AnyKey
 ) -> Response:
     """The metadata sheet of `GET /v1/areas.csv` for a level: what every column means."""
     release = served_catalog(holder).current
     boundaries, cache = _downloads(request)
     body = metadata_csv_body(release, level, boundaries, cache)
-    return Response(
-        body,
-        media_type=CSV,
-        headers={"content-disposition": _file_name(release, level, "-metadata.csv")},
-    )
+    disposition = {"content-disposition": _file_name(release, level, "-metadata.csv")}
+    return _send(request, release, ("csv-metadata", level), body, CSV, disposition)

@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from geojson_pydantic import FeatureCollection
 
 from serving.app import create_app
-from serving.downloads import DownloadCache, csv_columns
+from serving.downloads import DownloadCache, accepts_gzip, csv_columns
 from serving.geometry import OGL_ATTRIBUTION, Boundaries
 from tests.serving.conftest import World, make_world
 from tests.serving.release_factory import FACTORS, resign
@@ -229,3 +229,25 @@ def test_the_spec_check_fails_on_a_clockwise_exterior_and_a_crs_member() -> None
         ],
     }
     assert spec_problems(bad) == ["crs member (section 4)", "A: ring 0 breaks the right-hand rule"]
+
+
+def test_a_client_that_accepts_gzip_gets_the_same_body_compressed(
+    geo: tuple[World, TestClient],
+) -> None:
+    world, client = geo
+    url = "/v1/areas.geojson?level=lsoa"
+    plain = client.get(url, headers={**world.headers(), "accept-encoding": "identity"})
+    packed = client.get(url, headers={**world.headers(), "accept-encoding": "gzip"})
+    assert "content-encoding" not in plain.headers
+    assert packed.headers["content-encoding"] == "gzip"
+    assert packed.headers["vary"] == plain.headers["vary"] == "accept-encoding"
+    assert packed.content == plain.content  # the client decodes it: the same document
+    assert int(packed.headers["content-length"]) < len(plain.content)
+
+
+def test_accept_encoding_is_read_as_the_http_spec_says() -> None:
+    assert accepts_gzip("gzip, deflate, br")
+    assert accepts_gzip("br;q=1.0, *;q=0.5")
+    assert not accepts_gzip("")
+    assert not accepts_gzip("identity")
+    assert not accepts_gzip("gzip;q=0, deflate")
