@@ -85,12 +85,15 @@ _DEFINITIONS: dict[str, str] = {
     "suppressed": "true: the area's figures are withheld by disclosure control (cells empty).",
     "suppression_reason": "Why the area is withheld, in words; empty if published.",
     "rate_per_1000": "Expected number involved in serious violence per 1,000 young people.",
+    "change_mean_risk": "The area's mean risk minus its mean risk in the previous release "
+    "(empty where either was withheld or there is no previous release).",
     "top_drivers": "Risk factors raising the area's risk most, largest first (CSV: separated "
     "by spaces).",
     "factors": "Per risk factor: young people with it (count, rounded or perturbed; null if "
     "withheld), its prevalence (share of the area's young people) and contribution (mean "
     "SHAP contribution to the risk, log-odds).",
 }
+_LEVEL_WORDS = {"lsoa": "LSOA", "bcu": "police BCU"}
 _FACTOR_PARTS = (
     ("count", "Young people in the area with {f} (rounded or perturbed); empty if withheld."),
     ("prevalence", "Share of the area's young people with {f} (0 to 1); empty if withheld."),
@@ -156,7 +159,8 @@ def metadata(
     members = [a for a in release.areas.values() if a.level == level]
     mapped = sum(1 for a in members if a.code in shapes.geometries)
     return {
-        "title": f"Young people's risk of serious violence by {level}: published area figures",
+        "title": f"Young people's risk of serious violence by {_LEVEL_WORDS.get(level, level)}: "
+        "published area figures",
         "release_id": m.release_id,
         "as_of_date": m.as_of_date,
         "created": m.created,
