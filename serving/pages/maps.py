@@ -228,7 +228,7 @@ def choropleth(
             f'stroke="{_STROKE}" stroke-width="0.6" fill-rule="evenodd"/></a>'
         )
     out.append("</g>")
-    out.extend(_legend_svg(legend, math.ceil(map_h) + 4, measure, fmt, ids, withheld))
+    out.extend(_legend_svg(legend, math.ceil(map_h) + 4, measure, fmt, ids, withheld, width))
     out.append("</svg>")
     return Choropleth(Markup("".join(out)), legend, unmapped, withheld)
 
@@ -253,14 +253,20 @@ def _legend_svg(
     fmt: Callable[[float], str],
     ids: str,
     withheld: int,
+    width: int,
 ) -> list[str]:
-    """The legend under the map: one swatch per class, lowest first, then the hatching."""
+    """The legend under the map: one swatch per class, lowest first, then the hatching.
+
+    The swatches share the map's width (at most 130 px each), so that the labels never run
+    into each other.
+    """
     out = [
         f'<text class="axis-label" x="{_MARGIN}" y="{top + 12}">'
         f"{escape(measure[:1].upper() + measure[1:])}: lighter is lower, darker is higher "
         "(classes of about equal numbers of areas)</text>"
     ]
-    x, box = _MARGIN, 110
+    entries = len(legend) + (1 if withheld else 0)
+    x, box = _MARGIN, min(130, (width - 2 * _MARGIN) // max(entries, 1))
     for item in legend:
         text = fmt(item.low) if item.low == item.high else f"{fmt(item.low)}–{fmt(item.high)}"
         out.append(
