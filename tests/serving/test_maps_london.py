@@ -7,19 +7,26 @@ import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from geojson_pydantic import FeatureCollection
 
-from governance.geography import ATTRIBUTION
+from governance.geography import ATTRIBUTION, london_lookup
 from serving.app import create_app
 from serving.geometry import Boundaries
 from serving.keys import create_key
 from serving.pages.maps import MapArea, choropleth
 from tests.serving.city import london_rows
 from tests.serving.pages_helpers import HTTPS, sign_in
-from tests.serving.release_factory import make_board, serving_config, write_release
+from tests.serving.release_factory import (
+    _sized_row,
+    make_board,
+    rank_published,
+    serving_config,
+    write_release,
+)
 from tests.serving.test_downloads import spec_problems
 
 SVG = "{http://www.w3.org/2000/svg}"
@@ -88,3 +95,51 @@ def test_the_borough_map_draws_london_and_generated_wards_say_why_not(
     assert any(a.get("aria-label", "").startswith("Camden: mean risk") for a in links)
     wards = client.get("/planner/map/ward").text
     assert "No map: this release's areas belong to a generated city" in wards
+
+
+def camden_rows() -> list[dict[str, Any]]:
+    """A release of Camden on London's real codes: its LSOAs, wards, the borough, a BCU."""
+    lookup = london_lookup()
+    camden = lookup[lookup["borough_code"] == "E09000007"]
+    rows = [
+        _sized_row("lsoa", r.lsoa_code, r.ward_code, 150 + 7 * i)
+        for i, r in enumerate(camden.itertuples())
+    ]
+    rows += [
+        _sized_row("ward", code, "E09000007", 900) for code in sorted(set(camden["ward_code"]))
+    ]
+    rows.append(_sized_row("borough", "E09000007", "BCU-CN", 20_000))
+    rows.append(_sized_row("bcu", "BCU-CN", "city", 40_000))
+    rows.append(_sized_row("city", "city", None, 100_000))
+    for row in rows:
+        row["name"] = {"E09000007": "Camden"}.get(row["code"], row["code"])
+    rank_published(rows, key=lambda r: (-r["mean_risk"], r["code"]))
+    return rows
+
+
+def test_every_level_of_a_release_on_londons_codes_is_mapped(tmp_path: Path) -> None:
+    board = make_board(tmp_path / "board")
+    rows = camden_rows()
+    write_release(tmp_path / "releases", board, release_id="camden", rows=rows)
+    config = serving_config(tmp_path, board)
+    _, token = create_key(config.keys_file, role="planner", name="maps")
+    counts = {lv: sum(1 for r in rows if r["level"] == lv) for lv in ("lsoa", "ward")}
+    with TestClient(create_app(config), base_url=HTTPS) as client:
+        sign_in(client, token)
+        for level, parent, expected in (
+            ("lsoa", "E09000007", counts["lsoa"]),
+            ("ward", "E09000007", counts["ward"]),
+            ("borough", "BCU-CN", 1),
+        ):
+            page = client.get(f"/planner/map/{level}?parent={parent}").text
+            found = re.search(r"<svg .*?</svg>", page, re.S)
+            assert found is not None, level
+            assert len(ET.fromstring(found.group(0)).findall(f".//{SVG}a")) == expected, level
+            assert "Not on the map" not in page, level
+        document = client.get(
+            "/v1/areas.geojson?level=lsoa", headers={"Authorization": f"Bearer {token}"}
+        ).json()
+    FeatureCollection.model_validate(document)
+    assert spec_problems(document) == []
+    assert all(f["geometry"] is not None for f in document["features"])
+    assert document["metadata"]["areas_with_boundary"] == counts["lsoa"] > 100
