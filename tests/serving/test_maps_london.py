@@ -101,10 +101,8 @@ def camden_rows() -> list[dict[str, Any]]:
     """A release of Camden on London's real codes: its LSOAs, wards, the borough, a BCU."""
     lookup = london_lookup()
     camden = lookup[lookup["borough_code"] == "E09000007"]
-    rows = [
-        _sized_row("lsoa", r.lsoa_code, r.ward_code, 150 + 7 * i)
-        for i, r in enumerate(camden.itertuples())
-    ]
+    pairs = zip(camden["lsoa_code"].astype(str), camden["ward_code"].astype(str), strict=True)
+    rows = [_sized_row("lsoa", lsoa, ward, 150 + 7 * i) for i, (lsoa, ward) in enumerate(pairs)]
     rows += [
         _sized_row("ward", code, "E09000007", 900) for code in sorted(set(camden["ward_code"]))
     ]
