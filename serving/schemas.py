@@ -18,11 +18,13 @@ __all__ = [
     "AggregateFactor",
     "AggregateRequest",
     "AggregateResponse",
+    "AreaComparison",
     "AreaFactor",
     "AreaHistory",
     "AreaList",
     "AreaPublic",
     "AreaResponse",
+    "Comparison",
     "Health",
     "HistoryPoint",
     "Ready",
@@ -30,6 +32,7 @@ __all__ = [
     "ReleaseList",
     "ReleaseSummary",
     "ReloadResult",
+    "Verdict",
 ]
 
 
@@ -69,6 +72,28 @@ _AREA_EXAMPLE: dict[str, Any] = {
     "band": "higher",
     "change_mean_risk": 0.0012,
     "top_drivers": ["domestic_abuse", "persistent_absence", "child_in_need"],
+    "comparison": {
+        "parent": {
+            "comparator_code": "E09000002",
+            "comparator_name": "Barking and Dagenham",
+            "comparator_value": 18.2,
+            "verdict": "higher",
+            "reason": None,
+            "method": "exact Poisson 95% interval of the rate per 1,000, widened for disclosure "
+            "control",
+        },
+        "city": {
+            "comparator_code": "city",
+            "comparator_name": "London",
+            "comparator_value": 15.4,
+            "verdict": "higher",
+            "reason": None,
+            "method": "exact Poisson 95% interval of the rate per 1,000, widened for disclosure "
+            "control",
+        },
+        "rate_low": 16.6,
+        "rate_high": 34.0,
+    },
     "factors": [
         {
             "factor": "domestic_abuse",
@@ -92,6 +117,77 @@ class AreaFactor(BaseModel):
     prevalence: float | None = Field(description="Share of the area's young people with it.")
     contribution: float | None = Field(
         description="Mean SHAP contribution to the risk (log-odds): how it drives the area."
+    )
+
+
+Verdict = Literal["higher", "similar", "lower", "not compared"]
+
+
+class Comparison(BaseModel):
+    """The area against one comparator (its parent area, or the city), decided by interval.
+
+    The area's rate per 1,000 gets an exact 95% Poisson interval from its published expected
+    number, widened by how far disclosure control may have moved that number. Higher: the
+    whole interval lies above the comparator's published rate per 1,000. Lower: wholly below.
+    Similar: the interval contains it (the difference may be chance).
+    """
+
+    model_config = _CONFIG
+
+    comparator_code: str = Field(
+        description="Code of the area compared with: the parent area, or the city.",
+        examples=["E09000002"],
+    )
+    comparator_name: str = Field(
+        description="Name of the area compared with.", examples=["Barking and Dagenham"]
+    )
+    comparator_value: float | None = Field(
+        description="The comparator's published rate per 1,000 young people; null if withheld.",
+        examples=[18.2],
+    )
+    verdict: Verdict = Field(
+        description=(
+            "higher / similar / lower than the comparator by the rule above; 'not compared' "
+            "when this area's or the comparator's figures are withheld (see reason)."
+        ),
+        examples=["higher"],
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why it is not compared: 'withheld' (this area) or 'comparator withheld'.",
+        examples=[None],
+    )
+    method: str = Field(
+        description="How the verdict was decided, in short.",
+        examples=[
+            "exact Poisson 95% interval of the rate per 1,000, widened for disclosure control"
+        ],
+    )
+
+
+class AreaComparison(BaseModel):
+    """The area against its parent area (LSOA in ward, ward in borough, ...) and the city."""
+
+    model_config = _CONFIG
+
+    parent: Comparison | None = Field(
+        description="Against the area it lies in; null for the city.", examples=[None]
+    )
+    city: Comparison | None = Field(
+        description="Against the whole city; null for the city itself.", examples=[None]
+    )
+    rate_low: float | None = Field(
+        default=None,
+        description=(
+            "Lower end of the 95% interval of the rate per 1,000 the verdicts use; null if "
+            "withheld."
+        ),
+        examples=[16.6],
+    )
+    rate_high: float | None = Field(
+        default=None,
+        description="Upper end of that interval; null if withheld.",
+        examples=[34.0],
     )
 
 
@@ -147,6 +243,13 @@ class AreaPublic(BaseModel):
     change_mean_risk: float | None = Field(description="Against the previous release.")
     top_drivers: list[str] = Field(description="Factors with the largest contribution, first.")
     factors: list[AreaFactor]
+    comparison: AreaComparison | None = Field(
+        default=None,
+        description=(
+            "The area against its parent area and the city: higher, similar or lower, decided "
+            "by a 95% interval (see Comparison)."
+        ),
+    )
 
 
 class AreaResponse(BaseModel):
