@@ -85,6 +85,12 @@ COLUMNS: tuple[tuple[str, str | None, str], ...] = (
     ("Young people", "population", "young people in the cohort (rounded)"),
     ("Change", "change_mean_risk", "mean risk minus the previous release's"),
     ("Top drivers", None, "risk factors that raise the area's risk most"),
+    (
+        "Against parent · city",
+        None,
+        "the area's rate per 1,000 against the area it lies in, then the whole city: higher or "
+        "lower when its 95% interval lies wholly above or below their rate, otherwise similar",
+    ),
 )
 CSV_COLUMNS = (
     "level",
@@ -445,6 +451,7 @@ async def planner_area(
             "release": release.manifest,
             "area": area,
             "level_name": LEVEL_NAMES[area.level].rstrip("s"),
+            "parent_level_name": LEVEL_NAMES[parent.level].rstrip("s") if parent else "",
             "points": points,
             "trend": trend,
             "children_href": None if child is None else _href("/planner", parent=code),
