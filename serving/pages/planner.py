@@ -78,11 +78,11 @@ COLUMNS: tuple[tuple[str, str | None, str], ...] = (
         "containing it (similar), wholly below (lower); sorted by band, then mean risk",
     ),
     ("Area", "name", "name and code; follow it to the areas within"),
-    ("Mean risk", "mean_risk", "mean calibrated risk of the area's young people"),
+    ("Mean risk", "mean_risk", "the average chance among the area's young people"),
     ("95% interval", None, "interval of the mean risk"),
     ("Per 1,000", "rate_per_1000", "risk as a rate per 1,000 young people"),
     ("Expected", "expected", "expected number involved in serious violence (rounded)"),
-    ("Young people", "population", "young people in the cohort (rounded)"),
+    ("Young people", "population", "young people known to services (protected)"),
     ("Change", "change_mean_risk", "mean risk minus the previous release's"),
     ("Top drivers", None, "risk factors that raise the area's risk most"),
     (
