@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 import yaml
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from serving import schemas
 from serving.app import create_app
@@ -124,7 +125,7 @@ def _response_models() -> list[type[Any]]:
         getattr(schemas, name)
         for name in schemas.__all__
         if isinstance(getattr(schemas, name), type)
-        and issubclass(getattr(schemas, name), schemas.BaseModel)
+        and issubclass(getattr(schemas, name), BaseModel)
         and name not in ("AggregateRequest",)
     ]
 
@@ -183,9 +184,9 @@ def test_the_definitions_state_the_ages_and_period_the_pipeline_uses() -> None:
     features = pipeline.get("features", {}) or {}
     from training.features.config import FeaturesConfig  # the tests may read training
 
-    defaults = FeaturesConfig()
+    defaults = {name: info.default for name, info in FeaturesConfig.model_fields.items()}
     assert (
-        features.get("min_age", defaults.min_age),
-        features.get("max_age", defaults.max_age),
+        features.get("min_age", defaults["min_age"]),
+        features.get("max_age", defaults["max_age"]),
     ) == AGES
-    assert features.get("label_months", defaults.label_months) == OUTCOME_MONTHS
+    assert features.get("label_months", defaults["label_months"]) == OUTCOME_MONTHS
