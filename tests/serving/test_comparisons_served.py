@@ -91,3 +91,17 @@ def test_the_areas_table_shows_the_badges(client: TestClient, high_world: World)
     page = client.get("/planner?level=lsoa&parent=W3").text
     assert "Against parent · city" in page
     assert page.count('<span class="badge cmp cmp-higher">higher</span>') == 2  # ward and city
+
+
+def test_an_area_whose_parent_is_the_city_says_it_once_and_the_city_says_nothing(
+    client: TestClient, high_world: World
+) -> None:
+    assert sign_in(client, high_world.tokens["planner"]).status_code == 303
+    bcu = client.get("/planner/areas/BCU-N")
+    assert bcu.status_code == 200
+    assert bcu.text.count("Compared with the area it lies in") == 1
+    assert "Compared with the whole city" not in bcu.text  # the city is its parent
+    borough = client.get("/planner/areas/B1").text
+    assert "Compared with the whole city" in borough
+    city = client.get("/planner/areas/city")
+    assert city.status_code == 200 and "Compared with the area it lies in" not in city.text
