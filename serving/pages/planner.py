@@ -35,7 +35,7 @@ from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, tre
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
 from serving.releases import Catalog, LoadedRelease, ReleaseHolder, sort_value
-from serving.schemas import AreaHistory, AreaPublic
+from serving.schemas import AreaHistory, AreaPublic, Comparison
 
 __all__ = ["CSV_COLUMNS", "LISTED_LEVELS", "AreaSelection", "areas_csv", "router", "select_areas"]
 
@@ -113,6 +113,8 @@ CSV_COLUMNS = (
     "release_id",
     "as_of_date",
     "model_version",
+    "against_parent",
+    "against_city",
 )
 _log = logging.getLogger("serving")
 _NOT_READY = "No verified release is being served yet; the details are in the server log."
@@ -519,6 +521,20 @@ def _expected_cell(area: AreaPublic) -> object:
     return area.expected
 
 
+def _comparison_cells(area: AreaPublic) -> tuple[str, str]:
+    """The verdicts against the parent and the city, as the badges say them."""
+    comparison = area.comparison
+    if comparison is None:
+        return "", ""
+    return _said(comparison.parent), _said(comparison.city)
+
+
+def _said(comparison: Comparison | None) -> str:
+    if comparison is None:
+        return ""
+    return comparison.verdict + (f": {comparison.reason}" if comparison.reason else "")
+
+
 def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
     """Published figures of ``areas`` as CSV; a suppressed area's figures are empty."""
     out = io.StringIO()
@@ -553,6 +569,7 @@ def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
             m.release_id,
             m.as_of_date,
             m.model_version,
+            *_comparison_cells(a),
         ]
         writer.writerow([_cell(v) for v in row])
     return out.getvalue()

@@ -7,6 +7,8 @@ alone; a withheld LSOA reads "not compared: withheld".
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -105,3 +107,11 @@ def test_an_area_whose_parent_is_the_city_says_it_once_and_the_city_says_nothing
     assert "Compared with the whole city" in borough
     city = client.get("/planner/areas/city")
     assert city.status_code == 200 and "Compared with the area it lies in" not in city.text
+
+
+def test_the_csv_carries_the_verdicts_in_words(client: TestClient, high_world: World) -> None:
+    assert sign_in(client, high_world.tokens["planner"]).status_code == 303
+    body = client.get("/planner/areas.csv?level=lsoa").text
+    rows = {r["code"]: r for r in csv.DictReader(io.StringIO(body))}
+    assert (rows[HIGH]["against_parent"], rows[HIGH]["against_city"]) == ("higher", "higher")
+    assert rows["L04"]["against_parent"] == "not compared: withheld"
