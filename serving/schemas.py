@@ -108,7 +108,7 @@ _AREA_EXAMPLE: dict[str, Any] = {
         "parent": {
             "comparator_code": "EA",
             "comparator_name": "East Area",
-            "comparator_value": 18.2,
+            "comparator_value": 12.4,
             "verdict": "higher",
             "reason": None,
             "method": _METHOD,
@@ -117,12 +117,12 @@ _AREA_EXAMPLE: dict[str, Any] = {
             "comparator_code": "city",
             "comparator_name": "London",
             "comparator_value": 15.4,
-            "verdict": "higher",
+            "verdict": "similar",
             "reason": None,
             "method": _METHOD,
         },
-        "rate_low": 16.6,
-        "rate_high": 34.0,
+        "rate_low": 15.38,
+        "rate_high": 35.57,
     },
     "factors": [
         {
@@ -189,7 +189,7 @@ class Comparison(BaseModel):
     )
     comparator_value: float | None = Field(
         description="The comparator's published rate per 1,000 young people; null if withheld.",
-        examples=[18.2],
+        examples=[12.4],
     )
     verdict: Verdict = Field(
         description=(
@@ -226,12 +226,12 @@ class AreaComparison(BaseModel):
             "Lower end of the 95% interval of the rate per 1,000 the verdicts use; null if "
             "withheld."
         ),
-        examples=[16.6],
+        examples=[15.38],
     )
     rate_high: float | None = Field(
         default=None,
         description="Upper end of that interval; null if withheld.",
-        examples=[34.0],
+        examples=[35.57],
     )
 
 

@@ -9,6 +9,8 @@ rounding make it a little rarer, never more).
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -250,3 +252,19 @@ def test_a_false_higher_is_about_as_rare_as_a_one_sided_2_5_percent_test_allows(
     upper = float(stats.beta.ppf(0.975, higher + 1, total - higher))  # exact (Clopper-Pearson)
     assert upper <= 0.025, (higher, total)  # never more often than nominal
     assert share >= at_least, (higher, total)  # and not so wide that it never says "higher"
+
+
+def test_the_api_document_s_example_is_what_the_rule_gives() -> None:
+    """The example of /docs (35 expected of 1,450 under threshold rules) is worked, not made up."""
+    example: dict[str, Any] = AreaPublic.model_json_schema()["examples"][0]
+    (interval,) = rate_intervals([example["expected"]], [example["population"]], [BASE / 2])
+    comparison = example["comparison"]
+    assert (comparison["rate_low"], comparison["rate_high"]) == (
+        round(interval.low, 2),
+        round(interval.high, 2),
+    )
+    for side in ("parent", "city"):
+        assert comparison[side]["verdict"] == verdict(
+            interval, comparison[side]["comparator_value"]
+        )
+        assert comparison[side]["method"] == METHOD
