@@ -74,9 +74,12 @@ DEFINITIONS: tuple[Definition, ...] = (
     ),
     Definition(
         "Higher / similar / lower",
-        "Against the area it lies in, or the whole city: higher when the area's whole 95% "
-        "interval of its rate per 1,000 lies above the other area's rate, lower when wholly "
-        "below, similar when the interval includes it (the difference may be chance). "
+        "Against the area it lies in, or the whole city: higher when the whole 95% interval "
+        "of the area's rate per 1,000 lies above the other area's rate, lower when wholly "
+        "below, similar when the interval includes it (the difference may be chance). This "
+        "interval is how far a count the size of the area's expected number can move by "
+        "chance (exact Poisson, widened for the protection of published figures), so it is "
+        "wider than the interval of the mean risk and wide for small areas. "
         "Against other areas of the same level, the band does the same with the middle "
         "(median) area's risk.",
     ),

@@ -80,10 +80,10 @@ def test_the_area_page_says_it_in_a_sentence_with_a_badge_of_text(
 ) -> None:
     assert sign_in(client, high_world.tokens["planner"]).status_code == 303
     page = client.get(f"/planner/areas/{HIGH}").text
-    assert "Compared with the area it lies in" in page
+    assert "<h2>How it compares</h2>" in page
     assert "Against the ward it lies in (Birch" in page
     assert '<span class="badge cmp cmp-higher">higher</span>' in page
-    assert "lies wholly above it" in page
+    assert "(95% interval), wholly above it." in page
     withheld = client.get("/planner/areas/L04").text
     assert '<span class="badge cmp cmp-not-compared">not compared: withheld</span>' in withheld
 
@@ -101,12 +101,13 @@ def test_an_area_whose_parent_is_the_city_says_it_once_and_the_city_says_nothing
     assert sign_in(client, high_world.tokens["planner"]).status_code == 303
     bcu = client.get("/planner/areas/BCU-N")
     assert bcu.status_code == 200
-    assert bcu.text.count("Compared with the area it lies in") == 1
-    assert "Compared with the whole city" not in bcu.text  # the city is its parent
+    assert "Against the city it lies in (Testville" in bcu.text
+    assert "Against the whole city" not in bcu.text  # the city is its parent: said once
     borough = client.get("/planner/areas/B1").text
-    assert "Compared with the whole city" in borough
+    assert "Against the police BCU it lies in (North" in borough
+    assert "Against the whole city (Testville" in borough
     city = client.get("/planner/areas/city")
-    assert city.status_code == 200 and "Compared with the area it lies in" not in city.text
+    assert city.status_code == 200 and "How it compares" not in city.text
 
 
 def test_the_csv_carries_the_verdicts_in_words(client: TestClient, high_world: World) -> None:
