@@ -87,7 +87,7 @@ COLUMNS: tuple[tuple[str, str | None, str], ...] = (
     ("Change", "change_mean_risk", "mean risk minus the previous release's"),
     ("Top drivers", None, "risk factors that raise the area's risk most"),
     (
-        "Against parent · city",
+        "Against parent, city",
         None,
         "the area's rate per 1,000 against the area it lies in, then the whole city: higher or "
         "lower when its 95% interval lies wholly above or below their rate, otherwise similar",

@@ -91,7 +91,7 @@ def test_the_area_page_says_it_in_a_sentence_with_a_badge_of_text(
 def test_the_areas_table_shows_the_badges(client: TestClient, high_world: World) -> None:
     assert sign_in(client, high_world.tokens["planner"]).status_code == 303
     page = client.get("/planner?level=lsoa&parent=W3").text
-    assert "Against parent · city" in page
+    assert "Against parent, city" in page
     assert page.count('<span class="badge cmp cmp-higher">higher</span>') == 2  # ward and city
 
 
