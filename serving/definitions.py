@@ -17,7 +17,6 @@ __all__ = [
     "OUTCOME",
     "OUTCOME_MONTHS",
     "Definition",
-    "ons_population_note",
 ]
 
 AGES = (10, 17)
@@ -46,7 +45,8 @@ DEFINITIONS: tuple[Definition, ...] = (
         f"Young people aged {AGES[0]} to {AGES[1]} on the as-of date who are known to local "
         "services (children's social care, schools, youth justice, police or health records "
         "linked for this purpose) and live in the area. This is not everyone of that age who "
-        "lives there: the official mid-year population estimate is larger.",
+        "lives there, which the ONS mid-year estimate counts; for London's real areas the "
+        "area page gives that estimate beside the release's figure.",
     ),
     Definition(
         "Risk (mean risk)",
@@ -97,16 +97,3 @@ DEFINITIONS: tuple[Definition, ...] = (
         "Nothing is estimated in their place, and a withheld area is not compared.",
     ),
 )
-
-
-def ons_population_note(area_code: str) -> str | None:
-    """How the area's young people compare with the ONS mid-year estimate; None: not known.
-
-    HOOK (issue 18, "plain words"): the ONS mid-year population of London's areas is being
-    shipped in ``governance/geography/`` by another change. When it is, return here the ONS
-    estimate of ages 10-17 for ``area_code`` beside the release's population (for example
-    "ONS mid-2022 estimate: 1,530 aged 10-17; this release counts 1,450 known to services").
-    Until then there is nothing to compare with, and the pages say so.
-    """
-    del area_code
-    return None

@@ -29,8 +29,8 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
 from governance.contracts.levels import LEVELS, Level
-from serving.definitions import ons_population_note
 from serving.dependencies import HolderDep, PageDep
+from serving.ons_population import ons_population_note
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
@@ -455,7 +455,7 @@ async def planner_area(
             "area": area,
             "level_name": LEVEL_NAMES[area.level].rstrip("s"),
             "parent_level_name": LEVEL_NAMES[parent.level].rstrip("s") if parent else "",
-            "ons_note": ons_population_note(area.code),  # None until the ONS loader ships
+            "ons_note": ons_population_note(area.code, area.population),  # London's areas
             "points": points,
             "trend": trend,
             "children_href": None if child is None else _href("/planner", parent=code),

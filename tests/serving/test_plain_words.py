@@ -190,3 +190,14 @@ def test_the_definitions_state_the_ages_and_period_the_pipeline_uses() -> None:
         features.get("max_age", defaults["max_age"]),
     ) == AGES
     assert features.get("label_months", defaults["label_months"]) == OUTCOME_MONTHS
+
+
+def test_a_london_area_s_page_puts_the_ons_estimate_beside_its_young_people(
+    client: TestClient, demo: World
+) -> None:
+    assert sign_in(client, demo.tokens["planner"]).status_code == 303
+    page = client.get("/planner/areas/E09000002").text
+    assert "Young people known to services" in page
+    assert "the ONS mid-2019 estimate is about " in page and "this release counts" in page
+    generated_ward = client.get("/planner/areas/X05000013").text  # not a London code
+    assert "ONS mid-2019" not in generated_ward
