@@ -50,6 +50,7 @@ from governance.contracts.settings import GovernanceConfig
 from serving.access import AccessTable
 from serving.audit import RequestAudit
 from serving.config import ServingConfig, get_settings
+from serving.definitions import AGES, OUTCOME_MONTHS
 from serving.dependencies import KNOWN_QUERY, query_names
 from serving.downloads import DownloadCache
 from serving.gate import Gate, RateLimiter
@@ -96,8 +97,11 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         summary="Area-level risk figures of verified releases: never anything about a person.",
         description=(
             "Published figures of the current release for LSOAs, wards, boroughs, police BCUs "
-            "and the city: risk with an interval, expected count, rank, drivers, prevalence of "
-            "risk factors, trends across releases. Every figure went through statistical "
+            "and the city: risk with an interval, expected count, rank, drivers, how common "
+            "each risk factor is, how each area compares with the area it lies in and with the "
+            f"city, trends across releases. Every figure counts young people aged {AGES[0]} to "
+            f"{AGES[1]} known to local services, and the outcome is serious violence recorded "
+            f"in the next {OUTCOME_MONTHS} months. Every figure went through statistical "
             "disclosure control before release; suppressed areas say so and publish nothing. "
             "Authenticate with `Authorization: Bearer <token>`. Errors are "
             "`application/problem+json`."
