@@ -893,7 +893,9 @@ def test_a_release_made_with_a_release_key_is_signed_over_its_files_and_rules(
     public = generate_keypair(tmp_path / "release.pem", tmp_path / "release.pub")
     result = released.city.release(release_key=tmp_path / "release.pem")
     manifest = read_manifest(result.directory)
-    assert manifest.files == {"areas.parquet": file_sha256(result.directory / "areas.parquet")}
+    assert manifest.files == {
+        name: file_sha256(result.directory / name) for name in ("areas.parquet", "series.parquet")
+    }
     assert manifest.disclosure == DisclosureConfig().model_dump(mode="json")
     verify_release_signature(manifest, public, result.directory)
     verify_release_files(manifest, result.directory)
