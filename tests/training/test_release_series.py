@@ -18,6 +18,7 @@ import pandas as pd
 import pytest
 from scipy.stats import spearmanr
 
+from governance.audit.calibration import poisson_interval
 from governance.contracts.release_schema import (
     SERIES,
     SERIES_COLUMNS,
@@ -48,7 +49,6 @@ from training.release.series import (
     SeriesResult,
     build_series,
     observed_against_expected,
-    poisson_interval,
     series_table,
 )
 

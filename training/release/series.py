@@ -25,17 +25,18 @@ The recorded count is carried through those steps as one more factor, ``observed
 when the row's ``label`` is 1 (the young person appears in the label period in a hospital
 attendance for an assault or sharp-object injury, or as a police suspect charged or
 cautioned for violence, weapons or robbery, through the linked records the label is built
-from; the tests count it again from the extracts): so it is protected as every count is (withheld under ``min_count``, rounded or
-perturbed by its own cell key) and attacked with the rest. It is shown only for dates whose
-label period had ended by the end of the data (``label_complete``); the latest date's
-usually has not, and says so (``observed_status``).
+from; the tests count it again from the extracts): so it is protected as every count is
+(withheld under ``min_count``, rounded or perturbed by its own cell key) and attacked with
+the rest. It is shown only for dates whose label period had ended by the end of the data
+(``label_complete``); the latest date's usually has not, and says so (``observed_status``).
 
 Observed beside expected: ``observed_ratio = observed / expected`` from the *published*
 figures, with the exact (Garwood) Poisson interval of the observed count divided by the
-expected; ``comparison`` is ``higher`` or ``lower`` only when that interval excludes 1. The
+expected (the audit's own, :func:`governance.audit.calibration.poisson_interval`);
+``comparison`` is ``higher`` or ``lower`` only when that interval excludes 1. The
 expected count is treated as known (its own interval is on the mean risk), and a rounded or
 perturbed observed count is treated as the count: both make the interval a little narrower
-than the whole uncertainty, which the manifest's methods say.
+than the whole uncertainty (the README says so where it explains the ratio).
 
 Nothing about a person leaves this module: the cohort's values end in the LSOA sums, and the
 series holds only each date's protected area figures.
@@ -55,8 +56,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
-from scipy.stats import chi2
 
+from governance.audit.calibration import poisson_interval
 from governance.contracts.errors import ExtractError
 from governance.contracts.layout import DataLayout
 from governance.contracts.release_schema import SERIES_COLUMNS, ReleaseAttack, ReleaseSeries
@@ -73,7 +74,6 @@ __all__ = [
     "SeriesResult",
     "build_series",
     "observed_against_expected",
-    "poisson_interval",
 ]
 
 logger = logging.getLogger("training.release.series")
@@ -305,14 +305,6 @@ def _with_observed(
     return out
 
 
-def poisson_interval(count: float, level: float) -> tuple[float, float]:
-    """Exact (Garwood) interval for a Poisson mean given one observed ``count``."""
-    alpha = 1.0 - level
-    low = 0.0 if count <= 0 else float(chi2.ppf(alpha / 2, 2 * count)) / 2
-    high = float(chi2.ppf(1 - alpha / 2, 2 * count + 2)) / 2
-    return low, high
-
-
 def observed_against_expected(
     observed: float | None, expected: float | None, level: float
 ) -> tuple[float | None, float | None, float | None, str | None]:
@@ -325,7 +317,7 @@ def observed_against_expected(
         return None, None, None, None
     if np.isnan(observed) or np.isnan(expected):
         return None, None, None, None
-    low, high = poisson_interval(observed, level)
+    low, high = poisson_interval(round(observed), level)
     ratio, r_low, r_high = observed / expected, low / expected, high / expected
     comparison = "higher" if r_low > 1 else "lower" if r_high < 1 else "similar"
     return round(ratio, 3), round(r_low, 3), round(r_high, 3), comparison
