@@ -61,7 +61,7 @@ demo: $(STAMP)
 	@echo "  MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 	@echo "             experiment 'vru-risk' (metrics beside the baseline's), model 'vru-risk' @candidate and @champion"
 	@echo "  audit-reports/               the ethics board's report (report.html) and audit.json"
-	@echo "  releases/CURRENT             the area release the API serves (areas.parquet, manifest.json)"
+	@echo "  releases/CURRENT             the area release the API serves (areas.parquet, series.parquet, manifest.json)"
 	@echo "  $(DEMO_BOARD)/                  the DEMO board key, configs, API keys (*.token) and audit logs"
 	@echo ""
 	@echo "Start the planners' API:  make serve SERVING_CONFIG=$(DEMO_BOARD)/serving.yaml"

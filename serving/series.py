@@ -133,8 +133,8 @@ def reading(p: Mapping[str, Any], min_count: int) -> str:
         )
     if status == "withheld":
         return (
-            f"The recorded count is withheld to protect the young people it counts (fewer than "
-            f"{min_count}, or it could be worked out from others)."
+            "The recorded count is withheld to protect the young people it counts: too few to "
+            f"show safely (the threshold is {min_count})."
         )
     if p["comparison"] not in ("higher", "lower", "similar"):
         return (

@@ -77,8 +77,10 @@ def release_command(
     version the board approved, by a signature that verifies, for its current audit report.
     Scores the young people at the latest as-of date, sums risk, risk-factor prevalence and
     SHAP contributions to LSOAs, wards, boroughs, BCUs and the city, applies disclosure
-    control, and writes <releases_dir>/<release_id>/ (areas.parquet, manifest.json: the files'
-    SHA-256 and the disclosure rules, signed with the release key), logs it
+    control, scores every earlier as-of date the same way beside the recorded counts (the
+    series), and writes <releases_dir>/<release_id>/ (areas.parquet, series.parquet,
+    manifest.json: the files' SHA-256 and the disclosure rules, signed with the release
+    key), logs it
     with the model version and in the audit log, and points CURRENT at it.
     """
     with stage(quiet):

@@ -226,6 +226,6 @@ def test_each_reading_says_what_the_figures_allow() -> None:
     assert "published expected number is 0" in reading(
         {**shown, "expected": 0.0, "comparison": None}, 10
     )
-    assert "fewer than 10" in reading({**base, "observed_status": "withheld"}, 10)
+    assert "threshold is 10" in reading({**base, "observed_status": "withheld"}, 10)
     assert "had not ended" in reading({**base, "observed_status": "period_not_ended"}, 10)
     assert "withheld at this date" in reading({**base, "observed_status": "area_withheld"}, 10)
