@@ -151,7 +151,7 @@ class ReleaseConfig(_Section):
     top_drivers: int = Field(3, ge=1, le=20, description="Factors named per area.")
     factors: tuple[RiskFactor, ...] = Field(DEFAULT_FACTORS, min_length=1)
     shap: ShapConfig = ShapConfig()
-    series: SeriesConfig = SeriesConfig()
+    series: SeriesConfig = SeriesConfig(enabled=True)
     release_key: Path | None = Field(
         None,
         exclude=True,  # a key's location, not what the release means: not in the config hash
