@@ -64,6 +64,15 @@ def _summary(rows: list[Json]) -> Json:
         if any(r["placement"] == p for r in ok)
     }
     covered = sum(r["low"] <= r["truth"] <= r["high"] for r in ok)
+    placed = {p: [r for r in ok if r["placement"] == p] for p in PLACEMENTS}
+    coverage_by_placement = {
+        p: _rate(sum(r["low"] <= r["truth"] <= r["high"] for r in rs), len(rs))
+        for p, rs in placed.items()
+    }
+    # where the comparison's assumption (parallel trends) holds: wards not chosen after a spike
+    fair = [r for r in ok if r["placement"] != "after_spike"]
+    fair_nonzero = [(r["effect"] - r["truth"]) / abs(r["truth"]) for r in fair if r["truth"] != 0]
+    fair_zero = [r for r in fair if r["truth"] == 0.0]
     return {
         "estimated": len(ok),
         "failed": len(rows) - len(ok),
@@ -73,6 +82,16 @@ def _summary(rows: list[Json]) -> Json:
         "coverage_95": _rate(covered, len(ok)),
         "false_positive_rate": _rate(sum(r["low"] > 0 or r["high"] < 0 for r in zero), len(zero)),
         "power_at_minus_15pct": _rate(sum(r["high"] < 0 for r in at15), len(at15)),
+        "coverage_by_placement": coverage_by_placement,
+        "without_after_spike": {
+            "bias_share_of_effect": round(float(np.mean(fair_nonzero)), 3)
+            if fair_nonzero
+            else None,
+            "coverage_95": _rate(sum(r["low"] <= r["truth"] <= r["high"] for r in fair), len(fair)),
+            "false_positive_rate": _rate(
+                sum(r["low"] > 0 or r["high"] < 0 for r in fair_zero), len(fair_zero)
+            ),
+        },
     }
 
 
@@ -105,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     from training.evaluation.programme_estimators import (
         did2s_estimate,
         naive_estimate,
+        poisson_imputation_estimate,
         synthetic_control_estimate,
     )
     from training.evaluation.programme_panel import build_panel
@@ -137,6 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     rng = np.random.default_rng(args.seed)
     estimators = {
+        "poisson_imputation": lambda f: poisson_imputation_estimate(
+            f, placebos=args.placebos, seed=int(rng.integers(2**31))
+        ),
         "did2s": lambda f: did2s_estimate(f, event_study=False),
         "synthetic_control": lambda f: synthetic_control_estimate(
             f, placebos=args.placebos, seed=int(rng.integers(2**31))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +16,7 @@ from training.evaluation.programme_estimators import (
     did2s_estimate,
     false_start_placebo,
     naive_estimate,
+    poisson_imputation_estimate,
     synthetic_control_estimate,
 )
 from training.evaluation.programme_panel import (
@@ -159,6 +161,8 @@ def test_estimators_find_a_simulated_effect_and_naive_is_fooled_by_the_trend(
     assert abs(did.effect + 0.3) < 0.06 and did.high < 0
     sc = synthetic_control_estimate(frame, placebos=19, seed=1)
     assert abs(sc.effect + 0.3) < 0.06 and sc.high < 0
+    imputed = poisson_imputation_estimate(frame, placebos=19, seed=1)
+    assert abs(imputed.effect + 0.3) < 0.06 and imputed.high < 0
     # the city's rates rise 4% a period: before/after sees less than the true fall
     naive = naive_estimate(frame)
     assert naive.effect > -0.3
@@ -176,5 +180,29 @@ def test_no_effect_simulated_passes_every_estimator() -> None:
     )
     assert not did2s_estimate(frame, event_study=False).significant
     assert not synthetic_control_estimate(frame, placebos=19, seed=2).significant
+    assert not poisson_imputation_estimate(frame, placebos=19, seed=2).significant
     # while a before/after comparison reports the city's trend as the programme's harm
     assert naive_estimate(frame).significant and naive_estimate(frame).effect > 0
+
+
+def test_poisson_fit_is_the_maximum_likelihood_pyfixest_finds() -> None:
+    import pyfixest as pf
+
+    from training.evaluation.programme_estimators import poisson_fit
+
+    frame = _base()
+    frame = frame[frame["ward_code"] < "W30"].copy()
+    fit_cells = ~((frame["ward_code"] < "W05") & (frame["period"] >= 6))
+    y = frame.pivot(index="period", columns="ward_code", values="recorded").to_numpy(float)
+    n = frame.pivot(index="period", columns="ward_code", values="population").to_numpy(float)
+    mask = (
+        frame.assign(f=fit_cells).pivot(index="period", columns="ward_code", values="f").to_numpy()
+    )
+    mine = poisson_fit(y, n, mask)
+    data = frame[fit_cells].assign(log_pop=np.log(frame["population"]))
+    with warnings.catch_warnings():  # pyfixest's own pandas deprecations
+        warnings.simplefilter("ignore")
+        reference = pf.fepois("recorded ~ 1 | ward_code + period", data=data, offset="log_pop")
+        theirs = np.asarray(reference.predict(type="response"))
+    # the same fitted counts on the cells it was fitted on (ward-major order, as the frame)
+    assert np.allclose(mine.T.ravel()[fit_cells.to_numpy()], theirs, rtol=1e-4)
