@@ -17,7 +17,7 @@ from __future__ import annotations
 import html
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +33,7 @@ from training.evaluation.programme_estimators import (
     did2s_estimate,
     false_start_placebo,
     naive_estimate,
+    poisson_imputation_estimate,
     synthetic_control_estimate,
 )
 from training.evaluation.programme_panel import NEVER, build_panel
@@ -134,6 +135,7 @@ def run_evaluate(
     rng_seed = config.seed if seed is None else seed
     did = did2s_estimate(panel)
     estimates = [
+        poisson_imputation_estimate(panel, placebos=placebos, seed=rng_seed),
         did,
         synthetic_control_estimate(panel, placebos=placebos, seed=rng_seed),
         naive_estimate(panel),
@@ -159,10 +161,7 @@ def run_evaluate(
         withheld_event_points=withheld,
         out_dir=Path(out_dir),
     )
-    _write(result)
-    if track:
-        result = _track(result)
-    return result
+    return _track(result) if track else _write(result)
 
 
 def _without_events(estimate: ProgrammeEstimate) -> ProgrammeEstimate:
@@ -210,7 +209,8 @@ def _percent(x: float | None) -> str:
 
 
 _NAMES = {
-    "did2s": "Difference-in-differences (two-stage, for staggered starts)",
+    "poisson_imputation": "Difference-in-differences on counts (imputation, placebo interval)",
+    "did2s": "Difference-in-differences on rates (two-stage, pyfixest)",
     "synthetic_control": "Synthetic control (with placebo interval)",
     "naive": "Before/after in the programme's wards (naive, for comparison only)",
     "false_start": "False start date (2 years early, before the programme)",
@@ -234,7 +234,7 @@ def _sentence(e: ProgrammeEstimate) -> str:
 
 def report_markdown(result: EvaluationResult) -> str:
     """The report for the board and planners, in plain words."""
-    did = result.estimates[0]
+    main = result.estimates[0]
     lines = [
         f"# Did the programme '{result.programme}' work?",
         "",
@@ -250,7 +250,7 @@ def report_markdown(result: EvaluationResult) -> str:
         "## How sure",
         *[f"- {_sentence(e)}" for e in result.estimates],
         "",
-        f"The main answer is the first line. {_reading(did)} The before/after line is shown "
+        f"The main answer is the first line. {_reading(main)} The before/after line is shown "
         "because it is what a simple comparison would report: it mistakes the city's trend "
         "and the choice of high-risk wards for the programme's effect.",
         "",
@@ -331,7 +331,7 @@ def _chart(result: EvaluationResult, path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
-def _write(result: EvaluationResult) -> None:
+def _write(result: EvaluationResult) -> EvaluationResult:
     out = result.out_dir
     out.mkdir(parents=True, exist_ok=True)
     (out / "result.json").write_text(json.dumps(result.as_json(), indent=2) + "\n")
@@ -339,6 +339,7 @@ def _write(result: EvaluationResult) -> None:
     (out / "report.md").write_text(markdown)
     (out / "report.html").write_text(_html(markdown))
     _chart(result, out / "event_study.png")
+    return result
 
 
 def _track(result: EvaluationResult) -> EvaluationResult:
@@ -347,6 +348,7 @@ def _track(result: EvaluationResult) -> EvaluationResult:
     from training.tracking import stage_run
 
     with stage_run(EXPERIMENT, f"evaluate {result.programme}") as run_id:
+        result = _write(replace(result, run_id=run_id))
         mlflow.log_params(
             {
                 "programme": result.programme,
@@ -364,4 +366,4 @@ def _track(result: EvaluationResult) -> EvaluationResult:
         mlflow.log_metrics(metrics)
         for name in ("result.json", "report.md", "report.html", "event_study.png"):
             mlflow.log_artifact(str(result.out_dir / name), artifact_path="programme")
-    return EvaluationResult(**{**result.__dict__, "run_id": run_id})
+    return result
