@@ -160,6 +160,10 @@ def main(argv: list[str] | None = None) -> int:
         "poisson_imputation": lambda f: poisson_imputation_estimate(
             f, placebos=args.placebos, seed=int(rng.integers(2**31))
         ),
+        # the same, leaving the year before each start out of the fit (--selection-buffer 1)
+        "poisson_imputation_buffer1": lambda f: poisson_imputation_estimate(
+            f, placebos=args.placebos, seed=int(rng.integers(2**31)), selection_buffer=1
+        ),
         "did2s": lambda f: did2s_estimate(f, event_study=False),
         "synthetic_control": lambda f: synthetic_control_estimate(
             f, placebos=args.placebos, seed=int(rng.integers(2**31))

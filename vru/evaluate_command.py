@@ -54,6 +54,14 @@ def evaluate(
     placebos: Annotated[
         int, typer.Option("--placebos", help="Placebo fits behind each interval (at least 9).")
     ] = 39,
+    selection_buffer: Annotated[
+        int,
+        typer.Option(
+            "--selection-buffer",
+            help="Years just before each start left out of the main estimate's fit "
+            "(wards chosen after a bad year regress to the mean).",
+        ),
+    ] = 1,
     seed: SeedOpt = None,
     track: Annotated[bool, typer.Option(help="Log the evaluation as an MLflow run.")] = True,
     quiet: QuietOpt = False,
@@ -79,15 +87,20 @@ def evaluate(
             disclosure=rules,
             placebos=placebos,
             seed=seed,
+            selection_buffer=selection_buffer,
             track=track,
         )
         if not quiet:
             err.print(f"[bold]Programme[/] {programme}: {result.treated_wards} wards treated")
             for e in [*result.estimates, *result.placebos]:
                 shown = (
-                    f"{100 * e.effect:+.1f}% (95% {100 * e.low:+.1f}% to {100 * e.high:+.1f}%)"
+                    f"{_pct(e.effect)} (95% {_pct(e.low)} to {_pct(e.high)})"
                     if math.isfinite(e.effect)
                     else f"not estimable ({e.note})"
                 )
                 err.print(f"  {e.estimator:<20} {shown}")
             err.print(f"  report: {result.out_dir / 'report.html'}")
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:+.1f}%" if math.isfinite(value) else "not estimable"

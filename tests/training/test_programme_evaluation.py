@@ -130,16 +130,16 @@ def test_did2s_finds_nothing_where_the_programme_did_nothing(
     assert not false_start_placebo(panels["zero"]).significant
 
 
-def _base() -> pd.DataFrame:
+def _base(rate: float = 0.01, risk_sd: float = 0.4) -> pd.DataFrame:
     """A hand-made city panel: 80 wards of varied risk, 10 periods with a rising trend."""
     rng = np.random.default_rng(7)
     wards = [f"W{i:02d}" for i in range(80)]
     population = rng.integers(3000, 8000, len(wards))
-    risk = rng.normal(0, 0.4, len(wards))
+    risk = rng.normal(0, risk_sd, len(wards))
     rows = []
     for w, n, r in zip(wards, population, risk, strict=True):
         for t in range(10):
-            rows.append((w, t, rng.poisson(n * 0.01 * np.exp(r + 0.04 * t)), n))
+            rows.append((w, t, rng.poisson(n * rate * np.exp(r + 0.04 * t)), n))
     counts = pd.DataFrame(rows, columns=["ward_code", "period", "recorded", "population"])
     return panel_from_counts(counts, counts, pd.Series(dtype=int), 10)
 
@@ -206,3 +206,25 @@ def test_poisson_fit_is_the_maximum_likelihood_pyfixest_finds() -> None:
         theirs = np.asarray(reference.predict(type="response"))
     # the same fitted counts on the cells it was fitted on (ward-major order, as the frame)
     assert np.allclose(mine.T.ravel()[fit_cells.to_numpy()], theirs, rtol=1e-4)
+
+
+def test_wards_chosen_after_a_bad_year_fool_the_fit_unless_that_year_is_left_out() -> None:
+    # about 3 a ward and year, wards alike: the wards with the worst year are chosen by chance
+    base = fit_base(_base(rate=0.0005, risk_sd=0.0))
+    biased, buffered = [], []
+    for seed in range(6):
+        frame = simulate_programme(
+            base,
+            share=0.1,
+            placement="after_spike",
+            first_periods=[6],
+            effect=0.0,
+            rng=np.random.default_rng(seed),
+        )
+        biased.append(poisson_imputation_estimate(frame, placebos=9, seed=seed).effect)
+        buffered.append(
+            poisson_imputation_estimate(frame, placebos=9, seed=seed, selection_buffer=1).effect
+        )
+    # regression to the mean looks like a fall of several per cent where nothing happened
+    assert np.mean(biased) < -0.08
+    assert abs(np.mean(buffered)) < 0.04

@@ -80,6 +80,7 @@ def test_evaluate_writes_an_area_level_report_and_an_mlflow_run(
     [
         (["--programme", "nope"], "--programme: no programme named 'nope'"),
         (["--programme", "youth-work", "--placebos", "3"], "--placebos: at least 9"),
+        (["--programme", "youth-work", "--selection-buffer", "-1"], "--selection-buffer: must"),
     ],
 )
 def test_bad_input_exits_2_naming_the_option(

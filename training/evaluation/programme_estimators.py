@@ -126,7 +126,8 @@ def _did2s(frame: pd.DataFrame, second_stage: str) -> pd.DataFrame:
             cluster="ward_code",
             weights="population",
         )
-    return fit.tidy()
+    tidy: pd.DataFrame = fit.tidy()
+    return tidy
 
 
 def _relative(att: float, treated: pd.DataFrame) -> float:
@@ -141,7 +142,7 @@ def did2s_estimate(panel: pd.DataFrame, *, event_study: bool = True) -> Programm
     treated = frame[frame["treated"]]
     if treated.empty or (frame["first_treated"] == NEVER).sum() == 0:
         return ProgrammeEstimate("did2s", np.nan, np.nan, np.nan, np.nan, note="no comparison")
-    row = _did2s(frame, "~treat").loc["treat"]
+    row = {str(k): v for k, v in _did2s(frame, "~treat").loc["treat"].to_dict().items()}
     att, low, high = float(row["Estimate"]), float(row["2.5%"]), float(row["97.5%"])
     points: list[EventPoint] = []
     if event_study:
@@ -202,7 +203,7 @@ def _simplex_weights(donors: np.ndarray, target: np.ndarray) -> np.ndarray:
     a = np.vstack([donors, np.full(donors.shape[1], scale)])
     b = np.concatenate([target, [scale]])
     w, _ = nnls(a, b)
-    return w / w.sum()
+    return np.asarray(w / w.sum(), dtype=float)
 
 
 def _synth_gap(
@@ -284,31 +285,46 @@ def poisson_fit(
         period = y.sum(axis=1) / np.maximum(wn.sum(axis=1), 1e-12)
         if np.allclose(period, previous, rtol=1e-10, atol=0):
             break
-    return population * period[:, None] * ward[None, :]
+    return np.asarray(population * period[:, None] * ward[None, :], dtype=float)
 
 
 def _imputed_effect(
-    recorded: np.ndarray, population: np.ndarray, first: np.ndarray, periods: np.ndarray
+    recorded: np.ndarray,
+    population: np.ndarray,
+    first: np.ndarray,
+    periods: np.ndarray,
+    buffer: int = 0,
 ) -> float:
-    """Observed over imputed counts of the treated ward-periods, minus one."""
-    treated = (first[None, :] != NEVER) & (periods[:, None] >= first[None, :])
-    expected = poisson_fit(recorded, population, ~treated)
+    """Observed over imputed counts of the treated ward-periods, minus one.
+
+    The ``buffer`` periods just before each ward's start are left out of the fit.
+    """
+    ever = first[None, :] != NEVER
+    treated = ever & (periods[:, None] >= first[None, :])
+    left_out = ever & (periods[:, None] >= first[None, :] - buffer) & ~treated
+    expected = poisson_fit(recorded, population, ~treated & ~left_out)
     usable = treated & np.isfinite(expected)
     predicted = expected[usable].sum()
     return float(recorded[usable].sum() / predicted - 1.0) if predicted > 0 else np.nan
 
 
 def poisson_imputation_estimate(
-    panel: pd.DataFrame, *, placebos: int = 39, seed: int = 0
+    panel: pd.DataFrame, *, placebos: int = 39, seed: int = 0, selection_buffer: int = 0
 ) -> ProgrammeEstimate:
-    """Imputation DiD on the Poisson scale, with an in-space placebo interval."""
+    """Imputation DiD on the Poisson scale, with an in-space placebo interval.
+
+    ``selection_buffer``: periods just before each start left out of the fit. Use 1 when
+    wards were chosen for a bad year just before the programme: that year's excess would
+    otherwise pass for the wards' usual level, and its fall back (regression to the mean)
+    for an effect of the programme.
+    """
     recorded = panel.pivot(index="period", columns="ward_code", values="recorded")
     population = panel.pivot(index="period", columns="ward_code", values="population")
     first_of = panel.groupby("ward_code")["first_treated"].first().reindex(recorded.columns)
     first = first_of.to_numpy().astype(int)
     periods = recorded.index.to_numpy()
     # a ward treated from the first period has nothing to impute from
-    keep = (first == NEVER) | (first > periods.min())
+    keep = (first == NEVER) | (first > periods.min() + selection_buffer)
     y, n, first = (
         recorded.to_numpy(float)[:, keep],
         population.to_numpy(float)[:, keep],
@@ -320,13 +336,13 @@ def poisson_imputation_estimate(
         return ProgrammeEstimate(
             "poisson_imputation", np.nan, np.nan, np.nan, np.nan, note="too few untreated wards"
         )
-    estimate = _imputed_effect(y, n, first, periods)
+    estimate = _imputed_effect(y, n, first, periods, selection_buffer)
     rng = np.random.default_rng(seed)
     null = np.empty(placebos)
     for b in range(placebos):
         fake = np.full(untreated.size, NEVER)
         fake[rng.choice(untreated.size, size=starts.size, replace=False)] = starts
-        null[b] = _imputed_effect(y[:, untreated], n[:, untreated], fake, periods)
+        null[b] = _imputed_effect(y[:, untreated], n[:, untreated], fake, periods, selection_buffer)
     # the placebo effects are ratios: the interval is formed on the log scale
     log_null = np.log1p(null[np.isfinite(null)])
     log_est = np.log1p(estimate)

@@ -64,17 +64,28 @@ class EvaluationResult:
     event_study: list[EventPoint]
     withheld_event_points: int
     out_dir: Path
+    selection_buffer: int = 1
     run_id: str | None = None
 
     def as_json(self) -> dict[str, Any]:
         """The result as JSON-ready data (``result.json``)."""
         data = asdict(self)
         data["out_dir"] = str(self.out_dir)
-        return json.loads(json.dumps(data, default=_finite))
+        cleaned: dict[str, Any] = _finite(data)
+        return cleaned
 
 
-def _finite(value: object) -> object:
-    return None if isinstance(value, float) and not math.isfinite(value) else str(value)
+def _finite(value: Any) -> Any:
+    """JSON-ready: a non-finite number becomes null, a path a string."""
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, Path):
+        return str(value)
+    return value
 
 
 def protect_count(count: int, rules: DisclosureConfig) -> int | None:
@@ -104,6 +115,7 @@ def run_evaluate(
     disclosure: DisclosureConfig,
     placebos: int = 39,
     seed: int | None = None,
+    selection_buffer: int = 1,
     track: bool = True,
 ) -> EvaluationResult:
     """Evaluate one configured programme on the city in ``data_dir``; write and log the result."""
@@ -112,6 +124,8 @@ def run_evaluate(
         raise ProgrammeError(
             f"--placebos: at least 9 are needed for a 95% interval (got {placebos})"
         )
+    if selection_buffer < 0:
+        raise ProgrammeError(f"--selection-buffer: must be 0 or more (got {selection_buffer})")
     data_dir = Path(data_dir)
     geography_path = data_dir / "geography.parquet"
     if not geography_path.is_file():
@@ -135,7 +149,9 @@ def run_evaluate(
     rng_seed = config.seed if seed is None else seed
     did = did2s_estimate(panel)
     estimates = [
-        poisson_imputation_estimate(panel, placebos=placebos, seed=rng_seed),
+        poisson_imputation_estimate(
+            panel, placebos=placebos, seed=rng_seed, selection_buffer=selection_buffer
+        ),
         did,
         synthetic_control_estimate(panel, placebos=placebos, seed=rng_seed),
         naive_estimate(panel),
@@ -160,6 +176,7 @@ def run_evaluate(
         event_study=events,
         withheld_event_points=withheld,
         out_dir=Path(out_dir),
+        selection_buffer=selection_buffer,
     )
     return _track(result) if track else _write(result)
 
@@ -262,6 +279,9 @@ def report_markdown(result: EvaluationResult) -> str:
         "- *No effect where nothing happened*: the same method run on untreated wards alone "
         "should find nothing:",
         f"  - {_sentence(result.placebos[1])}",
+        f"- *The wards were not chosen for a bad year*: the {result.selection_buffer} year(s) "
+        "just before each start are left out of the main estimate's fit, so that a spike "
+        "which led to the choice, and its fall back, are not taken for an effect.",
         "- *No spill-over*: the programme did not change violence in the comparison wards.",
         "- *Recording did not change with the programme*: more policing in its wards would "
         "raise recorded outcomes and hide an effect.",

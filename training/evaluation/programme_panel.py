@@ -124,9 +124,13 @@ def build_panel(
     """
     data_dir = Path(data_dir)
     layout = DataLayout(data_dir)
-    start = np.datetime64(start_date, "D")
+    start = pd.Timestamp(start_date).to_datetime64().astype("datetime64[D]")
     # whole periods only: the last one ends by end_date
-    periods = int(_period(np.array([np.datetime64(end_date, "D") + 1]), start)[0])
+    periods = int(
+        _period(
+            np.array([pd.Timestamp(end_date) + pd.Timedelta(days=1)], dtype="datetime64[D]"), start
+        )[0]
+    )
     if periods < 3:
         raise PanelError(f"panel: the data cover {periods} whole year(s); at least 3 are needed")
     geography = pd.read_parquet(layout.geography, columns=["lsoa_code", "ward_code"])

@@ -103,7 +103,11 @@ def simulate_programme(
     # the same cells' noise before the start; after it, the thinned expectation
     lam = base.expected.to_numpy() * np.where(treated, 1.0 + effect, 1.0)
     counts = np.where(treated, _draw(lam, base.dispersion, rng), counts)
-    long = pd.DataFrame(counts, index=base.expected.index, columns=wards).stack()
-    recorded = long.rename("recorded").reset_index()
-    population = base.population.stack().rename("population").reset_index()
+    recorded = pd.DataFrame(counts, index=base.expected.index, columns=wards).melt(
+        var_name="ward_code", value_name="recorded", ignore_index=False
+    )
+    population = base.population.melt(
+        var_name="ward_code", value_name="population", ignore_index=False
+    )
+    recorded, population = recorded.reset_index(), population.reset_index()
     return panel_from_counts(recorded, population, first, len(periods))

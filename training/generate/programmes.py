@@ -103,7 +103,7 @@ def _treated(
 ) -> np.ndarray:
     """Whether each (person, day) falls to a reached person living in a programme ward after its start."""
     lsoa = residences.lsoa[residences.at(persons.household[who], day)]
-    return reached[who] & (day >= plan.lsoa_start[lsoa])
+    return np.asarray(reached[who] & (day >= plan.lsoa_start[lsoa]), dtype=bool)
 
 
 def apply_to_factors(
@@ -172,7 +172,7 @@ def programme_wards_table(plans: list[ProgrammePlan], city: City) -> pd.DataFram
                     "programme": cfg.name,
                     "ward_code": ward,
                     "start_date": np.datetime64(int(start), "D"),
-                    "ward_deprivation": float(deprivation[ward]),
+                    "ward_deprivation": float(deprivation.loc[str(ward)]),
                     "effect_on_outcome": cfg.effect_on_outcome,
                     "reach": cfg.reach,
                     # the change in the area's outcomes it implies, among all its young people
