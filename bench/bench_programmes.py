@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 
 import numpy as np
-from _measure import Json, log, publish, report_head
+from _measure import Json, clean_up, log, publish, report_head
 
 BENCH_DIR = Path(__file__).resolve().parent
 EFFECTS = (0.0, -0.15, -0.3)
@@ -229,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in estimators:
         report["estimators"][name]["verdict"] = _verdict(report["estimators"][name])
     publish(args.out, "programmes", report)
+    clean_up(work, keep=args.city is not None)
     return 0
 
 
