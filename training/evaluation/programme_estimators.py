@@ -166,8 +166,10 @@ def did2s_estimate(panel: pd.DataFrame, *, event_study: bool = True) -> Programm
     )
 
 
-def false_start_placebo(panel: pd.DataFrame, shift: int = 2) -> ProgrammeEstimate:
-    """did2s on the periods before the programme only, as if it had started ``shift`` earlier.
+def false_start_placebo(
+    panel: pd.DataFrame, shift: int = 2, *, placebos: int = 39, seed: int = 0
+) -> ProgrammeEstimate:
+    """The main estimate on the years before the programme only, started ``shift`` early.
 
     No programme ran then: an interval far from zero means the treated wards were already on
     a different path (the parallel-trends assumption fails).
@@ -184,7 +186,7 @@ def false_start_placebo(panel: pd.DataFrame, shift: int = 2) -> ProgrammeEstimat
     )
     if frame["treated"].sum() == 0:
         return ProgrammeEstimate("false_start", np.nan, np.nan, np.nan, np.nan, note="no room")
-    estimate = did2s_estimate(frame, event_study=False)
+    estimate = poisson_imputation_estimate(frame, placebos=placebos, seed=seed)
     return ProgrammeEstimate(
         "false_start", estimate.effect, estimate.low, estimate.high, estimate.p_value
     )
@@ -297,12 +299,15 @@ def _imputed_effect(
 ) -> float:
     """Observed over imputed counts of the treated ward-periods, minus one.
 
-    The ``buffer`` periods just before each ward's start are left out of the fit.
+    The ``buffer`` periods just before each ward's start are left out of the fit; so are
+    cells with no count (NaN: outside the panel).
     """
+    observed = np.isfinite(recorded) & np.isfinite(population)
+    recorded, population = np.nan_to_num(recorded), np.nan_to_num(population)
     ever = first[None, :] != NEVER
-    treated = ever & (periods[:, None] >= first[None, :])
+    treated = ever & (periods[:, None] >= first[None, :]) & observed
     left_out = ever & (periods[:, None] >= first[None, :] - buffer) & ~treated
-    expected = poisson_fit(recorded, population, ~treated & ~left_out)
+    expected = poisson_fit(recorded, population, ~treated & ~left_out & observed)
     usable = treated & np.isfinite(expected)
     predicted = expected[usable].sum()
     return float(recorded[usable].sum() / predicted - 1.0) if predicted > 0 else np.nan
@@ -332,7 +337,8 @@ def poisson_imputation_estimate(
     )
     untreated = np.flatnonzero(first == NEVER)
     starts = first[first != NEVER]
-    if starts.size == 0 or untreated.size < 2 * starts.size:
+    # the placebos give the starts to as many untreated wards, and need a few more to compare
+    if starts.size == 0 or untreated.size < starts.size + 3:
         return ProgrammeEstimate(
             "poisson_imputation", np.nan, np.nan, np.nan, np.nan, note="too few untreated wards"
         )

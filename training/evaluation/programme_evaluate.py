@@ -156,7 +156,10 @@ def run_evaluate(
         synthetic_control_estimate(panel, placebos=placebos, seed=rng_seed),
         naive_estimate(panel),
     ]
-    placebo_checks = [false_start_placebo(panel), _untreated_placebo(panel, rng_seed)]
+    placebo_checks = [
+        false_start_placebo(panel, placebos=placebos, seed=rng_seed),
+        _untreated_placebo(panel, placebos, rng_seed),
+    ]
     events, withheld = _protected_events(did.event_study, treated_rows, disclosure)
     first = treated_rows.groupby("ward_code")["first_treated"].first()
     result = EvaluationResult(
@@ -192,8 +195,8 @@ def _without_events(estimate: ProgrammeEstimate) -> ProgrammeEstimate:
     )
 
 
-def _untreated_placebo(panel: pd.DataFrame, seed: int) -> ProgrammeEstimate:
-    """did2s on the untreated wards alone, a random set of them given the programme's starts."""
+def _untreated_placebo(panel: pd.DataFrame, placebos: int, seed: int) -> ProgrammeEstimate:
+    """The main estimate on the untreated wards alone, a random set given the programme's starts."""
     first = panel.groupby("ward_code")["first_treated"].first()
     treated, untreated = first[first != NEVER], list(first.index[first == NEVER])
     size = min(len(treated), len(untreated) // 2)
@@ -207,7 +210,7 @@ def _untreated_placebo(panel: pd.DataFrame, seed: int) -> ProgrammeEstimate:
     frame["treated"] = (frame["first_treated"] != NEVER) & (
         frame["period"] >= frame["first_treated"]
     )
-    e = did2s_estimate(frame, event_study=False)
+    e = poisson_imputation_estimate(frame, placebos=placebos, seed=seed)
     return ProgrammeEstimate("untreated_areas", e.effect, e.low, e.high, e.p_value)
 
 
@@ -228,7 +231,8 @@ def _percent(x: float | None) -> str:
 _NAMES = {
     "poisson_imputation": "Difference-in-differences on counts (imputation, placebo interval)",
     "did2s": "Difference-in-differences on rates (two-stage, pyfixest)",
-    "synthetic_control": "Synthetic control (with placebo interval)",
+    "synthetic_control": "Synthetic control (placebo interval; biased when the programme's "
+    "wards are the city's riskiest)",
     "naive": "Before/after in the programme's wards (naive, for comparison only)",
     "false_start": "False start date (2 years early, before the programme)",
     "untreated_areas": "Untreated wards given the programme's start dates",
