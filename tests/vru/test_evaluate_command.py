@@ -102,3 +102,18 @@ def test_no_city_in_data_exits_2(tmp_path: Path) -> None:
     )
     assert result.exit_code == 2
     assert "holds no generated city" in " ".join(result.output.split())
+
+
+def test_a_programme_too_small_to_publish_is_refused(tmp_path: Path) -> None:
+    config = _config_only(tmp_path)
+    data = tmp_path / "tiny"
+    made = runner.invoke(
+        app, ["generate", "-c", str(config), "--data", str(data), "--persons", "300", "-q"]
+    )
+    assert made.exit_code == 0, made.output
+    out = tmp_path / "out"
+    args = ["--programme", "youth-work", "--data", str(data), "--out", str(out), "--no-track"]
+    result = runner.invoke(app, ["evaluate", "-c", str(config), *args])
+    assert result.exit_code == 2
+    assert "too few to publish (disclosure min_count)" in " ".join(result.output.split())
+    assert not out.exists()
