@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from serving.access import Access, Requirement, is_page
+from serving.definitions import DEFINITIONS, OUTCOME
 from serving.gate import PAGE_KEY, RateLimiter
 from serving.keys import ApiKey
 from serving.pages.session import CSRF_FIELD, PageSession, SessionCodec
@@ -150,6 +151,8 @@ class Pages:
         )
         self.env.filters.update(percent=_percent, number=_number, label=_label, details=_details)
         self.env.globals["csrf_field"] = CSRF_FIELD
+        self.env.globals["definitions"] = DEFINITIONS  # "What the figures mean", every page
+        self.env.globals["outcome"] = OUTCOME
 
     # -- sessions and roles --------------------------------------------------------------
 

@@ -69,11 +69,18 @@ class GeographyConfig(_Section):
     """Where the synthetic people live.
 
     ``generated`` (default): London's 33 local authorities and 12 police BCUs with generated
-    wards and LSOAs. ``ons``: a real ONS LSOA→ward→local-authority lookup CSV, an optional IMD
-    file for deprivation and an optional population file for where children live.
+    wards and LSOAs, sized to ``persons`` (small cities for tests). ``london``: London's real
+    4,835 LSOAs, wards, boroughs and BCUs with IMD 2019 and mid-2019 populations, shipped with
+    the product (``governance.geography``; the demo's choice in ``configs/pipeline.yaml``).
+    ``ons``: a real ONS LSOA→ward→local-authority lookup CSV, an optional IMD file for
+    deprivation and an optional population file for where children live.
     """
 
-    source: Literal["generated", "ons"] = "generated"
+    source: Literal["generated", "london", "ons"] = "generated"
+    boroughs: tuple[str, ...] = Field(
+        default=(),
+        description="Source london only: keep these borough codes (E09...); empty keeps all 33.",
+    )
     young_people_per_lsoa: int = Field(
         400, ge=1, description="Generated LSOAs hold about this many 0-25 year olds."
     )
@@ -97,6 +104,8 @@ class GeographyConfig(_Section):
     def _ons_needs_lookup(self) -> GeographyConfig:
         if self.source == "ons" and self.lookup_csv is None:
             raise ValueError("source 'ons' needs lookup_csv (an ONS LSOA→ward→LAD lookup CSV)")
+        if self.boroughs and self.source != "london":
+            raise ValueError(f"boroughs applies to source 'london' only, not {self.source!r}")
         return self
 
 

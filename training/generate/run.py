@@ -25,7 +25,12 @@ from training.generate.agencies.social_care import social_care_records
 from training.generate.agencies.tables import extract_table
 from training.generate.city import City
 from training.generate.config import ETHNIC_GROUPS, FACTOR_ORDER, GenerateConfig
-from training.generate.geography import generate_geography, make_postcodes, read_ons_geography
+from training.generate.geography import (
+    generate_geography,
+    london_geography,
+    make_postcodes,
+    read_ons_geography,
+)
 from training.generate.names import load_name_pools
 from training.generate.outcomes import Violence, draw_violence, outcome_score
 from training.generate.population import Persons, Residences, draw_population
@@ -111,6 +116,8 @@ def _build_city(gen: GenerateConfig, seeds: _Seeds) -> _Places:
     """The city's areas, postcodes and names, and each LSOA's policing intensity."""
     if gen.geography.source == "ons":
         geography = read_ons_geography(gen.geography, seeds.rng("geography"))
+    elif gen.geography.source == "london":
+        geography = london_geography(gen.geography)
     else:
         geography = generate_geography(gen.geography, gen.persons, seeds.rng("geography"))
     postcodes = make_postcodes(geography, seeds.rng("postcodes"))
