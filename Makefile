@@ -28,6 +28,7 @@ demo: $(STAMP)
 	$(BIN)/vru link --data $(DATA)
 	$(BIN)/vru features --data $(DATA)
 	$(TRACKING) $(BIN)/vru train --data $(DATA)
+	$(TRACKING) $(BIN)/vru evaluate --programme youth-workers --data $(DATA) --quiet
 	@umask 077; mkdir -p $(DEMO_BOARD)
 	@umask 077; test -f $(DEMO_BOARD)/board.pem || $(BIN)/vru keys board-init -q \
 	    --private-key $(DEMO_BOARD)/board.pem --public-key $(DEMO_BOARD)/board.pub > $(DEMO_BOARD)/board.b64
@@ -61,6 +62,7 @@ demo: $(STAMP)
 	@echo "  MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 	@echo "             experiment 'vru-risk' (metrics beside the baseline's), model 'vru-risk' @candidate and @champion"
 	@echo "  audit-reports/               the ethics board's report (report.html) and audit.json"
+	@echo "  evaluations/youth-workers/   did the demo's programme work? (report.html, event_study.png)"
 	@echo "  releases/CURRENT             the area release the API serves (areas.parquet, series.parquet, manifest.json)"
 	@echo "  $(DEMO_BOARD)/                  the DEMO board key, configs, API keys (*.token) and audit logs"
 	@echo ""

@@ -34,7 +34,15 @@ from scipy.special import gammaincinv
 
 from serving.schemas import AreaComparison, AreaPublic, Comparison, Verdict
 
-__all__ = ["CONFIDENCE", "METHOD", "RateInterval", "compare_areas", "rate_intervals", "verdict"]
+__all__ = [
+    "CONFIDENCE",
+    "METHOD",
+    "RateInterval",
+    "compare_areas",
+    "rate_intervals",
+    "said",
+    "verdict",
+]
 
 CONFIDENCE = 0.95
 """The interval's level, as the bands and the areas' own intervals use."""
@@ -191,3 +199,10 @@ def _against(interval: RateInterval | None, comparator: AreaPublic) -> Compariso
         reason=None,
         method=METHOD,
     )
+
+
+def said(side: Comparison | None) -> str:
+    """A comparison as a table cell says it: the verdict, and why where it was not compared."""
+    if side is None:
+        return ""
+    return side.verdict + (f": {side.reason}" if side.reason else "")

@@ -31,6 +31,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from governance.contracts.release_schema import ReleaseManifest
+from serving.comparisons import said
 from serving.geometry import Boundaries, LevelShapes
 from serving.releases import LoadedRelease, manifest_rules
 from serving.schemas import AreaPublic
@@ -75,6 +76,8 @@ BASE_COLUMNS: tuple[str, ...] = (
     "top_drivers",
 )
 """The CSV's columns before the factors' (each an :class:`~serving.schemas.AreaPublic` field)."""
+COMPARISON_COLUMNS: tuple[str, ...] = ("against_parent", "against_city")
+"""The area against its parent and the city (``AreaPublic.comparison``), after the base columns."""
 
 _DEFINITIONS: dict[str, str] = {
     # for fields whose schema description is missing or says too little on its own
@@ -89,6 +92,13 @@ _DEFINITIONS: dict[str, str] = {
     "(empty where either was withheld or there is no previous release).",
     "top_drivers": "Risk factors raising the area's risk most, largest first (CSV: separated "
     "by spaces).",
+    "against_parent": "The area against the area it lies in: higher, similar or lower, decided "
+    "by the 95% interval of its rate per 1,000 (with the reason where not compared); empty for "
+    "the city. In the GeoJSON: comparison.parent.",
+    "against_city": "The area against the whole city, decided the same way; empty for the city. "
+    "In the GeoJSON: comparison.city.",
+    "comparison": "The area against its parent area and the city (verdict, comparator, its "
+    "value, the rule), as /v1/areas gives it.",
     "factors": "Per risk factor: young people with it (count, rounded or perturbed; null if "
     "withheld), its prevalence (share of the area's young people) and contribution (mean "
     "SHAP contribution to the risk, log-odds).",
@@ -134,7 +144,11 @@ def disclosure_note(manifest: ReleaseManifest) -> str:
 
 def csv_columns(factors: Sequence[str]) -> list[str]:
     """The CSV's header: :data:`BASE_COLUMNS`, then count, prevalence, contribution per factor."""
-    return [*BASE_COLUMNS, *(f"{f}_{part}" for f in factors for part, _ in _FACTOR_PARTS)]
+    return [
+        *BASE_COLUMNS,
+        *COMPARISON_COLUMNS,
+        *(f"{f}_{part}" for f in factors for part, _ in _FACTOR_PARTS),
+    ]
 
 
 def column_definitions(factors: Sequence[str]) -> list[dict[str, str]]:
@@ -144,7 +158,8 @@ def column_definitions(factors: Sequence[str]) -> list[dict[str, str]]:
     for name in BASE_COLUMNS:
         described = fields[name].description
         out.append({"name": name, "definition": _DEFINITIONS.get(name) or described or name})
-    out.append({"name": "factors", "definition": _DEFINITIONS["factors"]})
+    for name in (*COMPARISON_COLUMNS, "comparison", "factors"):
+        out.append({"name": name, "definition": _DEFINITIONS[name]})
     for factor in factors:
         for part, text in _FACTOR_PARTS:
             out.append({"name": f"{factor}_{part}", "definition": text.format(f=factor)})
@@ -241,6 +256,11 @@ def areas_csv(release: LoadedRelease, level: str) -> bytes:
     for area in members:
         row: list[object] = [getattr(area, name) for name in BASE_COLUMNS[:-1]]
         row.append(" ".join(area.top_drivers))
+        comparison = area.comparison
+        row += [
+            said(comparison.parent if comparison else None),
+            said(comparison.city if comparison else None),
+        ]
         by_factor = {f.factor: f for f in area.factors}
         for factor in factors:
             figure = by_factor.get(factor)

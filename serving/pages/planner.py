@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
 from governance.contracts.levels import LEVELS, Level
+from serving.comparisons import said
 from serving.dependencies import HolderDep, PageDep
 from serving.ons_population import ons_population_note
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
@@ -36,7 +37,7 @@ from serving.pages.series_view import area_series, series_chart
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
 from serving.releases import Catalog, LoadedRelease, ReleaseHolder, sort_value
-from serving.schemas import AreaHistory, AreaPublic, Comparison
+from serving.schemas import AreaHistory, AreaPublic
 
 __all__ = ["CSV_COLUMNS", "LISTED_LEVELS", "AreaSelection", "areas_csv", "router", "select_areas"]
 
@@ -530,13 +531,7 @@ def _comparison_cells(area: AreaPublic) -> tuple[str, str]:
     comparison = area.comparison
     if comparison is None:
         return "", ""
-    return _said(comparison.parent), _said(comparison.city)
-
-
-def _said(comparison: Comparison | None) -> str:
-    if comparison is None:
-        return ""
-    return comparison.verdict + (f": {comparison.reason}" if comparison.reason else "")
+    return said(comparison.parent), said(comparison.city)
 
 
 def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:

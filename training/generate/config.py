@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training.generate.programme_config import ProgrammeConfig
+
 __all__ = [
     "ETHNIC_GROUPS",
     "EXOGENOUS",
@@ -382,9 +384,22 @@ class GenerateConfig(_Section):
     outcome: OutcomeConfig = OutcomeConfig()
     recording: RecordingConfig = RecordingConfig()
     noise: NoiseConfig = NoiseConfig()
+    programmes: list[ProgrammeConfig] = Field(
+        default_factory=list, description="Prevention programmes with a known true effect."
+    )
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> GenerateConfig:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        names = [p.name for p in self.programmes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"programmes: names must be unique (got {names})")
+        for programme in self.programmes:
+            for start in programme.start_dates:
+                if not self.start_date < start <= self.end_date:
+                    raise ValueError(
+                        f"programme '{programme.name}': start date {start} must fall after "
+                        f"start_date {self.start_date} and by end_date {self.end_date}"
+                    )
         return self

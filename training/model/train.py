@@ -63,6 +63,8 @@ class TrainResult:
     inputs: list[str]
     model_uri: str
     shortfalls: tuple[Shortfall, ...] = field(default=())
+    #: how the served model was refit on all labelled data (None: the evaluated one is served)
+    refit: RefitRecord | None = None
 
 
 def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> TrainResult:
@@ -220,7 +222,14 @@ def _fit_and_log(
         features_path,
     )
     return TrainResult(
-        run_id, config.registered_model_name, "", fitted.metrics, split_info, inputs, info.model_uri
+        run_id,
+        config.registered_model_name,
+        "",
+        fitted.metrics,
+        split_info,
+        inputs,
+        info.model_uri,
+        refit=refit[1] if refit is not None else None,
     )
 
 
