@@ -248,7 +248,9 @@ def load_series(
     note = (
         f"Every as-of date scored by the model of this release (version "
         f"{manifest.model_version}); recorded counts cover the {manifest.series.label_months} "
-        "months after each date and are shown only for periods that had ended."
+        "months after each date and are shown only for periods that had ended. The model "
+        "learnt from the records of the periods that had ended, so the two should agree "
+        "there; where they do not, the model is off for that area and period."
     )
     return SeriesIndex(
         release_id=manifest.release_id,
