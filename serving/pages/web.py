@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
@@ -71,11 +71,14 @@ _TITLES = {
 class PageError(Exception):
     """Answer with an error page: ``what`` went wrong and what to ``do`` about it."""
 
-    def __init__(self, status: int, what: str, do: str) -> None:
+    def __init__(
+        self, status: int, what: str, do: str, links: Sequence[tuple[str, str]] = ()
+    ) -> None:
         super().__init__(what)
         self.status = status
         self.what = what
         self.do = do
+        self.links = list(links)  # (href, text): e.g. the areas an unknown code may have meant
 
 
 class SignInNeeded(Exception):
@@ -219,12 +222,25 @@ class Pages:
             self.codec.write(request, response, session)
         return response
 
-    def error(self, request: Request, status: int, what: str, do: str) -> HTMLResponse:
-        """An error page."""
+    def error(
+        self,
+        request: Request,
+        status: int,
+        what: str,
+        do: str,
+        links: Sequence[tuple[str, str]] = (),
+    ) -> HTMLResponse:
+        """An error page (``links``: pages the person may have meant, as ``(href, text)``)."""
         return self.render(
             request,
             "error.html",
-            {"status": status, "title": _TITLES.get(status, "Error"), "what": what, "do": do},
+            {
+                "status": status,
+                "title": _TITLES.get(status, "Error"),
+                "what": what,
+                "do": do,
+                "links": links,
+            },
             status=status,
         )
 
@@ -291,7 +307,7 @@ async def _page_or_api(
 
 async def _on_page_error(pages: Pages, request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
-    return pages.error(request, exc.status, exc.what, exc.do)
+    return pages.error(request, exc.status, exc.what, exc.do, exc.links)
 
 
 async def _on_sign_in(pages: Pages, request: Request, exc: Exception) -> Response:
