@@ -15,9 +15,13 @@ from html import escape
 
 from markupsafe import Markup
 
+from serving.pages.text_width import fit_label, text_width
+
 __all__ = ["Bar", "Tile", "TrendPoint", "bar_chart", "nice_ticks", "tile_map", "trend_chart"]
 
 _FONT = 13
+#: a bar chart's label margin, in pixels: at least, at most, and the gap before the axis
+_LABEL_MIN, _LABEL_MAX, _LABEL_GAP = 120, 340, 8
 
 
 @dataclass(frozen=True)
@@ -86,9 +90,16 @@ def _open(width: int, height: int, ident: str, title: str, desc: str) -> list[st
 
 
 def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup:
-    """Horizontal bars of mean risk with 95% interval whiskers, highest first; each a link."""
-    left, right, top, row = 190, 30, 40, 28
+    """Horizontal bars of mean risk with 95% interval whiskers, highest first; each a link.
+
+    The left margin is as wide as the longest label needs (:func:`text_width`), between
+    :data:`_LABEL_MIN` and :data:`_LABEL_MAX` pixels; a label longer than the widest margin
+    is cut with an ellipsis, its full name in the link's ``<title>``.
+    """
+    right, top, row = 30, 40, 28
     width = 680
+    longest = max((text_width(b.label, _FONT) for b in bars), default=0.0)
+    left = math.ceil(min(max(longest + _LABEL_GAP + 4, _LABEL_MIN), _LABEL_MAX))
     height = top + row * max(1, len(bars)) + 50
     plot = width - left - right
     highest = max((b.high if b.high is not None else b.value for b in bars), default=0.0)
@@ -120,10 +131,10 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
     for i, bar in enumerate(bars):
         y = top + i * row
         w = max(1.0, bar.value * scale)
-        label = bar.label if len(bar.label) <= 26 else bar.label[:25] + "…"
-        out.append(f'<a href="{escape(bar.href)}">')
+        label = fit_label(bar.label, _FONT, left - _LABEL_GAP - 4)
+        out.append(f'<a href="{escape(bar.href)}"><title>{escape(bar.label)}</title>')
         out.append(
-            f'<text class="bar-label" x="{left - 8}" y="{y + row / 2 + 4:.0f}" '
+            f'<text class="bar-label" x="{left - _LABEL_GAP}" y="{y + row / 2 + 4:.0f}" '
             f'text-anchor="end">{escape(label)}</text>'
         )
         out.append(

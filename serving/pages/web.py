@@ -29,6 +29,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from serving.access import Access, Requirement, is_page
 from serving.gate import PAGE_KEY, RateLimiter
 from serving.keys import ApiKey
+from serving.pages.detail_text import detail_items
 from serving.pages.session import CSRF_FIELD, PageSession, SessionCodec
 from serving.problems import ProblemError
 
@@ -152,6 +153,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.filters.update(percent=_percent, number=_number, label=_label, details=_details)
+        self.env.filters["detail_items"] = detail_items  # the audit log's details as pairs
         self.env.globals["csrf_field"] = CSRF_FIELD
 
     # -- sessions and roles --------------------------------------------------------------
