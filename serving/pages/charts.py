@@ -78,10 +78,17 @@ def _a(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _open(width: int, height: int, ident: str, title: str, desc: str) -> list[str]:
+def _open(
+    width: int, height: int, ident: str, title: str, desc: str, role: str = "img"
+) -> list[str]:
+    """The chart's opening tag, title and description.
+
+    ``role`` is ``img``, or ``group`` for a chart holding links: an image's children are
+    presentational, so links inside one would be hidden from assistive technology.
+    """
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" '
+        f'width="{width}" height="{height}" role="{role}" '
         f'aria-labelledby="{ident}-t {ident}-d">',
         f'<title id="{ident}-t">{escape(title)}</title>',
         f'<desc id="{ident}-d">{escape(desc)}</desc>',
@@ -94,7 +101,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
 
     The left margin is as wide as the longest label needs (:func:`text_width`), between
     :data:`_LABEL_MIN` and :data:`_LABEL_MAX` pixels; a label longer than the widest margin
-    is cut with an ellipsis, its full name in the link's ``<title>``.
+    is cut with an ellipsis, its full name in its ``<title>`` (and the bar's).
     """
     right, top, row = 30, 40, 28
     width = 680
@@ -114,7 +121,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
         )
         for b in bars
     )
-    out = _open(width, height, ident, title, desc or "No published areas.")
+    out = _open(width, height, ident, title, desc or "No published areas.", role="group")
     base = top + row * max(1, len(bars))
     for tick in ticks:
         x = left + tick * scale
@@ -132,10 +139,12 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
         y = top + i * row
         w = max(1.0, bar.value * scale)
         label = fit_label(bar.label, _FONT, left - _LABEL_GAP - 4)
-        out.append(f'<a href="{escape(bar.href)}"><title>{escape(bar.label)}</title>')
+        # a cut label keeps its full name as its tooltip (the bar's title has it too)
+        full = "" if label == bar.label else f"<title>{escape(bar.label)}</title>"
+        out.append(f'<a href="{escape(bar.href)}">')
         out.append(
             f'<text class="bar-label" x="{left - _LABEL_GAP}" y="{y + row / 2 + 4:.0f}" '
-            f'text-anchor="end">{escape(label)}</text>'
+            f'text-anchor="end">{full}{escape(label)}</text>'
         )
         out.append(
             f'<rect class="bar" x="{left}" y="{y + 5}" width="{_a(w)}" height="{row - 10}">'
@@ -239,7 +248,7 @@ def tile_map(tiles: Sequence[Tile], *, title: str, ident: str = "tiles") -> Mark
     desc = "; ".join(
         f"{t.name}: {'suppressed' if t.decile is None else f'decile {t.decile}'}" for t in tiles
     )
-    out = _open(width, height, ident, title, desc or "No boroughs.")
+    out = _open(width, height, ident, title, desc or "No boroughs.", role="group")
     for t in tiles:
         x, y = left + t.col * (size + gap), top + t.row * (size + gap)
         kind = "suppressed" if t.decile is None else f"d{t.decile}"

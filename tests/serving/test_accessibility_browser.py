@@ -35,6 +35,8 @@ FAILING = frozenset({"serious", "critical"})
 _AXE = Axe()
 _OPTIONS = {
     "resultTypes": ["violations"],
+    # a frame is checked as its own page (the report): axe would wait on a sandboxed frame
+    "iframes": False,
     "runOnly": {
         "type": "tag",
         "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"],
@@ -49,6 +51,14 @@ def violations(tab: Page) -> list[dict[str, Any]]:
     return found
 
 
+def _only_known(violation: dict[str, Any], known: tuple[tuple[str, str], ...]) -> bool:
+    targets = [" ".join(map(str, n.get("target", []))) for n in violation.get("nodes", [])]
+    return any(
+        violation["id"] == rule and targets and all(selector in t for t in targets)
+        for rule, selector in known
+    )
+
+
 def _describe(found: list[dict[str, Any]]) -> str:
     lines = []
     for v in found:
@@ -57,12 +67,14 @@ def _describe(found: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
-def check(tab: Page, where: str) -> list[dict[str, Any]]:
+def check(tab: Page, where: str, known: tuple[tuple[str, str], ...] = ()) -> list[dict[str, Any]]:
     """Fail on serious or critical violations at ``where``; return (and record) the others.
 
-    The minor and moderate ones go to ``axe-minor.jsonl`` beside the screenshots.
+    The minor and moderate ones go to ``axe-minor.jsonl`` beside the screenshots. ``known``
+    lists ``(rule, selector)`` pairs of third-party markup this project cannot change: a
+    violation of that rule whose every element's target contains that selector is left out.
     """
-    found = violations(tab)
+    found = [v for v in violations(tab) if not _only_known(v, known)]
     bad = [v for v in found if v.get("impact") in FAILING]
     assert not bad, f"axe on {where}:\n{_describe(bad)}"
     others = [v for v in found if v.get("impact") not in FAILING]
@@ -130,7 +142,6 @@ def test_the_board_pages_pass_axe(page: Page, world: BoardWorld) -> None:
     for path in (
         "/board",
         f"/board/versions/{world.candidate}",
-        f"/board/versions/{world.candidate}/report",
         "/board/audit-log",
         "/board/audit-log?requests=true",
         "/planner/areas/NOPE",  # the error page a board member may reach
@@ -139,11 +150,36 @@ def test_the_board_pages_pass_axe(page: Page, world: BoardWorld) -> None:
         check(page, path)
 
 
+def test_the_report_shown_to_the_board_passes_axe(
+    browser: Browser, base_url: str, world: BoardWorld
+) -> None:
+    """The report page (in the version page's frame, and alone for printing).
+
+    Its CSP sandboxes it with no script at all, under which axe's promise never settles, so
+    this one context lets the test's own script run (``bypass_csp``): the page is the same.
+    The report here is the test world's stand-in, with the real template's ``lang``.
+    """
+    context = browser.new_context(base_url=base_url, bypass_csp=True)
+    try:
+        tab = context.new_page()
+        sign_in(tab, world.tokens["board"])
+        expect(tab).to_have_url(re.compile(r".*/board$"))
+        tab.goto(f"/board/versions/{world.candidate}/report")
+        check(tab, "the report")
+    finally:
+        context.close()
+
+
+#: Swagger UI draws each operation's summary as a button holding the copy-path button:
+#: nested controls in its own bundle (fastapi-offline's swagger-ui-bundle.js), not ours
+SWAGGER_SUMMARY = (("nested-interactive", ".opblock-summary-control"),)
+
+
 @pytest.mark.parametrize("path", ["/docs", "/redoc"])
 def test_the_api_docs_pass_axe(page: Page, path: str) -> None:
     page.goto(path)
     page.wait_for_load_state("networkidle")
-    check(page, path)
+    check(page, path, known=SWAGGER_SUMMARY if path == "/docs" else ())
 
 
 def test_axe_runs_from_the_installed_wheel_not_a_network(browser: Browser, base_url: str) -> None:
@@ -158,3 +194,15 @@ def test_axe_runs_from_the_installed_wheel_not_a_network(browser: Browser, base_
     finally:
         context.close()
     assert outside == []
+
+
+def test_chart_labels_are_drawn_whole_inside_the_chart(page: Page, world: BoardWorld) -> None:
+    """In Chromium's own layout: no bar label starts left of its chart (issue 18)."""
+    sign_in(page, world.tokens["planner"])
+    expect(page).to_have_url(re.compile(r".*/planner$"))
+    for path in ("/planner", "/planner?level=ward", "/planner?level=lsoa"):
+        page.goto(path)
+        labels = page.locator("svg.chart text.bar-label")
+        expect(labels.first).to_be_visible()
+        lefts = labels.evaluate_all("nodes => nodes.map(n => n.getBBox().x)")
+        assert lefts and min(lefts) >= 0, (path, lefts)

@@ -14,7 +14,10 @@ def _labels(svg: str) -> list[tuple[float, str]]:
     """Each bar label's right edge (its x, anchored at the end) and text."""
     return [
         (float(x), text)
-        for x, text in re.findall(r'<text class="bar-label" x="([\d.]+)"[^>]*>([^<]*)</text>', svg)
+        for x, text in re.findall(
+            r'<text class="bar-label" x="([\d.]+)"[^>]*>(?:<title>[^<]*</title>)?([^<]*)</text>',
+            svg,
+        )
     ]
 
 
