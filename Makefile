@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 UV_VERSION := 0.13.9
 DATA   ?= data
-PERSONS ?= 20000
+PERSONS ?= 30000
 DEMO_BOARD := demo-board
 TRACKING := MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
 
@@ -22,12 +22,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	@touch $(STAMP)
 
-## demo: the whole pipeline on a generated city, then where to look
+## demo: the whole pipeline on synthetic people in real London areas, then where to look
 demo: $(STAMP)
 	$(BIN)/vru generate --data $(DATA) --persons $(PERSONS)
 	$(BIN)/vru link --data $(DATA)
 	$(BIN)/vru features --data $(DATA)
 	$(TRACKING) $(BIN)/vru train --data $(DATA)
+	$(TRACKING) $(BIN)/vru evaluate --programme youth-workers --data $(DATA) --quiet
 	@umask 077; mkdir -p $(DEMO_BOARD)
 	@umask 077; test -f $(DEMO_BOARD)/board.pem || $(BIN)/vru keys board-init -q \
 	    --private-key $(DEMO_BOARD)/board.pem --public-key $(DEMO_BOARD)/board.pub > $(DEMO_BOARD)/board.b64
@@ -53,7 +54,7 @@ demo: $(STAMP)
 	@echo ""
 	@echo "Done. Look at:"
 	@echo "  $(DATA)/manifest.json           seed, config hash, row counts of every file"
-	@echo "  $(DATA)/geography.parquet       boroughs, BCUs, wards and LSOAs of the synthetic city"
+	@echo "  $(DATA)/geography.parquet       London's real LSOAs, wards, boroughs and BCUs (synthetic people)"
 	@echo "  $(DATA)/extracts/               each agency's extract (health, education, social_care, police)"
 	@echo "  $(DATA)/linked/report.json      linkage quality, overall and by group; charts in linked/charts/"
 	@echo "  $(DATA)/features/manifest.json  every feature with its definition, window and policy"
@@ -61,6 +62,7 @@ demo: $(STAMP)
 	@echo "  MLflow UI: $(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow.db"
 	@echo "             experiment 'vru-risk' (metrics beside the baseline's), model 'vru-risk' @candidate and @champion"
 	@echo "  audit-reports/               the ethics board's report (report.html) and audit.json"
+	@echo "  evaluations/youth-workers/   did the demo's programme work? (report.html, event_study.png)"
 	@echo "  releases/CURRENT             the area release the API serves (areas.parquet, manifest.json)"
 	@echo "  $(DEMO_BOARD)/                  the DEMO board key, configs, API keys (*.token) and audit logs"
 	@echo ""

@@ -110,7 +110,7 @@ def _tree_explainer_rate(data: Path, audit: Json) -> float:
                 f"models:/{audit['model']['name']}/{audit['model']['version']}"
             )
             .unwrap_python_model()
-            .model
+            .evaluated  # the model the audit explains (the served refit is judged apart)
         )
         features = pd.read_parquet(data / "features/features.parquet")
         as_of = pd.to_datetime(features["as_of_date"]).dt.date.astype(str)

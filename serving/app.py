@@ -10,6 +10,7 @@ Routes (all JSON; errors are ``application/problem+json``, :mod:`serving.problem
 ``GET  /v1/areas``            any key  a page of areas of a level, optionally under a parent
 ``GET  /v1/areas/{code}``     any key  one area's figures, drivers and prevalence
 ``GET  /v1/areas/{code}/history``      the area in every verified release
+``GET  /v1/areas.geojson|.csv``        a level's areas for GIS or spreadsheets, with metadata
 ``POST /v1/aggregate``        any key  population-weighted combination of published areas
 ``GET  /v1/releases[/{id}]``  any key  verified releases; one manifest and model card summary
 ``POST /v1/admin/reload``     admin    load what CURRENT names now and swap it in
@@ -49,8 +50,11 @@ from governance.contracts.settings import GovernanceConfig
 from serving.access import AccessTable
 from serving.audit import RequestAudit
 from serving.config import ServingConfig, get_settings
+from serving.definitions import AGES, OUTCOME_MONTHS
 from serving.dependencies import KNOWN_QUERY, query_names
+from serving.downloads import DownloadCache
 from serving.gate import Gate, RateLimiter
+from serving.geometry import Boundaries
 from serving.keys import KeyStore
 from serving.metrics import Metrics
 from serving.openapi import build_openapi
@@ -59,7 +63,7 @@ from serving.pages.tiles import load_grid
 from serving.pages.web import install_page_errors
 from serving.problems import install_handlers
 from serving.releases import ReleaseHolder, ReleaseLibrary
-from serving.routers import admin, areas, docs, operations, pages, releases
+from serving.routers import admin, areas, docs, downloads, operations, pages, releases
 from serving.schemas import SORTS
 
 __all__ = ["create_app"]
@@ -93,8 +97,11 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
         summary="Area-level risk figures of verified releases: never anything about a person.",
         description=(
             "Published figures of the current release for LSOAs, wards, boroughs, police BCUs "
-            "and the city: risk with an interval, expected count, rank, drivers, prevalence of "
-            "risk factors, trends across releases. Every figure went through statistical "
+            "and the city: risk with an interval, expected count, rank, drivers, how common "
+            "each risk factor is, how each area compares with the area it lies in and with the "
+            f"city, trends across releases. Every figure counts young people aged {AGES[0]} to "
+            f"{AGES[1]} known to local services, and the outcome is serious violence recorded "
+            f"in the next {OUTCOME_MONTHS} months. Every figure went through statistical "
             "disclosure control before release; suppressed areas say so and publish nothing. "
             "Authenticate with `Authorization: Bearer <token>`. Errors are "
             "`application/problem+json`."
@@ -116,9 +123,12 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     )
     app.state.grid = load_grid(config.pages.borough_grid)
     app.state.board_store = BoardStore(config, governance)
+    app.state.boundaries = Boundaries()  # the maps' and GeoJSON's shapes, read per level once
+    app.state.downloads = DownloadCache()
 
     install_handlers(app, _allowed_values(config))
     app.include_router(areas.listing_router(config.max_page_size))
+    app.include_router(downloads.router)
     for router in (areas.router, releases.router, admin.router, operations.router, pages.router):
         app.include_router(router)
     app.include_router(docs.docs_router(app.title, app.openapi_url or "/openapi.json"))

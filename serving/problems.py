@@ -59,10 +59,17 @@ class InvalidParam(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    name: str = Field(description="The parameter: a query or path name, or a body field path.")
-    reason: str = Field(description="What is wrong with the value given.")
+    name: str = Field(
+        description="The parameter: a query or path name, or a body field path.",
+        examples=["level"],
+    )
+    reason: str = Field(
+        description="What is wrong with the value given.", examples=["got 'street'"]
+    )
     allowed: list[str] | None = Field(
-        default=None, description="The allowed values or range, where they are a known set."
+        default=None,
+        description="The allowed values or range, where they are a known set.",
+        examples=[["lsoa", "ward", "borough", "bcu", "city"]],
     )
 
 
@@ -100,11 +107,21 @@ class Problem(BaseModel):
         },
     )
 
-    type: str
-    title: str
-    status: int
-    detail: str
-    invalid_params: list[InvalidParam] | None = None
+    type: str = Field(
+        description="A link naming the kind of error; the same kind always has the same link.",
+        examples=[_TYPE_BASE + "invalid-parameter"],
+    )
+    title: str = Field(
+        description="The kind of error in a few words.", examples=["Invalid request"]
+    )
+    status: int = Field(description="The HTTP status code.", examples=[400])
+    detail: str = Field(
+        description="What went wrong with this request and what would be accepted.",
+        examples=["Query parameter 'level' is not allowed: got 'street'."],
+    )
+    invalid_params: list[InvalidParam] | None = Field(
+        default=None, description="Each bad parameter, where the request's parameters are at fault."
+    )
     suggestions: list[SuggestedArea] | None = Field(
         default=None,
         description="Areas the request may have meant (an unknown area code or name), best first.",

@@ -65,6 +65,7 @@ from governance.contracts.revocation import (
 )
 from governance.contracts.roster import BoardSettings
 from governance.disclosure import DisclosureConfig, DisclosureError, check_no_individuals
+from serving.comparisons import compare_areas
 from serving.config import DisclosureFloor
 from serving.schemas import (
     SORT_FIELDS,
@@ -184,6 +185,15 @@ def _area(row: Mapping[str, Any], factors: Sequence[str], bound: float | None) -
         top_drivers=[d for d in (drivers or "").split(",") if d],
         factors=figures,
     )
+
+
+def with_comparisons(
+    areas: Mapping[str, AreaPublic], bounds: Mapping[str, float]
+) -> dict[str, AreaPublic]:
+    """Each area with its comparison against its parent and the city (:mod:`serving.comparisons`)."""
+    city = next((code for code, a in areas.items() if a.level == "city"), None)
+    compared = compare_areas(areas, bounds, city)
+    return {code: a.model_copy(update={"comparison": compared[code]}) for code, a in areas.items()}
 
 
 def _read_table(directory: Path) -> pa.Table:
@@ -447,6 +457,7 @@ def _build_release(manifest: ReleaseManifest, rows: list[dict[str, Any]]) -> Loa
                     msg=first["msg"],
                 )
             ) from None
+    areas = with_comparisons(areas, expected_bound)
     envelope = {
         "release_id": manifest.release_id,
         "model_name": manifest.model_name,

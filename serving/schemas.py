@@ -12,17 +12,20 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from governance.contracts.levels import Level
 from governance.contracts.release_schema import Band, ReleaseManifest
+from serving.definitions import AGES, OUTCOME
 
 __all__ = [
     "SORTS",
     "AggregateFactor",
     "AggregateRequest",
     "AggregateResponse",
+    "AreaComparison",
     "AreaFactor",
     "AreaHistory",
     "AreaList",
     "AreaPublic",
     "AreaResponse",
+    "Comparison",
     "Health",
     "HistoryPoint",
     "Ready",
@@ -30,6 +33,7 @@ __all__ = [
     "ReleaseList",
     "ReleaseSummary",
     "ReloadResult",
+    "Verdict",
 ]
 
 
@@ -49,11 +53,42 @@ SORTS: tuple[str, ...] = tuple(s for f in SORT_FIELDS for s in (f, f"-{f}"))
 
 _CONFIG = ConfigDict(extra="forbid", frozen=True)
 
+_YOUNG = f"young people aged {AGES[0]} to {AGES[1]} known to local services"
+"""Who every figure counts (see :mod:`serving.definitions`)."""
+_RID = "20240601T090000Z-3f2a9c1b7d"
+_METHOD = "exact Poisson 95% interval of the rate per 1,000, widened for disclosure control"
+
+
+def _release_id() -> Any:
+    return Field(
+        description="The release the figures come from (GET /v1/releases lists them).",
+        examples=[_RID],
+    )
+
+
+def _model_name() -> Any:
+    return Field(description="The registered model that scored the release.", examples=["vru-risk"])
+
+
+def _model_version() -> Any:
+    return Field(description="The model's version, approved by the ethics board.", examples=["3"])
+
+
+def _as_of_date() -> Any:
+    return Field(
+        description="The date the young people were counted and scored on; the outcome period "
+        "starts after it.",
+        examples=["2024-04-01"],
+    )
+
+
+# the examples are codes the demo city has (London's boroughs), so /docs examples work on it
+
 _AREA_EXAMPLE: dict[str, Any] = {
-    "level": "ward",
-    "code": "E05000026",
-    "name": "Abbey",
-    "parent_code": "E09000002",
+    "level": "borough",
+    "code": "E09000002",
+    "name": "Barking and Dagenham",
+    "parent_code": "EA",
     "suppressed": False,
     "suppression_reason": None,
     "population": 1450,
@@ -69,6 +104,26 @@ _AREA_EXAMPLE: dict[str, Any] = {
     "band": "higher",
     "change_mean_risk": 0.0012,
     "top_drivers": ["domestic_abuse", "persistent_absence", "child_in_need"],
+    "comparison": {
+        "parent": {
+            "comparator_code": "EA",
+            "comparator_name": "East Area",
+            "comparator_value": 12.4,
+            "verdict": "higher",
+            "reason": None,
+            "method": _METHOD,
+        },
+        "city": {
+            "comparator_code": "city",
+            "comparator_name": "London",
+            "comparator_value": 15.4,
+            "verdict": "similar",
+            "reason": None,
+            "method": _METHOD,
+        },
+        "rate_low": 15.38,
+        "rate_high": 35.57,
+    },
     "factors": [
         {
             "factor": "domestic_abuse",
@@ -86,12 +141,97 @@ class AreaFactor(BaseModel):
 
     model_config = _CONFIG
 
-    factor: str
-    count: int | None = Field(description="Young people with the factor (rounded); null if hidden.")
-    count_suppressed: bool
-    prevalence: float | None = Field(description="Share of the area's young people with it.")
+    factor: str = Field(
+        description="The risk factor's name (underscores for spaces).",
+        examples=["persistent_absence"],
+    )
+    count: int | None = Field(
+        description="How many of the area's young people have the factor, as protected for "
+        "publication (rounded or slightly moved); null if withheld.",
+        examples=[85],
+    )
+    count_suppressed: bool = Field(
+        description="True when this count is withheld to protect privacy.", examples=[False]
+    )
+    prevalence: float | None = Field(
+        description="Share of the area's young people with the factor (0.059 is 5.9%); null if "
+        "withheld.",
+        examples=[0.059],
+    )
     contribution: float | None = Field(
-        description="Mean SHAP contribution to the risk (log-odds): how it drives the area."
+        description="How much the factor raises (above 0) or lowers (below 0) the area's risk "
+        "on average, on the model's own scale (log-odds, from SHAP values): for comparing "
+        "factors, not a cause. Null if withheld.",
+        examples=[0.0061],
+    )
+
+
+Verdict = Literal["higher", "similar", "lower", "not compared"]
+
+
+class Comparison(BaseModel):
+    """The area against one comparator (its parent area, or the city), decided by interval.
+
+    The area's rate per 1,000 gets an exact 95% Poisson interval from its published expected
+    number, widened by how far disclosure control may have moved that number. Higher: the
+    whole interval lies above the comparator's published rate per 1,000. Lower: wholly below.
+    Similar: the interval contains it (the difference may be chance).
+    """
+
+    model_config = _CONFIG
+
+    comparator_code: str = Field(
+        description="Code of the area compared with: the area it lies in, or the city.",
+        examples=["EA"],
+    )
+    comparator_name: str = Field(
+        description="Name of the area compared with.", examples=["East Area"]
+    )
+    comparator_value: float | None = Field(
+        description="The comparator's published rate per 1,000 young people; null if withheld.",
+        examples=[12.4],
+    )
+    verdict: Verdict = Field(
+        description=(
+            "higher / similar / lower than the comparator by the rule above; 'not compared' "
+            "when this area's or the comparator's figures are withheld (see reason)."
+        ),
+        examples=["higher"],
+    )
+    reason: str | None = Field(
+        default=None,
+        description="Why it is not compared: 'withheld' (this area) or 'comparator withheld'.",
+        examples=[None],
+    )
+    method: str = Field(
+        description="How the verdict was decided, in short.",
+        examples=[_METHOD],
+    )
+
+
+class AreaComparison(BaseModel):
+    """The area against its parent area (LSOA in ward, ward in borough, ...) and the city."""
+
+    model_config = _CONFIG
+
+    parent: Comparison | None = Field(
+        description="Against the area it lies in; null for the city.", examples=[None]
+    )
+    city: Comparison | None = Field(
+        description="Against the whole city; null for the city itself.", examples=[None]
+    )
+    rate_low: float | None = Field(
+        default=None,
+        description=(
+            "Lower end of the 95% interval of the rate per 1,000 the verdicts use; null if "
+            "withheld."
+        ),
+        examples=[15.38],
+    )
+    rate_high: float | None = Field(
+        default=None,
+        description="Upper end of that interval; null if withheld.",
+        examples=[35.57],
     )
 
 
@@ -102,18 +242,39 @@ class AreaPublic(BaseModel):
         extra="forbid", frozen=True, json_schema_extra={"examples": [_AREA_EXAMPLE]}
     )
 
-    level: Level
-    code: str
-    name: str
-    parent_code: str | None
-    suppressed: bool
-    suppression_reason: str | None
-    population: int | None = Field(description="Young people in the cohort, rounded.")
+    level: Level = Field(
+        description="The kind of area: lsoa, ward, borough, bcu (police basic command unit) or "
+        "city.",
+        examples=["borough"],
+    )
+    code: str = Field(
+        description="The area's code (ONS code where there is one).", examples=["E09000002"]
+    )
+    name: str = Field(description="The area's name.", examples=["Barking and Dagenham"])
+    parent_code: str | None = Field(
+        description="Code of the area it lies in; null for the city.", examples=["EA"]
+    )
+    suppressed: bool = Field(
+        description="True when the area's figures are withheld to protect privacy: every "
+        "figure is then null, and nothing is estimated in its place.",
+        examples=[False],
+    )
+    suppression_reason: str | None = Field(
+        description="Why the figures are withheld; null when they are published.", examples=[None]
+    )
+    population: int | None = Field(
+        description=f"How many {_YOUNG} live in the area (not the whole population of that "
+        "age: the ONS mid-year estimate counts everyone), as protected for publication.",
+        examples=[1450],
+    )
     expected: float | None = Field(
         description=(
-            "Expected number involved in violence, as disclosure control published it "
-            "(perturbed under cellkey, rounded to the base under threshold, noised under dp)."
-        )
+            f"How many of the area's young people the model expects to be {OUTCOME}: the sum "
+            "of their chances, an estimate and not a count of incidents. Protected for "
+            "publication: rounded (threshold method), moved slightly (cell-key method) or "
+            "given random noise (dp)."
+        ),
+        examples=[35],
     )
     expected_fewer_than: float | None = Field(
         default=None,
@@ -124,29 +285,73 @@ class AreaPublic(BaseModel):
             "(cellkey), or the 95% noise interval's half-width (dp: below it with 95% "
             "confidence). Null otherwise."
         ),
+        examples=[None],
     )
-    rate_per_1000: float | None
-    mean_risk: float | None = Field(description="Mean calibrated risk (shrunk toward the parent).")
-    mean_risk_raw: float | None = Field(description="Mean risk before shrinkage.")
-    risk_low: float | None = Field(description="Lower end of the interval of the mean risk.")
-    risk_high: float | None = Field(description="Upper end of the interval of the mean risk.")
+    rate_per_1000: float | None = Field(
+        description=f"The expected number per 1,000 of the area's {_YOUNG} (1,000 times "
+        "expected over population, from the published figures), for comparing areas of "
+        "different sizes.",
+        examples=[24.1],
+    )
+    mean_risk: float | None = Field(
+        description=f"The average chance, among the area's young people, of {OUTCOME} "
+        "(0.0241 is 2.41%). For wards and LSOAs pulled a little toward the area they lie in, "
+        "most for small areas, so chance in a small area does not stand out on its own.",
+        examples=[0.0241],
+    )
+    mean_risk_raw: float | None = Field(
+        description="The same average before it is pulled toward the area the area lies in "
+        "(expected over population).",
+        examples=[0.0253],
+    )
+    risk_low: float | None = Field(
+        description="Lower end of the 95% interval of the mean risk: the range the figure "
+        "would lie in 95 times in 100 given how many young people the area has. It covers "
+        "chance, not the model's own errors.",
+        examples=[0.0198],
+    )
+    risk_high: float | None = Field(
+        description="Upper end of the 95% interval of the mean risk.", examples=[0.0289]
+    )
     rank: int | None = Field(
         description=(
             "1 = highest mean risk among published areas of its level (exact order of the "
             "rounded means, which may lie within the noise: see band)."
-        )
+        ),
+        examples=[12],
     )
-    decile: int | None = Field(description="1 = highest-risk tenth of its level.")
+    decile: int | None = Field(
+        description="1 = among the highest-risk tenth of the areas of its level; 10 = the lowest.",
+        examples=[1],
+    )
     band: Band | None = Field(
         description=(
             "The interval of the mean risk against the median mean risk of the level's "
             "published areas: wholly above it (higher), containing it (similar), wholly below "
             "it (lower). Areas of one band are not told apart; sort=rank sorts by band first."
-        )
+        ),
+        examples=["higher"],
     )
-    change_mean_risk: float | None = Field(description="Against the previous release.")
-    top_drivers: list[str] = Field(description="Factors with the largest contribution, first.")
-    factors: list[AreaFactor]
+    change_mean_risk: float | None = Field(
+        description="The mean risk minus the previous release's for the same area (0.0012 is "
+        "1.2 in 1,000 higher); null for a new or withheld area.",
+        examples=[0.0012],
+    )
+    top_drivers: list[str] = Field(
+        description="The risk factors that raise the area's risk most, largest first.",
+        examples=[["domestic_abuse", "persistent_absence"]],
+    )
+    factors: list[AreaFactor] = Field(
+        description="Every risk factor in the area: how common it is and how much it drives "
+        "the area's risk."
+    )
+    comparison: AreaComparison | None = Field(
+        default=None,
+        description=(
+            "The area against its parent area and the city: higher, similar or lower, decided "
+            "by a 95% interval (see Comparison)."
+        ),
+    )
 
 
 class AreaResponse(BaseModel):
@@ -168,11 +373,11 @@ class AreaResponse(BaseModel):
         },
     )
 
-    release_id: str
-    model_name: str
-    model_version: str
-    as_of_date: str
-    area: AreaPublic
+    release_id: str = _release_id()
+    model_name: str = _model_name()
+    model_version: str = _model_version()
+    as_of_date: str = _as_of_date()
+    area: AreaPublic = Field(description="The area's published figures.")
 
 
 class AreaList(BaseModel):
@@ -180,36 +385,55 @@ class AreaList(BaseModel):
 
     model_config = _CONFIG
 
-    release_id: str
-    model_name: str
-    model_version: str
-    as_of_date: str
-    level: Level
-    parent: str | None
-    sort: str
-    total: int = Field(description="Areas matching, over all pages.")
-    limit: int
-    offset: int
-    items: list[AreaPublic]
+    release_id: str = _release_id()
+    model_name: str = _model_name()
+    model_version: str = _model_version()
+    as_of_date: str = _as_of_date()
+    level: Level = Field(description="The level of the areas listed.", examples=["ward"])
+    parent: str | None = Field(
+        description="The area they lie in, as asked for; null: the whole city.",
+        examples=["E09000002"],
+    )
+    sort: str = Field(description="The order of the items, as asked for.", examples=["rank"])
+    total: int = Field(description="Areas matching, over all pages.", examples=[17])
+    limit: int = Field(description="Most items on this page.", examples=[100])
+    offset: int = Field(description="Items skipped before this page.", examples=[0])
+    items: list[AreaPublic] = Field(description="This page's areas, in the order asked for.")
 
 
 class HistoryPoint(BaseModel):
-    """One area in one release."""
+    """One area in one release (the figures mean what they mean in AreaPublic)."""
 
     model_config = _CONFIG
 
-    release_id: str
-    created: str
-    as_of_date: str
-    model_version: str
-    suppressed: bool
-    population: int | None
-    mean_risk: float | None
-    risk_low: float | None
-    risk_high: float | None
-    rate_per_1000: float | None
-    rank: int | None
-    decile: int | None
+    release_id: str = _release_id()
+    created: str = Field(
+        description="When the release was made (UTC).", examples=["2024-06-01T09:00:00+00:00"]
+    )
+    as_of_date: str = _as_of_date()
+    model_version: str = _model_version()
+    suppressed: bool = Field(
+        description="True when the area's figures were withheld in that release.",
+        examples=[False],
+    )
+    population: int | None = Field(
+        description=f"{_YOUNG[0].upper()}{_YOUNG[1:]} living in the area, as published.",
+        examples=[1450],
+    )
+    mean_risk: float | None = Field(
+        description=f"The average chance of {OUTCOME}.", examples=[0.0241]
+    )
+    risk_low: float | None = Field(
+        description="Lower end of the mean risk's 95% interval.", examples=[0.0198]
+    )
+    risk_high: float | None = Field(
+        description="Upper end of the mean risk's 95% interval.", examples=[0.0289]
+    )
+    rate_per_1000: float | None = Field(
+        description="Expected number per 1,000 young people.", examples=[24.1]
+    )
+    rank: int | None = Field(description="1 = highest mean risk of its level.", examples=[12])
+    decile: int | None = Field(description="1 = highest-risk tenth of its level.", examples=[1])
 
 
 class AreaHistory(BaseModel):
@@ -217,10 +441,10 @@ class AreaHistory(BaseModel):
 
     model_config = _CONFIG
 
-    code: str
-    level: Level
-    name: str
-    points: list[HistoryPoint]
+    code: str = Field(description="The area's code.", examples=["E09000002"])
+    level: Level = Field(description="The area's level.", examples=["borough"])
+    name: str = Field(description="The area's name.", examples=["Barking and Dagenham"])
+    points: list[HistoryPoint] = Field(description="One point per verified release, oldest first.")
 
 
 class AggregateRequest(BaseModel):
@@ -229,7 +453,7 @@ class AggregateRequest(BaseModel):
     model_config = ConfigDict(
         extra="forbid",
         frozen=True,
-        json_schema_extra={"examples": [{"codes": ["E05000026", "E05000027"]}]},
+        json_schema_extra={"examples": [{"codes": ["E09000002", "E09000003"]}]},
     )
 
     codes: list[Annotated[str, StringConstraints(min_length=1, max_length=64)]] = Field(
@@ -245,9 +469,16 @@ class AggregateFactor(BaseModel):
 
     model_config = _CONFIG
 
-    factor: str
-    prevalence: float | None
-    contribution: float | None
+    factor: str = Field(description="The risk factor's name.", examples=["persistent_absence"])
+    prevalence: float | None = Field(
+        description="Share of the combined areas' young people with the factor.",
+        examples=[0.061],
+    )
+    contribution: float | None = Field(
+        description="How much it raises (above 0) or lowers the combined risk on average "
+        "(log-odds).",
+        examples=[0.0058],
+    )
 
 
 class AggregateResponse(BaseModel):
@@ -255,18 +486,25 @@ class AggregateResponse(BaseModel):
 
     model_config = _CONFIG
 
-    release_id: str
-    model_name: str
-    model_version: str
-    as_of_date: str
-    codes: list[str]
-    areas: int
-    population: int
+    release_id: str = _release_id()
+    model_name: str = _model_name()
+    model_version: str = _model_version()
+    as_of_date: str = _as_of_date()
+    codes: list[str] = Field(
+        description="The areas combined, as asked for.", examples=[["E09000002", "E09000003"]]
+    )
+    areas: int = Field(description="How many areas were combined.", examples=[2])
+    population: int = Field(
+        description=f"{_YOUNG[0].upper()}{_YOUNG[1:]} in the combined areas (the sum of the "
+        "published figures).",
+        examples=[41230],
+    )
     expected: float = Field(
         description=(
             "Estimated expected number: the combined mean risk times the population, within "
             "[expected_low, expected_high]."
-        )
+        ),
+        examples=[712.4],
     )
     expected_low: float = Field(
         description=(
@@ -274,21 +512,35 @@ class AggregateResponse(BaseModel):
             "published figure less how far the disclosure method may have moved it (half the "
             "rounding base under threshold, the cell-key perturbation's largest error under "
             "cellkey; under dp the 95% interval's half-width, so a 95% interval)."
-        )
+        ),
+        examples=[690.0],
     )
     expected_high: float = Field(
         description=(
             "The most the areas' protected expected numbers allow: each published figure plus "
             "the same bound as expected_low (under dp, the top of a 95% interval)."
-        )
+        ),
+        examples=[735.0],
     )
-    rate_per_1000: float
-    mean_risk: float
-    risk_low: float
-    risk_high: float
-    top_drivers: list[str]
-    factors: list[AggregateFactor]
-    method: str
+    rate_per_1000: float = Field(
+        description="The expected number per 1,000 young people of the combined areas.",
+        examples=[17.3],
+    )
+    mean_risk: float = Field(
+        description=f"The average chance of {OUTCOME}, over the combined areas' young people.",
+        examples=[0.0173],
+    )
+    risk_low: float = Field(description="Lower end of its 95% interval.", examples=[0.0161])
+    risk_high: float = Field(description="Upper end of its 95% interval.", examples=[0.0185])
+    top_drivers: list[str] = Field(
+        description="The factors that raise the combined risk most, largest first.",
+        examples=[["persistent_absence", "domestic_abuse"]],
+    )
+    factors: list[AggregateFactor] = Field(description="Every risk factor over the combined areas.")
+    method: str = Field(
+        description="How the figures were combined, in words.",
+        examples=["Sum of the areas' published populations; population-weighted means ..."],
+    )
 
 
 class ReleaseSummary(BaseModel):
@@ -296,15 +548,23 @@ class ReleaseSummary(BaseModel):
 
     model_config = _CONFIG
 
-    release_id: str
-    created: str
-    environment: str
-    model_name: str
-    model_version: str
-    as_of_date: str
-    previous_release_id: str | None
-    current: bool
-    areas: int
+    release_id: str = _release_id()
+    created: str = Field(
+        description="When the release was made (UTC).", examples=["2024-06-01T09:00:00+00:00"]
+    )
+    environment: str = Field(
+        description="Where it was made: production, or demo for made-up data.",
+        examples=["production"],
+    )
+    model_name: str = _model_name()
+    model_version: str = _model_version()
+    as_of_date: str = _as_of_date()
+    previous_release_id: str | None = Field(
+        description="The release before it, which the change figures compare with.",
+        examples=[None],
+    )
+    current: bool = Field(description="True for the release being served.", examples=[True])
+    areas: int = Field(description="Areas in the release, at every level.", examples=[5855])
 
 
 class ReleaseList(BaseModel):
@@ -312,8 +572,8 @@ class ReleaseList(BaseModel):
 
     model_config = _CONFIG
 
-    current_release_id: str
-    releases: list[ReleaseSummary]
+    current_release_id: str = Field(description="The release being served.", examples=[_RID])
+    releases: list[ReleaseSummary] = Field(description="Verified releases, newest first.")
 
 
 class ReleaseDetail(BaseModel):
@@ -321,11 +581,21 @@ class ReleaseDetail(BaseModel):
 
     model_config = _CONFIG
 
-    release_id: str
-    current: bool
-    verified: bool = Field(description="The approval's signature verified with the board key.")
-    manifest: ReleaseManifest
-    model_card_summary: dict[str, Any]
+    release_id: str = _release_id()
+    current: bool = Field(description="True for the release being served.", examples=[True])
+    verified: bool = Field(
+        description="The ethics board's signed approval checked out with the board's key.",
+        examples=[True],
+    )
+    manifest: ReleaseManifest = Field(
+        description="What the release holds and how it was made: its files' fingerprints, "
+        "the disclosure rules, the methods of each figure and the board's approval."
+    )
+    model_card_summary: dict[str, Any] = Field(
+        description="Headline figures of the model's audit (how well it predicts, on data it "
+        "was not trained on).",
+        examples=[{"model": "vru-risk", "version": "3", "test_roc_auc": 0.78}],
+    )
 
 
 class Health(BaseModel):
@@ -333,7 +603,7 @@ class Health(BaseModel):
 
     model_config = _CONFIG
 
-    status: Literal["ok"]
+    status: Literal["ok"] = Field(description="Always ok: the process answers.", examples=["ok"])
 
 
 class Ready(BaseModel):
@@ -341,10 +611,15 @@ class Ready(BaseModel):
 
     model_config = _CONFIG
 
-    status: Literal["ready"]
-    release_id: str
-    warning: str | None = None
-    """Set while the release's board approval has lapsed but is within its grace period."""
+    status: Literal["ready"] = Field(
+        description="Always ready: a verified release is served.", examples=["ready"]
+    )
+    release_id: str = Field(description="The release being served.", examples=[_RID])
+    warning: str | None = Field(
+        default=None,
+        description="Set while the board's approval has lapsed but is within its grace period.",
+        examples=[None],
+    )
 
 
 class ReloadResult(BaseModel):
@@ -352,6 +627,10 @@ class ReloadResult(BaseModel):
 
     model_config = _CONFIG
 
-    release_id: str
-    previous_release_id: str | None
-    changed: bool
+    release_id: str = Field(description="The release now served.", examples=[_RID])
+    previous_release_id: str | None = Field(
+        description="The release served before the reload.", examples=[_RID]
+    )
+    changed: bool = Field(
+        description="True when the reload swapped in another release.", examples=[False]
+    )

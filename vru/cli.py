@@ -7,7 +7,8 @@ command modules, in the order ``vru --help`` lists them:
 - :mod:`vru.model_commands`: ``train``, ``compare``, ``audit``;
 - :mod:`vru.board_commands`: ``review``, ``promote``, ``keys board-init``, ``audit-log verify``;
 - :mod:`vru.serving_commands`: ``serve``, ``keys create|revoke|list``;
-- :mod:`vru.release_command`: ``release``.
+- :mod:`vru.release_command`: ``release``;
+- :mod:`vru.evaluate_command`: ``evaluate --programme NAME``.
 
 What they share (console, logging, the error contract, the options) is in :mod:`vru.console`.
 splink, lightgbm and mlflow load in the commands that use them: ``vru --help`` and
@@ -18,7 +19,14 @@ from __future__ import annotations
 
 import typer
 
-from vru import board_commands, data_commands, model_commands, release_command, serving_commands
+from vru import (
+    board_commands,
+    data_commands,
+    evaluate_command,
+    model_commands,
+    release_command,
+    serving_commands,
+)
 
 __all__ = ["app", "main"]
 
@@ -44,6 +52,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(audit_log_app, name="audit-log")
 serving_commands.register(app, keys_app)  # serve; keys create, revoke, list
 release_command.register(app)  # release
+evaluate_command.register(app)  # evaluate --programme NAME
 app.command("validate")(data_commands.validate_extracts)
 keys_app.command("board-init")(board_commands.board_init)
 keys_app.command("log-init")(board_commands.log_init)

@@ -91,6 +91,15 @@ def train(
                 f"{m['test_recall_at_top_k']:.3f}",
                 highlight=False,
             )
+            refit = result.refit
+            err.print(
+                "serves the evaluated model (refit disabled)"
+                if refit is None
+                else f"serves the same model refit on {', '.join(refit.as_of_dates)} "
+                f"({refit.rows['fit']:,} rows; {refit.persons['audit']:,} young people kept out "
+                "to audit it: `vru audit` judges it on them)",
+                highlight=False,
+            )
 
 
 # -- vru compare -----------------------------------------------------------------------------

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
+from scipy.special import expit
 
 __all__ = [
     "CalibrationLine",
@@ -138,7 +139,7 @@ def calibration_line(
     design = np.column_stack([np.ones_like(x), x])
     beta = np.array([0.0, 1.0])
     for _ in range(_NEWTON_STEPS):
-        mu = 1.0 / (1.0 + np.exp(-(design @ beta)))
+        mu = expit(design @ beta)
         hessian = design.T @ (design * (mu * (1.0 - mu))[:, None])
         try:
             step = np.linalg.solve(hessian, design.T @ (t - mu))
@@ -158,7 +159,7 @@ def _with_intervals(
     """The fitted line with Wald intervals from the information at ``beta``."""
     from scipy.stats import norm
 
-    mu = 1.0 / (1.0 + np.exp(-(design @ beta)))
+    mu = expit(design @ beta)
     information = design.T @ (design * (mu * (1.0 - mu))[:, None])
     try:
         se = np.sqrt(np.diag(np.linalg.inv(information)))

@@ -48,6 +48,7 @@ __all__ = [
     "BASELINE_FIGURE",
     "CALIBRATION_FIGURES",
     "CHECKED_FIGURES",
+    "REFIT_GATE_FIGURES",
     "calibration_figures",
     "evaluate_gates",
     "fairness_figures",
@@ -76,6 +77,16 @@ AREA_FIGURES: tuple[str, ...] = (
     "area_observed_expected_low",
     "area_allocation_high",
     "area_allocation_low",
+)
+
+#: The refit gates' figures (:func:`governance.audit.refit_audit.refit_figures`); judged when
+#: the figures hold any of them (a version that was refit always gives all five).
+REFIT_GATE_FIGURES: tuple[str, ...] = (
+    "refit_observed_expected_high",
+    "refit_observed_expected_low",
+    "refit_calibration_slope_high",
+    "refit_calibration_slope_low",
+    "refit_difference_high",
 )
 
 _NOT_MEASURED = "not measured"
@@ -117,6 +128,7 @@ def evaluate_gates(gates: Gates, figures: Mapping[str, float | None]) -> list[Ga
             gates.min_baseline_improvement,
             "at least",
         ),
+        *(_refit_rules(gates) if any(k in figures for k in REFIT_GATE_FIGURES) else []),
     ]
     results = []
     for name, figure, limit, direction in rules:
@@ -296,6 +308,51 @@ def _area_rules(
             "area_allocation_low",
             gates.max_area_allocation_ratio,
             "at most",
+        ),
+    ]
+
+
+def _refit_rules(
+    gates: Gates,
+) -> list[tuple[str, str, float, Literal["at least", "at most"]]]:
+    """The served (refit) model's gates, judged on the young people held out of it."""
+    level = f"{gates.gate_confidence:.0%}"
+    metric = gates.baseline_metric.replace("_", " ")
+    return [
+        (
+            f"served model (refit), held-out young people: observed/expected not clearly too "
+            f"many expected ({level} upper bound)",
+            "refit_observed_expected_high",
+            gates.min_observed_expected,
+            "at least",
+        ),
+        (
+            f"served model (refit), held-out young people: observed/expected not clearly too "
+            f"few expected ({level} lower bound)",
+            "refit_observed_expected_low",
+            gates.max_observed_expected,
+            "at most",
+        ),
+        (
+            f"served model (refit): calibration slope, risks not clearly too extreme "
+            f"({level} upper bound)",
+            "refit_calibration_slope_high",
+            gates.min_calibration_slope,
+            "at least",
+        ),
+        (
+            f"served model (refit): calibration slope, risks not clearly too timid "
+            f"({level} lower bound)",
+            "refit_calibration_slope_low",
+            gates.max_calibration_slope,
+            "at most",
+        ),
+        (
+            f"served model (refit) not clearly worse than the evaluated model on {metric} "
+            f"(paired bootstrap on rows neither learnt from, {level} upper bound)",
+            "refit_difference_high",
+            -gates.max_refit_shortfall,
+            "at least",
         ),
     ]
 

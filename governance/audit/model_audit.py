@@ -71,6 +71,7 @@ from governance.audit.group_performance import (
 from governance.audit.mitigation import MitigationData, compare_mitigations
 from governance.audit.model_card import ModelCardConfig, build_model_card
 from governance.audit.proxy import area_identifiers, proxy_strength
+from governance.audit.refit_audit import NO_REFIT, refit_figures, refit_section
 from governance.audit.report import render_report, report_sha256
 from governance.board.registry import ModelVersionInfo
 from governance.board.verdict import embed_verdict
@@ -96,6 +97,7 @@ from governance.contracts.audit_document import (
     OperatingPoint,
     ProxyStrength,
     ReferenceBins,
+    RefitSection,
     RollingOrigins,
     RollingSection,
     ScoredTableAudit,
@@ -164,6 +166,12 @@ class ModelAuditInputs:
     #: evaluation code's true outcomes by area (``training.evaluation.area_truth``): given the
     #: test rows with ``score`` and the area columns, returns aggregates only
     area_truth: Callable[[pd.DataFrame, list[str]], Json] | None = None
+    #: the served model when training refit it on all labelled data (``model`` is then the
+    #: evaluated one, judged out of time), the refit's record, and the features table's rows
+    #: at the refit's dates, from which the audit rebuilds the persons held out of it
+    served: Any = None
+    refit_record: Json | None = None
+    labelled: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -235,6 +243,8 @@ def run_model_audit(
         drift = _drift(inputs, scored, fairness, explainability, config, seed)
     with clock("error analysis"):
         errors = _error_analysis(scored, config)
+    with clock("served model (refit)"):
+        refit = _refit(inputs, config, seed)
     document = _assemble(
         inputs,
         scored,
@@ -249,6 +259,7 @@ def run_model_audit(
             drift,
             areas,
             baseline,
+            refit,
         ),
         clock.timings,
     )
@@ -303,6 +314,7 @@ class _Sections:
     drift: DriftSection
     areas: AreaAuditSection | None = None
     baseline: AreaBaselineSection | None = None
+    refit: RefitSection | None = None
 
 
 def _score(
@@ -739,6 +751,7 @@ def _assemble(
         performance, recomputed, gaps, checked, evidence, baseline_gate_figure(sections.baseline)
     )
     figures.update(area_figures(sections.areas))
+    figures.update(refit_figures(sections.refit, config.gates.baseline_metric))
     gates = evaluate_gates(config.gates, figures)
     document = AuditDocument(
         schema_version=AUDIT_SCHEMA_VERSION,
@@ -782,10 +795,32 @@ def _assemble(
         timings=timings,
         rolling_origins=_rolling(inputs.rolling_origins),
         area_baseline=sections.baseline,
+        refit=sections.refit,
         fairness_use=[FairnessUseEntry(**u.model_dump()) for u in config.audit.fairness_use],
     )
     card = ModelCard.model_validate(build_model_card(inputs.card, document))
     return document.model_copy(update={"model_card": card})
+
+
+def _refit(inputs: ModelAuditInputs, config: GovernanceConfig, seed: int) -> RefitSection:
+    """The served model's own audit on the persons held out of it, or why there is none."""
+    if inputs.refit_record is None or inputs.served is None or inputs.labelled is None:
+        return SectionUnavailable(available=False, reason=NO_REFIT)
+    labelled = inputs.labelled.reset_index(drop=True)
+    return refit_section(
+        inputs.served,
+        inputs.model,
+        inputs.refit_record,
+        labelled,
+        test_date=str(inputs.splits.get("test")),
+        groups=sensitive_groups(labelled, config.audit.sensitive),
+        config=config,
+        seed=seed,
+        cohort=inputs.cohort,
+        area_column=next(
+            iter(config.audit.areas.other_levels), config.audit.area_identifiers.area_column
+        ),
+    )
 
 
 def _error_analysis(scored: _Scored, config: GovernanceConfig) -> FreeFormSection:

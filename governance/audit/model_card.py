@@ -24,7 +24,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from governance.audit.arrays import Json
-from governance.audit.formatting import DASH, fmt, number, text
+from governance.audit.formatting import DASH, bounds, fmt, number, text
 from governance.audit.reading import entries, field, is_record
 from governance.contracts.config import load_config
 
@@ -374,6 +374,7 @@ def _model_items(card: ModelCardConfig, audit: Any) -> list[tuple[str, str]]:
         ("Validated on the cohort of", text(field(data, "validation_date"))),
         ("Tested on the cohort of", text(field(data, "test_date"))),
         ("Test set", _test_set(data)),
+        ("The model a release scores with", _served(field(audit, "refit"))),
         ("Baseline", card.model.baseline),
         *_headline(field(audit, "performance")),
         ("Against the area-rate baseline (a gate)", _area_baseline(field(audit, "area_baseline"))),
@@ -383,6 +384,20 @@ def _model_items(card: ModelCardConfig, audit: Any) -> list[tuple[str, str]]:
         ("Known limitations", _lines(card.model.limitations)),
     ]
     return items
+
+
+def _served(refit: Any) -> str:
+    """Which model is served: the refit on all labelled data, and how it was judged."""
+    if not is_record(refit) or field(refit, "available") is not True:
+        return "The model described above: it was not refit on later data."
+    check = field(field(refit, "check"), "overall")
+    return (
+        f"The same configuration refit on the cohorts of {_dates(field(refit, 'as_of_dates'))}, "
+        f"with {100 * (field(refit, 'audit_fraction') or 0):.0f}% of the young people kept out "
+        f"of it; on them it expects outcomes at an observed/expected ratio of "
+        f"{fmt(field(check, 'ratio'), 'decimal')}{bounds([field(check, 'low'), field(check, 'high')], 'decimal')}. "
+        f"The test figures above are the evaluated model's, trained on earlier cohorts only."
+    )
 
 
 def _area_baseline(section: Any) -> str:

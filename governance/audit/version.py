@@ -42,7 +42,7 @@ from governance.contracts.layout import DataLayout
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import artifacts_digest
 
-__all__ = ["AuditRecord", "audit_version", "load_cohort", "load_split_rows"]
+__all__ = ["AuditRecord", "audit_version", "load_cohort", "load_refit_rows", "load_split_rows"]
 
 TruthSection = Callable[[pd.DataFrame], dict[str, Any]]
 AreaTruthSection = Callable[[pd.DataFrame, list[str]], dict[str, Any]]
@@ -93,6 +93,18 @@ def load_split_rows(
     return test, validation, manifest
 
 
+def load_refit_rows(data_dir: Path, record: dict[str, Any] | None) -> pd.DataFrame | None:
+    """The features table's rows at the refit's as-of dates (None without a refit).
+
+    The audit rebuilds from them the young people held out of the served model.
+    """
+    if record is None:
+        return None
+    path = DataLayout(data_dir).features_dir / "features.parquet"
+    dates = [dt.date.fromisoformat(str(d)) for d in record["as_of_dates"]]
+    return pd.read_parquet(path, filters=[("as_of_date", "in", dates)])
+
+
 def load_cohort(data_dir: Path, manifest: dict[str, Any]) -> Cohort | None:
     """The rows the release would score: the features table's latest as-of date.
 
@@ -134,11 +146,14 @@ def audit_version(
     splits = registry.read_json_artifact(info, "splits.json")
     definitions = registry.read_json_artifact(info, "features/definitions.json")
     test, validation, manifest = load_split_rows(data_dir, info, splits)
-    model, model_files = registry.load_model_and_files(info)
+    models = registry.load_version_models(info)
     inputs = ModelAuditInputs(
         info=info,
-        model=model,
-        model_artifacts_sha256=artifacts_digest(model_files),
+        model=models.evaluated,
+        served=models.served,
+        refit_record=models.refit,
+        labelled=load_refit_rows(data_dir, models.refit),
+        model_artifacts_sha256=artifacts_digest(models.files),
         test=test,
         validation=validation,
         features=definitions["features"],
@@ -207,7 +222,8 @@ def _champion(registry: Registry, name: str, candidate: str) -> ChampionAudit | 
         ) from err
     # None when trained before the reference was kept: the section says so
     reference = _logged_or_none(registry, info, TRAINING_REFERENCE)
-    model, _ = registry.load_model_and_files(info)
+    # the champion's evaluated model: its refit has learnt from the candidate's test rows
+    model = registry.load_version_models(info).evaluated
     return ChampionAudit(version, info.tags.get(REPORT_TAG), document, reference, model)
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "ModelVersionInfo",
     "Registry",
     "RegistryError",
+    "VersionModels",
 ]
 
 CANDIDATE = "candidate"
@@ -75,6 +76,21 @@ class ModelVersionInfo:
     def uri(self) -> str:
         """``models:/<name>/<version>``."""
         return f"models:/{self.name}/{self.version}"
+
+
+@dataclass(frozen=True)
+class VersionModels:
+    """A version's logged models, from one downloaded copy, and that copy's file digests.
+
+    ``served`` is what a release scores with; ``evaluated`` is what was tested out of time
+    (the same object when training did not refit); ``refit`` is how the served model was
+    refit (its ``refit.json``), None without a refit.
+    """
+
+    served: Any
+    evaluated: Any
+    refit: dict[str, Any] | None
+    files: dict[str, str]
 
 
 class Registry:
@@ -244,6 +260,17 @@ class Registry:
         The audit records what it audited this way (the digest goes into the report the
         board signs), so a model rewritten between the audit and the review is caught.
         """
+        found = self.load_version_models(info, expected_files=expected_files)
+        return found.served, found.files
+
+    def load_version_models(
+        self, info: ModelVersionInfo, *, expected_files: Mapping[str, str] | None = None
+    ) -> VersionModels:
+        """The served and the evaluated model and the refit's record, as :meth:`load_model`.
+
+        The audit judges ``evaluated`` on the later test period and ``served`` on the persons
+        held out of the refit; both come from the one copy whose files it records.
+        """
         import mlflow.pyfunc
 
         with tempfile.TemporaryDirectory() as tmp:
@@ -257,8 +284,9 @@ class Registry:
                             name=info.name, version=info.version, found="; ".join(found)
                         )
                     )
-            pyfunc = mlflow.pyfunc.load_model(str(local))
-            return pyfunc.unwrap_python_model().model, files
+            wrapper = mlflow.pyfunc.load_model(str(local)).unwrap_python_model()
+            evaluated = getattr(wrapper, "evaluated", wrapper.model)
+            return VersionModels(wrapper.model, evaluated, getattr(wrapper, "refit", None), files)
 
     def _download_model(self, info: ModelVersionInfo, target: Path) -> Path:
         """A local copy of the version's logged model (from the artifacts' own location)."""

@@ -91,6 +91,10 @@ __all__ = [
     "RateIntervals",
     "RateValues",
     "ReferenceBins",
+    "RefitAgreement",
+    "RefitAudit",
+    "RefitComparison",
+    "RefitSection",
     "RollingOrigins",
     "RollingSection",
     "ScoreDrift",
@@ -845,6 +849,70 @@ class RollingOrigins(_Part):
 RollingSection = Annotated[SectionUnavailable | RollingOrigins, Field(discriminator="available")]
 
 
+# -- the served model: refit on all labelled data -------------------------------------------
+
+
+class RefitComparison(_Part):
+    """The refit against the evaluated model on rows neither learned from.
+
+    The audit persons' rows at the test date: held out of the refit, and later than anything
+    the evaluated model trained on. ``difference`` is oriented so that a positive value means
+    the refit is better; ``low``/``high`` are its paired bootstrap interval.
+    """
+
+    metric: str
+    evaluated: float
+    refit: float
+    difference: float
+    low: float | None
+    high: float | None
+    confidence: float
+    resamples: int
+    rows: int
+    outcomes: int
+
+
+class RefitAgreement(_Part):
+    """What serving the refit instead of the evaluated model changes in the scored cohort."""
+
+    cohort_date: str
+    rows: int
+    expected_evaluated: float
+    expected_refit: float
+    #: expected outcomes of the refit over the evaluated model's, in the whole cohort
+    ratio: float
+    area_column: str | None
+    areas: int
+    #: Spearman correlation of the two models' expected counts over those areas
+    rank_correlation: float | None
+
+
+class RefitAudit(_Part):
+    """The served model, refit on every labelled as-of date, judged on persons held out of it."""
+
+    available: Literal[True]
+    method: str
+    as_of_dates: list[str]
+    audit_fraction: float
+    calibration_fraction: float
+    rows: dict[str, int]
+    persons: dict[str, int]
+    outcomes: dict[str, int]
+    best_iteration: int
+    #: the audit persons' rows at every refit date (labelled, none seen by the refit)
+    audited_rows: int
+    audited_outcomes: int
+    roc_auc: float | None
+    roc_auc_low: float | None
+    roc_auc_high: float | None
+    check: CalibrationCheck
+    comparisons: list[RefitComparison]
+    agreement: RefitAgreement | None = None
+
+
+RefitSection = Annotated[SectionUnavailable | RefitAudit, Field(discriminator="available")]
+
+
 # -- features, distributions, card ----------------------------------------------------------
 
 
@@ -985,6 +1053,8 @@ class AuditDocument(_Part):
     timings: dict[str, float]
     model_card: ModelCard | None = None
     rolling_origins: RollingSection | None = None
+    #: the served model's own audit when training refit it (absent from older documents)
+    refit: RefitSection | None = None
     #: the area-level audit (absent from documents written before it existed)
     areas: AreaAuditSection | None = None
     area_baseline: AreaBaselineSection | None = None

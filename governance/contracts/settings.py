@@ -149,6 +149,16 @@ class Gates(BaseModel):
         "of (candidate better than the area-rate baseline) on baseline_metric is above this.",
     )
 
+    max_refit_shortfall: float = Field(
+        default=0.0,
+        ge=0.0,
+        description="The served model is refit on all labelled data; on the held-out young "
+        "people's rows at the test date it is compared with the evaluated model on "
+        "baseline_metric (paired bootstrap). The gate fails when the upper end of the interval "
+        "of (refit better) is below minus this: the refit is clearly worse than the model the "
+        "board's out-of-time figures describe.",
+    )
+
     @model_validator(mode="after")
     def _bands(self) -> Self:
         for low, high in (

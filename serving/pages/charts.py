@@ -15,6 +15,7 @@ from html import escape
 
 from markupsafe import Markup
 
+from serving.definitions import OUTCOME_MONTHS
 from serving.pages.text_width import fit_label, text_width
 
 __all__ = ["Bar", "Tile", "TrendPoint", "bar_chart", "nice_ticks", "tile_map", "trend_chart"]
@@ -132,8 +133,8 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
         )
     out.append(
         f'<text class="axis-label" x="{left + plot / 2:.0f}" y="{base + 40}" '
-        'text-anchor="middle">Mean risk of serious violence within the label window (%), '
-        "with 95% interval</text>"
+        'text-anchor="middle">Mean risk of serious violence in the next '
+        f"{OUTCOME_MONTHS} months (%), with 95% interval</text>"
     )
     for i, bar in enumerate(bars):
         y = top + i * row

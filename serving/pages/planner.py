@@ -30,7 +30,9 @@ from starlette.responses import HTMLResponse, Response
 
 from governance.contracts.levels import LEVELS, Level
 from serving.area_lookup import find_area, suggest_areas
+from serving.comparisons import said
 from serving.dependencies import HolderDep, PageDep
+from serving.ons_population import ons_population_note
 from serving.pages.charts import Bar, Tile, TrendPoint, bar_chart, tile_map, trend_chart
 from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
@@ -80,13 +82,19 @@ COLUMNS: tuple[tuple[str, str | None, str], ...] = (
         "containing it (similar), wholly below (lower); sorted by band, then mean risk",
     ),
     ("Area", "name", "name and code; follow it to the areas within"),
-    ("Mean risk", "mean_risk", "mean calibrated risk of the area's young people"),
+    ("Mean risk", "mean_risk", "the average chance among the area's young people"),
     ("95% interval", None, "interval of the mean risk"),
     ("Per 1,000", "rate_per_1000", "risk as a rate per 1,000 young people"),
     ("Expected", "expected", "expected number involved in serious violence (rounded)"),
-    ("Young people", "population", "young people in the cohort (rounded)"),
+    ("Young people", "population", "young people known to services (protected)"),
     ("Change", "change_mean_risk", "mean risk minus the previous release's"),
     ("Top drivers", None, "risk factors that raise the area's risk most"),
+    (
+        "Against parent, city",
+        None,
+        "the area's rate per 1,000 against the area it lies in, then the whole city: higher or "
+        "lower when its 95% interval lies wholly above or below their rate, otherwise similar",
+    ),
 )
 CSV_COLUMNS = (
     "level",
@@ -108,6 +116,8 @@ CSV_COLUMNS = (
     "release_id",
     "as_of_date",
     "model_version",
+    "against_parent",
+    "against_city",
 )
 _log = logging.getLogger("serving")
 _NOT_READY = "No verified release is being served yet; the details are in the server log."
@@ -464,6 +474,8 @@ async def planner_area(
             "level_name": level_noun(area.level),
             "level_plural": level_noun(area.level, 2),
             "level_with_article": with_article(level_noun(area.level), capital=True),
+            "parent_level_name": level_noun(parent.level) if parent else "",
+            "ons_note": ons_population_note(area.code, area.population),  # London's areas
             "points": points,
             "trend": trend,
             "children_href": None if child is None else _href("/planner", parent=code),
@@ -529,6 +541,14 @@ def _expected_cell(area: AreaPublic) -> object:
     return area.expected
 
 
+def _comparison_cells(area: AreaPublic) -> tuple[str, str]:
+    """The verdicts against the parent and the city, as the badges say them."""
+    comparison = area.comparison
+    if comparison is None:
+        return "", ""
+    return said(comparison.parent), said(comparison.city)
+
+
 def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
     """Published figures of ``areas`` as CSV; a suppressed area's figures are empty."""
     out = io.StringIO()
@@ -563,6 +583,7 @@ def areas_csv(release: LoadedRelease, areas: Sequence[AreaPublic]) -> str:
             m.release_id,
             m.as_of_date,
             m.model_version,
+            *_comparison_cells(a),
         ]
         writer.writerow([_cell(v) for v in row])
     return out.getvalue()

@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from serving.access import Access, Requirement, is_page
+from serving.definitions import DEFINITIONS, OUTCOME
 from serving.gate import PAGE_KEY, RateLimiter
 from serving.keys import ApiKey
 from serving.pages.detail_text import detail_items
@@ -155,6 +156,8 @@ class Pages:
         self.env.filters.update(percent=_percent, number=_number, label=_label, details=_details)
         self.env.filters["detail_items"] = detail_items  # the audit log's details as pairs
         self.env.globals["csrf_field"] = CSRF_FIELD
+        self.env.globals["definitions"] = DEFINITIONS  # "What the figures mean", every page
+        self.env.globals["outcome"] = OUTCOME
 
     # -- sessions and roles --------------------------------------------------------------
 

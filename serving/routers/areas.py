@@ -39,7 +39,14 @@ READ_ERRORS = (400, 401, 429, 503)
 _UNKNOWN_AREA = "No area with code '{code}' in release {release}."
 _NOT_BELOW = "Areas of level '{level}' do not lie within {parent} ({parent_level})."
 SortName = Literal[SORTS]  # type: ignore[valid-type]
-Code = Annotated[str, Path(max_length=64, examples=["E05000026"])]
+Code = Annotated[
+    str,
+    Path(
+        max_length=64,
+        description="The area's code (ONS code where there is one), e.g. a borough's.",
+        examples=["E09000002"],
+    ),
+]
 
 router = APIRouter(tags=["areas"])
 
@@ -81,10 +88,19 @@ def _list_areas_route(max_page_size: int) -> Callable[..., Awaitable[Response]]:
         ] = None,
         sort: Annotated[
             SortName,
-            Query(description="Order: a field, or `-field` for descending; suppressed last."),
+            Query(
+                description="Order: a field, or `-field` for descending; suppressed last.",
+                examples=["-rate_per_1000"],
+            ),
         ] = "rank",
-        limit: Annotated[int, Query(ge=1, le=max_page_size)] = DEFAULT_PAGE,
-        offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+        limit: Annotated[
+            int,
+            Query(ge=1, le=max_page_size, description="Most areas on the page.", examples=[20]),
+        ] = DEFAULT_PAGE,
+        offset: Annotated[
+            int,
+            Query(ge=0, le=1_000_000, description="Areas to skip (the next page).", examples=[0]),
+        ] = 0,
     ) -> Response:
         """A page of areas of one level, e.g. every ward of a borough, highest risk first.
 
@@ -155,7 +171,7 @@ def _list_body(
     responses=problem_docs(*READ_ERRORS, 404),
 )
 async def read_area(code: Code, holder: HolderDep, _: AnyKey) -> Response:
-    """One area: published figures, suppression, drivers, prevalence; release and model."""
+    """One area: published figures, how it compares, drivers, how common each risk factor is."""
     catalog = served_catalog(holder)
     body = catalog.current.area_body.get(_area_code(code, catalog))
     if body is None:

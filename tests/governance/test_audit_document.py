@@ -63,6 +63,7 @@ TOP_LEVEL = {
     "operating_point",
     "performance",
     "rolling_origins",
+    "refit",
     "schema_version",
     "thresholds",
     "timings",

@@ -48,7 +48,7 @@ def test_literal_lists_the_allowed_values(tmp_path: Path) -> None:
     path = _write(tmp_path, "generate:\n  geography:\n    source: osm\n")
     with pytest.raises(
         ConfigError,
-        match=r"'generate.geography.source' Input should be 'generated' or 'ons' \(got 'osm'\)",
+        match=r"'generate.geography.source' Input should be 'generated', 'london' or 'ons' \(got 'osm'\)",
     ):
         load_config(path, PipelineConfig)
 

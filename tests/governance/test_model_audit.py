@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from governance.audit.gates import AREA_FIGURES, CALIBRATION_FIGURES
+from governance.audit.gates import AREA_FIGURES, CALIBRATION_FIGURES, REFIT_GATE_FIGURES
 from governance.audit.model_card import load_model_card
 from governance.audit.version import AuditRecord, audit_version
 from governance.board.approval import REPORT_TAG, promote
@@ -37,6 +37,7 @@ from governance.contracts.audit_document import (
     DriftReport,
     ExplainabilityReport,
     MitigationReport,
+    RefitAudit,
     RollingOrigins,
 )
 from governance.contracts.errors import ExtractError
@@ -181,7 +182,19 @@ def test_the_report_has_every_section_and_is_hashed_on_the_version(
         *CALIBRATION_FIGURES,
         *AREA_FIGURES,
         "area_baseline_difference_low",
+        *REFIT_GATE_FIGURES,
     ]
+    # the served model is the refit, judged on the young people held out of it
+    refit = audit.refit
+    assert isinstance(refit, RefitAudit)
+    assert refit.audited_rows > 0 and refit.rows["audit"] >= refit.audited_rows
+    assert refit.as_of_dates[-1] == audit.data.test_date
+    assert {c.metric for c in refit.comparisons} == {"log_loss", "roc_auc"}
+    values = {g.figure: g.value for g in audit.gates}
+    assert values["refit_calibration_slope_low"] == refit.check.slope_low
+    log_loss = next(c for c in refit.comparisons if c.metric == "log_loss")
+    assert values["refit_difference_high"] == log_loss.high
+    assert refit.agreement is not None and refit.agreement.areas > 1
     # the area-rate baseline is fitted on the validation cohort and its gate reads its bound
     baseline = audit.area_baseline
     assert isinstance(baseline, AreaBaselineReport) and baseline.fit_split == "validation"

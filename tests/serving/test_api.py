@@ -67,7 +67,13 @@ def test_a_suppressed_area_says_so_and_publishes_nothing(client: TestClient, wor
     assert {k for k, v in figures.items() if v not in (None, [], True)} == {
         "suppression_reason",
         "factors",
+        "comparison",
     }
+    # the comparison names its comparators' published figures and nothing of this area's
+    comparison = area["comparison"]
+    assert (comparison["rate_low"], comparison["rate_high"]) == (None, None)
+    for against in (comparison["parent"], comparison["city"]):
+        assert (against["verdict"], against["reason"]) == ("not compared", "withheld")
     assert all(
         f["count"] is None and f["prevalence"] is None and f["contribution"] is None
         for f in area["factors"]

@@ -108,16 +108,22 @@ def test_the_bounds_are_the_method_s(served: Served) -> None:
 
 def test_the_aggregate_interval_holds_the_true_total(served: Served) -> None:
     lsoas = [c for c in _published(served) if served.release.areas[c].level == "lsoa"]
-    checked = 0
+    checked, outside = 0, []
     for size in (1, 2, 5):
         for start in range(0, len(lsoas) - size, 3 * size):
             codes = lsoas[start : start + size]
             body = combine_areas(served.release, codes)
             total = float(served.truth[codes].sum())
-            assert body.expected_low - SLACK <= total <= body.expected_high + SLACK, (codes, body)
+            if not body.expected_low - SLACK <= total <= body.expected_high + SLACK:
+                outside.append((codes, body))
             assert body.expected_low <= body.expected <= body.expected_high
             checked += 1
     assert checked > 20
+    if served.release.manifest.disclosure["method"] == "dp":
+        # a 95% interval on unseedable noise: most aggregates, not all (one in twenty misses)
+        assert len(outside) <= 0.15 * checked, outside
+    else:  # hard bounds
+        assert outside == []
 
 
 def test_fewer_than_says_the_method_s_bound(served: Served) -> None:

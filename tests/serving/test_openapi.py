@@ -63,5 +63,5 @@ def test_errors_are_documented_as_problems_and_no_default_422(tmp_path: Path) ->
     area = document["paths"]["/v1/areas/{code}"]["get"]
     assert set(area["responses"]) >= {"200", "400", "401", "404", "429", "503"}
     schemas = document["components"]["schemas"]
-    assert schemas["AreaResponse"]["examples"][0]["area"]["code"] == "E05000026"
+    assert schemas["AreaResponse"]["examples"][0]["area"]["code"] == "E09000002"
     assert schemas["Problem"]["examples"][0]["invalid_params"][0]["name"] == "level"

@@ -233,3 +233,11 @@ def test_a_json_body_sent_as_text_says_how_it_was_sent(client: TestClient, world
     )
     assert response.status_code == 400
     assert "was sent as text/plain" in response.json()["detail"]
+
+
+def test_the_map_page_counts_and_names_levels_in_words(planner: TestClient) -> None:
+    one = planner.get("/planner/map/borough?parent=BCU-S").text  # South holds one borough
+    assert "The map's figures as a table: 1 borough" in one
+    assert "1 boroughs" not in one
+    refused = planner.get("/planner/map/ward?parent=L01")
+    assert refused.status_code == 400 and "is an LSOA" in refused.text

@@ -981,6 +981,40 @@ def test_a_model_rewritten_after_promotion_is_not_released(city: City) -> None:
     _nothing_written(city, "tampered")
 
 
+@pytest.mark.parametrize("path", ["artifacts/refit.json", "artifacts/evaluated_model.pkl"])
+def test_the_refit_record_and_the_evaluated_model_are_signed_with_the_served_one(
+    city: City, path: str
+) -> None:
+    """Rewriting how the served model was refit, or the model the audit judged, is refused."""
+    _approve_and_promote(city)
+    target = _model_dir(city) / path
+    if path.endswith(".json"):  # the held-out share the audit rebuilt its persons from
+        record = json.loads(target.read_text())
+        target.write_text(json.dumps({**record, "audit_fraction": 0.01}))
+    else:
+        target.write_bytes(target.read_bytes() + b"\0")
+    with pytest.raises(ApprovalError) as caught:
+        city.release("tampered")
+    assert any(f"changed: {path}" in p for p in caught.value.problems), caught.value
+    _nothing_written(city, "tampered")
+
+
+def test_a_release_scores_with_the_served_refit(city: City) -> None:
+    """The approved files hold both models; a release loads the refit, not the evaluated one."""
+    _approve_and_promote(city)
+    approval = verify_serving_version(city.registry, NAME, city.public)
+    assert {_CALIBRATED, "artifacts/evaluated_model.pkl", "artifacts/refit.json"} <= set(
+        approval.files
+    )
+    loaded = city.registry.load_model(approval.info, expected_files=approval.files)
+    models = city.registry.load_version_models(approval.info, expected_files=approval.files)
+    assert models.refit is not None and models.refit["as_of_dates"][-1] == "2023-03-31"
+    features = pd.read_parquet(city.data / "features" / "features.parquet")
+    x = features[loaded.columns].astype(float).head(500)
+    np.testing.assert_array_equal(loaded.predict(x), models.served.predict(x))
+    assert not np.allclose(models.evaluated.predict(x), models.served.predict(x))
+
+
 def test_a_model_rewritten_after_the_check_is_not_loaded(city: City) -> None:
     """Rewritten between the release's check and its loading: refused, naming the file."""
     _approve_and_promote(city)

@@ -136,8 +136,17 @@ def test_training_registers_a_candidate_that_reproduces_its_test_metrics(
     model = mlflow.pyfunc.load_model(f"models:/vru-risk@{CANDIDATE}")
     features = pd.read_parquet(data / "features/features.parquet")
     test = features[pd.to_datetime(features["as_of_date"]).dt.date == dt.date(2023, 3, 31)]
-    p = np.asarray(model.predict(test[result.inputs]))  # the table as written: no cast
-    assert ((p >= 0) & (p <= 1)).all()
+    served = np.asarray(model.predict(test[result.inputs]))  # the table as written: no cast
+    assert ((served >= 0) & (served <= 1)).all()
+    # the test figures are the evaluated model's, logged beside the served refit
+    evaluated = model.unwrap_python_model().evaluated
+    p = np.asarray(evaluated.predict(test[result.inputs].astype(float)))
+    assert not np.allclose(p, served)  # the refit learnt from later years: another model
+    refit = result.refit  # every labelled date, the test year included, persons held out
+    assert refit is not None and refit.as_of_dates[-1] == "2023-03-31"
+    assert len(refit.as_of_dates) > len(result.splits["train"]) + 1
+    assert refit.rows["fit"] > refit.rows["audit"] > 0
+    assert version.tags["served_model"] == "refit"
     logged = client.get_run(result.run_id).data.metrics
     recomputed = evaluate(test["label"].to_numpy(), p, 5.0)
     for name in ("roc_auc", "pr_auc", "brier", "ece", "recall_at_top_k"):

@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from training.generate.programme_config import ProgrammeConfig
+
 __all__ = [
     "ETHNIC_GROUPS",
     "EXOGENOUS",
@@ -67,11 +69,18 @@ class GeographyConfig(_Section):
     """Where the synthetic people live.
 
     ``generated`` (default): London's 33 local authorities and 12 police BCUs with generated
-    wards and LSOAs. ``ons``: a real ONS LSOA→ward→local-authority lookup CSV, an optional IMD
-    file for deprivation and an optional population file for where children live.
+    wards and LSOAs, sized to ``persons`` (small cities for tests). ``london``: London's real
+    4,835 LSOAs, wards, boroughs and BCUs with IMD 2019 and mid-2019 populations, shipped with
+    the product (``governance.geography``; the demo's choice in ``configs/pipeline.yaml``).
+    ``ons``: a real ONS LSOA→ward→local-authority lookup CSV, an optional IMD file for
+    deprivation and an optional population file for where children live.
     """
 
-    source: Literal["generated", "ons"] = "generated"
+    source: Literal["generated", "london", "ons"] = "generated"
+    boroughs: tuple[str, ...] = Field(
+        default=(),
+        description="Source london only: keep these borough codes (E09...); empty keeps all 33.",
+    )
     young_people_per_lsoa: int = Field(
         400, ge=1, description="Generated LSOAs hold about this many 0-25 year olds."
     )
@@ -95,6 +104,8 @@ class GeographyConfig(_Section):
     def _ons_needs_lookup(self) -> GeographyConfig:
         if self.source == "ons" and self.lookup_csv is None:
             raise ValueError("source 'ons' needs lookup_csv (an ONS LSOA→ward→LAD lookup CSV)")
+        if self.boroughs and self.source != "london":
+            raise ValueError(f"boroughs applies to source 'london' only, not {self.source!r}")
         return self
 
 
@@ -373,9 +384,22 @@ class GenerateConfig(_Section):
     outcome: OutcomeConfig = OutcomeConfig()
     recording: RecordingConfig = RecordingConfig()
     noise: NoiseConfig = NoiseConfig()
+    programmes: list[ProgrammeConfig] = Field(
+        default_factory=list, description="Prevention programmes with a known true effect."
+    )
 
     @model_validator(mode="after")
     def _dates_in_order(self) -> GenerateConfig:
         if self.end_date <= self.start_date:
             raise ValueError(f"end_date {self.end_date} must be after start_date {self.start_date}")
+        names = [p.name for p in self.programmes]
+        if len(set(names)) != len(names):
+            raise ValueError(f"programmes: names must be unique (got {names})")
+        for programme in self.programmes:
+            for start in programme.start_dates:
+                if not self.start_date < start <= self.end_date:
+                    raise ValueError(
+                        f"programme '{programme.name}': start date {start} must fall after "
+                        f"start_date {self.start_date} and by end_date {self.end_date}"
+                    )
         return self

@@ -5,6 +5,9 @@ Two ways to get one, both returning the same table (:data:`GEOGRAPHY_COLUMNS`):
 * :func:`generate_geography`: London's 33 local authorities with their real codes, names and
   BCUs (built in, ``data/london_boroughs.csv``) and generated wards and LSOAs whose number
   follows each borough's real share and whose deprivation follows its real mean.
+* :func:`london_geography`: London's real 4,835 LSOAs, 637 wards, 33 boroughs and 12 BCUs,
+  with IMD 2019 deprivation and mid-2019 populations, from the reference data shipped in
+  :mod:`governance.geography` (the demo's geography).
 * :func:`read_ons_geography`: a real ONS LSOA→ward→local-authority lookup, with IMD 2019
   ranks and mid-year child populations when given.
 
@@ -23,12 +26,14 @@ import numpy as np
 import pandas as pd
 
 from governance.contracts.errors import ConfigError
+from governance.geography import london_lookup
 from training.generate.config import GeographyConfig
 
 __all__ = [
     "GEOGRAPHY_COLUMNS",
     "generate_geography",
     "london_boroughs",
+    "london_geography",
     "make_postcodes",
     "read_ons_geography",
 ]
@@ -55,6 +60,8 @@ _UNKNOWN_LAD = (
 _IMD_RANK_PREFIX = "Index of Multiple Deprivation (IMD) Rank"
 _IMD_DECILE_PREFIX = "Index of Multiple Deprivation (IMD) Decile"
 _ENGLAND_LSOAS = 32_844
+#: Share of the ONS 16-29 band aged 16-25 (ten of its fourteen years, taken as even).
+_AGES_16_25_OF_16_29 = 10 / 14
 _WARD_WORDS = [
     "Abbey",
     "Albion",
@@ -170,6 +177,30 @@ def generate_geography(
     # More deprived areas are home to more children; sizes vary as real LSOAs do.
     weight = rng.lognormal(0.0, 0.25, len(geo)) * np.exp(0.12 * geo["deprivation_score"].to_numpy())
     geo["population_weight"] = weight / weight.sum()
+    return _standardise(geo)
+
+
+def london_geography(config: GeographyConfig) -> pd.DataFrame:
+    """London's real LSOAs, wards, boroughs and BCUs (or those of ``config.boroughs``).
+
+    Deprivation is the IMD 2019 rank on the normal scale (as for ``source: ons``) with its
+    national decile; people are placed by the ONS mid-2019 estimate of 0-25 year olds (0-15
+    plus ten fourteenths of 16-29, as the file gives 16-29 as one band).
+    """
+    lookup = london_lookup()
+    if config.boroughs:
+        known = set(lookup["borough_code"])
+        if unknown := sorted(set(config.boroughs) - known):
+            raise ConfigError(
+                f"generate.geography.boroughs: unknown borough code(s) {unknown[:5]}; "
+                f"expected London codes E09000001 to E09000033"
+            )
+        lookup = lookup[lookup["borough_code"].isin(config.boroughs)]
+    geo = lookup.loc[:, [c for c in GEOGRAPHY_COLUMNS if c in lookup.columns]].copy()
+    geo["deprivation_score"] = _imd_score(lookup["imd_rank"].to_numpy())
+    geo["deprivation_decile"] = lookup["imd_decile"].to_numpy()
+    young = lookup["population_0_15"] + lookup["population_16_29"] * _AGES_16_25_OF_16_29
+    geo["population_weight"] = (young / young.sum()).to_numpy()
     return _standardise(geo)
 
 
@@ -311,17 +342,20 @@ def _read_imd(path: Path) -> pd.DataFrame:
         raise ConfigError(
             _MISSING_COLUMNS.format(path=path, missing="IMD rank/decile", expected=expected)
         )
-    normal = NormalDist()
     ranks = pd.to_numeric(frame[rank], errors="raise").to_numpy()
-    # IMD ranks (1 = most deprived in England) as a deprivation score on the normal scale
-    score = [-normal.inv_cdf((r - 0.5) / _ENGLAND_LSOAS) for r in ranks]
     return pd.DataFrame(
         {
             "lsoa_code": frame[code],
-            "deprivation_score": score,
+            "deprivation_score": _imd_score(ranks),
             "deprivation_decile": frame[decile].astype(int),
         }
     )
+
+
+def _imd_score(ranks: np.ndarray) -> list[float]:
+    """IMD ranks (1 = most deprived in England) as a deprivation score on the normal scale."""
+    normal = NormalDist()
+    return [-normal.inv_cdf((r - 0.5) / _ENGLAND_LSOAS) for r in ranks]
 
 
 def _bcu_table(config: GeographyConfig) -> pd.DataFrame:

@@ -25,10 +25,22 @@ from training.generate.agencies.social_care import social_care_records
 from training.generate.agencies.tables import extract_table
 from training.generate.city import City
 from training.generate.config import ETHNIC_GROUPS, FACTOR_ORDER, GenerateConfig
-from training.generate.geography import generate_geography, make_postcodes, read_ons_geography
+from training.generate.geography import (
+    generate_geography,
+    london_geography,
+    make_postcodes,
+    read_ons_geography,
+)
 from training.generate.names import load_name_pools
 from training.generate.outcomes import Violence, draw_violence, outcome_score
 from training.generate.population import Persons, Residences, draw_population
+from training.generate.programmes import (
+    ProgrammePlan,
+    apply_to_factors,
+    apply_to_violence,
+    plan_programmes,
+    programme_wards_table,
+)
 from training.generate.risk import Risks, draw_risks
 from training.storage import ParquetSink, file_sha256, staged_directory, write_json_atomic
 
@@ -97,12 +109,15 @@ class _Places:
     city: City
     postcodes: pd.DataFrame  # as written to ``postcodes.parquet``
     policing: np.ndarray  # each LSOA's policing intensity (truth only)
+    programmes: list[ProgrammePlan]  # where and when each programme runs (truth only)
 
 
 def _build_city(gen: GenerateConfig, seeds: _Seeds) -> _Places:
     """The city's areas, postcodes and names, and each LSOA's policing intensity."""
     if gen.geography.source == "ons":
         geography = read_ons_geography(gen.geography, seeds.rng("geography"))
+    elif gen.geography.source == "london":
+        geography = london_geography(gen.geography)
     else:
         geography = generate_geography(gen.geography, gen.persons, seeds.rng("geography"))
     postcodes = make_postcodes(geography, seeds.rng("postcodes"))
@@ -117,7 +132,8 @@ def _build_city(gen: GenerateConfig, seeds: _Seeds) -> _Places:
         geography["ward_code"].nunique(),
         geography["borough_code"].nunique(),
     )
-    return _Places(city=city, postcodes=postcodes, policing=policing)
+    programmes = plan_programmes(gen, geography)
+    return _Places(city=city, postcodes=postcodes, policing=policing, programmes=programmes)
 
 
 def _generate_people(
@@ -140,9 +156,19 @@ def _generate_people(
         if len(persons) > remaining:
             persons = _head(persons, remaining)
         risks = draw_risks(gen.risk, households, persons, rng)
+        if places.programmes:  # their own stream: without effect, the city is unchanged
+            programme_rng = seeds.rng("programme", chunk)
+            risks, reached = apply_to_factors(
+                places.programmes, persons, residences, risks, programme_rng
+            )
         deprivation = households.deprivation[persons.household]
         score = outcome_score(gen, persons, risks, deprivation)
         violence = draw_violence(gen, persons, residences, score, policing, rng)
+        if places.programmes:
+            violence, prevented = apply_to_violence(
+                places.programmes, reached, persons, residences, violence, programme_rng
+            )
+            sink.write(f"{_TRUTH}/programme_prevented.parquet", _prevented_table(prevented))
         batches = {
             "health": health_records(city, persons, risks, violence, rng),
             "education": education_records(city, persons, risks, rng),
@@ -160,7 +186,9 @@ def _generate_people(
             f"{_TRUTH}/persons.parquet",
             _persons_table(city, persons, residences, risks, score, violence, households_done),
         )
-        sink.write(f"{_TRUTH}/violence.parquet", _violence_table(persons, violence))
+        sink.write(
+            f"{_TRUTH}/violence.parquet", _violence_table(city, persons, residences, violence)
+        )
         done += len(persons)
         households_done += n_households
         chunk += 1
@@ -235,6 +263,11 @@ def _write_places(stage: Path, layout: DataLayout, places: _Places) -> None:
     )
     (stage / _TRUTH).mkdir(exist_ok=True)
     _write_table(stage / _TRUTH / "areas.parquet", areas)
+    if places.programmes:
+        wards = programme_wards_table(places.programmes, places.city)
+        _write_table(
+            stage / _TRUTH / "programmes.parquet", pa.Table.from_pandas(wards, preserve_index=False)
+        )
 
 
 def _files(stage: Path) -> dict[str, dict[str, object]]:
@@ -255,7 +288,13 @@ def _files(stage: Path) -> dict[str, dict[str, object]]:
 class _Seeds:
     """Independent random streams per named step, all derived from the one configured seed."""
 
-    _STEPS: ClassVar[dict[str, int]] = {"geography": 1, "postcodes": 2, "policing": 3, "chunk": 4}
+    _STEPS: ClassVar[dict[str, int]] = {
+        "geography": 1,
+        "postcodes": 2,
+        "policing": 3,
+        "chunk": 4,
+        "programme": 5,
+    }
 
     def __init__(self, seed: int) -> None:
         self.seed = seed
@@ -338,11 +377,16 @@ def _persons_table(
     return pa.table(cols)
 
 
-def _violence_table(persons: Persons, violence: Violence) -> pa.Table:
+def _violence_table(
+    city: City, persons: Persons, residences: Residences, violence: Violence
+) -> pa.Table:
+    lsoa = residences.lsoa[residences.at(persons.household[violence.person], violence.day)]
     return pa.table(
         {
             "person_id": pa.array(persons.person_id[violence.person]),
             "date": pa.array(violence.day.astype("datetime64[D]")),
+            # where the young person lived that day (the area an evaluation places it in)
+            "lsoa_code": pa.array(city.geography["lsoa_code"].to_numpy()[lsoa].astype(str)),
             "victim": pa.array(violence.victim),
             "perpetrator": pa.array(violence.perpetrator),
             "at_ae": pa.array(violence.at_ae),
@@ -359,3 +403,14 @@ def _write_table(path: Path, table: pa.Table) -> None:
     import pyarrow.parquet as pq
 
     pq.write_table(table, path, compression="zstd")
+
+
+def _prevented_table(prevented: pd.DataFrame) -> pa.Table:
+    """Truth: each incident a programme prevented (it appears in no record)."""
+    return pa.table(
+        {
+            "programme": pa.array(prevented["programme"].astype(str), pa.string()),
+            "person_id": pa.array(prevented["person_id"].to_numpy(np.int64), pa.int64()),
+            "date": pa.array(prevented["day"].to_numpy(np.int64).astype("datetime64[D]")),
+        }
+    )

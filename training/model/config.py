@@ -13,6 +13,7 @@ __all__ = [
     "HeadlineFigure",
     "LightGBMParams",
     "ModelConfig",
+    "RefitConfig",
     "Splits",
     "TuneConfig",
 ]
@@ -109,6 +110,25 @@ class EvaluationConfig(_Section):
         return self
 
 
+class RefitConfig(_Section):
+    """The served model: the configured model refit on every labelled as-of date.
+
+    After evaluation, the same parameters are fitted on every as-of date whose outcome period
+    has ended, so the served model learns from the most recent labelled years. It is judged
+    on persons it never saw: ``audit_fraction`` of the young people are kept out of it
+    entirely, and ``calibration_fraction`` stop its boosting early and fit its calibrator.
+    Disabled: the evaluated model (trained on ``splits.train``) is served, as before.
+    """
+
+    enabled: bool = Field(True, description="Refit on all labelled data and serve the refit.")
+    audit_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="Share of persons kept out of the refit to audit it."
+    )
+    calibration_fraction: float = Field(
+        0.15, gt=0, lt=0.5, description="Share of persons that stop and calibrate the refit."
+    )
+
+
 class HeadlineFigure(_Section):
     """A figure that judges whether a new version is worse than the current one.
 
@@ -157,6 +177,7 @@ class ModelConfig(_Section):
     exclude: list[str] = Field(default_factory=list, description="Features left out of the model.")
     tune: TuneConfig = TuneConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    refit: RefitConfig = RefitConfig()
     description: str = Field(
         _DESCRIPTION, min_length=1, description="The registered model's description in MLflow."
     )

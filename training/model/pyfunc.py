@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import pickle
 from typing import Any
 
@@ -11,16 +12,35 @@ import pandas as pd
 
 from training.model.estimators import CalibratedModel
 
-__all__ = ["RiskModel"]
+__all__ = ["EVALUATED", "REFIT_RECORD", "SERVED", "RiskModel"]
+
+#: The artifacts of the logged model: the served model (the refit, when training refits),
+#: the evaluated model (trained on ``splits.train``, tested out of time) and how the refit was
+#: made. All three lie under the model's root, so the board's signed digest covers them.
+SERVED, EVALUATED, REFIT_RECORD = "calibrated_model", "evaluated_model", "refit_record"
 
 
 class RiskModel(mlflow.pyfunc.PythonModel):  # type: ignore[misc]
-    """Loads the pickled :class:`CalibratedModel` artifact and predicts calibrated risk."""
+    """Loads the pickled :class:`CalibratedModel` artifacts and predicts the served model's risk.
+
+    ``model`` is the served model; ``evaluated`` the one the out-of-time audit judges (the
+    served model itself when training did not refit); ``refit`` the refit's record (a dict),
+    or None when the served model is the evaluated one.
+    """
 
     def load_context(self, context: Any) -> None:
-        """Unpickle the calibrated model logged beside this wrapper."""
-        with open(context.artifacts["calibrated_model"], "rb") as fh:
+        """Unpickle the models logged beside this wrapper."""
+        artifacts = context.artifacts
+        with open(artifacts[SERVED], "rb") as fh:
             self.model: CalibratedModel = pickle.load(fh)
+        self.evaluated: CalibratedModel = self.model
+        self.refit: dict[str, Any] | None = None
+        if EVALUATED in artifacts:
+            with open(artifacts[EVALUATED], "rb") as fh:
+                self.evaluated = pickle.load(fh)
+        if REFIT_RECORD in artifacts:
+            with open(artifacts[REFIT_RECORD], encoding="utf-8") as fh:
+                self.refit = json.load(fh)
 
     def predict(
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None

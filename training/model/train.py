@@ -29,6 +29,7 @@ from training.model.data import Matrix, model_inputs, split_rows
 from training.model.estimators import CalibratedModel, Calibrator, fit_baseline, fit_lightgbm
 from training.model.metrics import evaluate
 from training.model.plots import draw_run_figures
+from training.model.refit import RefitRecord, refit_model
 from training.model.rolling import ROLLING_ARTIFACT, rolling_origins
 from training.model.run_record import config_digest, git_state, run_name, run_note
 from training.tracking import NOTE_TAG, stage_run
@@ -62,6 +63,8 @@ class TrainResult:
     inputs: list[str]
     model_uri: str
     shortfalls: tuple[Shortfall, ...] = field(default=())
+    #: how the served model was refit on all labelled data (None: the evaluated one is served)
+    refit: RefitRecord | None = None
 
 
 def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> TrainResult:
@@ -93,12 +96,20 @@ def run_train(pipeline: PipelineConfig, config: ModelConfig, data_dir: Path) -> 
         if failed is not None
         else rolling_origins(config, manifest, features, inputs, pipeline.seed)
     )
+    # the served model: refit on every labelled date (after tuning, when tuning)
+    refit = (
+        refit_model(config, manifest, features, inputs, pipeline.seed)
+        if failed is None and config.refit.enabled and not config.tune.trials
+        else None
+    )
     tracking.ready()
     digest = config_digest(config_hash(config), manifest["config_hash"])
     with stage_run(config.experiment, run_name("train", config.splits.test, digest)) as run_id:
         if failed is not None:
             raise failed
-        result = _fit_and_log(pipeline, config, data_dir, manifest, data, inputs, run_id, fitted)
+        result = _fit_and_log(
+            pipeline, config, data_dir, manifest, (features, data), inputs, run_id, fitted, refit
+        )
         _log_rolling(rolling)
         result = _register(config, result)
     logger.info(
@@ -137,6 +148,19 @@ class _Tracking:
         return mlflow
 
 
+@dataclass(frozen=True)
+class _Served:
+    """The evaluated model, and the refit that is served in its place (None: no refit)."""
+
+    evaluated: CalibratedModel
+    refit: tuple[CalibratedModel, RefitRecord] | None
+
+    @property
+    def model(self) -> CalibratedModel:
+        """The model a release scores with."""
+        return self.evaluated if self.refit is None else self.refit[0]
+
+
 @dataclass
 class _Fitted:
     """Both models, fitted and calibrated, with their metrics and test predictions."""
@@ -153,12 +177,14 @@ def _fit_and_log(
     config: ModelConfig,
     data_dir: Path,
     manifest: dict[str, Any],
-    data: dict[str, Matrix],
+    tables: tuple[pd.DataFrame, dict[str, Matrix]],
     inputs: list[str],
     run_id: str,
     fitted: _Fitted | None,
+    refit: tuple[CalibratedModel, RefitRecord] | None,
 ) -> TrainResult:
-    """Fit both models (unless done), evaluate them, and log everything to the active run."""
+    """Fit both models (unless done), evaluate them, refit, and log everything to the run."""
+    features, data = tables
     if fitted is None:  # tuning logs nested runs, so it needs the run first
         from training.model.tune import tune_lightgbm
 
@@ -167,8 +193,11 @@ def _fit_and_log(
             config.lightgbm, config.tune, pipeline.seed, data["train"], data["validation"]
         )
         tuned = time.perf_counter() - clock
-        fitted = _fit(pipeline, config.model_copy(update={"lightgbm": params}), data, inputs, {})
+        config = config.model_copy(update={"lightgbm": params})
+        fitted = _fit(pipeline, config, data, inputs, {})
         fitted.timings["tuning_s"] = tuned
+        if config.refit.enabled:
+            refit = refit_model(config, manifest, features, inputs, pipeline.seed)
     split_info = {
         "train": [str(d) for d in config.splits.train],
         "validation": str(config.splits.validation),
@@ -184,7 +213,7 @@ def _fit_and_log(
         config,
         manifest,
         data,
-        fitted.models["lightgbm"],
+        _Served(fitted.models["lightgbm"], refit),
         fitted.metrics,
         fitted.predictions,
         importance,
@@ -193,7 +222,14 @@ def _fit_and_log(
         features_path,
     )
     return TrainResult(
-        run_id, config.registered_model_name, "", fitted.metrics, split_info, inputs, info.model_uri
+        run_id,
+        config.registered_model_name,
+        "",
+        fitted.metrics,
+        split_info,
+        inputs,
+        info.model_uri,
+        refit=refit[1] if refit is not None else None,
     )
 
 
@@ -248,7 +284,7 @@ def _log_run(
     config: ModelConfig,
     manifest: dict[str, Any],
     data: dict[str, Matrix],
-    model: CalibratedModel,
+    served: _Served,
     metrics: dict[str, float],
     predictions: dict[str, dict[str, np.ndarray]],
     importance: dict[str, float],
@@ -260,12 +296,22 @@ def _log_run(
     import mlflow
     from mlflow.models import infer_signature
 
-    from training.model.pyfunc import RiskModel
+    from training.model.pyfunc import EVALUATED, REFIT_RECORD, SERVED, RiskModel
 
+    model = served.model
     git = _log_identity(pipeline, config, manifest)
     for split, matrix in data.items():
         mlflow.log_input(_dataset(matrix, split, features_path, manifest["sha256"]), context=split)
     mlflow.log_metrics({k: v for k, v in metrics.items() if np.isfinite(v)})
+    mlflow.set_tag("served_model", "evaluated" if served.refit is None else "refit")
+    if served.refit is not None:
+        record = served.refit[1]
+        mlflow.log_metrics(
+            {
+                "refit_best_iteration": float(record.best_iteration),
+                **{f"refit_{role}_rows": float(n) for role, n in record.rows.items()},
+            }
+        )
     mlflow.log_dict(split_info, "splits.json")
     # the training data's bins (aggregates only), for later audits' drift to the scored cohort
     mlflow.log_dict(
@@ -295,8 +341,13 @@ def _log_run(
         )
         for path in figures:
             mlflow.log_artifact(str(path), artifact_path="figures")
-        pickled = Path(tmp) / "calibrated_model.pkl"
-        pickled.write_bytes(pickle.dumps(model))
+        artifacts = {SERVED: Path(tmp) / "calibrated_model.pkl"}
+        artifacts[SERVED].write_bytes(pickle.dumps(model))
+        if served.refit is not None:  # the audit judges the evaluated one out of time
+            artifacts[EVALUATED] = Path(tmp) / "evaluated_model.pkl"
+            artifacts[EVALUATED].write_bytes(pickle.dumps(served.evaluated))
+            artifacts[REFIT_RECORD] = Path(tmp) / "refit.json"
+            artifacts[REFIT_RECORD].write_text(json.dumps(served.refit[1].to_json(), indent=1))
         # an input example made of column medians: no one person's row is stored with the model;
         # its types are the features table's (integers stay integers), so that the table as
         # `vru features` writes it is what the signature accepts
@@ -305,7 +356,7 @@ def _log_run(
         info = mlflow.pyfunc.log_model(
             name="model",
             python_model=RiskModel(),
-            artifacts={"calibrated_model": str(pickled)},
+            artifacts={name: str(path) for name, path in artifacts.items()},
             signature=infer_signature(example, model.predict(example)),
             input_example=example,
             code_paths=[str(Path(__file__).resolve().parents[1])],
@@ -417,6 +468,7 @@ def _register(config: ModelConfig, result: TrainResult) -> TrainResult:
         "test_ece": f"{m['test_ece']:.4f}",
         "baseline_test_roc_auc": f"{m['baseline_test_roc_auc']:.4f}",
         "run_id": result.run_id,
+        "served_model": run.data.tags.get("served_model", "evaluated"),
     }
     if worse:
         tags[WORSE_TAG] = ",".join(dict.fromkeys(s.version for s in worse))
@@ -431,10 +483,16 @@ def _register(config: ModelConfig, result: TrainResult) -> TrainResult:
 def _version_description(run: Any, metrics: dict[str, float]) -> str:
     """The version's description: the run that made it, its note, its headline figures."""
     note = run.data.tags.get(NOTE_TAG, "")
+    served = (
+        " Serves the same configuration refit on every labelled as-of date (audited on "
+        "persons held out of it); the test figures are the evaluated model's."
+        if run.data.tags.get("served_model") == "refit"
+        else ""
+    )
     return (
         f"Trained by run '{run.info.run_name}' ({run.info.run_id}). {note} "
         f"Test ROC AUC {metrics['test_roc_auc']:.4f}, ECE {metrics['test_ece']:.4f} "
-        f"(logistic-regression baseline ROC AUC {metrics['baseline_test_roc_auc']:.4f})."
+        f"(logistic-regression baseline ROC AUC {metrics['baseline_test_roc_auc']:.4f}).{served}"
     )
 
 

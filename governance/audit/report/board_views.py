@@ -13,6 +13,7 @@ from typing import Any
 from governance.audit.formatting import DASH, bounds, fmt, kind_of, ratio, sentence
 from governance.audit.reading import entries, field, is_record
 from governance.audit.report.blocks import Badge, ByDimension, Row, Table, row, table
+from governance.audit.report.refit import refit_view
 
 __all__ = [
     "ErrorAnalysisView",
@@ -284,6 +285,7 @@ class FirstPageView:
     fails_for: tuple[str, ...]
     failed_gates: tuple[str, ...]
     verdict: str
+    served: str = ""
 
 
 _ASKED = (
@@ -317,6 +319,23 @@ def first_page_view(audit: Any) -> FirstPageView:
         fails_for=_fails_for(audit),
         failed_gates=failed,
         verdict=verdict,
+        served=_served(field(audit, "refit")),
+    )
+
+
+def _served(refit: Any) -> str:
+    """Which model a release would score with, in a sentence or two."""
+    if not is_record(refit) or field(refit, "available") is not True:
+        return (
+            "A release would score with the model judged in this report (it was not refit on "
+            "later data)."
+        )
+    dates = field(refit, "as_of_dates") or []
+    return (
+        f"A release would score with this model refit on every labelled year "
+        f"({dates[0] if dates else DASH} to {dates[-1] if dates else DASH}), not with the "
+        f"model the figures below judge; its own audit is in the section "
+        f"\u201cThe served model\u201d. {refit_view(refit).summary}"
     )
 
 

@@ -31,6 +31,7 @@ from governance.audit.report.groups import (
     thresholds_view,
     truth_view,
 )
+from governance.audit.report.refit import refit_view
 from governance.audit.report.rolling import rolling_view
 from governance.audit.report.summary import card_view, gates_view, performance_view, time_taken
 
@@ -52,6 +53,7 @@ SECTIONS: tuple[tuple[str, str], ...] = (
     ("explainability", "Explainability"),
     ("drift", "Drift and change since the champion"),
     ("rolling-origins", "Rolling-origin evaluation"),
+    ("served-model", "The served model: refit on all labelled data"),
     ("features", "Features and their policy"),
 )
 """Each section's anchor and title, in the order of the report and its contents list."""
@@ -130,6 +132,7 @@ def report_context(audit: Any, figures: Mapping[str, bytes]) -> dict[str, Any]:
         "explainability": explainability_view(field(audit, "explainability"), figures),
         "drift": drift_view(field(audit, "drift")),
         "rolling": rolling_view(field(audit, "rolling_origins")),
+        "refit": refit_view(field(audit, "refit")),
         "features": features_view(field(audit, "features"), field(field(audit, "model"), "inputs")),
         "time_taken": time_taken(audit),
     }
