@@ -51,6 +51,8 @@ _A11Y_STYLE = (
     ".swagger-ui .json-schema-2020-12-expand-deep-button{color:#0b57a4!important}"
     "redoc code{color:#8b0030!important}"
     "redoc h5{color:#4b5563!important}"
+    # a sample that scrolls cannot be reached from the keyboard: wrap it instead
+    "redoc pre{white-space:pre-wrap!important;word-break:break-word;overflow:visible!important}"
     "redoc li.tab-error:not(.react-tabs__tab--selected){color:#ff8a87!important}"
     "redoc li.tab-success:not(.react-tabs__tab--selected){color:#7ee2a0!important}"
     "</style>"
