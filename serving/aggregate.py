@@ -8,10 +8,10 @@ together with one that contains it (it would be counted twice).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 
 from serving.problems import InvalidParam, ProblemError
-from serving.releases import LoadedRelease
+from serving.published_precision import figure_decimals, round_figure, round_outward
+from serving.releases import LoadedRelease, manifest_rules
 from serving.schemas import AggregateFactor, AggregateResponse, AreaPublic
 
 __all__ = ["AGGREGATE_METHOD", "combine_areas"]
@@ -32,11 +32,11 @@ AGGREGATE_METHOD = (
     "at least 0: half the rounding base under threshold rules, the cell-key perturbation's "
     "largest error under cellkey, a 95% noise interval under dp), never a sum of rounded "
     "zeros; the rate per 1,000 is 1,000 times it over the population. A factor's figure is "
-    "null if any area's is hidden."
+    "null if any area's is hidden. Each figure carries as many decimals as the release publishes "
+    "for an area of the combined population, never more."
 )
 #: decimals of the combined expected number and its bounds (rounded outward)
 _EXPECTED_DECIMALS = 1
-_DECIMALS = 6
 
 
 def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse:
@@ -51,6 +51,8 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
     areas = _combinable(release, codes)
     weights = [float(a.population or 0) for a in areas]
     total = sum(weights)
+    # as many decimals as the release gives an area of this population, never more
+    places = figure_decimals(manifest_rules(release.manifest), total)
 
     def mean(values: list[float | None]) -> float | None:
         return _weighted_mean(weights, total, values)
@@ -58,8 +60,12 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
     factors = [
         AggregateFactor(
             factor=name,
-            prevalence=_round(mean([a.factors[i].prevalence for a in areas])),
-            contribution=_round(mean([a.factors[i].contribution for a in areas])),
+            prevalence=round_figure(
+                mean([a.factors[i].prevalence for a in areas]), places.prevalence
+            ),
+            contribution=round_figure(
+                mean([a.factors[i].contribution for a in areas]), places.contribution
+            ),
         )
         for i, name in enumerate(release.manifest.factors)
     ]
@@ -72,12 +78,12 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
     def combined(name: str) -> float:
         return _published_figure(name, mean([getattr(a, name) for a in areas]))
 
-    def figure(name: str) -> float:
-        return _round(combined(name)) or 0.0
-
     low, high = _expected_bounds(release, areas)
-    mean_risk = figure("mean_risk")
-    expected = min(max(round(mean_risk * total, _EXPECTED_DECIMALS), low), high)
+    unrounded = combined("mean_risk")
+    mean_risk = round_figure(unrounded, places.risk) or 0.0
+    # from the unrounded combination: the rounded mean times a large population would
+    # move the expected number by up to half a step per young person
+    expected = min(max(round(unrounded * total, _EXPECTED_DECIMALS), low), high)
     return AggregateResponse(
         release_id=m.release_id,
         model_name=m.model_name,
@@ -89,10 +95,10 @@ def combine_areas(release: LoadedRelease, codes: list[str]) -> AggregateResponse
         expected=expected + 0.0,
         expected_low=low,
         expected_high=high,
-        rate_per_1000=round(1000.0 * expected / total, 1) + 0.0,
+        rate_per_1000=round(1000.0 * expected / total, places.rate) + 0.0,
         mean_risk=mean_risk,
-        risk_low=_outward(combined("risk_low"), math.floor),
-        risk_high=_outward(combined("risk_high"), math.ceil),
+        risk_low=min(round_outward(combined("risk_low"), places.risk, math.floor), mean_risk),
+        risk_high=max(round_outward(combined("risk_high"), places.risk, math.ceil), mean_risk),
         top_drivers=[f.factor for f in drivers[:3]],
         factors=factors,
         method=AGGREGATE_METHOD,
@@ -115,12 +121,6 @@ def _expected_bounds(release: LoadedRelease, areas: list[AreaPublic]) -> tuple[f
     high = sum(e + h for e, h in zip(published, half, strict=True))
     scale = 10.0**_EXPECTED_DECIMALS
     return math.floor(low * scale) / scale + 0.0, math.ceil(high * scale) / scale + 0.0
-
-
-def _outward(value: float, direction: Callable[[float], int]) -> float:
-    """``value`` to the figures' decimals, rounded away from the mean (``floor`` or ``ceil``)."""
-    scale = 10.0**_DECIMALS
-    return direction(round(value * scale, 3)) / scale + 0.0
 
 
 def _combinable(release: LoadedRelease, codes: list[str]) -> list[AreaPublic]:
@@ -191,8 +191,3 @@ def _published_figure(name: str, value: float | None) -> float:
             kind="suppressed-area",
         )
     return value
-
-
-def _round(value: float | None) -> float | None:
-    """To the figures' decimals; never a negative zero (its sign would tell a side of 0)."""
-    return None if value is None else round(value, _DECIMALS) + 0.0

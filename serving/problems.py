@@ -22,12 +22,14 @@ from starlette.responses import Response
 
 from governance.contracts.errors import VruError
 from governance.contracts.levels import LEVELS
+from serving.body_errors import body_example, body_problem
 
 __all__ = [
     "PROBLEM_JSON",
     "InvalidParam",
     "Problem",
     "ProblemError",
+    "SuggestedArea",
     "install_handlers",
     "problem_bytes",
     "problem_response",
@@ -71,6 +73,16 @@ class InvalidParam(BaseModel):
     )
 
 
+class SuggestedArea(BaseModel):
+    """An area an unknown code or name may have meant."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    code: str = Field(description="The area's code, as the API spells it.")
+    name: str = Field(description="The area's name.")
+    level: str = Field(description="The area's level.")
+
+
 class Problem(BaseModel):
     """An error response (``application/problem+json``)."""
 
@@ -110,6 +122,10 @@ class Problem(BaseModel):
     invalid_params: list[InvalidParam] | None = Field(
         default=None, description="Each bad parameter, where the request's parameters are at fault."
     )
+    suggestions: list[SuggestedArea] | None = Field(
+        default=None,
+        description="Areas the request may have meant (an unknown area code or name), best first.",
+    )
 
 
 class ProblemError(VruError):
@@ -123,6 +139,7 @@ class ProblemError(VruError):
         kind: str = "request",
         invalid_params: Sequence[InvalidParam] = (),
         headers: dict[str, str] | None = None,
+        suggestions: Sequence[SuggestedArea] = (),
     ) -> None:
         super().__init__(detail)
         self.status = status
@@ -130,6 +147,7 @@ class ProblemError(VruError):
         self.kind = kind
         self.invalid_params = list(invalid_params)
         self.headers = headers or {}
+        self.suggestions = list(suggestions)
 
 
 def problem_bytes(
@@ -138,6 +156,7 @@ def problem_bytes(
     *,
     kind: str = "request",
     invalid_params: Sequence[InvalidParam] = (),
+    suggestions: Sequence[SuggestedArea] = (),
 ) -> bytes:
     """The JSON body of a problem."""
     body: dict[str, Any] = {
@@ -148,6 +167,8 @@ def problem_bytes(
     }
     if invalid_params:
         body["invalid_params"] = [p.model_dump(exclude_none=True) for p in invalid_params]
+    if suggestions:
+        body["suggestions"] = [s.model_dump() for s in suggestions]
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
 
 
@@ -158,10 +179,13 @@ def problem_response(
     kind: str = "request",
     invalid_params: Sequence[InvalidParam] = (),
     headers: dict[str, str] | None = None,
+    suggestions: Sequence[SuggestedArea] = (),
 ) -> Response:
     """A problem as a response."""
     return Response(
-        problem_bytes(status, detail, kind=kind, invalid_params=invalid_params),
+        problem_bytes(
+            status, detail, kind=kind, invalid_params=invalid_params, suggestions=suggestions
+        ),
         status_code=status,
         media_type=PROBLEM_JSON,
         headers=headers,
@@ -206,11 +230,20 @@ def install_handlers(app: FastAPI, allowed: dict[str, list[str]]) -> None:
             kind=exc.kind,
             invalid_params=exc.invalid_params,
             headers=exc.headers,
+            suggestions=exc.suggestions,
         )
 
     async def on_validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
-        detail, params = validation_problem(exc.errors(), allowed)
+        body = body_problem(
+            exc.errors(),
+            body_example(request.scope.get("route")),
+            request.headers.get("content-type"),
+        )
+        if body is not None:  # not a JSON object at all: say so, not "parameter '[0]'"
+            detail, params = body[0], [InvalidParam(name="body", reason=body[1])]
+        else:
+            detail, params = validation_problem(exc.errors(), allowed)
         return problem_response(400, detail, kind="invalid-parameter", invalid_params=params)
 
     async def on_http(request: Request, exc: Exception) -> Response:

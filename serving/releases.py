@@ -178,8 +178,9 @@ def _area(row: Mapping[str, Any], factors: Sequence[str], bound: float | None) -
         mean_risk_raw=_clean(row["mean_risk_raw"]),
         risk_low=_clean(row["risk_low"]),
         risk_high=_clean(row["risk_high"]),
-        rank=_clean(row["rank"]),
-        decile=_clean(row["decile"]),
+        # the city is the one area of its level: not ranked (older releases gave it rank 1)
+        rank=None if row["level"] == "city" else _clean(row["rank"]),
+        decile=None if row["level"] == "city" else _clean(row["decile"]),
         band=row["band"],
         change_mean_risk=_clean(row["change_mean_risk"]),
         top_drivers=[d for d in (drivers or "").split(",") if d],

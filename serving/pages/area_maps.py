@@ -31,6 +31,7 @@ from serving.pages.maps import Choropleth, MapArea, choropleth
 from serving.pages.web import SECURITY_HEADERS, PageError
 from serving.releases import Catalog, LoadedRelease, ReleaseHolder
 from serving.schemas import AreaPublic
+from serving.wording import count_of, level_noun, with_article
 
 __all__ = ["MAP_LEVELS", "map_areas", "router"]
 
@@ -43,7 +44,7 @@ _NOT_READY = "No verified release is being served yet; the details are in the se
 _NOT_READY_DO = "An operator runs 'vru release'; reload this page after that."
 _UNKNOWN = "There is no area with code '{code}' in release {release}."
 _UNKNOWN_DO = "Choose the area from the lists on the planner page instead of typing its code."
-_NOT_ABOVE = "{name} ({code}) is a {level}: it holds no {below}."
+_NOT_ABOVE = "{name} ({code}) is {level}: it holds no {below}."
 _NOT_ABOVE_DO = "Choose an area of a level above, or the whole city."
 _FILE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 _ORDER = ("lsoa", "ward", "borough", "bcu", "city")
@@ -76,7 +77,10 @@ def _within(release: LoadedRelease, level: str, parent: str | None) -> AreaPubli
         raise PageError(
             400,
             _NOT_ABOVE.format(
-                name=above.name, code=above.code, level=above.level, below=_NAMES[level]
+                name=above.name,
+                code=above.code,
+                level=with_article(level_noun(above.level)),  # "an LSOA", not "a lsoa"
+                below=_NAMES[level],
             ),
             _NOT_ABOVE_DO,
         )
@@ -150,6 +154,7 @@ def planner_area_map(
             "attribution": shapes.attribution,
             "rows": members[:MAX_ROWS],
             "total": len(members),
+            "total_text": count_of(len(members), level),  # "1 ward", "3 wards"
             "max_rows": MAX_ROWS,
             "withheld": sum(1 for a in members if a.suppressed),
             "generated": bool(members) and all(a.code.startswith("X") for a in members),

@@ -32,6 +32,7 @@ from governance.board.verdict import VerdictError, read_verdict
 from governance.contracts.errors import VruError
 from governance.contracts.settings import GovernanceConfig
 from governance.contracts.signing import Decision, SignatureError, load_private_key
+from serving.pages.version_headline import Headline, headline_of
 
 __all__ = [
     "AuditView",
@@ -45,6 +46,8 @@ __all__ = [
 ]
 
 REQUEST_EVENT = "api.request"
+AUDIT_JSON = "audit/audit.json"
+"""Where ``vru audit`` logs the audit document beside the report."""
 MAX_KEY_BYTES = 10_000
 _KEY_HELP = (
     "Give the board's private key as a PEM file (the board.pem 'vru keys board-init' wrote) "
@@ -88,6 +91,7 @@ class VersionView:
     signature: str
     gates: list[Gate] = field(default_factory=list)
     report_problem: str | None = None
+    headline: Headline = field(default_factory=Headline)
 
 
 @dataclass(frozen=True)
@@ -263,7 +267,17 @@ class BoardData:
             failed = info.tags.get("audit_failed_gates")
             if failed and failed != "none":
                 view.failed_gates = failed.split(",")
+            view.headline = headline_of(
+                info.metrics, self._audit_json(info) if view.audited else None
+            )
         return views
+
+    def _audit_json(self, info: ModelVersionInfo) -> bytes | None:
+        """The version's ``audit/audit.json``, or None if its audit did not log one."""
+        try:
+            return self.registry.read_artifact(info, AUDIT_JSON)
+        except RegistryError:
+            return None
 
     def _info(self, version: str) -> ModelVersionInfo:
         return self.registry.version(self.model_name, version)

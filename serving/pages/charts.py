@@ -16,10 +16,13 @@ from html import escape
 from markupsafe import Markup
 
 from serving.definitions import OUTCOME_MONTHS
+from serving.pages.text_width import fit_label, text_width
 
 __all__ = ["Bar", "Tile", "TrendPoint", "bar_chart", "nice_ticks", "tile_map", "trend_chart"]
 
 _FONT = 13
+#: a bar chart's label margin, in pixels: at least, at most, and the gap before the axis
+_LABEL_MIN, _LABEL_MAX, _LABEL_GAP = 120, 340, 8
 
 
 @dataclass(frozen=True)
@@ -76,10 +79,17 @@ def _a(value: float) -> str:
     return f"{value:.1f}"
 
 
-def _open(width: int, height: int, ident: str, title: str, desc: str) -> list[str]:
+def _open(
+    width: int, height: int, ident: str, title: str, desc: str, role: str = "img"
+) -> list[str]:
+    """The chart's opening tag, title and description.
+
+    ``role`` is ``img``, or ``group`` for a chart holding links: an image's children are
+    presentational, so links inside one would be hidden from assistive technology.
+    """
     return [
         f'<svg xmlns="http://www.w3.org/2000/svg" class="chart" viewBox="0 0 {width} {height}" '
-        f'width="{width}" height="{height}" role="img" '
+        f'width="{width}" height="{height}" role="{role}" '
         f'aria-labelledby="{ident}-t {ident}-d">',
         f'<title id="{ident}-t">{escape(title)}</title>',
         f'<desc id="{ident}-d">{escape(desc)}</desc>',
@@ -88,9 +98,16 @@ def _open(width: int, height: int, ident: str, title: str, desc: str) -> list[st
 
 
 def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup:
-    """Horizontal bars of mean risk with 95% interval whiskers, highest first; each a link."""
-    left, right, top, row = 190, 30, 40, 28
+    """Horizontal bars of mean risk with 95% interval whiskers, highest first; each a link.
+
+    The left margin is as wide as the longest label needs (:func:`text_width`), between
+    :data:`_LABEL_MIN` and :data:`_LABEL_MAX` pixels; a label longer than the widest margin
+    is cut with an ellipsis, its full name in its ``<title>`` (and the bar's).
+    """
+    right, top, row = 30, 40, 28
     width = 680
+    longest = max((text_width(b.label, _FONT) for b in bars), default=0.0)
+    left = math.ceil(min(max(longest + _LABEL_GAP + 4, _LABEL_MIN), _LABEL_MAX))
     height = top + row * max(1, len(bars)) + 50
     plot = width - left - right
     highest = max((b.high if b.high is not None else b.value for b in bars), default=0.0)
@@ -105,7 +122,7 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
         )
         for b in bars
     )
-    out = _open(width, height, ident, title, desc or "No published areas.")
+    out = _open(width, height, ident, title, desc or "No published areas.", role="group")
     base = top + row * max(1, len(bars))
     for tick in ticks:
         x = left + tick * scale
@@ -122,11 +139,13 @@ def bar_chart(bars: Sequence[Bar], *, title: str, ident: str = "bars") -> Markup
     for i, bar in enumerate(bars):
         y = top + i * row
         w = max(1.0, bar.value * scale)
-        label = bar.label if len(bar.label) <= 26 else bar.label[:25] + "…"
+        label = fit_label(bar.label, _FONT, left - _LABEL_GAP - 4)
+        # a cut label keeps its full name as its tooltip (the bar's title has it too)
+        full = "" if label == bar.label else f"<title>{escape(bar.label)}</title>"
         out.append(f'<a href="{escape(bar.href)}">')
         out.append(
-            f'<text class="bar-label" x="{left - 8}" y="{y + row / 2 + 4:.0f}" '
-            f'text-anchor="end">{escape(label)}</text>'
+            f'<text class="bar-label" x="{left - _LABEL_GAP}" y="{y + row / 2 + 4:.0f}" '
+            f'text-anchor="end">{full}{escape(label)}</text>'
         )
         out.append(
             f'<rect class="bar" x="{left}" y="{y + 5}" width="{_a(w)}" height="{row - 10}">'
@@ -236,7 +255,7 @@ def tile_map(tiles: Sequence[Tile], *, title: str, ident: str = "tiles") -> Mark
     desc = "; ".join(
         f"{t.name}: {'suppressed' if t.decile is None else f'decile {t.decile}'}" for t in tiles
     )
-    out = _open(width, height, ident, title, desc or "No boroughs.")
+    out = _open(width, height, ident, title, desc or "No boroughs.", role="group")
     for t in tiles:
         x, y = left + t.col * (size + gap), top + t.row * (size + gap)
         kind = "suppressed" if t.decile is None else f"d{t.decile}"

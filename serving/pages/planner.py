@@ -20,7 +20,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.params import Path
@@ -29,6 +29,7 @@ from pydantic import BaseModel, Field
 from starlette.responses import HTMLResponse, Response
 
 from governance.contracts.levels import LEVELS, Level
+from serving.area_lookup import find_area, suggest_areas
 from serving.comparisons import said
 from serving.dependencies import HolderDep, PageDep
 from serving.ons_population import ons_population_note
@@ -38,6 +39,7 @@ from serving.pages.tiles import Grid, grid_positions
 from serving.pages.web import SECURITY_HEADERS, PageError
 from serving.releases import Catalog, LoadedRelease, ReleaseHolder, sort_value
 from serving.schemas import AreaHistory, AreaPublic
+from serving.wording import count_of, level_noun, with_article
 
 __all__ = ["CSV_COLUMNS", "LISTED_LEVELS", "AreaSelection", "areas_csv", "router", "select_areas"]
 
@@ -170,11 +172,11 @@ def _resolve(
     """
     above = None
     if parent is not None:
-        above = release.areas.get(parent)
+        above = release.areas.get(parent) or release.areas.get(
+            find_area(release.areas, parent) or parent
+        )
         if above is None:
-            raise PageError(
-                404, _UNKNOWN.format(code=parent, release=release.release_id), _UNKNOWN_DO
-            )
+            raise _unknown_page(release, parent)
         below = [lv for lv in LEVELS[: LEVELS.index(above.level)] if lv in LISTED_LEVELS]
         if level is None and not below:
             raise PageError(
@@ -236,6 +238,17 @@ def select_areas(
     return level, above, _order(members, selection.sort), notice
 
 
+def _unknown_page(release: LoadedRelease, code: str) -> PageError:
+    """404 page for an unknown area code or name, linking the areas it may have meant."""
+    near = suggest_areas(release.areas, code[:64])
+    return PageError(
+        404,
+        _UNKNOWN.format(code=code[:64], release=release.release_id),
+        _UNKNOWN_DO,
+        [(f"/planner/areas/{quote(s.code, safe='')}", s.text) for s in near],
+    )
+
+
 def _href(path: str, **params: object) -> str:
     kept = {k: v for k, v in params.items() if v not in (None, "", False)}
     return path + ("?" + urlencode(kept) if kept else "")
@@ -250,7 +263,7 @@ def _breadcrumbs(release: LoadedRelease, above: AreaPublic | None) -> list[dict[
         area = release.areas[code]
         crumbs.append(
             {
-                "name": f"{area.name} ({LEVEL_NAMES[area.level].rstrip('s')})",
+                "name": f"{area.name} ({level_noun(area.level)})",
                 "href": _href("/planner", parent=code),
             }
         )
@@ -376,6 +389,7 @@ def _listing_context(
         "rows": _table_rows(areas),
         "suppressed_count": sum(1 for a in areas if a.suppressed),
         "matching": len(areas),
+        "matching_text": count_of(len(areas), listed),
         "max_rows": MAX_ROWS,
         "crumbs": _breadcrumbs(release, above),
         "chart": _top_chart(areas, f"Highest-risk {LEVEL_NAMES[listed]} in {where}"),
@@ -438,7 +452,10 @@ async def planner_area(
     release = catalog.current
     area = release.areas.get(code)
     if area is None:
-        raise PageError(404, _UNKNOWN.format(code=code, release=release.release_id), _UNKNOWN_DO)
+        found = find_area(release.areas, code)
+        if found is not None:  # a code in another case, or an area's unique name
+            return page.pages.redirect(request, f"/planner/areas/{quote(found, safe='')}")
+        raise _unknown_page(release, code)
     history = catalog.history_body.get(code)
     points = [] if history is None else AreaHistory.model_validate_json(history).points
     trend = trend_chart(
@@ -456,8 +473,10 @@ async def planner_area(
             "viewer": viewer,
             "release": release.manifest,
             "area": area,
-            "level_name": LEVEL_NAMES[area.level].rstrip("s"),
-            "parent_level_name": LEVEL_NAMES[parent.level].rstrip("s") if parent else "",
+            "level_name": level_noun(area.level),
+            "level_plural": level_noun(area.level, 2),
+            "level_with_article": with_article(level_noun(area.level), capital=True),
+            "parent_level_name": level_noun(parent.level) if parent else "",
             "ons_note": ons_population_note(area.code, area.population),  # London's areas
             "points": points,
             "trend": trend,

@@ -15,7 +15,7 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import quote
@@ -30,6 +30,7 @@ from serving.access import Access, Requirement, is_page
 from serving.definitions import DEFINITIONS, OUTCOME
 from serving.gate import PAGE_KEY, RateLimiter
 from serving.keys import ApiKey
+from serving.pages.detail_text import detail_items
 from serving.pages.session import CSRF_FIELD, PageSession, SessionCodec
 from serving.problems import ProblemError
 
@@ -72,11 +73,14 @@ _TITLES = {
 class PageError(Exception):
     """Answer with an error page: ``what`` went wrong and what to ``do`` about it."""
 
-    def __init__(self, status: int, what: str, do: str) -> None:
+    def __init__(
+        self, status: int, what: str, do: str, links: Sequence[tuple[str, str]] = ()
+    ) -> None:
         super().__init__(what)
         self.status = status
         self.what = what
         self.do = do
+        self.links = list(links)  # (href, text): e.g. the areas an unknown code may have meant
 
 
 class SignInNeeded(Exception):
@@ -150,6 +154,7 @@ class Pages:
             lstrip_blocks=True,
         )
         self.env.filters.update(percent=_percent, number=_number, label=_label, details=_details)
+        self.env.filters["detail_items"] = detail_items  # the audit log's details as pairs
         self.env.globals["csrf_field"] = CSRF_FIELD
         self.env.globals["definitions"] = DEFINITIONS  # "What the figures mean", every page
         self.env.globals["outcome"] = OUTCOME
@@ -222,12 +227,25 @@ class Pages:
             self.codec.write(request, response, session)
         return response
 
-    def error(self, request: Request, status: int, what: str, do: str) -> HTMLResponse:
-        """An error page."""
+    def error(
+        self,
+        request: Request,
+        status: int,
+        what: str,
+        do: str,
+        links: Sequence[tuple[str, str]] = (),
+    ) -> HTMLResponse:
+        """An error page (``links``: pages the person may have meant, as ``(href, text)``)."""
         return self.render(
             request,
             "error.html",
-            {"status": status, "title": _TITLES.get(status, "Error"), "what": what, "do": do},
+            {
+                "status": status,
+                "title": _TITLES.get(status, "Error"),
+                "what": what,
+                "do": do,
+                "links": links,
+            },
             status=status,
         )
 
@@ -294,7 +312,7 @@ async def _page_or_api(
 
 async def _on_page_error(pages: Pages, request: Request, exc: Exception) -> Response:
     assert isinstance(exc, PageError)
-    return pages.error(request, exc.status, exc.what, exc.do)
+    return pages.error(request, exc.status, exc.what, exc.do, exc.links)
 
 
 async def _on_sign_in(pages: Pages, request: Request, exc: Exception) -> Response:

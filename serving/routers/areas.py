@@ -15,9 +15,10 @@ from starlette.responses import Response
 
 from governance.contracts.levels import LEVELS, Level
 from serving.aggregate import combine_areas
+from serving.area_lookup import find_area, suggest_areas
 from serving.dependencies import AnyKey, HolderDep, served_catalog
 from serving.openapi import JSON, problem_docs
-from serving.problems import InvalidParam, ProblemError
+from serving.problems import InvalidParam, ProblemError, SuggestedArea
 from serving.releases import Catalog, LoadedRelease
 from serving.schemas import (
     SORTS,
@@ -28,6 +29,7 @@ from serving.schemas import (
     AreaResponse,
 )
 from serving.series import AreaTrend, no_series_body
+from serving.wording import level_noun, with_article
 
 __all__ = ["AREA_ROUTE", "DEFAULT_PAGE", "listing_router", "router"]
 
@@ -36,7 +38,7 @@ AREA_ROUTE = "/v1/areas/{code}"
 DEFAULT_PAGE = 100
 READ_ERRORS = (400, 401, 429, 503)
 _UNKNOWN_AREA = "No area with code '{code}' in release {release}."
-_NOT_BELOW = "Areas of level '{level}' do not lie within {parent} (a {parent_level})."
+_NOT_BELOW = "Areas of level '{level}' do not lie within {parent} ({parent_level})."
 SortName = Literal[SORTS]  # type: ignore[valid-type]
 Code = Annotated[
     str,
@@ -107,6 +109,8 @@ def _list_areas_route(max_page_size: int) -> Callable[..., Awaitable[Response]]:
         (so `/v1/areas` lists the BCUs and `/v1/areas?parent=<BCU>` its boroughs).
         """
         catalog = served_catalog(holder)
+        if parent is not None:  # a code in any case, or an area's unique name
+            parent = _area_code(parent, catalog)
         listed = _listed_level(catalog, level, parent)
         return Response(
             _list_body(catalog.current, listed, parent, sort, limit, offset), media_type=JSON
@@ -124,13 +128,13 @@ def _listed_level(catalog: Catalog, level: str | None, parent: str | None) -> st
         return level
     above = catalog.current.areas.get(parent)
     if above is None:
-        raise _unknown_area(parent, catalog)
+        raise _unknown_area(parent, catalog, name="parent")
     below = _levels_below(above.level)
     if level is None:
         if not below:
             raise ProblemError(
                 400,
-                f"{parent} is a {above.level}: no areas lie within it.",
+                f"{parent} is {with_article(level_noun(above.level))}: no areas lie within it.",
                 kind="invalid-parameter",
                 invalid_params=[InvalidParam(name="parent", reason="has no areas within")],
             )
@@ -138,7 +142,9 @@ def _listed_level(catalog: Catalog, level: str | None, parent: str | None) -> st
     if level not in below:
         raise ProblemError(
             400,
-            _NOT_BELOW.format(level=level, parent=parent, parent_level=above.level),
+            _NOT_BELOW.format(
+                level=level, parent=parent, parent_level=with_article(level_noun(above.level))
+            ),
             kind="invalid-parameter",
             invalid_params=[
                 InvalidParam(name="level", reason=f"not below {above.level}", allowed=below)
@@ -168,7 +174,7 @@ def _list_body(
 async def read_area(code: Code, holder: HolderDep, _: AnyKey) -> Response:
     """One area: published figures, how it compares, drivers, how common each risk factor is."""
     catalog = served_catalog(holder)
-    body = catalog.current.area_body.get(code)
+    body = catalog.current.area_body.get(_area_code(code, catalog))
     if body is None:
         raise _unknown_area(code, catalog)
     return Response(body, media_type=JSON)
@@ -182,7 +188,7 @@ async def read_area(code: Code, holder: HolderDep, _: AnyKey) -> Response:
 async def read_area_history(code: Code, holder: HolderDep, _: AnyKey) -> Response:
     """The area's published figures in every verified release, oldest first."""
     catalog = served_catalog(holder)
-    body = catalog.history_body.get(code)
+    body = catalog.history_body.get(code) or catalog.history_body.get(_area_code(code, catalog))
     if body is None:
         raise _unknown_area(code, catalog)
     return Response(body, media_type=JSON)
@@ -203,6 +209,7 @@ async def read_area_trend(code: Code, holder: HolderDep, _: AnyKey) -> Response:
     """
     catalog = served_catalog(holder)
     release = catalog.current
+    code = _area_code(code, catalog)  # its code in any case, or its unique name
     body = None if release.series is None else release.series.body(code)
     if body is not None:
         return Response(body, media_type=JSON)
@@ -228,12 +235,27 @@ async def aggregate(
     return combine_areas(served_catalog(holder).current, body.codes)
 
 
-def _unknown_area(code: str, catalog: Catalog) -> ProblemError:
-    """404: no area ``code`` in the release served."""
+def _area_code(text: str, catalog: Catalog) -> str:
+    """The code of the area ``text`` names (its code in any case, or its unique name), else ``text``."""
+    return find_area(catalog.current.areas, text) or text
+
+
+def _unknown_area(code: str, catalog: Catalog, name: str = "code") -> ProblemError:
+    """404: no area ``code`` in the release served, with the areas it may have meant."""
+    near = suggest_areas(catalog.current.areas, code[:64])
+    hint = f" Did you mean: {'; '.join(s.text for s in near)}?" if near else ""
     return ProblemError(
         404,
-        _UNKNOWN_AREA.format(code=code[:64], release=catalog.release_id),
+        _UNKNOWN_AREA.format(code=code[:64], release=catalog.release_id) + hint,
         kind="unknown-area",
+        invalid_params=[
+            InvalidParam(
+                name=name,
+                reason="no area has this code or name",
+                allowed=[s.code for s in near] or None,
+            )
+        ],
+        suggestions=[SuggestedArea(code=s.code, name=s.name, level=s.level) for s in near],
     )
 
 

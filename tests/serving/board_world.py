@@ -57,7 +57,7 @@ GATES = [
     {"name": "maximum equalized odds difference", "figure": "equalized_odds_difference",
      "value": 0.1340, "limit": 0.10, "direction": "at most", "passed": False},
 ]  # fmt: skip
-REPORT = """<!doctype html><html><head><meta charset="utf-8"><title>Audit report</title>
+REPORT = """<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><title>Audit report</title>
 <style>body{{font:15px/1.5 sans-serif;margin:24px;color:#1b1f24}}td,th{{border:1px solid #ccc;
 padding:4px 8px}}table{{border-collapse:collapse}}.fail{{color:#a01a1a}}</style></head><body>
 <h1>report</h1><p>{model} version {version}: audit of a model of generated data.</p>

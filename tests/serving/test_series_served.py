@@ -125,6 +125,8 @@ def test_the_trend_gives_each_date_and_says_where_the_record_disagrees(served: W
         point = client.get(f"/v1/areas/{ward}/trend", headers=served.headers()).json()["points"][0]
         assert point["observed_status"] == "withheld" and point["comparison"] is None
         assert "withheld to protect" in point["reading"]
+        lower = client.get(f"/v1/areas/{ward.lower()}/trend", headers=served.headers())
+        assert lower.status_code == 200 and lower.json()["code"] == ward  # any case, as /v1/areas
         assert client.get("/v1/areas/NOPE/trend", headers=served.headers()).status_code == 404
         assert client.get(f"/v1/areas/{city['code']}/trend").status_code == 401
 

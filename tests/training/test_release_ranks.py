@@ -64,7 +64,7 @@ def expected_ranks(table: pd.DataFrame) -> dict[str, tuple[int, int]]:
     by_level: dict[str, list[tuple[str, float]]] = {}
     for row in published_rows(table):
         mean = _number(row["mean_risk"])
-        if mean is not None:
+        if mean is not None and row["level"] != "city":  # the city is not ranked
             by_level.setdefault(str(row["level"]), []).append((str(row["code"]), mean))
     out: dict[str, tuple[int, int]] = {}
     for members in by_level.values():
@@ -90,17 +90,26 @@ def test_rank_and_decile_are_the_order_of_the_published_mean_risks(release: pd.D
     got = {
         str(r["code"]): (int(r["rank"]), int(r["decile"]))  # type: ignore[call-overload]
         for r in published_rows(release)
+        if r["level"] != "city"
     }
     wrong = {c: (got[c], want[c]) for c in want if got[c] != want[c]}
     some = dict(list(wrong.items())[:5])
     assert not wrong, f"{len(wrong)} areas' (rank, decile) differ, e.g. (got, want): {some}"
     # the highest published mean of each level is rank 1 (and in the top tenth if n >= 10)
-    for _, rows in release[~release["suppressed"]].groupby("level"):
+    ranked = release[~release["suppressed"] & (release["level"] != "city")]
+    for _, rows in ranked.groupby("level"):
         top = rows.loc[rows["mean_risk"].idxmax()]
         assert int(top["rank"]) == 1 and int(top["decile"]) == math.ceil(10 / len(rows))
     suppressed = release[release["suppressed"]]
     assert len(suppressed) > 0
     assert suppressed["rank"].isna().all() and suppressed["decile"].isna().all()
+
+
+def test_the_city_is_not_ranked_among_its_areas(release: pd.DataFrame) -> None:
+    """The one area of its level has no rank or decile (issue 18: "rank 1, decile 10")."""
+    city = release[release["level"] == "city"]
+    assert len(city) == 1 and not bool(city["suppressed"].iloc[0])
+    assert city["rank"].isna().all() and city["decile"].isna().all()
 
 
 def test_change_is_this_releases_mean_risk_minus_the_previous_ones(

@@ -634,9 +634,15 @@ def _nearest_published_ancestor(table: pd.DataFrame, shown: NDArray[np.bool_]) -
 
 
 def rank_and_decile(table: pd.DataFrame) -> pd.DataFrame:
-    """``rank`` and ``decile`` within each level among published areas (1 = highest risk)."""
+    """``rank`` and ``decile`` within each level among published areas (1 = highest risk).
+
+    The city is the one area of its level: it is not ranked among anything, so its rank and
+    decile are null (not "rank 1, decile 10").
+    """
     out = table.copy()
-    published = ~out["suppressed"].astype(bool) & out["mean_risk"].notna()
+    published = (
+        ~out["suppressed"].astype(bool) & out["mean_risk"].notna() & (out["level"] != "city")
+    )
     rank = pd.Series(pd.NA, index=out.index, dtype="Int64")
     decile = pd.Series(pd.NA, index=out.index, dtype="Int64")
     for _, rows in out[published].groupby("level", sort=False):
