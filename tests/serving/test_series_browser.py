@@ -19,6 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from serving.app import create_app
 from tests.serving.conftest import World, make_world
+from tests.serving.test_accessibility_browser import check
 from tests.serving.test_pages_browser import (
     DOCS,
     _free_port,
@@ -94,6 +95,7 @@ def test_the_area_page_shows_the_series_chart_table_and_sentence(
         expect(readings).to_have_count(len(DATES))
         expect(readings.first).to_contain_text("The record is higher than the model expects")
         assert page.locator("script").count() == 0
+        check(page, f"area page with a series at {width} px")  # axe: no serious or critical
         wide = page.evaluate("document.documentElement.scrollWidth")
         assert wide <= width, wide
         shot(page, f"planner-area-series-{width}", docs=False)
