@@ -94,7 +94,11 @@ def test_a_publication_is_signed_verified_and_served(tmp_path: Path, key: tuple[
     # the same publication again is refused, and leaves nothing behind
     with pytest.raises(ProgrammePublicationError, match="already exists"):
         publish_programme(
-            _result(tmp_path), root, signer=load_private_key(private), disclosure=RULES, created=WHEN
+            _result(tmp_path),
+            root,
+            signer=load_private_key(private),
+            disclosure=RULES,
+            created=WHEN,
         )
     assert [p.name for p in root.iterdir()] == [target.name]
 
