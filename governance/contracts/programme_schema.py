@@ -79,7 +79,9 @@ class PublishedEstimate(_Frozen):
         description="How often a change this large would be seen with no effect.",
         examples=[0.01],
     )
-    note: str = Field("", description="Why it could not be estimated, if so.", examples=[""])
+    note: str = Field(
+        default="", description="Why it could not be estimated, if so.", examples=[""]
+    )
 
 
 class PublishedEventPoint(_Frozen):
