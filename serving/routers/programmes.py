@@ -40,8 +40,18 @@ async def list_programmes(shelf: ShelfDep, _: AnyKey) -> Response:
     return Response(shelf.listing().model_dump_json(), media_type=JSON)
 
 
+_NOT_FOUND = {
+    404: {
+        **problem_docs(404)[404],
+        "description": "No verified published evaluation of a programme by this name.",
+    }
+}
+
+
 @router.get(
-    "/{name}", response_model=ProgrammeDetail, responses=problem_docs(400, 401, 404, 429, 503)
+    "/{name}",
+    response_model=ProgrammeDetail,
+    responses={**problem_docs(400, 401, 429, 503), **_NOT_FOUND},
 )
 async def read_programme(
     name: Annotated[
