@@ -121,18 +121,23 @@ class ProgrammeShelf:
         self.min_count = min_count
         self.refused: dict[str, str] = {}
         self._served: dict[str, Published] = {}
-        self._stamp: tuple[tuple[str, int], ...] | None = None
+        self._stamp: tuple[tuple[str, int, int], ...] | None = None
         self._lock = threading.Lock()
 
-    def _fingerprint(self) -> tuple[tuple[str, int], ...]:
-        """Every file of every publication with its change time: what a re-read depends on."""
+    def _fingerprint(self) -> tuple[tuple[str, int, int], ...]:
+        """Every file of every publication with its change time and size: what a re-read needs."""
         if not self.directory.is_dir():
             return ()
         found = []
         for sub in self.directory.iterdir():
-            if sub.is_dir() and not sub.name.startswith("."):
+            if sub.name.startswith("."):  # a publication being staged
+                continue
+            try:
                 for path in sub.iterdir():
-                    found.append((f"{sub.name}/{path.name}", path.stat().st_mtime_ns))
+                    stat = path.stat()
+                    found.append((f"{sub.name}/{path.name}", stat.st_mtime_ns, stat.st_size))
+            except OSError:  # not a directory, or removed meanwhile: the load judges it
+                found.append((sub.name, -1, -1))
         return tuple(sorted(found))
 
     def served(self) -> dict[str, Published]:

@@ -225,3 +225,15 @@ def test_the_pages_need_a_session(world: World) -> None:
     with TestClient(create_app(world.config), base_url=HTTPS) as anonymous:
         response = anonymous.get("/planner/programmes", follow_redirects=False)
     assert response.status_code in (302, 303) and "/signin" in response.headers["location"]
+
+
+def test_a_file_edited_while_the_server_runs_is_checked_again_before_it_is_served(
+    fresh: World,
+) -> None:
+    with TestClient(create_app(fresh.config)) as client:
+        url = "/v1/programmes/youth-workers"
+        assert client.get(url, headers=fresh.headers()).status_code == 200
+        path = _only(fresh) / PROGRAMME_RESULT
+        path.write_text(path.read_text().replace('"treated_wards": 62', '"treated_wards": 9'))
+        assert client.get(url, headers=fresh.headers()).status_code == 404
+        assert client.get("/v1/programmes", headers=fresh.headers()).json()["programmes"] == []
