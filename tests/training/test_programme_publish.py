@@ -124,3 +124,39 @@ def test_publish_without_a_release_key_is_refused_before_any_work(tmp_path: Path
     )
     assert result.exit_code == 2
     assert "--release-key" in result.output
+
+
+def test_evaluate_publish_on_a_generated_city_is_served(
+    tmp_path: Path, key: tuple[Path, str]
+) -> None:
+    """The command end to end: a small generated city, evaluated, published, then verified."""
+    import yaml
+
+    private, public = key
+    programme = {
+        "name": "youth-work",
+        "rule": "top_wards_by_deprivation",
+        "top_share": 0.3,
+        "reach": 1.0,
+        "effect_on_outcome": -0.6,
+        "start_dates": ["2017-04-01", "2019-04-01"],
+    }
+    config = tmp_path / "pipeline.yaml"
+    config.write_text(
+        yaml.safe_dump({"seed": 7, "generate": {"persons": 30000, "programmes": [programme]}})
+    )
+    data, shelf_dir = tmp_path / "data", tmp_path / "programmes"
+    runner = CliRunner()
+    made = runner.invoke(app, ["generate", "-c", str(config), "--data", str(data), "-q"])
+    assert made.exit_code == 0, made.output
+    args = ["evaluate", "--programme", "youth-work", "-c", str(config), "--data", str(data)]
+    args += ["--out", str(tmp_path / "out"), "--placebos", "9", "--no-track", "--quiet"]
+    args += ["--publish", "--release-key", str(private), "--programmes-dir", str(shelf_dir)]
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    shelf = ProgrammeShelf(shelf_dir, public, min_count=10)
+    (listed,) = shelf.listing().programmes
+    assert listed.name == "youth-work" and listed.verdict.startswith("Recorded violence")
+    detail = shelf.served()["youth-work"].detail()
+    assert len(detail.placebos) == 2 and detail.assumptions
+    assert shelf.refused == {}
