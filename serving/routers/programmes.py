@@ -7,7 +7,7 @@ disclosure rules; each publication is verified against the release key before it
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter
 from fastapi.params import Path
@@ -40,7 +40,7 @@ async def list_programmes(shelf: ShelfDep, _: AnyKey) -> Response:
     return Response(shelf.listing().model_dump_json(), media_type=JSON)
 
 
-_NOT_FOUND = {
+_NOT_FOUND: dict[int | str, dict[str, Any]] = {
     404: {
         **problem_docs(404)[404],
         "description": "No verified published evaluation of a programme by this name.",
