@@ -87,6 +87,10 @@ class ProgrammeDetail(ProgrammeSummary):
     event_study: list[PublishedEventPoint] = Field(
         description="The difference per 1,000 young people year by year around the start."
     )
+    event_study_method: str = Field(
+        description="The method whose year-by-year differences these are.",
+        examples=["Difference-in-differences on rates (two-stage, pyfixest)"],
+    )
     withheld_event_points: int = Field(
         description="Years withheld for resting on too few outcomes.", examples=[0]
     )

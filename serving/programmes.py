@@ -69,6 +69,7 @@ class Published:
             estimates=r.estimates,
             placebos=r.placebos,
             event_study=r.event_study,
+            event_study_method=r.event_study_method,
             withheld_event_points=r.withheld_event_points,
             assumptions=r.assumptions,
         )

@@ -145,6 +145,11 @@ class ProgrammeResult(_Frozen):
     event_study: list[PublishedEventPoint] = Field(
         description="The difference year by year around the start, with intervals."
     )
+    event_study_method: str = Field(
+        default="Difference-in-differences on rates (two-stage, pyfixest)",
+        description="The method whose year-by-year differences these are, in plain words.",
+        examples=["Difference-in-differences on rates (two-stage, pyfixest)"],
+    )
     withheld_event_points: int = Field(
         ge=0, description="Years withheld for resting on too few outcomes.", examples=[0]
     )

@@ -67,6 +67,7 @@ def test_published_result_keeps_the_protected_figures_and_says_each_check_in_wor
     assert published.estimates[1].effect is None and published.estimates[1].note == "too few"
     assert published.estimates[0].label.startswith("Difference-in-differences")
     assert [p.years_from_start for p in published.event_study] == [-1, 0]
+    assert published.event_study_method.startswith("Difference-in-differences on rates")
     checks = {a.name: a.check for a in published.assumptions}
     assert "no effect, as it should" in checks["Parallel trends"]
     assert "doubt the estimate" in checks["No effect where nothing happened"]

@@ -124,6 +124,7 @@ def published_result(result: EvaluationResult) -> ProgrammeResult:
             for p in result.event_study
             if all(math.isfinite(v) for v in (p.estimate, p.low, p.high))
         ],
+        event_study_method=_NAMES["did2s"],  # run_evaluate draws it from did2s's points
         withheld_event_points=result.withheld_event_points,
         assumptions=_assumptions(result),
     )
