@@ -28,7 +28,6 @@ demo: $(STAMP)
 	$(BIN)/vru link --data $(DATA)
 	$(BIN)/vru features --data $(DATA)
 	$(TRACKING) $(BIN)/vru train --data $(DATA)
-	$(TRACKING) $(BIN)/vru evaluate --programme youth-workers --data $(DATA) --quiet
 	@umask 077; mkdir -p $(DEMO_BOARD)
 	@umask 077; test -f $(DEMO_BOARD)/board.pem || $(BIN)/vru keys board-init -q \
 	    --private-key $(DEMO_BOARD)/board.pem --public-key $(DEMO_BOARD)/board.pub > $(DEMO_BOARD)/board.b64
@@ -37,6 +36,8 @@ demo: $(STAMP)
 	@umask 077; test -f $(DEMO_BOARD)/release.pem || $(BIN)/vru keys release-init -q \
 	    --private-key $(DEMO_BOARD)/release.pem --public-key $(DEMO_BOARD)/release.pub > $(DEMO_BOARD)/release.b64
 	@$(BIN)/python scripts/demo_configs.py configs $(DEMO_BOARD)/board.b64,$(DEMO_BOARD)/board2.b64 $(DEMO_BOARD) $(DEMO_BOARD)/release.b64
+	$(TRACKING) $(BIN)/vru evaluate --programme youth-workers --data $(DATA) --quiet \
+	    --publish --release-key $(DEMO_BOARD)/release.pem
 	$(TRACKING) $(BIN)/vru audit --data $(DATA) -g $(DEMO_BOARD)/governance.yaml
 	$(TRACKING) $(BIN)/vru review --demo --version candidate -g $(DEMO_BOARD)/governance.yaml \
 	    --signing-key $(DEMO_BOARD)/board.pem
@@ -63,6 +64,7 @@ demo: $(STAMP)
 	@echo "             experiment 'vru-risk' (metrics beside the baseline's), model 'vru-risk' @candidate and @champion"
 	@echo "  audit-reports/               the ethics board's report (report.html) and audit.json"
 	@echo "  evaluations/youth-workers/   did the demo's programme work? (report.html, event_study.png)"
+	@echo "  programmes/                  its result as published for planners (signed; /planner/programmes)"
 	@echo "  releases/CURRENT             the area release the API serves (areas.parquet, series.parquet, manifest.json)"
 	@echo "  $(DEMO_BOARD)/                  the DEMO board key, configs, API keys (*.token) and audit logs"
 	@echo ""

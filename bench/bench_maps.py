@@ -1,6 +1,6 @@
-"""Benchmark the maps and downloads on a London-sized release: p50/p95 per endpoint, warm.
+"""Benchmark every planner page, map and download on a London-sized release: p50/p95, warm.
 
-Issue 18's target: for a London-sized release (4,835 LSOAs), every map, GeoJSON and CSV
+Issue 18's target: for a London-sized release (4,835 LSOAs), every page, map, GeoJSON and CSV
 response within 300 ms at the 95th percentile on this machine, a single planner, warm server.
 
 What runs: the release ``bench_serve.py`` serves (4,835 LSOAs, 625 wards, 33 boroughs,
@@ -52,6 +52,22 @@ ENDPOINTS = (
     ("page", "/planner/map/ward"),
     ("page", "/planner/map/borough"),
     ("page", "/planner/map/lsoa?parent=E09000000"),
+    # every other planner page, and the API's own area routes, on the same release
+    ("page", "/planner"),
+    ("page", "/planner?level=borough"),
+    ("page", "/planner?level=ward"),
+    ("page", "/planner?level=lsoa"),
+    ("page", "/planner?level=lsoa&parent=E05000000"),
+    ("page", "/planner/areas/city"),
+    ("page", "/planner/areas/E09000000"),
+    ("page", "/planner/areas/E05000000"),
+    ("page", "/planner/areas/E01000000"),
+    ("page", "/planner/map"),
+    ("page", "/planner/areas.csv?level=lsoa"),
+    ("page", "/planner/download/areas.geojson?level=lsoa"),
+    ("api", "/v1/areas?level=lsoa"),
+    ("api", "/v1/areas/E01000000"),
+    ("api", "/v1/areas/E01000000/history"),
 )
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 

@@ -13,6 +13,7 @@ Routes (all JSON; errors are ``application/problem+json``, :mod:`serving.problem
 ``GET  /v1/areas.geojson|.csv``        a level's areas for GIS or spreadsheets, with metadata
 ``POST /v1/aggregate``        any key  population-weighted combination of published areas
 ``GET  /v1/releases[/{id}]``  any key  verified releases; one manifest and model card summary
+``GET  /v1/programmes[/{name}]``       published programme evaluations (signed, verified)
 ``POST /v1/admin/reload``     admin    load what CURRENT names now and swap it in
 ``GET  /metrics``             admin    Prometheus text
 ``GET  /healthz``, ``/readyz`` open    alive; ready only with a verified release loaded
@@ -62,8 +63,9 @@ from serving.pages.board import BoardStore
 from serving.pages.tiles import load_grid
 from serving.pages.web import install_page_errors
 from serving.problems import install_handlers
+from serving.programmes import ProgrammeShelf
 from serving.releases import ReleaseHolder, ReleaseLibrary
-from serving.routers import admin, areas, docs, downloads, operations, pages, releases
+from serving.routers import admin, areas, docs, downloads, operations, pages, programmes, releases
 from serving.schemas import SORTS
 
 __all__ = ["create_app"]
@@ -125,10 +127,14 @@ def create_app(config: ServingConfig | None = None) -> FastAPI:
     app.state.board_store = BoardStore(config, governance)
     app.state.boundaries = Boundaries()  # the maps' and GeoJSON's shapes, read per level once
     app.state.downloads = DownloadCache()
+    app.state.programmes = ProgrammeShelf(
+        config.programmes_dir, config.release_public_key_b64, config.disclosure_floor.min_count
+    )
 
     install_handlers(app, _allowed_values(config))
     app.include_router(areas.listing_router(config.max_page_size))
     app.include_router(downloads.router)
+    app.include_router(programmes.router)
     for router in (areas.router, releases.router, admin.router, operations.router, pages.router):
         app.include_router(router)
     app.include_router(docs.docs_router(app.title, app.openapi_url or "/openapi.json"))

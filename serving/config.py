@@ -203,6 +203,11 @@ class ServingConfig(BaseModel):
     releases_dir: Path = Field(
         Path("releases"), description="Releases and the CURRENT pointer (written by vru release)."
     )
+    programmes_dir: Path = Field(
+        Path("programmes"),
+        description="Published programme evaluations (written by vru evaluate --publish), each "
+        "signed with the release key and verified before it is served.",
+    )
     keys_file: Path = Field(
         Path("serving-keys/keys.json"),
         description="API keys, stored hashed (vru keys create|revoke|list).",

@@ -64,17 +64,50 @@ def evaluate(
     ] = 1,
     seed: SeedOpt = None,
     track: Annotated[bool, typer.Option(help="Log the evaluation as an MLflow run.")] = True,
+    publish: Annotated[
+        bool,
+        typer.Option(
+            "--publish",
+            help="Also publish the aggregate result, signed with the release key, where the "
+            "planners' API reads it (--programmes-dir).",
+        ),
+    ] = False,
+    programmes_dir: Annotated[
+        Path,
+        typer.Option(
+            "--programmes-dir", help="Where published results go (serving.yaml programmes_dir)."
+        ),
+    ] = Path("programmes"),
+    release_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--release-key",
+            help="The operator's release private key (`vru keys release-init`); needed by "
+            "--publish.",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Estimate a programme's effect on recorded serious violence in its wards, with checks.
 
     Writes result.json, report.md, report.html and event_study.png (area level only, under
-    the disclosure rules) and logs them to the MLflow experiment 'vru-programmes'.
+    the disclosure rules) and logs them to the MLflow experiment 'vru-programmes'. With
+    --publish, also writes the result, signed with the release key, for the planners' API
+    and pages (a deliberate step: an exploratory evaluation is not shown to planners).
     """
+    from governance.contracts.signing import load_private_key
     from governance.disclosure import load_disclosure_config
     from training.evaluation.programme_evaluate import run_evaluate
 
     with stage(quiet):
+        signer = None
+        if publish:
+            if release_key is None:
+                raise typer.BadParameter(
+                    "--publish needs --release-key: an unsigned result is never served",
+                    param_hint="--release-key",
+                )
+            signer = load_private_key(release_key)  # read before any work
         cfg = pipeline_config(config, {})
         rules = load_disclosure_config(default_config(disclosure, DEFAULT_DISCLOSURE_CONFIG))
         if track:
@@ -90,6 +123,19 @@ def evaluate(
             selection_buffer=selection_buffer,
             track=track,
         )
+        published = None
+        if signer is not None:
+            from datetime import UTC, datetime
+
+            from training.evaluation.programme_publish import publish_programme
+
+            published = publish_programme(
+                result,
+                programmes_dir,
+                signer=signer,
+                disclosure=rules,
+                created=datetime.now(UTC).replace(microsecond=0),
+            )
         if not quiet:
             err.print(f"[bold]Programme[/] {programme}: {result.treated_wards} wards treated")
             for e in [*result.estimates, *result.placebos]:
@@ -100,6 +146,8 @@ def evaluate(
                 )
                 err.print(f"  {e.estimator:<20} {shown}")
             err.print(f"  report: {result.out_dir / 'report.html'}")
+            if published is not None:
+                err.print(f"  published for planners: {published}")
 
 
 def _pct(value: float) -> str:

@@ -14,7 +14,7 @@ from starlette.staticfiles import StaticFiles
 from serving.config import ServingConfig
 from serving.gate import RateLimiter
 from serving.keys import KeyStore
-from serving.pages import area_maps, board, planner, signin
+from serving.pages import area_maps, board, planner, programmes, signin
 from serving.pages.session import SessionCodec, load_secret
 from serving.pages.signed_out import SignedOut
 from serving.pages.web import Pages
@@ -24,6 +24,7 @@ __all__ = ["build_pages", "router"]
 router = APIRouter()
 router.mount("/static", StaticFiles(packages=[("serving.pages", "static")]), name="static")
 router.include_router(signin.router)
+router.include_router(programmes.router)  # before planner: /planner/programmes...
 router.include_router(planner.router)
 router.include_router(area_maps.router)
 router.include_router(board.router)

@@ -47,6 +47,7 @@ from governance.contracts.signing import (
 from governance.disclosure import SUPPRESSION_REASON as _SUPPRESSION_REASON
 from governance.disclosure import DisclosureConfig
 from serving.config import RateLimit, ServingConfig
+from tests.serving.programme_factory import write_programme
 
 #: the one reason every suppressed area gives (as disclosure control writes it)
 SUPPRESSION_REASON = _SUPPRESSION_REASON.format(min_count=10)
@@ -446,6 +447,9 @@ def serving_config(root: Path, board: Board, **overrides: Any) -> ServingConfig:
         "audit_flush_seconds": 0.05,
         "rate_limit": RateLimit(requests_per_minute=100_000, burst=10_000),
         "release_public_key_b64": release_key().public_key_b64,
+        "programmes_dir": root / "programmes",
     }
     settings.update(overrides)
+    if not (root / "programmes").exists():  # one signed programme evaluation, as the demo's
+        write_programme(root / "programmes", release_key().private_key_path)
     return ServingConfig(**settings)
