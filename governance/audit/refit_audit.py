@@ -32,7 +32,7 @@ from scipy.stats import spearmanr
 from governance.audit.calibration_check import calibration_check
 from governance.audit.cohort_drift import Cohort
 from governance.audit.gates import REFIT_GATE_FIGURES
-from governance.audit.holdout import AUDIT, CALIBRATION, FIT, person_roles, persons_digest
+from governance.audit.holdout import AUDIT, FIT, STOPPING, person_roles, persons_digest
 from governance.audit.paired_bootstrap import Metric, paired_bootstrap
 from governance.contracts.audit_document import (
     RefitAgreement,
@@ -52,14 +52,15 @@ NO_REFIT = (
 )
 METHOD = (
     "The served model is the configured model refit on every labelled as-of date, with a "
-    "seeded share of the young people (all their rows) kept out of it entirely and another "
-    "share stopping it and fitting its calibrator. It is judged on the kept-out young people: "
+    "seeded share of the young people (all their rows) kept out of it entirely (another share "
+    "chooses its rounds; its calibrator is cross-fitted on all the others). It is judged on "
+    "the kept-out young people: "
     "observed/expected with exact Poisson intervals, the calibration line with Wald "
     "intervals, ROC AUC with a bootstrap interval; and against the evaluated model on the "
     "kept-out young people's rows at the test date, which neither model learnt from, by "
     "paired bootstrap."
 )
-_ROLES = {FIT: "fit", CALIBRATION: "calibration", AUDIT: "audit"}
+_ROLES = {FIT: "fit", STOPPING: "stopping", AUDIT: "audit"}
 _MISMATCH = (
     "the refit's record (inside the model's files) says its {role} persons have {want} rows at "
     "{dates}, but the features table gives {have}: the record does not describe this table, "
@@ -122,7 +123,7 @@ def refit_section(
     roles = person_roles(
         rows["person_key"],
         audit_fraction=float(record["audit_fraction"]),
-        calibration_fraction=float(record["calibration_fraction"]),
+        stopping_fraction=float(record["stopping_fraction"]),
         seed=int(record["seed"]),
     )
     for role, name in _ROLES.items():
@@ -166,7 +167,7 @@ def refit_section(
         method=METHOD,
         as_of_dates=dates,
         audit_fraction=float(record["audit_fraction"]),
-        calibration_fraction=float(record["calibration_fraction"]),
+        stopping_fraction=float(record["stopping_fraction"]),
         rows={k: int(v) for k, v in record["rows"].items()},
         persons={k: int(v) for k, v in record["persons"].items()},
         outcomes={k: int(v) for k, v in record["outcomes"].items()},

@@ -894,7 +894,7 @@ class RefitAudit(_Part):
     method: str
     as_of_dates: list[str]
     audit_fraction: float
-    calibration_fraction: float
+    stopping_fraction: float
     rows: dict[str, int]
     persons: dict[str, int]
     outcomes: dict[str, int]

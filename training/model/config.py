@@ -116,7 +116,8 @@ class RefitConfig(_Section):
     After evaluation, the same parameters are fitted on every as-of date whose outcome period
     has ended, so the served model learns from the most recent labelled years. It is judged
     on persons it never saw: ``audit_fraction`` of the young people are kept out of it
-    entirely, and ``calibration_fraction`` stop its boosting early and fit its calibrator.
+    entirely; its boosting is stopped early on ``stopping_fraction`` of the rest, and its
+    calibrator is cross-fitted (``folds``) on every person it learns from.
     Disabled: the evaluated model (trained on ``splits.train``) is served, as before.
     """
 
@@ -124,8 +125,19 @@ class RefitConfig(_Section):
     audit_fraction: float = Field(
         0.15, gt=0, lt=0.5, description="Share of persons kept out of the refit to audit it."
     )
-    calibration_fraction: float = Field(
-        0.15, gt=0, lt=0.5, description="Share of persons that stop and calibrate the refit."
+    stopping_fraction: float = Field(
+        0.15,
+        gt=0,
+        lt=0.5,
+        description="Share of persons on which the refit's boosting is stopped early (its "
+        "rounds); they then learn with the rest.",
+    )
+    folds: int = Field(
+        3,
+        ge=2,
+        le=10,
+        description="Folds of whole persons for the refit's cross-fitted calibrator (each "
+        "fold scored by a model fitted on the others).",
     )
 
 

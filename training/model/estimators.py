@@ -21,7 +21,14 @@ from sklearn.preprocessing import StandardScaler
 
 from training.model.config import BaselineParams, LightGBMParams
 
-__all__ = ["CalibratedModel", "Calibrator", "fit_baseline", "fit_lightgbm", "lightgbm_params"]
+__all__ = [
+    "CalibratedModel",
+    "Calibrator",
+    "fit_baseline",
+    "fit_lightgbm",
+    "fit_lightgbm_rounds",
+    "lightgbm_params",
+]
 
 _EPS = 1e-6
 
@@ -66,6 +73,15 @@ def fit_lightgbm(
         callbacks=[
             lgb.early_stopping(params.early_stopping_rounds, first_metric_only=True, verbose=False)
         ],
+    )
+
+
+def fit_lightgbm_rounds(
+    params: LightGBMParams, seed: int, x: pd.DataFrame, y: np.ndarray, rounds: int
+) -> lgb.Booster:
+    """Train a fixed number of rounds (chosen beforehand by early stopping), no validation."""
+    return lgb.train(
+        lightgbm_params(params, seed), lgb.Dataset(x, label=y, free_raw_data=False), rounds
     )
 
 

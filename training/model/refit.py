@@ -8,8 +8,11 @@ whose outcome period has ended by the end of the data, and that refit is what is
 to be served.
 
 It is judged on young people it never saw: :func:`governance.audit.holdout.person_roles`
-keeps a seeded share of the persons out of it entirely (the audit persons) and another
-share to stop the boosting early and fit the calibrator. :class:`RefitRecord` says which
+keeps a seeded share of the persons out of it entirely (the audit persons). Another share
+chooses how many rounds it boosts (early stopping); then every other person learns: the
+booster with those rounds, and the calibrator on cross-fitted scores
+(:func:`_cross_fitted_calibrator`), so that it learns the outcome rate of all of them rather
+than of one small share. :class:`RefitRecord` says which
 dates, shares and seed; training logs it inside the model's own files, so the board's
 signature covers it and the audit rebuilds exactly the same held-out persons from it.
 """
@@ -21,14 +24,20 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from governance.audit.holdout import AUDIT, CALIBRATION, FIT, person_roles, persons_digest
+from governance.audit.holdout import AUDIT, FIT, STOPPING, person_roles, persons_digest
 from governance.contracts.errors import ConfigError
 from training.model.config import ModelConfig
-from training.model.estimators import CalibratedModel, Calibrator, fit_lightgbm
+from training.model.estimators import (
+    CalibratedModel,
+    Calibrator,
+    fit_lightgbm,
+    fit_lightgbm_rounds,
+)
 
-__all__ = ["RefitRecord", "labelled_dates", "refit_model"]
+__all__ = ["RefitRecord", "labelled_dates", "person_folds", "refit_model"]
 
 _NO_PERSON = "model.refit needs a 'person_key' column in the features table to hold persons out"
 _NO_DATES = (
@@ -50,7 +59,7 @@ class RefitRecord:
 
     as_of_dates: list[str]
     audit_fraction: float
-    calibration_fraction: float
+    stopping_fraction: float
     seed: int
     rows: dict[str, int]
     persons: dict[str, int]
@@ -58,6 +67,8 @@ class RefitRecord:
     best_iteration: int
     #: :func:`governance.audit.holdout.persons_digest` of the persons held out to audit it
     audit_persons_sha256: str
+    #: folds of the cross-fitted calibrator
+    folds: int = 3
 
     def to_json(self) -> dict[str, Any]:
         """The record as logged (``refit.json`` beside the model's pickles)."""
@@ -105,14 +116,14 @@ def refit_model(
     roles = person_roles(
         rows["person_key"],
         audit_fraction=settings.audit_fraction,
-        calibration_fraction=settings.calibration_fraction,
+        stopping_fraction=settings.stopping_fraction,
         seed=seed,
     )
     x, y = rows[inputs].astype(float), rows["label"].to_numpy(dtype=int)
-    fit, calibrate = roles == FIT, roles == CALIBRATION
+    fit, calibrate = roles == FIT, roles == STOPPING
     for role, mask, field in (
         ("fitting", fit, "audit_fraction"),
-        ("calibration", calibrate, "calibration_fraction"),
+        ("stopping", calibrate, "stopping_fraction"),
     ):
         if not 0 < y[mask].sum() < mask.sum():
             raise ConfigError(
@@ -120,23 +131,65 @@ def refit_model(
                     role=role, outcomes=int(y[mask].sum()), rows=int(mask.sum()), field=field
                 )
             )
-    booster = fit_lightgbm(config.lightgbm, seed, x[fit], y[fit], x[calibrate], y[calibrate])
-    model = CalibratedModel(booster, Calibrator(config.calibration), inputs)
-    model.calibrator.fit(model.raw(x[calibrate]), y[calibrate])
-    names = {FIT: "fit", CALIBRATION: "calibration", AUDIT: "audit"}
+    # how many rounds: stopped early on the stopping persons
+    probe = fit_lightgbm(config.lightgbm, seed, x[fit], y[fit], x[calibrate], y[calibrate])
+    rounds = max(1, int(probe.best_iteration or probe.current_iteration()))
+    learn = roles != AUDIT
+    x_learn, y_learn = x[learn].reset_index(drop=True), y[learn]
+    calibrator = _cross_fitted_calibrator(
+        config, x_learn, y_learn, rows["person_key"][learn], rounds, seed
+    )
+    booster = fit_lightgbm_rounds(config.lightgbm, seed, x_learn, y_learn, rounds)
+    model = CalibratedModel(booster, calibrator, inputs)
+    names = {FIT: "fit", STOPPING: "stopping", AUDIT: "audit"}
     persons = rows["person_key"].astype(str)
     record = RefitRecord(
         as_of_dates=[str(d) for d in dates],
         audit_fraction=settings.audit_fraction,
-        calibration_fraction=settings.calibration_fraction,
+        stopping_fraction=settings.stopping_fraction,
         seed=seed,
         rows={n: int((roles == r).sum()) for r, n in names.items()},
         persons={n: int(persons[roles == r].nunique()) for r, n in names.items()},
         outcomes={n: int(y[roles == r].sum()) for r, n in names.items()},
-        best_iteration=int(booster.best_iteration),
+        best_iteration=rounds,
+        folds=settings.folds,
         audit_persons_sha256=persons_digest(persons[roles == AUDIT]),
     )
     return model, record
+
+
+def _cross_fitted_calibrator(
+    config: ModelConfig,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    persons: pd.Series,
+    rounds: int,
+    seed: int,
+) -> Calibrator:
+    """The calibrator, fitted on out-of-fold scores of every person the refit learns from.
+
+    A calibrator fitted on one held-out share alone learns that share's outcome rate, which
+    at a city's size can be a fifth off the rest's by chance. Cross-fitting (``refit.folds``
+    folds of whole persons; each fold scored by a model of the same rounds fitted on the
+    others) gives it every learning person's outcome instead.
+    """
+    folds = person_folds(persons, config.refit.folds, seed)
+    scores = np.empty(len(y), dtype=float)
+    for fold in range(config.refit.folds):
+        out = folds == fold
+        booster = fit_lightgbm_rounds(config.lightgbm, seed, x[~out], y[~out], rounds)
+        scores[out] = CalibratedModel(booster, Calibrator(config.calibration), list(x.columns)).raw(
+            x[out]
+        )
+    return Calibrator(config.calibration).fit(scores, y)
+
+
+def person_folds(persons: pd.Series, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold (0 to ``folds`` - 1), whole persons together, seeded."""
+    keys = persons.astype(str)
+    distinct = np.sort(keys.unique())
+    fold = np.random.default_rng([seed, folds]).permutation(len(distinct)) % folds
+    return fold[np.searchsorted(distinct, keys.to_numpy())]
 
 
 def _add_months(date: dt.date, months: int) -> dt.date:

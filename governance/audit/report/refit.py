@@ -94,8 +94,9 @@ def refit_view(section: Any) -> RefitView:
     rows, persons = field(section, "rows") or {}, field(section, "persons") or {}
     shares = (
         f"{fmt(persons.get('fit'), 'count')} young people ({fmt(rows.get('fit'), 'count')} rows) "
-        f"fitted it; {fmt(persons.get('calibration'), 'count')} stopped and calibrated it "
-        f"({100 * (field(section, 'calibration_fraction') or 0):.0f}% of them); "
+        f"and {fmt(persons.get('stopping'), 'count')} more "
+        f"({100 * (field(section, 'stopping_fraction') or 0):.0f}%), on whom its boosting was "
+        "stopped early, fitted it, and its calibrator was cross-fitted on all of them; "
         f"{fmt(persons.get('audit'), 'count')} were kept out of it entirely "
         f"({100 * (field(section, 'audit_fraction') or 0):.0f}%) and judge it below."
     )
