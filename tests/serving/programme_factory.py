@@ -25,9 +25,24 @@ from governance.contracts.signing import load_private_key
 RULES = {"method": "threshold", "min_count": 10, "rounding_base": 5}
 
 
+LABELS = {
+    "poisson_imputation": "Difference-in-differences on counts",
+    "did2s": "Difference-in-differences on rates",
+    "synthetic_control": "Synthetic control",
+    "naive": "Before/after (naive)",
+    "false_start": "False start date (2 years early)",
+    "untreated_areas": "Untreated wards given the programme's start dates",
+}
+
+
 def estimate(name: str, effect: float, low: float, high: float) -> PublishedEstimate:
     return PublishedEstimate(
-        estimator=name, label=f"method {name}", effect=effect, low=low, high=high, p_value=0.01
+        estimator=name,
+        label=LABELS.get(name, f"method {name}"),
+        effect=effect,
+        low=low,
+        high=high,
+        p_value=0.01,
     )
 
 

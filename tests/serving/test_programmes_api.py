@@ -216,7 +216,7 @@ def test_the_pages_show_the_sentence_chart_table_checks_and_assumptions(
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="chart"' in page
     assert "The chart&#39;s figures as a table" in page or "The chart's figures as a table" in page
     assert re.search(r"<th scope=\"row\">\+1</th>", page)
-    assert "method false_start" in page and "Parallel trends" in page
+    assert "False start date (2 years early)" in page and "Parallel trends" in page
     assert 'href="/planner/programmes" aria-current="page"' in page  # the nav link
     assert client.get("/planner/programmes/mentoring").status_code == 404
 
