@@ -21,6 +21,8 @@ from governance.audit.calibration import calibration_line
 from governance.audit.gates import REFIT_GATE_FIGURES, evaluate_gates
 from governance.audit.holdout import AUDIT, FIT, STOPPING, person_roles, persons_digest
 from governance.audit.refit_audit import refit_figures, refit_section
+from governance.audit.report.board_views import first_page_view
+from governance.audit.report.refit import refit_view
 from governance.contracts.audit_document import RefitAudit, SectionUnavailable
 from governance.contracts.errors import AuditInputError
 from governance.contracts.settings import GovernanceConfig
@@ -299,3 +301,18 @@ def test_folds_keep_each_person_whole_and_are_balanced() -> None:
     sizes = pd.Series(folds).groupby(frame["person_key"].to_numpy()).first().value_counts()
     assert sorted(sizes.tolist()) == [300, 300, 300]
     np.testing.assert_array_equal(folds, person_folds(frame["person_key"], 3, seed=4))
+
+
+def test_the_report_and_first_page_say_which_model_is_served_and_how_it_did() -> None:
+    frame = _table(persons=3000)
+    section = _audit(TRUTH, frame, _record(frame))
+    document = {"refit": section.model_dump(), "model": {"name": "m", "version": "1"}}
+    view = refit_view(document["refit"])
+    assert view.missing is None and view.dates == ", ".join(DATES)
+    assert view.held_out is not None and len(view.held_out.rows) == 3
+    assert view.comparisons is not None and len(view.comparisons.rows) == 2
+    assert "neither clearly better nor clearly worse" in view.summary  # the same model
+    served = first_page_view(document).served
+    assert served.startswith("A release would score with this model refit on every labelled")
+    missing = refit_view(_audit(TRUTH, frame, None).model_dump())  # type: ignore[arg-type]
+    assert missing.missing is not None and "did not refit" in missing.missing

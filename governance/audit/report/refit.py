@@ -19,6 +19,9 @@ _BETTER = {
 }
 
 
+_AREA_WORDS = {"ward_code": "wards", "lsoa_code": "LSOAs", "borough_code": "boroughs"}
+
+
 @dataclass(frozen=True)
 class RefitView:
     """What the refit learnt from, how it was judged, and its tables; or why there is none."""
@@ -47,30 +50,24 @@ def refit_view(section: Any) -> RefitView:
     overall = field(check, "overall")
     confidence = field(check, "confidence")
     level = f"{100 * confidence:.0f}%" if isinstance(confidence, float) else "95%"
+    figures = (  # (name, record, value, low, high, kind)
+        ("Observed / expected outcomes", overall, "ratio", "low", "high", "decimal"),
+        ("Calibration slope", check, "slope", "slope_low", "slope_high", "decimal"),
+        ("ROC AUC", section, "roc_auc", "roc_auc_low", "roc_auc_high", "auc"),
+    )
+    rows_seen = fmt(field(section, "audited_rows"), "count")
+    outcomes_seen = fmt(field(section, "audited_outcomes"), "count")
     held_out = table(
         ["Figure", "Value", f"{level} interval", "Rows", "Outcomes"],
         [
             row(
-                "Observed / expected outcomes",
-                fmt(field(overall, "ratio"), "decimal"),
-                _interval(field(overall, "low"), field(overall, "high")),
-                fmt(field(section, "audited_rows"), "count"),
-                fmt(field(section, "audited_outcomes"), "count"),
-            ),
-            row(
-                "Calibration slope",
-                fmt(field(check, "slope"), "decimal"),
-                _interval(field(check, "slope_low"), field(check, "slope_high")),
-                fmt(field(section, "audited_rows"), "count"),
-                fmt(field(section, "audited_outcomes"), "count"),
-            ),
-            row(
-                "ROC AUC",
-                fmt(field(section, "roc_auc"), "auc"),
-                _interval(field(section, "roc_auc_low"), field(section, "roc_auc_high")),
-                fmt(field(section, "audited_rows"), "count"),
-                fmt(field(section, "audited_outcomes"), "count"),
-            ),
+                name,
+                fmt(field(record, value), kind),  # type: ignore[arg-type]
+                _interval(field(record, low), field(record, high)),
+                rows_seen,
+                outcomes_seen,
+            )
+            for name, record, value, low, high, kind in figures
         ],
         numeric=(1, 2, 3, 4),
     )
@@ -124,8 +121,9 @@ def _agreement(agreement: Any) -> str | None:
     rho = field(agreement, "rank_correlation")
     if rho is not None:
         words += (
-            f" Over its {fmt(field(agreement, 'areas'), 'count')} areas "
-            f"({text(field(agreement, 'area_column'))}), the two models' expected counts rank "
+            f" Over its {fmt(field(agreement, 'areas'), 'count')} "
+            f"{_AREA_WORDS.get(str(field(agreement, 'area_column')), 'areas')}, the two models' "
+            "expected counts rank "
             f"the areas with a Spearman correlation of {fmt(rho, 'decimal')}."
         )
     return words
