@@ -231,19 +231,68 @@ def test_empty_extract_is_refused(own_extracts: tuple[Path, dict[str, object]]) 
     assert not (data / "linked").exists()
 
 
-def test_unparseable_dates_name_the_column_and_rows(
-    own_extracts: tuple[Path, dict[str, object]],
+def test_a_few_unparseable_dates_become_missing_and_are_counted_without_values(
+    own_extracts: tuple[Path, dict[str, object]], caplog: pytest.LogCaptureFixture
 ) -> None:
     data, sources = own_extracts
     school = pd.read_csv(data / "school.csv", dtype=str)
     school.loc[[4, 11], "Born"] = ["31.02.2009", "2009-05-01"]
     school.to_csv(data / "school.csv", index=False)
+    with caplog.at_level("WARNING", logger="vru.link"):
+        result = run_link(_config(sources=sources), data)
+    assert result.report["invalid_values"]["school"]["Born"] == {
+        "field": "dob",
+        "records": 300,
+        "invalid": 2,
+        "share": round(2 / 300, 6),
+        "first_records": [5, 12],  # the 5th and 12th records: pandas rows 4 and 11
+    }
+    assert result.report["invalid_values"]["clinic"]["birth_date"]["invalid"] == 0
+    warned = [r.getMessage() for r in caplog.records if "'Born'" in r.getMessage()]
+    assert warned == [
+        f"{data / 'school.csv'}: column 'Born' (dob) has 2 of 300 values that are not dates of "
+        "birth in the format '%d.%m.%Y' (0.7%; records 5, 12; the first record is 1): "
+        "counted as missing"
+    ]
+    text = (data / "linked/report.json").read_text() + caplog.text
+    assert "31.02.2009" not in text and "2009-05-01" not in text  # numbers, never values
+    spine = pd.read_parquet(data / "linked/spine.parquet")
+    assert len(spine) == 510  # the two records still link, on their other identifiers
+
+
+def test_a_column_that_mostly_does_not_parse_is_refused_and_nothing_is_written(
+    own_extracts: tuple[Path, dict[str, object]],
+) -> None:
+    data, sources = own_extracts
+    sources["school"] = {**sources["school"], "dob_format": "%Y-%m-%d"}  # type: ignore[dict-item]
     with pytest.raises(ExtractError) as err:
         run_link(_config(sources=sources), data)
-    assert str(err.value) == (
-        f"{data / 'school.csv'}: column 'Born' has 2 date(s) of birth that do not parse as '%d.%m.%Y' (rows [4, 11])"
+    message = str(err.value)
+    assert message.startswith(
+        f"{data / 'school.csv'}: column 'Born' (dob) has 300 of 300 values that are not dates "
+        "of birth in the format '%Y-%m-%d' (100.0%; records 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, …"
     )
+    assert "link.max_invalid_share (5%)" in message and "dob_format" in message
+    born = pd.read_csv(data / "school.csv", dtype=str)["Born"]
+    assert not any(value in message for value in born)
     assert not (data / "linked").exists()
+
+
+@pytest.mark.parametrize(("limit", "refused"), [(0.05, True), (0.07, False)])
+def test_max_invalid_share_is_where_dirty_data_becomes_a_wrong_format(
+    own_extracts: tuple[Path, dict[str, object]], limit: float, refused: bool
+) -> None:
+    data, sources = own_extracts
+    school = pd.read_csv(data / "school.csv", dtype=str)
+    school.loc[:19, "Born"] = "unknown"  # 20 of 300: 6.7%
+    school.to_csv(data / "school.csv", index=False)
+    config = _config(sources=sources, max_invalid_share=limit)
+    if refused:
+        with pytest.raises(ExtractError, match=r"20 of 300 values .* \(6\.7%; records 1, 2, "):
+            run_link(config, data)
+        assert not (data / "linked").exists()
+    else:
+        assert run_link(config, data).report["invalid_values"]["school"]["Born"]["invalid"] == 20
 
 
 def test_a_previous_spine_survives_a_failed_run(

@@ -208,3 +208,25 @@ def test_without_java_17_the_error_names_the_script(
         spark_session(SparkConfig())
     assert "Java 17 is needed: scripts/ensure-java.sh" in str(err.value)
     assert f"{old}/bin/java: 11" in str(err.value)
+
+
+def test_spark_links_another_countrys_extracts_with_extra_identifiers_as_duckdb(
+    spark: Any, tmp_path: Path
+) -> None:
+    """Postcodes of any country and every extra comparison method give the same persons."""
+    from tests.training.test_linkage_extracts import COMPARISONS, _people, _sources, _write
+
+    rng = np.random.default_rng(11)
+    (tmp_path / "duckdb").mkdir()
+    _write(tmp_path / "duckdb", _people(200, rng), rng)
+    shutil.copytree(tmp_path / "duckdb", tmp_path / "spark")
+    spines = {}
+    for engine in ("duckdb", "spark"):
+        link = {**EXACT, "engine": engine, "postcode_format": "any", "comparisons": COMPARISONS}
+        config = PipelineConfig.model_validate(
+            {"seed": 5, "link": {**link, "sources": _sources()}, "spark": SPARK}
+        )
+        run_link(config, tmp_path / engine)
+        spines[engine] = pd.read_parquet(tmp_path / engine / "linked/spine.parquet")
+    assert len(spines["duckdb"]) == 200 + 160 + 60
+    assert _partition(spines["duckdb"]) == _partition(spines["spark"])

@@ -44,19 +44,23 @@ def evaluate_linkage(
     spine: pd.DataFrame,
     records: pd.DataFrame,
     pairs: pd.DataFrame,
+    groups: list[str] | None = None,
 ) -> dict[str, Any]:
     """Quality figures, or a statement that there is no truth to measure against.
 
     ``spine``: source, record_id, person_key. ``records``: source, record_id, unique_id (the
-    profile), truth_id (a labelled person id, or empty), sex. ``pairs``: scored profile pairs.
+    profile), truth_id (a labelled person id, or empty), sex, and a column per mapped group
+    (``groups``: with a truth column, the figures are given per group). ``pairs``: scored
+    profile pairs.
     """
     labelled = records["truth_id"].notna().any()
     if labelled:
-        truth = records[["source", "record_id", "truth_id", "sex"]].rename(
+        mapped = list(groups or [])
+        truth = records[["source", "record_id", "truth_id", "sex", *mapped]].rename(
             columns={"truth_id": "person_id"}
         )
         origin = "the mapping's truth column"
-        groups = ["sex"]
+        groups = ["sex", *mapped]
     elif truth_available(data_dir):
         truth = _generated_truth(data_dir)
         origin = "the generator's ground truth"

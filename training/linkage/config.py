@@ -1,7 +1,9 @@
 """Linkage settings (the ``link:`` section of ``configs/pipeline.yaml``).
 
 ``sources`` maps each extract's own columns to the standard identifier fields, so that the
-generated extracts, real extracts or any tables of people link the same way.
+generated extracts, real extracts or any tables of people link the same way. ``comparisons``
+declares extra identifiers (an address, a town, a local reference) compared beside the
+standard ones; each source maps its own column to them under ``columns``.
 """
 
 from __future__ import annotations
@@ -9,13 +11,84 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from training.spark_config import Engine
 
-__all__ = ["LinkConfig", "SourceMapping", "default_sources"]
+__all__ = [
+    "RESERVED_NAMES",
+    "ComparisonMethod",
+    "ExtraComparison",
+    "LinkConfig",
+    "PostcodeFormat",
+    "SourceMapping",
+    "default_sources",
+]
 
 Sex = Literal["M", "F"]
+ComparisonMethod = Literal["exact", "text", "identifier", "number"]
+PostcodeFormat = Literal["uk", "any"]
+
+# standard fields and the columns linkage derives from them: no extra comparison or group
+# may take one of these names
+RESERVED_NAMES: frozenset[str] = frozenset(
+    {
+        "unique_id",
+        "source",
+        "record_id",
+        "first_name",
+        "surname",
+        "full_name",
+        "dob",
+        "dob_text",
+        "birth_year",
+        "sex",
+        "postcode",
+        "postcode_district",
+        "nhs_number",
+        "first_initial",
+        "surname_initial",
+        "truth_id",
+        "local_id",
+        "n_records",
+        "cluster_id",
+        "match_probability",
+        "match_weight",
+    }
+)
+
+
+def _plain(name: str) -> bool:
+    return name.isidentifier() and name.isascii() and name == name.lower()
+
+
+class ExtraComparison(BaseModel):
+    """How one extra identifier is compared (``text``, or ``{method: number, tolerance: 2}``).
+
+    * ``exact``: equal after trimming and upper-casing, or not;
+    * ``text``: exact, then Jaro-Winkler ≥ 0.92 and ≥ 0.80, term-frequency adjusted (a common
+      street counts for less than a rare one);
+    * ``identifier``: exact, or one character apart (a typed reference number);
+    * ``number``: equal, or within ``tolerance`` (a house number, a height).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    method: ComparisonMethod
+    tolerance: float | None = Field(
+        None, gt=0, description="number only: values this close count as close (default 1)."
+    )
+
+    @model_validator(mode="after")
+    def _tolerance_is_for_numbers(self) -> ExtraComparison:
+        if self.tolerance is not None and self.method != "number":
+            raise ValueError(f"tolerance applies to method 'number' only, not {self.method!r}")
+        return self
+
+    @property
+    def within(self) -> float:
+        """The tolerance of a ``number`` comparison."""
+        return 1.0 if self.tolerance is None else self.tolerance
 
 
 class SourceMapping(BaseModel):
@@ -41,6 +114,15 @@ class SourceMapping(BaseModel):
     truth_column: str | None = Field(
         None, description="A true person id, where known: turns on the quality figures."
     )
+    columns: dict[str, str] = Field(
+        default_factory=dict,
+        description="Extra comparison name (declared in link.comparisons) → the extract's column.",
+    )
+    groups: dict[str, str] = Field(
+        default_factory=dict,
+        description="Group name → the extract's column (e.g. ethnicity: ethnic_group): "
+        "with a truth column, the quality figures are given per group too.",
+    )
 
     def mapped_columns(self) -> dict[str, str]:
         """Standard field → the extract's column, for every field that is mapped."""
@@ -50,6 +132,8 @@ class SourceMapping(BaseModel):
             out["local_id"] = self.local_id
         if self.truth_column is not None:
             out["truth_id"] = self.truth_column
+        out.update({f"extra:{name}": column for name, column in self.columns.items()})
+        out.update({f"group:{name}": column for name, column in self.groups.items()})
         return out
 
 
@@ -122,11 +206,36 @@ class LinkConfig(BaseModel):
         "it counts every sampled pair (slower, and the same on every engine).",
     )
     em_max_pairs: float = Field(2e6, ge=1e4, description="Pairs per EM training session, at most.")
+    em_min_probability: float = Field(
+        1e-10,
+        gt=1e-300,
+        lt=1e-3,
+        description="EM's m and u estimates are held at least this: a level never seen among "
+        "likely matches weighs heavily against a match instead of ending the run.",
+    )
     recall_of_deterministic_rules: float = Field(
         0.7,
         gt=0,
         le=1,
         description="Assumed recall of exact rules when estimating the match prior.",
+    )
+    postcode_format: PostcodeFormat = Field(
+        "uk",
+        description="uk: postcodes checked as UK postcodes and compared at unit, sector, "
+        "district and area; any: any country's, compared as text (exact, one character apart).",
+    )
+    max_invalid_share: float = Field(
+        0.05,
+        ge=0,
+        le=1,
+        description="Above this share of unparseable values in a column (dates of birth, "
+        "postcodes, numbers) the run refuses: the mapping or format is wrong. Below it, each "
+        "bad value becomes missing and is counted.",
+    )
+    comparisons: dict[str, ExtraComparison] = Field(
+        default_factory=dict,
+        description="Extra identifiers compared beside the standard ones: name → method "
+        "(exact, text, identifier, number).",
     )
     duckdb_memory_limit: str | None = Field(
         None, description="e.g. '10GB'; DuckDB's default if empty."
@@ -137,6 +246,14 @@ class LinkConfig(BaseModel):
         description="Where Splink runs: duckdb (one machine) or spark (the spark: section).",
     )
 
+    @field_validator("comparisons", mode="before")
+    @classmethod
+    def _method_alone(cls, value: object) -> object:
+        """``address: text`` is shorthand for ``address: {method: text}``."""
+        if isinstance(value, dict):
+            return {k: {"method": v} if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
     @model_validator(mode="after")
     def _names_are_plain(self) -> LinkConfig:
         if not self.sources:
@@ -144,6 +261,26 @@ class LinkConfig(BaseModel):
         for name in self.sources:
             if not name.replace("_", "").isalnum():
                 raise ValueError(f"source name {name!r} must be letters, digits and underscores")
+        for name in self.comparisons:
+            if not _plain(name) or name in RESERVED_NAMES:
+                raise ValueError(
+                    f"comparisons: {name!r} must be lower-case letters, digits and underscores, "
+                    f"and not a standard field ({', '.join(sorted(RESERVED_NAMES))})"
+                )
+        for source, mapping in self.sources.items():
+            unknown = sorted(set(mapping.columns) - set(self.comparisons))
+            if unknown:
+                declared = ", ".join(sorted(self.comparisons)) or "none"
+                raise ValueError(
+                    f"sources.{source}.columns: {unknown} not declared in link.comparisons "
+                    f"(declared: {declared})"
+                )
+            for group in mapping.groups:
+                if not _plain(group) or group in RESERVED_NAMES or group in self.comparisons:
+                    raise ValueError(
+                        f"sources.{source}.groups: {group!r} must be lower-case letters, digits "
+                        "and underscores, and not a standard field or a comparison"
+                    )
         if self.keep_pairs_above > self.threshold:
             raise ValueError("keep_pairs_above must not exceed threshold")
         return self

@@ -6,8 +6,12 @@ Comparisons (Fellegi-Sunter, m and u estimated from the data, no labels):
   exact, else; term-frequency adjusted on the full name so that common names count for less;
 * date of birth: exact, day and month transposed, one character apart (typed digit swaps),
   same year and month, within a year, else;
-* postcode: exact unit, sector, district, area (people move nearby; extracts lag);
-* NHS number: exact where both have a valid one; sex: exact.
+* postcode: exact unit, sector, district, area (people move nearby; extracts lag); or, for
+  postcodes of any country (``postcode_format: any``), exact and one character apart;
+* NHS number: exact where both have a valid one; sex: exact;
+* each extra identifier declared in ``link.comparisons``, by its method (exact; text: exact,
+  Jaro-Winkler levels, term-frequency adjusted; identifier: exact, one character apart;
+  number: equal, within the tolerance).
 
 Blocking rules keep recall high while bounding pairs: any shared valid NHS number; same date
 of birth with the same surname or first-name initial; same birth year with the same full
@@ -20,8 +24,11 @@ import splink.comparison_level_library as cll
 import splink.comparison_library as cl
 from splink import SettingsCreator, block_on
 from splink.internals.blocking_rule_creator import BlockingRuleCreator
+from splink.internals.comparison_creator import ComparisonCreator
 
-__all__ = ["blocking_rules", "settings", "training_rules"]
+from training.linkage.config import ExtraComparison, LinkConfig, PostcodeFormat
+
+__all__ = ["blocking_rules", "extra_comparison", "settings", "training_rules"]
 
 
 def _dob_comparison() -> cl.CustomComparison:
@@ -51,8 +58,38 @@ def _dob_comparison() -> cl.CustomComparison:
     )
 
 
-def settings() -> SettingsCreator:
+def _postcode_comparison(postcode_format: PostcodeFormat) -> ComparisonCreator:
+    if postcode_format == "uk":
+        return cl.PostcodeComparison("postcode")
+    return cl.DamerauLevenshteinAtThresholds("postcode", [1])
+
+
+def extra_comparison(name: str, comparison: ExtraComparison) -> ComparisonCreator:
+    """The Splink comparison of one extra identifier, by its method."""
+    if comparison.method == "exact":
+        return cl.ExactMatch(name)
+    if comparison.method == "identifier":
+        return cl.DamerauLevenshteinAtThresholds(name, [1])
+    if comparison.method == "text":
+        return cl.JaroWinklerAtThresholds(name, [0.92, 0.8]).configure(
+            term_frequency_adjustments=True
+        )
+    return cl.CustomComparison(
+        output_column_name=name,
+        comparison_levels=[
+            cll.NullLevel(name),
+            cll.ExactMatchLevel(name),
+            cll.AbsoluteDifferenceLevel(name, comparison.within),
+            cll.ElseLevel(),
+        ],
+        comparison_description=f"{name}: equal, within {comparison.within:g}",
+    )
+
+
+def settings(config: LinkConfig | None = None) -> SettingsCreator:
     """Settings for deduplicating profiles from every agency at once."""
+    config = config or LinkConfig()
+    extras = [extra_comparison(n, c) for n, c in config.comparisons.items()]
     return SettingsCreator(
         link_type="dedupe_only",
         unique_id_column_name="unique_id",
@@ -61,9 +98,10 @@ def settings() -> SettingsCreator:
                 "first_name", "surname", forename_surname_concat_col_name="full_name"
             ),
             _dob_comparison(),
-            cl.PostcodeComparison("postcode"),
+            _postcode_comparison(config.postcode_format),
             cl.ExactMatch("nhs_number"),
             cl.ExactMatch("sex"),
+            *extras,
         ],
         blocking_rules_to_generate_predictions=blocking_rules(),
         additional_columns_to_retain=["source"],

@@ -21,8 +21,10 @@ from splink.internals.database_api import DatabaseAPI
 
 from governance.contracts.errors import ExtractError
 from training.linkage.config import LinkConfig, SourceMapping
+from training.linkage.em import floored_em
+from training.linkage.invalid import InvalidColumn, count_invalid, judge_invalid
 from training.linkage.model import settings, training_rules
-from training.linkage.standardise import dob_expression, profiles_sql, standardised_sql
+from training.linkage.standardise import profiles_sql, standardised_sql
 from training.spark import SparkConfig
 
 if TYPE_CHECKING:
@@ -34,9 +36,6 @@ logger = logging.getLogger("vru.link")
 
 _MISSING_COLUMNS = "{path}: mapped column(s) {missing} not in the extract; columns are {columns}"
 _EMPTY = "{path}: the extract has no rows"
-_BAD_DATES = (
-    "{path}: column '{column}' has {n} date(s) of birth that do not parse{fmt} (rows {rows})"
-)
 
 
 @dataclass
@@ -50,6 +49,7 @@ class Linkage:
     clusters: pd.DataFrame  # unique_id → cluster_id
     match_weights: dict[str, Any]  # the trained model's parameters (Splink's JSON)
     model_charts: dict[str, str]  # Splink's own charts of the model, as self-contained HTML
+    invalid: list[InvalidColumn] = field(default_factory=list)  # unparseable values counted
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -67,13 +67,30 @@ def link_extracts(
     if config.duckdb_memory_limit:
         con.execute(f"SET memory_limit = '{config.duckdb_memory_limit}'")
     parts = []
+    invalid: list[InvalidColumn] = []
+    groups = sorted({g for m in config.sources.values() for g in m.groups})
     for source, mapping in config.sources.items():
         path = mapping.path if mapping.path.is_absolute() else data_dir / mapping.path
         view = _register(con, source, path, mapping)
-        _check_dates(con, view, path, mapping)
-        parts.append(standardised_sql(source, view, mapping))
+        invalid += count_invalid(
+            con, view, source, path, mapping, config.postcode_format, config.comparisons
+        )
+        parts.append(
+            standardised_sql(
+                source,
+                view,
+                mapping,
+                postcode_format=config.postcode_format,
+                comparisons=config.comparisons,
+                groups=groups,
+            )
+        )
+    judge_invalid(invalid, config.max_invalid_share)  # every extract's counts, then one verdict
     con.execute("CREATE TABLE records AS " + " UNION ALL ".join(f"({p})" for p in parts))
-    con.execute(f"CREATE TABLE profiles AS {profiles_sql('records')}")
+    con.execute(
+        "CREATE TABLE profiles AS "
+        + profiles_sql("records", config.postcode_format, tuple(config.comparisons))
+    )
     n_records, n_profiles = (
         con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0] for t in ("records", "profiles")
     )
@@ -85,7 +102,7 @@ def link_extracts(
     clock = time.perf_counter()
     db_api, table = _splink_backend(con, config, spark or SparkConfig())
     profiles = db_api.register(table)
-    linker = Linker(profiles, settings(), log_level=None)
+    linker = Linker(profiles, settings(config), log_level=None)
     rules = training_rules()
     linker.training.estimate_probability_two_random_records_match(
         rules["deterministic"], recall=config.recall_of_deterministic_rules
@@ -93,10 +110,13 @@ def link_extracts(
     linker.training.estimate_u_using_random_sampling(
         max_pairs=config.u_max_pairs, seed=seed, min_count_per_level=config.u_min_count_per_level
     )
-    for rule in rules["em"]:
-        linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
-        )
+    with floored_em(config.em_min_probability) as floored:
+        for rule in rules["em"]:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
+            )
+    for level in sorted(set(floored)):
+        logger.info("EM estimate of %s held at link.em_min_probability", level)
     timings["train_s"] = time.perf_counter() - clock
     charts = linker.visualisations  # parameters only: no record appears in these charts
 
@@ -123,6 +143,7 @@ def link_extracts(
             "splink_match_weights.html": charts.match_weights_chart().to_html(inline=True),
             "splink_m_u_parameters.html": charts.m_u_parameters_chart().to_html(inline=True),
         },
+        invalid=invalid,
         timings=timings,
     )
 
@@ -170,21 +191,3 @@ def _register(
     if con.execute(f"SELECT count(*) FROM {view}").fetchall()[0][0] == 0:
         raise ExtractError(_EMPTY.format(path=path))
     return view
-
-
-def _check_dates(
-    con: duckdb.DuckDBPyConnection, view: str, path: Path, mapping: SourceMapping
-) -> None:
-    raw = f'CAST("{mapping.dob}" AS VARCHAR)'
-    bad = con.execute(
-        f"""SELECT rn FROM (
-              SELECT row_number() OVER () - 1 AS rn, {raw} AS raw, {dob_expression(mapping)} AS dob
-              FROM {view})
-            WHERE raw IS NOT NULL AND trim(raw) <> '' AND dob IS NULL ORDER BY rn"""
-    ).fetchall()
-    if bad:
-        fmt = f" as '{mapping.dob_format}'" if mapping.dob_format else " as dates"
-        rows = [r[0] for r in bad[:10]]
-        raise ExtractError(
-            _BAD_DATES.format(path=path, column=mapping.dob, n=len(bad), fmt=fmt, rows=rows)
-        )

@@ -16,6 +16,7 @@ from governance.contracts.config import config_hash
 from governance.contracts.layout import DataLayout
 from training.config import PipelineConfig
 from training.evaluation.linkage import evaluate_linkage
+from training.linkage.invalid import invalid_report
 from training.linkage.report import cluster_sizes, draw_charts, model_parameters, weight_histogram
 from training.linkage.run import link_extracts
 from training.linkage.spine import build_spine
@@ -40,8 +41,11 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
     started = time.perf_counter()
     cfg = config.link
     linkage = link_extracts(cfg, data_dir, seed=config.seed, spark=config.spark)
+    groups = sorted({g for m in cfg.sources.values() for g in m.groups})
+    group_columns = "".join(f", group_{g} AS {g}" for g in groups)
     records = linkage.con.execute(
-        "SELECT source, record_id, unique_id, truth_id, sex FROM records ORDER BY source, record_id"
+        f"SELECT source, record_id, unique_id, truth_id, sex{group_columns} "
+        "FROM records ORDER BY source, record_id"
     ).df()
     profiles = linkage.con.execute(
         "SELECT source, count(*) FROM profiles GROUP BY source ORDER BY source"
@@ -49,7 +53,7 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
     linkage.con.close()  # Splink's tables are done with: free their memory before evaluating
     spine = build_spine(records, linkage.clusters, linkage.pairs, cfg.threshold)
     clock = time.perf_counter()
-    quality = evaluate_linkage(data_dir, spine, records, linkage.pairs)
+    quality = evaluate_linkage(data_dir, spine, records, linkage.pairs, groups=groups)
     linkage.timings["evaluate_s"] = time.perf_counter() - clock
     report: dict[str, Any] = {
         "stage": "link",
@@ -62,6 +66,7 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
         "records_per_source": {k: int(v) for k, v in spine.groupby("source").size().items()},
         "profiles_per_source": {k: int(v) for k, v in profiles},
         "persons": int(spine["person_key"].nunique()),
+        "invalid_values": invalid_report(linkage.invalid),
         "scored_pairs_kept": len(linkage.pairs),
         "cluster_sizes": cluster_sizes(spine),
         "match_weights": weight_histogram(linkage.pairs, cfg.threshold),
