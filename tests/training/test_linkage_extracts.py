@@ -329,3 +329,36 @@ def test_a_number_tolerance_is_a_level_of_its_own() -> None:
     conditions = [level.sql_condition for level in spec.comparison_levels]
     assert conditions[1] == '"height_l" = "height_r"'
     assert "ABS" in conditions[2].upper() and "2.5" in conditions[2]
+
+
+def test_vru_link_takes_the_documented_config_and_counts_bad_values_on_stderr(
+    foreign: Path,
+) -> None:
+    import yaml
+    from typer.testing import CliRunner
+
+    from vru.cli import app
+
+    link = {
+        **FAST,
+        "postcode_format": "any",
+        "max_invalid_share": 0.05,
+        "comparisons": COMPARISONS,
+        "sources": _sources(),
+    }
+    config = foreign / "pipeline.yaml"
+    config.write_text(yaml.safe_dump({"seed": 5, "link": link}, sort_keys=False))
+    result = CliRunner().invoke(app, ["link", "--config", str(config), "--data", str(foreign)])
+    assert result.exit_code == 0, result.output
+    stderr = "".join(result.stderr.split())  # rich wraps log lines to the terminal's width
+    assert "column'born'(dob)has3of400values" in stderr
+    assert "records4,41,42" in stderr and "unknown" not in result.stderr
+    assert "values that do not parse, kept as missing: clinic.born 3 (0.8%)" in result.output
+
+    link["postcode_format"] = "uk"
+    config.write_text(yaml.safe_dump({"seed": 5, "link": link}, sort_keys=False))
+    before = (foreign / "linked/spine.parquet").read_bytes()
+    refused = CliRunner().invoke(app, ["link", "--config", str(config), "--data", str(foreign)])
+    assert refused.exit_code == 2
+    assert "setlink.postcode_format:anyforothercountries" in "".join(refused.output.split())
+    assert (foreign / "linked/spine.parquet").read_bytes() == before  # nothing changed

@@ -143,6 +143,14 @@ def summary_lines(report: dict[str, Any]) -> list[str]:
         "records per source: "
         + ", ".join(f"{k} {v:,}" for k, v in report["records_per_source"].items()),
     ]
+    invalid = [
+        f"{source}.{column} {v['invalid']:,} ({100 * v['share']:.1f}%)"
+        for source, columns in report.get("invalid_values", {}).items()
+        for column, v in columns.items()
+        if v["invalid"]
+    ]
+    if invalid:
+        lines.append("values that do not parse, kept as missing: " + ", ".join(invalid))
     quality = report["quality"]
     if not quality.get("available"):
         lines.append(quality["note"])
