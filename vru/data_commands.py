@@ -75,12 +75,26 @@ def link(
     engine: Annotated[
         str | None, engine_option("Where Splink runs: duckdb or spark (default: link.engine).")
     ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(
+            metavar="<path>",
+            help="A trained model (a previous run's linked/model.json): score with it, "
+            "no training (default: link.model).",
+        ),
+    ] = None,
     quiet: QuietOpt = False,
 ) -> None:
     """Link the agencies' extracts into one person spine, and report linkage quality."""
     with stage(quiet):
         cfg = pipeline_config(
-            config, {"seed": seed, "link.threshold": threshold, "link.engine": engine}
+            config,
+            {
+                "seed": seed,
+                "link.threshold": threshold,
+                "link.engine": engine,
+                "link.model": str(model.resolve()) if model else None,
+            },
         )
         data_dir = data or cfg.data_dir
         with progress(quiet, "Linking") as advance:

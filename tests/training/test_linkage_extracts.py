@@ -362,3 +362,65 @@ def test_vru_link_takes_the_documented_config_and_counts_bad_values_on_stderr(
     assert refused.exit_code == 2
     assert "setlink.postcode_format:anyforothercountries" in "".join(refused.output.split())
     assert (foreign / "linked/spine.parquet").read_bytes() == before  # nothing changed
+
+
+# --- a model trained once, reused ---------------------------------------------------------
+
+
+def test_a_saved_model_scores_the_same_spine_without_training(
+    foreign: Path, tmp_path: Path
+) -> None:
+    link = {"postcode_format": "any", "comparisons": COMPARISONS, "sources": _sources()}
+    first = run_link(_config(**link), foreign)
+    spine = pd.read_parquet(foreign / "linked/spine.parquet")
+    saved = tmp_path / "model.json"
+    saved.write_bytes((foreign / "linked/model.json").read_bytes())
+    again = run_link(_config(**link, model=str(saved)), foreign)
+    pd.testing.assert_frame_equal(pd.read_parquet(foreign / "linked/spine.parquet"), spine)
+    assert again.report["model"] == first.report["model"]
+    trained = again.report["model_trained"]
+    assert trained["here"] is False and len(trained["saved_model_sha256"]) == 64
+
+
+@pytest.mark.parametrize(
+    ("change", "error"),
+    [
+        ({"comparisons": {"address": "text"}}, "link.model compares"),
+        ({"postcode_format": "uk", "max_invalid_share": 1.0}, "levels of .postcode. are"),
+    ],
+)
+def test_a_saved_model_of_other_comparisons_is_refused_naming_them(
+    foreign: Path, change: dict[str, object], error: str
+) -> None:
+    link = {"postcode_format": "any", "comparisons": COMPARISONS, "sources": _sources()}
+    run_link(_config(**link), foreign)
+    before = (foreign / "linked/spine.parquet").read_bytes()
+    other = {**link, **change, "model": "linked/model.json"}
+    if "comparisons" in change:
+        for mapping in other["sources"].values():  # type: ignore[attr-defined]
+            mapping["columns"] = {"address": mapping["columns"]["address"]}
+    with pytest.raises(ExtractError, match=error):
+        run_link(_config(**other), foreign)
+    assert (foreign / "linked/spine.parquet").read_bytes() == before
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (None, "link.model not found"),
+        ("{not json", "link.model is not JSON"),
+        ('{"link_type": "dedupe_only"}', "has no 'comparisons': not a Splink model"),
+        ('{"comparisons": [], "probability_two_random_records_match": 2.0}', "must be in"),
+    ],
+)
+def test_a_bad_saved_model_is_refused_before_any_work(
+    foreign: Path, content: str | None, error: str
+) -> None:
+    if content is not None:
+        (foreign / "model.json").write_text(content)
+    config = _config(
+        postcode_format="any", comparisons=COMPARISONS, sources=_sources(), model="model.json"
+    )
+    with pytest.raises(ExtractError, match=error):
+        run_link(config, foreign)
+    assert not (foreign / "linked").exists()

@@ -210,23 +210,40 @@ def test_without_java_17_the_error_names_the_script(
     assert f"{old}/bin/java: 11" in str(err.value)
 
 
-def test_spark_links_another_countrys_extracts_with_extra_identifiers_as_duckdb(
+def test_spark_scoring_with_duckdbs_trained_model_links_the_same_persons(
     spark: Any, tmp_path: Path
 ) -> None:
-    """Postcodes of any country and every extra comparison method give the same persons."""
+    """Trained once on DuckDB, saved with the spine; Spark scores and clusters with it.
+
+    Another country's postcodes and every extra comparison method are in the model, so each
+    of their levels is translated to Spark's SQL and given the saved parameters.
+    """
     from tests.training.test_linkage_extracts import COMPARISONS, _people, _sources, _write
 
     rng = np.random.default_rng(11)
     (tmp_path / "duckdb").mkdir()
     _write(tmp_path / "duckdb", _people(200, rng), rng)
     shutil.copytree(tmp_path / "duckdb", tmp_path / "spark")
-    spines = {}
-    for engine in ("duckdb", "spark"):
-        link = {**EXACT, "engine": engine, "postcode_format": "any", "comparisons": COMPARISONS}
-        config = PipelineConfig.model_validate(
-            {"seed": 5, "link": {**link, "sources": _sources()}, "spark": SPARK}
-        )
-        run_link(config, tmp_path / engine)
-        spines[engine] = pd.read_parquet(tmp_path / engine / "linked/spine.parquet")
-    assert len(spines["duckdb"]) == 200 + 160 + 60
-    assert _partition(spines["duckdb"]) == _partition(spines["spark"])
+    link = {"postcode_format": "any", "comparisons": COMPARISONS, "sources": _sources()}
+    trained = run_link(
+        PipelineConfig.model_validate({"seed": 5, "link": link, "spark": SPARK}),
+        tmp_path / "duckdb",
+    )
+    model = tmp_path / "duckdb/linked/model.json"
+    scored = run_link(
+        PipelineConfig.model_validate(
+            {
+                "seed": 5,
+                "link": {**link, "engine": "spark", "model": str(model)},
+                "spark": SPARK,
+            }
+        ),
+        tmp_path / "spark",
+    )
+    a = pd.read_parquet(tmp_path / "duckdb/linked/spine.parquet")
+    b = pd.read_parquet(tmp_path / "spark/linked/spine.parquet")
+    assert len(a) == len(b) == 200 + 160 + 60
+    assert _partition(a) == _partition(b)
+    assert trained.report["model_trained"] == {"here": True}
+    assert scored.report["model_trained"]["here"] is False
+    assert scored.report["model"] == trained.report["model"]  # the same parameters, not retrained

@@ -219,6 +219,12 @@ class LinkConfig(BaseModel):
         le=1,
         description="Assumed recall of exact rules when estimating the match prior.",
     )
+    model: Path | None = Field(
+        None,
+        description="A trained model (a previous run's linked/model.json): score and cluster "
+        "with it on any engine instead of training; relative paths are inside the data "
+        "directory.",
+    )
     postcode_format: PostcodeFormat = Field(
         "uk",
         description="uk: postcodes checked as UK postcodes and compared at unit, sector, "

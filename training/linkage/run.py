@@ -24,6 +24,7 @@ from training.linkage.config import LinkConfig, SourceMapping
 from training.linkage.em import floored_em
 from training.linkage.invalid import InvalidColumn, count_invalid, judge_invalid
 from training.linkage.model import settings, training_rules
+from training.linkage.saved_model import SavedModel, apply_parameters, read_saved_model
 from training.linkage.standardise import profiles_sql, standardised_sql
 from training.spark import SparkConfig
 
@@ -50,6 +51,7 @@ class Linkage:
     match_weights: dict[str, Any]  # the trained model's parameters (Splink's JSON)
     model_charts: dict[str, str]  # Splink's own charts of the model, as self-contained HTML
     invalid: list[InvalidColumn] = field(default_factory=list)  # unparseable values counted
+    saved_model: SavedModel | None = None  # the model scored with, when not trained here
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -63,6 +65,11 @@ def link_extracts(
     """
     timings: dict[str, float] = {}
     clock = time.perf_counter()
+    saved = None
+    if config.model is not None:  # read first: a wrong model is refused before any work
+        saved = read_saved_model(
+            config.model if config.model.is_absolute() else data_dir / config.model
+        )
     con = duckdb.connect()
     if config.duckdb_memory_limit:
         con.execute(f"SET memory_limit = '{config.duckdb_memory_limit}'")
@@ -102,21 +109,14 @@ def link_extracts(
     clock = time.perf_counter()
     db_api, table = _splink_backend(con, config, spark or SparkConfig())
     profiles = db_api.register(table)
-    linker = Linker(profiles, settings(config), log_level=None)
-    rules = training_rules()
-    linker.training.estimate_probability_two_random_records_match(
-        rules["deterministic"], recall=config.recall_of_deterministic_rules
-    )
-    linker.training.estimate_u_using_random_sampling(
-        max_pairs=config.u_max_pairs, seed=seed, min_count_per_level=config.u_min_count_per_level
-    )
-    with floored_em(config.em_min_probability) as floored:
-        for rule in rules["em"]:
-            linker.training.estimate_parameters_using_expectation_maximisation(
-                rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
-            )
-    for level in sorted(set(floored)):
-        logger.info("EM estimate of %s held at link.em_min_probability", level)
+    if saved is not None:  # a model trained before: score and cluster with it, no training
+        dialect = db_api.sql_dialect.sql_dialect_str
+        target = settings(config).create_settings_dict(sql_dialect_str=dialect)
+        linker = Linker(profiles, apply_parameters(target, saved), log_level=None)
+        logger.info("scoring with the saved model %s (no training)", saved.path)
+    else:
+        linker = Linker(profiles, settings(config), log_level=None)
+        _train(linker, config, seed)
     timings["train_s"] = time.perf_counter() - clock
     charts = linker.visualisations  # parameters only: no record appears in these charts
 
@@ -144,8 +144,27 @@ def link_extracts(
             "splink_m_u_parameters.html": charts.m_u_parameters_chart().to_html(inline=True),
         },
         invalid=invalid,
+        saved_model=saved,
         timings=timings,
     )
+
+
+def _train(linker: Linker, config: LinkConfig, seed: int) -> None:
+    """Estimate the prior, u by random sampling and m by EM, on the linker's engine."""
+    rules = training_rules()
+    linker.training.estimate_probability_two_random_records_match(
+        rules["deterministic"], recall=config.recall_of_deterministic_rules
+    )
+    linker.training.estimate_u_using_random_sampling(
+        max_pairs=config.u_max_pairs, seed=seed, min_count_per_level=config.u_min_count_per_level
+    )
+    with floored_em(config.em_min_probability) as floored:
+        for rule in rules["em"]:
+            linker.training.estimate_parameters_using_expectation_maximisation(
+                rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
+            )
+    for level in sorted(set(floored)):
+        logger.info("EM estimate of %s held at link.em_min_probability", level)
 
 
 def _splink_backend(

@@ -71,6 +71,15 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
         "cluster_sizes": cluster_sizes(spine),
         "match_weights": weight_histogram(linkage.pairs, cfg.threshold),
         "model": model_parameters(linkage.match_weights),
+        "model_trained": (
+            {"here": True}
+            if linkage.saved_model is None
+            else {
+                "here": False,
+                "saved_model": str(linkage.saved_model.path),
+                "saved_model_sha256": linkage.saved_model.sha256,
+            }
+        ),
         "quality": quality,
         "timings_s": {k: round(v, 2) for k, v in linkage.timings.items()},
     }
