@@ -85,7 +85,12 @@ def spark_session(config: SparkConfig) -> SparkSession:
         "spark.executorEnv.OMP_NUM_THREADS": "1",
         **config.conf,
     }
-    if config.master.startswith("local"):
+    if python := config.conf.get("spark.pyspark.python"):
+        # the executors' Python on a cluster (an environment with this project's packages on
+        # every node): PySpark reads it from the environment when the context starts, and
+        # does not read this setting itself unless launched through spark-submit
+        os.environ["PYSPARK_PYTHON"] = python
+    elif config.master.startswith("local"):
         # Python work (the release's scoring) runs in workers this machine starts: this
         # interpreter, with this environment's packages, rather than whatever python3 is on PATH
         os.environ.setdefault("PYSPARK_PYTHON", sys.executable)

@@ -733,16 +733,35 @@ _FLOAT_FIGURES = (
 )
 
 
-@pytest.fixture(scope="module")
-def spark_config() -> Iterator[SparkConfig]:
-    """One local Spark session for the module's Spark tests, stopped after them."""
-    config = SparkConfig.model_validate(SPARK)
-    yield config
+def _stop_spark() -> None:
     from pyspark.sql import SparkSession
 
     active = SparkSession.getActiveSession()
     if active is not None:
         active.stop()
+
+
+@pytest.fixture(scope="module", params=["local", "standalone-cluster"])
+def spark_config(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SparkConfig]:
+    """Spark for the module's Spark tests: in local mode, then on a standalone cluster.
+
+    The cluster is a master and two workers started on this machine by Spark's own daemon
+    script (``tests/spark_cluster.py``): the release's scoring runs in executors of other
+    JVMs, in Python processes of their own, as on a real cluster.
+    """
+    _stop_spark()  # one session per process: another module's may still be active
+    if request.param == "local":
+        yield SparkConfig.model_validate(SPARK)
+    else:
+        from tests.spark_cluster import standalone_cluster
+
+        with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as master:
+            conf = {"spark.pyspark.python": sys.executable}
+            yield SparkConfig.model_validate({**SPARK, "master": master, "conf": conf})
+            _stop_spark()
+    _stop_spark()
 
 
 def _small_model(cohort: pd.DataFrame, columns: list[str]) -> CalibratedModel:
@@ -825,6 +844,10 @@ def test_spark_and_in_process_engines_release_the_same_figures(
     in_process = released.first  # also a first release: no change column to compare
     assert in_process.manifest.engine == "duckdb"
     assert on_spark.manifest.engine == "spark"
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    assert session is not None and session.sparkContext.master == spark_config.master
     # where it ran is not what it means: the engine is not in the release config's hash
     assert config_hash(city.config(engine="spark")) == config_hash(city.config())
     assert on_spark.stats.rows == in_process.stats.rows
@@ -847,7 +870,8 @@ def test_the_release_command_runs_on_spark(
     monkeypatch.chdir(city.root)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", city.registry.tracking_uri)
     (city.root / "configs").mkdir(exist_ok=True)
-    (city.root / "configs/pipeline.yaml").write_text(f"spark: {json.dumps(SPARK)}\n")
+    spark = spark_config.model_dump(mode="json", exclude_none=True)
+    (city.root / "configs/pipeline.yaml").write_text(f"spark: {json.dumps(spark)}\n")
     _own_seed(city.root)
     gov = city.root / "gov-spark.yaml"
     gov.write_text(f"board_public_key_b64: {city.public}\naudit_log: {city.log.path}\n")

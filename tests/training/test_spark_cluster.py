@@ -1,0 +1,122 @@
+"""Link and features on a standalone Spark cluster equal DuckDB's (the release: test_release).
+
+A master and two workers are started on this machine by Spark's own daemon script
+(``tests/spark_cluster.py``), not ``local[*]``: the work runs in executors of other JVMs.
+The linkage model is trained once on DuckDB and saved with its spine; the cluster scores and
+clusters with it (``link.model``), as a real deployment would.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from tests.helpers import make_config
+from tests.spark_cluster import standalone_cluster
+from training.config import PipelineConfig
+from training.features.build import run_features
+from training.features.config import FeaturesConfig
+from training.generate.run import run_generate
+from training.linkage.stage import run_link
+from training.spark import SparkConfig
+
+pytestmark = [pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")]
+
+
+def _stop_spark() -> None:
+    from pyspark.sql import SparkSession
+
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        active.stop()
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConfig]:
+    _stop_spark()  # one session per process: another module's may still be active
+    with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as master:
+        yield SparkConfig.model_validate(
+            {
+                "master": master,
+                "shuffle_partitions": 2,
+                "driver_memory": "1g",
+                "conf": {"spark.pyspark.python": sys.executable},
+            }
+        )
+        _stop_spark()
+
+
+@pytest.fixture(scope="module")
+def linked_city(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data = run_generate(make_config(1000), tmp_path_factory.mktemp("cluster-city")).data_dir
+    run_link(PipelineConfig.model_validate({"seed": 5}), data)
+    return data
+
+
+def _partition(spine_path: Path) -> set[frozenset[tuple[str, str]]]:
+    spine = pq.read_table(spine_path).to_pandas()
+    groups: dict[str, set[tuple[str, str]]] = {}
+    for key, source, record in zip(
+        spine["person_key"], spine["source"], spine["record_id"], strict=True
+    ):
+        groups.setdefault(key, set()).add((source, record))
+    return {frozenset(g) for g in groups.values()}
+
+
+def test_the_cluster_links_the_same_persons_with_duckdbs_model(
+    cluster: SparkConfig, linked_city: Path, tmp_path: Path
+) -> None:
+    data = tmp_path / "data"
+    shutil.copytree(linked_city, data)
+    model = tmp_path / "model.json"
+    shutil.copy(linked_city / "linked/model.json", model)
+    config = PipelineConfig.model_validate(
+        {
+            "seed": 5,
+            "link": {"engine": "spark", "model": str(model)},
+            "spark": cluster.model_dump(mode="json", exclude_none=True),
+        }
+    )
+    result = run_link(config, data)
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    assert session is not None and session.sparkContext.master == cluster.master
+    assert result.report["engine"] == "spark" and result.report["model_trained"]["here"] is False
+    assert _partition(data / "linked/spine.parquet") == _partition(
+        linked_city / "linked/spine.parquet"
+    )
+
+
+def test_the_cluster_builds_duckdbs_features_exactly(
+    cluster: SparkConfig, linked_city: Path, tmp_path: Path
+) -> None:
+    tables = {}
+    for engine in ("duckdb", "spark"):
+        data = tmp_path / engine
+        shutil.copytree(linked_city, data)
+        config = FeaturesConfig(
+            as_of_dates=[dt.date(2019, 3, 31), dt.date(2023, 3, 31)], engine=engine
+        )
+        tables[engine] = pq.read_table(run_features(config, data, spark=cluster).path)
+    a, b = tables["duckdb"], tables["spark"]
+    assert a.schema.names == b.schema.names
+    assert [f.type for f in a.schema] == [f.type for f in b.schema]
+    assert a.num_rows == b.num_rows > 500
+    keys = ["person_key", "as_of_date"]
+    fa = a.to_pandas().sort_values(keys, ignore_index=True)
+    fb = b.to_pandas().sort_values(keys, ignore_index=True)
+    for column in fa.columns:
+        x, y = fa[column], fb[column]
+        assert (x.isna() == y.isna()).all(), column
+        if x.dtype.kind == "f":
+            np.testing.assert_allclose(x.dropna(), y.dropna(), rtol=0, atol=1e-9, err_msg=column)
+        else:
+            assert (x[x.notna()] == y[y.notna()]).all(), column
