@@ -12,7 +12,9 @@ The report also says whether the engines agreed: the same spine up to cluster la
 same feature table. With the default linkage settings Splink samples pairs for u and EM by a
 hash that differs between its backends, so the two models differ slightly and so may a few
 clusters; the report gives each engine's persons and quality against the truth
-(tests/training/test_spark_engine.py turns sampling off and checks equality).
+(tests/training/test_spark_engine.py turns sampling off and checks equality). A third link
+step scores with DuckDB's trained model on Spark (`--model`, no training on Spark): its time
+against DuckDB's whole link (`ratios.link_scoring`), and whether its spine is DuckDB's.
 """
 
 from __future__ import annotations
@@ -111,6 +113,16 @@ def _link_each(work: Path, city: Path, launcher: Path, seed: int) -> Json:
         steps[f"link_{engine}"] = _run_vru(
             launcher, "link", "-q", "--data", str(data), "--seed", str(seed), "--engine", engine
         )
+    # Spark scoring with DuckDB's trained model (link.model): the way to run Spark in earnest
+    model = work / "duckdb-model.json"
+    shutil.copy(work / "duckdb/linked/model.json", model)
+    data = work / "spark-scoring"
+    shutil.copytree(city, data, ignore=shutil.ignore_patterns("linked", "features"))
+    log("vru link --engine spark --model <DuckDB's model>")
+    steps["link_spark_scoring"] = _run_vru(
+        launcher, "link", "-q", "--data", str(data), "--seed", str(seed), "--engine", "spark",
+        "--model", str(model),
+    )  # fmt: skip
     return steps
 
 
@@ -141,8 +153,13 @@ def _comparison(work: Path, steps: Json, tables: dict[str, Path]) -> Json:
         stage: wall_ratio(steps[f"{stage}_spark"], steps[f"{stage}_duckdb"])
         for stage in ("link", "features")
     }
+    ratios["link_scoring"] = wall_ratio(steps["link_spark_scoring"], steps["link_duckdb"])
+    scoring = json.loads((work / "spark-scoring/linked/report.json").read_text())
     return {
-        "link_stage_timings_s": {e: r["timings_s"] for e, r in reports.items()},
+        "link_stage_timings_s": {
+            **{e: r["timings_s"] for e, r in reports.items()},
+            "spark_scoring": scoring["timings_s"],
+        },
         "link_results": {
             e: {
                 "persons": r["persons"],
@@ -159,6 +176,8 @@ def _comparison(work: Path, steps: Json, tables: dict[str, Path]) -> Json:
             "spine_up_to_labels": _partition(work / "duckdb/linked/spine.parquet")
             == _partition(work / "spark/linked/spine.parquet"),
             "persons": reports["duckdb"]["persons"] == reports["spark"]["persons"],
+            "spine_spark_scoring_up_to_labels": _partition(work / "duckdb/linked/spine.parquet")
+            == _partition(work / "spark-scoring/linked/spine.parquet"),
             "features": _same_features(tables["duckdb"], tables["spark"]),
         },
     }
