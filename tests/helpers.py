@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from training.config import PipelineConfig
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from training.model.train import TrainResult
 
 SEED = 1234
@@ -93,3 +95,25 @@ class TrainedCity:
 def sqlite_uri(store: Path) -> str:
     """The tracking URI of the MLflow SQLite store in directory ``store``."""
     return f"sqlite:///{store / 'mlflow.db'}"
+
+
+def assert_same_feature_tables(a: pa.Table, b: pa.Table) -> None:
+    """Two engines' feature tables are the same: columns, types, rows and every value.
+
+    Floats to 1e-9 (engines add in other orders); everything else exactly, missing where missing.
+    """
+    import numpy as np
+
+    assert a.schema.names == b.schema.names
+    assert [f.type for f in a.schema] == [f.type for f in b.schema]
+    assert a.num_rows == b.num_rows > 500
+    keys = ["person_key", "as_of_date"]
+    fa = a.to_pandas().sort_values(keys, ignore_index=True)
+    fb = b.to_pandas().sort_values(keys, ignore_index=True)
+    for column in fa.columns:
+        x, y = fa[column], fb[column]
+        assert (x.isna() == y.isna()).all(), column
+        if x.dtype.kind == "f":
+            np.testing.assert_allclose(x.dropna(), y.dropna(), rtol=0, atol=1e-9, err_msg=column)
+        else:
+            assert (x[x.notna()] == y[y.notna()]).all(), column

@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 from governance.contracts.config import load_config
 from governance.contracts.errors import ConfigError
-from tests.helpers import make_config
+from tests.helpers import assert_same_feature_tables, make_config
 from training.config import PipelineConfig
 from training.features.build import cohort_sql, features_sql, run_features
 from training.features.config import FeaturesConfig
@@ -132,20 +132,7 @@ def test_spark_features_are_duckdbs_exactly(
         result = run_features(config, data, spark=SparkConfig.model_validate(SPARK))
         tables[engine] = pq.read_table(result.path)
         manifests[engine] = result.manifest
-    a, b = tables["duckdb"], tables["spark"]
-    assert a.schema.names == b.schema.names
-    assert [f.type for f in a.schema] == [f.type for f in b.schema]
-    assert a.num_rows == b.num_rows > 500
-    keys = ["person_key", "as_of_date"]
-    fa = a.to_pandas().sort_values(keys, ignore_index=True)
-    fb = b.to_pandas().sort_values(keys, ignore_index=True)
-    for column in fa.columns:
-        x, y = fa[column], fb[column]
-        assert (x.isna() == y.isna()).all(), column
-        if x.dtype.kind == "f":
-            np.testing.assert_allclose(x.dropna(), y.dropna(), rtol=0, atol=1e-9, err_msg=column)
-        else:
-            assert (x[x.notna()] == y[y.notna()]).all(), column
+    assert_same_feature_tables(tables["duckdb"], tables["spark"])
     assert manifests["duckdb"]["engine"] == "duckdb" and manifests["spark"]["engine"] == "spark"
     ignore = {"engine", "seconds", "sha256"}  # when it ran, and the file's bytes
     assert {k: v for k, v in manifests["duckdb"].items() if k not in ignore} == {

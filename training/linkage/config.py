@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from training.spark_config import Engine
 
 __all__ = [
+    "PROFILE_COLUMNS",
     "RESERVED_NAMES",
     "ComparisonMethod",
     "ExtraComparison",
@@ -29,33 +30,33 @@ Sex = Literal["M", "F"]
 ComparisonMethod = Literal["exact", "text", "identifier", "number"]
 PostcodeFormat = Literal["uk", "any"]
 
-# standard fields and the columns linkage derives from them: no extra comparison or group
-# may take one of these names
-RESERVED_NAMES: frozenset[str] = frozenset(
-    {
-        "unique_id",
-        "source",
-        "record_id",
-        "first_name",
-        "surname",
-        "full_name",
-        "dob",
-        "dob_text",
-        "birth_year",
-        "sex",
-        "postcode",
-        "postcode_district",
-        "nhs_number",
-        "first_initial",
-        "surname_initial",
-        "truth_id",
-        "local_id",
-        "n_records",
-        "cluster_id",
-        "match_probability",
-        "match_weight",
-    }
+# the standard fields of a profile (one row per agency person), as Splink compares them
+PROFILE_COLUMNS: tuple[str, ...] = (
+    "unique_id",
+    "source",
+    "first_name",
+    "surname",
+    "full_name",
+    "dob",
+    "dob_text",
+    "birth_year",
+    "sex",
+    "postcode",
+    "postcode_district",
+    "nhs_number",
+    "first_initial",
+    "surname_initial",
 )
+# names no extra comparison or group may take: the profile's, and those linkage adds
+RESERVED_NAMES: frozenset[str] = frozenset(PROFILE_COLUMNS) | {
+    "record_id",
+    "truth_id",
+    "local_id",
+    "n_records",
+    "cluster_id",
+    "match_probability",
+    "match_weight",
+}
 
 
 def _plain(name: str) -> bool:

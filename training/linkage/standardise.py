@@ -15,7 +15,12 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from training.linkage.config import ExtraComparison, PostcodeFormat, SourceMapping
+from training.linkage.config import (
+    PROFILE_COLUMNS,
+    ExtraComparison,
+    PostcodeFormat,
+    SourceMapping,
+)
 
 __all__ = [
     "PROFILE_COLUMNS",
@@ -29,23 +34,6 @@ __all__ = [
 
 # a UK unit postcode, spaces removed: area, district, sector digit, unit letters
 _UK_POSTCODE = "^[A-Z]{1,2}[0-9][A-Z0-9]?[0-9][A-Z]{2}$"
-
-PROFILE_COLUMNS: tuple[str, ...] = (
-    "unique_id",
-    "source",
-    "first_name",
-    "surname",
-    "full_name",
-    "dob",
-    "dob_text",
-    "birth_year",
-    "sex",
-    "postcode",
-    "postcode_district",
-    "nhs_number",
-    "first_initial",
-    "surname_initial",
-)
 
 
 def _name(column: str) -> str:
