@@ -227,7 +227,9 @@ def test_a_level_never_seen_among_matches_does_not_end_the_run(
         result = run_link(config, tmp_path)
     assert em.m_u_records_to_lookup_dict is before  # the floor is lifted after training
     held = [r.getMessage() for r in caplog.records if "em_min_probability" in r.getMessage()]
-    assert "EM estimate of postcode level 1 m held at link.em_min_probability" in held
+    words = "m of 'postcode': Damerau-Levenshtein distance of postcode <= 1"
+    assert f"EM estimate of {words} held at link.em_min_probability" in held
+    assert words in result.report["model_trained"]["em_floored_levels"]
     assert result.report["quality"]["overall"]["recall"] > 0.97
 
 

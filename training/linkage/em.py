@@ -23,12 +23,15 @@ from typing import Any
 
 import splink.internals.expectation_maximisation as em
 
-__all__ = ["floored_em"]
+__all__ = ["floored_em", "level_labels"]
 
 Lookup = Callable[[list[dict[str, Any]]], dict[str, dict[int, Any]]]
 
 
-def _floored(lookup: Lookup, floor: float, raised: list[str]) -> Lookup:
+Raised = list[tuple[str, int, str]]  # comparison, comparison vector value, "m" or "u"
+
+
+def _floored(lookup: Lookup, floor: float, raised: Raised) -> Lookup:
     def wrapper(records: list[dict[str, Any]]) -> dict[str, dict[int, Any]]:
         out = lookup(records)
         for name, levels in out.items():
@@ -37,23 +40,40 @@ def _floored(lookup: Lookup, floor: float, raised: list[str]) -> Lookup:
                     value = values.get(key)
                     if isinstance(value, float) and value < floor:
                         values[key] = floor
-                        raised.append(f"{name} level {level} {key[0]}")
+                        raised.append((name, int(level), key[0]))
         return out
 
     return wrapper
 
 
 @contextlib.contextmanager
-def floored_em(floor: float) -> Iterator[list[str]]:
+def floored_em(floor: float) -> Iterator[Raised]:
     """Within the block, EM's m and u estimates are at least ``floor``.
 
-    Yields the list of levels whose estimate was raised (comparison, level, m or u), for the
-    log and the report.
+    Yields the list of levels whose estimate was raised (comparison, comparison vector value,
+    m or u), for the log and the report (:func:`level_labels` names them).
     """
-    raised: list[str] = []
+    raised: Raised = []
     original: Lookup = em.m_u_records_to_lookup_dict  # type: ignore[attr-defined]
     em.m_u_records_to_lookup_dict = _floored(original, floor, raised)  # type: ignore[attr-defined,assignment]
     try:
         yield raised
     finally:
         em.m_u_records_to_lookup_dict = original  # type: ignore[attr-defined,assignment]
+
+
+def level_labels(model: dict[str, Any]) -> dict[tuple[str, int], str]:
+    """(comparison, comparison vector value) → the level's label, from Splink's model JSON.
+
+    Splink numbers a comparison's levels from the most to the least alike, the null level
+    being -1 and the last ("all other comparisons") 0; the JSON lists them in that order.
+    """
+    out: dict[tuple[str, int], str] = {}
+    for comparison in model.get("comparisons", []):
+        levels = [
+            lv for lv in comparison.get("comparison_levels", []) if not lv.get("is_null_level")
+        ]
+        for i, level in enumerate(levels):
+            name = str(comparison.get("output_column_name"))
+            out[(name, len(levels) - 1 - i)] = str(level.get("label_for_charts"))
+    return out

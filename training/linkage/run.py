@@ -21,7 +21,7 @@ from splink.internals.database_api import DatabaseAPI
 
 from governance.contracts.errors import ExtractError
 from training.linkage.config import LinkConfig, SourceMapping
-from training.linkage.em import floored_em
+from training.linkage.em import floored_em, level_labels
 from training.linkage.invalid import InvalidColumn, count_invalid, judge_invalid
 from training.linkage.model import settings, training_rules
 from training.linkage.saved_model import SavedModel, apply_parameters, read_saved_model
@@ -52,6 +52,7 @@ class Linkage:
     model_charts: dict[str, str]  # Splink's own charts of the model, as self-contained HTML
     invalid: list[InvalidColumn] = field(default_factory=list)  # unparseable values counted
     saved_model: SavedModel | None = None  # the model scored with, when not trained here
+    em_floored: list[str] = field(default_factory=list)  # levels held at em_min_probability
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -109,6 +110,7 @@ def link_extracts(
     clock = time.perf_counter()
     db_api, table = _splink_backend(con, config, spark or SparkConfig())
     profiles = db_api.register(table)
+    floored: list[str] = []
     if saved is not None:  # a model trained before: score and cluster with it, no training
         dialect = db_api.sql_dialect.sql_dialect_str
         target = settings(config).create_settings_dict(sql_dialect_str=dialect)
@@ -116,7 +118,7 @@ def link_extracts(
         logger.info("scoring with the saved model %s (no training)", saved.path)
     else:
         linker = Linker(profiles, settings(config), log_level=None)
-        _train(linker, config, seed)
+        floored = _train(linker, config, seed)
     timings["train_s"] = time.perf_counter() - clock
     charts = linker.visualisations  # parameters only: no record appears in these charts
 
@@ -145,12 +147,16 @@ def link_extracts(
         },
         invalid=invalid,
         saved_model=saved,
+        em_floored=floored,
         timings=timings,
     )
 
 
-def _train(linker: Linker, config: LinkConfig, seed: int) -> None:
-    """Estimate the prior, u by random sampling and m by EM, on the linker's engine."""
+def _train(linker: Linker, config: LinkConfig, seed: int) -> list[str]:
+    """Estimate the prior, u by random sampling and m by EM, on the linker's engine.
+
+    Returns the levels whose EM estimate was held at ``link.em_min_probability``, in words.
+    """
     rules = training_rules()
     linker.training.estimate_probability_two_random_records_match(
         rules["deterministic"], recall=config.recall_of_deterministic_rules
@@ -163,8 +169,14 @@ def _train(linker: Linker, config: LinkConfig, seed: int) -> None:
             linker.training.estimate_parameters_using_expectation_maximisation(
                 rule, max_pairs=config.em_max_pairs, record_sample_proportion=1.0
             )
-    for level in sorted(set(floored)):
-        logger.info("EM estimate of %s held at link.em_min_probability", level)
+    labels = level_labels(linker.misc.save_model_to_json())
+    held = [
+        f"{kind} of '{name}': {labels.get((name, value), value)}"
+        for name, value, kind in sorted(set(floored))
+    ]
+    for words in held:
+        logger.info("EM estimate of %s held at link.em_min_probability", words)
+    return held
 
 
 def _splink_backend(

@@ -72,7 +72,7 @@ def run_link(config: PipelineConfig, data_dir: Path) -> LinkResult:
         "match_weights": weight_histogram(linkage.pairs, cfg.threshold),
         "model": model_parameters(linkage.match_weights),
         "model_trained": (
-            {"here": True}
+            {"here": True, "em_floored_levels": linkage.em_floored}
             if linkage.saved_model is None
             else {
                 "here": False,
