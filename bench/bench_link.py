@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -28,14 +29,22 @@ TARGETS = {
 }
 
 
-def bench_size(persons: int, seed: int, workdir: Path, keep: bool) -> Json:
-    """Generate and link one city; return the measurements and the report's figures."""
+def bench_size(persons: int, seed: int, workdir: Path, keep: bool, reuse: bool = False) -> Json:
+    """Generate and link one city; return the measurements and the report's figures.
+
+    With ``reuse``, a city already generated in ``workdir`` (an earlier ``--keep``) is linked
+    again instead of generated anew; its generation is then not measured.
+    """
     data = workdir / f"city-{persons}"
-    log(f"generating {persons:,} persons")
-    generate = measure(
-        [VRU, "generate", "-q", "--data", str(data), "-n", str(persons), "--seed", str(seed)],
-        BENCH_DIR.parent,
-    )
+    generate: Json | None = None
+    if reuse and (data / "manifest.json").is_file():
+        log(f"reusing the generated city of {persons:,} persons in {data}")
+    else:
+        log(f"generating {persons:,} persons")
+        generate = measure(
+            [VRU, "generate", "-q", "--data", str(data), "-n", str(persons), "--seed", str(seed)],
+            BENCH_DIR.parent,
+        )
     log(f"linking {persons:,} persons")
     link = measure([VRU, "link", "-q", "--data", str(data), "--seed", str(seed)], BENCH_DIR.parent)
     run: Json = {"persons": persons, "generate": generate, "link": link}
@@ -49,6 +58,7 @@ def bench_size(persons: int, seed: int, workdir: Path, keep: bool) -> Json:
             persons_linked=report["persons"],
             scored_pairs_kept=report["scored_pairs_kept"],
             stage_timings_s=report["timings_s"],
+            peak_rss_mb_after_stage=report.get("peak_rss_mb_after"),
             precision=overall["precision"],
             recall=overall["recall"],
             f1=overall["f1"],
@@ -64,6 +74,27 @@ def bench_size(persons: int, seed: int, workdir: Path, keep: bool) -> Json:
     return run
 
 
+def growth_exponents(by_size: dict[int, Json]) -> Json:
+    """Exponents k in cost ∝ persons^k between the smallest and largest sizes linked.
+
+    For link's wall time, CPU time and peak memory, and for each step's time in the report.
+    """
+    small, large = by_size[min(by_size)], by_size[max(by_size)]
+    scale = math.log(large["persons"] / small["persons"])
+
+    def k(a: float, b: float) -> float | None:
+        return round(math.log(b / a) / scale, 2) if a > 0 and b > 0 else None
+
+    steps = small.get("stage_timings_s", {}).keys() & large.get("stage_timings_s", {}).keys()
+    return {
+        "between": [small["persons"], large["persons"]],
+        **{m: k(small["link"][m], large["link"][m]) for m in ("wall_s", "cpu_s", "peak_rss_mb")},
+        "steps": {
+            s: k(small["stage_timings_s"][s], large["stage_timings_s"][s]) for s in sorted(steps)
+        },
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the benchmark; print the JSON report and write it under ``--out``."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -72,9 +103,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=BENCH_DIR / "results")
     parser.add_argument("--workdir", type=Path, help="where cities go (default: a /tmp dir)")
     parser.add_argument("--keep", action="store_true", help="keep the data directories")
+    parser.add_argument(
+        "--reuse", action="store_true", help="link cities kept in --workdir instead of generating"
+    )
     args = parser.parse_args(argv)
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="vru-bench-link-"))
-    runs = [bench_size(n, args.seed, workdir, args.keep) for n in args.sizes]
+    runs = [bench_size(n, args.seed, workdir, args.keep, args.reuse) for n in args.sizes]
     by_size = {r["persons"]: r for r in runs if r["link"]["exit_code"] == 0}
     report: Json = {
         "benchmark": "link",
@@ -98,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
             and big["precision"] >= TARGETS["precision_min"]
             and big["recall"] >= TARGETS["recall_min"]
         )
+    if len(by_size) >= 2:
+        report["growth_exponents"] = growth_exponents(by_size)
     print(json.dumps(report, indent=2))
     log(f"wrote {write_result(args.out, 'link', report)}")
     return 0 if all(r["link"]["exit_code"] == 0 for r in runs) else 1

@@ -127,28 +127,21 @@ def _cross(table: pd.DataFrame, a: str, b: str) -> int:
 
 
 def threshold_curve(
-    probability: np.ndarray,
-    same_person: np.ndarray,
-    true_profile_pairs: int,
-    thresholds: list[float],
+    counts: list[tuple[float, int, int]], true_profile_pairs: int
 ) -> list[dict[str, float | None]]:
     """Precision and recall of scored profile pairs at each threshold (before clustering).
 
-    ``probability`` and ``same_person`` describe each scored pair; ``true_profile_pairs``
-    counts the pairs of profiles that belong to one person. Clustering links transitively, so
-    the spine's own recall is at least the recall shown here.
+    ``counts`` gives, per threshold, the scored pairs at or above it and the correct ones
+    among them (both profiles one person); ``true_profile_pairs`` counts the pairs of profiles
+    that belong to one person. Clustering links transitively, so the spine's own recall is at
+    least the recall shown here.
     """
-    curve = []
-    for t in thresholds:
-        above = probability >= t
-        tp = int((same_person & above).sum())
-        n = int(above.sum())
-        curve.append(
-            {
-                "threshold": t,
-                "pairs": n,
-                "precision": tp / n if n else None,
-                "recall": tp / true_profile_pairs if true_profile_pairs else None,
-            }
-        )
-    return curve
+    return [
+        {
+            "threshold": t,
+            "pairs": n,
+            "precision": tp / n if n else None,
+            "recall": tp / true_profile_pairs if true_profile_pairs else None,
+        }
+        for t, n, tp in counts
+    ]

@@ -14,7 +14,7 @@ import pandas as pd
 
 from governance.contracts.errors import VruError
 
-__all__ = ["TRUTH_TABLES", "TruthMissingError", "read_truth", "truth_available"]
+__all__ = ["TRUTH_TABLES", "TruthMissingError", "read_truth", "truth_available", "truth_path"]
 
 TRUTH_DIR = "truth"
 TruthTable = Literal["record_person", "persons", "violence", "areas"]
@@ -28,6 +28,14 @@ class TruthMissingError(VruError, FileNotFoundError):
 def truth_available(data_dir: Path) -> bool:
     """Whether ``data_dir`` holds the generator's ground truth."""
     return (Path(data_dir) / TRUTH_DIR / "record_person.parquet").is_file()
+
+
+def truth_path(data_dir: Path, table: TruthTable) -> Path:
+    """Where one ground-truth table of a generated data directory is (for DuckDB to read)."""
+    path = Path(data_dir) / TRUTH_DIR / f"{table}.parquet"
+    if not path.is_file():
+        raise TruthMissingError(f"{path}: no ground truth '{table}' (only generated data has it)")
+    return path
 
 
 def read_truth(data_dir: Path, table: TruthTable, columns: list[str] | None = None) -> pd.DataFrame:

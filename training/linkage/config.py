@@ -245,7 +245,9 @@ class LinkConfig(BaseModel):
         "(exact, text, identifier, number).",
     )
     duckdb_memory_limit: str | None = Field(
-        None, description="e.g. '10GB'; DuckDB's default if empty."
+        None,
+        description="e.g. '10GB': DuckDB holds at most this and spills the rest to disk (in the "
+        "data directory's staging area); empty: half the machine's memory.",
     )
     engine: Engine = Field(
         "duckdb",

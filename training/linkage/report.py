@@ -10,45 +10,100 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import numpy as np
-import pandas as pd
 
-__all__ = ["cluster_sizes", "draw_charts", "model_parameters", "summary_lines", "weight_histogram"]
+__all__ = [
+    "cluster_sizes",
+    "draw_charts",
+    "model_parameters",
+    "size_summary",
+    "summary_lines",
+    "unit_bins",
+    "weight_histogram",
+]
 
 _SIZE_BINS = [1, 2, 3, 5, 10, 20, 50, 100, np.inf]
 
 
-def cluster_sizes(spine: pd.DataFrame) -> dict[str, Any]:
-    """How many records, and how many agencies, each linked person has."""
-    records = spine.groupby("person_key").size()
-    sources = spine.groupby("person_key")["source"].nunique()
-    labels = [
+def cluster_sizes(con: duckdb.DuckDBPyConnection, spine: str) -> dict[str, Any]:
+    """How many records, and how many agencies, each linked person has (spine table in ``con``).
+
+    DuckDB tallies persons by size; only those tallies (a few numbers) come to Python.
+    """
+    per_person = (
+        f"SELECT count(*) AS n, count(DISTINCT source) AS a FROM {spine} GROUP BY person_key"
+    )
+    records = dict(con.execute(f"SELECT n, count(*) FROM ({per_person}) GROUP BY n").fetchall())
+    agencies = dict(con.execute(f"SELECT a, count(*) FROM ({per_person}) GROUP BY a").fetchall())
+    return size_summary(records, agencies)
+
+
+def size_summary(records: dict[int, int], agencies: dict[int, int]) -> dict[str, Any]:
+    """The cluster-size figures from tallies: persons with n records, persons with n agencies."""
+    binned = dict.fromkeys(_size_labels(), 0)
+    for n, persons in records.items():
+        label = next(
+            label
+            for label, (lo, hi) in zip(binned, itertools.pairwise(_SIZE_BINS), strict=True)
+            if lo <= n < hi
+        )
+        binned[label] += int(persons)
+    n_persons = sum(records.values())
+    return {
+        "records_per_person": binned,
+        "agencies_per_person": {str(k): int(agencies[k]) for k in sorted(agencies)},
+        "largest_cluster_records": int(max(records, default=0)),
+        "mean_records_per_person": (
+            float(sum(n * c for n, c in records.items()) / n_persons) if n_persons else float("nan")
+        ),
+    }
+
+
+def _size_labels() -> list[str]:
+    """Labels of the records-per-person bins: 1, 2, 3-4, ..., 100+."""
+    return [
         f"{lo}" if hi == lo + 1 else f"{lo}-{int(hi) - 1}" if np.isfinite(hi) else f"{lo}+"
         for lo, hi in itertools.pairwise(_SIZE_BINS)
     ]
-    binned = pd.cut(records, bins=[b - 0.5 for b in _SIZE_BINS], labels=labels)
-    return {
-        "records_per_person": {str(k): int(v) for k, v in binned.value_counts(sort=False).items()},
-        "agencies_per_person": {
-            str(k): int(v) for k, v in sources.value_counts().sort_index().items()
-        },
-        "largest_cluster_records": int(records.max()),
-        "mean_records_per_person": float(records.mean()),
-    }
 
 
-def weight_histogram(pairs: pd.DataFrame, threshold: float) -> dict[str, Any]:
-    """Match weights of the scored pairs kept, in bins of one unit (chart data)."""
-    weights = pairs["match_weight"].to_numpy(dtype=float)
-    lo, hi = (np.floor(weights.min()), np.ceil(weights.max())) if len(weights) else (0.0, 1.0)
-    edges = np.arange(lo, hi + 1.0, 1.0)
-    counts, edges = np.histogram(weights, bins=edges if len(edges) > 1 else 1)
+def weight_histogram(
+    con: duckdb.DuckDBPyConnection, pairs: str, threshold: float
+) -> dict[str, Any]:
+    """Match weights of the scored pairs kept (table ``pairs``), in bins of one unit.
+
+    DuckDB counts pairs per whole unit of weight; bins are those of ``numpy.histogram`` with
+    edges at whole numbers from the lowest weight's floor to the highest's ceiling.
+    """
+    lo, hi = con.execute(f"SELECT min(match_weight), max(match_weight) FROM {pairs}").fetchall()[0]
+    units = con.execute(
+        f"SELECT CAST(floor(match_weight) AS BIGINT), count(*) FROM {pairs} "
+        "WHERE match_weight IS NOT NULL GROUP BY 1"
+    ).fetchall()
     return {
-        "bin_edges": [float(e) for e in edges],
-        "counts": [int(c) for c in counts],
+        **unit_bins(dict(units), lo, hi),
         "threshold_probability": threshold,
         "threshold_weight": float(np.log2(threshold / (1 - threshold))),
     }
+
+
+def unit_bins(units: dict[int, int], lo: float | None, hi: float | None) -> dict[str, list[Any]]:
+    """Histogram edges and counts from counts per whole unit (``floor(weight)``).
+
+    The same bins as ``numpy.histogram`` over edges ``floor(lo) .. ceil(hi)`` in steps of one:
+    each bin holds its left edge, the last its right edge too. No weights: one empty bin [0, 1];
+    one whole-number weight only: one bin of width one around it.
+    """
+    if lo is None or hi is None:
+        return {"bin_edges": [0.0, 1.0], "counts": [0]}
+    first, last = int(np.floor(lo)), int(np.ceil(hi))
+    if first == last:
+        return {"bin_edges": [first - 0.5, first + 0.5], "counts": [int(sum(units.values()))]}
+    counts = [0] * (last - first)
+    for unit, n in units.items():
+        counts[min(unit - first, len(counts) - 1)] += int(n)
+    return {"bin_edges": [float(e) for e in range(first, last + 1)], "counts": counts}
 
 
 def model_parameters(model: dict[str, Any]) -> dict[str, Any]:

@@ -2,45 +2,65 @@
 
 from __future__ import annotations
 
-import numpy as np
-import pandas as pd
+import duckdb
 
-__all__ = ["SPINE_COLUMNS", "build_spine"]
+__all__ = ["SPINE_COLUMNS", "build_spine", "spine_sql"]
 
 SPINE_COLUMNS: tuple[str, ...] = ("source", "record_id", "person_key", "match_probability")
 
 
-def build_spine(
-    records: pd.DataFrame, clusters: pd.DataFrame, pairs: pd.DataFrame, threshold: float
-) -> pd.DataFrame:
-    """Assign each record its cluster's opaque person key and its strongest accepted link.
+def spine_sql(records: str, clusters: str, pairs: str, threshold: float) -> str:
+    """SQL giving each record its cluster's opaque person key and its strongest accepted link.
 
     ``records`` has source, record_id and unique_id (the profile); ``clusters`` maps profiles to
-    Splink cluster ids; ``pairs`` holds scored profile pairs. Person keys (``P`` and a number)
-    are dense ranks of cluster ids: stable for the same input, and they carry no identifier.
+    Splink cluster ids (a profile without one is its own cluster); ``pairs`` holds scored
+    profile pairs. Person keys (``P`` and a number of at least nine digits) are dense ranks of
+    cluster ids in byte order: stable for the same input, and they carry no identifier.
     ``match_probability`` is the highest probability among the accepted links touching the
-    record's profile; empty for a person found in one profile only.
+    record's profile; empty for a person found in one profile only. Rows come in source and
+    record_id order.
     """
-    cluster = records["unique_id"].map(clusters.set_index("unique_id")["cluster_id"])
-    cluster = cluster.fillna(records["unique_id"])
-    rank = pd.Series(np.arange(cluster.nunique()), index=np.sort(cluster.unique()))
-    accepted = pairs[pairs["match_probability"] >= threshold]
-    best = (
-        pd.concat(
-            [
-                accepted[["unique_id_l", "match_probability"]].set_axis(["unique_id", "p"], axis=1),
-                accepted[["unique_id_r", "match_probability"]].set_axis(["unique_id", "p"], axis=1),
-            ]
-        )
-        .groupby("unique_id")["p"]
-        .max()
+    return f"""
+    WITH profile_cluster AS (
+        SELECT p.unique_id, coalesce(c.cluster_id, p.unique_id) AS cluster_id
+        FROM (SELECT DISTINCT unique_id FROM {records}) p
+        LEFT JOIN {clusters} c USING (unique_id)
+    ),
+    person AS (
+        SELECT cluster_id, dense_rank() OVER (ORDER BY cluster_id) - 1 AS rank
+        FROM (SELECT DISTINCT cluster_id FROM profile_cluster)
+    ),
+    accepted AS (
+        SELECT unique_id_l AS unique_id, match_probability AS p FROM {pairs}
+        WHERE match_probability >= {float(threshold)!r}
+        UNION ALL
+        SELECT unique_id_r AS unique_id, match_probability AS p FROM {pairs}
+        WHERE match_probability >= {float(threshold)!r}
+    ),
+    best AS (SELECT unique_id, max(p) AS p FROM accepted GROUP BY unique_id)
+    SELECT r.source, r.record_id, printf('P%09d', k.rank) AS person_key,
+           CAST(b.p AS DOUBLE) AS match_probability
+    FROM {records} r
+    JOIN profile_cluster c USING (unique_id)
+    JOIN person k USING (cluster_id)
+    LEFT JOIN best b USING (unique_id)
+    ORDER BY r.source, r.record_id
+    """
+
+
+def build_spine(
+    con: duckdb.DuckDBPyConnection,
+    records: str,
+    clusters: str,
+    pairs: str,
+    threshold: float,
+    into: str = "spine",
+) -> str:
+    """Build the spine as table ``into`` of ``con`` (see :func:`spine_sql`); its name.
+
+    In DuckDB, so that a city's records, pairs and clusters never sit in Python memory.
+    """
+    con.execute(
+        f"CREATE OR REPLACE TABLE {into} AS {spine_sql(records, clusters, pairs, threshold)}"
     )
-    return pd.DataFrame(
-        {
-            "source": records["source"].to_numpy(),
-            "record_id": records["record_id"].to_numpy(),
-            "person_key": "P"
-            + cluster.map(rank).astype(np.int64).astype(str).str.zfill(9).to_numpy(),
-            "match_probability": records["unique_id"].map(best).to_numpy(dtype=float),
-        }
-    )
+    return into
