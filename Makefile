@@ -9,7 +9,7 @@ PERSONS ?= 30000
 DEMO_BOARD := demo-board
 TRACKING := MLFLOW_TRACKING_URI=$${MLFLOW_TRACKING_URI:-sqlite:///mlflow.db}
 
-.PHONY: install demo test lint format bench serve lock clean mutation
+.PHONY: install demo test test-cluster lint format bench serve lock clean mutation
 
 install: $(STAMP)
 
@@ -83,6 +83,12 @@ test: $(STAMP)
 	@scripts/ensure-java.sh >/dev/null
 	@scripts/ensure-chromium.sh >/dev/null
 	$(BIN)/python -m pytest -n 2 $(PYTEST_ARGS)
+
+## test-cluster: link, features and the release on a standalone Spark cluster (a master and two
+## workers started here), each against DuckDB; about 3 minutes, kept out of `make test` for time
+test-cluster: $(STAMP)
+	@scripts/ensure-java.sh >/dev/null
+	$(BIN)/python -m pytest -m cluster $(PYTEST_ARGS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -741,7 +741,10 @@ def _stop_spark() -> None:
         active.stop()
 
 
-@pytest.fixture(scope="module", params=["local", "standalone-cluster"])
+@pytest.fixture(
+    scope="module",
+    params=["local", pytest.param("standalone-cluster", marks=pytest.mark.cluster)],
+)
 def spark_config(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[SparkConfig]:
@@ -844,10 +847,10 @@ def test_spark_and_in_process_engines_release_the_same_figures(
     in_process = released.first  # also a first release: no change column to compare
     assert in_process.manifest.engine == "duckdb"
     assert on_spark.manifest.engine == "spark"
-    from pyspark.sql import SparkSession
+    from pyspark import SparkContext
 
-    session = SparkSession.getActiveSession()
-    assert session is not None and session.sparkContext.master == spark_config.master
+    context = SparkContext._active_spark_context
+    assert context is not None and context.master == spark_config.master
     # where it ran is not what it means: the engine is not in the release config's hash
     assert config_hash(city.config(engine="spark")) == config_hash(city.config())
     assert on_spark.stats.rows == in_process.stats.rows

@@ -26,7 +26,10 @@ from training.generate.run import run_generate
 from training.linkage.stage import run_link
 from training.spark import SparkConfig
 
-pytestmark = [pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning")]
+pytestmark = [
+    pytest.mark.filterwarnings("ignore:unclosed <socket.socket:ResourceWarning"),
+    pytest.mark.cluster,  # `make test-cluster`: with it `make test` passed 15 minutes
+]
 
 
 def _stop_spark() -> None:
