@@ -23,11 +23,25 @@ from pathlib import Path
 
 import pyspark
 
-__all__ = ["standalone_cluster"]
+__all__ = ["standalone_cluster", "stop_spark"]
 
 MASTER = "org.apache.spark.deploy.master.Master"
 WORKER = "org.apache.spark.deploy.worker.Worker"
 WORKERS = 2
+
+
+def stop_spark() -> None:
+    """Stop this process's Spark context, whichever thread started it.
+
+    PySpark keeps one context per process, and ``SparkSession.getActiveSession()`` only sees a
+    session made in the calling thread (the release starts its session in a background
+    thread), so the context is found where PySpark keeps it.
+    """
+    from pyspark import SparkContext
+
+    context = SparkContext._active_spark_context
+    if context is not None:
+        context.stop()
 
 
 def _free_port() -> int:

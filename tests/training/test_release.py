@@ -733,14 +733,6 @@ _FLOAT_FIGURES = (
 )
 
 
-def _stop_spark() -> None:
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-
-
 @pytest.fixture(
     scope="module",
     params=["local", pytest.param("standalone-cluster", marks=pytest.mark.cluster)],
@@ -754,7 +746,9 @@ def spark_config(
     script (``tests/spark_cluster.py``): the release's scoring runs in executors of other
     JVMs, in Python processes of their own, as on a real cluster.
     """
-    _stop_spark()  # one session per process: another module's may still be active
+    from tests.spark_cluster import stop_spark
+
+    stop_spark()  # one session per process: another module's may still be active
     if request.param == "local":
         yield SparkConfig.model_validate(SPARK)
     else:
@@ -763,8 +757,8 @@ def spark_config(
         with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as master:
             conf = {"spark.pyspark.python": sys.executable}
             yield SparkConfig.model_validate({**SPARK, "master": master, "conf": conf})
-            _stop_spark()
-    _stop_spark()
+            stop_spark()
+    stop_spark()
 
 
 def _small_model(cohort: pd.DataFrame, columns: list[str]) -> CalibratedModel:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from tests.helpers import assert_same_feature_tables, make_config
-from tests.spark_cluster import standalone_cluster
+from tests.spark_cluster import standalone_cluster, stop_spark
 from training.config import PipelineConfig
 from training.features.build import run_features
 from training.features.config import FeaturesConfig
@@ -32,17 +32,9 @@ pytestmark = [
 ]
 
 
-def _stop_spark() -> None:
-    from pyspark.sql import SparkSession
-
-    active = SparkSession.getActiveSession()
-    if active is not None:
-        active.stop()
-
-
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConfig]:
-    _stop_spark()  # one session per process: another module's may still be active
+    stop_spark()  # one session per process: another module's may still be active
     with standalone_cluster(tmp_path_factory.mktemp("spark-cluster")) as master:
         yield SparkConfig.model_validate(
             {
@@ -52,7 +44,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkConfig]:
                 "conf": {"spark.pyspark.python": sys.executable},
             }
         )
-        _stop_spark()
+        stop_spark()
 
 
 @pytest.fixture(scope="module")
